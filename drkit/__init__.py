@@ -1,0 +1,5 @@
+"""drkit: backup and disaster recovery for Kubernetes."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""The ``drkit`` command: global options, the command groups, and the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import NoReturn
+
+import click
+
+from drkit import __version__
+from drkit.cli import logsetup
+from drkit.cli.placeholders import PLANNED, placeholder
+from drkit.errors import DrkitError, ExitCode
+
+log = logging.getLogger("drkit.cli")
+
+
+@click.group(context_settings={"auto_envvar_prefix": "DRKIT", "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="drkit")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="How much drkit logs (to stderr).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines for people (text) or machines (json).",
+)
+def cli(log_level: str, log_format: str) -> None:
+    """drkit: encrypted, immutable, verified Kubernetes backups and rehearsed restores.
+
+    Every option can also be set from the environment as DRKIT_<OPTION>, e.g. DRKIT_REPO.
+    Exit codes are documented in docs/cli.md.
+    """
+    logsetup.configure(log_level, log_format)
+
+
+def _register() -> None:
+    from drkit.cli.sandbox import sandbox
+
+    for name in PLANNED:
+        cli.add_command(placeholder(name))
+    cli.add_command(sandbox)
+
+
+_register()
+
+
+def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
+    click.echo(f"drkit: error: {message}", err=True)
+    if hint:
+        click.echo(f"drkit: hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI and map every outcome to the exit-code contract."""
+    try:
+        cli.main(args=argv, prog_name="drkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("interrupted", ExitCode.INTERRUPTED)
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except DrkitError as exc:
+        log.debug("command failed", exc_info=True)
+        _fail(str(exc), exc.exit_code, exc.hint)
+    except KeyboardInterrupt:
+        _fail("interrupted", ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        sys.exit(ExitCode.OK)
+    except Exception as exc:
+        log.debug("internal error", exc_info=True)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            ExitCode.INTERNAL,
+            "this is a bug in drkit; run with --log-level debug for the traceback",
+        )
+    sys.exit(ExitCode.OK)

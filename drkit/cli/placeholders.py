@@ -1,0 +1,38 @@
+"""Commands whose issues have not landed yet: they exist, are listed, and say so with exit code 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from drkit.errors import NotImplementedYet
+
+# name -> (help, what will implement it)
+PLANNED: dict[str, tuple[str, str]] = {
+    "repo": ("Create and inspect repositories; manage key slots.", "the repository issue"),
+    "backup": ("Back up a cluster (etcd, resources, volumes) or a path.", "the capture issues"),
+    "snapshots": ("List the snapshots in a repository.", "the repository issue"),
+    "verify": ("Verify a repository's structure and data.", "the repository issue"),
+    "prune": ("Apply a retention policy; delete what is unreferenced and unlocked.", "the repository issue"),
+    "restore": ("Restore resources, etcd or volume data from a snapshot.", "the restore issue"),
+    "drill": ("Run rehearsed restores into scratch clusters and report RTO/RPO.", "the drill issue"),
+    "daemon": ("Run schedules: backups, verification, prune and drills on a clock.", "the daemon issue"),
+}
+
+
+def placeholder(name: str) -> click.Command:
+    """A group that accepts any arguments and fails with ``NotImplementedYet``."""
+    help_text, by = PLANNED[name]
+
+    @click.command(
+        name,
+        help=f"{help_text}\n\nNot implemented yet (exit code 3).",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=True,
+    )
+    @click.pass_context
+    def command(ctx: click.Context, **_: Any) -> None:
+        raise NotImplementedYet(f"'drkit {name}' is not implemented yet; it arrives with {by}")
+
+    return command
