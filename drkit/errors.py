@@ -26,6 +26,7 @@ class ExitCode(IntEnum):
     MISSING_COMPONENT = 16
     KUBERNETES = 17
     ETCD = 18
+    SANDBOX = 19
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -124,3 +125,9 @@ class KubernetesError(DrkitError):
 
 class EtcdError(DrkitError):
     exit_code = ExitCode.ETCD
+
+
+class SandboxError(DrkitError):
+    """A local test server (etcd, kube-apiserver, MinIO, ...) failed to start or answer."""
+
+    exit_code = ExitCode.SANDBOX
