@@ -13,7 +13,7 @@ import pytest
 IN_CI = bool(os.environ.get("CI"))
 ROOT = Path(__file__).resolve().parents[2]
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.infra.etcd", "tests.infra.cluster", "tests.infra.s3"]
 
 
 def missing(what: str, hint: str = "run `make testbin`") -> None:

@@ -1,0 +1,3 @@
+"""pytest fixtures: cluster (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""pytest fixtures: etcd (being written)."""
+
+from __future__ import annotations
