@@ -31,8 +31,7 @@ def placeholder(name: str) -> click.Command:
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
         add_help_option=True,
     )
-    @click.pass_context
-    def command(ctx: click.Context, **_: Any) -> None:
+    def command(**_: Any) -> None:
         raise NotImplementedYet(f"'drkit {name}' is not implemented yet; it arrives with {by}")
 
     return command

@@ -1,0 +1,53 @@
+# drkit: the two commands of the README are `make demo` and `make test`.
+# Everything they need is built or installed on first use; nothing is installed by hand.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help venv testbin lint test test-unit demo demo-down clean-testbin bench
+
+help:
+	@echo "make demo      run drkit's main job on embedded defaults (local repository, local sandbox cluster)"
+	@echo "make test      run the whole test suite (builds the pinned test servers on first use)"
+	@echo "make lint      ruff, mypy --strict, import-linter"
+	@echo "make testbin   build the pinned test servers into .testbin/bin (cached by version)"
+	@echo "make bench     run the benchmarks in bench/"
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "drkit needs Python >= 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+venv: $(BIN)/.installed
+
+testbin:
+	bash hack/testbin/build.sh
+
+lint: venv
+	$(BIN)/ruff check drkit tests bench hack
+	$(BIN)/ruff format --check drkit tests bench hack
+	$(BIN)/mypy drkit
+	$(BIN)/lint-imports
+
+test: venv testbin
+	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+demo: venv testbin
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash hack/demo.sh
+
+demo-down: venv
+	$(BIN)/drkit sandbox down
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean-testbin:
+	rm -rf .testbin
