@@ -1,0 +1,266 @@
+"""The repository's master key: what encrypts, identifies and signs everything in it.
+
+A :class:`MasterKey` is a bundle of independent random 32-byte keys, one per purpose (no key is used
+for two primitives):
+
+* ``data_key``  -- AEAD key (``drkit.repo.crypto``) for the contents of every object,
+* ``id_key``    -- keyed BLAKE3 key: content ids of plaintext chunks and blobs,
+* ``sign_seed`` -- Ed25519 private seed: manifests are signed,
+* ``index_key`` -- AEAD key for index objects (chunk id -> pack, size), shared with writers in
+  write-only mode (docs/keys.md),
+* ``box_key``   -- X25519 private key: opens session keys that write-only writers wrap to the repository.
+
+The master key is never stored in plaintext: it is serialized only to be sealed inside a key slot
+(``drkit.repo.keyslots``). ``repr``/``str`` show a fingerprint, never key bytes, and it refuses to be
+pickled. Python cannot wipe ``bytes`` from memory; docs/keys.md says what that means.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Final, NoReturn
+
+import blake3
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from drkit.errors import VerificationFailed
+from drkit.repo import crypto
+from drkit.repo.crypto import KEY_SIZE
+
+MASTER_KEY_VERSION: Final = 1
+MASTER_KEY_BYTES: Final = 1 + 5 * KEY_SIZE
+WRITER_KEY_VERSION: Final = 0x81
+WRITER_KEY_BYTES: Final = 1 + 4 * KEY_SIZE
+SIGNATURE_SIZE: Final = 64
+SESSION_WRAP_BYTES: Final = KEY_SIZE + crypto.OVERHEAD + KEY_SIZE
+"""Size of a wrapped session key: ephemeral X25519 public key, then a sealed 32-byte key."""
+
+_FINGERPRINT_CONTEXT: Final = "drkit 2026-11 master key fingerprint v1"
+_DERIVE_INFO: Final = b"drkit/v1 derived "
+_SESSION_INFO: Final = b"drkit/v1 session key wrap"
+_SESSION_AAD: Final = b"drkit/v1 session key"
+
+
+def _hkdf(ikm: bytes, *, info: bytes, salt: bytes | None = None) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=info).derive(ikm)
+
+
+def _fingerprint(verify_key: bytes) -> str:
+    return blake3.blake3(verify_key, derive_key_context=_FINGERPRINT_CONTEXT).hexdigest()[:16]
+
+
+def _public_sign_key(sign_seed: bytes) -> bytes:
+    return Ed25519PrivateKey.from_private_bytes(sign_seed).public_key().public_bytes_raw()
+
+
+def _no_pickle(obj: object) -> NoReturn:
+    raise TypeError(
+        f"a {type(obj).__name__} is not pickled: key material leaves a process only in a key slot"
+    )
+
+
+def _check_lengths(obj: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, bytes) or len(value) != KEY_SIZE:
+            raise ValueError(f"{type(obj).__name__}.{name} must be {KEY_SIZE} bytes")
+
+
+@dataclass(frozen=True, repr=False)
+class MasterKey:
+    """The repository's keys. Build with :meth:`generate` or :meth:`from_bytes` (out of a key slot)."""
+
+    data_key: bytes
+    id_key: bytes
+    sign_seed: bytes
+    # Added after the first contract: when omitted they are derived (HKDF-SHA256) from the three
+    # above, so that a MasterKey built from three keys is complete. ``generate`` draws them at random.
+    index_key: bytes = field(default=b"", compare=True)
+    box_key: bytes = field(default=b"", compare=True)
+
+    def __post_init__(self) -> None:
+        _check_lengths(self, ("data_key", "id_key", "sign_seed"))
+        base = self.data_key + self.id_key + self.sign_seed
+        if not self.index_key:
+            object.__setattr__(self, "index_key", _hkdf(base, info=_DERIVE_INFO + b"index key"))
+        if not self.box_key:
+            object.__setattr__(self, "box_key", _hkdf(base, info=_DERIVE_INFO + b"box key"))
+        _check_lengths(self, ("index_key", "box_key"))
+
+    @classmethod
+    def generate(cls) -> MasterKey:
+        """A fresh master key from the operating system's CSPRNG."""
+        return cls(*(os.urandom(KEY_SIZE) for _ in range(5)))
+
+    # -- what the data path uses -------------------------------------------------------------
+
+    def content_id(self, data: bytes) -> bytes:
+        """The 32-byte keyed BLAKE3 of ``data``: equal plaintexts deduplicate, ids reveal nothing."""
+        return blake3.blake3(data, key=self.id_key).digest()
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        return crypto.seal(self.data_key, plaintext, aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        return crypto.open_sealed(self.data_key, blob, aad)
+
+    def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
+        """Seal an index object with the index key (readable by write-only writers, for dedup)."""
+        return crypto.seal(self.index_key, plaintext, aad)
+
+    def open_index(self, blob: bytes, aad: bytes) -> bytes:
+        return crypto.open_sealed(self.index_key, blob, aad)
+
+    def sign(self, message: bytes) -> bytes:
+        """A 64-byte Ed25519 signature of ``message``."""
+        return Ed25519PrivateKey.from_private_bytes(self.sign_seed).sign(message)
+
+    def verify_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key that checks :meth:`sign`'s signatures."""
+        return _public_sign_key(self.sign_seed)
+
+    def box_public(self) -> bytes:
+        """The raw 32-byte X25519 public key writers wrap their session keys to."""
+        return X25519PrivateKey.from_private_bytes(self.box_key).public_key().public_bytes_raw()
+
+    def fingerprint(self) -> str:
+        """16 hex digits identifying this key (a hash of the public verify key): safe to show."""
+        return _fingerprint(self.verify_key())
+
+    # -- write-only mode -----------------------------------------------------------------------
+
+    def writer_key(self) -> WriterKey:
+        """The subset of this key a write-only writer holds (it cannot open ``seal``'s blobs)."""
+        return WriterKey(
+            id_key=self.id_key,
+            index_key=self.index_key,
+            sign_seed=self.sign_seed,
+            box_public=self.box_public(),
+        )
+
+    def open_session(self, wrapped: bytes, aad: bytes = b"") -> bytes:
+        """Recover the session data key a writer made with :meth:`WriterKey.new_session`."""
+        if len(wrapped) != SESSION_WRAP_BYTES:
+            raise VerificationFailed(
+                f"wrapped session key is {len(wrapped)} bytes, not {SESSION_WRAP_BYTES}: "
+                "authentication failed"
+            )
+        ephemeral_public = wrapped[:KEY_SIZE]
+        try:
+            shared = X25519PrivateKey.from_private_bytes(self.box_key).exchange(
+                X25519PublicKey.from_public_bytes(ephemeral_public)
+            )
+        except ValueError:  # an all-zero shared secret: a low-order point
+            raise VerificationFailed("wrapped session key authentication failed") from None
+        kek = _hkdf(shared, salt=ephemeral_public + self.box_public(), info=_SESSION_INFO)
+        return crypto.open_sealed(kek, wrapped[KEY_SIZE:], _SESSION_AAD + aad)
+
+    # -- serialization (only ever inside a key slot) ---------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """``0x01 || data_key || id_key || sign_seed || index_key || box_key`` (161 bytes)."""
+        return (
+            bytes([MASTER_KEY_VERSION])
+            + self.data_key
+            + self.id_key
+            + self.sign_seed
+            + self.index_key
+            + self.box_key
+        )
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> MasterKey:
+        if len(raw) != MASTER_KEY_BYTES or raw[0] != MASTER_KEY_VERSION:
+            raise VerificationFailed("the key slot holds no valid master key")
+        parts = [raw[1 + i * KEY_SIZE : 1 + (i + 1) * KEY_SIZE] for i in range(5)]
+        return cls(*parts)
+
+    def __repr__(self) -> str:
+        return f"MasterKey(fingerprint={self.fingerprint()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        _no_pickle(self)
+
+
+@dataclass(frozen=True, repr=False)
+class WriterKey:
+    """What a write-only writer holds: it can add backups (dedup, index, sign) but not read data.
+
+    Each writer session draws a random session key (:meth:`new_session`) for the objects it writes
+    and stores it wrapped to the repository's X25519 public key; only the master key opens it.
+    """
+
+    id_key: bytes
+    index_key: bytes
+    sign_seed: bytes
+    box_public: bytes
+
+    def __post_init__(self) -> None:
+        _check_lengths(self, ("id_key", "index_key", "sign_seed", "box_public"))
+
+    def content_id(self, data: bytes) -> bytes:
+        return blake3.blake3(data, key=self.id_key).digest()
+
+    def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
+        return crypto.seal(self.index_key, plaintext, aad)
+
+    def open_index(self, blob: bytes, aad: bytes) -> bytes:
+        return crypto.open_sealed(self.index_key, blob, aad)
+
+    def sign(self, message: bytes) -> bytes:
+        return Ed25519PrivateKey.from_private_bytes(self.sign_seed).sign(message)
+
+    def verify_key(self) -> bytes:
+        return _public_sign_key(self.sign_seed)
+
+    def fingerprint(self) -> str:
+        """The fingerprint of the master key this writer key belongs to."""
+        return _fingerprint(self.verify_key())
+
+    def new_session(self, aad: bytes = b"") -> tuple[bytes, bytes]:
+        """A fresh session data key and its wrapping (:data:`SESSION_WRAP_BYTES` bytes) to store.
+
+        Wrapping: ephemeral-static X25519 with the repository's public key, HKDF-SHA256 (salt =
+        ephemeral public || repository public), then ``crypto.seal`` of the session key. The writer
+        forgets the ephemeral private key, so it cannot unwrap even its own sessions later.
+        """
+        session_key = os.urandom(KEY_SIZE)
+        ephemeral = X25519PrivateKey.generate()
+        ephemeral_public = ephemeral.public_key().public_bytes_raw()
+        shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(self.box_public))
+        kek = _hkdf(shared, salt=ephemeral_public + self.box_public, info=_SESSION_INFO)
+        return session_key, ephemeral_public + crypto.seal(kek, session_key, _SESSION_AAD + aad)
+
+    def to_bytes(self) -> bytes:
+        """``0x81 || id_key || index_key || sign_seed || box_public`` (129 bytes)."""
+        return bytes([WRITER_KEY_VERSION]) + self.id_key + self.index_key + self.sign_seed + self.box_public
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> WriterKey:
+        if len(raw) != WRITER_KEY_BYTES or raw[0] != WRITER_KEY_VERSION:
+            raise VerificationFailed("the key slot holds no valid writer key")
+        parts = [raw[1 + i * KEY_SIZE : 1 + (i + 1) * KEY_SIZE] for i in range(4)]
+        return cls(*parts)
+
+    def __repr__(self) -> str:
+        return f"WriterKey(fingerprint={self.fingerprint()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        _no_pickle(self)
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """Check an Ed25519 signature; raise ``VerificationFailed`` when it does not match."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise VerificationFailed("signature verification failed") from None
