@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from drkit.errors import ConfigError, WrongKey
+from drkit.repo.keyring import KeyRing
+from drkit.repo.keys import MasterKey
+from drkit.repo.keyslots import Credential, generate_keyfile
+from drkit.secret import Secret
+from tests.unit.repo.fakestore import FakeStore
+
+FAST_N = 2**10
+
+
+def pw(text: str) -> Credential:
+    return Credential(passphrase=Secret(text))
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+@pytest.fixture
+def ring(store: FakeStore) -> KeyRing:
+    return KeyRing(store, scrypt_n=FAST_N)
+
+
+@pytest.fixture
+def master() -> MasterKey:
+    return MasterKey.generate()
+
+
+def test_add_list_open(ring: KeyRing, store: FakeStore, master: MasterKey) -> None:
+    keyfile = Credential(keyfile=Secret(generate_keyfile()))
+    first = ring.add(master, pw("alpha"), "admin")
+    second = ring.add(master, keyfile, "ci")
+    assert store.keys() == sorted([f"keys/{first.slot_id}", f"keys/{second.slot_id}"])
+    assert {s.slot_id for s in ring.list()} == {first.slot_id, second.slot_id}
+    assert ring.open(pw("alpha")) == (master, first.slot_id)
+    assert ring.open(keyfile) == (master, second.slot_id)
+    with pytest.raises(WrongKey, match="opens no key slot"):
+        ring.open(pw("beta"))
+
+
+def test_slots_are_written_without_retention(ring: KeyRing, store: FakeStore, master: MasterKey) -> None:
+    info = ring.add(master, pw("alpha"), "admin")
+    assert store.head(f"keys/{info.slot_id}").retention is None
+
+
+def test_empty_ring_is_wrong_key(ring: KeyRing) -> None:
+    assert ring.list() == []
+    with pytest.raises(WrongKey):
+        ring.open(pw("alpha"))
+
+
+def test_remove_rules(ring: KeyRing, store: FakeStore, master: MasterKey) -> None:
+    a = ring.add(master, pw("alpha"), "a")
+    with pytest.raises(ConfigError, match="last master key slot"):
+        ring.remove(a.slot_id, current_slot="other", force=True)
+    b = ring.add(master, pw("beta"), "b")
+    with pytest.raises(ConfigError, match="opened with"):
+        ring.remove(a.slot_id, current_slot=a.slot_id)
+    removed = ring.remove(a.slot_id[:6], current_slot=b.slot_id)
+    assert removed == a
+    assert [s.slot_id for s in ring.list()] == [b.slot_id]
+    with pytest.raises(WrongKey):
+        ring.open(pw("alpha"))
+    c = ring.add(master, pw("gamma"), "c")
+    ring.remove(b.slot_id, current_slot=b.slot_id, force=True)
+    assert [s.slot_id for s in ring.list()] == [c.slot_id]
+    with pytest.raises(ConfigError, match="no key slot"):
+        ring.remove("ffffffff", current_slot=c.slot_id)
+
+
+def test_remove_deletes_every_version(ring: KeyRing, store: FakeStore, master: MasterKey) -> None:
+    """A removed slot must not stay openable through an older version."""
+    a = ring.add(master, pw("alpha"), "a")
+    b = ring.add(master, pw("beta"), "b")
+    store.overwrite(f"keys/{a.slot_id}", b"garbage")
+    ring.remove(a.slot_id, current_slot=b.slot_id)
+    assert not store.exists(f"keys/{a.slot_id}")
+    with pytest.raises(WrongKey):
+        ring.open(pw("alpha"))
+
+
+def test_writer_slot_is_no_master_slot(ring: KeyRing, master: MasterKey) -> None:
+    a = ring.add(master, pw("alpha"), "admin")
+    w = ring.add_writer(master.writer_key(), pw("writer"), "cluster")
+    assert {s.role for s in ring.list()} == {"master", "writer"}
+    with pytest.raises(WrongKey):
+        ring.open(pw("writer"))
+    assert ring.open_writer(pw("writer")) == (master.writer_key(), w.slot_id)
+    assert ring.open_writer(pw("alpha")) == (master.writer_key(), a.slot_id)
+    # the writer slot does not count as a way to read the repository
+    with pytest.raises(ConfigError, match="last master key slot"):
+        ring.remove(a.slot_id, current_slot=w.slot_id)
+    ring.remove(w.slot_id, current_slot=a.slot_id)
+
+
+def test_overwritten_slot_still_opens_from_its_older_version(
+    ring: KeyRing, store: FakeStore, master: MasterKey
+) -> None:
+    a = ring.add(master, pw("alpha"), "a")
+    store.overwrite(f"keys/{a.slot_id}", b"{not a slot")
+    assert ring.scan().invalid == [f"keys/{a.slot_id}"]
+    assert ring.open(pw("alpha")) == (master, a.slot_id)
+
+
+def test_copied_slot_under_another_name_is_invalid(
+    ring: KeyRing, store: FakeStore, master: MasterKey
+) -> None:
+    a = ring.add(master, pw("alpha"), "a")
+    store.put("keys/" + "0" * 32, store.get(f"keys/{a.slot_id}"))
+    scan = ring.scan()
+    assert [s.slot_id for s in scan.slots] == [a.slot_id]
+    assert scan.invalid == ["keys/" + "0" * 32]
+
+
+def test_slot_of_another_master_key_does_not_open_with_other_credentials(
+    ring: KeyRing, master: MasterKey
+) -> None:
+    ring.add(master, pw("alpha"), "a")
+    intruder = MasterKey.generate()
+    ring.add(intruder, pw("mallory"), "planted")
+    assert ring.open(pw("alpha"))[0] == master
+    assert ring.open(pw("mallory"))[0] == intruder  # callers pin the fingerprint: docs/keys.md
+
+
+def test_listing_shows_no_secret(ring: KeyRing, store: FakeStore, master: MasterKey) -> None:
+    info = ring.add(master, pw("alpha-secret"), "a")
+    shown = repr(ring.list()) + json.dumps([s.label for s in ring.list()])
+    assert "alpha-secret" not in shown
+    assert master.data_key.hex() not in shown
+    assert info.slot_id in shown
