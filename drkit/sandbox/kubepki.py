@@ -1,0 +1,56 @@
+"""The certificates of a sandbox cluster: one CA, the API server's serving certificate, a client
+certificate per component (Kubernetes reads the user from CN and the groups from O; RBAC's bootstrap
+roles know ``system:kube-controller-manager`` and ``system:kube-scheduler``), and the
+service-account signing keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from drkit.sandbox.pki import (
+    KUBE_SERVER_DNS,
+    KUBE_SERVER_IPS,
+    CertFiles,
+    CertificateAuthority,
+    KeyPairFiles,
+    service_account_keys,
+)
+
+ADMIN_USER = "system:admin"
+MASTERS = "system:masters"
+
+
+@dataclass(frozen=True)
+class ClusterPKI:
+    ca: CertFiles
+    apiserver: CertFiles
+    admin: CertFiles
+    controller_manager: CertFiles
+    scheduler: CertFiles
+    kwok: CertFiles
+    service_account: KeyPairFiles
+
+    @classmethod
+    def create(cls, directory: Path) -> ClusterPKI:
+        ca = CertificateAuthority.create("kubernetes")
+        return cls(
+            ca=ca.write(directory, "ca"),
+            apiserver=ca.issue_server(
+                directory,
+                "apiserver",
+                common_name="kube-apiserver",
+                dns_names=KUBE_SERVER_DNS,
+                ip_addresses=KUBE_SERVER_IPS,
+            ),
+            admin=ca.issue_client(directory, "admin", common_name=ADMIN_USER, organizations=[MASTERS]),
+            controller_manager=ca.issue_client(
+                directory, "controller-manager", common_name="system:kube-controller-manager"
+            ),
+            scheduler=ca.issue_client(directory, "scheduler", common_name="system:kube-scheduler"),
+            # kwok patches node and pod status, renews leases and deletes pods: an admin is simplest.
+            kwok=ca.issue_client(
+                directory, "kwok", common_name="system:kwok-controller", organizations=[MASTERS]
+            ),
+            service_account=service_account_keys(directory, "sa"),
+        )

@@ -1,0 +1,152 @@
+"""``drkit sandbox up|status|down``: a detached local cluster (and S3) that outlives the command.
+
+The CLI only parses options and prints; this module starts, finds and stops the processes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drkit.errors import MissingComponent, SandboxError
+from drkit.sandbox import process
+from drkit.sandbox.controlplane import ControlPlane
+from drkit.sandbox.pki import write_private
+from drkit.sandbox.state import STATE_FILE, ComponentState, S3State, SandboxState, running_exe
+
+CREDENTIALS_FILE = "s3-credentials.json"
+
+
+@dataclass
+class UpResult:
+    state: SandboxState
+    already_running: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _component(name: str, pid: int, endpoint: str, log_path: str, exe_hint: str = "") -> ComponentState:
+    # The running executable as the kernel reports it: what ``alive`` compares against later.
+    exe = running_exe(pid) or exe_hint
+    return ComponentState(name=name, pid=pid, exe=exe, endpoint=endpoint, log=log_path)
+
+
+def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
+    """Start the sandbox in ``directory`` unless it is already running there."""
+    directory = directory.resolve()
+    previous = SandboxState.load(directory)
+    if previous is not None and previous.alive():
+        return UpResult(previous, already_running=True)
+    notes: list[str] = []
+    if previous is not None:
+        # Nothing of it runs any more (a reboot, a kill): start afresh rather than half-reuse old data.
+        _clear(directory)
+        notes.append("the previous sandbox in this directory was not running; started a fresh one")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    began = time.monotonic()
+    plane = ControlPlane.start(directory / "cluster", nodes=nodes)
+    components = [
+        _component(r["name"], r["pid"], r["endpoint"], r["log"], str(Path(r["exe"]).resolve()))
+        for r in plane.records()
+    ]
+    s3_state: S3State | None = None
+    if s3:
+        try:
+            s3_state, s3_components, note = _start_s3(directory)
+        except BaseException:
+            plane.stop()
+            raise
+        components += s3_components
+        if note:
+            notes.append(note)
+    state = SandboxState(
+        directory=str(directory),
+        kubeconfig=str(plane.kubeconfig),
+        server=plane.server,
+        nodes=plane.nodes,
+        components=components,
+        s3=s3_state,
+        started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+    state.save()
+    return UpResult(state, seconds=time.monotonic() - began, notes=notes)
+
+
+def _start_s3(directory: Path) -> tuple[S3State | None, list[ComponentState], str | None]:
+    try:
+        from drkit.sandbox.s3server import start_minio  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None, [], "S3 was not started: drkit.sandbox.s3server is not available in this drkit yet"
+    try:
+        server: Any = start_minio(directory / "s3")
+    except MissingComponent as exc:
+        raise MissingComponent(str(exc), hint=f"{exc.hint}; or run `drkit sandbox up --no-s3`") from exc
+    credentials = write_private(
+        directory / CREDENTIALS_FILE,
+        json.dumps(
+            {
+                "endpoint": server.endpoint,
+                "region": server.region,
+                "bucket": server.bucket,
+                "access_key": server.admin.access_key,
+                "secret_key": _reveal(server.admin.secret_key),
+            },
+            indent=2,
+        ).encode(),
+    )
+    pids: list[int] = list(server.pids())
+    components = [
+        _component("minio" if len(pids) == 1 else f"minio-{i}", pid, server.endpoint, "")
+        for i, pid in enumerate(pids)
+    ]
+    state = S3State(
+        endpoint=server.endpoint,
+        region=server.region,
+        bucket=server.bucket,
+        credentials_file=str(credentials),
+    )
+    return state, components, None
+
+
+def _reveal(secret: Any) -> str:
+    value = secret.reveal() if hasattr(secret, "reveal") else secret
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def status(directory: Path) -> SandboxState | None:
+    return SandboxState.load(directory.resolve())
+
+
+def down(directory: Path, *, purge: bool = False) -> list[ComponentState]:
+    """Stop every component still running (last started first); return those that were stopped.
+
+    ``purge`` then deletes the directory, but only one that holds a sandbox state file (never an
+    arbitrary directory given by mistake)."""
+    directory = directory.resolve()
+    state = SandboxState.load(directory)
+    stopped: list[ComponentState] = []
+    if state is not None:
+        for component in reversed(state.components):
+            if component.alive() and process.stop_pid(component.pid):
+                stopped.append(component)
+    if purge and directory.exists():
+        if state is None and any(directory.iterdir()):
+            raise SandboxError(
+                f"{directory} holds no {STATE_FILE}: not deleting a directory drkit did not create"
+            )
+        shutil.rmtree(directory)
+    return stopped
+
+
+def _clear(directory: Path) -> None:
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
