@@ -47,6 +47,11 @@ def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
         # Nothing of it runs any more (a reboot, a kill): start afresh rather than half-reuse old data.
         _clear(directory)
         notes.append("the previous sandbox in this directory was not running; started a fresh one")
+    else:
+        # Left over by an `up` that failed before writing its state: never reuse half-made data.
+        for leftover in ("cluster", "s3"):
+            if (directory / leftover).is_dir():
+                shutil.rmtree(directory / leftover)
     directory.mkdir(parents=True, exist_ok=True)
 
     began = time.monotonic()
