@@ -1,4 +1,8 @@
-"""Errors a Store raises. Backends wrap their library's errors into these (``raise ... from``)."""
+"""Errors a Store raises. Backends wrap their library's errors into these (``raise ... from``).
+
+``transient`` (an attribute of every ``DrkitError``) is what ``RetryingStore`` reads: only
+``TransientStoreError`` sets it. Every other store error is final.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,15 @@ from drkit.errors import StorageError
 
 
 class StoreError(StorageError):
-    """A permanent store failure."""
+    """A store failure that retrying will not cure. ``key`` names the object when there is one."""
+
+    def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.key = key
+
+
+class InvalidKey(StoreError, ValueError):
+    """A key that is not a clean relative ``/``-separated path (``..``, absolute, empty segment, ...)."""
 
 
 class ObjectNotFound(StoreError):
@@ -22,10 +34,10 @@ class ObjectLocked(StoreError):
 
 
 class AccessDenied(StoreError):
-    """The credentials may not do this (e.g. a writer credential trying to delete)."""
+    """The credentials may not do this (e.g. a writer credential trying to delete), or are wrong."""
 
 
 class TransientStoreError(StoreError):
-    """Throttling, timeouts, 5xx: worth retrying with backoff."""
+    """Throttling, timeouts, 5xx, a refused connection: worth retrying with backoff."""
 
     transient = True
