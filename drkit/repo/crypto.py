@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from enum import IntEnum
-from typing import Final
+from typing import Final, NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -39,10 +39,53 @@ class Algorithm(IntEnum):
 DEFAULT_ALGORITHM: Final = Algorithm.AES_256_GCM
 
 
-def _aead(algorithm: Algorithm, key: bytes) -> AESGCM | ChaCha20Poly1305:
-    if algorithm is Algorithm.AES_256_GCM:
-        return AESGCM(key)
-    return ChaCha20Poly1305(key)
+class Sealer:
+    """An AEAD key ready for many seals and opens (the cipher objects are built once).
+
+    Holds key material: it prints nothing of it and refuses to be pickled.
+    """
+
+    __slots__ = ("_ciphers",)
+
+    def __init__(self, key: bytes) -> None:
+        _check_key(key)
+        self._ciphers: dict[Algorithm, AESGCM | ChaCha20Poly1305] = {
+            Algorithm.AES_256_GCM: AESGCM(key),
+            Algorithm.CHACHA20_POLY1305: ChaCha20Poly1305(key),
+        }
+
+    def seal(self, plaintext: bytes, aad: bytes, *, algorithm: Algorithm = DEFAULT_ALGORITHM) -> bytes:
+        """Encrypt and authenticate ``plaintext``, binding ``aad`` (which is not stored in the blob)."""
+        header = _HEADERS[algorithm]
+        nonce = os.urandom(NONCE_SIZE)
+        return b"".join((header, nonce, self._ciphers[algorithm].encrypt(nonce, plaintext, header + aad)))
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        """Decrypt a sealed blob; ``VerificationFailed`` when it is malformed or does not authenticate."""
+        if len(blob) < OVERHEAD:
+            raise VerificationFailed(f"sealed blob too short ({len(blob)} bytes): authentication failed")
+        try:
+            algorithm = Algorithm(blob[0])
+        except ValueError:
+            raise VerificationFailed(
+                f"sealed blob has unknown algorithm byte 0x{blob[0]:02x}: authentication failed"
+            ) from None
+        view = memoryview(blob)
+        try:
+            return self._ciphers[algorithm].decrypt(
+                view[1 : 1 + NONCE_SIZE], view[1 + NONCE_SIZE :], _HEADERS[algorithm] + aad
+            )
+        except InvalidTag:
+            raise VerificationFailed("sealed blob authentication failed") from None
+
+    def __repr__(self) -> str:
+        return "Sealer(<key hidden>)"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a Sealer is not pickled: it holds a key")
+
+
+_HEADERS: Final = {alg: bytes([alg]) for alg in Algorithm}
 
 
 def _check_key(key: bytes) -> None:
@@ -52,11 +95,11 @@ def _check_key(key: bytes) -> None:
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes, *, algorithm: Algorithm = DEFAULT_ALGORITHM) -> bytes:
-    """Encrypt and authenticate ``plaintext`` under ``key``, binding ``aad`` (not stored in the blob)."""
-    _check_key(key)
-    header = bytes([algorithm])
-    nonce = os.urandom(NONCE_SIZE)
-    return header + nonce + _aead(algorithm, key).encrypt(nonce, plaintext, header + aad)
+    """Encrypt and authenticate ``plaintext`` under ``key``, binding ``aad`` (not stored in the blob).
+
+    For many blobs under one key, :class:`Sealer` avoids building the cipher each time.
+    """
+    return Sealer(key).seal(plaintext, aad, algorithm=algorithm)
 
 
 def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
@@ -65,18 +108,4 @@ def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
     Raises ``VerificationFailed`` (never a library exception) when the blob is malformed or does not
     authenticate.
     """
-    _check_key(key)
-    if len(blob) < OVERHEAD:
-        raise VerificationFailed(f"sealed blob too short ({len(blob)} bytes): authentication failed")
-    try:
-        algorithm = Algorithm(blob[0])
-    except ValueError:
-        raise VerificationFailed(
-            f"sealed blob has unknown algorithm byte 0x{blob[0]:02x}: authentication failed"
-        ) from None
-    nonce = blob[1 : 1 + NONCE_SIZE]
-    body = blob[1 + NONCE_SIZE :]
-    try:
-        return _aead(algorithm, key).decrypt(nonce, body, blob[:1] + aad)
-    except InvalidTag:
-        raise VerificationFailed("sealed blob authentication failed") from None
+    return Sealer(key).open(blob, aad)

@@ -82,6 +82,8 @@ class MasterKey:
     # above, so that a MasterKey built from three keys is complete. ``generate`` draws them at random.
     index_key: bytes = field(default=b"", compare=True)
     box_key: bytes = field(default=b"", compare=True)
+    _data: crypto.Sealer = field(init=False, compare=False, hash=False)
+    _index: crypto.Sealer = field(init=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         _check_lengths(self, ("data_key", "id_key", "sign_seed"))
@@ -91,6 +93,8 @@ class MasterKey:
         if not self.box_key:
             object.__setattr__(self, "box_key", _hkdf(base, info=_DERIVE_INFO + b"box key"))
         _check_lengths(self, ("index_key", "box_key"))
+        object.__setattr__(self, "_data", crypto.Sealer(self.data_key))
+        object.__setattr__(self, "_index", crypto.Sealer(self.index_key))
 
     @classmethod
     def generate(cls) -> MasterKey:
@@ -104,17 +108,19 @@ class MasterKey:
         return blake3.blake3(data, key=self.id_key).digest()
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
-        return crypto.seal(self.data_key, plaintext, aad)
+        """AEAD-seal ``plaintext`` with the data key (``drkit.repo.crypto`` layout)."""
+        return self._data.seal(plaintext, aad)
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
-        return crypto.open_sealed(self.data_key, blob, aad)
+        """Open a blob :meth:`seal` made with the same ``aad``; ``VerificationFailed`` otherwise."""
+        return self._data.open(blob, aad)
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         """Seal an index object with the index key (readable by write-only writers, for dedup)."""
-        return crypto.seal(self.index_key, plaintext, aad)
+        return self._index.seal(plaintext, aad)
 
     def open_index(self, blob: bytes, aad: bytes) -> bytes:
-        return crypto.open_sealed(self.index_key, blob, aad)
+        return self._index.open(blob, aad)
 
     def sign(self, message: bytes) -> bytes:
         """A 64-byte Ed25519 signature of ``message``."""
@@ -201,18 +207,20 @@ class WriterKey:
     index_key: bytes
     sign_seed: bytes
     box_public: bytes
+    _index: crypto.Sealer = field(init=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         _check_lengths(self, ("id_key", "index_key", "sign_seed", "box_public"))
+        object.__setattr__(self, "_index", crypto.Sealer(self.index_key))
 
     def content_id(self, data: bytes) -> bytes:
         return blake3.blake3(data, key=self.id_key).digest()
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
-        return crypto.seal(self.index_key, plaintext, aad)
+        return self._index.seal(plaintext, aad)
 
     def open_index(self, blob: bytes, aad: bytes) -> bytes:
-        return crypto.open_sealed(self.index_key, blob, aad)
+        return self._index.open(blob, aad)
 
     def sign(self, message: bytes) -> bytes:
         return Ed25519PrivateKey.from_private_bytes(self.sign_seed).sign(message)

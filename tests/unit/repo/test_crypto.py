@@ -80,3 +80,18 @@ def test_key_length_is_checked_without_showing_the_key() -> None:
         seal(short, b"", b"")
     assert short.decode() not in str(info.value)
     assert crypto.KEY_SIZE == 32
+
+
+def test_sealer_matches_the_functions_and_hides_its_key() -> None:
+    import pickle
+
+    from drkit.repo.crypto import Sealer
+
+    sealer = Sealer(KEY)
+    assert open_sealed(KEY, sealer.seal(b"x", b"a"), b"a") == b"x"
+    assert sealer.open(seal(KEY, b"y", b"a", algorithm=Algorithm.CHACHA20_POLY1305), b"a") == b"y"
+    assert KEY.hex() not in repr(sealer)
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(sealer)
+    with pytest.raises(VerificationFailed):
+        sealer.open(sealer.seal(b"x", b"a")[:-1], b"a")
