@@ -60,7 +60,7 @@ class Sealer:
         nonce = os.urandom(NONCE_SIZE)
         return b"".join((header, nonce, self._ciphers[algorithm].encrypt(nonce, plaintext, header + aad)))
 
-    def open(self, blob: bytes, aad: bytes) -> bytes:
+    def open(self, blob: bytes | memoryview, aad: bytes) -> bytes:
         """Decrypt a sealed blob; ``VerificationFailed`` when it is malformed or does not authenticate."""
         if len(blob) < OVERHEAD:
             raise VerificationFailed(f"sealed blob too short ({len(blob)} bytes): authentication failed")
@@ -102,7 +102,7 @@ def seal(key: bytes, plaintext: bytes, aad: bytes, *, algorithm: Algorithm = DEF
     return Sealer(key).seal(plaintext, aad, algorithm=algorithm)
 
 
-def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
+def open_sealed(key: bytes, blob: bytes | memoryview, aad: bytes) -> bytes:
     """Decrypt a blob made by :func:`seal`. Any change to the blob, the key or ``aad`` fails.
 
     Raises ``VerificationFailed`` (never a library exception) when the blob is malformed or does not

@@ -111,7 +111,7 @@ class MasterKey:
         """AEAD-seal ``plaintext`` with the data key (``drkit.repo.crypto`` layout)."""
         return self._data.seal(plaintext, aad)
 
-    def open(self, blob: bytes, aad: bytes) -> bytes:
+    def open(self, blob: bytes | memoryview, aad: bytes) -> bytes:
         """Open a blob :meth:`seal` made with the same ``aad``; ``VerificationFailed`` otherwise."""
         return self._data.open(blob, aad)
 
@@ -119,7 +119,7 @@ class MasterKey:
         """Seal an index object with the index key (readable by write-only writers, for dedup)."""
         return self._index.seal(plaintext, aad)
 
-    def open_index(self, blob: bytes, aad: bytes) -> bytes:
+    def open_index(self, blob: bytes | memoryview, aad: bytes) -> bytes:
         return self._index.open(blob, aad)
 
     def sign(self, message: bytes) -> bytes:
@@ -219,7 +219,7 @@ class WriterKey:
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._index.seal(plaintext, aad)
 
-    def open_index(self, blob: bytes, aad: bytes) -> bytes:
+    def open_index(self, blob: bytes | memoryview, aad: bytes) -> bytes:
         return self._index.open(blob, aad)
 
     def sign(self, message: bytes) -> bytes:

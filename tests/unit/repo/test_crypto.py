@@ -95,3 +95,13 @@ def test_sealer_matches_the_functions_and_hides_its_key() -> None:
         pickle.dumps(sealer)
     with pytest.raises(VerificationFailed):
         sealer.open(sealer.seal(b"x", b"a")[:-1], b"a")
+
+
+def test_open_accepts_a_memoryview_into_a_larger_buffer() -> None:
+    """A pack reader can open a blob in place, without copying it out of the pack."""
+    blob = seal(KEY, b"inside a pack", b"a")
+    pack = b"header" + blob + b"trailer"
+    view = memoryview(pack)[6 : 6 + len(blob)]
+    assert open_sealed(KEY, view, b"a") == b"inside a pack"
+    with pytest.raises(VerificationFailed):
+        open_sealed(KEY, memoryview(pack)[6 : 6 + len(blob) + 1], b"a")
