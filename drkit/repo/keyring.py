@@ -85,22 +85,35 @@ class KeyRing:
 
     # -- opening ---------------------------------------------------------------------------------
 
-    def open(self, credential: Credential) -> tuple[MasterKey, str]:
-        """The master key and the id of the slot that opened it. ``WrongKey`` if no slot opens."""
+    def open(self, credential: Credential, *, verify_key: bytes | None = None) -> tuple[MasterKey, str]:
+        """The master key and the id of the slot that opened it. ``WrongKey`` if no slot opens.
+
+        With ``verify_key`` (the repository's Ed25519 public key, from its signed config or pinned
+        by the user) a slot holding another master key -- one planted by someone with write access
+        to the bucket -- is passed over as if it did not open.
+        """
         for slot_id, document in self._candidates(credential, roles=(ROLE_MASTER,)):
             try:
-                return keyslots.unwrap(document, credential), slot_id
+                master = keyslots.unwrap(document, credential)
             except WrongKey:
                 continue
+            if verify_key is not None and master.verify_key() != verify_key:
+                continue
+            return master, slot_id
         raise WrongKey("the passphrase or key file opens no key slot")
 
-    def open_writer(self, credential: Credential) -> tuple[WriterKey, str]:
+    def open_writer(
+        self, credential: Credential, *, verify_key: bytes | None = None
+    ) -> tuple[WriterKey, str]:
         """A writer key from a writer slot, or from a master slot. ``WrongKey`` if no slot opens."""
         for slot_id, document in self._candidates(credential, roles=(ROLE_WRITER, ROLE_MASTER)):
             try:
-                return keyslots.unwrap_writer(document, credential), slot_id
+                writer = keyslots.unwrap_writer(document, credential)
             except WrongKey:
                 continue
+            if verify_key is not None and writer.verify_key() != verify_key:
+                continue
+            return writer, slot_id
         raise WrongKey("the passphrase or key file opens no key slot")
 
     def _candidates(
@@ -153,6 +166,20 @@ class KeyRing:
         info, document = keyslots.wrap_writer(
             writer, credential, label=label, kind=kind, scrypt_n=self._scrypt_n
         )
+        self.store.put(_key(info.slot_id), document)
+        return info
+
+    def document(self, slot_id: str) -> bytes:
+        """The stored document of a slot, to keep a copy outside the bucket (it holds no plaintext
+        key; it still needs its passphrase or key file to open)."""
+        full_id = self.resolve(slot_id)
+        document = self.store.get(_key(full_id))
+        keyslots.slot_info(document)  # a valid slot, not garbage written over it
+        return document
+
+    def restore(self, document: bytes) -> KeySlotInfo:
+        """Put back a slot document kept outside the bucket (after the slots were deleted)."""
+        info = keyslots.slot_info(document)
         self.store.put(_key(info.slot_id), document)
         return info
 

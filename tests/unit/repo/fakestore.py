@@ -160,5 +160,6 @@ class FakeStore:
         self._objects.setdefault(check_key(key), []).append(version)
         return version.version_id
 
-    def keys(self) -> builtins.list[str]:
+    def all_keys(self) -> builtins.list[str]:
+        """Every key holding at least one version, sorted."""
         return sorted(self._objects)

@@ -37,7 +37,7 @@ def test_add_list_open(ring: KeyRing, store: FakeStore, master: MasterKey) -> No
     keyfile = Credential(keyfile=Secret(generate_keyfile()))
     first = ring.add(master, pw("alpha"), "admin")
     second = ring.add(master, keyfile, "ci")
-    assert store.keys() == sorted([f"keys/{first.slot_id}", f"keys/{second.slot_id}"])
+    assert store.all_keys() == sorted([f"keys/{first.slot_id}", f"keys/{second.slot_id}"])
     assert {s.slot_id for s in ring.list()} == {first.slot_id, second.slot_id}
     assert ring.open(pw("alpha")) == (master, first.slot_id)
     assert ring.open(keyfile) == (master, second.slot_id)
@@ -135,3 +135,34 @@ def test_listing_shows_no_secret(ring: KeyRing, store: FakeStore, master: Master
     assert "alpha-secret" not in shown
     assert master.data_key.hex() not in shown
     assert info.slot_id in shown
+
+
+def test_verify_key_passes_over_planted_slots(ring: KeyRing, master: MasterKey) -> None:
+    """Someone with write access plants a slot of their own master key under the same passphrase."""
+    intruder = MasterKey.generate()
+    planted = ring.add(intruder, pw("alpha"), "planted")
+    real = ring.add(master, pw("alpha"), "real")
+    assert ring.open(pw("alpha"), verify_key=master.verify_key()) == (master, real.slot_id)
+    assert ring.open_writer(pw("alpha"), verify_key=master.verify_key()) == (
+        master.writer_key(),
+        real.slot_id,
+    )
+    assert ring.open(pw("alpha"))[1] in {planted.slot_id, real.slot_id}
+    with pytest.raises(WrongKey):
+        ring.open(pw("alpha"), verify_key=MasterKey.generate().verify_key())
+
+
+def test_export_and_restore_a_slot(store: FakeStore, master: MasterKey) -> None:
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    keyfile = Credential(keyfile=Secret(generate_keyfile()))
+    info = ring.add(master, keyfile, "offline copy")
+    saved = ring.document(info.slot_id[:8])
+    assert master.data_key not in saved
+    for key in store.all_keys():  # someone with delete rights removes every slot
+        store.delete(key)
+    with pytest.raises(WrongKey):
+        ring.open(keyfile)
+    assert ring.restore(saved) == info
+    assert ring.open(keyfile) == (master, info.slot_id)
+    with pytest.raises(ConfigError):
+        ring.document("ffff")
