@@ -268,7 +268,7 @@ def policy_from_options(
 
 
 def describe(policy: Policy) -> str:
-    """One line for people, e.g. ``keep the last 3 snapshots, 7 daily, 4 weekly; all within 30d``."""
+    """One line for people, e.g. ``keep the last 3, 7 daily, 4 weekly; all within 30d of the newest``."""
     if policy.is_empty():
         return "keep everything (no policy)"
     clauses: list[str] = []
