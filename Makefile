@@ -29,8 +29,8 @@ testbin:
 	bash hack/testbin/build.sh
 
 lint: venv
-	$(BIN)/ruff check drkit tests bench hack
-	$(BIN)/ruff format --check drkit tests bench hack
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy drkit
 	$(BIN)/lint-imports
 
