@@ -151,3 +151,10 @@ def test_writer_key_holds_no_data_key(master: MasterKey) -> None:
         WriterKey.from_bytes(master.to_bytes())
     with pytest.raises(VerificationFailed):
         MasterKey.from_bytes(raw)
+
+
+def test_session_wrap_with_a_low_order_point_is_refused(master: MasterKey) -> None:
+    _, wrapped = master.writer_key().new_session()
+    forged = bytes(32) + wrapped[32:]  # the all-zero X25519 point gives an all-zero shared secret
+    with pytest.raises(VerificationFailed, match="authentication failed"):
+        master.open_session(forged)
