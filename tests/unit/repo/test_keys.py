@@ -158,3 +158,11 @@ def test_session_wrap_with_a_low_order_point_is_refused(master: MasterKey) -> No
     forged = bytes(32) + wrapped[32:]  # the all-zero X25519 point gives an all-zero shared secret
     with pytest.raises(VerificationFailed, match="authentication failed"):
         master.open_session(forged)
+
+
+def test_fingerprint_as_documented(master: MasterKey) -> None:
+    import blake3
+
+    context = "drkit 2026-11 master key fingerprint v1"
+    expected = blake3.blake3(master.verify_key(), derive_key_context=context).digest()[:8].hex()
+    assert master.fingerprint() == expected

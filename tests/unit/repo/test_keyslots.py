@@ -286,3 +286,67 @@ def test_passphrase_unicode_normalisation(master: MasterKey) -> None:
     composed, decomposed = "caf\u00e9 passphrase", "cafe\u0301 passphrase"
     _, document = wrap(master, pw(composed), label="u", scrypt_n=FAST_N)
     assert unwrap(document, pw(decomposed)) == master
+
+
+def _independent_aad(doc: dict[str, object]) -> bytes:
+    """The AAD exactly as docs/keys.md writes it down, built without drkit's code."""
+    kdf = doc["kdf"]
+    assert isinstance(kdf, dict)
+    fields = [doc[k] for k in ("slot_id", "role", "kind", "label", "created", "host", "user")]
+    fields += [kdf["name"], str(kdf.get("n", "")), str(kdf.get("r", "")), str(kdf.get("p", "")), kdf["salt"]]
+    out = b"drkit keyslot v1"
+    for value in fields:
+        assert isinstance(value, str)
+        encoded = value.encode()
+        out += len(encoded).to_bytes(4, "big") + encoded
+    return out
+
+
+def test_documented_layout_opens_slots_without_drkit(master: MasterKey) -> None:
+    """Another implementation following docs/keys.md reads both kinds of slot and the master key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    def open_blob(kek: bytes, blob: bytes, aad: bytes) -> bytes:
+        assert blob[0] == 0x01  # AES-256-GCM
+        return AESGCM(kek).decrypt(blob[1:13], blob[13:], blob[:1] + aad)
+
+    contents = generate_keyfile()
+    for credential, expected_kdf in ((pw(), "scrypt"), (kf(contents), "hkdf-sha256")):
+        _, document = wrap(master, credential, label="interop", scrypt_n=FAST_N)
+        doc = json.loads(document)
+        kdf = doc["kdf"]
+        assert kdf["name"] == expected_kdf
+        salt = base64.b64decode(kdf["salt"])
+        if expected_kdf == "scrypt":
+            kek = Scrypt(salt=salt, length=32, n=kdf["n"], r=kdf["r"], p=kdf["p"]).derive(PASSPHRASE.encode())
+        else:
+            ikm = base64.b64decode(contents.splitlines()[1])
+            kek = HKDF(hashes.SHA256(), 32, salt, b"drkit/v1 keyslot keyfile").derive(ikm)
+        raw = open_blob(kek, base64.b64decode(doc["wrapped"]), _independent_aad(doc))
+        assert len(raw) == 161
+        assert raw[0] == 0x01
+        assert raw[1:33] == master.data_key
+        assert raw[33:65] == master.id_key
+        assert raw[65:97] == master.sign_seed
+        assert raw[97:129] == master.index_key
+        assert raw[129:161] == master.box_key
+
+
+def test_documented_session_wrap_opens_without_drkit(master: MasterKey) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    session_key, wrapped = master.writer_key().new_session(b"session-1")
+    e_public, blob = wrapped[:32], wrapped[32:]
+    box_public = master.box_public()
+    shared = X25519PrivateKey.from_private_bytes(master.box_key).exchange(
+        X25519PublicKey.from_public_bytes(e_public)
+    )
+    kek = HKDF(hashes.SHA256(), 32, e_public + box_public, b"drkit/v1 session key wrap").derive(shared)
+    aad = blob[:1] + b"drkit/v1 session key" + b"session-1"
+    assert AESGCM(kek).decrypt(blob[1:13], blob[13:], aad) == session_key
