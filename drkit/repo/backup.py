@@ -1,0 +1,205 @@
+"""Backing up a file tree: walk, chunk, hand chunks to worker threads, build one tree per directory.
+
+The walk (main thread) reads and chunks files; chunks go to a thread pool that hashes, compresses
+and seals them (``BlobWriter.add``) with a bounded number in flight, so memory stays bounded. A
+directory's tree is built once the chunks of its files have ids, depth first, so every tree blob is
+written after its subtrees and chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drkit.repo.blobs import BlobType
+from drkit.repo.chunker import Chunker, ChunkerParams
+from drkit.repo.index import BlobKey
+from drkit.repo.model import RootMeta
+from drkit.repo.progress import Progress
+from drkit.repo.tree import Node, NodeType, encode_tree
+from drkit.repo.writer import BlobWriter
+
+
+@dataclass
+class WalkResult:
+    tree: bytes
+    root: RootMeta
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    bytes: int = 0
+    skipped: list[str] = field(default_factory=list)
+    referenced: set[BlobKey] = field(default_factory=set)
+
+
+@dataclass
+class _PendingFile:
+    name: bytes
+    st: os.stat_result
+    chunks: list[Future[bytes]]
+    size: int
+
+
+class TreeBackup:
+    """One backup walk. Not reusable."""
+
+    def __init__(
+        self, writer: BlobWriter, params: ChunkerParams, *, workers: int, progress: Progress | None = None
+    ) -> None:
+        self.writer = writer
+        self.params = params
+        self.chunker = Chunker(params)
+        self.workers = max(1, workers)
+        self.progress = progress
+        self._window = threading.BoundedSemaphore(self.workers * 2)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-seal")
+        self._result: WalkResult | None = None
+
+    def run(self, source: Path) -> WalkResult:
+        st = os.stat(source)
+        if not stat.S_ISDIR(st.st_mode):
+            raise NotADirectoryError(f"{source} is not a directory")
+        root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
+        self._result = WalkResult(tree=b"", root=root)
+        try:
+            tree = self._dir(os.fsencode(source), b"")
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        self._result.tree = tree
+        return self._result
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _submit(self, raw: bytes) -> Future[bytes]:
+        self._window.acquire()
+        try:
+            fut = self._pool.submit(self.writer.add, BlobType.DATA, raw)
+        except BaseException:
+            self._window.release()
+            raise
+        fut.add_done_callback(lambda _f: self._window.release())
+        return fut
+
+    def _skip(self, rel: bytes, why: str) -> None:
+        assert self._result is not None  # noqa: S101
+        self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
+
+    def _dir(self, path: bytes, rel: bytes) -> bytes:
+        res = self._result
+        assert res is not None  # noqa: S101
+        try:
+            with os.scandir(path) as it:
+                names = sorted(e.name for e in it)
+        except OSError as e:
+            self._skip(rel, f"cannot list directory: {e.strerror}")
+            names = []
+        nodes: list[Node] = []
+        pending: list[_PendingFile] = []
+        for name in names:
+            full = os.path.join(path, name)
+            child_rel = os.path.join(rel, name) if rel else name
+            try:
+                st = os.lstat(full)
+            except OSError as e:
+                self._skip(child_rel, f"cannot stat: {e.strerror}")
+                continue
+            mode = st.st_mode
+            common = {
+                "mode": stat.S_IMODE(mode),
+                "uid": st.st_uid,
+                "gid": st.st_gid,
+                "mtime_ns": st.st_mtime_ns,
+            }
+            if stat.S_ISREG(mode):
+                pf = self._file(full, child_rel, name, st)
+                if pf is not None:
+                    pending.append(pf)
+            elif stat.S_ISDIR(mode):
+                subtree = self._dir(full, child_rel)
+                res.dirs += 1
+                nodes.append(Node(name, NodeType.DIR, subtree=subtree, **common))
+            elif stat.S_ISLNK(mode):
+                try:
+                    target = os.readlink(full)
+                except OSError as e:
+                    self._skip(child_rel, f"cannot read link: {e.strerror}")
+                    continue
+                res.symlinks += 1
+                nodes.append(Node(name, NodeType.SYMLINK, target=target, **common))
+            else:
+                self._skip(child_rel, f"special file skipped ({_kind(mode)})")
+        for pf in pending:
+            ids = tuple(f.result() for f in pf.chunks)
+            for i in ids:
+                res.referenced.add((BlobType.DATA, i))
+            res.files += 1
+            res.bytes += pf.size
+            nodes.append(
+                Node(
+                    pf.name,
+                    NodeType.FILE,
+                    mode=stat.S_IMODE(pf.st.st_mode),
+                    uid=pf.st.st_uid,
+                    gid=pf.st.st_gid,
+                    mtime_ns=pf.st.st_mtime_ns,
+                    size=pf.size,
+                    content=ids,
+                )
+            )
+        tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
+        res.referenced.add((BlobType.TREE, tree_id))
+        return tree_id
+
+    def _file(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> _PendingFile | None:
+        try:
+            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+        except PermissionError:
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError as e:
+                self._skip(rel, f"cannot open: {e.strerror}")
+                return None
+        except OSError as e:
+            self._skip(rel, f"cannot open: {e.strerror}")
+            return None
+        chunks: list[Future[bytes]] = []
+        size = 0
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                if st.st_size <= self.params.min_size:
+                    data = f.read()
+                    pieces = [data] if data else []
+                    for p in pieces:
+                        chunks.append(self._submit(p))
+                        size += len(p)
+                else:
+                    for p in self.chunker.chunks(f):
+                        chunks.append(self._submit(p))
+                        size += len(p)
+                        if self.progress is not None:
+                            self.progress.advance(len(p))
+                    return _PendingFile(name, st, chunks, size)
+        except OSError as e:
+            for c in chunks:
+                c.cancel()
+            self._skip(rel, f"read error: {e.strerror}")
+            return None
+        if self.progress is not None:
+            self.progress.advance(size)
+        return _PendingFile(name, st, chunks, size)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "unknown type"

@@ -1,0 +1,93 @@
+"""Blobs: one chunk of file data or one tree, compressed (zstd) and sealed (AEAD).
+
+A blob's id is the keyed BLAKE3 of its plaintext (``MasterKey.content_id``). Sealed bytes::
+
+    seal(data_key, flag || body, aad = "drkit-blob" || 0x00 || type || id)
+
+``flag`` 0x00: ``body`` is the plaintext; 0x01: ``body`` is a zstd frame of it. The AAD binds the
+blob to its type and id, so a blob cannot be swapped for another inside a pack unnoticed.
+"""
+
+from __future__ import annotations
+
+import threading
+from enum import IntEnum
+from typing import Final
+
+import zstandard
+
+from drkit.errors import VerificationFailed
+from drkit.repo.keys import MasterKey
+
+ZSTD_LEVEL: Final = 3
+_MIN_COMPRESS: Final = 64
+_FLAG_RAW: Final = 0x00
+_FLAG_ZSTD: Final = 0x01
+_AAD_PREFIX: Final = b"drkit-blob\x00"
+
+
+class BlobType(IntEnum):
+    DATA = 0
+    TREE = 1
+
+
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+    if c is None:
+        c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+        _local.compressor = c
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if d is None:
+        d = zstandard.ZstdDecompressor()
+        _local.decompressor = d
+    return d
+
+
+def blob_aad(blob_type: BlobType, blob_id: bytes) -> bytes:
+    return _AAD_PREFIX + bytes([blob_type]) + blob_id
+
+
+def seal_blob(
+    key: MasterKey, blob_type: BlobType, blob_id: bytes, raw: bytes, *, compress: bool = True
+) -> bytes:
+    """Compress (when it shrinks) and seal ``raw``. Thread-safe: one compressor per thread."""
+    body: bytes = b""
+    flag = _FLAG_RAW
+    if compress and len(raw) >= _MIN_COMPRESS:
+        packed = _compressor().compress(raw)
+        if len(packed) < len(raw):
+            body, flag = packed, _FLAG_ZSTD
+    payload = bytes([flag]) + (body if flag == _FLAG_ZSTD else raw)
+    return key.seal(payload, blob_aad(blob_type, blob_id))
+
+
+def open_blob(
+    key: MasterKey, blob_type: BlobType, blob_id: bytes, sealed: bytes | memoryview, *, where: str
+) -> bytes:
+    """Open a sealed blob and check that its plaintext hashes to ``blob_id``. ``where`` names it."""
+    try:
+        payload = key.open(bytes(sealed), blob_aad(blob_type, blob_id))
+    except VerificationFailed:
+        raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not authenticate") from None
+    if not payload:
+        raise VerificationFailed(f"blob {blob_id.hex()} in {where} is empty")
+    flag, body = payload[0], payload[1:]
+    if flag == _FLAG_RAW:
+        raw = body
+    elif flag == _FLAG_ZSTD:
+        try:
+            raw = _decompressor().decompress(body)
+        except zstandard.ZstdError as e:
+            raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not decompress: {e}") from None
+    else:
+        raise VerificationFailed(f"blob {blob_id.hex()} in {where} has unknown flag 0x{flag:02x}")
+    if key.content_id(raw) != blob_id:
+        raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not match its id")
+    return raw

@@ -1,0 +1,154 @@
+"""Index objects (which blob is where) and the in-memory master index built from them.
+
+An index object is ``seal(index_key, zstd(json), aad = "drkit-index")`` stored at ``index/<name>``.
+Its JSON (docs/format.md)::
+
+    {"version": 1, "packs": [{"id": hex, "version_id": str|null, "retain_until": iso|null,
+                              "size": int, "blobs": [[type, id hex, offset, length, raw_length], ...]}]}
+
+Index objects are written after the packs they describe; they are a cache of the pack headers
+(each pack's own sealed header lists the same blobs), so a lost index loses no data.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import zstandard
+
+from drkit.errors import VerificationFailed
+from drkit.repo.blobs import BlobType
+from drkit.repo.keys import MasterKey
+from drkit.repo.pack import PackEntry
+
+INDEX_AAD: Final = b"drkit-index"
+INDEX_VERSION: Final = 1
+
+BlobKey = tuple[BlobType, bytes]
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """A stored pack: its name, the store's version id, its lock, and the blobs inside."""
+
+    id: str
+    version_id: str | None
+    retain_until: datetime | None
+    size: int
+    entries: tuple[PackEntry, ...]
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _parse_time(v: object) -> datetime | None:
+    if v is None:
+        return None
+    t = datetime.fromisoformat(str(v))
+    if t.tzinfo is None:
+        raise ValueError("naive time")
+    return t
+
+
+def encode_index(key: MasterKey, packs: Iterable[PackRecord]) -> bytes:
+    doc = {
+        "version": INDEX_VERSION,
+        "packs": [
+            {
+                "id": p.id,
+                "version_id": p.version_id,
+                "retain_until": _iso(p.retain_until),
+                "size": p.size,
+                "blobs": [[int(e.type), e.id.hex(), e.offset, e.length, e.raw_length] for e in p.entries],
+            }
+            for p in packs
+        ],
+    }
+    body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return key.seal_index(zstandard.ZstdCompressor(level=3).compress(body), INDEX_AAD)
+
+
+def decode_index(key: MasterKey, data: bytes, *, where: str) -> list[PackRecord]:
+    try:
+        body = zstandard.ZstdDecompressor().decompress(key.open_index(data, INDEX_AAD))
+    except VerificationFailed:
+        raise VerificationFailed(f"{where} does not authenticate") from None
+    except zstandard.ZstdError as e:
+        raise VerificationFailed(f"{where} does not decompress: {e}") from None
+    try:
+        doc: dict[str, Any] = json.loads(body)
+        if doc.get("version") != INDEX_VERSION:
+            raise VerificationFailed(f"{where} has unknown version {doc.get('version')!r}")
+        return [
+            PackRecord(
+                id=str(p["id"]),
+                version_id=None if p["version_id"] is None else str(p["version_id"]),
+                retain_until=_parse_time(p["retain_until"]),
+                size=int(p["size"]),
+                entries=tuple(
+                    PackEntry(BlobType(int(t)), bytes.fromhex(i), int(o), int(n), int(r))
+                    for t, i, o, n, r in p["blobs"]
+                ),
+            )
+            for p in doc["packs"]
+        ]
+    except (KeyError, TypeError, ValueError) as e:
+        raise VerificationFailed(f"{where} is malformed: {e}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    pack_id: str
+    offset: int
+    length: int
+    raw_length: int
+
+
+class MasterIndex:
+    """All known blobs -> location, all known packs, and which index object describes each pack.
+
+    Thread-safe for the writer's use: lookups are plain dict reads, updates hold a lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blobs: dict[BlobKey, BlobLocation] = {}
+        self.packs: dict[str, PackRecord] = {}
+        self.pack_index: dict[str, str] = {}
+        self.index_ids: set[str] = set()
+
+    def __contains__(self, key: BlobKey) -> bool:
+        return key in self._blobs
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def get(self, key: BlobKey) -> BlobLocation | None:
+        return self._blobs.get(key)
+
+    def add_pack(self, record: PackRecord, index_id: str | None = None) -> None:
+        with self._lock:
+            if record.id not in self.packs:
+                self.packs[record.id] = record
+            if index_id is not None:
+                self.pack_index.setdefault(record.id, index_id)
+                self.index_ids.add(index_id)
+            for e in record.entries:
+                self._blobs.setdefault(
+                    (e.type, e.id), BlobLocation(record.id, e.offset, e.length, e.raw_length)
+                )
+
+    def set_index(self, pack_ids: Iterable[str], index_id: str) -> None:
+        with self._lock:
+            self.index_ids.add(index_id)
+            for p in pack_ids:
+                self.pack_index.setdefault(p, index_id)
+
+    def blobs(self) -> Iterator[tuple[BlobKey, BlobLocation]]:
+        return iter(list(self._blobs.items()))

@@ -1,0 +1,136 @@
+"""Snapshot manifests: what a snapshot is, signed (Ed25519) and sealed (AEAD).
+
+Stored at ``snapshots/<name>`` (name = BLAKE3 of the stored bytes, which is the snapshot id)::
+
+    seal(data_key, zstd(u32 body_length || body || signature), aad = "drkit-snapshot")
+
+``body`` is canonical JSON (docs/format.md); ``signature`` is the 64-byte Ed25519 signature of the
+body by the repository's signing key, checked with the verify key from the config.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from datetime import datetime
+from typing import Any, Final
+
+import zstandard
+
+from drkit.errors import VerificationFailed
+from drkit.repo.keys import SIGNATURE_SIZE, MasterKey, verify_signature
+from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
+
+MANIFEST_AAD: Final = b"drkit-snapshot"
+MANIFEST_VERSION: Final = 1
+_LEN: Final = struct.Struct("<I")
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat()
+
+
+def _time(v: object) -> datetime | None:
+    if v is None:
+        return None
+    t = datetime.fromisoformat(str(v))
+    if t.tzinfo is None:
+        raise ValueError("naive time in manifest")
+    return t
+
+
+def manifest_body(s: Snapshot) -> bytes:
+    st = s.stats
+    doc: dict[str, Any] = {
+        "version": MANIFEST_VERSION,
+        "time": s.time.isoformat(),
+        "host": s.host,
+        "tags": list(s.tags),
+        "paths": list(s.paths),
+        "tree": s.tree.hex(),
+        "root": {"mode": s.root.mode, "uid": s.root.uid, "gid": s.root.gid, "mtime_ns": s.root.mtime_ns},
+        "parent": s.parent,
+        "retain_until": _iso(s.retain_until),
+        "stats": {
+            "files": st.files,
+            "dirs": st.dirs,
+            "symlinks": st.symlinks,
+            "bytes": st.bytes,
+            "new_bytes": st.new_bytes,
+            "stored_bytes": st.stored_bytes,
+            "new_packs": st.new_packs,
+            "duration_s": round(st.duration_s, 3),
+            "skipped": list(st.skipped),
+        },
+        "packs": {
+            p: {"version_id": r.version_id, "retain_until": _iso(r.retain_until)} for p, r in s.packs.items()
+        },
+        "indexes": {i: _iso(t) for i, t in s.indexes.items()},
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_manifest(key: MasterKey, s: Snapshot) -> bytes:
+    body = manifest_body(s)
+    plain = _LEN.pack(len(body)) + body + key.sign(body)
+    return key.seal(zstandard.ZstdCompressor(level=3).compress(plain), MANIFEST_AAD)
+
+
+def decode_manifest(key: MasterKey, verify_key: bytes, snapshot_id: str, data: bytes) -> Snapshot:
+    where = f"snapshot {snapshot_id}"
+    try:
+        plain = zstandard.ZstdDecompressor().decompress(key.open(data, MANIFEST_AAD))
+    except VerificationFailed:
+        raise VerificationFailed(f"{where} does not authenticate") from None
+    except zstandard.ZstdError as e:
+        raise VerificationFailed(f"{where} does not decompress: {e}") from None
+    if len(plain) < _LEN.size:
+        raise VerificationFailed(f"{where} is truncated")
+    (n,) = _LEN.unpack_from(plain)
+    body, sig = plain[_LEN.size : _LEN.size + n], plain[_LEN.size + n :]
+    if len(body) != n or len(sig) != SIGNATURE_SIZE:
+        raise VerificationFailed(f"{where} is truncated")
+    try:
+        verify_signature(verify_key, body, sig)
+    except VerificationFailed:
+        raise VerificationFailed(f"{where} has an invalid signature") from None
+    try:
+        d: dict[str, Any] = json.loads(body)
+        if d.get("version") != MANIFEST_VERSION:
+            raise VerificationFailed(f"{where} has unknown version {d.get('version')!r}")
+        st = d["stats"]
+        time = _time(d["time"])
+        assert time is not None  # noqa: S101 - _time only returns None for None
+        return Snapshot(
+            id=snapshot_id,
+            time=time,
+            host=str(d["host"]),
+            tags=tuple(str(t) for t in d["tags"]),
+            paths=tuple(str(p) for p in d["paths"]),
+            tree=bytes.fromhex(d["tree"]),
+            root=RootMeta(**{k: int(d["root"][k]) for k in ("mode", "uid", "gid", "mtime_ns")}),
+            stats=SnapshotStats(
+                files=int(st["files"]),
+                dirs=int(st["dirs"]),
+                symlinks=int(st["symlinks"]),
+                bytes=int(st["bytes"]),
+                new_bytes=int(st["new_bytes"]),
+                stored_bytes=int(st["stored_bytes"]),
+                new_packs=int(st["new_packs"]),
+                duration_s=float(st["duration_s"]),
+                skipped=tuple(str(x) for x in st["skipped"]),
+            ),
+            parent=None if d["parent"] is None else str(d["parent"]),
+            retain_until=_time(d["retain_until"]),
+            packs={
+                str(p): PackRef(
+                    None if r["version_id"] is None else str(r["version_id"]), _time(r["retain_until"])
+                )
+                for p, r in d["packs"].items()
+            },
+            indexes={str(i): _time(t) for i, t in d["indexes"].items()},
+        )
+    except VerificationFailed:
+        raise
+    except (KeyError, TypeError, ValueError, AssertionError) as e:
+        raise VerificationFailed(f"{where} is malformed: {e}") from None

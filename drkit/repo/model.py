@@ -1,0 +1,144 @@
+"""The repository's domain objects, as the facade returns them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from drkit.storage.base import LockMode
+
+
+@dataclass(frozen=True)
+class SnapshotStats:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    bytes: int = 0
+    new_bytes: int = 0
+    stored_bytes: int = 0
+    new_packs: int = 0
+    duration_s: float = 0.0
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PackRef:
+    """A pack a snapshot needs: the version it was written as, and its lock as of the snapshot."""
+
+    version_id: str | None
+    retain_until: datetime | None
+
+
+@dataclass(frozen=True)
+class RootMeta:
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    time: datetime
+    host: str
+    tags: tuple[str, ...]
+    paths: tuple[str, ...]
+    tree: bytes
+    root: RootMeta
+    stats: SnapshotStats
+    parent: str | None = None
+    retain_until: datetime | None = None
+    packs: dict[str, PackRef] = field(default_factory=dict, compare=False)
+    indexes: dict[str, datetime | None] = field(default_factory=dict, compare=False)
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+
+@dataclass(frozen=True)
+class KeySlotSummary:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    id: str
+    url: str
+    version: int
+    lock_mode: LockMode | None
+    retention: timedelta
+    snapshot_count: int
+    pack_count: int
+    index_count: int
+    pack_bytes: int
+    key_slots: tuple[str, ...]
+    chunker: str
+
+
+@dataclass(frozen=True)
+class RestoreStats:
+    files: int = 0
+    dirs: int = 0
+    symlinks: int = 0
+    bytes: int = 0
+    packs_read: int = 0
+    duration_s: float = 0.0
+
+
+class ProblemKind(StrEnum):
+    MISSING = "missing"
+    CORRUPT = "corrupt"
+    TAMPERED = "tampered"
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    object: str
+    message: str
+    snapshots: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        affected = f" (snapshots: {', '.join(s[:8] for s in self.snapshots)})" if self.snapshots else ""
+        return f"{self.kind.value}: {self.object}: {self.message}{affected}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    snapshots_checked: int
+    trees_checked: int
+    blobs_checked: int
+    packs_checked: int
+    packs_read: int
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class LockedObject:
+    key: str
+    retain_until: datetime | None
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    kept_snapshots: tuple[str, ...]
+    deleted_snapshots: tuple[str, ...]
+    deleted_packs: tuple[str, ...]
+    deleted_indexes: tuple[str, ...]
+    freed_bytes: int
+    locked: tuple[LockedObject, ...]
+    dry_run: bool = False
+
+    @property
+    def next_free(self) -> datetime | None:
+        """When the earliest still-locked unreferenced object becomes deletable."""
+        times = [o.retain_until for o in self.locked if o.retain_until is not None]
+        return min(times) if times else None

@@ -1,0 +1,140 @@
+"""Forgetting snapshots and removing unreferenced objects, without ever touching a locked one.
+
+A snapshot manifest is deleted only once all its versions are unlocked. A pack is deleted only if
+no remaining snapshot names it and every version of it is unlocked; an index object only if none of
+the packs it describes remains and no remaining snapshot names it. Everything else that is
+unreferenced but locked is reported with the time it becomes free. Packs are never rewritten
+(no repacking): a pack stays as long as any blob in it is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from drkit.repo.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
+from drkit.repo.model import LockedObject, PruneResult, Snapshot
+from drkit.storage.base import ObjectInfo, Store
+from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound
+
+
+@dataclass
+class _Deleter:
+    store: Store
+    now: datetime
+    dry_run: bool
+    locked: list[LockedObject] = field(default_factory=list)
+
+    def lock_of(self, key: str) -> tuple[list[ObjectInfo], datetime | None]:
+        """All versions of ``key`` and the latest retain-until among the locked ones (``None``: free)."""
+        try:
+            versions = self.store.versions(key)
+        except ObjectNotFound:
+            return [], None
+        until: datetime | None = None
+        for v in versions:
+            info = v
+            if info.retention is None and v.version_id is not None:
+                try:
+                    info = self.store.head(key, version_id=v.version_id)
+                except ObjectNotFound:
+                    continue
+            r = info.retention
+            if r is not None and r.until > self.now and (until is None or r.until > until):
+                until = r.until
+        return versions, until
+
+    def delete(self, key: str) -> bool:
+        """Delete every version of ``key`` if none is locked; else record it as locked."""
+        versions, until = self.lock_of(key)
+        if not versions:
+            return False
+        if until is not None:
+            self.locked.append(LockedObject(key, until))
+            return False
+        if self.dry_run:
+            return True
+        try:
+            for v in versions:
+                self.store.delete(key, version_id=v.version_id)
+        except (ObjectLocked, AccessDenied) as e:
+            self.locked.append(LockedObject(key, None if isinstance(e, AccessDenied) else until))
+            return False
+        return True
+
+
+def forget_snapshots(
+    store: Store, snapshots: Iterable[Snapshot], *, now: datetime, dry_run: bool
+) -> tuple[list[str], list[LockedObject]]:
+    d = _Deleter(store, now, dry_run)
+    deleted = [s.id for s in snapshots if d.delete(snapshot_key(s.id))]
+    return deleted, d.locked
+
+
+def prune_repository(
+    store: Store,
+    index_packs: dict[str, set[str]],
+    snapshots: list[Snapshot],
+    keep: Iterable[str],
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    grace: timedelta = timedelta(hours=1),
+) -> PruneResult:
+    """Remove the snapshots not in ``keep``, then every unreferenced, unlocked pack and index object.
+
+    ``index_packs`` maps each index object to the packs it describes. Packs modified less than
+    ``grace`` ago are left alone when the store reports their time: a backup running right now may
+    be about to name them in its manifest.
+    """
+    keep_ids = set(keep)
+    d = _Deleter(store, now, dry_run)
+    deleted_snaps: list[str] = []
+    remaining: list[Snapshot] = []
+    for s in snapshots:
+        if s.id in keep_ids:
+            remaining.append(s)
+        elif d.delete(snapshot_key(s.id)):
+            deleted_snaps.append(s.id)
+        else:
+            remaining.append(s)
+    needed_packs = {p for s in remaining for p in s.packs}
+    needed_indexes = {i for s in remaining for i in s.indexes}
+
+    freed = 0
+    deleted_packs: list[str] = []
+    surviving_packs: set[str] = set()
+    for info in store.list("data/"):
+        pack_id = name_of_key(info.key)
+        if pack_id in needed_packs:
+            surviving_packs.add(pack_id)
+            continue
+        if info.last_modified is not None and now - info.last_modified < grace:
+            surviving_packs.add(pack_id)
+            continue
+        if d.delete(pack_key(pack_id)):
+            deleted_packs.append(pack_id)
+            freed += info.size
+        else:
+            surviving_packs.add(pack_id)
+
+    deleted_indexes: list[str] = []
+    for info in store.list(INDEX_PREFIX):
+        index_id = name_of_key(info.key)
+        if index_id in needed_indexes or index_packs.get(index_id, set()) & surviving_packs:
+            continue
+        if index_id not in index_packs:
+            continue  # unreadable or written after this prune loaded the index: leave it
+        if d.delete(index_key(index_id)):
+            deleted_indexes.append(index_id)
+            freed += info.size
+    return PruneResult(
+        kept_snapshots=tuple(s.id for s in remaining),
+        deleted_snapshots=tuple(deleted_snaps),
+        deleted_packs=tuple(sorted(deleted_packs)),
+        deleted_indexes=tuple(sorted(deleted_indexes)),
+        freed_bytes=freed,
+        locked=tuple(d.locked),
+        dry_run=dry_run,
+    )

@@ -1,0 +1,486 @@
+"""The repository facade: what the CLI and the capture/restore layers call.
+
+A :class:`Repository` is opened (or created) on a :class:`~drkit.storage.base.Store` with a
+credential; it backs up and restores file trees, lists and finds snapshots, verifies, forgets and
+prunes. The format it reads and writes is documented in ``docs/format.md``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from drkit.errors import ConfigError, RepositoryNotFound, VerificationFailed
+from drkit.repo.backup import TreeBackup
+from drkit.repo.blobs import BlobType
+from drkit.repo.chunker import ChunkerParams
+from drkit.repo.index import MasterIndex, PackRecord, decode_index
+from drkit.repo.keyring import KeyRing
+from drkit.repo.keys import MasterKey
+from drkit.repo.keyslots import Credential
+from drkit.repo.layout import (
+    CONFIG_KEY,
+    INDEX_PREFIX,
+    KEYS_PREFIX,
+    SNAPSHOTS_PREFIX,
+    index_key,
+    is_object_name,
+    name_of_key,
+    object_name,
+    pack_key,
+    snapshot_key,
+)
+from drkit.repo.locking import lock_until, retention_at
+from drkit.repo.manifest import decode_manifest, encode_manifest
+from drkit.repo.model import (
+    PackRef,
+    Problem,
+    ProblemKind,
+    PruneResult,
+    RepoInfo,
+    RestoreStats,
+    Snapshot,
+    SnapshotStats,
+    VerifyReport,
+)
+from drkit.repo.objects import VerifiedReader
+from drkit.repo.packsource import PackSource
+from drkit.repo.progress import Progress
+from drkit.repo.prune import forget_snapshots, prune_repository
+from drkit.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig, check_config, encode_config, parse_config
+from drkit.repo.restore import TreeRestore
+from drkit.repo.retention import Policy, apply_policy
+from drkit.repo.verify import Verifier
+from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once
+from drkit.storage.base import LockMode, Store
+from drkit.storage.errors import ObjectExists, ObjectNotFound
+
+MIN_PREFIX = 4
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    deleted: tuple[str, ...]
+    locked: tuple[tuple[str, datetime | None], ...]
+    dry_run: bool
+
+
+@dataclass
+class _IndexState:
+    index: MasterIndex
+    index_packs: dict[str, set[str]]
+    problems: list[Problem]
+
+
+class Repository:
+    """An open repository. Build with :meth:`init` or :meth:`open`."""
+
+    def __init__(
+        self,
+        store: Store,
+        key: MasterKey,
+        slot_id: str,
+        config: RepoConfig,
+        *,
+        config_version: str | None,
+        reader: VerifiedReader,
+        settings: WriterSettings | None = None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.slot_id = slot_id
+        self.config = config
+        self.settings = settings or WriterSettings()
+        self._config_version = config_version
+        self._reader = reader
+        self._index: _IndexState | None = None
+        self._snapshots: list[Snapshot] | None = None
+        self._snapshot_problems: list[Problem] = []
+
+    # -- creating and opening ------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        store: Store,
+        credential: Credential,
+        *,
+        lock_mode: LockMode | None,
+        retention: timedelta,
+        label: str = "initial",
+        chunker: ChunkerParams | None = None,
+        pack_size: int = DEFAULT_PACK_SIZE,
+        scrypt_n: int | None = None,
+        settings: WriterSettings | None = None,
+    ) -> Repository:
+        """Create a repository: a new master key, its first key slot, then the config."""
+        if store.exists(CONFIG_KEY):
+            raise ConfigError(f"a repository already exists at {store.url}", hint="open it instead of init")
+        if any(True for _ in store.list(KEYS_PREFIX)):
+            raise ConfigError(
+                f"{store.url} holds key slots but no config: an earlier init was interrupted",
+                hint="remove the keys/ objects, then init again",
+            )
+        if lock_mode is not None and not store.supports_object_lock:
+            raise ConfigError(
+                f"{store.url} does not support Object Lock",
+                field="lock_mode",
+                hint="enable Object Lock on the bucket",
+            )
+        if retention < timedelta(0):
+            raise ConfigError("the retention period cannot be negative", field="retention")
+        if pack_size < 4096:
+            raise ConfigError("pack size must be at least 4 KiB", field="pack_size")
+        key = MasterKey.generate()
+        params = chunker or ChunkerParams(seed=secrets.randbits(62) + 1)
+        params.check()
+        cfg = RepoConfig(
+            id=secrets.token_hex(16),
+            created=datetime.now(UTC).replace(microsecond=0),
+            chunker=params,
+            lock_mode=lock_mode,
+            retention=retention,
+            verify_key=key.verify_key(),
+            pack_size=pack_size,
+        )
+        slot = KeyRing(store, scrypt_n=scrypt_n).add(key, credential, label)
+        try:
+            vid = store.put(
+                CONFIG_KEY,
+                encode_config(cfg, key),
+                retention=retention_at(lock_mode, retention, datetime.now(UTC)),
+            )
+        except ObjectExists:
+            raise ConfigError(f"a repository already exists at {store.url} (created concurrently)") from None
+        return cls(
+            store, key, slot.slot_id, cfg, config_version=vid, reader=VerifiedReader(store), settings=settings
+        )
+
+    @classmethod
+    def open(
+        cls, store: Store, credential: Credential, *, settings: WriterSettings | None = None
+    ) -> Repository:
+        """Open a repository: ``RepositoryNotFound`` without a config, ``WrongKey`` if no slot opens."""
+        try:
+            newest = store.get(CONFIG_KEY)
+        except ObjectNotFound:
+            raise RepositoryNotFound(
+                f"no drkit repository at {store.url}", hint="create one with `drkit repo init`"
+            ) from None
+        early: ConfigError | None = None
+        try:
+            parse_config(newest)
+        except ConfigError as e:
+            early = e  # maybe an overwritten config: decided after the key opens
+        except VerificationFailed:
+            pass
+        key, slot_id = KeyRing(store).open(credential)
+        reader = VerifiedReader(store)
+
+        def valid(data: bytes) -> bool:
+            try:
+                cfg, body, sig = parse_config(data)
+                check_config(body, sig, cfg, key)
+            except (ConfigError, VerificationFailed):
+                return False
+            return True
+
+        try:
+            data, vid = reader.read(CONFIG_KEY, valid)
+        except VerificationFailed:
+            if early is not None:
+                raise early from None
+            raise
+        cfg, _body, _sig = parse_config(data)
+        return cls(store, key, slot_id, cfg, config_version=vid, reader=reader, settings=settings)
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _load_index(self) -> _IndexState:
+        if self._index is not None:
+            return self._index
+        existing = {name_of_key(o.key) for o in self.store.list("data/")}
+        index = MasterIndex()
+        index_packs: dict[str, set[str]] = {}
+        problems: list[Problem] = []
+        for info in sorted(self.store.list(INDEX_PREFIX), key=lambda i: i.key):
+            index_id = name_of_key(info.key)
+            if not is_object_name(index_id):
+                problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
+                continue
+            try:
+                data, _vid = self._reader.read_named(info.key, index_id)
+                records = decode_index(self.key, data, where=info.key)
+            except VerificationFailed as e:
+                problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
+                continue
+            index_packs[index_id] = {r.id for r in records}
+            for r in records:
+                if r.id in existing:
+                    index.add_pack(r, index_id)
+        self._index = _IndexState(index, index_packs, problems)
+        return self._index
+
+    def _load_snapshots(self) -> list[Snapshot]:
+        if self._snapshots is not None:
+            return self._snapshots
+        snaps: list[Snapshot] = []
+        problems: list[Problem] = []
+        for info in self.store.list(SNAPSHOTS_PREFIX):
+            sid = name_of_key(info.key)
+            if not is_object_name(sid):
+                problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
+                continue
+            try:
+                data, _vid = self._reader.read_named(info.key, sid)
+                snaps.append(decode_manifest(self.key, self.config.verify_key, sid, data))
+            except VerificationFailed as e:
+                problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message, (sid,)))
+        snaps.sort(key=lambda s: (s.time, s.id))
+        self._snapshots = snaps
+        self._snapshot_problems = problems
+        return snaps
+
+    def _lock(self) -> LockPolicy:
+        return LockPolicy(self.config.lock_mode, self.config.retention)
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every readable snapshot, oldest first."""
+        return list(self._load_snapshots())
+
+    def find_snapshot(self, ref: str) -> Snapshot:
+        """A snapshot by full id, unique prefix (4+ hex digits) or ``latest``."""
+        snaps = self._load_snapshots()
+        if ref == "latest":
+            if not snaps:
+                raise ConfigError("the repository has no snapshots yet", field="snapshot")
+            return snaps[-1]
+        exact = [s for s in snaps if s.id == ref]
+        if exact:
+            return exact[0]
+        if len(ref) < MIN_PREFIX:
+            raise ConfigError(
+                f"snapshot id {ref!r} is too short: give at least {MIN_PREFIX} digits", field="snapshot"
+            )
+        matches = [s for s in snaps if s.id.startswith(ref.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise ConfigError(
+                f"snapshot id {ref!r} is ambiguous: {', '.join(s.short_id for s in matches)}",
+                field="snapshot",
+            )
+        raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
+
+    def info(self) -> RepoInfo:
+        packs = list(self.store.list("data/"))
+        indexes = list(self.store.list(INDEX_PREFIX))
+        slots = KeyRing(self.store).list()
+        c = self.config.chunker
+        return RepoInfo(
+            id=self.config.id,
+            url=self.store.url,
+            version=self.config.version,
+            lock_mode=self.config.lock_mode,
+            retention=self.config.retention,
+            snapshot_count=len(self._load_snapshots()),
+            pack_count=len(packs),
+            index_count=len(indexes),
+            pack_bytes=sum(p.size for p in packs),
+            key_slots=tuple(f"{s.slot_id} ({s.kind}, {s.label})" for s in slots),
+            chunker=f"{c.algorithm} min={c.min_size} avg={c.avg_size} max={c.max_size}",
+        )
+
+    # -- backup ----------------------------------------------------------------------------------
+
+    def _known_untils(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
+        packs: dict[str, datetime] = {}
+        indexes: dict[str, datetime] = {}
+        for s in self._load_snapshots():
+            for p, ref in s.packs.items():
+                if ref.retain_until is not None and (p not in packs or ref.retain_until > packs[p]):
+                    packs[p] = ref.retain_until
+            for i, t in s.indexes.items():
+                if t is not None and (i not in indexes or t > indexes[i]):
+                    indexes[i] = t
+        return packs, indexes
+
+    def backup_path(
+        self,
+        source: Path,
+        *,
+        tags: Sequence[str] = (),
+        host: str | None = None,
+        progress: Progress | None = None,
+    ) -> Snapshot:
+        """Back up the directory ``source``; the snapshot exists once its manifest is written."""
+        started = time.monotonic()
+        source = Path(source)
+        if not source.is_dir():
+            raise ConfigError(f"{source} is not a directory", field="source")
+        state = self._load_index()
+        snapshots = self._load_snapshots()
+        host = host or socket.gethostname()
+        paths = (str(source.absolute()),)
+        parent = next((s.id for s in reversed(snapshots) if s.host == host and s.paths == paths), None)
+        writer = BlobWriter(
+            self.store,
+            self.key,
+            state.index,
+            pack_size=self.settings.pack_size or self.config.pack_size,
+            lock=self._lock(),
+            settings=self.settings,
+        )
+        walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
+        if progress is not None:
+            progress.start("backup", None)
+        try:
+            result = walker.run(source)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        finally:
+            if progress is not None:
+                progress.done()
+
+        index = state.index
+        pack_ids: set[str] = set()
+        for k in result.referenced:
+            loc = index.get(k)
+            if loc is None:  # pragma: no cover - the writer indexes every blob it stores
+                raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
+            pack_ids.add(loc.pack_id)
+
+        now = datetime.now(UTC)
+        mode, retention = self.config.lock_mode, self.config.retention
+        needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
+        known_packs, known_indexes = self._known_untils()
+        pack_refs: dict[str, PackRef] = {}
+        index_refs: dict[str, datetime | None] = {}
+        for p in sorted(pack_ids):
+            rec: PackRecord = index.packs[p]
+            until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
+            if needed is not None and (until is None or until < needed):
+                self.store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
+                until = needed
+            pack_refs[p] = PackRef(rec.version_id, until)
+            index_id = index.pack_index.get(p)
+            if index_id is not None and index_id not in index_refs:
+                iuntil = writer.new_indexes.get(index_id) or known_indexes.get(index_id)
+                if needed is not None and (iuntil is None or iuntil < needed):
+                    self.store.extend_retention(index_key(index_id), needed)
+                    iuntil = needed
+                index_refs[index_id] = iuntil
+        if needed is not None:
+            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
+
+        snap = Snapshot(
+            id="",
+            time=now,
+            host=host,
+            tags=tuple(tags),
+            paths=paths,
+            tree=result.tree,
+            root=result.root,
+            stats=SnapshotStats(
+                files=result.files,
+                dirs=result.dirs,
+                symlinks=result.symlinks,
+                bytes=result.bytes,
+                new_bytes=writer.new_bytes,
+                stored_bytes=writer.stored_bytes,
+                new_packs=len(writer.new_packs),
+                duration_s=time.monotonic() - started,
+                skipped=tuple(result.skipped),
+            ),
+            parent=parent,
+            retain_until=needed,
+            packs=pack_refs,
+            indexes=index_refs,
+        )
+        data = encode_manifest(self.key, snap)
+        sid = object_name(data)
+        put_once(self.store, snapshot_key(sid), data, self._lock())
+        snap = replace(snap, id=sid)
+        snapshots.append(snap)
+        snapshots.sort(key=lambda s: (s.time, s.id))
+        return snap
+
+    # -- restore ---------------------------------------------------------------------------------
+
+    def restore_path(
+        self, snapshot: str, target: Path, *, subpath: str = "", progress: Progress | None = None
+    ) -> RestoreStats:
+        """Restore ``snapshot`` (or its ``subpath``) into the directory ``target``."""
+        snap = self.find_snapshot(snapshot)
+        state = self._load_index()
+        packs = PackSource(self.key, state.index, self._reader, cache_packs=8)
+        restorer = TreeRestore(packs, snap, workers=max(2, self.settings.workers), progress=progress)
+        return restorer.run(Path(target), subpath)
+
+    # -- verify ----------------------------------------------------------------------------------
+
+    def verify(
+        self, *, read_data_percent: float = 0.0, snapshot: str | None = None, progress: Progress | None = None
+    ) -> VerifyReport:
+        """Check the repository; problems name the object and the snapshots affected."""
+        state = self._load_index()
+        all_snaps = self._load_snapshots()
+        chosen = [self.find_snapshot(snapshot)] if snapshot else list(all_snaps)
+        verifier = Verifier(
+            self.store,
+            self.key,
+            state.index,
+            self._reader,
+            all_snapshots=all_snaps,
+            load_problems=[*state.problems, *self._snapshot_problems],
+            progress=progress,
+        )
+        return verifier.run(chosen, read_data_percent=read_data_percent)
+
+    # -- forget and prune ------------------------------------------------------------------------
+
+    def forget(self, snapshots: Sequence[str], *, dry_run: bool = False) -> ForgetResult:
+        """Delete these snapshots' manifests where their lock has expired; report the others."""
+        chosen = [self.find_snapshot(ref) for ref in snapshots]
+        deleted, locked = forget_snapshots(self.store, chosen, now=datetime.now(UTC), dry_run=dry_run)
+        if not dry_run:
+            self._snapshots = None
+        return ForgetResult(tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run)
+
+    def prune(
+        self,
+        keep: Sequence[str] | None = None,
+        *,
+        policy: Policy | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> PruneResult:
+        """Remove snapshots not in ``keep`` (or not kept by ``policy``), then unreferenced objects.
+
+        With neither, every snapshot is kept and only unreferenced objects go. Locked objects are
+        never deleted; the result says when each becomes free.
+        """
+        now = now or datetime.now(UTC)
+        snaps = self._load_snapshots()
+        if keep is None and policy is not None:
+            keep, _remove, _decisions = apply_policy(snaps, policy, now)
+        keep_ids = {s.id for s in snaps} if keep is None else {self.find_snapshot(k).id for k in keep}
+        state = self._load_index()
+        result = prune_repository(self.store, state.index_packs, snaps, keep_ids, now=now, dry_run=dry_run)
+        if not dry_run:
+            self._index = None
+            self._snapshots = None
+        return result

@@ -1,0 +1,130 @@
+"""Trees: one per directory, a canonical JSON list of its entries, stored as a TREE blob.
+
+Canonical form: ``{"entries": [...], "version": 1}`` with entries sorted by name bytes, keys sorted,
+no whitespace (``json.dumps(..., sort_keys=True, separators=(",", ":"))``, ASCII-escaped). An
+unchanged directory yields identical bytes, hence the same blob id, hence dedup.
+
+Entry fields: ``name`` (UTF-8 text; ``name_hex`` instead when the name is not valid UTF-8),
+``type`` (``file``/``dir``/``symlink``), ``mode`` (permission bits incl. setuid/setgid/sticky),
+``uid``, ``gid``, ``mtime_ns``; files: ``size``, ``content`` (chunk ids, hex, in order); dirs:
+``subtree`` (tree id, hex); symlinks: ``target`` (or ``target_hex``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from drkit.errors import VerificationFailed
+
+TREE_VERSION: Final = 1
+
+
+class NodeType(StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: bytes
+    type: NodeType
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    size: int = 0
+    content: tuple[bytes, ...] = ()
+    subtree: bytes | None = None
+    target: bytes | None = None
+
+
+def safe_name(name: bytes) -> bool:
+    """A name a restore may create inside its target: one path component, nothing special."""
+    return bool(name) and name not in (b".", b"..") and b"/" not in name and b"\x00" not in name
+
+
+def _put_bytes(doc: dict[str, Any], field: str, value: bytes) -> None:
+    try:
+        doc[field] = value.decode("utf-8")
+    except UnicodeDecodeError:
+        doc[f"{field}_hex"] = value.hex()
+
+
+def _get_bytes(doc: dict[str, Any], field: str) -> bytes:
+    if field in doc:
+        return str(doc[field]).encode("utf-8")
+    return bytes.fromhex(str(doc[f"{field}_hex"]))
+
+
+def _node_json(n: Node) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "type": n.type.value,
+        "mode": n.mode,
+        "uid": n.uid,
+        "gid": n.gid,
+        "mtime_ns": n.mtime_ns,
+    }
+    _put_bytes(doc, "name", n.name)
+    if n.type is NodeType.FILE:
+        doc["size"] = n.size
+        doc["content"] = [c.hex() for c in n.content]
+    elif n.type is NodeType.DIR:
+        doc["subtree"] = (n.subtree or b"").hex()
+    else:
+        _put_bytes(doc, "target", n.target or b"")
+    return doc
+
+
+def encode_tree(nodes: list[Node]) -> bytes:
+    ordered = sorted(nodes, key=lambda n: n.name)
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        if a.name == b.name:
+            raise ValueError(f"duplicate name {a.name!r} in a tree")
+    doc = {"version": TREE_VERSION, "entries": [_node_json(n) for n in ordered]}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def decode_tree(data: bytes, *, where: str) -> list[Node]:
+    """Parse a tree, refusing anything a restore could be tricked by (bad or duplicate names)."""
+    try:
+        doc = json.loads(data)
+        if doc.get("version") != TREE_VERSION:
+            raise VerificationFailed(f"tree {where} has unknown version {doc.get('version')!r}")
+        nodes: list[Node] = []
+        for e in doc["entries"]:
+            t = NodeType(e["type"])
+            name = _get_bytes(e, "name")
+            if not safe_name(name):
+                raise VerificationFailed(f"tree {where} has a hostile entry name {name!r}")
+            common = {
+                "mode": int(e["mode"]) & 0o7777,
+                "uid": int(e["uid"]),
+                "gid": int(e["gid"]),
+                "mtime_ns": int(e["mtime_ns"]),
+            }
+            if t is NodeType.FILE:
+                content = tuple(bytes.fromhex(c) for c in e["content"])
+                if any(len(c) != 32 for c in content):
+                    raise ValueError("bad chunk id")
+                nodes.append(Node(name, t, size=int(e["size"]), content=content, **common))
+            elif t is NodeType.DIR:
+                sub = bytes.fromhex(e["subtree"])
+                if len(sub) != 32:
+                    raise ValueError("bad subtree id")
+                nodes.append(Node(name, t, subtree=sub, **common))
+            else:
+                nodes.append(Node(name, t, target=_get_bytes(e, "target"), **common))
+    except VerificationFailed:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerificationFailed(f"tree {where} is malformed: {e}") from None
+    for a, b in zip(nodes, nodes[1:], strict=False):
+        if a.name >= b.name:
+            raise VerificationFailed(
+                f"tree {where} is not strictly sorted (duplicate or reordered {b.name!r})"
+            )
+    return nodes

@@ -1,0 +1,206 @@
+"""Checking a repository: structure always, data (decrypt and re-hash) for a share of the packs.
+
+Structure: every snapshot manifest opens and its signature holds; every tree reachable from the
+checked snapshots opens (its pack is read and hashed) and is well formed; every chunk a file
+names is in an index and its pack exists; every pack a snapshot names exists, and a newer version
+of it that fails its hash (someone overwrote it) is reported as tampering. ``read_data_percent``
+of the packs are also read in full: hash, header, every blob opened and checked against its id.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable
+
+from drkit.errors import VerificationFailed
+from drkit.repo.blobs import BlobType, open_blob
+from drkit.repo.index import MasterIndex
+from drkit.repo.keys import MasterKey
+from drkit.repo.layout import name_of_key, object_name, pack_key
+from drkit.repo.model import Problem, ProblemKind, Snapshot, VerifyReport
+from drkit.repo.objects import VerifiedReader
+from drkit.repo.pack import read_header
+from drkit.repo.packsource import PackSource
+from drkit.repo.progress import Progress
+from drkit.repo.tree import NodeType, decode_tree
+from drkit.storage.base import Store
+from drkit.storage.errors import ObjectNotFound
+
+
+class Verifier:
+    def __init__(
+        self,
+        store: Store,
+        key: MasterKey,
+        index: MasterIndex,
+        reader: VerifiedReader,
+        *,
+        all_snapshots: list[Snapshot],
+        load_problems: Iterable[Problem] = (),
+        progress: Progress | None = None,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.index = index
+        self.reader = reader
+        self.all_snapshots = all_snapshots
+        self.progress = progress
+        self.problems: list[Problem] = list(load_problems)
+        self._pack_snapshots: dict[str, set[str]] = defaultdict(set)
+        for s in all_snapshots:
+            for p in s.packs:
+                self._pack_snapshots[p].add(s.id)
+        self._seen: set[tuple[ProblemKind, str]] = {(p.kind, p.object) for p in self.problems}
+
+    def _problem(self, kind: ProblemKind, obj: str, message: str, snapshots: Iterable[str] = ()) -> None:
+        if (kind, obj) in self._seen:
+            return
+        self._seen.add((kind, obj))
+        self.problems.append(Problem(kind, obj, message, tuple(sorted(set(snapshots)))))
+
+    def _affected(self, pack_id: str, fallback: Iterable[str] = ()) -> set[str]:
+        return self._pack_snapshots.get(pack_id) or set(fallback)
+
+    def run(self, snapshots: list[Snapshot], *, read_data_percent: float = 0.0) -> VerifyReport:
+        existing = {name_of_key(o.key): o for o in self.store.list("data/")}
+        packs = PackSource(self.key, self.index, self.reader, cache_packs=8)
+        trees_checked = 0
+        blobs_checked = 0
+        checked_trees: set[bytes] = set()
+        referenced_packs: set[str] = set()
+        if self.progress is not None:
+            self.progress.start("verify structure", len(snapshots), "snapshots")
+        for snap in snapshots:
+            referenced_packs.update(snap.packs)
+            for p in snap.packs:
+                if p not in existing:
+                    self._problem(
+                        ProblemKind.MISSING, pack_key(p), "pack is missing", self._affected(p, [snap.id])
+                    )
+            stack = [snap.tree]
+            while stack:
+                tree_id = stack.pop()
+                if tree_id in checked_trees:
+                    continue
+                checked_trees.add(tree_id)
+                loc = self.index.get((BlobType.TREE, tree_id))
+                if loc is None:
+                    self._problem(
+                        ProblemKind.MISSING,
+                        f"tree {tree_id.hex()}",
+                        "tree is in no index (or its pack is missing)",
+                        [snap.id],
+                    )
+                    continue
+                try:
+                    raw = packs.blob(BlobType.TREE, tree_id)
+                    nodes = decode_tree(raw, where=tree_id.hex())
+                except VerificationFailed as e:
+                    self._problem(
+                        ProblemKind.CORRUPT,
+                        f"tree {tree_id.hex()}",
+                        e.message,
+                        self._affected(loc.pack_id, [snap.id]),
+                    )
+                    continue
+                trees_checked += 1
+                for n in nodes:
+                    if n.type is NodeType.DIR and n.subtree is not None:
+                        stack.append(n.subtree)
+                    elif n.type is NodeType.FILE:
+                        for c in n.content:
+                            blobs_checked += 1
+                            cloc = self.index.get((BlobType.DATA, c))
+                            if cloc is None:
+                                self._problem(
+                                    ProblemKind.MISSING,
+                                    f"data blob {c.hex()}",
+                                    "chunk is in no index (or its pack is missing)",
+                                    [snap.id],
+                                )
+                            elif cloc.pack_id not in existing:
+                                self._problem(
+                                    ProblemKind.MISSING,
+                                    pack_key(cloc.pack_id),
+                                    "pack is missing",
+                                    self._affected(cloc.pack_id, [snap.id]),
+                                )
+                            else:
+                                referenced_packs.add(cloc.pack_id)
+            if self.progress is not None:
+                self.progress.advance(1)
+        if self.progress is not None:
+            self.progress.done()
+        for p in sorted(referenced_packs):
+            if p in existing:
+                self._check_versions(p)
+        packs_read = self._read_data(sorted(p for p in referenced_packs if p in existing), read_data_percent)
+        for ev in self.reader.events:
+            self._problem(
+                ProblemKind.TAMPERED,
+                ev.key,
+                f"version {ev.bad_version} fails its check (overwritten?); {ev.message}",
+                self._affected(name_of_key(ev.key)),
+            )
+        return VerifyReport(
+            snapshots_checked=len(snapshots),
+            trees_checked=trees_checked,
+            blobs_checked=blobs_checked,
+            packs_checked=len(referenced_packs),
+            packs_read=packs_read,
+            problems=tuple(self.problems),
+        )
+
+    def _check_versions(self, pack_id: str) -> None:
+        key = pack_key(pack_id)
+        record = self.index.packs.get(pack_id)
+        try:
+            versions = self.store.versions(key)
+        except ObjectNotFound:
+            return
+        if len(versions) < 2 or record is None or record.version_id is None:
+            return
+        newest = versions[0]
+        if newest.version_id == record.version_id:
+            return
+        try:
+            data = self.store.get(key, version_id=newest.version_id)
+        except ObjectNotFound:
+            return
+        if object_name(data) != pack_id:
+            self._problem(
+                ProblemKind.TAMPERED,
+                key,
+                f"newer version {newest.version_id} fails its hash (overwritten by someone); "
+                f"reads use the recorded version {record.version_id}",
+                self._affected(pack_id),
+            )
+
+    def _read_data(self, pack_ids: list[str], percent: float) -> int:
+        if percent <= 0 or not pack_ids:
+            return 0
+        n = min(len(pack_ids), math.ceil(len(pack_ids) * min(percent, 100.0) / 100.0))
+        chosen = pack_ids if n == len(pack_ids) else sorted(random.sample(pack_ids, n))  # noqa: S311 - sampling
+        if self.progress is not None:
+            self.progress.start("verify data", n, "packs")
+        packs = PackSource(self.key, self.index, self.reader, cache_packs=0)
+        for pack_id in chosen:
+            key = pack_key(pack_id)
+            try:
+                data = packs.fetch(pack_id)
+                entries = read_header(self.key, data, where=key)
+                record = self.index.packs.get(pack_id)
+                if record is not None and set(entries) != set(record.entries):
+                    raise VerificationFailed(f"{key}: its header and its index entry disagree")
+                view = memoryview(data)
+                for e in entries:
+                    open_blob(self.key, e.type, e.id, view[e.offset : e.offset + e.length], where=key)
+            except VerificationFailed as e:
+                self._problem(ProblemKind.CORRUPT, key, e.message, self._affected(pack_id))
+            if self.progress is not None:
+                self.progress.advance(1)
+        if self.progress is not None:
+            self.progress.done()
+        return len(chosen)

@@ -1,0 +1,215 @@
+"""The blob writer: dedup, compress + seal, fill packs, upload them, then write index objects.
+
+``add`` is called from many worker threads (hashing, zstd and AES release the GIL). Full packs go
+through a bounded queue to uploader threads; an index object is written after every
+``index_every`` uploaded packs, and always after (never before) the packs it lists. A crash at any
+point leaves only whole objects behind: packs without an index are unreferenced (prune removes
+them once unlocked); packs with an index are known to the next backup, which reuses them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from drkit.repo.blobs import BlobType, seal_blob
+from drkit.repo.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
+from drkit.repo.keys import MasterKey
+from drkit.repo.layout import index_key, object_name, pack_key
+from drkit.repo.locking import retention_at
+from drkit.repo.pack import PackBuilder, PackEntry
+from drkit.storage.base import LockMode, Store
+from drkit.storage.errors import ObjectExists
+
+assert INDEX_VERSION == 1  # noqa: S101 - the writer emits version 1 index objects
+
+
+@dataclass
+class WriterSettings:
+    """How a writer runs (not part of the format)."""
+
+    workers: int = field(default_factory=lambda: max(2, os.cpu_count() or 2))
+    uploaders: int = 2
+    queued_packs: int = 2
+    index_every: int = 8
+    pack_size: int | None = None  # None: the repository config's pack size
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    mode: LockMode | None
+    retention: timedelta
+
+
+def put_once(store: Store, key: str, data: bytes, lock: LockPolicy) -> tuple[str | None, datetime | None]:
+    """Put a content-addressed object; an existing one with the same name is the same bytes."""
+    retention = retention_at(lock.mode, lock.retention, datetime.now(UTC))
+    try:
+        vid = store.put(key, data, retention=retention)
+    except ObjectExists:
+        info = store.head(key)
+        vid = info.version_id
+        if retention is not None:
+            store.extend_retention(key, retention.until, version_id=vid)
+    return vid, None if retention is None else retention.until
+
+
+class _Sentinel:
+    pass
+
+
+_STOP = _Sentinel()
+
+
+class BlobWriter:
+    def __init__(
+        self,
+        store: Store,
+        key: MasterKey,
+        index: MasterIndex,
+        *,
+        pack_size: int,
+        lock: LockPolicy,
+        settings: WriterSettings,
+    ) -> None:
+        self.store = store
+        self.key = key
+        self.index = index
+        self.pack_size = pack_size
+        self.lock = lock
+        self.settings = settings
+        self._pack_lock = threading.Lock()
+        self._pending: set[tuple[BlobType, bytes]] = set()
+        self._builders = {BlobType.DATA: PackBuilder(), BlobType.TREE: PackBuilder()}
+        self._queue: queue.Queue[tuple[bytes, tuple[PackEntry, ...]] | _Sentinel] = queue.Queue(
+            maxsize=max(1, settings.queued_packs)
+        )
+        self._batch: list[PackRecord] = []
+        self._batch_lock = threading.Lock()
+        self._error: BaseException | None = None
+        self._closed = False
+        self.new_packs: list[PackRecord] = []
+        self.new_indexes: dict[str, datetime | None] = {}
+        self.new_bytes = 0
+        self.stored_bytes = 0
+        self._threads = [
+            threading.Thread(target=self._upload_loop, name=f"drkit-upload-{i}", daemon=True)
+            for i in range(max(1, settings.uploaders))
+        ]
+        for t in self._threads:
+            t.start()
+
+    # -- producer side -----------------------------------------------------------------------
+
+    def known(self, blob_type: BlobType, blob_id: bytes) -> bool:
+        k = (blob_type, blob_id)
+        return k in self.index or k in self._pending
+
+    def add(self, blob_type: BlobType, raw: bytes) -> bytes:
+        """Store ``raw`` unless already known; return its id. Thread-safe."""
+        self._raise_if_failed()
+        blob_id = self.key.content_id(raw)
+        if self.known(blob_type, blob_id):
+            return blob_id
+        sealed = seal_blob(self.key, blob_type, blob_id, raw)
+        with self._pack_lock:
+            self._raise_if_failed()
+            k = (blob_type, blob_id)
+            if k in self._pending or k in self.index:
+                return blob_id
+            self._pending.add(k)
+            builder = self._builders[blob_type]
+            builder.add(blob_type, blob_id, sealed, len(raw))
+            self.new_bytes += len(raw)
+            if builder.size >= self.pack_size:
+                self._builders[blob_type] = PackBuilder()
+                self._queue.put((builder.finish(self.key), tuple(builder.entries)))
+        return blob_id
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- uploader side -------------------------------------------------------------------------
+
+    def _upload_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _Sentinel):
+                return
+            if self._error is not None:
+                continue  # drain without uploading after a failure
+            try:
+                self._upload(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the producer thread
+                self._error = e
+
+    def _upload(self, item: tuple[bytes, tuple[PackEntry, ...]]) -> None:
+        data, entries = item
+        pack_id = object_name(data)
+        vid, until = put_once(self.store, pack_key(pack_id), data, self.lock)
+        record = PackRecord(pack_id, vid, until, len(data), entries)
+        self.index.add_pack(record)
+        with self._batch_lock:
+            self.stored_bytes += len(data)
+            self.new_packs.append(record)
+            self._batch.append(record)
+            batch = None
+            if len(self._batch) >= self.settings.index_every:
+                batch, self._batch = self._batch, []
+        if batch:
+            self._write_index(batch)
+
+    def _write_index(self, batch: list[PackRecord]) -> None:
+        data = encode_index(self.key, batch)
+        index_id = object_name(data)
+        _vid, until = put_once(self.store, index_key(index_id), data, self.lock)
+        self.index.set_index((p.id for p in batch), index_id)
+        with self._batch_lock:
+            self.new_indexes[index_id] = until
+
+    # -- end -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Flush partial packs, wait for every upload, write the last index object."""
+        if self._closed:
+            self._raise_if_failed()
+            return
+        self._closed = True
+        try:
+            if self._error is None:
+                with self._pack_lock:
+                    for t, builder in self._builders.items():
+                        if len(builder):
+                            self._builders[t] = PackBuilder()
+                            self._queue.put((builder.finish(self.key), tuple(builder.entries)))
+        finally:
+            self._stop_threads()
+        self._raise_if_failed()
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        if batch:
+            self._write_index(batch)
+
+    def abort(self) -> None:
+        """Stop after a failure elsewhere: finish queued uploads and index them (best effort)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_threads()
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        if batch and self._error is None:
+            try:
+                self._write_index(batch)
+            except Exception:  # noqa: BLE001, S110 - best effort: the original error matters more
+                pass
+
+    def _stop_threads(self) -> None:
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for t in self._threads:
+            t.join()
