@@ -16,12 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from drkit.storage import errors as store_errors
 from drkit.storage.base import LockMode, ObjectInfo, Retention
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound
-
-# InvalidKey is being added to drkit.storage.errors; fall back to its base ValueError until then.
-_InvalidKey: type[Exception] = getattr(store_errors, "InvalidKey", ValueError)
+from drkit.storage.validate import check_key, check_prefix, check_retention
 
 
 def _utcnow() -> datetime:
@@ -33,14 +30,7 @@ class _Version:
     version_id: str
     data: bytes
     retention: Retention | None
-
-
-def check_key(key: str) -> str:
-    """The key rules of ``drkit.storage.base``: a clean relative ``/``-separated path."""
-    segments = key.split("/")
-    if not key or key.startswith("/") or any(s in ("", ".", "..") or s.startswith(".") for s in segments):
-        raise _InvalidKey(f"invalid object key {key!r}")
-    return key
+    written: datetime
 
 
 class FakeStore:
@@ -75,13 +65,13 @@ class FakeStore:
     def _version(self, key: str, version_id: str | None) -> _Version:
         versions = self._objects.get(check_key(key))
         if not versions:
-            raise ObjectNotFound(f"no object {key}")
+            raise ObjectNotFound(f"no object {key}", key=key)
         if version_id is None:
             return versions[-1]
         for version in versions:
             if version.version_id == version_id:
                 return version
-        raise ObjectNotFound(f"no version {version_id} of {key}")
+        raise ObjectNotFound(f"no version {version_id} of {key}", key=key)
 
     def _info(self, key: str, version: _Version) -> ObjectInfo:
         return ObjectInfo(
@@ -90,6 +80,7 @@ class FakeStore:
             version_id=version.version_id,
             retention=version.retention,
             is_latest=version is self._objects[key][-1],
+            last_modified=version.written,
         )
 
     def _locked(self, version: _Version) -> bool:
@@ -103,8 +94,9 @@ class FakeStore:
     def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
         self.calls.append(("put", key))
         if self._objects.get(check_key(key)):
-            raise ObjectExists(f"object {key} exists: objects are written once")
-        version = _Version(f"v{next(self._ids)}", bytes(data), retention)
+            raise ObjectExists(f"object {key} exists: objects are written once", key=key)
+        check_retention(key, retention, self.clock())
+        version = _Version(f"v{next(self._ids)}", bytes(data), retention, self.clock())
         self._objects[key] = [version]
         return version.version_id
 
@@ -120,6 +112,7 @@ class FakeStore:
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         self.calls.append(("list", prefix))
+        check_prefix(prefix)
         snapshot = [(k, v[-1]) for k, v in self._objects.items() if v and k.startswith(prefix)]
         for key, version in snapshot:
             yield self._info(key, version)
@@ -127,7 +120,7 @@ class FakeStore:
     def versions(self, key: str) -> builtins.list[ObjectInfo]:
         versions = self._objects.get(check_key(key))
         if not versions:
-            raise ObjectNotFound(f"no object {key}")
+            raise ObjectNotFound(f"no object {key}", key=key)
         return [self._info(key, v) for v in reversed(versions)]
 
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None:
@@ -142,7 +135,7 @@ class FakeStore:
         self.calls.append(("delete", key))
         version = self._version(key, version_id)
         if self.deny_delete:
-            raise AccessDenied(f"these credentials may not delete {key}")
+            raise AccessDenied(f"these credentials may not delete {key}", key=key)
         if self._locked(version):
             raise ObjectLocked(
                 f"{key} is locked until {version.retention.until if version.retention else ''}"
@@ -156,7 +149,7 @@ class FakeStore:
 
     def overwrite(self, key: str, data: bytes) -> str:
         """Write a new version over an existing key, as an attacker on a versioned bucket can."""
-        version = _Version(f"v{next(self._ids)}", bytes(data), None)
+        version = _Version(f"v{next(self._ids)}", bytes(data), None, self.clock())
         self._objects.setdefault(check_key(key), []).append(version)
         return version.version_id
 

@@ -7,7 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drkit.storage.base import LockMode, Retention, Store
-from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound
+from drkit.storage.errors import (
+    AccessDenied,
+    InvalidKey,
+    ObjectExists,
+    ObjectLocked,
+    ObjectNotFound,
+    StoreError,
+)
 from tests.unit.repo.fakestore import FakeStore
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -33,6 +40,9 @@ def test_put_once_get_list() -> None:
         store.put("data/ab12", b"two")
     assert store.get("data/ab12") == b"one"
     assert store.get("data/ab12", version_id=version) == b"one"
+    info = store.head("data/ab12")
+    assert (info.size, info.version_id, info.is_latest) == (3, version, True)
+    assert info.last_modified is not None
     store.put("data/cd34", b"x")
     store.put("index/1", b"y")
     assert sorted(o.key for o in store.list("data/ab")) == ["data/ab12"]
@@ -45,10 +55,17 @@ def test_put_once_get_list() -> None:
         store.get("data/ab12", version_id="nope")
 
 
-@pytest.mark.parametrize("key", ["", "/abs", "a//b", "a/../b", "./a", "a/.hidden"])
+@pytest.mark.parametrize("key", ["", "/abs", "a//b", "a/../b", "./a", "a/.hidden", "a\\b"])
 def test_bad_keys(key: str) -> None:
-    with pytest.raises(ValueError, match="invalid object key"):
+    with pytest.raises(InvalidKey):
         FakeStore().put(key, b"")
+
+
+def test_retention_must_end_in_the_future() -> None:
+    store = FakeStore(clock=lambda: NOW)
+    with pytest.raises(StoreError, match="not in the future"):
+        store.put("k", b"x", retention=Retention(LockMode.COMPLIANCE, NOW))
+    assert not store.exists("k")
 
 
 def test_overwrite_keeps_versions_newest_first() -> None:
