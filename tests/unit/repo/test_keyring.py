@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from drkit.repo.keyring import KeyRing
 from drkit.repo.keys import MasterKey
 from drkit.repo.keyslots import Credential, generate_keyfile
 from drkit.secret import Secret
+from drkit.storage.local import LocalStore
 from tests.unit.repo.fakestore import FakeStore
 
 FAST_N = 2**10
@@ -166,3 +168,22 @@ def test_export_and_restore_a_slot(store: FakeStore, master: MasterKey) -> None:
     assert ring.open(keyfile) == (master, info.slot_id)
     with pytest.raises(ConfigError):
         ring.document("ffff")
+
+
+def test_keyring_on_a_local_directory(tmp_path: Path, master: MasterKey) -> None:
+    """The same rules on the real local backend, which keeps no versions."""
+    store = LocalStore(tmp_path / "repo")
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    a = ring.add(master, pw("alpha"), "a")
+    b = ring.add(master, Credential(keyfile=Secret(generate_keyfile())), "b")
+    assert {s.slot_id for s in ring.list()} == {a.slot_id, b.slot_id}
+    assert ring.open(pw("alpha"), verify_key=master.verify_key()) == (master, a.slot_id)
+    ring.remove(a.slot_id, current_slot=b.slot_id)
+    assert not (tmp_path / "repo" / "keys" / a.slot_id).exists()
+    with pytest.raises(WrongKey):
+        ring.open(pw("alpha"))
+    with pytest.raises(ConfigError, match="last master key slot"):
+        ring.remove(b.slot_id, current_slot=a.slot_id)
+    on_disk = (tmp_path / "repo" / "keys" / b.slot_id).read_bytes()
+    assert master.data_key not in on_disk
+    assert master.data_key.hex().encode() not in on_disk
