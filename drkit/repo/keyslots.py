@@ -88,7 +88,11 @@ class Credential:
         if password_file is None and environ.get(ENV_PASSWORD_FILE):
             password_file = Path(environ[ENV_PASSWORD_FILE])
         if password_file is not None:
-            passphrase = Secret(_strip_newline(_read_file(password_file, "password file").decode("utf-8")))
+            try:
+                text = _read_file(password_file, "password file").decode("utf-8")
+            except UnicodeDecodeError:
+                raise ConfigError("the password file is not UTF-8 text", file=str(password_file)) from None
+            passphrase = Secret(_strip_newline(text))
             _check_passphrase(passphrase, f"the password file {password_file}")
         elif environ.get(ENV_PASSWORD):
             passphrase = Secret(environ[ENV_PASSWORD])
@@ -294,7 +298,7 @@ def _parse(document: bytes) -> tuple[KeySlotInfo, dict[str, Any], bytes, bytes]:
             slot_id=doc["slot_id"],
             kind=kind,
             label=doc["label"],
-            created=datetime.fromisoformat(doc["created"]).astimezone(UTC),
+            created=_parse_time(doc["created"]),
             host=doc["host"],
             user=doc["user"],
             role=role,
@@ -376,8 +380,14 @@ def _scrypt_n(requested: int | None) -> int:
 
 
 def _passphrase_bytes(passphrase: Secret) -> bytes:
+    """NFC-normalized UTF-8; a passphrase given as bytes that are not UTF-8 is used as it is."""
     value = passphrase.reveal()
-    text = value.decode("utf-8") if isinstance(value, bytes) else value
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value).encode("utf-8")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
     return unicodedata.normalize("NFC", text).encode("utf-8")
 
 
@@ -420,6 +430,13 @@ def _strip_newline(text: str) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _parse_time(text: str) -> datetime:
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        raise ValueError("a slot's creation time must carry its zone")
+    return when.astimezone(UTC)
 
 
 def _format_time(when: datetime) -> str:

@@ -350,3 +350,25 @@ def test_documented_session_wrap_opens_without_drkit(master: MasterKey) -> None:
     kek = HKDF(hashes.SHA256(), 32, e_public + box_public, b"drkit/v1 session key wrap").derive(shared)
     aad = blob[:1] + b"drkit/v1 session key" + b"session-1"
     assert AESGCM(kek).decrypt(blob[1:13], blob[13:], aad) == session_key
+
+
+def test_password_file_that_is_not_text(tmp_path: Path) -> None:
+    binary = tmp_path / "pw.bin"
+    binary.write_bytes(b"\xff\xfe\x00secret")
+    with pytest.raises(ConfigError, match="not UTF-8") as info:
+        Credential.from_env_and_options(binary, None, env={})
+    assert "secret" not in str(info.value)
+
+
+def test_bytes_passphrase(master: MasterKey) -> None:
+    _, document = wrap(master, Credential(passphrase=Secret(b"\xff\xfe raw")), label="b", scrypt_n=FAST_N)
+    assert unwrap(document, Credential(passphrase=Secret(b"\xff\xfe raw"))) == master
+    _, document = wrap(master, Credential(passphrase=Secret(PASSPHRASE.encode())), label="b", scrypt_n=FAST_N)
+    assert unwrap(document, pw()) == master
+
+
+def test_naive_creation_time_is_not_a_slot(pw_slot: tuple[KeySlotInfo, bytes]) -> None:
+    doc = json.loads(pw_slot[1])
+    doc["created"] = "2026-11-26T06:30:15"
+    with pytest.raises(VerificationFailed):
+        slot_info(json.dumps(doc).encode())
