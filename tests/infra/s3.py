@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 S3_KINDS = ["minio", "seaweedfs"]
+
+# The error code a server answers when Object Lock (not the caller's policy) refuses a delete or a
+# shorter retention. AWS and SeaweedFS say AccessDenied (403); MinIO says InvalidRequest (400,
+# "Object is WORM protected and cannot be overwritten").
+LOCKED_ERROR_CODES = {"minio": "InvalidRequest", "seaweedfs": "AccessDenied"}
 _STARTERS: dict[str, Callable[[Path], S3Server]] = {"minio": start_minio, "seaweedfs": start_seaweedfs}
 
 
@@ -56,6 +61,10 @@ def bucket_name(hint: str) -> str:
     """A valid, unique bucket name that says which test made it."""
     stem = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-") or "t"
     return f"{stem}-{secrets.token_hex(4)}"
+
+
+def locked_error_code(server: S3Server) -> str:
+    return LOCKED_ERROR_CODES[server.kind]
 
 
 def boto3_client(server: S3Server, creds: S3Credentials) -> S3Client:
