@@ -37,6 +37,7 @@ MASTER_KEY_BYTES: Final = 1 + 5 * KEY_SIZE
 WRITER_KEY_VERSION: Final = 0x81
 WRITER_KEY_BYTES: Final = 1 + 4 * KEY_SIZE
 SIGNATURE_SIZE: Final = 64
+SESSION_ID_BYTES: Final = 16
 SESSION_WRAP_BYTES: Final = KEY_SIZE + crypto.OVERHEAD + KEY_SIZE
 """Size of a wrapped session key: ephemeral X25519 public key, then a sealed 32-byte key."""
 
@@ -166,6 +167,10 @@ class MasterKey:
         kek = _hkdf(shared, salt=ephemeral_public + self.box_public(), info=_SESSION_INFO)
         return crypto.open_sealed(kek, wrapped[KEY_SIZE:], _SESSION_AAD + aad)
 
+    def session_sealer(self, session_id: str, wrapped: bytes) -> crypto.Sealer:
+        """The sealer of a :class:`WriterSession`'s objects, from its id and stored wrapping."""
+        return crypto.Sealer(self.open_session(wrapped, session_id.encode()))
+
     # -- serialization (only ever inside a key slot) ---------------------------------------------
 
     def to_bytes(self) -> bytes:
@@ -246,6 +251,14 @@ class WriterKey:
         kek = _hkdf(shared, salt=ephemeral_public + self.box_public, info=_SESSION_INFO)
         return session_key, ephemeral_public + crypto.seal(kek, session_key, _SESSION_AAD + aad)
 
+    def start_session(self) -> WriterSession:
+        """A session with a random id and data key, wrapped with ``aad`` = the id's ASCII bytes."""
+        session_id = os.urandom(SESSION_ID_BYTES).hex()
+        session_key, wrapped = self.new_session(session_id.encode())
+        return WriterSession(
+            writer=self, session_id=session_id, wrapped=wrapped, _sealer=crypto.Sealer(session_key)
+        )
+
     def to_bytes(self) -> bytes:
         """``0x81 || id_key || index_key || sign_seed || box_public`` (129 bytes)."""
         return bytes([WRITER_KEY_VERSION]) + self.id_key + self.index_key + self.sign_seed + self.box_public
@@ -259,6 +272,51 @@ class WriterKey:
 
     def __repr__(self) -> str:
         return f"WriterKey(fingerprint={self.fingerprint()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        _no_pickle(self)
+
+
+@dataclass(frozen=True, repr=False)
+class WriterSession:
+    """One write-only session: seals what it writes with its own data key, which only the master key
+    recovers (``MasterKey.session_sealer(session_id, wrapped)``). Store ``wrapped`` under the session
+    id before any object that needs it, and record the session id with each object sealed here.
+
+    It offers what writing needs -- ``content_id``, ``seal``, ``seal_index``/``open_index``, ``sign``,
+    ``verify_key`` -- and, on purpose, no ``open`` of data blobs.
+    """
+
+    writer: WriterKey
+    session_id: str
+    wrapped: bytes
+    _sealer: crypto.Sealer = field(compare=False)
+
+    def content_id(self, data: bytes) -> bytes:
+        return self.writer.content_id(data)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        return self._sealer.seal(plaintext, aad)
+
+    def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
+        return self.writer.seal_index(plaintext, aad)
+
+    def open_index(self, blob: bytes | memoryview, aad: bytes) -> bytes:
+        return self.writer.open_index(blob, aad)
+
+    def sign(self, message: bytes) -> bytes:
+        return self.writer.sign(message)
+
+    def verify_key(self) -> bytes:
+        return self.writer.verify_key()
+
+    def fingerprint(self) -> str:
+        return self.writer.fingerprint()
+
+    def __repr__(self) -> str:
+        return f"WriterSession({self.session_id}, fingerprint={self.fingerprint()})"
 
     __str__ = __repr__
 

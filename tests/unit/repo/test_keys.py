@@ -166,3 +166,28 @@ def test_fingerprint_as_documented(master: MasterKey) -> None:
     context = "drkit 2026-11 master key fingerprint v1"
     expected = blake3.blake3(master.verify_key(), derive_key_context=context).digest()[:8].hex()
     assert master.fingerprint() == expected
+
+
+def test_writer_session_seals_what_only_the_master_key_opens(master: MasterKey) -> None:
+    from drkit.repo.keys import WriterSession
+
+    session = master.writer_key().start_session()
+    assert isinstance(session, WriterSession)
+    assert len(session.session_id) == 32
+    blob = session.seal(b"chunk of a new backup", b"blob aad")
+    with pytest.raises(VerificationFailed):
+        master.open(blob, b"blob aad")  # not the data key
+    sealer = master.session_sealer(session.session_id, session.wrapped)
+    assert sealer.open(blob, b"blob aad") == b"chunk of a new backup"
+    with pytest.raises(VerificationFailed):
+        master.session_sealer("0" * 32, session.wrapped)  # the wrapping is bound to its session id
+    assert not hasattr(session, "open")
+    assert session.content_id(b"x") == master.content_id(b"x")
+    verify_signature(master.verify_key(), b"m", session.sign(b"m"))
+    assert master.open_index(session.seal_index(b"i", b""), b"") == b"i"
+    other = master.writer_key().start_session()
+    assert other.session_id != session.session_id
+    with pytest.raises(VerificationFailed):
+        master.session_sealer(other.session_id, other.wrapped).open(blob, b"blob aad")
+    assert session.session_id in repr(session)
+    assert master.data_key.hex() not in repr(session)
