@@ -42,11 +42,19 @@ def cli(log_level: str, log_format: str) -> None:
 
 
 def _register() -> None:
+    from drkit.cli.backup import backup
+    from drkit.cli.prune import prune
+    from drkit.cli.repo import repo
+    from drkit.cli.restore import restore
     from drkit.cli.sandbox import sandbox
+    from drkit.cli.snapshots import snapshots
+    from drkit.cli.verify import verify
 
+    for command in (repo, backup, snapshots, verify, prune, restore, sandbox):
+        cli.add_command(command)
     for name in PLANNED:
-        cli.add_command(placeholder(name))
-    cli.add_command(sandbox)
+        if name not in cli.commands:
+            cli.add_command(placeholder(name))
 
 
 _register()

@@ -10,11 +10,6 @@ from drkit.errors import NotImplementedYet
 
 # name -> (help, what will implement it)
 PLANNED: dict[str, tuple[str, str]] = {
-    "repo": ("Create and inspect repositories; manage key slots.", "the repository issue"),
-    "backup": ("Back up a cluster (etcd, resources, volumes) or a path.", "the capture issues"),
-    "snapshots": ("List the snapshots in a repository.", "the repository issue"),
-    "verify": ("Verify a repository's structure and data.", "the repository issue"),
-    "prune": ("Apply a retention policy; delete what is unreferenced and unlocked.", "the repository issue"),
     "restore": ("Restore resources, etcd or volume data from a snapshot.", "the restore issue"),
     "drill": ("Run rehearsed restores into scratch clusters and report RTO/RPO.", "the drill issue"),
     "daemon": ("Run schedules: backups, verification, prune and drills on a clock.", "the daemon issue"),

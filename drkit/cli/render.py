@@ -1,0 +1,37 @@
+"""Turning domain objects into rows and text for the commands' output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drkit.repo.model import Snapshot
+
+
+def human_bytes(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+def snapshot_row(snap: Snapshot) -> dict[str, Any]:
+    st = snap.stats
+    return {
+        "id": snap.id,
+        "short_id": snap.short_id,
+        "time": snap.time.isoformat(),
+        "host": snap.host,
+        "tags": list(snap.tags),
+        "paths": list(snap.paths),
+        "parent": snap.parent,
+        "retain_until": snap.retain_until.isoformat() if snap.retain_until else None,
+        "files": st.files,
+        "dirs": st.dirs,
+        "bytes": st.bytes,
+        "new_bytes": st.new_bytes,
+        "stored_bytes": st.stored_bytes,
+        "duration_s": round(st.duration_s, 3),
+        "skipped": list(st.skipped),
+    }

@@ -1,0 +1,121 @@
+"""Options every repository command shares: where the repository is and what opens it."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from drkit.errors import ConfigError
+from drkit.repo.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
+from drkit.repo.repository import Repository
+from drkit.secret import Secret
+from drkit.storage.base import Store
+from drkit.storage.options import S3Options
+from drkit.storage.url import describe, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class RepoOptions:
+    url: str
+    password_file: Path | None
+    key_file: Path | None
+    s3: S3Options
+
+    def _s3(self) -> S3Options | None:
+        return self.s3 if self.s3.set_fields() else None
+
+    def store(self) -> Store:
+        return open_store(self.url, self._s3())
+
+    def shown(self) -> str:
+        """The repository's URL without secrets, for messages."""
+        return describe(self.url, self._s3())
+
+    def credential(self, *, confirm: bool = False) -> Credential:
+        """From the options or DRKIT_PASSWORD_FILE / DRKIT_PASSWORD / DRKIT_KEY_FILE; else asked
+        for on a terminal (twice when ``confirm``, for a new repository)."""
+        try:
+            return Credential.from_env_and_options(self.password_file, self.key_file)
+        except ConfigError:
+            if not (sys.stdin.isatty() and sys.stderr.isatty()):
+                raise
+        value = click.prompt("Repository passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+        return Credential(passphrase=Secret(value))
+
+    def open(self) -> Repository:
+        return Repository.open(self.store(), self.credential())
+
+
+def repo_options(func: F) -> F:
+    """``--repo`` and its credential and S3 options; the command receives ``repo: RepoOptions``."""
+
+    @click.option(
+        "--repo",
+        "repo_url",
+        envvar="DRKIT_REPO",
+        required=True,
+        metavar="URL",
+        help="Repository: a directory, file:///path or s3://bucket/prefix[?endpoint=...]. Env: DRKIT_REPO. "
+        "S3 credentials come from the AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).",
+    )
+    @click.option(
+        "--password-file",
+        envvar=ENV_PASSWORD_FILE,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"File holding the passphrase. Env: {ENV_PASSWORD_FILE} (or {ENV_PASSWORD}).",
+    )
+    @click.option(
+        "--key-file",
+        envvar=ENV_KEY_FILE,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Key file that opens a key slot. Env: {ENV_KEY_FILE}.",
+    )
+    @click.option(
+        "--s3-endpoint", metavar="URL", help="S3 endpoint of a non-AWS server (MinIO, SeaweedFS, ...)."
+    )
+    @click.option(
+        "--s3-region", metavar="REGION", help="S3 region (default: from the AWS chain, else us-east-1)."
+    )
+    @click.option(
+        "--s3-path-style/--s3-virtual-host",
+        default=None,
+        help="Path-style addressing (default with an endpoint).",
+    )
+    @click.option(
+        "--s3-ca-bundle",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="PEM file of CAs to trust for https.",
+    )
+    @click.option("--s3-profile", metavar="NAME", help="Named AWS profile for credentials.")
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        repo_url: str,
+        password_file: Path | None,
+        key_file: Path | None,
+        s3_endpoint: str | None,
+        s3_region: str | None,
+        s3_path_style: bool | None,
+        s3_ca_bundle: Path | None,
+        s3_profile: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        s3 = S3Options(
+            endpoint=s3_endpoint,
+            region=s3_region,
+            path_style=s3_path_style,
+            ca_bundle=s3_ca_bundle,
+            profile=s3_profile,
+        )
+        repo = RepoOptions(repo_url, password_file, key_file, s3)
+        return func(*args, repo=repo, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,37 @@
+"""`drkit snapshots`: list the snapshots of a repository."""
+
+from __future__ import annotations
+
+import click
+
+from drkit.cli.options import output_option
+from drkit.cli.output import emit, render_table
+from drkit.cli.render import human_bytes, snapshot_row
+from drkit.cli.repoopts import RepoOptions, repo_options
+
+
+@click.command()
+@repo_options
+@click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag (repeatable: any of them).")
+@click.option("--host", help="Only snapshots of this host.")
+@output_option
+def snapshots(repo: RepoOptions, tags: tuple[str, ...], host: str | None, output: str) -> None:
+    """List the snapshots in a repository, oldest first."""
+    r = repo.open()
+    chosen = [
+        s for s in r.snapshots() if (not tags or set(tags) & set(s.tags)) and (host is None or s.host == host)
+    ]
+    rows = [snapshot_row(s) for s in chosen]
+    table = [
+        {
+            "id": s.short_id,
+            "time": s.time.strftime("%Y-%m-%d %H:%M:%S"),
+            "host": s.host,
+            "tags": ",".join(s.tags),
+            "paths": ",".join(s.paths),
+            "size": human_bytes(s.stats.bytes),
+            "locked until": s.retain_until.strftime("%Y-%m-%d") if s.retain_until else "",
+        }
+        for s in chosen
+    ]
+    emit(rows, output, text=render_table(table) + f"\n{len(rows)} snapshots")
