@@ -164,7 +164,11 @@ class S3Store:
                 Retention={"Mode": _s3_mode(mode), "RetainUntilDate": until.astimezone(UTC)},
                 **vid,
             )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        except botocore.exceptions.ClientError as exc:
+            if _says_locked(exc):
+                raise ObjectLocked(f"{key}: retention not changed: {_describe(exc)}", key=key) from exc
+            _raise(exc, key, "extend_retention")
+        except botocore.exceptions.BotoCoreError as exc:
             _raise(exc, key, "extend_retention")
 
     def delete(self, key: str, *, version_id: str | None = None) -> None:
@@ -178,19 +182,24 @@ class S3Store:
         try:
             self._client.delete_object(**kwargs)
         except botocore.exceptions.ClientError as exc:
-            if _code(exc) in _DENIED and self._denied_by_lock(exc, key, full, info):
+            if self._refused_by_lock(exc, key, full, info):
                 raise ObjectLocked(f"{key}: locked: {_describe(exc)}", key=key) from exc
             _raise(exc, key, "delete")
         except botocore.exceptions.BotoCoreError as exc:
             _raise(exc, key, "delete")
 
-    def _denied_by_lock(
+    def _refused_by_lock(
         self, exc: botocore.exceptions.ClientError, key: str, full: str, info: ObjectInfo
     ) -> bool:
-        """Was this AccessDenied caused by retention (or a legal hold), not by the credential?"""
-        message = str(exc.response.get("Error", {}).get("Message", "")).lower()
-        if any(word in message for word in _LOCK_WORDS):
+        """Was this refusal caused by retention, not by the credential?
+
+        MinIO says so (400 InvalidRequest "Object is WORM protected ..."); SeaweedFS answers a plain
+        403 AccessDenied for both reasons, so then the version's retention decides.
+        """
+        if _says_locked(exc):
             return True
+        if _code(exc) not in _DENIED and _status(exc) != 403:
+            return False
         try:
             retention = info.retention or self._retention(key, full, info.version_id)
         except StoreError:
@@ -340,6 +349,11 @@ def _status(exc: botocore.exceptions.ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
+def _says_locked(exc: botocore.exceptions.ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    return _code(exc) in (*_DENIED, "InvalidRequest") and any(word in message for word in _LOCK_WORDS)
+
+
 def _describe(exc: botocore.exceptions.ClientError) -> str:
     err = exc.response.get("Error", {})
     return f"{err.get('Code', '?')} ({_status(exc)}): {err.get('Message', '')}".rstrip(": ")
@@ -350,10 +364,17 @@ def _raise(exc: Exception, key: str, op: str, version_id: str | None = None) -> 
     what = f"{key} (version {version_id})" if version_id else key
     if isinstance(exc, botocore.exceptions.ClientError):
         code, status, detail = _code(exc), _status(exc), _describe(exc)
+        if code == "NoSuchBucket":
+            raise StoreError(
+                f"{what}: {op} failed: {detail}", key=key, hint="create the bucket with Object Lock enabled"
+            ) from exc
         if code in _NOT_FOUND or status == 404:
             raise ObjectNotFound(f"{what}: not found", key=key) from exc
-        if version_id and code == "InvalidArgument" and "version" in detail.lower():
+        if version_id and ((code == "InvalidArgument" and "version" in detail.lower()) or code == "400"):
+            # MinIO: a version id that is not a UUID (HEAD carries no body: bare 400)
             raise ObjectNotFound(f"{what}: not found ({detail})", key=key) from exc
+        if _says_locked(exc):
+            raise ObjectLocked(f"{what}: {op} refused: {detail}", key=key) from exc
         if code in _TRANSIENT or status in _TRANSIENT_STATUS:
             raise TransientStoreError(f"{what}: {op} failed: {detail}", key=key) from exc
         if code in _DENIED or status == 403:
