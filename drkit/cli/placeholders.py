@@ -10,7 +10,6 @@ from drkit.errors import NotImplementedYet
 
 # name -> (help, what will implement it)
 PLANNED: dict[str, tuple[str, str]] = {
-    "restore": ("Restore resources, etcd or volume data from a snapshot.", "the restore issue"),
     "drill": ("Run rehearsed restores into scratch clusters and report RTO/RPO.", "the drill issue"),
     "daemon": ("Run schedules: backups, verification, prune and drills on a clock.", "the daemon issue"),
 }
