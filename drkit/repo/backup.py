@@ -6,6 +6,9 @@ directory's tree is built once the chunks of its files have ids, depth first, so
 written after its subtrees and chunks.
 """
 
+# Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
+# ruff: noqa: PTH115, PTH116, PTH118
+
 from __future__ import annotations
 
 import os
@@ -85,12 +88,12 @@ class TreeBackup:
         return fut
 
     def _skip(self, rel: bytes, why: str) -> None:
-        assert self._result is not None  # noqa: S101
+        assert self._result is not None
         self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
 
     def _dir(self, path: bytes, rel: bytes) -> bytes:
         res = self._result
-        assert res is not None  # noqa: S101
+        assert res is not None
         try:
             with os.scandir(path) as it:
                 names = sorted(e.name for e in it)
@@ -108,12 +111,7 @@ class TreeBackup:
                 self._skip(child_rel, f"cannot stat: {e.strerror}")
                 continue
             mode = st.st_mode
-            common = {
-                "mode": stat.S_IMODE(mode),
-                "uid": st.st_uid,
-                "gid": st.st_gid,
-                "mtime_ns": st.st_mtime_ns,
-            }
+            meta = (stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_mtime_ns)
             if stat.S_ISREG(mode):
                 pf = self._file(full, child_rel, name, st)
                 if pf is not None:
@@ -121,7 +119,7 @@ class TreeBackup:
             elif stat.S_ISDIR(mode):
                 subtree = self._dir(full, child_rel)
                 res.dirs += 1
-                nodes.append(Node(name, NodeType.DIR, subtree=subtree, **common))
+                nodes.append(Node(name, NodeType.DIR, *meta, subtree=subtree))
             elif stat.S_ISLNK(mode):
                 try:
                     target = os.readlink(full)
@@ -129,7 +127,7 @@ class TreeBackup:
                     self._skip(child_rel, f"cannot read link: {e.strerror}")
                     continue
                 res.symlinks += 1
-                nodes.append(Node(name, NodeType.SYMLINK, target=target, **common))
+                nodes.append(Node(name, NodeType.SYMLINK, *meta, target=target))
             else:
                 self._skip(child_rel, f"special file skipped ({_kind(mode)})")
         for pf in pending:

@@ -71,7 +71,7 @@ class Chunker:
             params.avg_size,
             min_size=params.min_size,
             max_size=params.max_size,
-            normalized_chunking=params.normalization,
+            normalized_chunking=params.normalization,  # type: ignore[arg-type]  # checked 0..3
             seed=params.seed,
         )
 

@@ -22,7 +22,8 @@ _HEX_ID = re.compile(r"^[0-9a-f]{64}$")
 
 def object_name(data: bytes | bytearray | memoryview) -> str:
     """The name of a stored object: lowercase hex of the unkeyed BLAKE3-256 of its bytes."""
-    return blake3.blake3(data).hexdigest()  # type: ignore[no-any-return]
+    digest: str = blake3.blake3(data).hexdigest()
+    return digest
 
 
 def is_object_name(text: str) -> bool:

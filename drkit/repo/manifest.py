@@ -95,42 +95,48 @@ def decode_manifest(key: MasterKey, verify_key: bytes, snapshot_id: str, data: b
     except VerificationFailed:
         raise VerificationFailed(f"{where} has an invalid signature") from None
     try:
-        d: dict[str, Any] = json.loads(body)
-        if d.get("version") != MANIFEST_VERSION:
-            raise VerificationFailed(f"{where} has unknown version {d.get('version')!r}")
-        st = d["stats"]
-        time = _time(d["time"])
-        assert time is not None  # noqa: S101 - _time only returns None for None
-        return Snapshot(
-            id=snapshot_id,
-            time=time,
-            host=str(d["host"]),
-            tags=tuple(str(t) for t in d["tags"]),
-            paths=tuple(str(p) for p in d["paths"]),
-            tree=bytes.fromhex(d["tree"]),
-            root=RootMeta(**{k: int(d["root"][k]) for k in ("mode", "uid", "gid", "mtime_ns")}),
-            stats=SnapshotStats(
-                files=int(st["files"]),
-                dirs=int(st["dirs"]),
-                symlinks=int(st["symlinks"]),
-                bytes=int(st["bytes"]),
-                new_bytes=int(st["new_bytes"]),
-                stored_bytes=int(st["stored_bytes"]),
-                new_packs=int(st["new_packs"]),
-                duration_s=float(st["duration_s"]),
-                skipped=tuple(str(x) for x in st["skipped"]),
-            ),
-            parent=None if d["parent"] is None else str(d["parent"]),
-            retain_until=_time(d["retain_until"]),
-            packs={
-                str(p): PackRef(
-                    None if r["version_id"] is None else str(r["version_id"]), _time(r["retain_until"])
-                )
-                for p, r in d["packs"].items()
-            },
-            indexes={str(i): _time(t) for i, t in d["indexes"].items()},
-        )
-    except VerificationFailed:
-        raise
-    except (KeyError, TypeError, ValueError, AssertionError) as e:
+        d = json.loads(body)
+    except ValueError as e:
         raise VerificationFailed(f"{where} is malformed: {e}") from None
+    if not isinstance(d, dict) or d.get("version") != MANIFEST_VERSION:
+        raise VerificationFailed(f"{where} has an unknown version")
+    try:
+        return _snapshot_from_json(snapshot_id, d)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerificationFailed(f"{where} is malformed: {e}") from None
+
+
+def _snapshot_from_json(snapshot_id: str, d: dict[str, Any]) -> Snapshot:
+    st = d["stats"]
+    time = _time(d["time"])
+    if time is None:
+        raise ValueError("no time")
+    return Snapshot(
+        id=snapshot_id,
+        time=time,
+        host=str(d["host"]),
+        tags=tuple(str(t) for t in d["tags"]),
+        paths=tuple(str(p) for p in d["paths"]),
+        tree=bytes.fromhex(d["tree"]),
+        root=RootMeta(*(int(d["root"][k]) for k in ("mode", "uid", "gid", "mtime_ns"))),
+        stats=SnapshotStats(
+            files=int(st["files"]),
+            dirs=int(st["dirs"]),
+            symlinks=int(st["symlinks"]),
+            bytes=int(st["bytes"]),
+            new_bytes=int(st["new_bytes"]),
+            stored_bytes=int(st["stored_bytes"]),
+            new_packs=int(st["new_packs"]),
+            duration_s=float(st["duration_s"]),
+            skipped=tuple(str(x) for x in st["skipped"]),
+        ),
+        parent=None if d["parent"] is None else str(d["parent"]),
+        retain_until=_time(d["retain_until"]),
+        packs={
+            str(p): PackRef(
+                None if r["version_id"] is None else str(r["version_id"]), _time(r["retain_until"])
+            )
+            for p, r in d["packs"].items()
+        },
+        indexes={str(i): _time(t) for i, t in d["indexes"].items()},
+    )

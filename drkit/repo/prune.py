@@ -64,6 +64,24 @@ class _Deleter:
         return True
 
 
+def _prune_packs(
+    store: Store, d: _Deleter, needed: set[str], *, now: datetime, grace: timedelta
+) -> tuple[list[str], set[str], int]:
+    """Delete unreferenced, unlocked packs older than ``grace``: (deleted, surviving, bytes freed)."""
+    freed = 0
+    deleted: list[str] = []
+    surviving: set[str] = set()
+    for info in store.list("data/"):
+        pack_id = name_of_key(info.key)
+        young = info.last_modified is not None and now - info.last_modified < grace
+        if pack_id not in needed and not young and d.delete(pack_key(pack_id)):
+            deleted.append(pack_id)
+            freed += info.size
+        else:
+            surviving.add(pack_id)
+    return deleted, surviving, freed
+
+
 def forget_snapshots(
     store: Store, snapshots: Iterable[Snapshot], *, now: datetime, dry_run: bool
 ) -> tuple[list[str], list[LockedObject]]:
@@ -102,23 +120,7 @@ def prune_repository(
     needed_packs = {p for s in remaining for p in s.packs}
     needed_indexes = {i for s in remaining for i in s.indexes}
 
-    freed = 0
-    deleted_packs: list[str] = []
-    surviving_packs: set[str] = set()
-    for info in store.list("data/"):
-        pack_id = name_of_key(info.key)
-        if pack_id in needed_packs:
-            surviving_packs.add(pack_id)
-            continue
-        if info.last_modified is not None and now - info.last_modified < grace:
-            surviving_packs.add(pack_id)
-            continue
-        if d.delete(pack_key(pack_id)):
-            deleted_packs.append(pack_id)
-            freed += info.size
-        else:
-            surviving_packs.add(pack_id)
-
+    deleted_packs, surviving_packs, freed = _prune_packs(store, d, needed_packs, now=now, grace=grace)
     deleted_indexes: list[str] = []
     for info in store.list(INDEX_PREFIX):
         index_id = name_of_key(info.key)

@@ -71,7 +71,8 @@ def parse_config(data: bytes) -> tuple[RepoConfig, bytes, bytes]:
         raise ConfigError("the store holds an object named 'config' that is not a drkit repository config")
     if doc.get("version") != FORMAT_VERSION:
         raise ConfigError(
-            f"repository format version {doc.get('version')!r} is not supported (this drkit reads {FORMAT_VERSION})"
+            f"repository format version {doc.get('version')!r} is not supported "
+            f"(this drkit reads {FORMAT_VERSION})"
         )
     try:
         created = datetime.fromisoformat(doc["created"])

@@ -10,16 +10,16 @@ from __future__ import annotations
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from drkit.errors import ConfigError, RepositoryNotFound, VerificationFailed
 from drkit.repo.backup import TreeBackup
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import ChunkerParams
-from drkit.repo.index import MasterIndex, PackRecord, decode_index
+from drkit.repo.index import BlobKey, MasterIndex, PackRecord, decode_index
 from drkit.repo.keyring import KeyRing
 from drkit.repo.keys import MasterKey
 from drkit.repo.keyslots import Credential
@@ -56,7 +56,7 @@ from drkit.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig, check_config, e
 from drkit.repo.restore import TreeRestore
 from drkit.repo.retention import Policy, apply_policy
 from drkit.repo.verify import Verifier
-from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once
+from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound
 
@@ -90,8 +90,10 @@ class Repository:
         config_version: str | None,
         reader: VerifiedReader,
         settings: WriterSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
+        self._clock = clock
         self.key = key
         self.slot_id = slot_id
         self.config = config
@@ -117,6 +119,7 @@ class Repository:
         pack_size: int = DEFAULT_PACK_SIZE,
         scrypt_n: int | None = None,
         settings: WriterSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Repository:
         """Create a repository: a new master key, its first key slot, then the config."""
         if store.exists(CONFIG_KEY):
@@ -141,7 +144,7 @@ class Repository:
         params.check()
         cfg = RepoConfig(
             id=secrets.token_hex(16),
-            created=datetime.now(UTC).replace(microsecond=0),
+            created=clock().replace(microsecond=0),
             chunker=params,
             lock_mode=lock_mode,
             retention=retention,
@@ -153,17 +156,29 @@ class Repository:
             vid = store.put(
                 CONFIG_KEY,
                 encode_config(cfg, key),
-                retention=retention_at(lock_mode, retention, datetime.now(UTC)),
+                retention=retention_at(lock_mode, retention, clock()),
             )
         except ObjectExists:
             raise ConfigError(f"a repository already exists at {store.url} (created concurrently)") from None
         return cls(
-            store, key, slot.slot_id, cfg, config_version=vid, reader=VerifiedReader(store), settings=settings
+            store,
+            key,
+            slot.slot_id,
+            cfg,
+            config_version=vid,
+            reader=VerifiedReader(store),
+            settings=settings,
+            clock=clock,
         )
 
     @classmethod
     def open(
-        cls, store: Store, credential: Credential, *, settings: WriterSettings | None = None
+        cls,
+        store: Store,
+        credential: Credential,
+        *,
+        settings: WriterSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> Repository:
         """Open a repository: ``RepositoryNotFound`` without a config, ``WrongKey`` if no slot opens."""
         try:
@@ -197,7 +212,9 @@ class Repository:
                 raise early from None
             raise
         cfg, _body, _sig = parse_config(data)
-        return cls(store, key, slot_id, cfg, config_version=vid, reader=reader, settings=settings)
+        return cls(
+            store, key, slot_id, cfg, config_version=vid, reader=reader, settings=settings, clock=clock
+        )
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -247,7 +264,7 @@ class Repository:
         return snaps
 
     def _lock(self) -> LockPolicy:
-        return LockPolicy(self.config.lock_mode, self.config.retention)
+        return LockPolicy(self.config.lock_mode, self.config.retention, self._clock)
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -316,6 +333,45 @@ class Repository:
                     indexes[i] = t
         return packs, indexes
 
+    def _lock_references(
+        self,
+        index: MasterIndex,
+        referenced: set[BlobKey],
+        new_indexes: dict[str, datetime | None],
+        needed: datetime | None,
+    ) -> tuple[dict[str, PackRef], dict[str, datetime | None]]:
+        """The packs and index objects a snapshot needs, each locked at least until ``needed``.
+
+        A reused object whose known retain-until is earlier gets ``extend_retention`` (with the
+        version id recorded for packs); the config's lock is extended along.
+        """
+        pack_ids: set[str] = set()
+        for k in referenced:
+            loc = index.get(k)
+            if loc is None:  # pragma: no cover - the writer indexes every blob it stores
+                raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
+            pack_ids.add(loc.pack_id)
+        known_packs, known_indexes = self._known_untils()
+        pack_refs: dict[str, PackRef] = {}
+        index_refs: dict[str, datetime | None] = {}
+        for p in sorted(pack_ids):
+            rec: PackRecord = index.packs[p]
+            until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
+            if needed is not None and (until is None or until < needed):
+                self.store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
+                until = needed
+            pack_refs[p] = PackRef(rec.version_id, until)
+            index_id = index.pack_index.get(p)
+            if index_id is not None and index_id not in index_refs:
+                iuntil = new_indexes.get(index_id) or known_indexes.get(index_id)
+                if needed is not None and (iuntil is None or iuntil < needed):
+                    self.store.extend_retention(index_key(index_id), needed)
+                    iuntil = needed
+                index_refs[index_id] = iuntil
+        if needed is not None:
+            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
+        return pack_refs, index_refs
+
     def backup_path(
         self,
         source: Path,
@@ -355,37 +411,12 @@ class Repository:
             if progress is not None:
                 progress.done()
 
-        index = state.index
-        pack_ids: set[str] = set()
-        for k in result.referenced:
-            loc = index.get(k)
-            if loc is None:  # pragma: no cover - the writer indexes every blob it stores
-                raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
-            pack_ids.add(loc.pack_id)
-
-        now = datetime.now(UTC)
+        now = self._clock()
         mode, retention = self.config.lock_mode, self.config.retention
         needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
-        known_packs, known_indexes = self._known_untils()
-        pack_refs: dict[str, PackRef] = {}
-        index_refs: dict[str, datetime | None] = {}
-        for p in sorted(pack_ids):
-            rec: PackRecord = index.packs[p]
-            until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
-            if needed is not None and (until is None or until < needed):
-                self.store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
-                until = needed
-            pack_refs[p] = PackRef(rec.version_id, until)
-            index_id = index.pack_index.get(p)
-            if index_id is not None and index_id not in index_refs:
-                iuntil = writer.new_indexes.get(index_id) or known_indexes.get(index_id)
-                if needed is not None and (iuntil is None or iuntil < needed):
-                    self.store.extend_retention(index_key(index_id), needed)
-                    iuntil = needed
-                index_refs[index_id] = iuntil
-        if needed is not None:
-            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
-
+        pack_refs, index_refs = self._lock_references(
+            state.index, result.referenced, writer.new_indexes, needed
+        )
         snap = Snapshot(
             id="",
             time=now,
@@ -455,7 +486,7 @@ class Repository:
     def forget(self, snapshots: Sequence[str], *, dry_run: bool = False) -> ForgetResult:
         """Delete these snapshots' manifests where their lock has expired; report the others."""
         chosen = [self.find_snapshot(ref) for ref in snapshots]
-        deleted, locked = forget_snapshots(self.store, chosen, now=datetime.now(UTC), dry_run=dry_run)
+        deleted, locked = forget_snapshots(self.store, chosen, now=self._clock(), dry_run=dry_run)
         if not dry_run:
             self._snapshots = None
         return ForgetResult(tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run)
@@ -473,7 +504,7 @@ class Repository:
         With neither, every snapshot is kept and only unreferenced objects go. Locked objects are
         never deleted; the result says when each becomes free.
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         snaps = self._load_snapshots()
         if keep is None and policy is not None:
             keep, _remove, _decisions = apply_policy(snaps, policy, now)

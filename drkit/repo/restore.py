@@ -10,6 +10,9 @@ is decoded), unique within their directory, files are opened with ``O_NOFOLLOW``
 non-directory where a directory should be is refused.
 """
 
+# Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
+# ruff: noqa: PTH101, PTH102, PTH103, PTH108, PTH116, PTH118, PTH211
+
 from __future__ import annotations
 
 import os
@@ -127,7 +130,7 @@ class TreeRestore:
                             f"{os.fsdecode(path)} exists and is not a directory: refusing to restore into it"
                         ) from None
                 plan.dirs.append((path, _meta(n)))
-                assert n.subtree is not None  # noqa: S101 - decode_tree guarantees it
+                assert n.subtree is not None
                 self._place(plan, path, self._tree(n.subtree))
             elif n.type is NodeType.SYMLINK:
                 self._remove_nondir(path)
@@ -177,7 +180,7 @@ class TreeRestore:
         view = memoryview(data)
         for chunk_id, targets in blobs.items():
             loc = self.packs.index.get((BlobType.DATA, chunk_id))
-            assert loc is not None  # noqa: S101 - placed only when known
+            assert loc is not None
             raw = open_blob(
                 self.packs.key,
                 BlobType.DATA,

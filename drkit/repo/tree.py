@@ -12,6 +12,7 @@ Entry fields: ``name`` (UTF-8 text; ``name_hex`` instead when the name is not va
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from enum import StrEnum
@@ -81,48 +82,49 @@ def _node_json(n: Node) -> dict[str, Any]:
 
 def encode_tree(nodes: list[Node]) -> bytes:
     ordered = sorted(nodes, key=lambda n: n.name)
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         if a.name == b.name:
             raise ValueError(f"duplicate name {a.name!r} in a tree")
     doc = {"version": TREE_VERSION, "entries": [_node_json(n) for n in ordered]}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
+def _node_from_json(e: dict[str, Any], where: str) -> Node:
+    t = NodeType(e["type"])
+    name = _get_bytes(e, "name")
+    if not safe_name(name):
+        raise VerificationFailed(f"tree {where} has a hostile entry name {name!r}")
+    mode, uid, gid, mtime_ns = int(e["mode"]) & 0o7777, int(e["uid"]), int(e["gid"]), int(e["mtime_ns"])
+    if t is NodeType.FILE:
+        content = tuple(bytes.fromhex(c) for c in e["content"])
+        if any(len(c) != 32 for c in content):
+            raise VerificationFailed(f"tree {where}: {name!r} has a malformed chunk id")
+        return Node(name, t, mode, uid, gid, mtime_ns, size=int(e["size"]), content=content)
+    if t is NodeType.DIR:
+        sub = bytes.fromhex(e["subtree"])
+        if len(sub) != 32:
+            raise VerificationFailed(f"tree {where}: {name!r} has a malformed subtree id")
+        return Node(name, t, mode, uid, gid, mtime_ns, subtree=sub)
+    return Node(name, t, mode, uid, gid, mtime_ns, target=_get_bytes(e, "target"))
+
+
+def _check_version(doc: object, where: str) -> list[dict[str, Any]]:
+    if not isinstance(doc, dict) or doc.get("version") != TREE_VERSION:
+        version = doc.get("version") if isinstance(doc, dict) else None
+        raise VerificationFailed(f"tree {where} has unknown version {version!r}")
+    entries: list[dict[str, Any]] = doc["entries"]
+    return entries
+
+
 def decode_tree(data: bytes, *, where: str) -> list[Node]:
     """Parse a tree, refusing anything a restore could be tricked by (bad or duplicate names)."""
     try:
-        doc = json.loads(data)
-        if doc.get("version") != TREE_VERSION:
-            raise VerificationFailed(f"tree {where} has unknown version {doc.get('version')!r}")
-        nodes: list[Node] = []
-        for e in doc["entries"]:
-            t = NodeType(e["type"])
-            name = _get_bytes(e, "name")
-            if not safe_name(name):
-                raise VerificationFailed(f"tree {where} has a hostile entry name {name!r}")
-            common = {
-                "mode": int(e["mode"]) & 0o7777,
-                "uid": int(e["uid"]),
-                "gid": int(e["gid"]),
-                "mtime_ns": int(e["mtime_ns"]),
-            }
-            if t is NodeType.FILE:
-                content = tuple(bytes.fromhex(c) for c in e["content"])
-                if any(len(c) != 32 for c in content):
-                    raise ValueError("bad chunk id")
-                nodes.append(Node(name, t, size=int(e["size"]), content=content, **common))
-            elif t is NodeType.DIR:
-                sub = bytes.fromhex(e["subtree"])
-                if len(sub) != 32:
-                    raise ValueError("bad subtree id")
-                nodes.append(Node(name, t, subtree=sub, **common))
-            else:
-                nodes.append(Node(name, t, target=_get_bytes(e, "target"), **common))
+        nodes = [_node_from_json(e, where) for e in _check_version(json.loads(data), where)]
     except VerificationFailed:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise VerificationFailed(f"tree {where} is malformed: {e}") from None
-    for a, b in zip(nodes, nodes[1:], strict=False):
+    for a, b in itertools.pairwise(nodes):
         if a.name >= b.name:
             raise VerificationFailed(
                 f"tree {where} is not strictly sorted (duplicate or reordered {b.name!r})"

@@ -25,7 +25,7 @@ from drkit.repo.pack import read_header
 from drkit.repo.packsource import PackSource
 from drkit.repo.progress import Progress
 from drkit.repo.tree import NodeType, decode_tree
-from drkit.storage.base import Store
+from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
 
 
@@ -73,62 +73,9 @@ class Verifier:
         if self.progress is not None:
             self.progress.start("verify structure", len(snapshots), "snapshots")
         for snap in snapshots:
-            referenced_packs.update(snap.packs)
-            for p in snap.packs:
-                if p not in existing:
-                    self._problem(
-                        ProblemKind.MISSING, pack_key(p), "pack is missing", self._affected(p, [snap.id])
-                    )
-            stack = [snap.tree]
-            while stack:
-                tree_id = stack.pop()
-                if tree_id in checked_trees:
-                    continue
-                checked_trees.add(tree_id)
-                loc = self.index.get((BlobType.TREE, tree_id))
-                if loc is None:
-                    self._problem(
-                        ProblemKind.MISSING,
-                        f"tree {tree_id.hex()}",
-                        "tree is in no index (or its pack is missing)",
-                        [snap.id],
-                    )
-                    continue
-                try:
-                    raw = packs.blob(BlobType.TREE, tree_id)
-                    nodes = decode_tree(raw, where=tree_id.hex())
-                except VerificationFailed as e:
-                    self._problem(
-                        ProblemKind.CORRUPT,
-                        f"tree {tree_id.hex()}",
-                        e.message,
-                        self._affected(loc.pack_id, [snap.id]),
-                    )
-                    continue
-                trees_checked += 1
-                for n in nodes:
-                    if n.type is NodeType.DIR and n.subtree is not None:
-                        stack.append(n.subtree)
-                    elif n.type is NodeType.FILE:
-                        for c in n.content:
-                            blobs_checked += 1
-                            cloc = self.index.get((BlobType.DATA, c))
-                            if cloc is None:
-                                self._problem(
-                                    ProblemKind.MISSING,
-                                    f"data blob {c.hex()}",
-                                    "chunk is in no index (or its pack is missing)",
-                                    [snap.id],
-                                )
-                            elif cloc.pack_id not in existing:
-                                self._problem(
-                                    ProblemKind.MISSING,
-                                    pack_key(cloc.pack_id),
-                                    "pack is missing",
-                                    self._affected(cloc.pack_id, [snap.id]),
-                                )
-                            else:
-                                referenced_packs.add(cloc.pack_id)
+            trees, blobs = self._walk(snap, existing, packs, checked_trees, referenced_packs)
+            trees_checked += trees
+            blobs_checked += blobs
             if self.progress is not None:
                 self.progress.advance(1)
         if self.progress is not None:
@@ -152,6 +99,77 @@ class Verifier:
             packs_read=packs_read,
             problems=tuple(self.problems),
         )
+
+    def _walk(
+        self,
+        snap: Snapshot,
+        existing: dict[str, ObjectInfo],
+        packs: PackSource,
+        checked_trees: set[bytes],
+        referenced_packs: set[str],
+    ) -> tuple[int, int]:
+        """Check one snapshot's packs and trees; returns (trees read, chunks checked)."""
+        trees_checked = blobs_checked = 0
+        referenced_packs.update(snap.packs)
+        for p in snap.packs:
+            if p not in existing:
+                self._problem(
+                    ProblemKind.MISSING, pack_key(p), "pack is missing", self._affected(p, [snap.id])
+                )
+        stack = [snap.tree]
+        while stack:
+            tree_id = stack.pop()
+            if tree_id in checked_trees:
+                continue
+            checked_trees.add(tree_id)
+            loc = self.index.get((BlobType.TREE, tree_id))
+            if loc is None:
+                self._problem(
+                    ProblemKind.MISSING,
+                    f"tree {tree_id.hex()}",
+                    "tree is in no index (or its pack is missing)",
+                    [snap.id],
+                )
+                continue
+            try:
+                nodes = decode_tree(packs.blob(BlobType.TREE, tree_id), where=tree_id.hex())
+            except VerificationFailed as e:
+                self._problem(
+                    ProblemKind.CORRUPT,
+                    f"tree {tree_id.hex()}",
+                    e.message,
+                    self._affected(loc.pack_id, [snap.id]),
+                )
+                continue
+            trees_checked += 1
+            for n in nodes:
+                if n.type is NodeType.DIR and n.subtree is not None:
+                    stack.append(n.subtree)
+                for c in n.content:
+                    blobs_checked += 1
+                    self._check_chunk(c, snap, existing, referenced_packs)
+        return trees_checked, blobs_checked
+
+    def _check_chunk(
+        self, chunk: bytes, snap: Snapshot, existing: dict[str, ObjectInfo], referenced_packs: set[str]
+    ) -> None:
+        loc = self.index.get((BlobType.DATA, chunk))
+        if loc is None:
+            self._problem(
+                ProblemKind.MISSING,
+                f"data blob {chunk.hex()}",
+                "chunk is in no index (or its pack is missing)",
+                [snap.id],
+            )
+        elif loc.pack_id not in existing:
+            self._problem(
+                ProblemKind.MISSING,
+                pack_key(loc.pack_id),
+                "pack is missing",
+                self._affected(loc.pack_id, [snap.id]),
+            )
+        else:
+            referenced_packs.add(loc.pack_id)
 
     def _check_versions(self, pack_id: str) -> None:
         key = pack_key(pack_id)
@@ -182,7 +200,7 @@ class Verifier:
         if percent <= 0 or not pack_ids:
             return 0
         n = min(len(pack_ids), math.ceil(len(pack_ids) * min(percent, 100.0) / 100.0))
-        chosen = pack_ids if n == len(pack_ids) else sorted(random.sample(pack_ids, n))  # noqa: S311 - sampling
+        chosen = pack_ids if n == len(pack_ids) else sorted(random.sample(pack_ids, n))
         if self.progress is not None:
             self.progress.start("verify data", n, "packs")
         packs = PackSource(self.key, self.index, self.reader, cache_packs=0)
@@ -193,7 +211,7 @@ class Verifier:
                 entries = read_header(self.key, data, where=key)
                 record = self.index.packs.get(pack_id)
                 if record is not None and set(entries) != set(record.entries):
-                    raise VerificationFailed(f"{key}: its header and its index entry disagree")
+                    self._problem(ProblemKind.CORRUPT, key, "its header and its index entry disagree")
                 view = memoryview(data)
                 for e in entries:
                     open_blob(self.key, e.type, e.id, view[e.offset : e.offset + e.length], where=key)

@@ -9,9 +9,11 @@ them once unlocked); packs with an index are known to the next backup, which reu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,7 +26,7 @@ from drkit.repo.pack import PackBuilder, PackEntry
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists
 
-assert INDEX_VERSION == 1  # noqa: S101 - the writer emits version 1 index objects
+assert INDEX_VERSION == 1
 
 
 @dataclass
@@ -38,15 +40,22 @@ class WriterSettings:
     pack_size: int | None = None  # None: the repository config's pack size
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class LockPolicy:
+    """How new objects are locked: mode and period (``mode`` None: no lock), and the clock used."""
+
     mode: LockMode | None
     retention: timedelta
+    clock: Callable[[], datetime] = utcnow
 
 
 def put_once(store: Store, key: str, data: bytes, lock: LockPolicy) -> tuple[str | None, datetime | None]:
     """Put a content-addressed object; an existing one with the same name is the same bytes."""
-    retention = retention_at(lock.mode, lock.retention, datetime.now(UTC))
+    retention = retention_at(lock.mode, lock.retention, lock.clock())
     try:
         vid = store.put(key, data, retention=retention)
     except ObjectExists:
@@ -203,10 +212,8 @@ class BlobWriter:
         with self._batch_lock:
             batch, self._batch = self._batch, []
         if batch and self._error is None:
-            try:
+            with contextlib.suppress(Exception):  # best effort: the original error matters more
                 self._write_index(batch)
-            except Exception:  # noqa: BLE001, S110 - best effort: the original error matters more
-                pass
 
     def _stop_threads(self) -> None:
         for _ in self._threads:

@@ -95,8 +95,21 @@ def new_repo(store: Any, *, pack_size: int = 64 * 1024, index_every: int = 1, **
     )
 
 
-def open_repo(store: Any, *, index_every: int = 1) -> Repository:
-    return Repository.open(store, CRED, settings=WriterSettings(workers=2, index_every=index_every))
+def open_repo(store: Any, *, index_every: int = 1, **kw: Any) -> Repository:
+    return Repository.open(store, CRED, settings=WriterSettings(workers=2, index_every=index_every), **kw)
+
+
+def corrupt(store: SafeStore, key: str, *, at: int = 20) -> None:
+    """Flip one byte of the stored (original) version of ``key``, as bit rot would."""
+    version = store.inner._objects[key][0]
+    data = bytearray(version.data)
+    data[at % len(data)] ^= 0x01
+    version.data = bytes(data)
+
+
+def vanish(store: SafeStore, key: str) -> None:
+    """Lose an object entirely (a store losing data), bypassing the lock."""
+    del store.inner._objects[key]
 
 
 def make_tree(root: Path) -> None:
@@ -134,7 +147,7 @@ def describe(root: Path) -> dict[str, tuple[object, ...]]:
         st = p.lstat()
         rel = os.fsdecode(p.relative_to(root).as_posix()) if p != root else "."
         if p.is_symlink():
-            out[rel] = ("link", os.readlink(p), st.st_mtime_ns)
+            out[rel] = ("link", str(p.readlink()), st.st_mtime_ns)
         elif p.is_dir():
             out[rel] = ("dir", oct(st.st_mode & 0o7777), st.st_mtime_ns)
         else:

@@ -1,0 +1,181 @@
+"""Corruption, tampering, crashes and hostile trees: detected, named, survived."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drkit.errors import StorageError, VerificationFailed
+from drkit.repo.blobs import BlobType
+from drkit.repo.layout import CONFIG_KEY, DATA_PREFIX, SNAPSHOTS_PREFIX, object_name, pack_key, snapshot_key
+from drkit.repo.manifest import encode_manifest
+from drkit.repo.model import ProblemKind, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.writer import BlobWriter
+from tests.unit.repo.repohelpers import SafeStore, corrupt, describe, make_tree, new_repo, open_repo, vanish
+
+
+def _data_pack_of(repo_store: SafeStore, snap: Snapshot, *, tree: bool = False) -> str:
+    """A pack of ``snap`` holding data blobs (or tree blobs)."""
+    repo = open_repo(repo_store)
+    index = repo._load_index().index
+    wanted = BlobType.TREE if tree else BlobType.DATA
+    for pack_id in snap.packs:
+        if any(e.type is wanted for e in index.packs[pack_id].entries):
+            return pack_id
+    raise AssertionError("no such pack")
+
+
+@pytest.fixture
+def backed_up(tmp_path: Path) -> tuple[SafeStore, Snapshot, Path]:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = SafeStore()
+    snap = new_repo(store).backup_path(src, host="h")
+    return store, snap, src
+
+
+def test_clean_repository_verifies_with_all_data_read(backed_up: tuple[SafeStore, Snapshot, Path]) -> None:
+    store, snap, _src = backed_up
+    report = open_repo(store).verify(read_data_percent=100)
+    assert report.ok, report.problems
+    assert report.snapshots_checked == 1
+    assert report.packs_read == len(snap.packs) == len(store.keys(DATA_PREFIX))
+    assert report.blobs_checked > 10
+
+
+def test_corrupt_data_pack_is_named_with_its_snapshot(
+    backed_up: tuple[SafeStore, Snapshot, Path], tmp_path: Path
+) -> None:
+    store, snap, _src = backed_up
+    pack_id = _data_pack_of(store, snap)
+    corrupt(store, pack_key(pack_id))
+    repo = open_repo(store)
+    structure_only = repo.verify()
+    assert structure_only.ok  # structure does not read data packs
+    report = repo.verify(read_data_percent=100)
+    assert [(p.kind, p.object, p.snapshots) for p in report.problems] == [
+        (ProblemKind.CORRUPT, pack_key(pack_id), (snap.id,))
+    ]
+    with pytest.raises(VerificationFailed, match=pack_id) as err:
+        repo.restore_path(snap.id, tmp_path / "dst")
+    assert snap.id in str(err.value)
+
+
+def test_corrupt_tree_pack_is_found_by_structure_check(backed_up: tuple[SafeStore, Snapshot, Path]) -> None:
+    store, snap, _src = backed_up
+    pack_id = _data_pack_of(store, snap, tree=True)
+    corrupt(store, pack_key(pack_id), at=-10)
+    report = open_repo(store).verify()
+    assert not report.ok
+    assert any(p.kind is ProblemKind.CORRUPT and snap.id in p.snapshots for p in report.problems)
+    assert any(pack_key(pack_id) in str(p) for p in report.problems)
+
+
+def test_missing_pack_is_named_with_its_snapshot(backed_up: tuple[SafeStore, Snapshot, Path]) -> None:
+    store, snap, _src = backed_up
+    pack_id = _data_pack_of(store, snap)
+    vanish(store, pack_key(pack_id))
+    report = open_repo(store).verify()
+    missing = [p for p in report.problems if p.object == pack_key(pack_id)]
+    assert missing
+    assert missing[0].kind is ProblemKind.MISSING
+    assert missing[0].snapshots == (snap.id,)
+
+
+def test_tampered_newer_version_falls_back_to_recorded_version(
+    backed_up: tuple[SafeStore, Snapshot, Path], tmp_path: Path
+) -> None:
+    store, snap, src = backed_up
+    pack_id = _data_pack_of(store, snap)
+    store.inner.overwrite(pack_key(pack_id), b"attacker's bytes")
+    repo = open_repo(store)
+    repo.restore_path(snap.id, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(src)
+    report = repo.verify()
+    tampered = [p for p in report.problems if p.kind is ProblemKind.TAMPERED]
+    assert [p.object for p in tampered] == [pack_key(pack_id)]
+    assert tampered[0].snapshots == (snap.id,)
+    assert "recorded version" in tampered[0].message
+
+
+def test_tampered_manifest_and_config_versions_are_survived_and_reported(
+    backed_up: tuple[SafeStore, Snapshot, Path],
+) -> None:
+    store, snap, _src = backed_up
+    store.inner.overwrite(snapshot_key(snap.id), b"forged manifest")
+    store.inner.overwrite(CONFIG_KEY, b'{"body": "{}", "signature": ""}')
+    repo = open_repo(store)
+    assert [s.id for s in repo.snapshots()] == [snap.id]
+    report = repo.verify()
+    assert {p.object for p in report.problems if p.kind is ProblemKind.TAMPERED} == {
+        snapshot_key(snap.id),
+        CONFIG_KEY,
+    }
+
+
+def test_crash_after_some_puts_then_retry_reuses_uploaded_packs(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    reference = SafeStore()
+    full = new_repo(reference).backup_path(src, host="h")
+
+    store = SafeStore()
+    new_repo(store)
+    store.fail_after_puts = store.puts + 4
+    with pytest.raises(StorageError, match="simulated crash"):
+        open_repo(store).backup_path(src, host="h")
+    assert store.keys(SNAPSHOTS_PREFIX) == []
+    uploaded = set(store.keys(DATA_PREFIX))
+    assert uploaded
+    assert open_repo(store).verify(read_data_percent=100).ok
+
+    store.fail_after_puts = None
+    snap = open_repo(store).backup_path(src, host="h")
+    assert snap.stats.new_packs < full.stats.new_packs
+    assert {pack_key(p) for p in snap.packs} & uploaded
+    report = open_repo(store).verify(read_data_percent=100)
+    assert report.ok, report.problems
+    open_repo(store).restore_path(snap.id, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(src)
+
+
+def _hostile_snapshot(store: SafeStore, name: str) -> str:
+    repo = open_repo(store)
+    state = repo._load_index()
+    writer = BlobWriter(
+        store, repo.key, state.index, pack_size=1 << 20, lock=repo._lock(), settings=repo.settings
+    )
+    content = writer.add(BlobType.DATA, b"pwned\n")
+    entry = {"name": name, "type": "file", "mode": 0o644, "uid": 0, "gid": 0, "mtime_ns": 0, "size": 6}
+    entry["content"] = [content.hex()]
+    tree = json.dumps({"version": 1, "entries": [entry]}, sort_keys=True, separators=(",", ":")).encode()
+    tree_id = writer.add(BlobType.TREE, tree)
+    writer.close()
+    snap = Snapshot(
+        id="",
+        time=repo._clock(),
+        host="evil",
+        tags=(),
+        paths=("/",),
+        tree=tree_id,
+        root=RootMeta(0o755, 0, 0, 0),
+        stats=SnapshotStats(),
+    )
+    data = encode_manifest(repo.key, snap)
+    store.put(snapshot_key(object_name(data)), data)
+    return object_name(data)
+
+
+@pytest.mark.parametrize("name", ["..", "../escape", "/etc/evil", "a/b", "."])
+def test_restore_refuses_hostile_tree_entry(tmp_path: Path, name: str) -> None:
+    store = SafeStore()
+    new_repo(store)
+    sid = _hostile_snapshot(store, name)
+    target = tmp_path / "inner" / "target"
+    with pytest.raises(VerificationFailed, match="hostile"):
+        open_repo(store).restore_path(sid, target)
+    assert not (tmp_path / "inner" / "escape").exists()
+    assert not list(tmp_path.rglob("evil"))
+    assert not (target / "a").exists()
