@@ -23,6 +23,7 @@ from drkit.sandbox.s3server import (
     S3Server,
     describe,
     random_credentials,
+    retry_until,
     s3_request,
     writer_policy,
     xml_find,
@@ -65,7 +66,12 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
         process.wait_until(
             lambda: _ready(endpoint), what=f"minio readiness at {endpoint}", process=proc, timeout=timeout
         )
-        writer = assume_role(endpoint, admin, writer_policy(), WRITER_SESSION_SECONDS)
+        # Ready for S3 is not yet ready for IAM ("Server not initialized"): retry the first calls.
+        writer = retry_until(
+            lambda: assume_role(endpoint, admin, writer_policy(), WRITER_SESSION_SECONDS),
+            process=proc,
+            timeout=timeout,
+        )
         server = S3Server(
             kind="minio",
             endpoint=endpoint,
@@ -76,11 +82,9 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
             workdir=workdir,
             processes=[proc],
         )
-        server.create_bucket(DEFAULT_BUCKET)
-    except BaseException as exc:
+        retry_until(lambda: server.create_bucket(DEFAULT_BUCKET), process=proc, timeout=timeout)
+    except BaseException:
         proc.stop()
-        if isinstance(exc, SandboxError) and proc.log_path.name not in exc.message:
-            raise SandboxError(f"{exc.message}\nlog {proc.log_path}:\n{proc.tail()}") from exc
         raise
     server.startup_seconds = time.monotonic() - began
     return server

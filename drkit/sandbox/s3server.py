@@ -16,17 +16,21 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from drkit.errors import SandboxError
 from drkit.sandbox.process import Process
 from drkit.secret import Secret
+
+T = TypeVar("T")
 
 REGION = "us-east-1"
 DEFAULT_BUCKET = "drkit"
@@ -146,6 +150,19 @@ def random_credentials(prefix: str) -> S3Credentials:
     return S3Credentials(
         access_key=f"{prefix}{secrets.token_hex(8)}", secret_key=Secret(secrets.token_urlsafe(30))
     )
+
+
+def retry_until(call: Callable[[], T], *, process: Process, timeout: float, interval: float = 0.1) -> T:
+    """``call()`` until it stops raising ``SandboxError`` (a server still initialising); then its
+    last error, with the end of the process's log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except SandboxError as exc:
+            if not process.alive() or time.monotonic() > deadline:
+                raise SandboxError(f"{exc.message}\nlog {process.log_path}:\n{process.tail()}") from exc
+        time.sleep(interval)
 
 
 # --- a minimal SigV4 client -----------------------------------------------------------------------

@@ -12,7 +12,6 @@ import json
 import time
 from pathlib import Path
 
-from drkit.errors import SandboxError
 from drkit.sandbox import binaries, process
 from drkit.sandbox.ports import free_port, is_listening
 from drkit.sandbox.s3server import (
@@ -21,6 +20,7 @@ from drkit.sandbox.s3server import (
     S3Credentials,
     S3Server,
     random_credentials,
+    retry_until,
     s3_request,
     writer_policy,
 )
@@ -129,11 +129,9 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
             process=proc,
             timeout=timeout,
         )
-        server.create_bucket(DEFAULT_BUCKET)
-    except BaseException as exc:
+        retry_until(lambda: server.create_bucket(DEFAULT_BUCKET), process=proc, timeout=timeout)
+    except BaseException:
         proc.stop(STOP_TIMEOUT)
-        if isinstance(exc, SandboxError) and proc.log_path.name not in exc.message:
-            raise SandboxError(f"{exc.message}\nlog {proc.log_path}:\n{proc.tail()}") from exc
         raise
     server.startup_seconds = time.monotonic() - began
     server.leftovers = [
