@@ -4,6 +4,11 @@ Every listener, gRPC ones included, gets an explicit free port on 127.0.0.1. The
 identity whose only grant is an attached IAM policy document: SeaweedFS evaluates attached policies
 action by action (``s3:PutObject`` is not ``s3:DeleteObject``), whereas its coarse legacy action
 ``Write`` would include deletes and bucket configuration.
+
+SeaweedFS enforces Object Lock in its S3 gateway only: its filer HTTP (and gRPC) API deletes a
+COMPLIANCE-locked version without asking (``DELETE /buckets/<b>/<key>.versions?recursive=true``
+answers 204, then the version is gone). Here every port is on loopback; a real deployment must keep
+master, volume and filer ports away from anyone who is not the S3 gateway.
 """
 
 from __future__ import annotations
