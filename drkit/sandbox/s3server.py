@@ -184,6 +184,7 @@ def s3_request(
     """Send one SigV4-signed request; return status, headers (lower-case names) and body.
 
     HTTP errors are returned, not raised: the caller reads the S3 error code with ``error_code``.
+    A server that cannot be reached raises ``SandboxError``.
     """
     url = urllib.parse.urlsplit(endpoint)
     signed = sign_v4(
@@ -210,6 +211,8 @@ def s3_request(
             return int(resp.status), {k.lower(): v for k, v in resp.headers.items()}, bytes(resp.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), {k.lower(): v for k, v in exc.headers.items()}, bytes(exc.read())
+    except OSError as exc:  # URLError, refused, reset, timeout
+        raise SandboxError(f"{method} {endpoint}{path}: {exc}") from exc
 
 
 def sign_v4(
