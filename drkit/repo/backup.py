@@ -14,10 +14,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drkit.errors import DrkitError
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import Chunker, ChunkerParams
 from drkit.repo.index import BlobKey
@@ -25,6 +27,9 @@ from drkit.repo.model import RootMeta
 from drkit.repo.progress import Progress
 from drkit.repo.tree import Node, NodeType, encode_tree
 from drkit.repo.writer import BlobWriter
+
+INLINE_BELOW = 256 * 1024
+"""Chunks smaller than this are sealed on the walking thread, larger ones in the worker pool."""
 
 
 @dataclass
@@ -35,8 +40,23 @@ class WalkResult:
     dirs: int = 0
     symlinks: int = 0
     bytes: int = 0
+    reused_files: int = 0
     skipped: list[str] = field(default_factory=list)
     referenced: set[BlobKey] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ParentTrees:
+    """The parent snapshot's trees, to skip reading files that have not changed since.
+
+    A file is taken as unchanged when its size and mtime equal the parent's entry and its ctime
+    (which no user can set) is older than ``changed_before_ns``: the start of the parent backup,
+    minus a margin for clock granularity. Anything touched after the parent started is read again.
+    """
+
+    tree: bytes
+    load: Callable[[bytes], list[Node]]
+    changed_before_ns: int
 
 
 @dataclass
@@ -61,15 +81,18 @@ class TreeBackup:
         self._window = threading.BoundedSemaphore(self.workers * 2)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-seal")
         self._result: WalkResult | None = None
+        self._parent: ParentTrees | None = None
 
-    def run(self, source: Path) -> WalkResult:
+    def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
+        """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
+        self._parent = parent
         st = os.stat(source)
         if not stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(f"{source} is not a directory")
         root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         self._result = WalkResult(tree=b"", root=root)
         try:
-            tree = self._dir(os.fsencode(source), b"")
+            tree = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._result.tree = tree
@@ -78,6 +101,9 @@ class TreeBackup:
     # -- internals ---------------------------------------------------------------------------------
 
     def _submit(self, raw: bytes) -> Future[bytes]:
+        if len(raw) < INLINE_BELOW:
+            # Small chunks cost more to hand to a thread (GIL hand-offs) than to seal right here.
+            return _done(self.writer.add(BlobType.DATA, raw))
         self._window.acquire()
         try:
             fut = self._pool.submit(self.writer.add, BlobType.DATA, raw)
@@ -91,9 +117,34 @@ class TreeBackup:
         assert self._result is not None
         self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
 
-    def _dir(self, path: bytes, rel: bytes) -> bytes:
+    def _parent_nodes(self, tree_id: bytes | None) -> dict[bytes, Node]:
+        if tree_id is None or self._parent is None:
+            return {}
+        try:
+            return {n.name: n for n in self._parent.load(tree_id)}
+        except DrkitError:
+            return {}  # an unreadable parent tree only costs speed: the files are read again
+
+    def _unchanged(self, old: Node | None, st: os.stat_result) -> tuple[bytes, ...] | None:
+        """The parent's chunk ids for a file that cannot have changed since the parent backup."""
+        p = self._parent
+        if (
+            p is None
+            or old is None
+            or old.type is not NodeType.FILE
+            or old.size != st.st_size
+            or old.mtime_ns != st.st_mtime_ns
+            or st.st_ctime_ns >= p.changed_before_ns
+        ):
+            return None
+        if not all((BlobType.DATA, c) in self.writer.index for c in old.content):
+            return None
+        return old.content
+
+    def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes:
         res = self._result
         assert res is not None
+        old_nodes = self._parent_nodes(parent_tree)
         try:
             with os.scandir(path) as it:
                 names = sorted(e.name for e in it)
@@ -103,54 +154,64 @@ class TreeBackup:
         nodes: list[Node] = []
         pending: list[_PendingFile] = []
         for name in names:
-            full = os.path.join(path, name)
-            child_rel = os.path.join(rel, name) if rel else name
-            try:
-                st = os.lstat(full)
-            except OSError as e:
-                self._skip(child_rel, f"cannot stat: {e.strerror}")
-                continue
-            mode = st.st_mode
-            meta = (stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_mtime_ns)
-            if stat.S_ISREG(mode):
-                pf = self._file(full, child_rel, name, st)
-                if pf is not None:
-                    pending.append(pf)
-            elif stat.S_ISDIR(mode):
-                subtree = self._dir(full, child_rel)
-                res.dirs += 1
-                nodes.append(Node(name, NodeType.DIR, *meta, subtree=subtree))
-            elif stat.S_ISLNK(mode):
-                try:
-                    target = os.readlink(full)
-                except OSError as e:
-                    self._skip(child_rel, f"cannot read link: {e.strerror}")
-                    continue
-                res.symlinks += 1
-                nodes.append(Node(name, NodeType.SYMLINK, *meta, target=target))
-            else:
-                self._skip(child_rel, f"special file skipped ({_kind(mode)})")
+            entry = self._entry(path, rel, name, old_nodes.get(name))
+            if isinstance(entry, _PendingFile):
+                pending.append(entry)
+            elif entry is not None:
+                nodes.append(entry)
         for pf in pending:
             ids = tuple(f.result() for f in pf.chunks)
             for i in ids:
                 res.referenced.add((BlobType.DATA, i))
             res.files += 1
             res.bytes += pf.size
-            nodes.append(
-                Node(
-                    pf.name,
-                    NodeType.FILE,
-                    mode=stat.S_IMODE(pf.st.st_mode),
-                    uid=pf.st.st_uid,
-                    gid=pf.st.st_gid,
-                    mtime_ns=pf.st.st_mtime_ns,
-                    size=pf.size,
-                    content=ids,
-                )
-            )
+            st = pf.st
+            meta = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
+            nodes.append(Node(pf.name, NodeType.FILE, *meta, size=pf.size, content=ids))
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
         res.referenced.add((BlobType.TREE, tree_id))
         return tree_id
+
+    def _entry(self, path: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
+        """One directory entry: a finished node, a file whose chunks are in flight, or nothing."""
+        res = self._result
+        assert res is not None
+        full = os.path.join(path, name)
+        child_rel = os.path.join(rel, name) if rel else name
+        try:
+            st = os.lstat(full)
+        except OSError as e:
+            self._skip(child_rel, f"cannot stat: {e.strerror}")
+            return None
+        mode = st.st_mode
+        meta = (stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_mtime_ns)
+        if stat.S_ISREG(mode):
+            reused = self._unchanged(old, st)
+            if reused is None:
+                return self._file(full, child_rel, name, st)
+            res.reused_files += 1
+            if self.progress is not None:
+                self.progress.advance(st.st_size)
+            return _PendingFile(name, st, [_done(c) for c in reused], st.st_size)
+        if stat.S_ISDIR(mode):
+            old_sub = old.subtree if old is not None and old.type is NodeType.DIR else None
+            subtree = self._dir(full, child_rel, old_sub)
+            res.dirs += 1
+            return Node(name, NodeType.DIR, *meta, subtree=subtree)
+        if stat.S_ISLNK(mode):
+            return self._link(full, child_rel, name, meta)
+        self._skip(child_rel, f"special file skipped ({_kind(mode)})")
+        return None
+
+    def _link(self, full: bytes, rel: bytes, name: bytes, meta: tuple[int, int, int, int]) -> Node | None:
+        assert self._result is not None
+        try:
+            target = os.readlink(full)
+        except OSError as e:
+            self._skip(rel, f"cannot read link: {e.strerror}")
+            return None
+        self._result.symlinks += 1
+        return Node(name, NodeType.SYMLINK, *meta, target=target)
 
     def _file(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> _PendingFile | None:
         try:
@@ -189,6 +250,12 @@ class TreeBackup:
         if self.progress is not None:
             self.progress.advance(size)
         return _PendingFile(name, st, chunks, size)
+
+
+def _done(value: bytes) -> Future[bytes]:
+    f: Future[bytes] = Future()
+    f.set_result(value)
+    return f
 
 
 def _kind(mode: int) -> str:

@@ -18,6 +18,7 @@ class SnapshotStats:
     new_bytes: int = 0
     stored_bytes: int = 0
     new_packs: int = 0
+    reused_files: int = 0  # files not read again: unchanged since the parent snapshot
     duration_s: float = 0.0
     skipped: tuple[str, ...] = ()
 

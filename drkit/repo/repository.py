@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from drkit.errors import ConfigError, RepositoryNotFound, VerificationFailed
-from drkit.repo.backup import TreeBackup
+from drkit.repo.backup import ParentTrees, TreeBackup
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import ChunkerParams
 from drkit.repo.index import BlobKey, MasterIndex, PackRecord, decode_index
@@ -55,12 +55,15 @@ from drkit.repo.prune import forget_snapshots, prune_repository
 from drkit.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig, check_config, encode_config, parse_config
 from drkit.repo.restore import TreeRestore
 from drkit.repo.retention import Policy, apply_policy
+from drkit.repo.tree import decode_tree
 from drkit.repo.verify import Verifier
 from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound
 
 MIN_PREFIX = 4
+PARENT_MARGIN_NS = 2_000_000_000
+"""Files whose ctime is within this of the parent backup's start are read again (clock ticks)."""
 
 
 @dataclass(frozen=True)
@@ -389,7 +392,7 @@ class Repository:
         snapshots = self._load_snapshots()
         host = host or socket.gethostname()
         paths = (str(source.absolute()),)
-        parent = next((s.id for s in reversed(snapshots) if s.host == host and s.paths == paths), None)
+        parent = next((s for s in reversed(snapshots) if s.host == host and s.paths == paths), None)
         writer = BlobWriter(
             self.store,
             self.key,
@@ -399,10 +402,19 @@ class Repository:
             settings=self.settings,
         )
         walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
+        parent_trees = None
+        if parent is not None and self.settings.use_parent:
+            packs = PackSource(self.key, state.index, self._reader, cache_packs=4)
+            started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
+            parent_trees = ParentTrees(
+                tree=parent.tree,
+                load=lambda t: decode_tree(packs.blob(BlobType.TREE, t), where=t.hex()),
+                changed_before_ns=started_ns - PARENT_MARGIN_NS,
+            )
         if progress is not None:
             progress.start("backup", None)
         try:
-            result = walker.run(source)
+            result = walker.run(source, parent_trees)
             writer.close()
         except BaseException:
             writer.abort()
@@ -433,10 +445,11 @@ class Repository:
                 new_bytes=writer.new_bytes,
                 stored_bytes=writer.stored_bytes,
                 new_packs=len(writer.new_packs),
+                reused_files=result.reused_files,
                 duration_s=time.monotonic() - started,
                 skipped=tuple(result.skipped),
             ),
-            parent=parent,
+            parent=parent.id if parent is not None else None,
             retain_until=needed,
             packs=pack_refs,
             indexes=index_refs,

@@ -38,6 +38,7 @@ class WriterSettings:
     queued_packs: int = 2
     index_every: int = 8
     pack_size: int | None = None  # None: the repository config's pack size
+    use_parent: bool = True  # skip reading files unchanged since the parent snapshot
 
 
 def utcnow() -> datetime:

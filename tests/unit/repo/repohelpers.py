@@ -24,6 +24,16 @@ CRED = Credential(passphrase=Secret("correct horse battery staple"))
 SCRYPT_N = 2**10
 
 
+class Clock:
+    """A settable clock for the repository (and the fake store's lock checks)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class SafeStore:
     """FakeStore behind a lock (the writer uploads from several threads); counts puts; can crash."""
 

@@ -9,17 +9,9 @@ from drkit.repo.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_
 from drkit.repo.locking import granule, lock_until
 from drkit.repo.retention import Policy
 from tests.unit.repo.fakestore import FakeStore
-from tests.unit.repo.repohelpers import SafeStore, describe, make_tree, new_repo, open_repo
+from tests.unit.repo.repohelpers import Clock, SafeStore, describe, make_tree, new_repo, open_repo
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _two_trees(tmp_path: Path) -> tuple[Path, Path]:

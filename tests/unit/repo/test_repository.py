@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from drkit.repo.keyslots import Credential
 from drkit.repo.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
-from tests.unit.repo.repohelpers import CRED, SafeStore, describe, make_tree, new_repo, open_repo
+from tests.unit.repo.repohelpers import CRED, Clock, SafeStore, describe, make_tree, new_repo, open_repo
 
 
 def test_round_trip_restores_tree_byte_identically(tmp_path: Path) -> None:
@@ -114,3 +116,38 @@ def test_find_snapshot_by_prefix_latest_and_errors(tmp_path: Path) -> None:
     assert info.snapshot_count == 1
     assert info.pack_count == len(store.keys(DATA_PREFIX)) > 0
     assert len(info.key_slots) == 1
+
+
+def test_unchanged_files_are_not_read_again_after_a_parent(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = SafeStore()
+    later = Clock(datetime.now(UTC) + timedelta(hours=1))  # the parent "started" after every file's ctime
+    first = new_repo(store, clock=later).backup_path(src, host="h")
+    assert first.stats.reused_files == 0
+    later.now += timedelta(hours=1)
+    second = open_repo(store, clock=later).backup_path(src, host="h")
+    assert second.parent == first.id
+    assert second.stats.reused_files == first.stats.files
+    assert second.tree == first.tree
+    open_repo(store).restore_path(second.id, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(src)
+
+
+def test_same_size_same_mtime_change_after_parent_is_read_again(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = SafeStore()
+    repo = new_repo(store)
+    first = repo.backup_path(src, host="h")
+    target = src / "sub" / "deeper" / "data.bin"
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[100] ^= 0xFF
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: only ctime moved
+    second = open_repo(store).backup_path(src, host="h")
+    assert second.parent == first.id
+    assert second.tree != first.tree
+    open_repo(store).restore_path(second.id, tmp_path / "dst")
+    assert (tmp_path / "dst" / "sub" / "deeper" / "data.bin").read_bytes() == bytes(data)
