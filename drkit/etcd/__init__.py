@@ -1,1 +1,35 @@
-"""drkit.etcd."""
+"""drkit's etcd client: status, health, HashKV and verified snapshots over the gRPC-JSON gateway.
+
+Only the standard library (``http.client``/``ssl``); see ``docs/etcd.md``.
+"""
+
+from drkit.etcd.client import EtcdClient, endpoints_from
+from drkit.etcd.config import KUBEADM_PKI_DIR, EtcdEndpoint, EtcdTLS
+from drkit.etcd.errors import (
+    EtcdRequestFailed,
+    EtcdTLSError,
+    EtcdUnavailable,
+    SnapshotCorrupt,
+    SnapshotRaced,
+)
+from drkit.etcd.snapshot import HashKV, SnapshotResult, SnapshotStream
+from drkit.etcd.status import EndpointHealth, Probe, Status
+
+__all__ = [
+    "KUBEADM_PKI_DIR",
+    "EndpointHealth",
+    "EtcdClient",
+    "EtcdEndpoint",
+    "EtcdRequestFailed",
+    "EtcdTLS",
+    "EtcdTLSError",
+    "EtcdUnavailable",
+    "HashKV",
+    "Probe",
+    "SnapshotCorrupt",
+    "SnapshotRaced",
+    "SnapshotResult",
+    "SnapshotStream",
+    "Status",
+    "endpoints_from",
+]

@@ -1,0 +1,145 @@
+"""``EtcdClient``: status, health, HashKV and verified snapshots over etcd's gRPC-JSON gateway."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from drkit.errors import ConfigError, EtcdError
+from drkit.etcd.config import EtcdEndpoint, EtcdTLS
+from drkit.etcd.errors import EtcdRequestFailed, EtcdUnavailable
+from drkit.etcd.snapshot import HashKV, SnapshotStream
+from drkit.etcd.status import DEFAULT_MAX_LAG, EndpointHealth, Probe, Status, choose, problem_of
+from drkit.etcd.transport import Transport
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds to connect and for each read (a snapshot read waits at most this long for more bytes)."""
+
+
+class EtcdClient:
+    """A client for one etcd cluster reached through one or more endpoints.
+
+    ``endpoints``: URLs or ``host:port`` (``https`` assumed when ``tls`` is given, else ``http``).
+    ``tls``: CA and client certificate (:meth:`EtcdTLS.kubeadm` for a kubeadm node).
+    Calls that take ``endpoint=None`` use :meth:`healthiest`.
+    """
+
+    def __init__(
+        self,
+        endpoints: Iterable[str | EtcdEndpoint],
+        tls: EtcdTLS | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_lag: int = DEFAULT_MAX_LAG,
+        prefer_leader: bool = False,
+    ) -> None:
+        scheme = "https" if tls is not None else "http"
+        self.endpoints: tuple[EtcdEndpoint, ...] = tuple(
+            e if isinstance(e, EtcdEndpoint) else EtcdEndpoint.parse(e, default_scheme=scheme)
+            for e in endpoints
+        )
+        if not self.endpoints:
+            raise ConfigError("no etcd endpoints given", field="etcd endpoints")
+        self.tls = tls
+        context: ssl.SSLContext | None = None
+        if tls is not None:
+            context = tls.context()
+        elif any(e.tls for e in self.endpoints):
+            context = ssl.create_default_context()
+        self._transport = Transport(context, timeout, tls.server_name if tls else None)
+        self._max_lag = max_lag
+        self._prefer_leader = prefer_leader
+
+    def _endpoint(self, endpoint: str | EtcdEndpoint | None) -> EtcdEndpoint:
+        if endpoint is None:
+            return self.healthiest().endpoint
+        if isinstance(endpoint, EtcdEndpoint):
+            return endpoint
+        return EtcdEndpoint.parse(endpoint, default_scheme="https" if self.tls else "http")
+
+    def _call(self, endpoint: EtcdEndpoint, path: str, body: Any) -> dict[str, Any]:
+        doc = self._transport.call(endpoint, "POST", path, body)
+        if not isinstance(doc, dict):
+            raise EtcdRequestFailed(f"etcd {endpoint} ({path}): unexpected answer {str(doc)[:200]}")
+        return doc
+
+    # -- status -------------------------------------------------------------------------------
+
+    def status(self, endpoint: str | EtcdEndpoint) -> Status:
+        """``Maintenance.Status`` of the member at ``endpoint``."""
+        ep = self._endpoint(endpoint)
+        return Status.from_json(ep, self._call(ep, "/v3/maintenance/status", {}))
+
+    def health(self, endpoint: str | EtcdEndpoint) -> EndpointHealth:
+        """etcd's ``/health`` verdict. Unhealthy answers are returned; unreachable raises ``EtcdError``."""
+        ep = self._endpoint(endpoint)
+        try:
+            doc = self._transport.call(ep, "GET", "/health")
+        except EtcdUnavailable as exc:
+            if "HTTP 503" not in exc.message:
+                raise
+            return EndpointHealth(ep, False, exc.message)
+        healthy = isinstance(doc, dict) and str(doc.get("health")).lower() == "true"
+        reason = str(doc.get("reason", "")) if isinstance(doc, dict) else str(doc)
+        return EndpointHealth(ep, healthy, reason)
+
+    def probe(self) -> list[Probe]:
+        """The status of every endpoint, or why there is none (never raises for one endpoint)."""
+        probes: list[Probe] = []
+        for ep in self.endpoints:
+            try:
+                st = self.status(ep)
+            except EtcdError as exc:
+                probes.append(Probe(ep, None, exc.message))
+                continue
+            probes.append(Probe(ep, st, problem_of(st)))
+        return probes
+
+    def healthiest(self) -> Status:
+        """The status of the endpoint to use (rule: :func:`drkit.etcd.status.choose`)."""
+        return choose(self.probe(), max_lag=self._max_lag, prefer_leader=self._prefer_leader)
+
+    # -- hashkv -------------------------------------------------------------------------------
+
+    def hash_kv(self, revision: int, endpoint: str | EtcdEndpoint | None = None) -> HashKV:
+        """``Maintenance.HashKV`` at ``revision`` (0: the current one) on one member."""
+        ep = self._endpoint(endpoint)
+        doc = self._call(ep, "/v3/maintenance/hashkv", {"revision": str(revision)})
+        header = doc.get("header") if isinstance(doc.get("header"), dict) else {}
+        assert isinstance(header, dict)
+        try:
+            return HashKV(
+                hash=int(doc.get("hash", 0)),
+                compact_revision=int(doc.get("compact_revision", 0)),
+                hash_revision=int(doc.get("hash_revision", revision)),
+                revision=int(header.get("revision", 0)),
+                member_id=int(header.get("member_id", 0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise EtcdRequestFailed(f"etcd {ep}: malformed HashKV answer {str(doc)[:200]}") from exc
+
+    # -- snapshot -----------------------------------------------------------------------------
+
+    def snapshot(self, endpoint: str | EtcdEndpoint | None = None) -> SnapshotStream:
+        """Start a verified snapshot download from ``endpoint`` (default: the healthiest).
+
+        Status and HashKV are read now (errors raise here); the stream starts on the first
+        ``next()``. See :mod:`drkit.etcd.snapshot` for what is verified and what ``result`` proves.
+        """
+        ep = self._endpoint(endpoint)
+        before = self.status(ep)
+        hash_before = self.hash_kv(before.revision, ep)
+        body = self._transport.stream(ep, "/v3/maintenance/snapshot", {})
+
+        def after() -> tuple[Status, HashKV]:
+            st = self.status(ep)
+            return st, self.hash_kv(before.revision, ep)
+
+        return SnapshotStream(ep, before, hash_before, body, after)
+
+
+def endpoints_from(text: str | Sequence[str]) -> list[str]:
+    """``--etcd-endpoints a,b`` or a list: the endpoint strings, blanks dropped."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [i.strip() for i in items if i.strip()]
