@@ -9,6 +9,8 @@ Rules every backend follows (and ``tests/integration/test_store_conformance.py``
   object is never rewritten in place. With a ``Retention``, the object is locked until
   ``retention.until`` (S3 Object Lock on S3; recorded and enforced by drkit on a local directory).
   ``put`` returns the version id the backend assigned (``None`` where it has no versions).
+  Retain-until dates are kept to the second, rounded up (S3's precision; never shorter than asked);
+  a date not in the future is refused (``StoreError``).
   Concurrent puts of one key: exactly one wins, the others raise ``ObjectExists`` (on S3 as far as
   the server honours ``If-None-Match``; see docs/storage.md).
 * ``get`` returns the bytes of the newest version, or of ``version_id``. Missing -> ``ObjectNotFound``.

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from drkit.storage.base import LockMode, ObjectInfo, Retention
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound, StoreError
-from drkit.storage.validate import check_key, check_prefix, check_retention
+from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
 RETENTION_DIR = ".retention"
 LOCK_FILE = ".lock"
@@ -115,7 +115,7 @@ class LocalStore:
         return None
 
     def _write_retention(self, sidecar: Path, retention: Retention) -> None:
-        doc = {"mode": retention.mode.value, "until": retention.until.astimezone(UTC).isoformat()}
+        doc = {"mode": retention.mode.value, "until": whole_second(retention.until).isoformat()}
         sidecar.parent.mkdir(parents=True, exist_ok=True)
         tmp = _write_temp(sidecar.parent, json.dumps(doc).encode())
         try:
@@ -137,8 +137,7 @@ class LocalStore:
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None:
         path = self._path(key)
         _no_versions(key, version_id)
-        if until.tzinfo is None:
-            raise ValueError("extend_retention needs a timezone-aware datetime")
+        until = whole_second(until)
         with _os_errors(key, "extend_retention"), self._locked():
             if not path.is_file():
                 raise ObjectNotFound(f"{key}: no such object", key=key)

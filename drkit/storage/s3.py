@@ -36,7 +36,7 @@ from drkit.storage.errors import (
 )
 from drkit.storage.options import S3Options
 from drkit.storage.url import s3_url
-from drkit.storage.validate import check_key, check_prefix, check_retention
+from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -135,7 +135,7 @@ class S3Store:
         }
         if retention is not None:
             kwargs["ObjectLockMode"] = _s3_mode(retention.mode)
-            kwargs["ObjectLockRetainUntilDate"] = retention.until.astimezone(UTC)
+            kwargs["ObjectLockRetainUntilDate"] = whole_second(retention.until)
         try:
             resp = self._client.put_object(**kwargs)
         except botocore.exceptions.ClientError as exc:
@@ -148,8 +148,7 @@ class S3Store:
 
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None:
         full = self._key(key)
-        if until.tzinfo is None:
-            raise ValueError("extend_retention needs a timezone-aware datetime")
+        until = whole_second(until)
         if version_id is None:
             version_id = self.head(key).version_id  # pin the version read and written below
         current = self._retention(key, full, version_id)
@@ -161,7 +160,7 @@ class S3Store:
             self._client.put_object_retention(
                 Bucket=self.bucket,
                 Key=full,
-                Retention={"Mode": _s3_mode(mode), "RetainUntilDate": until.astimezone(UTC)},
+                Retention={"Mode": _s3_mode(mode), "RetainUntilDate": until},
                 **vid,
             )
         except botocore.exceptions.ClientError as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from drkit.storage.base import Retention
 from drkit.storage.errors import InvalidKey, StoreError
@@ -43,13 +43,13 @@ def check_prefix(prefix: str) -> str:
     """
     if prefix == "":
         return prefix
+    if prefix.startswith("/"):
+        raise InvalidKey(f"list prefix {prefix!r} is absolute; prefixes are relative", key=prefix)
     head, _, last = prefix.rpartition("/")
     if head:
         check_key(head)
     if last:
         check_key(last)
-    elif not head:
-        raise InvalidKey("a list prefix may not be '/'", key=prefix)
     return prefix
 
 
@@ -57,3 +57,14 @@ def check_retention(key: str, retention: Retention | None, now: datetime) -> Non
     """A retention must end in the future: S3 refuses a retain-until date in the past, so does drkit."""
     if retention is not None and retention.until <= now:
         raise StoreError(f"{key}: retain-until {retention.until.isoformat()} is not in the future", key=key)
+
+
+def whole_second(when: datetime) -> datetime:
+    """``when`` in UTC, rounded *up* to a whole second: S3 keeps retain-until dates to the second,
+    and rounding up never shortens a retention. Every backend stores dates this way."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("a retention date must be timezone-aware")
+    when = when.astimezone(UTC)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    return when

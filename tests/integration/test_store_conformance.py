@@ -98,6 +98,13 @@ class Conformance:
         store.put("locked/g", b"g", retention=Retention(LockMode.GOVERNANCE, until))
         assert store.head("locked/c").retention == Retention(LockMode.COMPLIANCE, until)
         assert store.head("locked/g").retention == Retention(LockMode.GOVERNANCE, until)
+        # Kept to the second, rounded up: never shorter than asked.
+        store.put(
+            "locked/us", b"u", retention=Retention(LockMode.GOVERNANCE, until + timedelta(microseconds=1))
+        )
+        assert store.head("locked/us").retention == Retention(
+            LockMode.GOVERNANCE, until + timedelta(seconds=1)
+        )
 
     def test_a_retention_in_the_past_is_refused(self, backend: Backend) -> None:
         with pytest.raises(StoreError):
