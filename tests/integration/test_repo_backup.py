@@ -8,6 +8,10 @@ restore keeps reading the locked original.
 
 from __future__ import annotations
 
+import random
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -128,3 +132,87 @@ def test_s3_admin_modes(s3: S3Server, tmp_path: Path, mode: LockMode | None) -> 
     repo.restore_path(snap.id, tmp_path / "dst")
     assert describe(tmp_path / "dst") == describe(src)
     assert repo.verify(read_data_percent=100).ok
+
+
+_BACKUP_SCRIPT = """
+import sys
+from pathlib import Path
+from drkit.repo.repository import Repository
+from drkit.repo.writer import WriterSettings
+from drkit.storage.local import LocalStore
+from tests.unit.repo.repohelpers import CRED
+repo = Repository.open(LocalStore(Path(sys.argv[1])), CRED, settings=WriterSettings(workers=2, index_every=1))
+snap = repo.backup_path(Path(sys.argv[2]), host=sys.argv[3])
+print(snap.id)
+"""
+
+
+def _backup_process(repo: Path, src: Path, host: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _BACKUP_SCRIPT, str(repo), str(src), host],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _big_tree(root: Path, files: int, size: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for i in range(files):
+        d = root / f"d{i % 7}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}.bin").write_bytes(rng.randbytes(size))
+
+
+def test_kill_9_during_backup_leaves_a_valid_repository_and_the_retry_reuses_packs(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _big_tree(src, files=60, size=1_000_000, seed=1)
+    root = tmp_path / "repo"
+    store = LocalStore(root)
+    _init(store)
+    proc = _backup_process(root, src, "h")
+    deadline = time.monotonic() + 120
+    while not list(store.list("index/")):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"backup ended or stalled before its first index: {proc.communicate()}")
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait()
+    assert list(store.list(SNAPSHOTS_PREFIX)) == [], "the backup finished before it was killed"
+    packs_before = {o.key for o in store.list(DATA_PREFIX)}
+    assert packs_before
+
+    repo = Repository.open(store, CRED)
+    assert repo.snapshots() == []
+    assert repo.verify(read_data_percent=100).ok
+    snap = repo.backup_path(src, host="h")
+    assert snap.stats.new_packs < len(snap.packs)
+    assert {pack_key(p) for p in snap.packs} & packs_before
+    report = Repository.open(store, CRED).verify(read_data_percent=100)
+    assert report.ok, report.problems
+    repo.restore_path(snap.id, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(src)
+
+
+def test_two_processes_back_up_into_one_repository_at_once(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _big_tree(a, files=20, size=300_000, seed=2)
+    _big_tree(b, files=20, size=300_000, seed=3)
+    (b / "shared.bin").write_bytes((a / "d0" / "f0.bin").read_bytes())
+    root = tmp_path / "repo"
+    store = LocalStore(root)
+    _init(store)
+    procs = [_backup_process(root, a, "host-a"), _backup_process(root, b, "host-b")]
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        ids.append(out.strip())
+    repo = Repository.open(store, CRED)
+    assert sorted(s.id for s in repo.snapshots()) == sorted(ids)
+    report = repo.verify(read_data_percent=100)
+    assert report.ok, report.problems
+    for sid, src in zip(ids, (a, b), strict=True):
+        repo.restore_path(sid, tmp_path / f"dst-{sid[:8]}")
+        assert describe(tmp_path / f"dst-{sid[:8]}") == describe(src)
