@@ -1,0 +1,58 @@
+"""``python -m bench``: drkit's file-tree backup measured side by side with kopia, restic and borg.
+
+    python -m bench                       # full size: ~2 GiB mixed tree and 200k small files
+    python -m bench --scale 0.1           # a quick run on a tenth of the data
+    python -m bench --tools drkit,kopia   # a subset
+    python -m bench --require-all         # fail (exit 2) when a tool is missing instead of skipping it
+
+Install the competitors first with ``hack/bench-tools.sh``. Results go to ``.bench/results/``
+(markdown and JSON, also copied as ``latest.*``); each tool's output goes to ``.bench/logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from bench.run import MissingTools, Options, execute
+from bench.tools import ORDER
+
+
+def parse(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="dataset size relative to full (default 1)")
+    parser.add_argument(
+        "--tools", default=",".join(ORDER), help=f"comma-separated subset of {','.join(ORDER)}"
+    )
+    parser.add_argument("--require-all", action="store_true", help="fail when a tool is missing")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout holding .bench/ (default: .)")
+    args = parser.parse_args(argv)
+    tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
+    unknown = [t for t in tools if t not in ORDER]
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(unknown)} (choose from {', '.join(ORDER)})")
+    if not 0 < args.scale <= 4:
+        parser.error("--scale must be in (0, 4]")
+    command = shlex.join(["python", "-m", "bench", *argv])
+    return Options(args.root.resolve(), args.scale, tools, args.require_all, command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        report = execute(opts)
+    except MissingTools as e:
+        print(f"missing tools (--require-all): {e}", file=sys.stderr)
+        return 2
+    stem = "bench-" + str(report.meta["started"]).replace(":", "")
+    md, js = report.write(opts.bench_dir / "results", stem)
+    print()
+    print(report.to_markdown())
+    print(f"results: {md} and {js}")
+    return 0 if all(r.ok for r in report.results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

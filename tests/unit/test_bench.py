@@ -1,0 +1,99 @@
+"""The benchmark harness (bench/): deterministic datasets, the mutation and its undo, report formatting."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench import dataset
+from bench.report import Report, Result
+from bench.tools import Restic
+
+SCALE = 0.0005  # a few MiB: the smallest sizes the generator allows
+
+
+def test_mixed_tree_is_the_same_bytes_and_mtimes_every_time(tmp_path: Path) -> None:
+    a = dataset.ensure_mixed(tmp_path / "a", SCALE)
+    b = dataset.ensure_mixed(tmp_path / "b", SCALE)
+    assert a == b
+    assert dataset.tree_digest(tmp_path / "a") == dataset.tree_digest(tmp_path / "b")
+    kinds = {s.kind for s in a}
+    assert kinds == {"text", "random", "copy"}
+    files, size = dataset.tree_stats(tmp_path / "a")
+    assert files == len(a)
+    assert size == sum(s.size for s in a)
+    copy = next(s for s in a if s.kind == "copy")
+    assert (tmp_path / "a" / copy.path).read_bytes() == (tmp_path / "a" / copy.source).read_bytes()
+
+
+def test_mutation_changes_about_one_percent_and_ensure_undoes_it(tmp_path: Path) -> None:
+    root = tmp_path / "mixed"
+    specs = dataset.ensure_mixed(root, SCALE)
+    before = dataset.tree_digest(root)
+    total = sum(s.size for s in specs)
+    changed = dataset.mutate(root, specs)
+    assert 0.005 * total <= changed <= 0.03 * total
+    assert dataset.tree_digest(root) != before
+    assert (root / "added" / "new-00.bin").exists()
+    dataset.ensure_mixed(root, SCALE)
+    assert dataset.tree_digest(root) == before
+    assert not (root / "added").exists()
+
+
+def test_small_tree_is_deterministic_and_scaled(tmp_path: Path) -> None:
+    n = dataset.ensure_small(tmp_path / "a", 0.001)
+    dataset.ensure_small(tmp_path / "b", 0.001)
+    assert n == 200
+    assert dataset.tree_stats(tmp_path / "a")[0] == 200
+    assert dataset.tree_digest(tmp_path / "a") == dataset.tree_digest(tmp_path / "b")
+    assert dataset.small_count(1.0) == 200_000
+
+
+def test_full_scale_mixed_tree_is_about_two_gib() -> None:
+    total = sum(s.size for s in dataset.mixed_specs(1.0))
+    assert 1.8 * 2**30 <= total <= 2.2 * 2**30
+
+
+def _report() -> Report:
+    r = Report(meta={"started": "2026-01-01T00:00:00Z", "command": "python -m bench --scale 0.1"})
+    r.results += [
+        Result("mixed: first backup", "drkit", 5.0, 8.0, 200 * 1024, ok=True, repo_bytes=100 * 2**20),
+        Result("mixed: first backup", "kopia", 10.0, 12.0, 300 * 1024, ok=True),
+        Result("mixed: restore", "drkit", 4.0, 3.0, 150 * 1024, ok=False, note="restored tree differs"),
+        Result("mixed: restore", "kopia", 2.0, 2.5, 120 * 1024, ok=True),
+        Result("small files: first backup", "drkit", 30.0, 28.0, 90 * 1024, ok=True),
+    ]
+    r.skipped["borg"] = "not installed"
+    return r
+
+
+def test_report_ratios_are_to_kopia_in_the_same_phase() -> None:
+    r = _report()
+    assert r.ratio(r.results[0]) == 0.5
+    assert r.ratio(r.results[1]) == 1.0
+    assert r.ratio(r.results[2]) is None  # a failed step has no ratio
+    assert r.ratio(r.results[4]) is None  # kopia did not run this phase
+
+
+def test_report_markdown_pivots_phases_by_tool() -> None:
+    md = _report().to_markdown()
+    assert "| phase | drkit | kopia |" in md
+    assert "| mixed: first backup | 5.0 s (0.50x) | 10.0 s (1.00x) |" in md
+    assert "| mixed: restore | FAILED (restored tree differs) | 2.0 s (1.00x) |" in md
+    assert "| small files: first backup | 30.0 s | - |" in md
+    assert "| mixed: first backup | 200 | 300 |" in md  # peak RSS in MiB
+    assert "- borg: not installed" in md
+
+
+def test_report_json_and_files(tmp_path: Path) -> None:
+    md_path, json_path = _report().write(tmp_path, "bench-x")
+    body = json.loads(json_path.read_text())
+    assert body["results"][0]["ratio_to_kopia"] == 0.5
+    assert body["skipped"] == {"borg": "not installed"}
+    assert md_path.read_text().startswith("# drkit bench, 2026-01-01T00:00:00Z")
+    assert (tmp_path / "latest.md").read_text() == md_path.read_text()
+
+
+def test_restic_restores_under_the_absolute_source_path(tmp_path: Path) -> None:
+    tool = Restic("restic", Path("/bin/true"), tmp_path / "w")
+    assert tool.restored_root(Path("/data/src"), tmp_path / "t") == tmp_path / "t" / "data" / "src"
