@@ -1,0 +1,69 @@
+"""S3Store's error classification as a table: the replies real servers give (see docs/storage.md) and
+the ones they cannot be made to give on demand (throttling, 5xx). Plain botocore exception values,
+no S3 behaviour faked: the integration tests get the real replies from MinIO and SeaweedFS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+
+from drkit.storage.errors import (
+    AccessDenied,
+    ObjectLocked,
+    ObjectNotFound,
+    StoreError,
+    TransientStoreError,
+)
+from drkit.storage.s3 import _raise
+
+
+def reply(code: str, status: int, message: str = "") -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "GetObject")
+
+
+@pytest.mark.parametrize(
+    ("exc", "version_id", "expected"),
+    [
+        (reply("NoSuchKey", 404), None, ObjectNotFound),
+        (reply("404", 404, "Not Found"), None, ObjectNotFound),
+        (reply("NoSuchVersion", 404), "v1", ObjectNotFound),
+        (reply("InvalidArgument", 400, "Invalid version id specified"), "v1", ObjectNotFound),
+        (reply("400", 400, "Bad Request"), "v1", ObjectNotFound),
+        (reply("400", 400, "Bad Request"), None, StoreError),
+        (reply("NoSuchBucket", 404), None, StoreError),
+        (
+            reply("InvalidRequest", 400, "Object is WORM protected and cannot be overwritten"),
+            "v1",
+            ObjectLocked,
+        ),
+        (reply("AccessDenied", 403, "Access Denied."), None, AccessDenied),
+        (reply("InvalidAccessKeyId", 403), None, AccessDenied),
+        (reply("SignatureDoesNotMatch", 403), None, AccessDenied),
+        (reply("403", 403, "Forbidden"), None, AccessDenied),
+        (reply("SlowDown", 503), None, TransientStoreError),
+        (reply("ServiceUnavailable", 503), None, TransientStoreError),
+        (reply("InternalError", 500), None, TransientStoreError),
+        (reply("RequestTimeout", 400), None, TransientStoreError),
+        (reply("XMinioServerNotInitialized", 503), None, TransientStoreError),
+        (reply("BadGateway", 502), None, TransientStoreError),
+        (reply("InvalidRequest", 400, "Invalid Request"), None, StoreError),
+        (reply("XAmzContentChecksumMismatch", 400), None, StoreError),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
+        (NoCredentialsError(), None, AccessDenied),
+    ],
+)
+def test_classification(exc: Exception, version_id: str | None, expected: type[StoreError]) -> None:
+    with pytest.raises(StoreError) as err:
+        _raise(exc, "packs/ab", "get", version_id)
+    assert type(err.value) is expected
+    assert err.value.key == "packs/ab"
+    assert "packs/ab" in str(err.value)
+    assert err.value.__cause__ is exc
+    assert err.value.transient == (expected is TransientStoreError)
