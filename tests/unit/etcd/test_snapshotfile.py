@@ -1,0 +1,63 @@
+"""The stored form: written atomically, checked like etcdutl checks it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drkit.errors import MissingComponent
+from drkit.etcd import snapshotfile
+from drkit.etcd.errors import SnapshotCorrupt
+from tests.unit.etcd import streams
+
+
+def stored() -> bytes:
+    return b"".join(streams.blobs(streams.recorded()))
+
+
+def test_write_then_check(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.db"
+    data = stored()
+    assert snapshotfile.write(iter([data[:1000], data[1000:]]), path) == len(data)
+    assert path.read_bytes() == data
+    assert not (tmp_path / "etcd.db.partial").exists()
+    checked = snapshotfile.check(path)
+    assert checked.db_size == 114688
+    assert checked.sha256 == hashlib.sha256(data[:-32]).hexdigest()
+    assert snapshotfile.has_trailer(len(data))
+    assert not snapshotfile.has_trailer(len(data) - 32)
+
+
+def test_a_failing_iterator_leaves_no_file(tmp_path: Path) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"x" * 4096
+        raise SnapshotCorrupt("test: mismatch")
+
+    path = tmp_path / "etcd.db"
+    with pytest.raises(SnapshotCorrupt):
+        snapshotfile.write(chunks(), path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_finds_a_flipped_byte(tmp_path: Path) -> None:
+    data = bytearray(stored())
+    data[5000] ^= 0x10
+    path = tmp_path / "etcd.db"
+    path.write_bytes(bytes(data))
+    with pytest.raises(SnapshotCorrupt, match="does not match"):
+        snapshotfile.check(path)
+
+
+def test_check_refuses_a_file_without_trailer(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.db"
+    path.write_bytes(stored()[:-32])
+    with pytest.raises(SnapshotCorrupt, match="trailer"):
+        snapshotfile.check(path)
+
+
+def test_a_missing_etcdutl_is_a_missing_component(tmp_path: Path) -> None:
+    with pytest.raises(MissingComponent, match="etcdutl"):
+        snapshotfile.revision_from_db(tmp_path / "x.db", etcdutl=tmp_path / "no-etcdutl")
