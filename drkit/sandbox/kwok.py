@@ -197,7 +197,7 @@ def start(workdir: Path, kubeconfig: Path, log_path: Path) -> process.Process:
         f"--manage-nodes-with-annotation-selector={ANNOTATION}={ANNOTATION_VALUE}",
         f"--node-lease-duration-seconds={LEASE_SECONDS}",
         f"--cidr={POD_CIDR}",
-        "--node-ip=10.244.0.1",
+        "--node-ip=10.243.0.1",
     ]
     return process.start("kwok", argv, log_path, env={"HOME": str(home)})
 
