@@ -123,8 +123,10 @@ def _run(argv: Sequence[str | os.PathLike[str]], what: str) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EtcdError(f"{what}: {exc}") from exc
     if done.returncode != 0:
-        output = (done.stderr or done.stdout).strip()[-2000:]
-        raise EtcdError(f"{what} failed (exit {done.returncode}): {output}")
+        output = (done.stderr or done.stdout).strip()
+        errors = [line for line in output.splitlines() if line.startswith("Error:")]
+        detail = "; ".join(errors) if errors else output[-2000:]
+        raise EtcdError(f"{what} failed (exit {done.returncode}): {detail}")
     return done.stdout
 
 

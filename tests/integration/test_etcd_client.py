@@ -1,0 +1,302 @@
+"""drkit.etcd against real etcd 3.6 servers: status, endpoint choice, TLS, verified snapshots, and a
+restore (``etcdutl snapshot restore``) whose HashKV at the recorded revision equals the original's."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drkit.errors import EtcdError, MissingComponent
+from drkit.etcd import EtcdClient, EtcdTLS, SnapshotResult, snapshotfile
+from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable
+from drkit.sandbox import binaries, http
+from drkit.sandbox.etcd import EtcdServer
+from drkit.sandbox.pki import CertificateAuthority
+from drkit.sandbox.ports import free_port
+from tests.infra.plugin import missing
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+def put(server: EtcdServer, key: str, value: str) -> int:
+    """Write through etcd's gateway (the sandbox's plain HTTP helper); the new revision."""
+    doc = http.call_json(
+        "POST",
+        f"{server.endpoint}/v3/kv/put",
+        body={"key": _b64(key), "value": _b64(value)},
+        context=server.client_context(),
+    )
+    return int(doc["header"]["revision"])
+
+
+def get_all(server: EtcdServer, prefix: str) -> dict[str, str]:
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    doc = http.call_json(
+        "POST",
+        f"{server.endpoint}/v3/kv/range",
+        body={"key": _b64(prefix), "range_end": _b64(end)},
+        context=server.client_context(),
+    )
+    return {
+        base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]).decode()
+        for kv in doc.get("kvs", [])
+    }
+
+
+def client_for(server: EtcdServer, *extra: str) -> EtcdClient:
+    tls = None
+    if server.ca_file is not None:
+        tls = EtcdTLS(ca_file=server.ca_file, cert_file=server.cert_file, key_file=server.key_file)
+    return EtcdClient([*extra, server.endpoint], tls, timeout=5.0)
+
+
+def dead_endpoint(scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{free_port()}"  # handed out, nothing listens
+
+
+def etcdutl() -> Path:
+    try:
+        return binaries.find("etcdutl")
+    except MissingComponent as exc:
+        missing(str(exc), exc.hint or "run `make testbin`")
+        raise
+
+
+# -- status, health, choice ---------------------------------------------------------------------
+
+
+def test_status_reports_the_member(etcd: EtcdServer) -> None:
+    client = client_for(etcd)
+    first = client.status(etcd.endpoint)
+    rev = put(etcd, "/drkit/a", "1")
+    st = client.status(etcd.endpoint)
+    assert st.version.startswith("3.")
+    assert st.revision == rev == first.revision + 1
+    assert st.is_leader
+    assert st.member_id != 0
+    assert st.cluster_id != 0
+    assert st.db_size > 0
+    assert st.raft_applied_index > first.raft_applied_index
+    assert st.storage_version
+    health = client.health(etcd.endpoint)
+    assert health.healthy
+
+
+def test_healthiest_passes_over_a_dead_endpoint(etcd: EtcdServer) -> None:
+    dead = dead_endpoint()
+    client = client_for(etcd, dead)
+    probes = client.probe()
+    assert [p.usable for p in probes] == [False, True]
+    assert probes[0].problem is not None
+    assert "Connection refused" in probes[0].problem
+    assert dead.split("//")[1] in probes[0].problem
+    assert client.healthiest().endpoint.url == etcd.endpoint
+    # calls without an endpoint go to the healthiest
+    assert client.hash_kv(0).member_id == client.status(etcd.endpoint).member_id
+
+
+def test_no_live_endpoint_is_a_clear_transient_error() -> None:
+    a, b = dead_endpoint(), dead_endpoint()
+    client = EtcdClient([a, b], timeout=2.0)
+    with pytest.raises(EtcdUnavailable, match="no healthy etcd endpoint") as info:
+        client.healthiest()
+    assert a in str(info.value)
+    assert b in str(info.value)
+    assert info.value.transient
+    with pytest.raises(EtcdUnavailable, match=a):
+        client.status(a)
+
+
+def test_hash_kv_at_a_future_revision_is_etcds_error(etcd: EtcdServer) -> None:
+    client = client_for(etcd)
+    put(etcd, "/drkit/a", "1")
+    current = client.hash_kv(0, etcd.endpoint)
+    again = client.hash_kv(current.hash_revision, etcd.endpoint)
+    assert again.proof() == current.proof()
+    with pytest.raises(EtcdRequestFailed, match="future revision") as info:
+        client.hash_kv(current.hash_revision + 100, etcd.endpoint)
+    assert etcd.endpoint in str(info.value)
+
+
+# -- TLS ------------------------------------------------------------------------------------------
+
+
+def test_tls_with_client_certificate(etcd_tls: EtcdServer) -> None:
+    client = client_for(etcd_tls)
+    put(etcd_tls, "/drkit/tls", "yes")
+    st = client.status(etcd_tls.endpoint)
+    assert st.revision >= 2
+    assert client.health(etcd_tls.endpoint).healthy
+    assert client.healthiest().endpoint.url == etcd_tls.endpoint
+
+
+def test_tls_without_client_certificate_is_refused_clearly(etcd_tls: EtcdServer) -> None:
+    client = EtcdClient([etcd_tls.endpoint], EtcdTLS(ca_file=etcd_tls.ca_file), timeout=5.0)
+    with pytest.raises(EtcdTLSError) as info:
+        client.status(etcd_tls.endpoint)
+    assert etcd_tls.endpoint in info.value.message
+    assert info.value.hint is not None
+    assert "client certificate" in info.value.hint
+
+
+def test_tls_with_a_foreign_ca_is_refused_clearly(etcd_tls: EtcdServer, tmp_path: Path) -> None:
+    other = CertificateAuthority.create("not-etcd").write(tmp_path, "other-ca")
+    tls = EtcdTLS(ca_file=other.cert, cert_file=etcd_tls.cert_file, key_file=etcd_tls.key_file)
+    client = EtcdClient([etcd_tls.endpoint], tls, timeout=5.0)
+    with pytest.raises(EtcdTLSError, match="not trusted") as info:
+        client.status(etcd_tls.endpoint)
+    assert etcd_tls.endpoint in info.value.message
+
+
+def test_a_client_certificate_from_another_ca_is_refused(etcd_tls: EtcdServer, tmp_path: Path) -> None:
+    stranger = CertificateAuthority.create("stranger").issue_client(tmp_path, "client", common_name="x")
+    tls = EtcdTLS(ca_file=etcd_tls.ca_file, cert_file=stranger.cert, key_file=stranger.key)
+    with pytest.raises(EtcdTLSError):
+        EtcdClient([etcd_tls.endpoint], tls, timeout=5.0).status(etcd_tls.endpoint)
+
+
+# -- snapshots ------------------------------------------------------------------------------------
+
+
+def test_snapshot_stream_is_verified_and_pinned(etcd: EtcdServer) -> None:
+    for i in range(200):
+        put(etcd, f"/registry/configmaps/ns/cm-{i:03d}", "v" * 500)
+    client = client_for(etcd)
+    before = client.status(etcd.endpoint)
+    stream = client.snapshot()
+    data = b"".join(stream)
+    res = stream.result
+    assert res.size == len(data) - 32
+    assert res.size > 100_000  # several 32 KiB messages
+    assert data[-32:] == hashlib.sha256(data[:-32]).digest()
+    assert res.sha256 == data[-32:].hex()
+    assert res.revision == before.revision  # nothing written meanwhile: exact
+    assert res.hash_kv.hash_revision == before.revision
+    assert res.hash_kv.proof() == client.hash_kv(before.revision).proof()
+    assert res.member_id == before.member_id
+    assert res.etcd_version == before.version
+    assert res.storage_version
+
+
+def test_writes_during_the_stream_leave_a_bracket(etcd: EtcdServer) -> None:
+    for i in range(300):
+        put(etcd, f"/registry/secrets/ns/s-{i:03d}", "x" * 500)
+    client = client_for(etcd)
+    stream = client.snapshot(etcd.endpoint)
+    first = next(stream)  # etcd took its snapshot when the request arrived
+    written = put(etcd, "/registry/secrets/ns/late", "after the snapshot")
+    rest = b"".join(stream)
+    res = stream.result
+    assert not res.revision_exact
+    assert res.revision is None
+    assert res.revision_after == written == res.revision_before + 1
+    assert len(first) + len(rest) == res.stored_size
+
+
+def _restore_and_start(tmp_path: Path, snapshot: Path, *, tls: bool) -> EtcdServer:
+    peer_port = free_port()
+    data_dir = tmp_path / "restored-data"
+    snapshotfile.restore(
+        snapshot,
+        data_dir,
+        name="etcd",
+        initial_cluster=f"etcd=http://127.0.0.1:{peer_port}",
+        initial_advertise_peer_urls=f"http://127.0.0.1:{peer_port}",
+        etcdutl=etcdutl(),
+    )
+    return EtcdServer.start(tmp_path / "restored", tls=tls, name="etcd", data_dir=data_dir)
+
+
+def _capture(client: EtcdClient, path: Path) -> SnapshotResult:
+    stream = client.snapshot()
+    snapshotfile.write(stream, path)
+    return stream.result
+
+
+def test_snapshot_restores_with_etcdutl_and_hash_kv_matches(etcd_tls: EtcdServer, tmp_path: Path) -> None:
+    keys = {f"/registry/pods/default/p-{i:03d}": f"pod {i}" * 20 for i in range(150)}
+    for k, v in keys.items():
+        put(etcd_tls, k, v)
+    http.call_json(  # a compaction, so that the proof carries a compact revision
+        "POST",
+        f"{etcd_tls.endpoint}/v3/kv/compaction",
+        body={"revision": "50", "physical": True},
+        context=etcd_tls.client_context(),
+    )
+    put(etcd_tls, "/registry/pods/default/p-000", "changed")
+    keys["/registry/pods/default/p-000"] = "changed"
+
+    client = client_for(etcd_tls)
+    path = tmp_path / "etcd.snapshot"
+    res = _capture(client, path)
+    assert res.revision is not None
+    assert res.hash_kv.compact_revision == 50
+    assert path.stat().st_size == res.stored_size
+    assert snapshotfile.check(path).sha256 == res.sha256
+    db = snapshotfile.revision_from_db(path, etcdutl=etcdutl())
+    assert db.revision == res.revision
+    assert db.total_keys >= len(keys)
+    etcd_tls.stop()
+
+    restored = _restore_and_start(tmp_path, path, tls=True)
+    try:
+        assert get_all(restored, "/registry/pods/") == keys
+        rclient = client_for(restored)
+        st = rclient.status(restored.endpoint)
+        assert st.revision == res.revision
+        assert st.member_id != res.member_id  # a new member, the same keyspace
+        assert rclient.hash_kv(res.hash_kv.hash_revision).proof() == res.hash_kv.proof()
+    finally:
+        restored.stop()
+
+
+def test_hash_kv_proof_holds_when_writes_raced_the_snapshot(etcd: EtcdServer, tmp_path: Path) -> None:
+    for i in range(100):
+        put(etcd, f"/registry/services/ns/svc-{i:03d}", "spec" * 50)
+    client = client_for(etcd)
+    path = tmp_path / "etcd.snapshot"
+    stream = client.snapshot()
+
+    def chunks() -> Iterator[bytes]:
+        yield next(stream)
+        put(etcd, "/registry/services/ns/late", "not in the snapshot")
+        yield from stream
+
+    snapshotfile.write(chunks(), path)
+    res = stream.result
+    assert res.revision is None
+    exact = snapshotfile.revision_from_db(path, etcdutl=etcdutl()).revision
+    assert res.revision_before <= exact <= res.revision_after
+    etcd.stop()
+
+    restored = _restore_and_start(tmp_path, path, tls=False)
+    try:
+        assert "/registry/services/ns/late" not in get_all(restored, "/registry/services/")
+        rclient = client_for(restored)
+        assert rclient.status(restored.endpoint).revision == exact
+        assert rclient.hash_kv(res.hash_kv.hash_revision).proof() == res.hash_kv.proof()
+    finally:
+        restored.stop()
+
+
+def test_a_corrupted_snapshot_file_is_refused_by_etcdutl_and_by_check(
+    etcd: EtcdServer, tmp_path: Path
+) -> None:
+    put(etcd, "/drkit/x", "y")
+    path = tmp_path / "etcd.snapshot"
+    _capture(client_for(etcd), path)
+    data = bytearray(path.read_bytes())
+    data[8192 + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(EtcdError, match="does not match"):
+        snapshotfile.check(path)
+    with pytest.raises(
+        EtcdError, match=r"etcdutl snapshot restore .* failed \(exit 1\): Error: expected sha256"
+    ):
+        snapshotfile.restore(path, tmp_path / "data", etcdutl=etcdutl())
