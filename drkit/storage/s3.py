@@ -144,7 +144,7 @@ class S3Store:
             _raise(exc, key, "put")
         except botocore.exceptions.BotoCoreError as exc:
             _raise(exc, key, "put")
-        return resp.get("VersionId")
+        return _version(resp.get("VersionId"))
 
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None:
         full = self._key(key)
@@ -284,7 +284,8 @@ class S3Store:
         paginator = self._client.get_paginator("list_object_versions")
         found: builtins.list[ObjectInfo] = []
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            # The delimiter folds keys below this one ("key/...") into one common prefix.
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full, Delimiter="/"):
                 for v in page.get("Versions", []):
                     if v["Key"] != full:
                         continue

@@ -137,6 +137,8 @@ class Conformance:
         store = backend.store
         version = store.put("manifest", b"m")
         store.put("manifest2", b"another key sharing the prefix")
+        if backend.versioned:  # S3 only: a directory cannot also be a file (docs/storage.md)
+            store.put("manifest/below", b"a key below it")
         [only] = store.versions("manifest")
         assert (only.key, only.version_id, only.is_latest, only.size) == ("manifest", version, True, 1)
 
