@@ -20,10 +20,12 @@ from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable
 
 READ_SIZE = 256 << 10
 
-TLS_HINT = (
-    "check --etcd-cacert/--etcd-cert/--etcd-key: etcd with --client-cert-auth needs a client certificate"
-    " signed by its CA (kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.crt)"
+CLIENT_CERT_HINT = (
+    "etcd with --client-cert-auth needs a client certificate and key signed by its CA"
+    " (kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.crt and .key)"
 )
+CA_HINT = "give the CA that signed etcd's serving certificate (kubeadm: /etc/kubernetes/pki/etcd/ca.crt)"
+SCHEME_HINT = "the endpoint may serve TLS: use https:// and the etcd CA and client certificate"
 
 
 class Transport:
@@ -132,18 +134,20 @@ def wrap(exc: Exception, endpoint: EtcdEndpoint, path: str) -> EtcdError:  # noq
     where = f"etcd {endpoint} ({path})"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return EtcdTLSError(
-            f"{where}: the server certificate is not trusted: {exc.verify_message or exc}", hint=TLS_HINT
+            f"{where}: the server certificate is not trusted: {exc.verify_message or exc}", hint=CA_HINT
         )
     if isinstance(exc, ssl.SSLError):
         reason = exc.reason or str(exc)
-        return EtcdTLSError(f"{where}: TLS handshake failed: {reason}", hint=TLS_HINT)
+        return EtcdTLSError(f"{where}: TLS handshake failed: {reason}", hint=CLIENT_CERT_HINT)
     if isinstance(exc, ConnectionResetError | BrokenPipeError) and endpoint.tls:
         # TLS 1.3 servers reject a missing client certificate after the handshake: the reset
         # shows up at the first read.
         return EtcdTLSError(
             f"{where}: connection reset during TLS (client certificate refused or missing?): {exc}",
-            hint=TLS_HINT,
+            hint=CLIENT_CERT_HINT,
         )
+    if isinstance(exc, http.client.RemoteDisconnected) and not endpoint.tls:
+        return EtcdUnavailable(f"{where}: closed the connection without an answer", hint=SCHEME_HINT)
     if isinstance(exc, TimeoutError | socket.timeout):
         return EtcdUnavailable(f"{where}: timed out")
     if isinstance(exc, OSError):

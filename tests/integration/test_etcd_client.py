@@ -300,3 +300,12 @@ def test_a_corrupted_snapshot_file_is_refused_by_etcdutl_and_by_check(
         EtcdError, match=r"etcdutl snapshot restore .* failed \(exit 1\): Error: expected sha256"
     ):
         snapshotfile.restore(path, tmp_path / "data", etcdutl=etcdutl())
+
+
+def test_plain_http_to_a_tls_endpoint_suggests_https(etcd_tls: EtcdServer) -> None:
+    plain = etcd_tls.endpoint.replace("https://", "http://")
+    with pytest.raises(EtcdUnavailable) as info:
+        EtcdClient([plain], timeout=5.0).status(plain)
+    assert plain in info.value.message
+    assert info.value.hint is not None
+    assert "https://" in info.value.hint
