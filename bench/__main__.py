@@ -4,6 +4,7 @@
     python -m bench --scale 0.1           # a quick run on a tenth of the data
     python -m bench --tools drkit,kopia   # a subset
     python -m bench --require-all         # fail (exit 2) when a tool is missing instead of skipping it
+    python -m bench --drkit-ref worktree  # drkit as checked out (default: HEAD, exported to .bench/drkit/)
 
 Install the competitors first with ``hack/bench-tools.sh``. Results go to ``.bench/results/``
 (markdown and JSON, also copied as ``latest.*``); each tool's output goes to ``.bench/logs/``.
@@ -27,6 +28,11 @@ def parse(argv: list[str]) -> Options:
         "--tools", default=",".join(ORDER), help=f"comma-separated subset of {','.join(ORDER)}"
     )
     parser.add_argument("--require-all", action="store_true", help="fail when a tool is missing")
+    parser.add_argument(
+        "--drkit-ref",
+        default="HEAD",
+        help="commit of drkit to measure (exported to .bench/drkit/), or 'worktree' for the checkout as is",
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout holding .bench/ (default: .)")
     args = parser.parse_args(argv)
     tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
@@ -36,7 +42,7 @@ def parse(argv: list[str]) -> Options:
     if not 0 < args.scale <= 4:
         parser.error("--scale must be in (0, 4]")
     command = shlex.join(["python", "-m", "bench", *argv])
-    return Options(args.root.resolve(), args.scale, tools, args.require_all, command)
+    return Options(args.root.resolve(), args.scale, tools, args.require_all, command, args.drkit_ref)
 
 
 def main(argv: list[str] | None = None) -> int:

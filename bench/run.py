@@ -20,7 +20,7 @@ from typing import Any
 from bench import dataset
 from bench.measure import Measurement, du, run
 from bench.report import Report, Result
-from bench.tools import COMPRESSION, TOOL_CLASSES, Command, Tool, find_binary
+from bench.tools import COMPRESSION, TOOL_CLASSES, Command, Drkit, Tool, export_drkit, find_binary
 
 FIRST = "mixed: first backup"
 INCREMENTAL = "mixed: incremental (1% changed)"
@@ -35,6 +35,7 @@ class Options:
     tools: tuple[str, ...]
     require_all: bool
     command: str
+    drkit_ref: str = "HEAD"  # a commit to export and run, or "worktree" for the checkout as it is
 
     @property
     def bench_dir(self) -> Path:
@@ -141,6 +142,8 @@ class Bench:
             if name in self.report.skipped:
                 continue
             tool = TOOL_CLASSES[name](name, binary, self.work / dataset_name / name)
+            if isinstance(tool, Drkit) and self.opts.drkit_ref != "worktree":
+                tool.source, tool.commit = export_drkit(self.opts.root, self.opts.drkit_ref)
             self.report.meta["versions"].setdefault(name, tool.version())
             tool.prepare()
             if run(tool.init(), self.log(name)).ok:

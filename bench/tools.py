@@ -11,11 +11,13 @@ Each tool's caches and configuration live in its own work directory, created fre
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +90,30 @@ class Tool:
         return Command([str(self.binary), *args], self.env(), cwd)
 
 
+@dataclass
 class Drkit(Tool):
+    """drkit's CLI; with ``source`` set, ``python -m drkit`` from that exported tree (a fixed commit)."""
+
+    source: Path | None = None
+    commit: str = ""
+
+    def _cmd(self, *args: str, cwd: Path | None = None) -> Command:
+        if self.source is None:
+            return super()._cmd(*args, cwd=cwd)
+        # cwd is first on sys.path for ``-m``: run from the export, never from the checkout
+        return Command(
+            [sys.executable, "-m", "drkit", *args], {"PYTHONPATH": str(self.source)}, cwd or self.source
+        )
+
+    def version(self) -> str:
+        cmd = self._cmd("--version")
+        env = {**os.environ, **cmd.env}
+        out = subprocess.run(
+            cmd.argv, capture_output=True, text=True, check=False, timeout=60, env=env, cwd=cmd.cwd
+        )
+        text = (out.stdout or out.stderr).strip()
+        return f"{text} (commit {self.commit})" if self.commit else f"{text} (work tree)"
+
     def _repo_args(self) -> list[str]:
         return ["--repo", str(self.repo), "--password-file", str(self.password_file)]
 
@@ -180,6 +205,35 @@ class Borg(Tool):
 
 TOOL_CLASSES: dict[str, type[Tool]] = {"drkit": Drkit, "kopia": Kopia, "restic": Restic, "borg": Borg}
 ORDER = ("drkit", "kopia", "restic", "borg")
+
+
+def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
+    """Export ``drkit/`` of commit ``ref`` into .bench/drkit/<commit>/ (once); returns (directory, commit).
+
+    The checkout is shared with work in progress: benchmarking a commit keeps the numbers reproducible.
+    """
+    commit = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    dest = root / ".bench" / "drkit" / commit[:12]
+    if not dest.is_dir():
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", "--format=tar", commit, "drkit"],
+            capture_output=True,
+            check=True,
+            timeout=300,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        tmp.rename(dest)
+    return dest, commit[:12]
 
 
 def find_binary(name: str, root: Path) -> Path | None:
