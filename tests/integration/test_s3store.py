@@ -39,19 +39,21 @@ def later(minutes: int) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes)
 
 
-def options(s3: S3Server, creds: S3Credentials, **extra: object) -> S3Options:
+def options(s3: S3Server, creds: S3Credentials, *, bypass_governance: bool = False) -> S3Options:
     return S3Options(
         endpoint=s3.endpoint,
         region=s3.region,
         access_key=creds.access_key,
         secret_key=creds.secret_key,
         session_token=creds.session_token,
-        **extra,  # type: ignore[arg-type]
+        bypass_governance=bypass_governance,
     )
 
 
-def store_for(s3: S3Server, creds: S3Credentials, *, bucket: str | None = None, **extra: object) -> S3Store:
-    return S3Store(bucket or s3.bucket, PREFIX, options(s3, creds, **extra))
+def store_for(
+    s3: S3Server, creds: S3Credentials, *, bucket: str | None = None, bypass_governance: bool = False
+) -> S3Store:
+    return S3Store(bucket or s3.bucket, PREFIX, options(s3, creds, bypass_governance=bypass_governance))
 
 
 def test_the_writer_cannot_delete_or_shorten(s3: S3Server) -> None:
