@@ -12,6 +12,7 @@ import base64
 import hashlib
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,7 @@ from drkit.storage.errors import (
 from drkit.storage.options import S3Options
 from drkit.storage.retry import RetryingStore
 from drkit.storage.s3 import S3Store
+from drkit.storage.url import open_store
 from tests.infra.s3 import boto3_client, bucket_name
 
 PREFIX = "repo"
@@ -214,3 +216,57 @@ def test_url_and_repr_show_no_secret(s3: S3Server) -> None:
         assert secret not in text
         assert s3.admin.access_key not in text
     assert store.url.startswith(f"s3://{s3.bucket}/{PREFIX}?endpoint=")
+
+
+def _isolate_aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_credentials_from_the_environment(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _isolate_aws_env(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.writer.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", str(s3.writer.secret_key.reveal()))
+    if s3.writer.session_token is not None:
+        monkeypatch.setenv("AWS_SESSION_TOKEN", str(s3.writer.session_token.reveal()))
+    store = open_store(f"s3://{s3.bucket}/env?endpoint={s3.endpoint}&region={s3.region}")
+    store.put("k", b"from env")
+    assert store.get("k") == b"from env"
+    with pytest.raises(AccessDenied):  # it really is the writer
+        store.delete("k")
+
+
+def test_credentials_from_a_named_profile(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _isolate_aws_env(monkeypatch, tmp_path)
+    lines = [
+        "[drkit-writer]",
+        f"aws_access_key_id = {s3.writer.access_key}",
+        f"aws_secret_access_key = {s3.writer.secret_key.reveal()!s}",
+    ]
+    if s3.writer.session_token is not None:
+        lines.append(f"aws_session_token = {s3.writer.session_token.reveal()!s}")
+    (tmp_path / "aws-credentials").write_text("\n".join(lines) + "\n")
+    store = open_store(
+        f"s3://{s3.bucket}/profile?endpoint={s3.endpoint}&region={s3.region}&profile=drkit-writer"
+    )
+    store.put("k", b"from profile")
+    assert store.get("k") == b"from profile"
+    assert "drkit-writer" in store.url
+    assert str(s3.writer.secret_key.reveal()) not in store.url
+
+
+def test_no_credentials_at_all_is_access_denied(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _isolate_aws_env(monkeypatch, tmp_path)
+    store = open_store(f"s3://{s3.bucket}?endpoint={s3.endpoint}&region={s3.region}")
+    with pytest.raises(AccessDenied) as err:
+        store.get("k")
+    assert err.value.hint
