@@ -17,7 +17,7 @@ from typing import Final
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.keys import MasterKey
+from drkit.repo.sealing import Openers, WriteKeys
 
 ZSTD_LEVEL: Final = 3
 _MIN_COMPRESS: Final = 64
@@ -74,7 +74,7 @@ def looks_incompressible(raw: bytes) -> bool:
 
 
 def seal_blob(
-    key: MasterKey, blob_type: BlobType, blob_id: bytes, raw: bytes, *, compress: bool = True
+    keys: WriteKeys, blob_type: BlobType, blob_id: bytes, raw: bytes, *, compress: bool = True
 ) -> bytes:
     """Compress (when it shrinks) and seal ``raw``. Thread-safe: one compressor per thread."""
     body: bytes = b""
@@ -84,15 +84,21 @@ def seal_blob(
         if len(packed) < len(raw):
             body, flag = packed, _FLAG_ZSTD
     payload = bytes([flag]) + (body if flag == _FLAG_ZSTD else raw)
-    return key.seal(payload, blob_aad(blob_type, blob_id))
+    return keys.seal(payload, blob_aad(blob_type, blob_id))
 
 
 def open_blob(
-    key: MasterKey, blob_type: BlobType, blob_id: bytes, sealed: bytes | memoryview, *, where: str
+    keys: Openers,
+    sealer_id: bytes,
+    blob_type: BlobType,
+    blob_id: bytes,
+    sealed: bytes | memoryview,
+    *,
+    where: str,
 ) -> bytes:
     """Open a sealed blob and check that its plaintext hashes to ``blob_id``. ``where`` names it."""
     try:
-        payload = key.open(bytes(sealed), blob_aad(blob_type, blob_id))
+        payload = keys.open(sealer_id, sealed, blob_aad(blob_type, blob_id))
     except VerificationFailed:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not authenticate") from None
     if not payload:
@@ -107,6 +113,6 @@ def open_blob(
             raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not decompress: {e}") from None
     else:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} has unknown flag 0x{flag:02x}")
-    if key.content_id(raw) != blob_id:
+    if keys.content_id(raw) != blob_id:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not match its id")
     return raw

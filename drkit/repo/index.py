@@ -17,14 +17,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import zstandard
 
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType
-from drkit.repo.keys import MasterKey
 from drkit.repo.pack import PackEntry
+from drkit.repo.sealing import MASTER_SEALER, WriteKeys
 
 INDEX_AAD: Final = b"drkit-index"
 INDEX_VERSION: Final = 1
@@ -41,6 +41,11 @@ class PackRecord:
     retain_until: datetime | None
     size: int
     entries: tuple[PackEntry, ...]
+    sealer: bytes = MASTER_SEALER
+
+
+class IndexKeys(Protocol):
+    def open_index(self, blob: bytes, aad: bytes) -> bytes: ...
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -56,7 +61,7 @@ def _parse_time(v: object) -> datetime | None:
     return t
 
 
-def encode_index(key: MasterKey, packs: Iterable[PackRecord]) -> bytes:
+def encode_index(keys: WriteKeys, packs: Iterable[PackRecord]) -> bytes:
     doc = {
         "version": INDEX_VERSION,
         "packs": [
@@ -65,18 +70,19 @@ def encode_index(key: MasterKey, packs: Iterable[PackRecord]) -> bytes:
                 "version_id": p.version_id,
                 "retain_until": _iso(p.retain_until),
                 "size": p.size,
+                "sealer": p.sealer.hex(),
                 "blobs": [[int(e.type), e.id.hex(), e.offset, e.length, e.raw_length] for e in p.entries],
             }
             for p in packs
         ],
     }
     body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-    return key.seal_index(zstandard.ZstdCompressor(level=3).compress(body), INDEX_AAD)
+    return keys.seal_index(zstandard.ZstdCompressor(level=3).compress(body), INDEX_AAD)
 
 
-def decode_index(key: MasterKey, data: bytes, *, where: str) -> list[PackRecord]:
+def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord]:
     try:
-        body = zstandard.ZstdDecompressor().decompress(key.open_index(data, INDEX_AAD))
+        body = zstandard.ZstdDecompressor().decompress(keys.open_index(data, INDEX_AAD))
     except VerificationFailed:
         raise VerificationFailed(f"{where} does not authenticate") from None
     except zstandard.ZstdError as e:
@@ -95,6 +101,7 @@ def decode_index(key: MasterKey, data: bytes, *, where: str) -> list[PackRecord]
                     PackEntry(BlobType(int(t)), bytes.fromhex(i), int(o), int(n), int(r))
                     for t, i, o, n, r in p["blobs"]
                 ),
+                sealer=bytes.fromhex(p["sealer"]),
             )
             for p in doc["packs"]
         ]

@@ -2,7 +2,8 @@
 
 Stored at ``snapshots/<name>`` (name = BLAKE3 of the stored bytes, which is the snapshot id)::
 
-    seal(data_key, zstd(u32 body_length || body || signature), aad = "drkit-snapshot")
+    sealer id (16 bytes) || seal(sealer's key, zstd(u32 body_length || body || signature),
+                                 aad = "drkit-snapshot")
 
 ``body`` is canonical JSON (docs/format.md); ``signature`` is the 64-byte Ed25519 signature of the
 body by the repository's signing key, checked with the verify key from the config.
@@ -18,8 +19,9 @@ from typing import Any, Final
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.keys import SIGNATURE_SIZE, MasterKey, verify_signature
+from drkit.repo.keys import SIGNATURE_SIZE, verify_signature
 from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 MANIFEST_AAD: Final = b"drkit-snapshot"
 MANIFEST_VERSION: Final = 1
@@ -71,16 +73,19 @@ def manifest_body(s: Snapshot) -> bytes:
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
-def encode_manifest(key: MasterKey, s: Snapshot) -> bytes:
+def encode_manifest(keys: WriteKeys, s: Snapshot) -> bytes:
     body = manifest_body(s)
-    plain = _LEN.pack(len(body)) + body + key.sign(body)
-    return key.seal(zstandard.ZstdCompressor(level=3).compress(plain), MANIFEST_AAD)
+    plain = _LEN.pack(len(body)) + body + keys.sign(body)
+    return keys.sealer_id + keys.seal(zstandard.ZstdCompressor(level=3).compress(plain), MANIFEST_AAD)
 
 
-def decode_manifest(key: MasterKey, verify_key: bytes, snapshot_id: str, data: bytes) -> Snapshot:
+def decode_manifest(keys: Openers, verify_key: bytes, snapshot_id: str, data: bytes) -> Snapshot:
     where = f"snapshot {snapshot_id}"
     try:
-        plain = zstandard.ZstdDecompressor().decompress(key.open(data, MANIFEST_AAD))
+        sealer_id = data[:SEALER_ID_SIZE]
+        plain = zstandard.ZstdDecompressor().decompress(
+            keys.open(sealer_id, memoryview(data)[SEALER_ID_SIZE:], MANIFEST_AAD)
+        )
     except VerificationFailed:
         raise VerificationFailed(f"{where} does not authenticate") from None
     except zstandard.ZstdError as e:

@@ -3,8 +3,9 @@
 Byte layout (little-endian)::
 
     "DRKPACK1"                      8 bytes magic
+    sealer id                       16 bytes: zero = master data key, else a write-only session
     blob 0 | blob 1 | ...           sealed blobs (drkit.repo.blobs), back to back
-    header                          seal(data_key, entries, aad = "drkit-pack-header")
+    header                          seal(sealer's key, entries, aad = "drkit-pack-header")
     header_length                   u32: length of the sealed header
 
     entry = type u8 | id 32 bytes | offset u64 | length u32 | raw_length u32   (45 bytes)
@@ -20,10 +21,11 @@ from typing import Final
 
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType
-from drkit.repo.keys import MasterKey
+from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 PACK_MAGIC: Final = b"DRKPACK1"
 HEADER_AAD: Final = b"drkit-pack-header"
+BLOBS_START: Final = len(PACK_MAGIC) + SEALER_ID_SIZE
 _ENTRY: Final = struct.Struct("<B32sQII")
 _LEN: Final = struct.Struct("<I")
 
@@ -40,8 +42,10 @@ class PackEntry:
 class PackBuilder:
     """Accumulates sealed blobs; :meth:`finish` returns the pack's bytes."""
 
-    def __init__(self) -> None:
-        self._buf = bytearray(PACK_MAGIC)
+    def __init__(self, sealer_id: bytes) -> None:
+        if len(sealer_id) != SEALER_ID_SIZE:
+            raise ValueError("a sealer id is 16 bytes")
+        self._buf = bytearray(PACK_MAGIC + sealer_id)
         self.entries: list[PackEntry] = []
 
     def __len__(self) -> int:
@@ -55,35 +59,37 @@ class PackBuilder:
         self.entries.append(PackEntry(blob_type, blob_id, len(self._buf), len(sealed), raw_length))
         self._buf += sealed
 
-    def finish(self, key: MasterKey) -> bytes:
+    def finish(self, keys: WriteKeys) -> bytes:
         header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
-        sealed = key.seal(header, HEADER_AAD)
+        sealed = keys.seal(header, HEADER_AAD)
         self._buf += sealed
         self._buf += _LEN.pack(len(sealed))
         return bytes(self._buf)
 
 
-def read_header(key: MasterKey, data: bytes, *, where: str) -> list[PackEntry]:
-    """Parse and authenticate a pack's header; check every entry lies inside the blob area."""
-    if len(data) < len(PACK_MAGIC) + _LEN.size or not data.startswith(PACK_MAGIC):
+def pack_sealer(data: bytes | memoryview, *, where: str) -> bytes:
+    """The sealer id of a pack: which key sealed its blobs and header."""
+    if len(data) < BLOBS_START + _LEN.size or bytes(data[: len(PACK_MAGIC)]) != PACK_MAGIC:
         raise VerificationFailed(f"{where} is not a drkit pack")
+    return bytes(data[len(PACK_MAGIC) : BLOBS_START])
+
+
+def read_header(keys: Openers, data: bytes, *, where: str) -> tuple[bytes, list[PackEntry]]:
+    """Parse and authenticate a pack's header: its sealer id and entries (each inside the blob area)."""
+    sealer_id = pack_sealer(data, where=where)
     (header_len,) = _LEN.unpack_from(data, len(data) - _LEN.size)
     header_start = len(data) - _LEN.size - header_len
-    if header_start < len(PACK_MAGIC):
+    if header_start < BLOBS_START:
         raise VerificationFailed(f"{where} has a bad header length")
     try:
-        header = key.open(data[header_start : len(data) - _LEN.size], HEADER_AAD)
-    except VerificationFailed:
-        raise VerificationFailed(f"the header of {where} does not authenticate") from None
+        header = keys.open(sealer_id, memoryview(data)[header_start : len(data) - _LEN.size], HEADER_AAD)
+    except VerificationFailed as e:
+        raise VerificationFailed(f"the header of {where} does not authenticate ({e.message})") from None
     if len(header) % _ENTRY.size:
         raise VerificationFailed(f"the header of {where} has a partial entry")
     entries: list[PackEntry] = []
     for t, bid, offset, length, raw_length in _ENTRY.iter_unpack(header):
-        if (
-            t not in (BlobType.DATA, BlobType.TREE)
-            or offset < len(PACK_MAGIC)
-            or offset + length > header_start
-        ):
+        if t not in (BlobType.DATA, BlobType.TREE) or offset < BLOBS_START or offset + length > header_start:
             raise VerificationFailed(f"the header of {where} lists a blob outside the pack")
         entries.append(PackEntry(BlobType(t), bid, offset, length, raw_length))
-    return entries
+    return sealer_id, entries

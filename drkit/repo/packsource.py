@@ -8,18 +8,19 @@ from collections import OrderedDict
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
 from drkit.repo.index import MasterIndex
-from drkit.repo.keys import MasterKey
 from drkit.repo.layout import pack_key
 from drkit.repo.objects import VerifiedReader
+from drkit.repo.pack import pack_sealer
+from drkit.repo.sealing import Openers
 
 
 class PackSource:
     """Verified pack reads with a small LRU cache (trees are read many times, data packs once)."""
 
     def __init__(
-        self, key: MasterKey, index: MasterIndex, reader: VerifiedReader, *, cache_packs: int = 4
+        self, keys: Openers, index: MasterIndex, reader: VerifiedReader, *, cache_packs: int = 4
     ) -> None:
-        self.key = key
+        self.keys = keys
         self.index = index
         self.reader = reader
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -49,10 +50,12 @@ class PackSource:
         if loc is None:
             raise VerificationFailed(f"{blob_type.name.lower()} blob {blob_id.hex()} is in no index")
         data = self.fetch(loc.pack_id, cache=True)
+        where = pack_key(loc.pack_id)
         return open_blob(
-            self.key,
+            self.keys,
+            pack_sealer(data, where=where),
             blob_type,
             blob_id,
             memoryview(data)[loc.offset : loc.offset + loc.length],
-            where=pack_key(loc.pack_id),
+            where=where,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo.chunker import ChunkerParams
@@ -94,7 +94,11 @@ def parse_config(data: bytes) -> tuple[RepoConfig, bytes, bytes]:
     return cfg, body, signature
 
 
-def check_config(body: bytes, signature: bytes, cfg: RepoConfig, key: MasterKey) -> None:
+class _HasVerifyKey(Protocol):
+    def verify_key(self) -> bytes: ...
+
+
+def check_config(body: bytes, signature: bytes, cfg: RepoConfig, key: _HasVerifyKey) -> None:
     """The config belongs to this master key and is unaltered, or ``VerificationFailed``."""
     if key.verify_key() != cfg.verify_key:
         raise VerificationFailed("the repository config names another key than the one the key slot opened")

@@ -21,7 +21,7 @@ from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import ChunkerParams
 from drkit.repo.index import BlobKey, MasterIndex, PackRecord, decode_index
 from drkit.repo.keyring import KeyRing
-from drkit.repo.keys import MasterKey
+from drkit.repo.keys import MasterKey, WriterKey
 from drkit.repo.keyslots import Credential
 from drkit.repo.layout import (
     CONFIG_KEY,
@@ -55,6 +55,14 @@ from drkit.repo.prune import forget_snapshots, prune_repository
 from drkit.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig, check_config, encode_config, parse_config
 from drkit.repo.restore import TreeRestore
 from drkit.repo.retention import Policy, apply_policy
+from drkit.repo.sealing import (
+    MASTER_SEALER,
+    MasterWriteKeys,
+    Openers,
+    SessionWriteKeys,
+    WriteKeys,
+    session_key,
+)
 from drkit.repo.tree import decode_tree
 from drkit.repo.verify import Verifier
 from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
@@ -62,6 +70,8 @@ from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound
 
 MIN_PREFIX = 4
+_WRITE_ONLY = "this repository was opened with a write-only key: it can back up, not read"
+_WRITE_ONLY_HINT = "use a passphrase or key file of a master key slot"
 PARENT_MARGIN_NS = 2_000_000_000
 """Files whose ctime is within this of the parent backup's start are read again (clock ticks)."""
 
@@ -86,7 +96,7 @@ class Repository:
     def __init__(
         self,
         store: Store,
-        key: MasterKey,
+        key: MasterKey | WriterKey,
         slot_id: str,
         config: RepoConfig,
         *,
@@ -97,7 +107,15 @@ class Repository:
     ) -> None:
         self.store = store
         self._clock = clock
-        self.key = key
+        self._master = key if isinstance(key, MasterKey) else None
+        self._write_keys: WriteKeys
+        if isinstance(key, MasterKey):
+            self._write_keys = MasterWriteKeys(key)
+            self._openers: Openers | None = Openers(key, self._fetch_wrapped)
+        else:
+            self._write_keys = SessionWriteKeys(key.start_session())
+            self._openers = None
+        self._session_stored = False
         self.slot_id = slot_id
         self.config = config
         self.settings = settings or WriterSettings()
@@ -184,6 +202,34 @@ class Repository:
         clock: Callable[[], datetime] = utcnow,
     ) -> Repository:
         """Open a repository: ``RepositoryNotFound`` without a config, ``WrongKey`` if no slot opens."""
+        return cls._open(store, credential, write_only=False, settings=settings, clock=clock)
+
+    @classmethod
+    def open_writer(
+        cls,
+        store: Store,
+        credential: Credential,
+        *,
+        settings: WriterSettings | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Repository:
+        """Open for backups only, with a write-only slot (or a master slot used as one).
+
+        Such a repository can back up (new objects are sealed with a session key only the master
+        key opens) but cannot list, read, restore, verify or prune: docs/format.md, "Write-only".
+        """
+        return cls._open(store, credential, write_only=True, settings=settings, clock=clock)
+
+    @classmethod
+    def _open(
+        cls,
+        store: Store,
+        credential: Credential,
+        *,
+        write_only: bool,
+        settings: WriterSettings | None,
+        clock: Callable[[], datetime],
+    ) -> Repository:
         try:
             newest = store.get(CONFIG_KEY)
         except ObjectNotFound:
@@ -197,7 +243,10 @@ class Repository:
             early = e  # maybe an overwritten config: decided after the key opens
         except VerificationFailed:
             pass
-        key, slot_id = KeyRing(store).open(credential)
+        key: MasterKey | WriterKey
+        key, slot_id = (
+            KeyRing(store).open_writer(credential) if write_only else KeyRing(store).open(credential)
+        )
         reader = VerifiedReader(store)
 
         def valid(data: bytes) -> bool:
@@ -235,7 +284,7 @@ class Repository:
                 continue
             try:
                 data, _vid = self._reader.read_named(info.key, index_id)
-                records = decode_index(self.key, data, where=info.key)
+                records = decode_index(self._write_keys, data, where=info.key)
             except VerificationFailed as e:
                 problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
                 continue
@@ -249,6 +298,9 @@ class Repository:
     def _load_snapshots(self) -> list[Snapshot]:
         if self._snapshots is not None:
             return self._snapshots
+        if self._openers is None:
+            self._snapshots = []  # a write-only writer cannot open manifests
+            return self._snapshots
         snaps: list[Snapshot] = []
         problems: list[Problem] = []
         for info in self.store.list(SNAPSHOTS_PREFIX):
@@ -258,7 +310,7 @@ class Repository:
                 continue
             try:
                 data, _vid = self._reader.read_named(info.key, sid)
-                snaps.append(decode_manifest(self.key, self.config.verify_key, sid, data))
+                snaps.append(decode_manifest(self._openers, self.config.verify_key, sid, data))
             except VerificationFailed as e:
                 problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message, (sid,)))
         snaps.sort(key=lambda s: (s.time, s.id))
@@ -269,6 +321,29 @@ class Repository:
     def _lock(self) -> LockPolicy:
         return LockPolicy(self.config.lock_mode, self.config.retention, self._clock)
 
+    # -- keys ------------------------------------------------------------------------------------
+
+    @property
+    def write_only(self) -> bool:
+        """Opened with a writer key: can back up, cannot read anything back."""
+        return self._master is None
+
+    @property
+    def key(self) -> MasterKey:
+        """The master key (for key slot management). A write-only repository has none."""
+        if self._master is None:
+            raise ConfigError(_WRITE_ONLY, hint=_WRITE_ONLY_HINT)
+        return self._master
+
+    def _read_keys(self) -> Openers:
+        if self._openers is None:
+            raise ConfigError(_WRITE_ONLY, hint=_WRITE_ONLY_HINT)
+        return self._openers
+
+    def _fetch_wrapped(self, sealer_id: bytes, check: Callable[[bytes], bool]) -> bytes:
+        data, _vid = self._reader.read(session_key(sealer_id), check)
+        return data
+
     # -- queries ---------------------------------------------------------------------------------
 
     @property
@@ -277,10 +352,12 @@ class Repository:
 
     def snapshots(self) -> list[Snapshot]:
         """Every readable snapshot, oldest first."""
+        self._read_keys()
         return list(self._load_snapshots())
 
     def find_snapshot(self, ref: str) -> Snapshot:
         """A snapshot by full id, unique prefix (4+ hex digits) or ``latest``."""
+        self._read_keys()
         snaps = self._load_snapshots()
         if ref == "latest":
             if not snaps:
@@ -304,6 +381,7 @@ class Repository:
         raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
 
     def info(self) -> RepoInfo:
+        self._read_keys()
         packs = list(self.store.list("data/"))
         indexes = list(self.store.list(INDEX_PREFIX))
         slots = KeyRing(self.store).list()
@@ -357,6 +435,7 @@ class Repository:
         known_packs, known_indexes = self._known_untils()
         pack_refs: dict[str, PackRef] = {}
         index_refs: dict[str, datetime | None] = {}
+        sessions: set[bytes] = set()
         for p in sorted(pack_ids):
             rec: PackRecord = index.packs[p]
             until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
@@ -364,6 +443,9 @@ class Repository:
                 self.store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
                 until = needed
             pack_refs[p] = PackRef(rec.version_id, until)
+            if needed is not None and rec.sealer != MASTER_SEALER and rec.sealer not in sessions:
+                self.store.extend_retention(session_key(rec.sealer), needed)
+                sessions.add(rec.sealer)
             index_id = index.pack_index.get(p)
             if index_id is not None and index_id not in index_refs:
                 iuntil = new_indexes.get(index_id) or known_indexes.get(index_id)
@@ -393,9 +475,15 @@ class Repository:
         host = host or socket.gethostname()
         paths = (str(source.absolute()),)
         parent = next((s for s in reversed(snapshots) if s.host == host and s.paths == paths), None)
+        if self._master is None and not self._session_stored:
+            # The session's wrapped key goes first: every pack and manifest sealed with it needs it.
+            sealer = self._write_keys.sealer_id
+            assert isinstance(self._write_keys, SessionWriteKeys)
+            put_once(self.store, session_key(sealer), self._write_keys.session.wrapped, self._lock())
+            self._session_stored = True
         writer = BlobWriter(
             self.store,
-            self.key,
+            self._write_keys,
             state.index,
             pack_size=self.settings.pack_size or self.config.pack_size,
             lock=self._lock(),
@@ -403,8 +491,8 @@ class Repository:
         )
         walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
         parent_trees = None
-        if parent is not None and self.settings.use_parent:
-            packs = PackSource(self.key, state.index, self._reader, cache_packs=4)
+        if parent is not None and self.settings.use_parent and self._openers is not None:
+            packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=4)
             started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
             parent_trees = ParentTrees(
                 tree=parent.tree,
@@ -454,7 +542,7 @@ class Repository:
             packs=pack_refs,
             indexes=index_refs,
         )
-        data = encode_manifest(self.key, snap)
+        data = encode_manifest(self._write_keys, snap)
         sid = object_name(data)
         put_once(self.store, snapshot_key(sid), data, self._lock())
         snap = replace(snap, id=sid)
@@ -470,7 +558,7 @@ class Repository:
         """Restore ``snapshot`` (or its ``subpath``) into the directory ``target``."""
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
-        packs = PackSource(self.key, state.index, self._reader, cache_packs=8)
+        packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
         restorer = TreeRestore(packs, snap, workers=max(2, self.settings.workers), progress=progress)
         return restorer.run(Path(target), subpath)
 
@@ -485,7 +573,7 @@ class Repository:
         chosen = [self.find_snapshot(snapshot)] if snapshot else list(all_snaps)
         verifier = Verifier(
             self.store,
-            self.key,
+            self._read_keys(),
             state.index,
             self._reader,
             all_snapshots=all_snaps,

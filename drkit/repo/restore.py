@@ -27,6 +27,7 @@ from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
 from drkit.repo.layout import pack_key
 from drkit.repo.model import RestoreStats, RootMeta, Snapshot
+from drkit.repo.pack import pack_sealer
 from drkit.repo.packsource import PackSource
 from drkit.repo.progress import Progress
 from drkit.repo.tree import Node, NodeType, decode_tree
@@ -178,11 +179,13 @@ class TreeRestore:
         except VerificationFailed as e:
             raise VerificationFailed(f"{e.message}; affects snapshot {self.snapshot.id}") from None
         view = memoryview(data)
+        sealer = pack_sealer(data, where=pack_key(pack_id))
         for chunk_id, targets in blobs.items():
             loc = self.packs.index.get((BlobType.DATA, chunk_id))
             assert loc is not None
             raw = open_blob(
-                self.packs.key,
+                self.packs.keys,
+                sealer,
                 BlobType.DATA,
                 chunk_id,
                 view[loc.offset : loc.offset + loc.length],

@@ -17,13 +17,13 @@ from collections.abc import Iterable
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
 from drkit.repo.index import MasterIndex
-from drkit.repo.keys import MasterKey
 from drkit.repo.layout import name_of_key, object_name, pack_key
 from drkit.repo.model import Problem, ProblemKind, Snapshot, VerifyReport
 from drkit.repo.objects import VerifiedReader
 from drkit.repo.pack import read_header
 from drkit.repo.packsource import PackSource
 from drkit.repo.progress import Progress
+from drkit.repo.sealing import Openers
 from drkit.repo.tree import NodeType, decode_tree
 from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
@@ -33,7 +33,7 @@ class Verifier:
     def __init__(
         self,
         store: Store,
-        key: MasterKey,
+        key: Openers,
         index: MasterIndex,
         reader: VerifiedReader,
         *,
@@ -208,13 +208,13 @@ class Verifier:
             key = pack_key(pack_id)
             try:
                 data = packs.fetch(pack_id)
-                entries = read_header(self.key, data, where=key)
+                sealer, entries = read_header(self.key, data, where=key)
                 record = self.index.packs.get(pack_id)
                 if record is not None and set(entries) != set(record.entries):
                     self._problem(ProblemKind.CORRUPT, key, "its header and its index entry disagree")
                 view = memoryview(data)
                 for e in entries:
-                    open_blob(self.key, e.type, e.id, view[e.offset : e.offset + e.length], where=key)
+                    open_blob(self.key, sealer, e.type, e.id, view[e.offset : e.offset + e.length], where=key)
             except VerificationFailed as e:
                 self._problem(ProblemKind.CORRUPT, key, e.message, self._affected(pack_id))
             if self.progress is not None:

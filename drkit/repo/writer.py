@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 from drkit.repo.blobs import BlobType, seal_blob
 from drkit.repo.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
-from drkit.repo.keys import MasterKey
 from drkit.repo.layout import index_key, object_name, pack_key
 from drkit.repo.locking import retention_at
 from drkit.repo.pack import PackBuilder, PackEntry
+from drkit.repo.sealing import WriteKeys
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists
 
@@ -78,7 +78,7 @@ class BlobWriter:
     def __init__(
         self,
         store: Store,
-        key: MasterKey,
+        key: WriteKeys,
         index: MasterIndex,
         *,
         pack_size: int,
@@ -93,7 +93,10 @@ class BlobWriter:
         self.settings = settings
         self._pack_lock = threading.Lock()
         self._pending: set[tuple[BlobType, bytes]] = set()
-        self._builders = {BlobType.DATA: PackBuilder(), BlobType.TREE: PackBuilder()}
+        self._builders = {
+            BlobType.DATA: PackBuilder(key.sealer_id),
+            BlobType.TREE: PackBuilder(key.sealer_id),
+        }
         self._queue: queue.Queue[tuple[bytes, tuple[PackEntry, ...]] | _Sentinel] = queue.Queue(
             maxsize=max(1, settings.queued_packs)
         )
@@ -135,7 +138,7 @@ class BlobWriter:
             builder.add(blob_type, blob_id, sealed, len(raw))
             self.new_bytes += len(raw)
             if builder.size >= self.pack_size:
-                self._builders[blob_type] = PackBuilder()
+                self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                 self._queue.put((builder.finish(self.key), tuple(builder.entries)))
         return blob_id
 
@@ -161,7 +164,7 @@ class BlobWriter:
         data, entries = item
         pack_id = object_name(data)
         vid, until = put_once(self.store, pack_key(pack_id), data, self.lock)
-        record = PackRecord(pack_id, vid, until, len(data), entries)
+        record = PackRecord(pack_id, vid, until, len(data), entries, self.key.sealer_id)
         self.index.add_pack(record)
         with self._batch_lock:
             self.stored_bytes += len(data)
@@ -194,7 +197,7 @@ class BlobWriter:
                 with self._pack_lock:
                     for t, builder in self._builders.items():
                         if len(builder):
-                            self._builders[t] = PackBuilder()
+                            self._builders[t] = PackBuilder(self.key.sealer_id)
                             self._queue.put((builder.finish(self.key), tuple(builder.entries)))
         finally:
             self._stop_threads()

@@ -145,7 +145,7 @@ def _hostile_snapshot(store: SafeStore, name: str) -> str:
     repo = open_repo(store)
     state = repo._load_index()
     writer = BlobWriter(
-        store, repo.key, state.index, pack_size=1 << 20, lock=repo._lock(), settings=repo.settings
+        store, repo._write_keys, state.index, pack_size=1 << 20, lock=repo._lock(), settings=repo.settings
     )
     content = writer.add(BlobType.DATA, b"pwned\n")
     entry = {"name": name, "type": "file", "mode": 0o644, "uid": 0, "gid": 0, "mtime_ns": 0, "size": 6}
@@ -163,7 +163,7 @@ def _hostile_snapshot(store: SafeStore, name: str) -> str:
         root=RootMeta(0o755, 0, 0, 0),
         stats=SnapshotStats(),
     )
-    data = encode_manifest(repo.key, snap)
+    data = encode_manifest(repo._write_keys, snap)
     store.put(snapshot_key(object_name(data)), data)
     return object_name(data)
 
