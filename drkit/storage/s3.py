@@ -384,6 +384,10 @@ def _raise(exc: Exception, key: str, op: str, version_id: str | None = None) -> 
         raise AccessDenied(
             f"{what}: {op}: {exc}", key=key, hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile"
         ) from exc
+    if isinstance(exc, botocore.exceptions.SSLError):  # a ConnectionError, but retrying will not help
+        raise StoreError(
+            f"{what}: {op} failed: TLS: {exc}", key=key, hint="check the endpoint's certificate and ca_bundle"
+        ) from exc
     if isinstance(exc, _TRANSIENT_EXC):
         raise TransientStoreError(f"{what}: {op} failed: {exc}", key=key) from exc
     raise StoreError(f"{what}: {op} failed: {exc}", key=key) from exc

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import select
+import socket
+import ssl
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from drkit.sandbox.pki import CertFiles, CertificateAuthority
 from drkit.sandbox.ports import free_port
 from drkit.sandbox.s3server import S3Credentials, S3Server
 from drkit.secret import Secret
@@ -270,3 +276,89 @@ def test_no_credentials_at_all_is_access_denied(
     with pytest.raises(AccessDenied) as err:
         store.get("k")
     assert err.value.hint
+
+
+class TlsProxy:
+    """Terminates TLS on a loopback port and forwards the bytes to the S3 server's plain port.
+
+    The test servers speak plain http; this is what lets ``ca_bundle`` be tested against them.
+    """
+
+    def __init__(self, upstream: str, cert: CertFiles) -> None:
+        self.upstream = urlsplit(upstream)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert.cert, cert.key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()  # the client refused our certificate
+            return
+        host, port = self.upstream.hostname or "127.0.0.1", self.upstream.port or 80
+        with tls, socket.create_connection((host, port)) as up:
+            while True:
+                if not tls.pending():
+                    ready, _, _ = select.select([tls, up], [], [], 60)
+                    if not ready:
+                        return
+                else:
+                    ready = [tls]
+                for src, dst in ((tls, up), (up, tls)):
+                    if src in ready:
+                        data = src.recv(65536)
+                        if not data:
+                            return
+                        dst.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_https_with_a_ca_bundle(s3: S3Server, tmp_path: Path) -> None:
+    ca = CertificateAuthority.create("drkit-test-s3-ca")
+    trusted = ca.write(tmp_path, "ca")
+    served = ca.issue_server(tmp_path, "s3", common_name="127.0.0.1")
+    stranger = CertificateAuthority.create("someone-else").write(tmp_path, "other-ca")
+    proxy = TlsProxy(s3.endpoint, served)
+    try:
+        admin = S3Options(access_key=s3.admin.access_key, secret_key=s3.admin.secret_key)
+        base = f"s3://{s3.bucket}/tls?endpoint=https://127.0.0.1:{proxy.port}&region={s3.region}"
+        store = open_store(f"{base}&ca_bundle={trusted.cert}", admin)
+        retention = Retention(LockMode.GOVERNANCE, later(60))
+        store.put("k", b"over https", retention=retention)
+        assert store.get("k") == b"over https"
+        assert store.head("k").retention == retention
+
+        sleeps: list[float] = []
+        untrusting = RetryingStore(
+            S3Store(
+                s3.bucket,
+                "tls",
+                replace(
+                    admin,
+                    endpoint=f"https://127.0.0.1:{proxy.port}",
+                    region=s3.region,
+                    ca_bundle=stranger.cert,
+                ),
+            ),
+            sleep=sleeps.append,
+        )
+        with pytest.raises(StoreError) as err:
+            untrusting.get("k")
+        assert not err.value.transient  # a certificate problem is not retried
+        assert "certificate" in str(err.value).lower()
+        assert sleeps == []
+    finally:
+        proxy.close()
