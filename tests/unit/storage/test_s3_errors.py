@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from drkit.storage.errors import (
     AccessDenied,
@@ -57,6 +63,7 @@ def reply(code: str, status: int, message: str = "") -> ClientError:
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (NoCredentialsError(), None, AccessDenied),
+        (SSLError(endpoint_url="https://127.0.0.1:1", error="certificate verify failed"), None, StoreError),
     ],
 )
 def test_classification(exc: Exception, version_id: str | None, expected: type[StoreError]) -> None:
