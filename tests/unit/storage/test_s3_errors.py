@@ -63,7 +63,11 @@ def reply(code: str, status: int, message: str = "") -> ClientError:
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (NoCredentialsError(), None, AccessDenied),
-        (SSLError(endpoint_url="https://127.0.0.1:1", error="certificate verify failed"), None, StoreError),
+        (
+            SSLError(endpoint_url="https://127.0.0.1:1", error=OSError("certificate verify failed")),
+            None,
+            StoreError,
+        ),
     ],
 )
 def test_classification(exc: Exception, version_id: str | None, expected: type[StoreError]) -> None:
