@@ -86,8 +86,8 @@ def decode_manifest(keys: Openers, verify_key: bytes, snapshot_id: str, data: by
         plain = zstandard.ZstdDecompressor().decompress(
             keys.open(sealer_id, memoryview(data)[SEALER_ID_SIZE:], MANIFEST_AAD)
         )
-    except VerificationFailed:
-        raise VerificationFailed(f"{where} does not authenticate") from None
+    except VerificationFailed as e:
+        raise VerificationFailed(f"{where} does not open: {e.message}") from None
     except zstandard.ZstdError as e:
         raise VerificationFailed(f"{where} does not decompress: {e}") from None
     if len(plain) < _LEN.size:

@@ -23,7 +23,7 @@ from drkit.repo.objects import VerifiedReader
 from drkit.repo.pack import read_header
 from drkit.repo.packsource import PackSource
 from drkit.repo.progress import Progress
-from drkit.repo.sealing import Openers
+from drkit.repo.sealing import MASTER_SEALER, Openers, session_key
 from drkit.repo.tree import NodeType, decode_tree
 from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
@@ -83,6 +83,7 @@ class Verifier:
         for p in sorted(referenced_packs):
             if p in existing:
                 self._check_versions(p)
+        self._check_sessions(referenced_packs)
         packs_read = self._read_data(sorted(p for p in referenced_packs if p in existing), read_data_percent)
         for ev in self.reader.events:
             self._problem(
@@ -170,6 +171,20 @@ class Verifier:
             )
         else:
             referenced_packs.add(loc.pack_id)
+
+    def _check_sessions(self, pack_ids: Iterable[str]) -> None:
+        """Every write-only session whose packs are referenced has a session key that opens."""
+        by_sealer: dict[bytes, set[str]] = defaultdict(set)
+        for p in pack_ids:
+            record = self.index.packs.get(p)
+            if record is not None and record.sealer != MASTER_SEALER:
+                by_sealer[record.sealer].add(p)
+        for sealer, packs in sorted(by_sealer.items()):
+            try:
+                self.key.sealer(sealer)
+            except VerificationFailed as e:
+                affected = set().union(*(self._affected(p) for p in packs))
+                self._problem(ProblemKind.MISSING, session_key(sealer), e.message, affected)
 
     def _check_versions(self, pack_id: str) -> None:
         key = pack_key(pack_id)

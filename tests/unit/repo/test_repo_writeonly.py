@@ -25,6 +25,7 @@ from tests.unit.repo.repohelpers import (
     make_tree,
     new_repo,
     open_repo,
+    vanish,
 )
 
 WRITER = Credential(passphrase=Secret("the cluster's writer passphrase"))
@@ -136,3 +137,17 @@ def test_overwritten_session_key_is_survived_and_reported(tmp_path: Path) -> Non
     assert describe(tmp_path / "dst") == describe(src)
     report = master.verify()
     assert [p.object for p in report.problems if p.kind is ProblemKind.TAMPERED] == [session]
+
+
+def test_missing_session_key_is_named_by_verify(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = SafeStore()
+    _with_writer_slot(store)
+    snap = _writer(store).backup_path(src, host="h")
+    (session,) = store.keys(SESSIONS_PREFIX)
+    vanish(store, session)
+    report = open_repo(store).verify()
+    named = [p for p in report.problems if session in str(p)]
+    assert named
+    assert all(p.snapshots == (snap.id,) for p in named)
