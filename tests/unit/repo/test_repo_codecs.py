@@ -1,0 +1,212 @@
+"""Byte formats of the data path: blobs, packs, index objects, trees, manifests, config."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from drkit.errors import ConfigError, VerificationFailed
+from drkit.repo.blobs import BlobType, looks_incompressible, open_blob, seal_blob
+from drkit.repo.chunker import Chunker, ChunkerParams
+from drkit.repo.index import PackRecord, decode_index, encode_index
+from drkit.repo.keys import MasterKey
+from drkit.repo.layout import object_name, pack_key
+from drkit.repo.manifest import decode_manifest, encode_manifest
+from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.pack import BLOBS_START, PackBuilder, read_header
+from drkit.repo.repoconfig import RepoConfig, check_config, encode_config, parse_config
+from drkit.repo.sealing import MASTER_SEALER, MasterWriteKeys, Openers
+from drkit.repo.tree import Node, NodeType, decode_tree, encode_tree
+from drkit.storage.base import LockMode
+
+MK = MasterKey.generate()
+W = MasterWriteKeys(MK)
+
+
+def _openers(mk: MasterKey = MK) -> Openers:
+    def fetch(_sid: bytes, _check: object) -> bytes:
+        raise VerificationFailed("no sessions here")
+
+    return Openers(mk, fetch)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"x", b"abc" * 100_000, os.urandom(300_000), b"a" * 63],
+    ids=["empty", "one", "text", "rand", "63"],
+)
+def test_blob_round_trip(raw: bytes) -> None:
+    bid = MK.content_id(raw)
+    sealed = seal_blob(W, BlobType.DATA, bid, raw)
+    assert open_blob(_openers(), MASTER_SEALER, BlobType.DATA, bid, sealed, where="t") == raw
+    if raw == b"abc" * 100_000:
+        assert len(sealed) < len(raw) // 10
+
+
+def test_blob_is_bound_to_type_id_and_bytes() -> None:
+    raw = b"some chunk" * 10
+    bid = MK.content_id(raw)
+    sealed = seal_blob(W, BlobType.DATA, bid, raw)
+    with pytest.raises(VerificationFailed):
+        open_blob(_openers(), MASTER_SEALER, BlobType.TREE, bid, sealed, where="t")
+    with pytest.raises(VerificationFailed):
+        open_blob(_openers(), MASTER_SEALER, BlobType.DATA, MK.content_id(b"other"), sealed, where="t")
+    flipped = bytearray(sealed)
+    flipped[-1] ^= 1
+    with pytest.raises(VerificationFailed, match="does not authenticate"):
+        open_blob(_openers(), MASTER_SEALER, BlobType.DATA, bid, bytes(flipped), where="t")
+    with pytest.raises(VerificationFailed):
+        open_blob(_openers(MasterKey.generate()), MASTER_SEALER, BlobType.DATA, bid, sealed, where="t")
+
+
+def test_incompressible_probe() -> None:
+    assert looks_incompressible(os.urandom(1 << 20))
+    assert not looks_incompressible(b"hello world " * 100_000)
+    assert not looks_incompressible(os.urandom(1000))  # too small to probe
+
+
+def test_pack_header_round_trip_and_damage() -> None:
+    builder = PackBuilder(MASTER_SEALER)
+    blobs = [os.urandom(n) for n in (10, 1000, 5000)]
+    for raw in blobs:
+        bid = MK.content_id(raw)
+        builder.add(BlobType.DATA, bid, seal_blob(W, BlobType.DATA, bid, raw), len(raw))
+    data = builder.finish(W)
+    sealer, entries = read_header(_openers(), data, where="p")
+    assert sealer == MASTER_SEALER
+    assert [e.raw_length for e in entries] == [10, 1000, 5000]
+    assert entries[0].offset == BLOBS_START
+    for e, raw in zip(entries, blobs, strict=True):
+        sealed = data[e.offset : e.offset + e.length]
+        assert open_blob(_openers(), sealer, e.type, e.id, sealed, where="p") == raw
+    with pytest.raises(VerificationFailed, match="not a drkit pack"):
+        read_header(_openers(), b"NOTAPACK" + data[8:], where="p")
+    with pytest.raises(VerificationFailed):
+        read_header(_openers(), data[:-1] + bytes([data[-1] ^ 0xFF]), where="p")
+    broken = bytearray(data)
+    broken[len(data) - 10] ^= 1
+    with pytest.raises(VerificationFailed, match="does not authenticate"):
+        read_header(_openers(), bytes(broken), where="p")
+
+
+def test_index_round_trip() -> None:
+    builder = PackBuilder(MASTER_SEALER)
+    raw = b"chunk"
+    bid = MK.content_id(raw)
+    builder.add(BlobType.TREE, bid, seal_blob(W, BlobType.TREE, bid, raw), len(raw))
+    data = builder.finish(W)
+    until = datetime(2030, 1, 1, tzinfo=UTC)
+    record = PackRecord(object_name(data), "v7", until, len(data), tuple(builder.entries))
+    blob = encode_index(W, [record])
+    assert decode_index(MK, blob, where="i") == [record]
+    with pytest.raises(VerificationFailed):
+        decode_index(MasterKey.generate(), blob, where="i")
+
+
+def _node(name: bytes, **kw: object) -> Node:
+    base: dict[str, object] = {"type": NodeType.FILE, "mode": 0o644, "uid": 1, "gid": 2, "mtime_ns": 3}
+    base.update(kw)
+    return Node(name, **base)  # type: ignore[arg-type]
+
+
+def test_tree_is_canonical_and_keeps_non_utf8_names() -> None:
+    a = _node(b"b", size=3, content=(MK.content_id(b"abc"),))
+    b = _node(b"a\xff\xfe", type=NodeType.SYMLINK, target=b"/t\xff")
+    c = _node(b"dir", type=NodeType.DIR, mode=0o1777, subtree=MK.content_id(b"t"))
+    one, two = encode_tree([a, b, c]), encode_tree([c, a, b])
+    assert one == two
+    assert decode_tree(one, where="t") == sorted([a, b, c], key=lambda n: n.name)
+    assert b"name_hex" in one
+    with pytest.raises(ValueError, match="duplicate"):
+        encode_tree([a, a])
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "a/b", "/abs", "nul\u0000"])
+def test_tree_refuses_hostile_names(name: str) -> None:
+    doc = {"version": 1, "entries": [{"name": name, "type": "symlink", "mode": 0, "uid": 0, "gid": 0,
+                                      "mtime_ns": 0, "target": "x"}]}  # fmt: skip
+    with pytest.raises(VerificationFailed, match="hostile"):
+        decode_tree(json.dumps(doc).encode(), where="t")
+
+
+def test_tree_refuses_duplicates_and_unknown_versions() -> None:
+    entry = {"name": "a", "type": "symlink", "mode": 0, "uid": 0, "gid": 0, "mtime_ns": 0, "target": "x"}
+    with pytest.raises(VerificationFailed, match="strictly sorted"):
+        decode_tree(json.dumps({"version": 1, "entries": [entry, entry]}).encode(), where="t")
+    with pytest.raises(VerificationFailed, match="version"):
+        decode_tree(json.dumps({"version": 2, "entries": []}).encode(), where="t")
+    with pytest.raises(VerificationFailed, match="malformed"):
+        decode_tree(b"{not json", where="t")
+
+
+def test_manifest_is_signed_and_sealed() -> None:
+    snap = Snapshot(
+        id="",
+        time=datetime(2026, 5, 1, tzinfo=UTC),
+        host="h",
+        tags=("a", "b"),
+        paths=("/x",),
+        tree=MK.content_id(b"t"),
+        root=RootMeta(0o755, 0, 0, 5),
+        stats=SnapshotStats(files=3, skipped=("fifo: special file",)),
+        parent=None,
+        retain_until=datetime(2026, 6, 1, tzinfo=UTC),
+        packs={"ab" * 32: PackRef("v1", datetime(2026, 6, 1, tzinfo=UTC))},
+        indexes={"cd" * 32: None},
+    )
+    data = encode_manifest(W, snap)
+    sid = object_name(data)
+    back = decode_manifest(_openers(), MK.verify_key(), sid, data)
+    assert back.id == sid
+    assert back.stats == snap.stats
+    assert back.packs == snap.packs
+    assert back.indexes == snap.indexes
+    assert (back.time, back.tags, back.tree, back.root) == (snap.time, snap.tags, snap.tree, snap.root)
+    with pytest.raises(VerificationFailed, match="signature"):
+        decode_manifest(_openers(), MasterKey.generate().verify_key(), sid, data)
+
+
+def test_config_signature_and_version() -> None:
+    cfg = RepoConfig(
+        id="00" * 16,
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+        chunker=ChunkerParams(seed=7),
+        lock_mode=LockMode.COMPLIANCE,
+        retention=timedelta(days=30),
+        verify_key=MK.verify_key(),
+    )
+    data = encode_config(cfg, MK)
+    parsed, body, sig = parse_config(data)
+    assert parsed == cfg
+    check_config(body, sig, parsed, MK)
+    with pytest.raises(VerificationFailed, match="another key"):
+        check_config(body, sig, parsed, MasterKey.generate())
+    outer = json.loads(data)
+    outer["body"] = outer["body"].replace('"retention_seconds":2592000', '"retention_seconds":1')
+    forged, fbody, fsig = parse_config(json.dumps(outer).encode())
+    with pytest.raises(VerificationFailed, match="signature"):
+        check_config(fbody, fsig, forged, MK)
+    outer["body"] = outer["body"].replace('"version":1', '"version":9')
+    with pytest.raises(ConfigError, match="not supported"):
+        parse_config(json.dumps(outer).encode())
+
+
+def test_chunker_is_deterministic_and_bounded() -> None:
+    params = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=3)
+    data = os.urandom(200_000)
+    chunks = list(Chunker(params).chunks_of(data))
+    assert b"".join(chunks) == data
+    assert chunks == list(Chunker(params).chunks_of(data))
+    assert all(len(c) <= 16384 for c in chunks)
+    assert all(len(c) >= 1024 for c in chunks[:-1])
+    other = list(Chunker(ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=4)).chunks_of(data))
+    assert other != chunks  # the seed changes the cut points
+    with pytest.raises(ConfigError):
+        ChunkerParams(min_size=10, avg_size=4, max_size=2).check()
+
+
+def test_pack_key_layout() -> None:
+    assert pack_key("ab" + "0" * 62) == "data/ab/ab" + "0" * 62
