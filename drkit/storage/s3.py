@@ -62,7 +62,9 @@ _TRANSIENT_EXC = (
     botocore.exceptions.ResponseStreamingError,  # the body broke off while reading
     botocore.exceptions.IncompleteReadError,
 )
-_LOCK_WORDS = ("worm", "retention", "object lock", "object-lock", "locked")
+# Words of a refusal caused by a lock (MinIO: "Object is WORM protected ...", AWS: "... protected by
+# object lock"). Not "retention" alone: "not authorized to perform s3:PutObjectRetention" is a credential.
+_LOCK_WORDS = ("worm protected", "object lock", "locked")
 
 
 def _utcnow() -> datetime:
@@ -182,7 +184,8 @@ class S3Store:
             self._client.delete_object(**kwargs)
         except botocore.exceptions.ClientError as exc:
             if self._refused_by_lock(exc, key, full, info):
-                raise ObjectLocked(f"{key}: locked: {_describe(exc)}", key=key) from exc
+                until = f" until {info.retention.until.isoformat()}" if info.retention else ""
+                raise ObjectLocked(f"{key}: locked{until}: {_describe(exc)}", key=key) from exc
             _raise(exc, key, "delete")
         except botocore.exceptions.BotoCoreError as exc:
             _raise(exc, key, "delete")
