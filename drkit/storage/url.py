@@ -197,8 +197,10 @@ def _merge(options: S3Options, from_url: dict[str, Any]) -> S3Options:
             raise ConfigError(
                 f"the URL says {value!r} but the options say {given!r}", field=f"repository.{name}"
             )
-    if "endpoint" in from_url or options.endpoint:
-        _convert("endpoint", from_url.get("endpoint") or options.endpoint or "", "s3.endpoint")
+    if options.endpoint and "endpoint" not in from_url:
+        _convert("endpoint", options.endpoint, "s3.endpoint")
+    if options.ca_bundle and "ca_bundle" not in from_url:
+        _convert("ca_bundle", str(options.ca_bundle), "s3.ca_bundle")
     return replace(options, **from_url)
 
 

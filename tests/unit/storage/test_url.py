@@ -123,6 +123,9 @@ def test_options_merge_with_the_url_and_must_not_contradict_it() -> None:
     with pytest.raises(ConfigError) as err:
         parse_url("s3://bkt", S3Options(endpoint="localhost:9000"))
     assert err.value.field == "s3.endpoint"
+    with pytest.raises(ConfigError) as err:
+        parse_url("s3://bkt", S3Options(ca_bundle=Path("/no/such/ca.pem")))
+    assert err.value.field == "s3.ca_bundle"
 
 
 def test_half_a_key_pair_is_refused() -> None:
