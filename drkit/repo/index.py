@@ -129,6 +129,7 @@ class MasterIndex:
         self.packs: dict[str, PackRecord] = {}
         self.pack_index: dict[str, str] = {}
         self.index_ids: set[str] = set()
+        self.index_versions: dict[str, str | None] = {}  # index object -> the version read or written
 
     def __contains__(self, key: BlobKey) -> bool:
         return key in self._blobs
@@ -139,21 +140,25 @@ class MasterIndex:
     def get(self, key: BlobKey) -> BlobLocation | None:
         return self._blobs.get(key)
 
-    def add_pack(self, record: PackRecord, index_id: str | None = None) -> None:
+    def add_pack(
+        self, record: PackRecord, index_id: str | None = None, index_version: str | None = None
+    ) -> None:
         with self._lock:
             if record.id not in self.packs:
                 self.packs[record.id] = record
             if index_id is not None:
                 self.pack_index.setdefault(record.id, index_id)
                 self.index_ids.add(index_id)
+                self.index_versions.setdefault(index_id, index_version)
             for e in record.entries:
                 self._blobs.setdefault(
                     (e.type, e.id), BlobLocation(record.id, e.offset, e.length, e.raw_length)
                 )
 
-    def set_index(self, pack_ids: Iterable[str], index_id: str) -> None:
+    def set_index(self, pack_ids: Iterable[str], index_id: str, index_version: str | None = None) -> None:
         with self._lock:
             self.index_ids.add(index_id)
+            self.index_versions.setdefault(index_id, index_version)
             for p in pack_ids:
                 self.pack_index.setdefault(p, index_id)
 

@@ -283,7 +283,7 @@ class Repository:
                 problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
                 continue
             try:
-                data, _vid = self._reader.read_named(info.key, index_id)
+                data, index_vid = self._reader.read_named(info.key, index_id)
                 records = decode_index(self._write_keys, data, where=info.key)
             except VerificationFailed as e:
                 problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
@@ -291,7 +291,7 @@ class Repository:
             index_packs[index_id] = {r.id for r in records}
             for r in records:
                 if r.id in existing:
-                    index.add_pack(r, index_id)
+                    index.add_pack(r, index_id, index_vid)
         self._index = _IndexState(index, index_packs, problems)
         return self._index
 
@@ -450,7 +450,9 @@ class Repository:
             if index_id is not None and index_id not in index_refs:
                 iuntil = new_indexes.get(index_id) or known_indexes.get(index_id)
                 if needed is not None and (iuntil is None or iuntil < needed):
-                    self.store.extend_retention(index_key(index_id), needed)
+                    self.store.extend_retention(
+                        index_key(index_id), needed, version_id=index.index_versions.get(index_id)
+                    )
                     iuntil = needed
                 index_refs[index_id] = iuntil
         if needed is not None:

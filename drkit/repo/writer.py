@@ -179,8 +179,8 @@ class BlobWriter:
     def _write_index(self, batch: list[PackRecord]) -> None:
         data = encode_index(self.key, batch)
         index_id = object_name(data)
-        _vid, until = put_once(self.store, index_key(index_id), data, self.lock)
-        self.index.set_index((p.id for p in batch), index_id)
+        vid, until = put_once(self.store, index_key(index_id), data, self.lock)
+        self.index.set_index((p.id for p in batch), index_id, vid)
         with self._batch_lock:
             self.new_indexes[index_id] = until
 
