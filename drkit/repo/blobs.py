@@ -36,11 +36,14 @@ class BlobType(IntEnum):
 _local = threading.local()
 
 
-def _compressor() -> zstandard.ZstdCompressor:
-    c: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
+def _compressor(level: int) -> zstandard.ZstdCompressor:
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = {}
+        _local.compressors = cache
+    c = cache.get(level)
     if c is None:
-        c = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-        _local.compressor = c
+        c = cache[level] = zstandard.ZstdCompressor(level=level)
     return c
 
 
@@ -74,13 +77,19 @@ def looks_incompressible(raw: bytes) -> bool:
 
 
 def seal_blob(
-    keys: WriteKeys, blob_type: BlobType, blob_id: bytes, raw: bytes, *, compress: bool = True
+    keys: WriteKeys,
+    blob_type: BlobType,
+    blob_id: bytes,
+    raw: bytes,
+    *,
+    compress: bool = True,
+    level: int = ZSTD_LEVEL,
 ) -> bytes:
     """Compress (when it shrinks) and seal ``raw``. Thread-safe: one compressor per thread."""
     body: bytes = b""
     flag = _FLAG_RAW
     if compress and len(raw) >= _MIN_COMPRESS and not looks_incompressible(raw):
-        packed = _compressor().compress(raw)
+        packed = _compressor(level).compress(raw)
         if len(packed) < len(raw):
             body, flag = packed, _FLAG_ZSTD
     payload = bytes([flag]) + (body if flag == _FLAG_ZSTD else raw)

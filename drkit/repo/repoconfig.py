@@ -10,6 +10,7 @@ key's and that the signature holds.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -52,6 +53,14 @@ class RepoConfig:
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
+def compression_level(compression: str) -> int:
+    """The zstd level of a ``zstd-N`` setting (1..19). Readers need no level: frames say it all."""
+    match = re.fullmatch(r"zstd-([0-9]{1,2})", compression)
+    if match is None or not 1 <= int(match.group(1)) <= 19:
+        raise ConfigError(f"unknown compression {compression!r}: use zstd-1 .. zstd-19", field="compression")
+    return int(match.group(1))
+
+
 def encode_config(cfg: RepoConfig, key: MasterKey) -> bytes:
     body = cfg.body()
     doc = {"body": body.decode(), "signature": key.sign(body).hex()}
@@ -89,8 +98,7 @@ def parse_config(data: bytes) -> tuple[RepoConfig, bytes, bytes]:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise VerificationFailed(f"the repository config is malformed: {e}") from None
-    if cfg.compression != "zstd-3":
-        raise ConfigError(f"unknown compression {cfg.compression!r} in the repository config")
+    compression_level(cfg.compression)
     return cfg, body, signature
 
 

@@ -52,7 +52,14 @@ from drkit.repo.objects import VerifiedReader
 from drkit.repo.packsource import PackSource
 from drkit.repo.progress import Progress
 from drkit.repo.prune import forget_snapshots, prune_repository
-from drkit.repo.repoconfig import DEFAULT_PACK_SIZE, RepoConfig, check_config, encode_config, parse_config
+from drkit.repo.repoconfig import (
+    DEFAULT_PACK_SIZE,
+    RepoConfig,
+    check_config,
+    compression_level,
+    encode_config,
+    parse_config,
+)
 from drkit.repo.restore import TreeRestore
 from drkit.repo.retention import Policy, apply_policy
 from drkit.repo.sealing import (
@@ -138,6 +145,7 @@ class Repository:
         label: str = "initial",
         chunker: ChunkerParams | None = None,
         pack_size: int = DEFAULT_PACK_SIZE,
+        compression: str = "zstd-3",
         scrypt_n: int | None = None,
         settings: WriterSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -171,7 +179,9 @@ class Repository:
             retention=retention,
             verify_key=key.verify_key(),
             pack_size=pack_size,
+            compression=compression,
         )
+        compression_level(compression)
         slot = KeyRing(store, scrypt_n=scrypt_n).add(key, credential, label)
         try:
             vid = store.put(
@@ -490,6 +500,7 @@ class Repository:
             pack_size=self.settings.pack_size or self.config.pack_size,
             lock=self._lock(),
             settings=self.settings,
+            compression_level=compression_level(self.config.compression),
         )
         walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
         parent_trees = None

@@ -84,6 +84,7 @@ class BlobWriter:
         pack_size: int,
         lock: LockPolicy,
         settings: WriterSettings,
+        compression_level: int = 3,
     ) -> None:
         self.store = store
         self.key = key
@@ -91,6 +92,7 @@ class BlobWriter:
         self.pack_size = pack_size
         self.lock = lock
         self.settings = settings
+        self.compression_level = compression_level
         self._pack_lock = threading.Lock()
         self._pending: set[tuple[BlobType, bytes]] = set()
         self._builders = {
@@ -127,7 +129,7 @@ class BlobWriter:
         blob_id = self.key.content_id(raw)
         if self.known(blob_type, blob_id):
             return blob_id
-        sealed = seal_blob(self.key, blob_type, blob_id, raw)
+        sealed = seal_blob(self.key, blob_type, blob_id, raw, level=self.compression_level)
         with self._pack_lock:
             self._raise_if_failed()
             k = (blob_type, blob_id)

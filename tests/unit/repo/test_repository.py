@@ -151,3 +151,18 @@ def test_same_size_same_mtime_change_after_parent_is_read_again(tmp_path: Path) 
     assert second.tree != first.tree
     open_repo(store).restore_path(second.id, tmp_path / "dst")
     assert (tmp_path / "dst" / "sub" / "deeper" / "data.bin").read_bytes() == bytes(data)
+
+
+def test_compression_level_is_a_repository_setting(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = SafeStore()
+    with pytest.raises(ConfigError, match="compression"):
+        new_repo(store, compression="lz4")
+    assert store.puts == 0
+    repo = new_repo(store, compression="zstd-1")
+    snap = repo.backup_path(src, host="h")
+    assert snap.stats.stored_bytes < snap.stats.new_bytes
+    assert open_repo(store).config.compression == "zstd-1"
+    open_repo(store).restore_path(snap.id, tmp_path / "dst")
+    assert describe(tmp_path / "dst") == describe(src)
