@@ -230,6 +230,16 @@ def test_writer_cannot_change_the_bucket(s3: S3Server) -> None:
     )
     _refused("AccessDenied", writer.delete_bucket, Bucket=s3.bucket)
     _refused("AccessDenied", writer.create_bucket, Bucket=f"{s3.bucket}-by-writer")
+    # Nor legal holds: a writer that could set one could also lift one.
+    version = writer.put_object(Bucket=s3.bucket, Key="held", Body=b"held")["VersionId"]
+    _refused(
+        "AccessDenied",
+        writer.put_object_legal_hold,
+        Bucket=s3.bucket,
+        Key="held",
+        VersionId=version,
+        LegalHold={"Status": "ON"},
+    )
 
 
 def test_admin_cannot_delete_a_bucket_holding_locked_versions(s3: S3Server) -> None:
