@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from drkit.errors import ConfigError, EtcdError
+from drkit.errors import ConfigError, EtcdError, VerificationFailed
 from drkit.etcd.config import EtcdEndpoint, EtcdTLS
 from drkit.etcd.errors import EtcdRequestFailed, EtcdUnavailable
 from drkit.etcd.snapshot import HashKV, SnapshotStream
@@ -119,6 +119,44 @@ class EtcdClient:
         except (TypeError, ValueError) as exc:
             raise EtcdRequestFailed(f"etcd {ep}: malformed HashKV answer {str(doc)[:200]}") from exc
 
+    def verify_restored(
+        self, expected: Mapping[str, Any], endpoint: str | EtcdEndpoint | None = None
+    ) -> HashKV:
+        """Prove a restored member equal to the snapshot: its HashKV at the recorded revision must be the
+        recorded ``{"revision", "hash", "compact_revision"}`` (``SnapshotResult.to_record()["hash_kv"]``).
+
+        When the member is still at that revision, ``HashKV(0)`` is asked (computed fresh, like the
+        recorded one; never etcd's cache of compaction-time hashes). Raises ``VerificationFailed``.
+        """
+        ep = self._endpoint(endpoint)
+        try:
+            want = (int(expected["revision"]), int(expected["hash"]), int(expected["compact_revision"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not a recorded HashKV: {expected!r}") from exc
+        current = self.status(ep).revision
+        got = self.hash_kv(0 if current == want[0] else want[0], ep)
+        if got.proof() != want:
+            raise VerificationFailed(
+                f"etcd {ep}: restored member differs from the snapshot: HashKV at revision {want[0]} is "
+                f"hash {got.hash} (compacted at {got.compact_revision}), recorded hash {want[1]} "
+                f"(compacted at {want[2]})"
+                + (f"; its revision is {got.hash_revision}" if got.hash_revision != want[0] else "")
+            )
+        return got
+
+    def compacted_since(self, compact_revision: int, endpoint: str | EtcdEndpoint | None = None) -> bool:
+        """Whether the member compacted past ``compact_revision`` (a one-key read at that revision:
+        etcd refuses reads below its compaction point)."""
+        ep = self._endpoint(endpoint)
+        probe = {"key": "AA==", "revision": str(max(compact_revision, 1)), "limit": "1", "keys_only": True}
+        try:
+            self._call(ep, "/v3/kv/range", probe)
+        except EtcdRequestFailed as exc:
+            if "compacted" in exc.message:
+                return True
+            raise
+        return False
+
     # -- snapshot -----------------------------------------------------------------------------
 
     def snapshot(self, endpoint: str | EtcdEndpoint | None = None) -> SnapshotStream:
@@ -129,12 +167,14 @@ class EtcdClient:
         """
         ep = self._endpoint(endpoint)
         before = self.status(ep)
-        hash_before = self.hash_kv(before.revision, ep)
+        # HashKV(0): computed now at the current revision, never served from etcd's cache of hashes
+        # taken at compactions (that cache answers HashKV(R) for a compacted R with the hash as it
+        # was before the compaction, which a member restored from a later snapshot would not give).
+        hash_before = self.hash_kv(0, ep)
         body = self._transport.stream(ep, "/v3/maintenance/snapshot", {})
 
-        def after() -> tuple[Status, HashKV]:
-            st = self.status(ep)
-            return st, self.hash_kv(before.revision, ep)
+        def after() -> tuple[Status, bool]:
+            return self.status(ep), self.compacted_since(hash_before.compact_revision, ep)
 
         return SnapshotStream(ep, before, hash_before, body, after)
 

@@ -10,15 +10,16 @@ record a bad one.
 
 The revision. The stream carries none, so the client brackets it on the same member:
 
-* before: ``Status`` (revision R1) then ``HashKV(R1)`` (hash H, compact revision C);
-* the snapshot;
-* after: ``Status`` (revision R2) then ``HashKV(R1)`` again.
+* before: ``Status``, then ``HashKV(0)``: the hash H at the current revision R1, with the member's
+  compaction point C;
+* the snapshot (etcd takes its view when the request arrives);
+* after: ``Status`` (revision R2), and a one-key read at revision C that fails if the member has
+  compacted past C meanwhile.
 
 The database in the snapshot is at some revision R with R1 <= R <= R2; if R1 == R2 it is exactly
-R1. Either way it contains every revision up to R1, so a member restored from it has
-``HashKV(R1) == H`` (with compact revision C): that is the recorded proof. If the second
-``HashKV(R1)`` differs from the first, a compaction ran during the snapshot and the proof would
-not hold: :class:`~drkit.etcd.errors.SnapshotRaced` (transient; take the snapshot again).
+R1. Either way it contains every revision up to R1 with compaction point C, so a member restored
+from it answers ``HashKV(R1)`` with (H, C): that is the recorded proof. A compaction during the
+snapshot would break it: :class:`~drkit.etcd.errors.SnapshotRaced` (transient; take it again).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class SnapshotResult:
     revision_before: int
     revision_after: int
     hash_kv: HashKV
-    """HashKV at ``revision_before``, taken on the same member before and again after the stream."""
+    """HashKV at ``revision_before``, computed by the member just before the stream."""
 
     @property
     def stored_size(self) -> int:
@@ -117,7 +118,7 @@ class SnapshotStream(Iterator[bytes]):
         before: Status,
         hash_before: HashKV,
         body: Iterator[bytes],
-        after: Callable[[], tuple[Status, HashKV]],
+        after: Callable[[], tuple[Status, bool]],
         *,
         max_message: int | None = None,
     ) -> None:
@@ -183,21 +184,23 @@ class SnapshotStream(Iterator[bytes]):
         self.close()
 
     def _conclude(self, digest: StreamDigest) -> SnapshotResult:
-        after, hash_after = self._after()
+        after, compacted = self._after()
         b = self._before
+        h = self._hash_before
         if after.member_id != b.member_id or after.cluster_id != b.cluster_id:
             raise EtcdError(
                 f"etcd {self.endpoint}: the member changed during the snapshot "
                 f"({b.member_id:x} -> {after.member_id:x}); take it again"
             )
-        if hash_after.proof() != self._hash_before.proof():
+        if compacted:
             raise SnapshotRaced(
-                f"etcd {self.endpoint}: HashKV at revision {b.revision} changed during the snapshot "
-                f"(compaction {self._hash_before.compact_revision} -> {hash_after.compact_revision}); "
-                "take it again"
+                f"etcd {self.endpoint}: compacted past revision {h.compact_revision} during the snapshot, "
+                f"so HashKV at {h.hash_revision} would not prove the restore; take it again"
             )
-        if after.revision < b.revision:
-            raise EtcdError(f"etcd {self.endpoint}: revision went back from {b.revision} to {after.revision}")
+        if after.revision < h.hash_revision:
+            raise EtcdError(
+                f"etcd {self.endpoint}: revision went back from {h.hash_revision} to {after.revision}"
+            )
         return SnapshotResult(
             endpoint=self.endpoint.url,
             member_id=b.member_id,
@@ -206,7 +209,7 @@ class SnapshotStream(Iterator[bytes]):
             storage_version=digest.storage_version or b.storage_version,
             size=digest.size,
             sha256=digest.sha256.hex(),
-            revision_before=b.revision,
+            revision_before=h.hash_revision,
             revision_after=after.revision,
-            hash_kv=self._hash_before,
+            hash_kv=h,
         )

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from drkit.errors import EtcdError, MissingComponent
+from drkit.errors import EtcdError, MissingComponent, VerificationFailed
 from drkit.etcd import EtcdClient, EtcdTLS, SnapshotResult, snapshotfile
-from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable
+from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable, SnapshotRaced
 from drkit.sandbox import binaries, http
 from drkit.sandbox.etcd import EtcdServer
 from drkit.sandbox.pki import CertificateAuthority
@@ -253,6 +253,12 @@ def test_snapshot_restores_with_etcdutl_and_hash_kv_matches(etcd_tls: EtcdServer
         assert st.revision == res.revision
         assert st.member_id != res.member_id  # a new member, the same keyspace
         assert rclient.hash_kv(res.hash_kv.hash_revision).proof() == res.hash_kv.proof()
+        assert rclient.verify_restored(res.to_record()["hash_kv"]).proof() == res.hash_kv.proof()
+        put(restored, "/registry/pods/default/p-001", "changed after the restore")
+        assert rclient.verify_restored(res.to_record()["hash_kv"]).hash == res.hash_kv.hash
+        put(restored, "/registry/pods/default/p-new", "x")
+        with pytest.raises(VerificationFailed, match="differs from the snapshot"):
+            rclient.verify_restored({**res.to_record()["hash_kv"], "hash": res.hash_kv.hash ^ 1})
     finally:
         restored.stop()
 
@@ -282,6 +288,7 @@ def test_hash_kv_proof_holds_when_writes_raced_the_snapshot(etcd: EtcdServer, tm
         rclient = client_for(restored)
         assert rclient.status(restored.endpoint).revision == exact
         assert rclient.hash_kv(res.hash_kv.hash_revision).proof() == res.hash_kv.proof()
+        assert rclient.verify_restored(res.to_record()["hash_kv"]) == rclient.hash_kv(res.revision_before)
     finally:
         restored.stop()
 
@@ -352,3 +359,22 @@ def test_the_stored_file_matches_etcdctl_snapshot_save(etcd_tls: EtcdServer, tmp
         theirs_db.total_keys,
     )
     assert ours_db.revision == res.revision
+
+
+@pytest.mark.parametrize("compact_at", ["R1", "R1+1"])
+def test_a_compaction_during_the_stream_is_a_race(etcd: EtcdServer, compact_at: str) -> None:
+    for i in range(100):
+        put(etcd, f"/registry/configmaps/ns/cm-{i:03d}", "data" * 100)
+    client = client_for(etcd)
+    stream = client.snapshot(etcd.endpoint)
+    next(stream)
+    written = put(etcd, "/registry/configmaps/ns/late", "x")
+    revision = written - 1 if compact_at == "R1" else written
+    http.call_json(
+        "POST", f"{etcd.endpoint}/v3/kv/compaction", body={"revision": str(revision), "physical": True}
+    )
+    with pytest.raises(SnapshotRaced, match="take it again") as info:
+        b"".join(stream)
+    assert info.value.transient
+    with pytest.raises(EtcdError, match="not been fully received"):
+        _ = stream.result
