@@ -58,8 +58,9 @@ def _slot_row(slot: KeySlotInfo, current: str | None) -> dict[str, Any]:
     "--lock-mode",
     type=click.Choice(["compliance", "governance", "none"]),
     default=None,
-    help="Object Lock mode of every object written (default: governance where the store supports it). "
-    "COMPLIANCE cannot be lifted by anyone before it expires.",
+    help="Object Lock mode of every object written (default: compliance where the store supports it). "
+    "COMPLIANCE cannot be lifted or shortened by anyone before it expires; GOVERNANCE can be bypassed by an "
+    "admin credential (and, on MinIO, shortened by any credential allowed PutObjectRetention).",
 )
 @click.option(
     "--retention", default="30d", show_default=True, help="How long each object stays locked (30d, 12w, 1y)."
@@ -83,7 +84,7 @@ def init(
     period = parse_duration(retention, "--retention")
     store = repo.store()
     if lock_mode is None:
-        mode: LockMode | None = LockMode.GOVERNANCE if store.supports_object_lock else None
+        mode: LockMode | None = LockMode.COMPLIANCE if store.supports_object_lock else None
     else:
         mode = None if lock_mode == "none" else LockMode(lock_mode)
     credential = write_new_keyfile(generate_key_file) if generate_key_file else repo.credential(confirm=True)

@@ -53,7 +53,7 @@ class Drkit:
 def drkit(tmp_path: Path) -> Drkit:
     d = Drkit(tmp_path)
     created = d.json("repo", "init", "--retention", "1d")
-    assert created["lock_mode"] == "governance"
+    assert created["lock_mode"] == "compliance"
     assert len(created["id"]) == 32
     return d
 
