@@ -19,7 +19,6 @@ The parser holds at most one partial message (bounded by ``max_message``), never
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -154,7 +153,7 @@ class SnapshotStreamParser:
         if not isinstance(result, dict) or not isinstance(result.get("blob", ""), str):
             self._fail(f"snapshot stream message {self._messages} has no result.blob")
         try:
-            blob = base64.b64decode(result.get("blob", ""), validate=True)
+            blob = binascii.a2b_base64(result.get("blob", ""), strict_mode=True)
             remaining = int(result.get("remaining_bytes", 0))
         except (binascii.Error, ValueError, TypeError) as exc:
             self._fail(f"snapshot stream message {self._messages} is malformed ({exc})")
