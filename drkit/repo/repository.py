@@ -572,7 +572,7 @@ class Repository:
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
         packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
-        restorer = TreeRestore(packs, snap, workers=max(2, self.settings.workers), progress=progress)
+        restorer = TreeRestore(packs, snap, workers=max(4, self.settings.workers), progress=progress)
         return restorer.run(Path(target), subpath)
 
     # -- verify ----------------------------------------------------------------------------------
