@@ -8,7 +8,7 @@ from typing import Any
 
 from drkit.errors import ConfigError, EtcdError, VerificationFailed
 from drkit.etcd.config import EtcdEndpoint, EtcdTLS
-from drkit.etcd.errors import EtcdRequestFailed, EtcdUnavailable
+from drkit.etcd.errors import EtcdRequestFailed
 from drkit.etcd.snapshot import HashKV, SnapshotStream
 from drkit.etcd.status import DEFAULT_MAX_LAG, EndpointHealth, Probe, Status, choose, problem_of
 from drkit.etcd.transport import Transport
@@ -74,14 +74,9 @@ class EtcdClient:
     def health(self, endpoint: str | EtcdEndpoint) -> EndpointHealth:
         """etcd's ``/health`` verdict. Unhealthy answers are returned; unreachable raises ``EtcdError``."""
         ep = self._endpoint(endpoint)
-        try:
-            doc = self._transport.call(ep, "GET", "/health")
-        except EtcdUnavailable as exc:
-            if "HTTP 503" not in exc.message:
-                raise
-            return EndpointHealth(ep, False, exc.message)
+        doc = self._transport.call(ep, "GET", "/health", accept=(503,))  # 503: etcd says unhealthy
         healthy = isinstance(doc, dict) and str(doc.get("health")).lower() == "true"
-        reason = str(doc.get("reason", "")) if isinstance(doc, dict) else str(doc)
+        reason = str(doc.get("reason", "")).strip() if isinstance(doc, dict) else str(doc)
         return EndpointHealth(ep, healthy, reason)
 
     def probe(self) -> list[Probe]:
@@ -134,6 +129,10 @@ class EtcdClient:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"not a recorded HashKV: {expected!r}") from exc
         current = self.status(ep).revision
+        if current < want[0]:
+            raise VerificationFailed(
+                f"etcd {ep}: restored member is at revision {current}, before the recorded {want[0]}"
+            )
         got = self.hash_kv(0 if current == want[0] else want[0], ep)
         if got.proof() != want:
             raise VerificationFailed(

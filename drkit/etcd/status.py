@@ -70,7 +70,7 @@ class Status:
             raft_term=_int(doc, "raftTerm"),
             revision=_int(header, "revision"),
             is_learner=bool(doc.get("isLearner", False)),
-            errors=tuple(str(e) for e in errors) if isinstance(errors, list) else (str(errors),),
+            errors=tuple(str(e).strip() for e in errors) if isinstance(errors, list) else (str(errors),),
             storage_version=doc.get("storageVersion") or None,
         )
 

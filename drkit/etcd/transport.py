@@ -53,7 +53,7 @@ class Transport:
         return conn
 
     def _send(
-        self, endpoint: EtcdEndpoint, method: str, path: str, body: Any
+        self, endpoint: EtcdEndpoint, method: str, path: str, body: Any, accept: tuple[int, ...] = ()
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self._connect(endpoint)
         data = None if body is None else json.dumps(body).encode()
@@ -66,7 +66,7 @@ class Transport:
         except Exception as exc:
             conn.close()
             raise wrap(exc, endpoint, path) from exc
-        if resp.status >= 400:
+        if resp.status >= 400 and resp.status not in accept:
             try:
                 raw = resp.read(64 << 10)
             except (OSError, http.client.HTTPException):
@@ -76,9 +76,11 @@ class Transport:
             raise _status_error(endpoint, path, resp.status, raw)
         return conn, resp
 
-    def call(self, endpoint: EtcdEndpoint, method: str, path: str, body: Any = None) -> Any:
-        """One JSON request; the decoded JSON answer."""
-        conn, resp = self._send(endpoint, method, path, body)
+    def call(
+        self, endpoint: EtcdEndpoint, method: str, path: str, body: Any = None, accept: tuple[int, ...] = ()
+    ) -> Any:
+        """One JSON request; the decoded JSON answer (also for the error statuses in ``accept``)."""
+        conn, resp = self._send(endpoint, method, path, body, accept)
         try:
             raw = resp.read()
         except Exception as exc:

@@ -378,3 +378,38 @@ def test_a_compaction_during_the_stream_is_a_race(etcd: EtcdServer, compact_at: 
     assert info.value.transient
     with pytest.raises(EtcdError, match="not been fully received"):
         _ = stream.result
+
+
+def test_an_alarmed_member_is_unhealthy_and_passed_over(etcd: EtcdServer, tmp_path: Path) -> None:
+    client = client_for(etcd)
+    member = client.status(etcd.endpoint).member_id
+    http.call_json(  # what etcd raises itself when its database is full
+        "POST",
+        f"{etcd.endpoint}/v3/maintenance/alarm",
+        body={"action": "ACTIVATE", "memberID": str(member), "alarm": "NOSPACE"},
+    )
+    health = client.health(etcd.endpoint)
+    assert not health.healthy
+    assert health.reason == "ALARM NOSPACE"
+    other = EtcdServer.start(tmp_path / "other")
+    try:
+        both = EtcdClient([etcd.endpoint, other.endpoint], timeout=5.0)
+        probes = both.probe()
+        assert probes[0].problem is not None
+        assert "alarm:NOSPACE" in probes[0].problem
+        assert both.healthiest().endpoint.url == other.endpoint
+        assert both.health(other.endpoint).healthy
+    finally:
+        other.stop()
+    with pytest.raises(EtcdError, match=r"no healthy etcd endpoint: .*alarm:NOSPACE"):
+        client.healthiest()
+
+
+def test_a_restored_member_behind_the_record_fails_verification(etcd: EtcdServer) -> None:
+    put(etcd, "/drkit/a", "1")
+    client = client_for(etcd)
+    now = client.hash_kv(0)
+    record = {"revision": now.hash_revision + 5, "hash": now.hash, "compact_revision": now.compact_revision}
+    with pytest.raises(VerificationFailed, match="before the recorded"):
+        client.verify_restored(record)
+    assert client.verify_restored({**record, "revision": now.hash_revision}) == now
