@@ -11,13 +11,17 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from drkit.errors import MissingComponent, SandboxError
 from drkit.sandbox import process
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.pki import write_private
 from drkit.sandbox.state import STATE_FILE, ComponentState, S3State, SandboxState, running_exe
+from drkit.secret import Secret
+
+if TYPE_CHECKING:
+    from drkit.sandbox.s3server import S3Credentials
 
 CREDENTIALS_FILE = "s3-credentials.json"
 
@@ -85,11 +89,11 @@ def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
 
 def _start_s3(directory: Path) -> tuple[S3State | None, list[ComponentState], str | None]:
     try:
-        from drkit.sandbox.s3server import start_minio  # type: ignore[import-not-found,unused-ignore]
+        from drkit.sandbox.s3server import start_minio
     except ImportError:
         return None, [], "S3 was not started: drkit.sandbox.s3server is not available in this drkit yet"
     try:
-        server: Any = start_minio(directory / "s3")
+        server = start_minio(directory / "s3")
     except MissingComponent as exc:
         raise MissingComponent(str(exc), hint=f"{exc.hint}; or run `drkit sandbox up --no-s3`") from exc
     credentials = write_private(
@@ -99,16 +103,21 @@ def _start_s3(directory: Path) -> tuple[S3State | None, list[ComponentState], st
                 "endpoint": server.endpoint,
                 "region": server.region,
                 "bucket": server.bucket,
-                "access_key": server.admin.access_key,
-                "secret_key": _reveal(server.admin.secret_key),
+                "admin": _credentials(server.admin),
+                "writer": _credentials(server.writer),
             },
             indent=2,
         ).encode(),
     )
-    pids: list[int] = list(server.pids())
+    logs = [str(p.log_path) for p in server.processes]
     components = [
-        _component("minio" if len(pids) == 1 else f"minio-{i}", pid, server.endpoint, "")
-        for i, pid in enumerate(pids)
+        _component(
+            server.kind if i == 0 else f"{server.kind}-{i}",
+            pid,
+            server.endpoint,
+            logs[i] if i < len(logs) else "",
+        )
+        for i, pid in enumerate(server.pids())
     ]
     state = S3State(
         endpoint=server.endpoint,
@@ -119,9 +128,16 @@ def _start_s3(directory: Path) -> tuple[S3State | None, list[ComponentState], st
     return state, components, None
 
 
-def _reveal(secret: Any) -> str:
-    value = secret.reveal() if hasattr(secret, "reveal") else secret
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _credentials(creds: S3Credentials) -> dict[str, str]:
+    doc = {"access_key": creds.access_key, "secret_key": _text(creds.secret_key)}
+    if creds.session_token is not None:
+        doc["session_token"] = _text(creds.session_token)
+    return doc
+
+
+def _text(secret: Secret) -> str:
+    value = secret.reveal()
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def status(directory: Path) -> SandboxState | None:
