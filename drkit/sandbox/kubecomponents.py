@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drkit.sandbox.kubepki import ClusterPKI
+from drkit.sandbox.kubepki import FRONT_PROXY_USER, ClusterPKI
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -39,6 +39,13 @@ def apiserver_argv(exe: Path, *, port: int, pki: ClusterPKI, etcd: EtcdClient, c
         f"--service-account-key-file={pki.service_account.public}",
         f"--service-account-signing-key-file={pki.service_account.private}",
         "--allow-privileged=true",
+        f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_USER}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+        f"--proxy-client-key-file={pki.front_proxy_client.key}",
         # The "kubernetes" Endpoints may not name a loopback address: do not reconcile it.
         "--endpoint-reconciler-type=none",
         "--profiling=false",

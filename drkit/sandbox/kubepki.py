@@ -19,6 +19,7 @@ from drkit.sandbox.pki import (
 
 ADMIN_USER = "system:admin"
 MASTERS = "system:masters"
+FRONT_PROXY_USER = "front-proxy-client"
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,14 @@ class ClusterPKI:
     scheduler: CertFiles
     kwok: CertFiles
     service_account: KeyPairFiles
+    front_proxy_ca: CertFiles
+    front_proxy_client: CertFiles
 
     @classmethod
     def create(cls, directory: Path) -> ClusterPKI:
         ca = CertificateAuthority.create("kubernetes")
+        # The aggregation layer's own CA: the API server proxies to extension API servers with it.
+        front_proxy = CertificateAuthority.create("front-proxy-ca")
         return cls(
             ca=ca.write(directory, "ca"),
             apiserver=ca.issue_server(
@@ -53,4 +58,8 @@ class ClusterPKI:
                 directory, "kwok", common_name="system:kwok-controller", organizations=[MASTERS]
             ),
             service_account=service_account_keys(directory, "sa"),
+            front_proxy_ca=front_proxy.write(directory, "front-proxy-ca"),
+            front_proxy_client=front_proxy.issue_client(
+                directory, "front-proxy-client", common_name=FRONT_PROXY_USER
+            ),
         )
