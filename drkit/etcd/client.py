@@ -15,6 +15,8 @@ from drkit.etcd.transport import Transport
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to connect and for each read (a snapshot read waits at most this long for more bytes)."""
+DEFAULT_HASH_TIMEOUT = 300.0
+"""Seconds for a HashKV answer: etcd reads the whole key bucket (seconds per GB)."""
 
 
 class EtcdClient:
@@ -31,6 +33,7 @@ class EtcdClient:
         tls: EtcdTLS | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        hash_timeout: float = DEFAULT_HASH_TIMEOUT,
         max_lag: int = DEFAULT_MAX_LAG,
         prefer_leader: bool = False,
     ) -> None:
@@ -48,6 +51,7 @@ class EtcdClient:
         elif any(e.tls for e in self.endpoints):
             context = ssl.create_default_context()
         self._transport = Transport(context, timeout, tls.server_name if tls else None)
+        self._hash_timeout = max(hash_timeout, timeout)
         self._max_lag = max_lag
         self._prefer_leader = prefer_leader
 
@@ -58,8 +62,10 @@ class EtcdClient:
             return endpoint
         return EtcdEndpoint.parse(endpoint, default_scheme="https" if self.tls else "http")
 
-    def _call(self, endpoint: EtcdEndpoint, path: str, body: Any) -> dict[str, Any]:
-        doc = self._transport.call(endpoint, "POST", path, body)
+    def _call(
+        self, endpoint: EtcdEndpoint, path: str, body: Any, timeout: float | None = None
+    ) -> dict[str, Any]:
+        doc = self._transport.call(endpoint, "POST", path, body, timeout=timeout)
         if not isinstance(doc, dict):
             raise EtcdRequestFailed(f"etcd {endpoint} ({path}): unexpected answer {str(doc)[:200]}")
         return doc
@@ -100,7 +106,7 @@ class EtcdClient:
     def hash_kv(self, revision: int, endpoint: str | EtcdEndpoint | None = None) -> HashKV:
         """``Maintenance.HashKV`` at ``revision`` (0: the current one) on one member."""
         ep = self._endpoint(endpoint)
-        doc = self._call(ep, "/v3/maintenance/hashkv", {"revision": str(revision)})
+        doc = self._call(ep, "/v3/maintenance/hashkv", {"revision": str(revision)}, self._hash_timeout)
         header = doc.get("header") if isinstance(doc.get("header"), dict) else {}
         assert isinstance(header, dict)
         try:

@@ -38,24 +38,32 @@ class Transport:
         self._timeout = timeout
         self._server_name = server_name
 
-    def _connect(self, endpoint: EtcdEndpoint) -> http.client.HTTPConnection:
+    def _connect(self, endpoint: EtcdEndpoint, timeout: float | None) -> http.client.HTTPConnection:
+        timeout = self._timeout if timeout is None else timeout
         if endpoint.tls:
             ctx = self._context or ssl.create_default_context()
             conn: http.client.HTTPConnection = _HTTPSConnection(
                 endpoint.host,
                 endpoint.port,
-                timeout=self._timeout,
+                timeout=timeout,
                 context=ctx,
                 server_name=self._server_name,
             )
         else:
-            conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=self._timeout)
+            conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
         return conn
 
     def _send(
-        self, endpoint: EtcdEndpoint, method: str, path: str, body: Any, accept: tuple[int, ...] = ()
+        self,
+        endpoint: EtcdEndpoint,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        accept: tuple[int, ...] = (),
+        timeout: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        conn = self._connect(endpoint)
+        conn = self._connect(endpoint, timeout)
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
@@ -77,10 +85,18 @@ class Transport:
         return conn, resp
 
     def call(
-        self, endpoint: EtcdEndpoint, method: str, path: str, body: Any = None, accept: tuple[int, ...] = ()
+        self,
+        endpoint: EtcdEndpoint,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        accept: tuple[int, ...] = (),
+        timeout: float | None = None,
     ) -> Any:
-        """One JSON request; the decoded JSON answer (also for the error statuses in ``accept``)."""
-        conn, resp = self._send(endpoint, method, path, body, accept)
+        """One JSON request; the decoded JSON answer (also for the error statuses in ``accept``).
+        ``timeout`` overrides the transport's for this call."""
+        conn, resp = self._send(endpoint, method, path, body, accept=accept, timeout=timeout)
         try:
             raw = resp.read()
         except Exception as exc:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from drkit.errors import EtcdError, MissingComponent, VerificationFailed
 from drkit.etcd import EtcdClient, EtcdTLS, SnapshotResult, snapshotfile
 from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable, SnapshotRaced
-from drkit.sandbox import binaries, http
+from drkit.sandbox import binaries, http, process
 from drkit.sandbox.etcd import EtcdServer
 from drkit.sandbox.pki import CertificateAuthority
 from drkit.sandbox.ports import free_port
@@ -413,3 +414,79 @@ def test_a_restored_member_behind_the_record_fails_verification(etcd: EtcdServer
     with pytest.raises(VerificationFailed, match="before the recorded"):
         client.verify_restored(record)
     assert client.verify_restored({**record, "revision": now.hash_revision}) == now
+
+
+# -- a three-member cluster -------------------------------------------------------------------------
+
+
+def _healthy(url: str) -> bool:
+    return bool(http.call_json("GET", f"{url}/health", timeout=2.0)["health"] == "true")
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path: Path) -> Iterator[list[tuple[str, process.Process]]]:
+    """Three plain etcd members on loopback, started from the binary (the fixture has one member)."""
+    try:
+        exe = binaries.find("etcd")
+    except MissingComponent as exc:
+        missing(str(exc), exc.hint or "run `make testbin`")
+        raise
+    names = ["m1", "m2", "m3"]
+    clients = {n: f"http://127.0.0.1:{free_port()}" for n in names}
+    peers = {n: f"http://127.0.0.1:{free_port()}" for n in names}
+    initial = ",".join(f"{n}={peers[n]}" for n in names)
+    members: list[tuple[str, process.Process]] = []
+    try:
+        for n in names:
+            argv: list[str | Path] = [
+                exe,
+                f"--name={n}",
+                f"--data-dir={tmp_path / n}",
+                f"--listen-client-urls={clients[n]}",
+                f"--advertise-client-urls={clients[n]}",
+                f"--listen-peer-urls={peers[n]}",
+                f"--initial-advertise-peer-urls={peers[n]}",
+                f"--initial-cluster={initial}",
+                "--initial-cluster-state=new",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ]
+            members.append((clients[n], process.start(n, argv, tmp_path / f"{n}.log")))
+        for url, proc in members:
+            process.wait_until(partial(_healthy, url), what=f"{proc.name} health", process=proc, timeout=60)
+        yield members
+    finally:
+        for _, proc in members:
+            proc.stop()
+
+
+def test_a_follower_is_chosen_and_its_snapshot_proves_against_the_leader(
+    etcd_cluster: list[tuple[str, process.Process]],
+) -> None:
+    urls = [url for url, _ in etcd_cluster]
+    client = EtcdClient(urls, timeout=5.0)
+    statuses = [client.status(u) for u in urls]
+    leader_id = statuses[0].leader
+    assert all(s.leader == leader_id for s in statuses)
+    leader_url = next(s.endpoint.url for s in statuses if s.is_leader)
+    chosen = client.healthiest()
+    assert not chosen.is_leader
+    assert EtcdClient(urls, timeout=5.0, prefer_leader=True).healthiest().endpoint.url == leader_url
+
+    for i in range(50):
+        http.call_json("POST", f"{leader_url}/v3/kv/put", body={"key": _b64(f"/k/{i}"), "value": _b64("v")})
+    stream = client.snapshot(chosen.endpoint)
+    data = b"".join(stream)
+    res = stream.result
+    assert res.member_id == chosen.member_id
+    assert len(data) == res.stored_size
+    # every member computes the same HashKV at a revision: the proof does not depend on who took it
+    assert client.hash_kv(res.hash_kv.hash_revision, leader_url).hash == res.hash_kv.hash
+
+    # a follower down: the other follower is chosen
+    down = next(proc for url, proc in etcd_cluster if url == chosen.endpoint.url)
+    down.stop()
+    second = client.healthiest()
+    assert second.endpoint.url not in (chosen.endpoint.url, leader_url)
+    probes = {p.endpoint.url: p for p in client.probe()}
+    assert probes[chosen.endpoint.url].status is None
