@@ -490,3 +490,12 @@ def test_a_follower_is_chosen_and_its_snapshot_proves_against_the_leader(
     assert second.endpoint.url not in (chosen.endpoint.url, leader_url)
     probes = {p.endpoint.url: p for p in client.probe()}
     assert probes[chosen.endpoint.url].status is None
+
+
+def test_server_name_checks_the_certificate_against_another_name(etcd_tls: EtcdServer) -> None:
+    def tls(name: str) -> EtcdTLS:
+        return EtcdTLS(etcd_tls.ca_file, etcd_tls.cert_file, etcd_tls.key_file, server_name=name)
+
+    assert EtcdClient([etcd_tls.endpoint], tls("localhost")).status(etcd_tls.endpoint).revision >= 1
+    with pytest.raises(EtcdTLSError, match=r"not trusted.*mismatch"):
+        EtcdClient([etcd_tls.endpoint], tls("etcd.example.org")).status(etcd_tls.endpoint)
