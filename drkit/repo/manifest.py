@@ -20,7 +20,7 @@ import zstandard
 
 from drkit.errors import VerificationFailed
 from drkit.repo.keys import SIGNATURE_SIZE, verify_signature
-from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.model import KIND_PATH, PackRef, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 MANIFEST_AAD: Final = b"drkit-snapshot"
@@ -69,6 +69,8 @@ def manifest_body(s: Snapshot) -> bytes:
             p: {"version_id": r.version_id, "retain_until": _iso(r.retain_until)} for p, r in s.packs.items()
         },
         "indexes": {i: _iso(t) for i, t in s.indexes.items()},
+        "kind": s.kind,
+        "meta": s.meta,
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
@@ -146,4 +148,12 @@ def _snapshot_from_json(snapshot_id: str, d: dict[str, Any]) -> Snapshot:
             for p, r in d["packs"].items()
         },
         indexes={str(i): _time(t) for i, t in d["indexes"].items()},
+        kind=str(d.get("kind", KIND_PATH)),
+        meta=_meta(d.get("meta", {})),
     )
+
+
+def _meta(v: object) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise TypeError("meta is not an object")
+    return v

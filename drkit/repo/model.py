@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, Final
 
 from drkit.storage.base import LockMode
 
@@ -39,6 +40,12 @@ class RootMeta:
     mtime_ns: int
 
 
+KIND_PATH: Final = "path"
+"""A snapshot of one directory (``Repository.backup_path``): ``paths`` names it."""
+KIND_CLUSTER: Final = "cluster"
+"""A snapshot built from virtual files (``Repository.new_snapshot``): etcd, API objects, volumes."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     id: str
@@ -53,6 +60,8 @@ class Snapshot:
     retain_until: datetime | None = None
     packs: dict[str, PackRef] = field(default_factory=dict, compare=False)
     indexes: dict[str, datetime | None] = field(default_factory=dict, compare=False)
+    kind: str = KIND_PATH
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def short_id(self) -> str:

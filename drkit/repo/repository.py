@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from drkit.errors import ConfigError, RepositoryNotFound, VerificationFailed
 from drkit.repo.backup import ParentTrees, TreeBackup
@@ -38,6 +39,8 @@ from drkit.repo.layout import (
 from drkit.repo.locking import lock_until, retention_at
 from drkit.repo.manifest import decode_manifest, encode_manifest
 from drkit.repo.model import (
+    KIND_CLUSTER,
+    KIND_PATH,
     PackRef,
     Problem,
     ProblemKind,
@@ -70,6 +73,8 @@ from drkit.repo.sealing import (
     WriteKeys,
     session_key,
 )
+from drkit.repo.snapshotreader import SnapshotReader
+from drkit.repo.snapshotwriter import SnapshotWriter
 from drkit.repo.tree import decode_tree
 from drkit.repo.verify import Verifier
 from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
@@ -482,36 +487,18 @@ class Repository:
         source = Path(source)
         if not source.is_dir():
             raise ConfigError(f"{source} is not a directory", field="source")
-        state = self._load_index()
         snapshots = self._load_snapshots()
         host = host or socket.gethostname()
         paths = (str(source.absolute()),)
-        parent = next((s for s in reversed(snapshots) if s.host == host and s.paths == paths), None)
-        if self._master is None and not self._session_stored:
-            # The session's wrapped key goes first: every pack and manifest sealed with it needs it.
-            sealer = self._write_keys.sealer_id
-            assert isinstance(self._write_keys, SessionWriteKeys)
-            put_once(self.store, session_key(sealer), self._write_keys.session.wrapped, self._lock())
-            self._session_stored = True
-        writer = BlobWriter(
-            self.store,
-            self._write_keys,
-            state.index,
-            pack_size=self.settings.pack_size or self.config.pack_size,
-            lock=self._lock(),
-            settings=self.settings,
-            compression_level=compression_level(self.config.compression),
+        parent = next(
+            (s for s in reversed(snapshots) if s.kind == KIND_PATH and s.host == host and s.paths == paths),
+            None,
         )
+        writer = self._blob_writer()
         walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
         parent_trees = None
         if parent is not None and self.settings.use_parent and self._openers is not None:
-            packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=4)
-            started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
-            parent_trees = ParentTrees(
-                tree=parent.tree,
-                load=lambda t: decode_tree(packs.blob(BlobType.TREE, t), where=t.hex()),
-                changed_before_ns=started_ns - PARENT_MARGIN_NS,
-            )
+            parent_trees = self._parent_trees(parent, parent.tree)
         if progress is not None:
             progress.start("backup", None)
         try:
@@ -523,16 +510,9 @@ class Repository:
         finally:
             if progress is not None:
                 progress.done()
-
-        now = self._clock()
-        mode, retention = self.config.lock_mode, self.config.retention
-        needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
-        pack_refs, index_refs = self._lock_references(
-            state.index, result.referenced, writer.new_indexes, needed
-        )
         snap = Snapshot(
             id="",
-            time=now,
+            time=self._clock(),
             host=host,
             tags=tuple(tags),
             paths=paths,
@@ -547,21 +527,101 @@ class Repository:
                 stored_bytes=writer.stored_bytes,
                 new_packs=len(writer.new_packs),
                 reused_files=result.reused_files,
-                duration_s=time.monotonic() - started,
                 skipped=tuple(result.skipped),
             ),
             parent=parent.id if parent is not None else None,
+        )
+        return self._commit_snapshot(snap, writer, result.referenced, started)
+
+    # -- building blocks of a backup (also used by SnapshotWriter) ----------------------------------
+
+    def _blob_writer(self) -> BlobWriter:
+        """A writer for one backup; stores the write-only session's key first if not yet done."""
+        state = self._load_index()
+        if self._master is None and not self._session_stored:
+            # The session's wrapped key goes first: every pack and manifest sealed with it needs it.
+            sealer = self._write_keys.sealer_id
+            assert isinstance(self._write_keys, SessionWriteKeys)
+            put_once(self.store, session_key(sealer), self._write_keys.session.wrapped, self._lock())
+            self._session_stored = True
+        return BlobWriter(
+            self.store,
+            self._write_keys,
+            state.index,
+            pack_size=self.settings.pack_size or self.config.pack_size,
+            lock=self._lock(),
+            settings=self.settings,
+            compression_level=compression_level(self.config.compression),
+        )
+
+    def _parent_trees(self, parent: Snapshot, tree: bytes) -> ParentTrees:
+        """The parent snapshot's trees from ``tree`` down, to skip files unchanged since it was made."""
+        packs = PackSource(self._read_keys(), self._load_index().index, self._reader, cache_packs=4)
+        started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
+        return ParentTrees(
+            tree=tree,
+            load=lambda t: decode_tree(packs.blob(BlobType.TREE, t), where=t.hex()),
+            changed_before_ns=started_ns - PARENT_MARGIN_NS,
+        )
+
+    def _commit_snapshot(
+        self, snap: Snapshot, writer: BlobWriter, referenced: set[BlobKey], started: float
+    ) -> Snapshot:
+        """Lock what ``snap`` references, then store its manifest: the snapshot exists from then on.
+
+        ``writer`` must be closed. ``snap``'s time, lock, pack and index tables and duration are
+        filled in here; ``started`` is the ``time.monotonic()`` of the backup's start.
+        """
+        state = self._load_index()
+        now = self._clock()
+        mode, retention = self.config.lock_mode, self.config.retention
+        needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
+        pack_refs, index_refs = self._lock_references(state.index, referenced, writer.new_indexes, needed)
+        snap = replace(
+            snap,
+            time=now,
             retain_until=needed,
             packs=pack_refs,
             indexes=index_refs,
+            stats=replace(snap.stats, duration_s=time.monotonic() - started),
         )
         data = encode_manifest(self._write_keys, snap)
         sid = object_name(data)
         put_once(self.store, snapshot_key(sid), data, self._lock())
         snap = replace(snap, id=sid)
+        snapshots = self._load_snapshots()
         snapshots.append(snap)
         snapshots.sort(key=lambda s: (s.time, s.id))
         return snap
+
+    # -- cluster snapshots: virtual files -----------------------------------------------------------
+
+    def new_snapshot(
+        self,
+        *,
+        kind: str = KIND_CLUSTER,
+        tags: Sequence[str] = (),
+        host: str | None = None,
+        meta: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> SnapshotWriter:
+        """Start a snapshot of virtual files (bytes, streams, directories) at chosen paths.
+
+        Use as a context manager: leaving the block normally commits (the manifest is written
+        last); an exception aborts and nothing becomes visible. See :class:`SnapshotWriter`.
+        """
+        return SnapshotWriter(self, kind=kind, tags=tags, host=host, meta=meta, progress=progress)
+
+    def snapshot_reader(self, snapshot: str) -> SnapshotReader:
+        """Read one snapshot's files by path (``latest``, an id, or a unique prefix)."""
+        snap = self.find_snapshot(snapshot)
+        state = self._load_index()
+        return SnapshotReader(
+            snap,
+            trees=PackSource(self._read_keys(), state.index, self._reader, cache_packs=8),
+            data=PackSource(self._read_keys(), state.index, self._reader, cache_packs=2),
+            workers=max(4, self.settings.workers),
+        )
 
     # -- restore ---------------------------------------------------------------------------------
 

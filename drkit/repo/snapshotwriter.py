@@ -1,0 +1,388 @@
+"""Building one snapshot from virtual files: bytes, streams of unknown length, real directories.
+
+A cluster backup is not one directory: it is an etcd database streamed from the API, thousands of
+small API objects, volume directories, and a metadata document. :class:`SnapshotWriter` collects
+them at chosen paths (:mod:`drkit.repo.vtree`) through the same blob writer as ``backup_path``, and
+commits one snapshot whose root tree holds them all (docs/format.md, "Cluster snapshots")::
+
+    with repo.new_snapshot(kind="cluster", tags=("nightly",)) as snap:
+        snap.add_bytes("resources/apps/v1/deployments/default/web.json", data)
+        snap.add_stream("etcd/snapshot.db", chunks)
+        snap.add_directory("volumes/default/data", Path("/mnt/data"))
+        snap.set_meta({"etcd": {...}})
+    snap.snapshot  # the committed Snapshot
+
+Leaving the block normally commits: trees are stored, then the last packs and their index, then
+the manifest (last: the snapshot exists from that moment). An exception aborts: no manifest is
+written; packs already uploaded are indexed (best effort) so that the next backup reuses them, as
+after a crash. A stream whose source raises (a failed checksum at its end) also poisons the writer:
+a later commit raises that error instead of storing a snapshot without the stream.
+
+Memory is bounded: a stream is cut with FastCDC as it arrives and at most ``2 * workers`` large
+chunks are in flight; small files are sealed on the caller's thread. ``add_bytes`` may be called
+from several threads at once; the other methods from one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from drkit.errors import ConfigError, DrkitError
+from drkit.repo.backup import INLINE_BELOW, ParentTrees, TreeBackup
+from drkit.repo.blobs import BlobType
+from drkit.repo.chunker import Chunker
+from drkit.repo.index import BlobKey
+from drkit.repo.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.progress import Progress
+from drkit.repo.tree import Node, NodeType, encode_tree
+from drkit.repo.vtree import DIR_MODE, VirtualTree, split_path
+from drkit.repo.writer import BlobWriter
+
+if TYPE_CHECKING:
+    from drkit.repo.repository import Repository
+
+MAX_META_BYTES: Final = 1024 * 1024
+"""The meta document travels in every manifest (read by every listing): large data belongs in files."""
+FILE_MODE: Final = 0o600
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class _IterReader:
+    """A ``readinto`` view of an iterator of byte strings, for FastCDC's ``cut_stream``."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it: Iterator[bytes] = iter(chunks)
+        self._buf = memoryview(b"")
+        self.total = 0
+
+    def readinto(self, b: memoryview) -> int:
+        while not self._buf:
+            try:
+                piece = next(self._it)
+            except StopIteration:
+                return 0
+            if not isinstance(piece, bytes | bytearray | memoryview):
+                raise TypeError(f"a stream yielded {type(piece).__name__}, not bytes")
+            self._buf = memoryview(piece).cast("B")
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self.total += n
+        return n
+
+
+def _done(value: bytes) -> Future[bytes]:
+    f: Future[bytes] = Future()
+    f.set_result(value)
+    return f
+
+
+def _mtime_ns(mtime: datetime | None, default: int) -> int:
+    if mtime is None:
+        return default
+    if mtime.tzinfo is None:
+        raise ConfigError("mtime must be timezone-aware", field="mtime")
+    return (mtime - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+class SnapshotWriter:
+    """One snapshot being built. Made by :meth:`Repository.new_snapshot`; not reusable."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        kind: str = KIND_CLUSTER,
+        tags: Iterable[str] = (),
+        host: str | None = None,
+        meta: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        if not kind or kind == KIND_PATH:
+            raise ConfigError(f"snapshot kind {kind!r} is for backup_path; use e.g. 'cluster'", field="kind")
+        self._repo = repo
+        self._started = time.monotonic()
+        self.kind = kind
+        self.tags = tuple(tags)
+        self.host = host or socket.gethostname()
+        self.progress = progress
+        self._meta: dict[str, Any] = {}
+        if meta is not None:
+            self.set_meta(meta)
+        now_ns = int(repo._clock().timestamp()) * 1_000_000_000
+        self._tree = VirtualTree(now_ns)
+        self._writer: BlobWriter = repo._blob_writer()
+        self._referenced: set[BlobKey] = set()
+        self._ref_lock = threading.Lock()
+        self._local = threading.local()
+        self._workers = max(1, repo.settings.workers)
+        self._window = threading.BoundedSemaphore(self._workers * 2)
+        self._pool: ThreadPoolExecutor | None = None
+        self._failed: BaseException | None = None
+        self._state = "open"
+        self.snapshot: Snapshot | None = None
+        self.files = 0
+        self.symlinks = 0
+        self.dirs_below = 0
+        self.bytes = 0
+        self.reused_files = 0
+        self.skipped: list[str] = []
+        self._parent = self._find_parent()
+        if progress is not None:
+            progress.start("snapshot", None)
+
+    # -- context manager ---------------------------------------------------------------------------
+
+    def __enter__(self) -> SnapshotWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            self.commit()
+        else:
+            self.abort()
+
+    # -- adding ------------------------------------------------------------------------------------
+
+    def add_bytes(
+        self, path: str, data: bytes, *, mode: int = FILE_MODE, mtime: datetime | None = None
+    ) -> None:
+        """Store ``data`` as the file ``path`` (one blob when small, so equal files deduplicate)."""
+        self._check_open()
+        parts = split_path(path)
+        self._tree.reserve(parts)
+        mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        chunker = self._chunker()
+        pieces = [data] if len(data) <= chunker.params.min_size else chunker.chunks_of(data)
+        ids = tuple(self._writer.add(BlobType.DATA, bytes(p)) for p in pieces if p)
+        self._file(parts, mode, mtime_ns, len(data), ids)
+
+    def add_stream(
+        self, path: str, chunks: Iterable[bytes], *, mode: int = FILE_MODE, mtime: datetime | None = None
+    ) -> int:
+        """Store the bytes ``chunks`` yields as the file ``path``; returns its size.
+
+        The stream is cut with FastCDC as it arrives; memory stays bounded whatever its length. If
+        ``chunks`` raises, the error propagates and the writer is poisoned: it will not commit.
+        """
+        self._check_open()
+        parts = split_path(path)
+        self._tree.reserve(parts)
+        mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        reader = _IterReader(chunks)
+        futures: list[Future[bytes]] = []
+        try:
+            for piece in self._chunker().chunks(reader):  # type: ignore[arg-type]  # readinto suffices
+                futures.append(self._submit(piece))
+                if self.progress is not None:
+                    self.progress.advance(len(piece))
+            ids = tuple(f.result() for f in futures)
+        except BaseException as e:
+            for f in futures:
+                f.cancel()
+            self._failed = e
+            raise
+        self._file(parts, mode, mtime_ns, reader.total, ids, advance=False)
+        return reader.total
+
+    def add_directory(self, path: str, source: Path) -> None:
+        """Back up the real directory ``source`` as ``path`` (unreadable entries land in ``skipped``).
+
+        Files unchanged since the parent snapshot (the newest of the same kind and host holding a
+        directory at ``path``) are not read again.
+        """
+        self._check_open()
+        parts = split_path(path)
+        source = Path(source)
+        if not source.is_dir():
+            raise ConfigError(f"{source} is not a directory", field="source")
+        self._tree.reserve(parts)
+        walker = TreeBackup(
+            self._writer, self._repo.config.chunker, workers=self._workers, progress=self.progress
+        )
+        result = walker.run(source, self._parent_trees(parts))
+        root = result.root
+        node = Node(
+            parts[-1], NodeType.DIR, root.mode, root.uid, root.gid, root.mtime_ns, subtree=result.tree
+        )
+        self._tree.add(parts, node)
+        with self._ref_lock:
+            self._referenced |= result.referenced
+            self.files += result.files
+            self.symlinks += result.symlinks
+            self.dirs_below += result.dirs + 1
+            self.bytes += result.bytes
+            self.reused_files += result.reused_files
+            self.skipped.extend(f"{path}/{s}" for s in result.skipped)
+
+    def set_meta(self, meta: dict[str, Any]) -> None:
+        """The snapshot's metadata document (JSON-able; replaces an earlier one), sealed in the manifest."""
+        if not isinstance(meta, dict):
+            raise ConfigError("snapshot meta must be a JSON object (a dict)", field="meta")
+        try:
+            text = json.dumps(meta, sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"snapshot meta is not JSON: {e}", field="meta") from None
+        if len(text) > MAX_META_BYTES:
+            raise ConfigError(
+                f"snapshot meta is {len(text)} bytes, more than {MAX_META_BYTES}",
+                field="meta",
+                hint="store large documents with add_bytes",
+            )
+        self._meta = json.loads(text)
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def commit(self) -> Snapshot:
+        """Store the trees, the last packs and the manifest; return the snapshot."""
+        if self._state == "committed" and self.snapshot is not None:
+            return self.snapshot
+        self._check_open()
+        if self._failed is not None:
+            self.abort()
+            raise ConfigError(
+                f"this snapshot cannot be committed: an earlier stream failed ({self._failed})"
+            ) from self._failed
+        try:
+            self._shutdown_pool()
+            tree, mtime_ns = self._tree.encode(self._store_tree)
+            self._writer.close()
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self.progress is not None:
+                self.progress.done()
+        snap = Snapshot(
+            id="",
+            time=self._repo._clock(),
+            host=self.host,
+            tags=self.tags,
+            paths=(),
+            tree=tree,
+            root=RootMeta(DIR_MODE, 0, 0, mtime_ns),
+            stats=SnapshotStats(
+                files=self.files,
+                dirs=self._tree.dirs + self.dirs_below,
+                symlinks=self.symlinks,
+                bytes=self.bytes,
+                new_bytes=self._writer.new_bytes,
+                stored_bytes=self._writer.stored_bytes,
+                new_packs=len(self._writer.new_packs),
+                reused_files=self.reused_files,
+                skipped=tuple(self.skipped),
+            ),
+            parent=self._parent.id if self._parent is not None else None,
+            kind=self.kind,
+            meta=self._meta,
+        )
+        self._state = "committed"
+        self.snapshot = self._repo._commit_snapshot(snap, self._writer, self._referenced, self._started)
+        return self.snapshot
+
+    def abort(self) -> None:
+        """Give up: no manifest. Uploaded packs are indexed (best effort) for the next backup to reuse."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        try:
+            self._shutdown_pool()
+        finally:
+            self._writer.abort()
+            if self.progress is not None:
+                self.progress.done()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise ConfigError(f"this snapshot writer is {self._state}")
+
+    def _chunker(self) -> Chunker:
+        chunker: Chunker | None = getattr(self._local, "chunker", None)
+        if chunker is None:
+            chunker = Chunker(self._repo.config.chunker)
+            self._local.chunker = chunker
+        return chunker
+
+    def _submit(self, raw: bytes) -> Future[bytes]:
+        if len(raw) < INLINE_BELOW:
+            return _done(self._writer.add(BlobType.DATA, raw))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="drkit-seal")
+        self._window.acquire()
+        try:
+            fut = self._pool.submit(self._writer.add, BlobType.DATA, raw)
+        except BaseException:
+            self._window.release()
+            raise
+        fut.add_done_callback(lambda _f: self._window.release())
+        return fut
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _file(
+        self,
+        parts: tuple[bytes, ...],
+        mode: int,
+        mtime_ns: int,
+        size: int,
+        ids: tuple[bytes, ...],
+        *,
+        advance: bool = True,
+    ) -> None:
+        if not 0 <= mode <= 0o7777:
+            raise ConfigError(f"mode {mode:o} is not a permission mode", field="mode")
+        self._tree.add(parts, Node(parts[-1], NodeType.FILE, mode, 0, 0, mtime_ns, size=size, content=ids))
+        with self._ref_lock:
+            self._referenced.update((BlobType.DATA, i) for i in ids)
+            self.files += 1
+            self.bytes += size
+        if advance and self.progress is not None:
+            self.progress.advance(size)
+
+    def _store_tree(self, nodes: list[Node]) -> bytes:
+        tree_id = self._writer.add(BlobType.TREE, encode_tree(nodes))
+        self._referenced.add((BlobType.TREE, tree_id))
+        return tree_id
+
+    def _find_parent(self) -> Snapshot | None:
+        if not self._repo.settings.use_parent or self._repo.write_only:
+            return None
+        snaps = self._repo._load_snapshots()
+        return next((s for s in reversed(snaps) if s.kind == self.kind and s.host == self.host), None)
+
+    def _parent_trees(self, parts: tuple[bytes, ...]) -> ParentTrees | None:
+        """The parent snapshot's trees under ``parts``, when it has a directory there."""
+        parent = self._parent
+        if parent is None:
+            return None
+        try:
+            pt = self._repo._parent_trees(parent, parent.tree)
+            tree: bytes | None = parent.tree
+            for name in parts:
+                assert tree is not None
+                node = next((n for n in pt.load(tree) if n.name == name), None)
+                if node is None or node.type is not NodeType.DIR:
+                    return None
+                tree = node.subtree
+        except DrkitError:
+            return None  # an unreadable parent only costs speed
+        if tree is None:
+            return None
+        return replace(pt, tree=tree)
