@@ -6,8 +6,10 @@ Resource patterns name a resource by its plural (``deployments``, any group), by
 case-insensitive.
 
 The default skip list (``DEFAULT_SKIP``) names resources that must not be restored or that a cluster
-regenerates by itself; each entry carries its reason. A skipped resource is still captured when an
-include pattern names it exactly (not by a glob), or when ``skip`` is replaced.
+regenerates by itself; each entry carries its reason. Its entries are matched against the qualified
+name only, so ``nodes`` skips the core Nodes and not a custom ``nodes.example.com``. A skipped
+resource is still captured when an include pattern names it exactly (not by a glob), or when
+``skip`` is replaced.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ class CaptureFilter:
             return ResourceDecision(False, "excluded by --exclude-resources")
         if self.include_resources and not _any_match(self.include_resources, names):
             return ResourceDecision(False, "not named by --include-resources")
-        skipped = [p for p in self.skip if _matches(p, names)]
+        skipped = [p for p in self.skip if _matches(p, names[1:])]  # skip entries are qualified names
         if skipped and not _named_exactly(self.include_resources, names):
             return ResourceDecision(False, f"default skip list: {self.skip[skipped[0]]}")
         if not resource.namespaced and self.include_cluster_resources is ClusterResources.FALSE:
