@@ -45,7 +45,14 @@ def up(directory: Path, nodes: int, no_s3: bool) -> None:
 
     result = session.up(directory, nodes=nodes, s3=not no_s3)
     state = result.state
-    if result.already_running:
+    dead = [c.name for c in state.components if not c.alive()]
+    if result.already_running and dead:
+        click.echo(
+            f"The sandbox in {state.directory} is already up, but not all of it runs: {', '.join(dead)} "
+            "stopped (see their logs with `drkit sandbox status -o json`; restart with "
+            "`drkit sandbox down` and `drkit sandbox up`)."
+        )
+    elif result.already_running:
         click.echo(f"The sandbox in {state.directory} is already up (see `drkit sandbox status`).")
     else:
         click.echo(

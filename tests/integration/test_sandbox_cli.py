@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes import client, config
 
 from drkit.errors import ExitCode
-from drkit.sandbox import binaries
+from drkit.sandbox import binaries, process
 from drkit.sandbox.controlplane import COMPONENTS
 from tests.infra.plugin import ROOT, missing
 
@@ -95,11 +95,21 @@ def test_up_status_down(tmp_path: Path) -> None:
         table = drkit("status", "--dir", str(directory))
         assert table.returncode == 0
         assert "kube-apiserver" in table.stdout
+
+        # One component dies: status says so, and `up` points at down + up instead of starting twice.
+        kwok_pid = next(c["pid"] for c in doc["components"] if c["name"] == "kwok")
+        assert process.stop_pid(kwok_pid)
+        partial = _status(directory)
+        assert partial["up"] is False
+        assert [c["name"] for c in partial["components"] if not c["alive"]] == ["kwok"]
+        again = drkit("up", "--no-s3", "--dir", str(directory))
+        assert again.returncode == 0, again.stderr
+        assert "not all of it runs: kwok" in again.stdout
     finally:
         down = drkit("down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
     for name in COMPONENTS:
-        assert f"Stopped {name}" in down.stdout
+        assert (f"Stopped {name}" in down.stdout) == (name != "kwok")
     after = _status(directory)
     assert not any(c["alive"] for c in after["components"])
 
