@@ -1,0 +1,189 @@
+"""capture_resources over a fake KubeClient: ordering, the AUTO rule, paging, 410 relist, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from drkit.capture.filters import CaptureFilter
+from drkit.capture.resources import CapturedObject, capture_resources, object_path
+from drkit.errors import KubernetesError
+from drkit.kube.lists import ListPager
+from drkit.kube.resource import Resource
+from tests.unit.capture.fakekube import FakeKube
+
+NS = Resource("", "v1", "namespaces", "Namespace", False)
+CM = Resource("", "v1", "configmaps", "ConfigMap", True)
+EVENTS = Resource("", "v1", "events", "Event", True)
+PVC = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True)
+PV = Resource("", "v1", "persistentvolumes", "PersistentVolume", False)
+SC = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", False)
+CR = Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False)
+RB = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True)
+CRD = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False)
+WIDGET = Resource("example.com", "v1", "widgets", "Widget", True)
+ALL = [NS, CM, EVENTS, PVC, PV, SC, CR, RB, CRD, WIDGET]
+
+
+def obj(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "resourceVersion": "7", "uid": f"uid-{name}"}
+    if namespace:
+        meta["namespace"] = namespace
+    meta.update(extra.pop("meta", {}))
+    return {"metadata": meta, **extra}
+
+
+def cluster() -> FakeKube:
+    return FakeKube(
+        ALL,
+        {
+            NS: [obj("shop"), obj("other"), obj("kube-system")],
+            CM: [obj(f"cm-{i:04d}", "shop", data={"i": str(i)}) for i in range(1203)]
+            + [obj("cm-x", "other", meta={"labels": {"app": "x"}})],
+            EVENTS: [obj("ev", "shop")],
+            PVC: [obj("data", "shop", spec={"volumeName": "pv-1", "storageClassName": "fast"})],
+            PV: [obj("pv-1"), obj("pv-2")],
+            SC: [obj("fast"), obj("slow")],
+            CR: [obj("view"), obj("edit")],
+            RB: [obj("rb", "shop", roleRef={"kind": "ClusterRole", "name": "view"})],
+            CRD: [obj("widgets.example.com"), obj("gadgets.example.com")],
+            WIDGET: [obj("w", "shop", spec={"size": 3})],
+        },
+    )
+
+
+def names(objects: list[CapturedObject]) -> set[tuple[str, str, str]]:
+    return {(o.qualified_resource, o.namespace, o.name) for o in objects}
+
+
+def test_auto_takes_exactly_what_the_namespace_needs() -> None:
+    fake = cluster()
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    objects = list(capture)
+    cluster_objects = {(o.qualified_resource, o.name) for o in objects if not o.namespace}
+    assert cluster_objects == {
+        ("namespaces", "shop"),
+        ("persistentvolumes", "pv-1"),
+        ("storageclasses.storage.k8s.io", "fast"),
+        ("clusterroles.rbac.authorization.k8s.io", "view"),
+        ("customresourcedefinitions.apiextensions.k8s.io", "widgets.example.com"),
+    }
+    assert {o.namespace for o in objects if o.namespace} == {"shop"}
+    cms = [o for o in objects if o.resource == "configmaps"]
+    assert len(cms) == len({o.name for o in cms}) == 1203  # three pages of 500, each object once
+    # namespaced first, cluster-scoped last: the auto rule needs them all before it lists PVs
+    first_cluster = next(i for i, o in enumerate(objects) if not o.namespace)
+    assert all(not o.namespace for o in objects[first_cluster:])
+    summary = capture.summary
+    assert summary.counts["configmaps"] == 1203
+    assert summary.objects == len(objects)
+    assert summary.bytes == sum(len(o.raw) for o in objects)
+    assert "events" in summary.skipped
+    assert "default skip list" in summary.skipped["events"]
+    assert summary.list_resource_versions["configmaps@shop"] == "1000"
+    assert not summary.errors
+    assert not summary.partial
+
+
+def test_whole_cluster_auto_takes_every_cluster_object_and_raw_is_canonical() -> None:
+    objects = list(capture_resources(cluster().as_client(), CaptureFilter.build()))
+    assert ("persistentvolumes", "", "pv-2") in names(objects)
+    assert ("configmaps", "other", "cm-x") in names(objects)
+    assert not any(o.resource == "events" for o in objects)
+    widget = next(o for o in objects if o.resource == "widgets")
+    assert widget.raw == (
+        b'{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w","namespace":"shop",'
+        b'"resourceVersion":"7","uid":"uid-w"},"spec":{"size":3}}'
+    )
+    assert (widget.kind, widget.api_version, widget.resource_version, widget.list_resource_version) == (
+        "Widget",
+        "example.com/v1",
+        "7",
+        "1000",
+    )
+    assert object_path(widget) == "resources/example.com/v1/widgets/shop/w.json"
+
+
+def test_false_takes_no_cluster_object_and_selector_passes_through() -> None:
+    fake = cluster()
+    f = CaptureFilter.build(include_cluster_resources="false", label_selector="app=x")
+    objects = list(capture_resources(fake.as_client(), f))
+    assert names(objects) == {("configmaps", "other", "cm-x")}
+    assert all(q.get("labelSelector") == "app=x" for p, q in fake.requests if p not in ("/api", "/apis"))
+
+
+def test_exclusions() -> None:
+    f = CaptureFilter.build(
+        exclude_namespaces=["shop"], exclude_resources=["*.example.com", "persistentvolumes"]
+    )
+    objects = list(capture_resources(cluster().as_client(), f))
+    assert not any(o.namespace == "shop" for o in objects)
+    assert not any(o.group == "example.com" or o.resource == "persistentvolumes" for o in objects)
+    assert ("namespaces", "", "shop") in names(objects)  # whole-cluster auto: the Namespace itself stays
+
+
+def test_expired_continue_token_relists_without_duplicates() -> None:
+    fake = cluster()
+    fake.expire_continue_once = True
+    pager = ListPager(fake.as_client(), CM, namespace="shop")
+    items = list(pager)
+    assert len(items) == len({i.name for i in items}) == 1203
+    assert pager.relists == 1
+    assert pager.resource_version == "1001"  # the relist's
+    assert json.loads(items[0].raw)["kind"] == "ConfigMap"
+
+
+def test_a_forbidden_resource_is_an_error_not_a_gap() -> None:
+    fake = cluster()
+    fake.forbidden.add("configmaps")
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    objects = list(capture)
+    assert not any(o.resource == "configmaps" for o in objects)
+    assert any(o.resource == "widgets" for o in objects)
+    [error] = capture.summary.errors
+    assert error.resource == "configmaps"
+    assert error.namespace == "shop"
+    assert error.status == 403
+    assert "forbidden" in str(error)
+    assert "GET /api/v1/namespaces/shop/configmaps" in str(error)
+    assert capture.summary.partial
+
+
+def test_progress_is_called_per_list() -> None:
+    calls: list[tuple[str, str | None, int]] = []
+    list(
+        capture_resources(
+            cluster().as_client(),
+            CaptureFilter.build(include_namespaces=["shop", "other"]),
+            progress=lambda r, ns, n: calls.append((r.qualified, ns, n)),
+        )
+    )
+    assert ("configmaps", "shop", 1203) in calls
+    assert ("configmaps", "other", 1) in calls
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "a\\b", "a\x00b"])
+def test_object_path_refuses_unsafe_names(bad: str) -> None:
+    o = CapturedObject("", "v1", "configmaps", "ConfigMap", "shop", bad, "1", b"{}")
+    with pytest.raises(KubernetesError, match="safe path segment"):
+        object_path(o)
+
+
+def test_object_path_layout() -> None:
+    ns = CapturedObject("", "v1", "configmaps", "ConfigMap", "shop", "system:x.y", "1", b"{}")
+    cl = CapturedObject(
+        "rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", "", "view", "1", b"{}"
+    )
+    assert object_path(ns) == "resources/core/v1/configmaps/shop/system:x.y.json"
+    assert object_path(cl) == "resources/rbac.authorization.k8s.io/v1/clusterroles/_cluster/view.json"
+
+
+def test_an_unsafe_name_from_the_server_is_reported_and_not_captured() -> None:
+    fake = cluster()
+    fake.objects[CM].append(obj("..", "shop"))
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    objects = list(capture)
+    assert not any(o.name == ".." for o in objects)
+    assert any("safe path segment" in e.message for e in capture.summary.errors)
