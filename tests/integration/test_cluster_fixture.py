@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
 
-from drkit.sandbox.controlplane import ControlPlane
+from drkit.sandbox import binaries, http
+from drkit.sandbox.controlplane import COMPONENTS, ControlPlane
+from tests.infra.plugin import missing
 
 PAUSE = "registry.k8s.io/pause:3.10"
 
@@ -106,3 +110,25 @@ def test_deleted_pods_go_away(cluster: ControlPlane, namespace: str) -> None:
 
     _wait("pod once to be deleted", lambda: names() == [])
     assert names() == []
+
+
+def test_control_plane_on_tls_etcd(tmp_path: Path) -> None:
+    """With `etcd_tls=True` the API server stores through client certificates, like kubeadm's."""
+    if not binaries.have(*COMPONENTS):
+        missing(f"the control plane binaries ({', '.join(COMPONENTS)})")
+    with ControlPlane.start(tmp_path, nodes=0, etcd_tls=True) as plane:
+        assert plane.etcd.endpoint.startswith("https://")
+        plane.api(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            {"metadata": {"name": "stored"}, "data": {"k": "v"}},
+        )
+        key = base64.b64encode(b"/registry/configmaps/default/stored").decode()
+        doc = http.call_json(
+            "POST",
+            f"{plane.etcd.endpoint}/v3/kv/range",
+            body={"key": key},
+            context=plane.etcd.client_context(),
+        )
+        assert doc["count"] == "1"
+    assert not any(c.process.alive() for c in plane.components)
