@@ -12,12 +12,11 @@ BUILD_HINT = "build the pinned test servers with `make testbin` (they land in .t
 
 
 def search_path() -> list[Path]:
-    """Directories searched, in order: $DRKIT_TESTBIN, the checkout's .testbin/bin."""
-    dirs: list[Path] = []
+    """Where built binaries are: $DRKIT_TESTBIN when set (as for hack/testbin/build.sh), else the
+    checkout's .testbin/bin."""
     if env := os.environ.get("DRKIT_TESTBIN"):
-        dirs.append(Path(env))
-    dirs.append(Path(__file__).resolve().parents[2] / ".testbin" / "bin")
-    return dirs
+        return [Path(env)]
+    return [Path(__file__).resolve().parents[2] / ".testbin" / "bin"]
 
 
 def find(name: str) -> Path:
