@@ -191,7 +191,7 @@ def _names(resource: Resource) -> tuple[str, ...]:
 
 def _matches(pattern: str, names: tuple[str, ...]) -> bool:
     pattern = pattern.lower()
-    if _is_glob(pattern):
+    if is_glob(pattern):
         return any(fnmatch.fnmatchcase(n, pattern) for n in names)
     return pattern in names
 
@@ -201,10 +201,11 @@ def _any_match(patterns: Iterable[str], names: tuple[str, ...]) -> bool:
 
 
 def _named_exactly(patterns: Iterable[str], names: tuple[str, ...]) -> bool:
-    return any(not _is_glob(p) and p.lower() in names for p in patterns)
+    return any(not is_glob(p) and p.lower() in names for p in patterns)
 
 
-def _is_glob(pattern: str) -> bool:
+def is_glob(pattern: str) -> bool:
+    """Whether a pattern has glob characters (``*``, ``?``, ``[``)."""
     return any(c in _GLOB_CHARS for c in pattern)
 
 

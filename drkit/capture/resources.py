@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from drkit.capture.filters import CaptureFilter, NeededObject, needed_cluster_objects
+from drkit.capture.filters import CaptureFilter, NeededObject, is_glob, needed_cluster_objects
 from drkit.errors import KubernetesError
 from drkit.kube.client import KubeClient
 from drkit.kube.discovery import discover
@@ -168,9 +168,15 @@ class ResourceCapture:
 
     def _namespace_scopes(self) -> list[str | None]:
         """``[None]`` (one list across all namespaces, filtered here) unless namespaces are included
-        by name or glob: then one list per matching namespace."""
+        by name or glob: then one list per matching namespace (globs are matched against the list of
+        namespaces)."""
         if self.filter.whole_cluster:
             return [None]
+        if not any(is_glob(p) for p in self.filter.include_namespaces):
+            # named namespaces need no list of namespaces (which a namespace-bound identity may not read)
+            return [
+                n for n in dict.fromkeys(self.filter.include_namespaces) if self.filter.namespace_included(n)
+            ]
         doc = self.client.get_json("/api/v1/namespaces")
         names = sorted(str((ns.get("metadata") or {}).get("name")) for ns in doc.get("items") or [])
         return [n for n in names if self.filter.namespace_included(n)]

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
@@ -114,9 +115,14 @@ class KubeClient:
         if query:
             url = f"{url}?{urlencode(dict(query))}"
         try:
-            response = self._api.call_api(
-                verb, url, header_params=headers, body=body, _request_timeout=self.timeout
-            )
+            if body is None:
+                response = self._api.call_api(verb, url, header_params=headers, _request_timeout=self.timeout)
+            else:  # call_api re-encodes JSON bodies: send our bytes as they are, through the same pool
+                response = rest.RESTResponse(
+                    self._api.rest_client.pool_manager.request(
+                        verb, url, body=body, headers=headers, timeout=self.timeout, preload_content=False
+                    )
+                )
             data: bytes = response.read()  # type: ignore[no-untyped-call]
         except ApiException as exc:  # the client's own wrapper of TLS failures (status 0)
             raise KubeUnavailable(
