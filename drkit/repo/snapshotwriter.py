@@ -121,6 +121,7 @@ class SnapshotWriter:
             self.set_meta(meta)
         now_ns = int(repo._clock().timestamp()) * 1_000_000_000
         self._tree = VirtualTree(now_ns)
+        self._parent = self._find_parent()
         self._writer: BlobWriter = repo._blob_writer()
         self._referenced: set[BlobKey] = set()
         self._ref_lock = threading.Lock()
@@ -137,7 +138,6 @@ class SnapshotWriter:
         self.bytes = 0
         self.reused_files = 0
         self.skipped: list[str] = []
-        self._parent = self._find_parent()
         if progress is not None:
             progress.start("snapshot", None)
 
@@ -252,9 +252,7 @@ class SnapshotWriter:
         self._check_open()
         if self._failed is not None:
             self.abort()
-            raise ConfigError(
-                f"this snapshot cannot be committed: an earlier stream failed ({self._failed})"
-            ) from self._failed
+            raise self._failed  # the stream's own error (e.g. EtcdError): the snapshot would lack it
         try:
             self._shutdown_pool()
             tree, mtime_ns = self._tree.encode(self._store_tree)
@@ -288,8 +286,13 @@ class SnapshotWriter:
             kind=self.kind,
             meta=self._meta,
         )
+        self._state = "committing"
+        try:
+            self.snapshot = self._repo._commit_snapshot(snap, self._writer, self._referenced, self._started)
+        except BaseException:
+            self._state = "aborted"
+            raise
         self._state = "committed"
-        self.snapshot = self._repo._commit_snapshot(snap, self._writer, self._referenced, self._started)
         return self.snapshot
 
     def abort(self) -> None:
