@@ -2,6 +2,7 @@
 
     python -m bench                       # full size: ~2 GiB mixed tree and 200k small files
     python -m bench --scale 0.1           # a quick run on a tenth of the data
+    python -m bench --repeat 5            # the median of 5 runs (default 3; the tools take turns going first)
     python -m bench --tools drkit,kopia   # a subset
     python -m bench --require-all         # fail (exit 2) when a tool is missing instead of skipping it
     python -m bench --drkit-ref worktree  # drkit as checked out (default: HEAD, exported to .bench/drkit/)
@@ -15,18 +16,21 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from bench.report import Report
 from bench.run import MissingTools, Options, execute
 from bench.tools import ORDER
 
 
-def parse(argv: list[str]) -> Options:
+def parse(argv: list[str]) -> tuple[Options, int]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="dataset size relative to full (default 1)")
     parser.add_argument(
         "--tools", default=",".join(ORDER), help=f"comma-separated subset of {','.join(ORDER)}"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs to take the median of (default 3)")
     parser.add_argument("--require-all", action="store_true", help="fail when a tool is missing")
     parser.add_argument(
         "--drkit-ref",
@@ -39,19 +43,26 @@ def parse(argv: list[str]) -> Options:
     unknown = [t for t in tools if t not in ORDER]
     if unknown:
         parser.error(f"unknown tools: {', '.join(unknown)} (choose from {', '.join(ORDER)})")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if not 0 < args.scale <= 4:
         parser.error("--scale must be in (0, 4]")
     command = shlex.join(["python", "-m", "bench", *argv])
-    return Options(args.root.resolve(), args.scale, tools, args.require_all, command, args.drkit_ref)
+    opts = Options(args.root.resolve(), args.scale, tools, args.require_all, command, args.drkit_ref)
+    return opts, args.repeat
 
 
 def main(argv: list[str] | None = None) -> int:
-    opts = parse(sys.argv[1:] if argv is None else argv)
+    opts, repeat = parse(sys.argv[1:] if argv is None else argv)
+    reports = []
     try:
-        report = execute(opts)
+        for i in range(repeat):
+            print(f"== run {i + 1} of {repeat}")
+            reports.append(execute(replace(opts, rotation=i)))
     except MissingTools as e:
         print(f"missing tools (--require-all): {e}", file=sys.stderr)
         return 2
+    report = Report.combine(reports)
     stem = "bench-" + str(report.meta["started"]).replace(":", "")
     md, js = report.write(opts.bench_dir / "results", stem)
     print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ class Result:
     repo_bytes: int = 0
     load_before: float = 0.0
     note: str = ""
+    samples: tuple[float, ...] = ()  # wall times of every repetition (seconds is their median)
 
 
 @dataclass
@@ -30,6 +32,36 @@ class Report:
     meta: dict[str, Any]
     results: list[Result] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # tool -> why
+
+    @classmethod
+    def combine(cls, reports: list[Report]) -> Report:
+        """One report of several runs: median wall and CPU time, largest peak RSS, every sample kept."""
+        first = reports[0]
+        merged = cls(meta={**first.meta, "repetitions": len(reports)})
+        merged.meta["finished"] = reports[-1].meta.get("finished")
+        for r in reports:
+            merged.skipped.update(r.skipped)
+        for phase in first.phases():
+            for tool in first.tools():
+                runs = [x for rep in reports if (x := rep.find(phase, tool)) is not None]
+                if not runs:
+                    continue
+                walls = tuple(x.seconds for x in runs)
+                merged.results.append(
+                    Result(
+                        phase,
+                        tool,
+                        statistics.median(walls),
+                        statistics.median(x.cpu_seconds for x in runs),
+                        max(x.max_rss_kib for x in runs),
+                        all(x.ok for x in runs),
+                        runs[-1].repo_bytes,
+                        statistics.mean(x.load_before for x in runs),
+                        "; ".join(dict.fromkeys(x.note for x in runs if x.note)),
+                        walls,
+                    )
+                )
+        return merged
 
     def find(self, phase: str, tool: str) -> Result | None:
         return next((r for r in self.results if r.phase == phase and r.tool == tool), None)
@@ -66,6 +98,12 @@ class Report:
             "Wall time (ratio to kopia; below 1 is faster):",
             "",
             *self._pivot(wall),
+            "",
+            "Every run's wall time, s (the table above shows their median):",
+            "",
+            *self._pivot(
+                lambda r: " / ".join(f"{x:.1f}" for x in r.samples) if r.samples else f"{r.seconds:.1f}"
+            ),
             "",
             "Peak RSS, MiB (largest process of the tool's process tree):",
             "",
@@ -110,7 +148,17 @@ class Report:
     def header(self) -> str:
         m = self.meta
         lines = [f"# drkit bench, {m.get('started', '?')}", ""]
-        for key in ("command", "machine", "scale", "datasets", "page_cache", "versions", "compression"):
+        keys = (
+            "command",
+            "machine",
+            "scale",
+            "repetitions",
+            "datasets",
+            "mutation",
+            "page_cache",
+            "versions",
+        )
+        for key in (*keys, "compression"):
             if key in m:
                 value = m[key]
                 if isinstance(value, dict):

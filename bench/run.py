@@ -36,6 +36,7 @@ class Options:
     require_all: bool
     command: str
     drkit_ref: str = "HEAD"  # a commit to export and run, or "worktree" for the checkout as it is
+    rotation: int = 0  # run the tools in an order rotated by this much (spreads the bias of going first)
 
     @property
     def bench_dir(self) -> Path:
@@ -138,7 +139,10 @@ class Bench:
     def start_tools(self, dataset_name: str) -> list[Tool]:
         """Fresh work directories and initialised repositories; a tool whose init fails is skipped."""
         tools = []
-        for name, binary in self.found.items():
+        names = list(self.found)
+        k = self.opts.rotation % max(1, len(names))
+        for name in names[k:] + names[:k]:
+            binary = self.found[name]
             if name in self.report.skipped:
                 continue
             tool = TOOL_CLASSES[name](name, binary, self.work / dataset_name / name)

@@ -97,3 +97,20 @@ def test_report_json_and_files(tmp_path: Path) -> None:
 def test_restic_restores_under_the_absolute_source_path(tmp_path: Path) -> None:
     tool = Restic("restic", Path("/bin/true"), tmp_path / "w")
     assert tool.restored_root(Path("/data/src"), tmp_path / "t") == tmp_path / "t" / "data" / "src"
+
+
+def test_combined_runs_report_the_median_and_keep_every_sample() -> None:
+    runs = []
+    for wall in (9.0, 3.0, 5.0):
+        r = Report(meta={"started": "x"})
+        r.results.append(Result("mixed: first backup", "drkit", wall, wall / 2, int(wall * 1024), ok=True))
+        r.results.append(Result("mixed: first backup", "kopia", 10.0, 1.0, 1024, ok=wall != 3.0, note="n"))
+        runs.append(r)
+    merged = Report.combine(runs)
+    drkit, kopia = merged.results
+    assert drkit.seconds == 5.0
+    assert drkit.samples == (9.0, 3.0, 5.0)
+    assert drkit.max_rss_kib == 9 * 1024  # the worst peak, not the median
+    assert not kopia.ok  # one failed run fails the cell
+    assert merged.meta["repetitions"] == 3
+    assert "| mixed: first backup | 9.0 / 3.0 / 5.0 | 10.0 / 10.0 / 10.0 |" in merged.to_markdown()
