@@ -10,7 +10,7 @@ import io
 import json
 import secrets
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -367,3 +367,49 @@ def test_kubeconfig_errors_name_what_is_wrong(cluster: ControlPlane, tmp_path: P
     with KubeClient.from_kubeconfig(cluster.kubeconfig, "drkit-sandbox") as kube:
         assert kube.server == cluster.server
         assert kube.context == "drkit-sandbox"
+
+
+def test_a_failing_aggregated_api_is_reported_not_fatal(world: World, cluster: ControlPlane) -> None:
+    """An APIService whose backend does not exist: its group is reported, every other group discovered.
+    (Runs last in this module: the APIService is cluster-wide while it exists.)"""
+    name = f"v1.broken-{secrets.token_hex(3)}.drkit.example"
+    group = name.removeprefix("v1.")
+    cluster.api(
+        "POST",
+        "/apis/apiregistration.k8s.io/v1/apiservices",
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": name},
+            "spec": {
+                "group": group,
+                "version": "v1",
+                "groupPriorityMinimum": 1000,
+                "versionPriority": 15,
+                "insecureSkipTLSVerify": True,
+                "service": {"namespace": "default", "name": "nothing-here", "port": 443},
+            },
+        },
+    )
+    try:
+        for aggregated in (True, False):
+            cluster.wait(
+                _reports(world.kube, group, aggregated),
+                f"discovery (aggregated={aggregated}) to report {group}",
+            )
+            found = discover(world.kube, aggregated=aggregated)
+            assert found.find("apps", "deployments") is not None
+            assert found.find(world.group, "widgets") is not None
+        capture = capture_resources(world.kube, CaptureFilter.build(include_namespaces=[world.namespace]))
+        objects = list(capture)
+        assert any(o.kind == "Widget" for o in objects)
+        assert [e.resource for e in capture.summary.errors] == [f"{group}/v1"]
+        assert "discovery" in capture.summary.errors[0].message
+    finally:
+        cluster.api("DELETE", f"/apis/apiregistration.k8s.io/v1/apiservices/{name}")
+
+
+def _reports(kube: KubeClient, group: str, aggregated: bool) -> Callable[[], bool]:
+    return lambda: any(
+        f.group_version == f"{group}/v1" for f in discover(kube, aggregated=aggregated).failures
+    )
