@@ -87,6 +87,12 @@ def _done(value: bytes) -> Future[bytes]:
     return f
 
 
+def _check_mode(mode: int) -> int:
+    if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+        raise ConfigError(f"mode {mode!r} is not a permission mode (0 to 0o7777)", field="mode")
+    return mode
+
+
 def _mtime_ns(mtime: datetime | None, default: int) -> int:
     if mtime is None:
         return default
@@ -164,6 +170,7 @@ class SnapshotWriter:
         parts = split_path(path)
         self._tree.reserve(parts)
         mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        _check_mode(mode)
         chunker = self._chunker()
         pieces = [data] if len(data) <= chunker.params.min_size else chunker.chunks_of(data)
         ids = tuple(self._writer.add(BlobType.DATA, bytes(p)) for p in pieces if p)
@@ -181,6 +188,7 @@ class SnapshotWriter:
         parts = split_path(path)
         self._tree.reserve(parts)
         mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        _check_mode(mode)
         reader = _IterReader(chunks)
         futures: list[Future[bytes]] = []
         try:
@@ -349,8 +357,6 @@ class SnapshotWriter:
         *,
         advance: bool = True,
     ) -> None:
-        if not 0 <= mode <= 0o7777:
-            raise ConfigError(f"mode {mode:o} is not a permission mode", field="mode")
         self._tree.add(parts, Node(parts[-1], NodeType.FILE, mode, 0, 0, mtime_ns, size=size, content=ids))
         with self._ref_lock:
             self._referenced.update((BlobType.DATA, i) for i in ids)

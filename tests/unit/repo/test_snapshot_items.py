@@ -310,6 +310,10 @@ def test_a_path_can_be_added_once_and_only_under_directories(tmp_path: Path) -> 
         snap.add_directory("a", tmp_path / "d")
     with pytest.raises(ConfigError, match="not a directory"):
         snap.add_directory("missing", tmp_path / "nope")
+    with pytest.raises(ConfigError, match="mode"):
+        snap.add_bytes("m.json", b"{}", mode=0o100644)
+    with pytest.raises(ConfigError, match="timezone"):
+        snap.add_bytes("m.json", b"{}", mtime=datetime(2026, 1, 1))
     with pytest.raises(ConfigError, match="kind"):
         new_repo(SafeStore()).new_snapshot(kind="path")
     result = snap.commit()
