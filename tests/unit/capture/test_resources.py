@@ -187,3 +187,12 @@ def test_an_unsafe_name_from_the_server_is_reported_and_not_captured() -> None:
     objects = list(capture)
     assert not any(o.name == ".." for o in objects)
     assert any("safe path segment" in e.message for e in capture.summary.errors)
+
+
+def test_namespace_globs_are_matched_against_the_list_of_namespaces() -> None:
+    fake = cluster()
+    f = CaptureFilter.build(include_namespaces=["sh*", "oth?r"], exclude_namespaces=["other"])
+    objects = list(capture_resources(fake.as_client(), f))
+    assert {o.namespace for o in objects if o.namespace} == {"shop"}
+    assert ("/api/v1/namespaces", {}) in fake.requests
+    assert not any(p.startswith("/api/v1/namespaces/other/") for p, _ in fake.requests)
