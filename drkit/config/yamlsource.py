@@ -1,0 +1,184 @@
+"""YAML documents that remember where each value came from: file, line and column.
+
+``load_yaml_file(path)`` reads one YAML document into a tree of :class:`Node` objects. Mappings become
+``dict[str, Node]``, sequences ``list[Node]``, scalars their Python value (PyYAML's safe rules: ``int``,
+``float``, ``bool``, ``None``, ``str``, dates). Every node carries the 1-based line and column of its
+value, and a mapping entry also the line of its key, so that a validation error can point at the
+offending line.
+
+Stricter than PyYAML's ``safe_load``, because configuration typos should be errors:
+
+- a duplicate key in a mapping is an error (PyYAML silently keeps the last one);
+- mapping keys must be strings (``1: x`` or ``[a]: x`` are refused);
+- a file holds exactly one document; an empty file (or one with only comments) is an error;
+- the merge key ``<<`` is not special: it is an ordinary (and therefore unknown) key.
+
+Every problem is a :class:`~drkit.errors.ConfigError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+from yaml.nodes import Node as YamlNode
+
+from drkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Node:
+    """A value from a YAML file and where it is. ``line`` and ``column`` are 1-based."""
+
+    value: object  # dict[str, Node], list[Node], or a scalar
+    line: int
+    column: int
+    key_line: int | None = field(default=None, compare=False)  # the line of the key, for mapping entries
+
+    @property
+    def kind(self) -> str:
+        """The YAML kind of the value, as said in error messages: mapping, list, string, ..."""
+        return kind_of(self.value)
+
+    def plain(self) -> object:
+        """The value with every nested Node unwrapped (for tests and round trips)."""
+        if isinstance(self.value, dict):
+            return {k: v.plain() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.plain() for v in self.value]
+        return self.value
+
+
+def kind_of(value: object) -> str:
+    """How a value is named in error messages: ``mapping``, ``list``, ``boolean false``, ``string 'x'``."""
+    if isinstance(value, dict):
+        shown = "mapping"
+    elif isinstance(value, list):
+        shown = "list"
+    elif value is None:
+        shown = "null"
+    elif isinstance(value, bool):
+        shown = f"boolean {str(value).lower()}"
+    elif isinstance(value, int):
+        shown = f"integer {value}"
+    elif isinstance(value, float):
+        shown = f"number {value}"
+    elif isinstance(value, str):
+        shown = f"string {value!r}"
+    else:
+        shown = type(value).__name__
+    return shown
+
+
+def load_yaml_file(path: Path) -> Node:
+    """Read ``path`` (UTF-8) and return its single YAML document. ``ConfigError`` on any problem."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a file", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError("the file is not UTF-8 text", file=str(path), line=line) from None
+    return load_yaml_text(text, str(path))
+
+
+def load_yaml_text(text: str, file: str) -> Node:
+    """Parse ``text`` (named ``file`` in errors) into a :class:`Node` tree."""
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        hint = None
+        if "alias" in problem:
+            hint = "a value that starts with '*' (a cron expression such as '*/5 * * * *') must be quoted"
+        raise ConfigError(
+            f"YAML syntax error: {problem}",
+            file=file,
+            line=mark.line + 1 if mark is not None else None,
+            hint=hint,
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a control character: carries a position, not a mark
+        line = text[: exc.position].count("\n") + 1
+        raise ConfigError(
+            f"YAML error: character {exc.character!r} is not allowed", file=file, line=line
+        ) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every other PyYAML error is marked
+        raise ConfigError(f"YAML error: {exc}", file=file) from None
+    documents = [d for d in documents if d is not None]
+    if not documents:
+        raise ConfigError("the file is empty (no YAML document)", file=file)
+    if len(documents) > 1:
+        second = documents[1]
+        raise ConfigError(
+            f"the file holds {len(documents)} YAML documents; put each in its own file",
+            file=file,
+            line=second.start_mark.line + 1,
+        )
+    return _Converter(file).convert(documents[0], None)
+
+
+_COLLECTION = {MappingNode: "a mapping", SequenceNode: "a list"}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Converter:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.constructor = SafeConstructor()
+        self.active: set[int] = set()  # nodes being converted: an alias cycle would never end
+
+    def convert(self, node: YamlNode, key_line: int | None) -> Node:
+        line = node.start_mark.line + 1
+        column = node.start_mark.column + 1
+        if id(node) in self.active:
+            raise ConfigError("a YAML alias refers to itself", file=self.file, line=line)
+        if isinstance(node, ScalarNode):
+            try:
+                value = self.constructor.construct_object(node, deep=True)
+            except yaml.YAMLError as exc:  # e.g. an invalid !!timestamp or unknown tag
+                problem = getattr(exc, "problem", None) or str(exc)
+                raise ConfigError(f"invalid value: {problem}", file=self.file, line=line) from None
+            return Node(value, line, column, key_line)
+        if node.tag not in (_MAP_TAG, _SEQ_TAG):
+            raise ConfigError(f"unsupported YAML tag {node.tag}", file=self.file, line=line)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return Node([self.convert(item, None) for item in node.value], line, column, key_line)
+            if isinstance(node, MappingNode):
+                return Node(self._mapping(node), line, column, key_line)
+        finally:
+            self.active.discard(id(node))
+        kind = type(node).__name__  # pragma: no cover
+        raise ConfigError(f"unsupported YAML node {kind}", file=self.file, line=line)  # pragma: no cover
+
+    def _mapping(self, node: MappingNode) -> dict[str, Node]:
+        result: dict[str, Node] = {}
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            key = self.convert(key_node, None).value if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str):
+                scalar = isinstance(key_node, ScalarNode)
+                shown = kind_of(key) if scalar else _COLLECTION.get(type(key_node), "?")
+                raise ConfigError(f"mapping keys must be strings, got {shown}", file=self.file, line=key_line)
+            if key in result:
+                raise ConfigError(
+                    f"duplicate key {key!r} (first given on line {first_line[key]})",
+                    file=self.file,
+                    line=key_line,
+                )
+            first_line[key] = key_line
+            result[key] = self.convert(value_node, key_line)
+        return result
