@@ -14,11 +14,21 @@ Stricter than PyYAML's ``safe_load``, because configuration typos should be erro
 - the merge key ``<<`` is not special: it is an ordinary (and therefore unknown) key.
 
 Every problem is a :class:`~drkit.errors.ConfigError` naming the file and line.
+
+A :class:`Section` wraps one mapping node for typed reads. It refuses keys it does not know
+(suggesting the nearest known one), and its getters refuse values of the wrong type, each with a
+``ConfigError`` whose ``field`` is the dotted path (``spec.retention.keepDaily``, ``spec.tags[2]``)
+and whose ``line`` is the line of the offending value (of the mapping, for a missing key). A
+``null`` value of an optional field means "not given".
 """
 
 from __future__ import annotations
 
+import difflib
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -26,6 +36,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
+from drkit.config.durations import parse_duration
 from drkit.errors import ConfigError
 
 
@@ -110,7 +121,7 @@ def load_yaml_text(text: str, file: str) -> Node:
     except yaml.reader.ReaderError as exc:  # a control character: carries a position, not a mark
         line = text[: exc.position].count("\n") + 1
         raise ConfigError(
-            f"YAML error: character {exc.character!r} is not allowed", file=file, line=line
+            f"YAML error: control character {_codepoint(exc.character)} is not allowed", file=file, line=line
         ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - every other PyYAML error is marked
         raise ConfigError(f"YAML error: {exc}", file=file) from None
@@ -125,6 +136,11 @@ def load_yaml_text(text: str, file: str) -> Node:
             line=second.start_mark.line + 1,
         )
     return _Converter(file).convert(documents[0], None)
+
+
+def _codepoint(character: object) -> str:
+    code = ord(character) if isinstance(character, str) and len(character) == 1 else character
+    return f"U+{code:04X}" if isinstance(code, int) else repr(character)
 
 
 _COLLECTION = {MappingNode: "a mapping", SequenceNode: "a list"}
@@ -182,3 +198,161 @@ class _Converter:
             first_line[key] = key_line
             result[key] = self.convert(value_node, key_line)
         return result
+
+
+# -- typed reads of mappings -------------------------------------------------------------------
+
+_ENV_REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def _squash(name: str) -> str:
+    return name.replace("_", "").replace("-", "").lower()
+
+
+def suggest(key: str, known: Sequence[str]) -> str | None:
+    """The known key ``key`` most likely meant: same letters in another case/style, else difflib's best."""
+    for candidate in known:
+        if _squash(candidate) == _squash(key):
+            return candidate
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close:
+        close = difflib.get_close_matches(_squash(key), [_squash(k) for k in known], n=1, cutoff=0.6)
+        close = [k for k in known if _squash(k) in close]
+    return close[0] if close else None
+
+
+class Section:
+    """One mapping of a configuration file, at ``path`` (``""`` for the document itself)."""
+
+    def __init__(self, node: Node, path: str, file: str, known: Sequence[str], *, hint: str | None = None):
+        self.node = node
+        self.path = path
+        self.file = file
+        if not isinstance(node.value, dict):
+            raise self.error(node, path, f"expected a mapping, got {node.kind}")
+        self.entries: dict[str, Node] = node.value
+        for key, value in self.entries.items():
+            if key not in known:
+                guess = suggest(key, known)
+                message = f"unknown field {key!r}"
+                if guess:
+                    message += f"; did you mean {guess!r}?"
+                raise ConfigError(
+                    message,
+                    file=file,
+                    line=value.key_line or value.line,
+                    field=self.child(key),
+                    hint=hint if guess is None else None,
+                )
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def child(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def error(self, node: Node, field: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, line=node.line, field=field or None, hint=hint)
+
+    def get(self, key: str) -> Node | None:
+        """The node of ``key``; ``None`` when absent or null."""
+        node = self.entries.get(key)
+        if node is None or node.value is None:
+            return None
+        return node
+
+    def require(self, key: str) -> Node:
+        node = self.entries.get(key)
+        if node is None:
+            raise ConfigError(
+                "missing required field", file=self.file, line=self.node.line, field=self.child(key)
+            )
+        if node.value is None:
+            raise self.error(node, self.child(key), "a value is required, got null")
+        return node
+
+    def section(self, key: str, known: Sequence[str]) -> Section | None:
+        """An optional nested mapping; ``None`` when absent or null."""
+        node = self.get(key)
+        return None if node is None else Section(node, self.child(key), self.file, known)
+
+    def required_section(self, key: str, known: Sequence[str]) -> Section:
+        return Section(self.require(key), self.child(key), self.file, known)
+
+    # -- typed values -----------------------------------------------------------------------------
+
+    def text(self, node: Node, field: str) -> str:
+        """A non-empty string. Environment-variable references are refused: nothing is expanded."""
+        value = node.value
+        if not isinstance(value, str):
+            hint = None
+            if isinstance(value, bool | int | float):
+                hint = "quote the value to make it a string"
+            raise self.error(node, field, f"expected a string, got {kind_of(value)}", hint)
+        if not value.strip():
+            raise self.error(node, field, "expected a non-empty string")
+        if _ENV_REFERENCE.search(value):
+            raise self.error(
+                node,
+                field,
+                f"{value!r} looks like an environment-variable reference; schedule files are not expanded",
+                "write the value itself; keep secrets in files (passwordFile, keyFile)",
+            )
+        return value
+
+    def str_required(self, key: str) -> str:
+        return self.text(self.require(key), self.child(key))
+
+    def str_optional(self, key: str) -> str | None:
+        node = self.get(key)
+        return None if node is None else self.text(node, self.child(key))
+
+    def bool_optional(self, key: str) -> bool | None:
+        node = self.get(key)
+        if node is None:
+            return None
+        if not isinstance(node.value, bool):
+            raise self.error(node, self.child(key), f"expected true or false, got {node.kind}")
+        return node.value
+
+    def bool_default(self, key: str, default: bool) -> bool:
+        value = self.bool_optional(key)
+        return default if value is None else value
+
+    def path_optional(self, key: str, base: Path) -> Path | None:
+        """A file path; a relative one is taken relative to ``base`` (the file's directory)."""
+        text = self.str_optional(key)
+        return None if text is None else base / text
+
+    def path_required(self, key: str, base: Path) -> Path:
+        return base / self.str_required(key)
+
+    def str_list(self, key: str) -> tuple[str, ...]:
+        """A list of non-empty strings; absent or null is the empty tuple."""
+        node = self.get(key)
+        if node is None:
+            return ()
+        if not isinstance(node.value, list):
+            raise self.error(
+                node, self.child(key), f"expected a list of strings, got {node.kind}", "write [a, b] or - a"
+            )
+        return tuple(self.text(item, f"{self.child(key)}[{i}]") for i, item in enumerate(node.value))
+
+    def duration(self, node: Node, field: str) -> timedelta:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.error(node, field, f"expected a duration such as 30d or 12h, got {kind_of(value)}")
+        try:
+            return parse_duration(value, field)
+        except ConfigError as exc:
+            raise self.error(node, field, bare_message(exc), exc.hint) from None
+
+    def duration_optional(self, key: str) -> timedelta | None:
+        node = self.get(key)
+        return None if node is None else self.duration(node, self.child(key))
+
+
+def bare_message(exc: ConfigError) -> str:
+    """The message of ``exc`` without the ``field: `` prefix that ConfigError put in front of it."""
+    text = exc.message
+    prefix = f"{exc.field}: " if exc.field else ""
+    return text[len(prefix) :] if prefix and text.startswith(prefix) else text

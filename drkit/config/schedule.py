@@ -1,0 +1,655 @@
+"""Schedules: the declarative form of ``drkit backup run`` plus its clock (``schedules/*.yaml``).
+
+A schedule file is one versioned YAML document (the format is documented in ``docs/schedules.md``)::
+
+    apiVersion: drkit.io/v1
+    kind: Schedule
+    metadata:
+      name: nightly
+    spec:
+      cron: "0 2 * * *"
+      repository:
+        url: s3://backups/prod
+      ...
+
+:func:`load_schedule` turns a file into a frozen :class:`Schedule`; every problem is a
+:class:`~drkit.errors.ConfigError` that names the file, the line and the dotted field path. Keys are
+camelCase. Relative paths are taken relative to the file's directory. Nothing is expanded: an
+environment-variable reference is refused, and secrets stay in files (``passwordFile``, ``keyFile``).
+
+Cron expressions have five fields and are evaluated by APScheduler 3's ``CronTrigger`` in the
+schedule's time zone. Two differences from crontab would silently change when a job runs, so they
+are refused: numeric days of the week (APScheduler counts 0 as Monday, crontab as Sunday; write
+``mon-fri``), and restricting both the day of the month and the day of the week (crontab runs when
+either matches, APScheduler when both do). :func:`cron_trigger` is the one place that builds a trigger,
+for this module and for the daemon.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+
+from drkit.config.yamlsource import Node, Section, bare_message, load_yaml_file, suggest
+from drkit.errors import ConfigError
+from drkit.storage.base import LockMode
+
+API_VERSION = "drkit.io/v1"
+KIND = "Schedule"
+UNLIMITED = -1
+"""A retention count that keeps every bucket (``unlimited`` in a file; the repository's ``UNLIMITED``)."""
+
+CLUSTER_RESOURCES = ("auto", "true", "false")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NAME_MAX = 63
+_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * sun",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    url: str  # a local repository's path is absolute (resolved against the file's directory)
+    password_file: Path | None = None
+    key_file: Path | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_path_style: bool | None = None
+    s3_ca_bundle: Path | None = None
+    s3_profile: str | None = None
+
+
+@dataclass(frozen=True)
+class KubeSettings:
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config or in-cluster
+    context: str | None = None  # None: the kubeconfig's current context
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    endpoints: tuple[str, ...]
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    kubeadm: bool = False  # kubeadm's CA and healthcheck client under /etc/kubernetes/pki/etcd
+
+
+@dataclass(frozen=True)
+class ResourceSettings:
+    enabled: bool = True
+    include_namespaces: tuple[str, ...] = ()
+    exclude_namespaces: tuple[str, ...] = ()
+    include_resources: tuple[str, ...] = ()
+    exclude_resources: tuple[str, ...] = ()
+    selector: str | None = None
+    include_cluster_resources: str = "auto"  # auto | true | false
+
+
+@dataclass(frozen=True)
+class VolumeSettings:
+    mode: str = "none"  # "all" | "none" | a label selector of the PVCs to back up
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """Raw retention values; the repository layer turns them into a ``Policy``. Counts are ``>= 0``
+    or :data:`UNLIMITED`; ``None`` means "not given". ``keep_within`` is a checked duration string."""
+
+    keep_last: int | None = None
+    keep_hourly: int | None = None
+    keep_daily: int | None = None
+    keep_weekly: int | None = None
+    keep_monthly: int | None = None
+    keep_yearly: int | None = None
+    keep_within: str | None = None
+    keep_tags: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """No rule given: nothing is ever pruned."""
+        return self == RetentionSettings()
+
+
+@dataclass(frozen=True)
+class LockSettings:
+    mode: LockMode | None = None  # None: the repository's own setting
+    period: timedelta | None = None  # None: the repository's own setting
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    cron: str
+    read_data_percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class DrillSettings:
+    cron: str
+    plan: Path
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    source: Path  # the file it was loaded from
+    cron: str  # five fields (a macro such as @daily is stored expanded)
+    timezone: str  # an IANA zone name, "UTC" by default
+    jitter: timedelta
+    repository: RepositorySettings
+    kube: KubeSettings
+    etcd: EtcdSettings | None
+    resources: ResourceSettings
+    volumes: VolumeSettings
+    tags: tuple[str, ...]
+    retention: RetentionSettings
+    lock: LockSettings
+    verify: VerifySettings | None
+    drill: DrillSettings | None
+
+    @property
+    def tz(self) -> tzinfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+# -- cron -----------------------------------------------------------------------------------------
+
+
+def expand_cron(expr: str) -> str:
+    """``expr`` with its macro (``@daily``, ...) expanded and whitespace normalised. ``ValueError``
+    for a cron expression APScheduler would read differently from crontab (see the module doc)."""
+    text = " ".join(expr.split())
+    if text.startswith("@"):
+        if text not in _MACROS:
+            known = ", ".join(_MACROS)
+            raise ValueError(f"unknown macro {text!r} (known: {known})")
+        return _MACROS[text]
+    fields = text.split(" ")
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}")
+    day, weekday = fields[2], fields[4]
+    if any(c.isdigit() for c in weekday):
+        raise ValueError(
+            f"day of week {weekday!r} is numeric: APScheduler counts 0 as Monday, crontab as Sunday; "
+            "write names such as mon-fri or sun"
+        )
+    if day not in ("*", "?") and weekday not in ("*", "?"):
+        raise ValueError(
+            "both day of month and day of week are restricted: crontab runs when either matches, "
+            "APScheduler only when both do; use two schedules or move the condition into one field"
+        )
+    return text
+
+
+def cron_trigger(expr: str, timezone: str | tzinfo, jitter: timedelta | None = None) -> CronTrigger:
+    """The APScheduler trigger for a cron expression in ``timezone``. ``ValueError`` with
+    APScheduler's message (or the checks of :func:`expand_cron`) for a bad expression."""
+    tz = zoneinfo.ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+    trigger = CronTrigger.from_crontab(expand_cron(expr), timezone=tz)
+    if jitter:
+        trigger.jitter = int(jitter.total_seconds())
+    return trigger
+
+
+def next_fire_times(expr: str, timezone: str | tzinfo, count: int, now: datetime) -> list[datetime]:
+    """The next ``count`` times (aware, in ``timezone``) at or after ``now`` that ``expr`` fires, without
+    jitter. ``now`` must be timezone-aware."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    trigger = cron_trigger(expr, timezone)
+    times: list[datetime] = []
+    previous: datetime | None = None
+    moment = now
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:  # pragma: no cover - a cron trigger without an end date never ends
+            break
+        times.append(fire)
+        previous = fire
+        moment = fire + timedelta(seconds=1)
+    return times
+
+
+def next_runs(schedule: Schedule, count: int, now: datetime) -> list[datetime]:
+    """The next ``count`` backup times of ``schedule`` at or after ``now`` (aware), before jitter."""
+    return next_fire_times(schedule.cron, schedule.timezone, count, now)
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+_TOP = ("apiVersion", "kind", "metadata", "spec")
+_METADATA = ("name",)
+_SPEC = (
+    "cron",
+    "timezone",
+    "jitter",
+    "repository",
+    "kube",
+    "etcd",
+    "resources",
+    "volumes",
+    "tags",
+    "retention",
+    "lock",
+    "verify",
+    "drill",
+)
+_REPOSITORY = ("url", "passwordFile", "keyFile", "s3")
+_S3 = ("endpoint", "region", "pathStyle", "caBundle", "profile")
+_KUBE = ("kubeconfig", "context")
+_ETCD = ("endpoints", "caFile", "certFile", "keyFile", "kubeadm")
+_RESOURCES = (
+    "enabled",
+    "includeNamespaces",
+    "excludeNamespaces",
+    "includeResources",
+    "excludeResources",
+    "selector",
+    "includeClusterResources",
+)
+_VOLUMES = ("mode",)
+_COUNTS = ("keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly")
+_RETENTION = (*_COUNTS, "keepWithin", "keepTags")
+_LOCK = ("mode", "period")
+_VERIFY = ("cron", "readDataPercent")
+_DRILL = ("cron", "plan")
+
+
+def load_schedule(path: Path) -> Schedule:
+    """Read and validate one schedule file. ``ConfigError`` naming file, line and field on any problem."""
+    root = load_yaml_file(path)
+    return _Loader(path, root).schedule()
+
+
+def load_schedules(directory: Path) -> list[Schedule]:
+    """Every ``*.yaml`` and ``*.yml`` file directly in ``directory`` (hidden files skipped), sorted by
+    file name. Schedule names must be unique: a second file with a name already taken is an error
+    that names both files."""
+    if not directory.exists():
+        raise ConfigError("no such directory", file=str(directory))
+    if not directory.is_dir():
+        raise ConfigError("not a directory", file=str(directory))
+    files = sorted(
+        p
+        for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith(".") and p.is_file()
+    )
+    schedules: list[Schedule] = []
+    seen: dict[str, Schedule] = {}
+    for file in files:
+        schedule = load_schedule(file)
+        first = seen.get(schedule.name)
+        if first is not None:
+            raise ConfigError(
+                f"schedule name {schedule.name!r} is already used by {first.source}",
+                file=str(file),
+                line=_name_line(file),
+                field="metadata.name",
+                hint="each schedule needs its own name (it names metrics, leases and run records)",
+            )
+        seen[schedule.name] = schedule
+        schedules.append(schedule)
+    return schedules
+
+
+def _name_line(file: Path) -> int | None:
+    metadata = load_yaml_file(file).value
+    node = metadata.get("metadata") if isinstance(metadata, dict) else None
+    name = node.value.get("name") if node is not None and isinstance(node.value, dict) else None
+    return name.line if name is not None else None
+
+
+class _Loader:
+    def __init__(self, path: Path, root: Node) -> None:
+        self.path = path
+        self.file = str(path)
+        self.base = path.parent
+        self.root = root
+
+    def schedule(self) -> Schedule:
+        entries = self.root.value if isinstance(self.root.value, dict) else {}
+        for key, node in entries.items():
+            if key in _SPEC:
+                raise ConfigError(
+                    f"{key!r} belongs under spec",
+                    file=self.file,
+                    line=node.key_line,
+                    field=key,
+                    hint="see docs/schedules.md for the layout",
+                )
+        top = Section(
+            self.root, "", self.file, _TOP, hint="a schedule is apiVersion, kind, metadata and spec"
+        )
+        self._check_header(top)
+        metadata = top.required_section("metadata", _METADATA)
+        spec = top.required_section("spec", _SPEC)
+        name = self._name(metadata)
+        timezone = self._timezone(spec)
+        return Schedule(
+            name=name,
+            source=self.path,
+            cron=self._cron(spec, spec.require("cron"), "cron", timezone),
+            timezone=timezone,
+            jitter=spec.duration_optional("jitter") or timedelta(0),
+            repository=self._repository(spec),
+            kube=self._kube(spec),
+            etcd=self._etcd(spec),
+            resources=self._resources(spec),
+            volumes=self._volumes(spec),
+            tags=spec.str_list("tags"),
+            retention=self._retention(spec),
+            lock=self._lock(spec),
+            verify=self._verify(spec, timezone),
+            drill=self._drill(spec, timezone),
+        )
+
+    def _check_header(self, top: Section) -> None:
+        for key, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
+            node = top.require(key)
+            value = top.text(node, key)
+            if value != expected:
+                raise top.error(node, key, f"expected {expected!r}, got {value!r}")
+
+    def _name(self, metadata: Section) -> str:
+        node = metadata.require("name")
+        name = metadata.text(node, "metadata.name")
+        if len(name) > _NAME_MAX or not _NAME.fullmatch(name):
+            raise metadata.error(
+                node,
+                "metadata.name",
+                f"{name!r} is not a valid name",
+                f"lower-case letters, digits and '-', starting and ending with a letter or digit, "
+                f"at most {_NAME_MAX} characters (it names metrics, leases and snapshot tags)",
+            )
+        return name
+
+    def _timezone(self, spec: Section) -> str:
+        node = spec.get("timezone")
+        if node is None:
+            return "UTC"
+        name = spec.text(node, "spec.timezone")
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            guess = suggest(name, sorted(zoneinfo.available_timezones()))
+            message = f"unknown time zone {name!r}"
+            if guess:
+                message += f"; did you mean {guess!r}?"
+            raise spec.error(
+                node, "spec.timezone", message, "an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return name
+
+    def _cron(self, section: Section, node: Node, key: str, timezone: str) -> str:
+        field = section.child(key)
+        expr = section.text(node, field)
+        try:
+            cron_trigger(expr, timezone)
+        except ValueError as exc:
+            raise section.error(
+                node,
+                field,
+                f"invalid cron expression {expr!r}: {exc}",
+                "five fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *' or '30 3 * * sun'",
+            ) from None
+        return expand_cron(expr)
+
+    def _repository(self, spec: Section) -> RepositorySettings:
+        repo = spec.required_section("repository", _REPOSITORY)
+        url_node = repo.require("url")
+        url = repo.text(url_node, "spec.repository.url")
+        if "://" not in url and not url.startswith("file:"):
+            url = str((self.base / url).absolute())
+        s3 = repo.section("s3", _S3)
+        settings = RepositorySettings(
+            url=url,
+            password_file=repo.path_optional("passwordFile", self.base),
+            key_file=repo.path_optional("keyFile", self.base),
+            s3_endpoint=s3.str_optional("endpoint") if s3 else None,
+            s3_region=s3.str_optional("region") if s3 else None,
+            s3_path_style=s3.bool_optional("pathStyle") if s3 else None,
+            s3_ca_bundle=s3.path_optional("caBundle", self.base) if s3 else None,
+            s3_profile=s3.str_optional("profile") if s3 else None,
+        )
+        self._check_url(repo, url_node, settings, s3)
+        return settings
+
+    def _check_url(
+        self, repo: Section, url_node: Node, settings: RepositorySettings, s3: Section | None
+    ) -> None:
+        """The storage layer's own URL rules (bucket names, prefixes, endpoint form, no credentials).
+        Files are not looked at (a schedule can be checked away from where it runs), so the CA bundle
+        is left out of the check."""
+        from drkit.storage.options import S3Options
+        from drkit.storage.url import parse_url
+
+        options = S3Options(
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            path_style=settings.s3_path_style,
+            profile=settings.s3_profile,
+        )
+        try:
+            parse_url(settings.url, options if options.set_fields() or settings.s3_ca_bundle else None)
+        except ConfigError as exc:
+            if s3 is not None and "S3 options" in exc.message:
+                raise repo.error(
+                    s3.node, "spec.repository.s3", "S3 settings given for a local repository"
+                ) from None
+            endpoint = s3.get("endpoint") if s3 is not None else None
+            if exc.field == "s3.endpoint" and endpoint is not None:
+                raise repo.error(
+                    endpoint, "spec.repository.s3.endpoint", bare_message(exc), exc.hint
+                ) from None
+            raise repo.error(url_node, "spec.repository.url", bare_message(exc), exc.hint) from None
+
+    def _kube(self, spec: Section) -> KubeSettings:
+        kube = spec.section("kube", _KUBE)
+        if kube is None:
+            return KubeSettings()
+        return KubeSettings(
+            kubeconfig=kube.path_optional("kubeconfig", self.base), context=kube.str_optional("context")
+        )
+
+    def _etcd(self, spec: Section) -> EtcdSettings | None:
+        etcd = spec.section("etcd", _ETCD)
+        if etcd is None:
+            return None
+        node = etcd.require("endpoints")
+        endpoints = etcd.str_list("endpoints")
+        if not endpoints:
+            raise etcd.error(node, "spec.etcd.endpoints", "expected at least one endpoint")
+        items = node.value if isinstance(node.value, list) else []
+        for i, (endpoint, item) in enumerate(zip(endpoints, items, strict=True)):
+            if not endpoint.startswith(("https://", "http://")):
+                raise etcd.error(
+                    item,
+                    f"spec.etcd.endpoints[{i}]",
+                    f"{endpoint!r} is not an http(s):// URL",
+                    "e.g. https://10.0.0.1:2379",
+                )
+        settings = EtcdSettings(
+            endpoints=endpoints,
+            ca_file=etcd.path_optional("caFile", self.base),
+            cert_file=etcd.path_optional("certFile", self.base),
+            key_file=etcd.path_optional("keyFile", self.base),
+            kubeadm=etcd.bool_default("kubeadm", False),
+        )
+        if settings.kubeadm:
+            for key in ("caFile", "certFile", "keyFile"):
+                given = etcd.get(key)
+                if given is not None:
+                    raise etcd.error(
+                        given,
+                        etcd.child(key),
+                        "kubeadm: true already chooses the certificates",
+                        "give one or the other",
+                    )
+        if (settings.cert_file is None) != (settings.key_file is None):
+            key = "keyFile" if settings.key_file is None else "certFile"
+            present = etcd.get("certFile" if key == "keyFile" else "keyFile")
+            assert present is not None
+            raise etcd.error(present, etcd.child(key), "certFile and keyFile go together")
+        return settings
+
+    def _resources(self, spec: Section) -> ResourceSettings:
+        res = spec.section("resources", _RESOURCES)
+        if res is None:
+            return ResourceSettings()
+        mode = "auto"
+        node = res.get("includeClusterResources")
+        if node is not None:
+            field = "spec.resources.includeClusterResources"
+            if isinstance(node.value, bool):
+                mode = "true" if node.value else "false"
+            elif isinstance(node.value, str) and node.value.strip().lower() in CLUSTER_RESOURCES:
+                mode = node.value.strip().lower()
+            else:
+                raise res.error(node, field, f"expected auto, true or false, got {node.kind}")
+        return ResourceSettings(
+            enabled=res.bool_default("enabled", True),
+            include_namespaces=res.str_list("includeNamespaces"),
+            exclude_namespaces=res.str_list("excludeNamespaces"),
+            include_resources=res.str_list("includeResources"),
+            exclude_resources=res.str_list("excludeResources"),
+            selector=res.str_optional("selector"),
+            include_cluster_resources=mode,
+        )
+
+    def _volumes(self, spec: Section) -> VolumeSettings:
+        vol = spec.section("volumes", _VOLUMES)
+        if vol is None:
+            return VolumeSettings()
+        mode = vol.str_optional("mode")
+        return VolumeSettings(mode="none" if mode is None else mode.strip())
+
+    def _retention(self, spec: Section) -> RetentionSettings:
+        ret = spec.section("retention", _RETENTION)
+        if ret is None:
+            return RetentionSettings()
+        counts = [self._count(ret, key) for key in _COUNTS]
+        within = ret.get("keepWithin")
+        keep_within: str | None = None
+        if within is not None:
+            ret.duration(within, "spec.retention.keepWithin")
+            keep_within = str(within.value)
+        last, hourly, daily, weekly, monthly, yearly = counts
+        return RetentionSettings(
+            keep_last=last,
+            keep_hourly=hourly,
+            keep_daily=daily,
+            keep_weekly=weekly,
+            keep_monthly=monthly,
+            keep_yearly=yearly,
+            keep_within=keep_within,
+            keep_tags=ret.str_list("keepTags"),
+        )
+
+    def _count(self, section: Section, key: str) -> int | None:
+        node = section.get(key)
+        if node is None:
+            return None
+        field = section.child(key)
+        value = node.value
+        if isinstance(value, str) and value.strip().lower() in ("unlimited", "all"):
+            return UNLIMITED
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise section.error(node, field, f"expected a count or 'unlimited', got {node.kind}")
+        if value < 0:
+            raise section.error(
+                node, field, f"a count cannot be negative: {value}", "write 'unlimited' to keep every one"
+            )
+        return value
+
+    def _lock(self, spec: Section) -> LockSettings:
+        lock = spec.section("lock", _LOCK)
+        if lock is None:
+            return LockSettings()
+        mode: LockMode | None = None
+        node = lock.get("mode")
+        if node is not None:
+            text = lock.text(node, "spec.lock.mode")
+            try:
+                mode = LockMode(text.strip().lower())
+            except ValueError:
+                raise lock.error(
+                    node,
+                    "spec.lock.mode",
+                    f"expected compliance or governance, got {text!r}",
+                    "leave mode out to use the repository's own setting",
+                ) from None
+        period = lock.duration_optional("period")
+        if period is not None and period <= timedelta(0):
+            raise lock.error(
+                lock.require("period"), "spec.lock.period", "the lock period must be longer than 0"
+            )
+        return LockSettings(mode=mode, period=period)
+
+    def _verify(self, spec: Section, timezone: str) -> VerifySettings | None:
+        verify = spec.section("verify", _VERIFY)
+        if verify is None:
+            return None
+        cron = self._cron(verify, verify.require("cron"), "cron", timezone)
+        percent = 0.0
+        node = verify.get("readDataPercent")
+        if node is not None:
+            percent = self._percent(verify, node, "spec.verify.readDataPercent")
+        return VerifySettings(cron=cron, read_data_percent=percent)
+
+    def _percent(self, section: Section, node: Node, field: str) -> float:
+        value = node.value
+        if isinstance(value, str) and value.strip().endswith("%"):
+            value = _number(value.strip()[:-1])
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise section.error(node, field, f"expected a percentage from 0 to 100, got {node.kind}")
+        if not 0 <= value <= 100:  # also refuses NaN
+            raise section.error(node, field, f"a percentage must be from 0 to 100, got {value:g}")
+        return float(value)
+
+    def _drill(self, spec: Section, timezone: str) -> DrillSettings | None:
+        drill = spec.section("drill", _DRILL)
+        if drill is None:
+            return None
+        cron = self._cron(drill, drill.require("cron"), "cron", timezone)
+        return DrillSettings(cron=cron, plan=drill.path_required("plan", self.base))
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+__all__: Sequence[str] = (
+    "API_VERSION",
+    "KIND",
+    "UNLIMITED",
+    "DrillSettings",
+    "EtcdSettings",
+    "KubeSettings",
+    "LockSettings",
+    "RepositorySettings",
+    "ResourceSettings",
+    "RetentionSettings",
+    "Schedule",
+    "VerifySettings",
+    "VolumeSettings",
+    "cron_trigger",
+    "expand_cron",
+    "load_schedule",
+    "load_schedules",
+    "next_fire_times",
+    "next_runs",
+)
