@@ -47,10 +47,11 @@ def _register() -> None:
     from drkit.cli.repo import repo
     from drkit.cli.restore import restore
     from drkit.cli.sandbox import sandbox
+    from drkit.cli.snapshot import snapshot
     from drkit.cli.snapshots import snapshots
     from drkit.cli.verify import verify
 
-    for command in (repo, backup, snapshots, verify, prune, restore, sandbox):
+    for command in (repo, backup, snapshots, snapshot, verify, prune, restore, sandbox):
         cli.add_command(command)
     for name in PLANNED:
         if name not in cli.commands:

@@ -21,6 +21,7 @@ def snapshot_row(snap: Snapshot) -> dict[str, Any]:
     return {
         "id": snap.id,
         "short_id": snap.short_id,
+        "kind": snap.kind,
         "time": snap.time.isoformat(),
         "host": snap.host,
         "tags": list(snap.tags),
@@ -34,4 +35,5 @@ def snapshot_row(snap: Snapshot) -> dict[str, Any]:
         "stored_bytes": st.stored_bytes,
         "duration_s": round(st.duration_s, 3),
         "skipped": list(st.skipped),
+        "meta": snap.meta,
     }

@@ -14,8 +14,11 @@ from drkit.cli.repoopts import RepoOptions, repo_options
 @repo_options
 @click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag (repeatable: any of them).")
 @click.option("--host", help="Only snapshots of this host.")
+@click.option("--kind", type=click.Choice(["path", "cluster"]), help="Only snapshots of this kind.")
 @output_option
-def snapshots(repo: RepoOptions, tags: tuple[str, ...], host: str | None, output: str) -> None:
+def snapshots(
+    repo: RepoOptions, tags: tuple[str, ...], host: str | None, kind: str | None, output: str
+) -> None:
     """List the snapshots in a repository, oldest first."""
     r = repo.open()
     chosen = [
@@ -26,6 +29,7 @@ def snapshots(repo: RepoOptions, tags: tuple[str, ...], host: str | None, output
         {
             "id": s.short_id,
             "time": s.time.strftime("%Y-%m-%d %H:%M:%S"),
+            "kind": s.kind,
             "host": s.host,
             "tags": ",".join(s.tags),
             "paths": ",".join(s.paths),
