@@ -31,11 +31,12 @@ import re
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
+from drkit.config.durations import format_duration
 from drkit.config.yamlsource import Node, Section, bare_message, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
@@ -217,7 +218,7 @@ def next_fire_times(expr: str, timezone: str | tzinfo, count: int, now: datetime
             break
         times.append(fire)
         previous = fire
-        moment = fire + timedelta(seconds=1)
+        moment = fire.astimezone(UTC) + timedelta(seconds=1)  # wall-clock arithmetic would repeat a fold
     return times
 
 
@@ -625,6 +626,81 @@ class _Loader:
         return DrillSettings(cron=cron, plan=drill.path_required("plan", self.base))
 
 
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def to_document(schedule: Schedule) -> dict[str, object]:
+    """``schedule`` as a YAML-ready document in the file format, every path absolute and every default
+    written out (unset optional values left out). Loading it gives back an equal schedule (but for
+    ``source``); ``daemon --check`` can print it as the schedule drkit understood."""
+    repo = schedule.repository
+    s3 = _compact(
+        endpoint=repo.s3_endpoint,
+        region=repo.s3_region,
+        pathStyle=repo.s3_path_style,
+        caBundle=repo.s3_ca_bundle,
+        profile=repo.s3_profile,
+    )
+    res = schedule.resources
+    ret = schedule.retention
+    spec: dict[str, object] = {
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "jitter": format_duration(schedule.jitter),
+        "repository": _compact(
+            url=repo.url, passwordFile=repo.password_file, keyFile=repo.key_file, s3=s3 or None
+        ),
+        "kube": _compact(kubeconfig=schedule.kube.kubeconfig, context=schedule.kube.context),
+        "resources": _compact(
+            enabled=res.enabled,
+            includeNamespaces=list(res.include_namespaces),
+            excludeNamespaces=list(res.exclude_namespaces),
+            includeResources=list(res.include_resources),
+            excludeResources=list(res.exclude_resources),
+            selector=res.selector,
+            includeClusterResources=res.include_cluster_resources,
+        ),
+        "volumes": {"mode": schedule.volumes.mode},
+        "tags": list(schedule.tags),
+        "retention": _compact(
+            **{key: _count_text(getattr(ret, _snake(key))) for key in _COUNTS},
+            keepWithin=ret.keep_within,
+            keepTags=list(ret.keep_tags),
+        ),
+        "lock": _compact(
+            mode=schedule.lock.mode.value if schedule.lock.mode else None,
+            period=format_duration(schedule.lock.period) if schedule.lock.period is not None else None,
+        ),
+    }
+    if schedule.etcd is not None:
+        etcd = schedule.etcd
+        spec["etcd"] = _compact(
+            endpoints=list(etcd.endpoints),
+            caFile=etcd.ca_file,
+            certFile=etcd.cert_file,
+            keyFile=etcd.key_file,
+            kubeadm=etcd.kubeadm,
+        )
+    if schedule.verify is not None:
+        spec["verify"] = {"cron": schedule.verify.cron, "readDataPercent": schedule.verify.read_data_percent}
+    if schedule.drill is not None:
+        spec["drill"] = {"cron": schedule.drill.cron, "plan": str(schedule.drill.plan)}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": schedule.name}, "spec": spec}
+
+
+def _compact(**values: object) -> dict[str, object]:
+    """The values that are set, paths as strings."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+
+
+def _count_text(value: int | None) -> int | str | None:
+    return "unlimited" if value == UNLIMITED else value
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
+
+
 def _number(text: str) -> float | str:
     try:
         return float(text)
@@ -652,4 +728,5 @@ __all__: Sequence[str] = (
     "load_schedules",
     "next_fire_times",
     "next_runs",
+    "to_document",
 )

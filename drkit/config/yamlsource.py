@@ -110,7 +110,7 @@ def load_yaml_text(text: str, file: str) -> Node:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         hint = None
-        if "alias" in problem:
+        if "alias" in f"{exc.context} {exc.problem}":
             hint = "a value that starts with '*' (a cron expression such as '*/5 * * * *') must be quoted"
         raise ConfigError(
             f"YAML syntax error: {problem}",
@@ -263,8 +263,11 @@ class Section:
     def require(self, key: str) -> Node:
         node = self.entries.get(key)
         if node is None:
-            raise ConfigError(
-                "missing required field", file=self.file, line=self.node.line, field=self.child(key)
+            raise ConfigError(  # at the line of the mapping's own key, else where the mapping starts
+                "missing required field",
+                file=self.file,
+                line=self.node.key_line or self.node.line,
+                field=self.child(key),
             )
         if node.value is None:
             raise self.error(node, self.child(key), "a value is required, got null")
