@@ -185,7 +185,7 @@ def expand_cron(expr: str) -> str:
             f"day of week {weekday!r} is numeric: APScheduler counts 0 as Monday, crontab as Sunday; "
             "write names such as mon-fri or sun"
         )
-    if day not in ("*", "?") and weekday not in ("*", "?"):
+    if day != "*" and weekday != "*":
         raise ValueError(
             "both day of month and day of week are restricted: crontab runs when either matches, "
             "APScheduler only when both do; use two schedules or move the condition into one field"
