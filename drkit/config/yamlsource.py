@@ -162,7 +162,7 @@ class _Converter:
         if isinstance(node, ScalarNode):
             try:
                 value = self.constructor.construct_object(node, deep=True)
-            except yaml.YAMLError as exc:  # e.g. an invalid !!timestamp or unknown tag
+            except (yaml.YAMLError, ValueError, OverflowError) as exc:  # an unknown tag, a bad date
                 problem = getattr(exc, "problem", None) or str(exc)
                 raise ConfigError(f"invalid value: {problem}", file=self.file, line=line) from None
             return Node(value, line, column, key_line)

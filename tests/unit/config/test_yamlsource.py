@@ -1,0 +1,137 @@
+"""YAML with line numbers: values, lines, strictness, and the typed Section reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from drkit.config.yamlsource import Node, Section, load_yaml_file, load_yaml_text, suggest
+from drkit.errors import ConfigError
+
+TEXT = """\
+# a comment
+name: demo
+items:
+  - one
+  - 2
+  - {three: 3}
+nested:
+  flag: true
+  empty: ~
+anchored: &a [x, y]
+again: *a
+"""
+
+
+def test_values_and_lines() -> None:
+    root = load_yaml_text(TEXT, "f.yaml")
+    assert root.plain() == {
+        "name": "demo",
+        "items": ["one", 2, {"three": 3}],
+        "nested": {"flag": True, "empty": None},
+        "anchored": ["x", "y"],
+        "again": ["x", "y"],
+    }
+    assert isinstance(root.value, dict)
+    assert root.line == 2
+    assert (root.value["name"].line, root.value["name"].column) == (2, 7)
+    items = root.value["items"]
+    assert (items.key_line, items.line) == (3, 4)
+    assert isinstance(items.value, list)
+    assert [i.line for i in items.value] == [4, 5, 6]
+    nested = root.value["nested"]
+    assert isinstance(nested.value, dict)
+    assert nested.value["flag"].line == 8
+    assert nested.value["empty"].value is None
+    assert root.value["again"].line == 10  # an alias points at its anchor's node
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("a: 1\nb: 2\na: 3\n", 3, "duplicate key 'a' (first given on line 1)"),
+        ("x:\n  y: 1\n  y: 1\n", 3, "duplicate key 'y'"),
+        ("1: a\n", 1, "mapping keys must be strings, got integer 1"),
+        ("? [a]\n: 1\n", 1, "mapping keys must be strings, got a list"),
+        ("null: 1\n", 1, "mapping keys must be strings, got null"),
+        ("a: !!python/name:os.system x\n", 1, "invalid value"),
+        ("a: !!set {x}\n", 1, "unsupported YAML tag"),
+        ("a: &x [*x]\n", 1, "alias refers to itself"),
+        ("a: 1\n---\nb: 2\n", 3, "2 YAML documents"),
+        ("a: [1,\n", 2, "YAML syntax error"),
+        ("a: 1\n b: 2\n", 2, "YAML syntax error"),
+        ("a: 2026-02-30\n", 1, "invalid value"),
+    ],
+)
+def test_strictness(text: str, line: int, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text(text, "f.yaml")
+    assert (info.value.file, info.value.line) == ("f.yaml", line)
+    assert message in str(info.value)
+
+
+def test_a_bom_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbfa: 1\n")
+    assert load_yaml_file(path).plain() == {"a": 1}
+
+
+def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_yaml_file(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("keep_daily", "keepDaily"),
+        ("KEEPDAILY", "keepDaily"),
+        ("keep-daily", "keepDaily"),
+        ("keepDialy", "keepDaily"),
+        ("kepLast", "keepLast"),
+        ("zzz", None),
+    ],
+)
+def test_suggest(key: str, expected: str | None) -> None:
+    assert suggest(key, ["keepLast", "keepDaily", "keepWithin"]) == expected
+
+
+def section(text: str, known: tuple[str, ...]) -> Section:
+    return Section(load_yaml_text(text, "f.yaml"), "spec", "f.yaml", known)
+
+
+def test_section_reads() -> None:
+    s = section("a: x\nb: true\nc: [p, q]\nd: 90m\ne: 30\nf: ~\n", ("a", "b", "c", "d", "e", "f", "g"))
+    assert s.str_required("a") == "x"
+    assert s.str_optional("f") is None
+    assert s.str_optional("g") is None
+    assert s.bool_default("b", False) is True
+    assert s.bool_default("g", True) is True
+    assert s.str_list("c") == ("p", "q")
+    assert s.str_list("g") == ()
+    assert s.duration_optional("d") == timedelta(minutes=90)
+    assert s.duration_optional("e") == timedelta(seconds=30)
+    assert s.path_optional("a", Path("/base")) == Path("/base/x")
+    assert s.section("g", ()) is None
+
+
+def test_section_errors_carry_the_path() -> None:
+    s = section("a: 1\nnested:\n  b: 2\n", ("a", "nested"))
+    with pytest.raises(ConfigError) as info:
+        s.str_required("a")
+    assert (info.value.line, info.value.field) == (1, "spec.a")
+    assert info.value.hint == "quote the value to make it a string"
+    with pytest.raises(ConfigError) as info:
+        s.required_section("nested", ("c",))
+    assert (info.value.line, info.value.field) == (3, "spec.nested.b")
+    with pytest.raises(ConfigError) as info:
+        s.required_section("nested", ("b", "c")).str_required("c")
+    assert (info.value.line, info.value.field) == (2, "spec.nested.c")  # the line of "nested:"
+
+
+def test_node_kind() -> None:
+    assert Node({}, 1, 1).kind == "mapping"
+    assert Node("x", 1, 1).kind == "string 'x'"
+    assert Node(1.5, 1, 1).kind == "number 1.5"
