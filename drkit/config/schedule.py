@@ -297,7 +297,7 @@ def load_schedules(directory: Path) -> list[Schedule]:
                 file=str(file),
                 line=_name_line(file),
                 field="metadata.name",
-                hint="each schedule needs its own name (it names metrics, leases and run records)",
+                hint="each schedule needs its own name (it labels metrics and names run records)",
             )
         seen[schedule.name] = schedule
         schedules.append(schedule)
@@ -371,7 +371,7 @@ class _Loader:
                 "metadata.name",
                 f"{name!r} is not a valid name",
                 f"lower-case letters, digits and '-', starting and ending with a letter or digit, "
-                f"at most {_NAME_MAX} characters (it names metrics, leases and snapshot tags)",
+                f"at most {_NAME_MAX} characters (a DNS label: it labels metrics and names run records)",
             )
         return name
 
