@@ -267,6 +267,24 @@ _VERIFY = ("cron", "readDataPercent")
 _DRILL = ("cron", "plan")
 
 
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "": _TOP,
+    "metadata": _METADATA,
+    "spec": _SPEC,
+    "spec.repository": _REPOSITORY,
+    "spec.repository.s3": _S3,
+    "spec.kube": _KUBE,
+    "spec.etcd": _ETCD,
+    "spec.resources": _RESOURCES,
+    "spec.volumes": _VOLUMES,
+    "spec.retention": _RETENTION,
+    "spec.lock": _LOCK,
+    "spec.verify": _VERIFY,
+    "spec.drill": _DRILL,
+}
+"""Every mapping of the file format (by dotted path) and the keys it allows; the docs test reads it."""
+
+
 def load_schedule(path: Path) -> Schedule:
     """Read and validate one schedule file. ``ConfigError`` naming file, line and field on any problem."""
     root = load_yaml_file(path)
@@ -711,6 +729,7 @@ def _number(text: str) -> float | str:
 __all__: Sequence[str] = (
     "API_VERSION",
     "KIND",
+    "SCHEMA",
     "UNLIMITED",
     "DrillSettings",
     "EtcdSettings",
