@@ -551,7 +551,10 @@ class _Loader:
         if vol is None:
             return VolumeSettings()
         mode = vol.str_optional("mode")
-        return VolumeSettings(mode="none" if mode is None else mode.strip())
+        if mode is None:
+            return VolumeSettings()
+        mode = mode.strip()
+        return VolumeSettings(mode=mode.lower() if mode.lower() in ("all", "none") else mode)
 
     def _retention(self, spec: Section) -> RetentionSettings:
         ret = spec.section("retention", _RETENTION)

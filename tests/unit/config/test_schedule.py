@@ -147,6 +147,20 @@ def test_read_data_percent(tmp_path: Path, value: str, expected: float) -> None:
     assert s.verify.read_data_percent == expected
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("all", "all"),
+        ("None", "none"),
+        ("' ALL '", "all"),
+        ("'app=db,tier in (a,b)'", "app=db,tier in (a,b)"),
+    ],
+)
+def test_volume_modes(tmp_path: Path, value: str, expected: str) -> None:
+    text = MINIMAL.format(name="vol") + f"  volumes:\n    mode: {value}\n"
+    assert load_schedule(write(tmp_path, "v.yaml", text)).volumes.mode == expected
+
+
 def test_lock_modes_are_case_insensitive(tmp_path: Path) -> None:
     text = MINIMAL.format(name="l") + "  lock:\n    mode: GOVERNANCE\n    period: 1y\n"
     s = load_schedule(write(tmp_path, "l.yaml", text))
