@@ -16,12 +16,13 @@ import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from drkit.errors import DrkitError
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import Chunker, ChunkerParams
+from drkit.repo.fsmeta import group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.index import BlobKey
 from drkit.repo.model import RootMeta
 from drkit.repo.progress import Progress
@@ -41,6 +42,9 @@ class WalkResult:
     symlinks: int = 0
     bytes: int = 0
     reused_files: int = 0
+    read_files: int = 0  # files opened and read (not reused from the parent, not a second hard link)
+    hardlinks: int = 0  # file entries stored as a further link to a file seen earlier in the walk
+    sparse_files: int = 0
     skipped: list[str] = field(default_factory=list)
     referenced: set[BlobKey] = field(default_factory=set)
 
@@ -49,39 +53,57 @@ class WalkResult:
 class ParentTrees:
     """The parent snapshot's trees, to skip reading files that have not changed since.
 
-    A file is taken as unchanged when its size and mtime equal the parent's entry and its ctime
-    (which no user can set) is older than ``changed_before_ns``: the start of the parent backup,
-    minus a margin for clock granularity. Anything touched after the parent started is read again.
+    A file is taken as unchanged when its size, mtime and inode (and device, with ``match_device``)
+    equal the parent's entry and its ctime (which no user can set) is older than
+    ``changed_before_ns``: the start of the parent backup, minus a margin for clock granularity.
+    Anything touched after the parent started is read again, also a file whose mtime was set back
+    (``touch -d``). Parent entries written without an inode (older trees) match on the rest.
+    ``match_device=False`` suits sources mounted afresh for each backup (device numbers change).
     """
 
     tree: bytes
     load: Callable[[bytes], list[Node]]
     changed_before_ns: int
+    match_device: bool = True
 
 
 @dataclass
 class _PendingFile:
-    name: bytes
-    st: os.stat_result
+    node: Node  # everything but size and content
     chunks: list[Future[bytes]]
     size: int
+    counted: bool = True  # its bytes count in the totals (not for a further hard link)
 
 
 class TreeBackup:
-    """One backup walk. Not reusable."""
+    """One backup walk. Not reusable.
+
+    ``xattrs=False`` skips reading extended attributes (one syscall per entry saved). ``on_read`` is
+    called with the path of every file whose content is read (a hook for tests and progress).
+    """
 
     def __init__(
-        self, writer: BlobWriter, params: ChunkerParams, *, workers: int, progress: Progress | None = None
+        self,
+        writer: BlobWriter,
+        params: ChunkerParams,
+        *,
+        workers: int,
+        progress: Progress | None = None,
+        xattrs: bool = True,
+        on_read: Callable[[bytes], None] | None = None,
     ) -> None:
         self.writer = writer
         self.params = params
         self.chunker = Chunker(params)
         self.workers = max(1, workers)
         self.progress = progress
+        self.xattrs = xattrs
+        self.on_read = on_read
         self._window = threading.BoundedSemaphore(self.workers * 2)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-seal")
         self._result: WalkResult | None = None
         self._parent: ParentTrees | None = None
+        self._inodes: dict[tuple[int, int], _PendingFile] = {}
 
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
@@ -95,6 +117,7 @@ class TreeBackup:
             tree = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._inodes.clear()
         self._result.tree = tree
         return self._result
 
@@ -137,6 +160,8 @@ class TreeBackup:
             or st.st_ctime_ns >= p.changed_before_ns
         ):
             return None
+        if old.inode and (old.inode != st.st_ino or (p.match_device and old.device != st.st_dev)):
+            return None
         if not all((BlobType.DATA, c) in self.writer.index for c in old.content):
             return None
         return old.content
@@ -164,13 +189,31 @@ class TreeBackup:
             for i in ids:
                 res.referenced.add((BlobType.DATA, i))
             res.files += 1
-            res.bytes += pf.size
-            st = pf.st
-            meta = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
-            nodes.append(Node(pf.name, NodeType.FILE, *meta, size=pf.size, content=ids))
+            if pf.counted:
+                res.bytes += pf.size
+            nodes.append(replace(pf.node, size=pf.size, content=ids))
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
         res.referenced.add((BlobType.TREE, tree_id))
         return tree_id
+
+    def _node(self, full: bytes, rel: bytes, name: bytes, kind: NodeType, st: os.stat_result) -> Node:
+        """The node of an entry without its content: type, mode, owner (ids and names), mtime, xattrs."""
+        xattrs: tuple[tuple[str, bytes], ...] = ()
+        if self.xattrs:
+            xattrs, problem = read_xattrs(full)
+            if problem is not None:
+                self._skip(rel, f"{problem} (entry kept without them)")
+        return Node(
+            name,
+            kind,
+            stat.S_IMODE(st.st_mode),
+            st.st_uid,
+            st.st_gid,
+            st.st_mtime_ns,
+            user=user_name(st.st_uid),
+            group=group_name(st.st_gid),
+            xattrs=xattrs,
+        )
 
     def _entry(self, path: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
         """One directory entry: a finished node, a file whose chunks are in flight, or nothing."""
@@ -184,26 +227,53 @@ class TreeBackup:
             self._skip(child_rel, f"cannot stat: {e.strerror}")
             return None
         mode = st.st_mode
-        meta = (stat.S_IMODE(mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         if stat.S_ISREG(mode):
-            reused = self._unchanged(old, st)
-            if reused is None:
-                return self._file(full, child_rel, name, st)
-            res.reused_files += 1
-            if self.progress is not None:
-                self.progress.advance(st.st_size)
-            return _PendingFile(name, st, [_done(c) for c in reused], st.st_size)
+            return self._regular(full, child_rel, name, st, old)
         if stat.S_ISDIR(mode):
+            node = self._node(full, child_rel, name, NodeType.DIR, st)
             old_sub = old.subtree if old is not None and old.type is NodeType.DIR else None
             subtree = self._dir(full, child_rel, old_sub)
             res.dirs += 1
-            return Node(name, NodeType.DIR, *meta, subtree=subtree)
+            return replace(node, subtree=subtree)
         if stat.S_ISLNK(mode):
-            return self._link(full, child_rel, name, meta)
+            return self._link(full, child_rel, name, st)
         self._skip(child_rel, f"special file skipped ({_kind(mode)})")
         return None
 
-    def _link(self, full: bytes, rel: bytes, name: bytes, meta: tuple[int, int, int, int]) -> Node | None:
+    def _regular(
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Node | None
+    ) -> _PendingFile | None:
+        res = self._result
+        assert res is not None
+        node = replace(
+            self._node(full, rel, name, NodeType.FILE, st),
+            inode=st.st_ino,
+            device=st.st_dev,
+            links=st.st_nlink if st.st_nlink > 1 else 0,
+            sparse=looks_sparse(st),
+        )
+        key = (st.st_dev, st.st_ino)
+        if st.st_nlink > 1:
+            first = self._inodes.get(key)
+            if first is not None:
+                # A further link to a file already in this backup: same content, read once.
+                res.hardlinks += 1
+                return _PendingFile(node, first.chunks, first.size, counted=False)
+        if node.sparse:
+            res.sparse_files += 1
+        reused = self._unchanged(old, st)
+        if reused is None:
+            pf = self._file(full, rel, node, st)
+        else:
+            res.reused_files += 1
+            if self.progress is not None:
+                self.progress.advance(st.st_size)
+            pf = _PendingFile(node, [_done(c) for c in reused], st.st_size)
+        if pf is not None and st.st_nlink > 1:
+            self._inodes[key] = pf
+        return pf
+
+    def _link(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> Node | None:
         assert self._result is not None
         try:
             target = os.readlink(full)
@@ -211,9 +281,9 @@ class TreeBackup:
             self._skip(rel, f"cannot read link: {e.strerror}")
             return None
         self._result.symlinks += 1
-        return Node(name, NodeType.SYMLINK, *meta, target=target)
+        return replace(self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
 
-    def _file(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> _PendingFile | None:
+    def _file(self, full: bytes, rel: bytes, node: Node, st: os.stat_result) -> _PendingFile | None:
         try:
             fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
         except PermissionError:
@@ -225,6 +295,10 @@ class TreeBackup:
         except OSError as e:
             self._skip(rel, f"cannot open: {e.strerror}")
             return None
+        assert self._result is not None
+        self._result.read_files += 1
+        if self.on_read is not None:
+            self.on_read(full)
         chunks: list[Future[bytes]] = []
         size = 0
         try:
@@ -241,7 +315,7 @@ class TreeBackup:
                         size += len(p)
                         if self.progress is not None:
                             self.progress.advance(len(p))
-                    return _PendingFile(name, st, chunks, size)
+                    return _PendingFile(node, chunks, size)
         except OSError as e:
             for c in chunks:
                 c.cancel()
@@ -249,7 +323,7 @@ class TreeBackup:
             return None
         if self.progress is not None:
             self.progress.advance(size)
-        return _PendingFile(name, st, chunks, size)
+        return _PendingFile(node, chunks, size)
 
 
 def _done(value: bytes) -> Future[bytes]:

@@ -1,20 +1,28 @@
 """Restoring a snapshot's file tree into a target directory.
 
-Three passes: (1) walk the trees, create directories, symlinks and empty files of the right size,
-and note where each chunk goes; (2) read each needed pack once (several in parallel), open its blobs
-and write them at their offsets; (3) set owners (when root), modes and mtimes, directories deepest
-first so that writing into them does not change their mtime afterwards.
+Three passes: (1) walk the trees, create directories, symlinks, hard links and empty files of the
+right size, and note where each chunk goes; (2) read each needed pack once (several in parallel),
+open its blobs and write them at their offsets (all-zero chunks of sparse files are left as holes);
+(3) set owners (as root, or when asked), xattrs, modes and mtimes, directories deepest first so
+that writing into them does not change their mtime afterwards.
 
 Nothing is written outside the target: tree names are single safe components (checked when a tree
-is decoded), unique within their directory, files are opened with ``O_NOFOLLOW`` and an existing
-non-directory where a directory should be is refused.
+is decoded), unique within their directory; every directory is opened relative to its parent's fd
+with ``O_DIRECTORY | O_NOFOLLOW`` and entries are created in it (``dir_fd``) with ``O_EXCL |
+O_NOFOLLOW``, so a symlink (restored or found in the target) is never followed. Into an existing
+directory, a restore replaces only regular files and symlinks (unlinked, then created afresh); an
+existing directory is reused; anything else in the way (a non-directory where a directory belongs, a
+directory, FIFO, socket or device where a file or link belongs) is refused with :class:`RestoreError`.
+Files not in the snapshot are left alone.
 """
 
 # Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
-# ruff: noqa: PTH101, PTH102, PTH103, PTH108, PTH116, PTH118, PTH211
+# ruff: noqa: PTH103, PTH116, PTH118
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
 import time
@@ -25,6 +33,7 @@ from pathlib import Path
 
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
+from drkit.repo.fsmeta import gid_of, is_zero, uid_of, write_xattrs
 from drkit.repo.layout import pack_key
 from drkit.repo.model import RestoreStats, RootMeta, Snapshot
 from drkit.repo.pack import pack_sealer
@@ -39,29 +48,52 @@ class RestoreError(VerificationFailed):
 
 @dataclass
 class _Plan:
-    dirs: list[tuple[bytes, RootMeta]] = field(default_factory=list)
+    dirs: list[tuple[bytes, Node]] = field(default_factory=list)
     files: list[tuple[bytes, Node]] = field(default_factory=list)
     links: list[tuple[bytes, Node]] = field(default_factory=list)
-    # pack id -> blob id -> [(path, offset)]
-    placements: dict[str, dict[bytes, list[tuple[bytes, int]]]] = field(
+    hardlinks: int = 0
+    first_link: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    # pack id -> blob id -> [(path, offset, sparse)]
+    placements: dict[str, dict[bytes, list[tuple[bytes, int, bool]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     bytes: int = 0
 
 
-def _meta(n: Node) -> RootMeta:
-    return RootMeta(n.mode, n.uid, n.gid, n.mtime_ns)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_XATTRS_AS_USER = ("user.", "system.posix_acl_")
+"""Extended attribute namespaces a restore not running as root attempts; others need privileges."""
 
 
 class TreeRestore:
+    """One restore.
+
+    ``owners``: set owners (``chown``) or not; ``None`` (default) sets them when running as root.
+    Owners are the numeric ids recorded; ``owners_by_name=True`` maps the recorded user and group
+    names to this system's ids where they exist. Problems that do not stop the restore (an xattr or
+    owner that could not be set) are collected in :attr:`warnings`.
+    """
+
     def __init__(
-        self, packs: PackSource, snapshot: Snapshot, *, workers: int = 4, progress: Progress | None = None
+        self,
+        packs: PackSource,
+        snapshot: Snapshot,
+        *,
+        workers: int = 4,
+        progress: Progress | None = None,
+        owners: bool | None = None,
+        owners_by_name: bool = False,
     ) -> None:
         self.packs = packs
         self.snapshot = snapshot
         self.workers = max(1, workers)
         self.progress = progress
         self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        self.owners = self._as_root if owners is None else owners
+        self.owners_by_name = owners_by_name
+        self.warnings: list[str] = []
+        self._xattrs_skipped = 0
 
     def _tree(self, tree_id: bytes) -> list[Node]:
         where = f"{tree_id.hex()} (snapshot {self.snapshot.short_id})"
@@ -76,7 +108,7 @@ class TreeRestore:
         tgt = os.fsencode(target)
         parts = [p for p in subpath.split("/") if p]
         nodes = self._tree(self.snapshot.tree)
-        root_meta: RootMeta | None = self.snapshot.root
+        root_meta: Node | None = _root_node(self.snapshot.root)
         single: Node | None = None
         for i, part in enumerate(parts):
             name = os.fsencode(part)
@@ -85,7 +117,7 @@ class TreeRestore:
                 raise RestoreError(f"{subpath!r} is not in snapshot {self.snapshot.short_id}")
             if node.type is NodeType.DIR and node.subtree is not None:
                 nodes = self._tree(node.subtree)
-                root_meta = _meta(node)
+                root_meta = node
             elif i == len(parts) - 1:
                 single = node
             else:
@@ -96,84 +128,116 @@ class TreeRestore:
         if not stat.S_ISDIR(os.stat(tgt).st_mode):
             raise RestoreError(f"restore target {target} is not a directory")
         plan = _Plan()
-        stats = RestoreStats()
-        if single is not None:
-            self._place(plan, tgt, [single])
-            root_meta = None
-        else:
-            self._place(plan, tgt, nodes)
+        root_fd = os.open(tgt, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            if single is not None:
+                self._place(plan, root_fd, tgt, [single])
+                root_meta = None
+            else:
+                self._place(plan, root_fd, tgt, nodes)
+        finally:
+            os.close(root_fd)
         if self.progress is not None:
             self.progress.start("restore", plan.bytes)
         packs_read = self._write_data(plan)
         if self.progress is not None:
             self.progress.done()
         self._apply_metadata(plan, tgt, root_meta)
+        if self._xattrs_skipped:
+            self.warnings.append(
+                f"{self._xattrs_skipped} extended attributes outside user.* not restored "
+                "(not running as root)"
+            )
         return RestoreStats(
-            files=len(plan.files),
+            files=len(plan.files) + plan.hardlinks,
             dirs=len(plan.dirs),
             symlinks=len(plan.links),
             bytes=plan.bytes,
             packs_read=packs_read,
-            duration_s=time.monotonic() - started + stats.duration_s,
+            duration_s=time.monotonic() - started,
         )
 
     # -- pass 1 ------------------------------------------------------------------------------------
 
-    def _place(self, plan: _Plan, parent: bytes, nodes: list[Node]) -> None:
+    def _place(self, plan: _Plan, dir_fd: int, parent: bytes, nodes: list[Node]) -> None:
         for n in nodes:
             path = os.path.join(parent, n.name)
             if n.type is NodeType.DIR:
-                try:
-                    os.mkdir(path, 0o700)
-                except FileExistsError:
-                    if not stat.S_ISDIR(os.lstat(path).st_mode):
-                        raise RestoreError(
-                            f"{os.fsdecode(path)} exists and is not a directory: refusing to restore into it"
-                        ) from None
-                plan.dirs.append((path, _meta(n)))
-                assert n.subtree is not None
-                self._place(plan, path, self._tree(n.subtree))
+                self._place_dir(plan, dir_fd, path, n)
             elif n.type is NodeType.SYMLINK:
-                self._remove_nondir(path)
-                os.symlink(n.target or b"", path)
+                self._clear(dir_fd, n.name, path)
+                os.symlink(n.target or b"", n.name, dir_fd=dir_fd)
                 plan.links.append((path, n))
             else:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-                try:
-                    os.ftruncate(fd, n.size)
-                finally:
-                    os.close(fd)
-                plan.files.append((path, n))
-                offset = 0
-                for chunk_id in n.content:
-                    loc = self.packs.index.get((BlobType.DATA, chunk_id))
-                    if loc is None:
-                        raise VerificationFailed(
-                            f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
-                            f"affects snapshot {self.snapshot.id}"
-                        )
-                    plan.placements[loc.pack_id][chunk_id].append((path, offset))
-                    offset += loc.raw_length
-                if offset != n.size:
-                    raise VerificationFailed(
-                        f"{os.fsdecode(path)}: chunks add up to {offset} bytes, the tree says {n.size}; "
-                        f"affects snapshot {self.snapshot.id}"
-                    )
-                plan.bytes += n.size
+                self._place_file(plan, dir_fd, path, n)
+
+    def _place_dir(self, plan: _Plan, dir_fd: int, path: bytes, n: Node) -> None:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(n.name, 0o700, dir_fd=dir_fd)
+        try:
+            fd = os.open(n.name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as e:
+            if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise RestoreError(
+                    f"{os.fsdecode(path)} exists and is not a directory: refusing to restore into it"
+                ) from None
+            raise
+        try:
+            assert n.subtree is not None
+            plan.dirs.append((path, n))
+            self._place(plan, fd, path, self._tree(n.subtree))
+        finally:
+            os.close(fd)
+
+    def _place_file(self, plan: _Plan, dir_fd: int, path: bytes, n: Node) -> None:
+        group = n.link_group
+        if group is not None and group in plan.first_link:
+            self._clear(dir_fd, n.name, path)
+            os.link(plan.first_link[group], n.name, dst_dir_fd=dir_fd, follow_symlinks=False)
+            plan.hardlinks += 1
+            return
+        self._clear(dir_fd, n.name, path)
+        fd = os.open(n.name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            os.ftruncate(fd, n.size)
+        finally:
+            os.close(fd)
+        if group is not None:
+            plan.first_link[group] = path
+        plan.files.append((path, n))
+        offset = 0
+        for chunk_id in n.content:
+            loc = self.packs.index.get((BlobType.DATA, chunk_id))
+            if loc is None:
+                raise VerificationFailed(
+                    f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
+                    f"affects snapshot {self.snapshot.id}"
+                )
+            plan.placements[loc.pack_id][chunk_id].append((path, offset, n.sparse))
+            offset += loc.raw_length
+        if offset != n.size:
+            raise VerificationFailed(
+                f"{os.fsdecode(path)}: chunks add up to {offset} bytes, the tree says {n.size}; "
+                f"affects snapshot {self.snapshot.id}"
+            )
+        plan.bytes += n.size
 
     @staticmethod
-    def _remove_nondir(path: bytes) -> None:
+    def _clear(dir_fd: int, name: bytes, path: bytes) -> None:
+        """Make room for a file or symlink: remove a regular file or symlink there, refuse anything else."""
         try:
-            st = os.lstat(path)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return
-        if stat.S_ISDIR(st.st_mode):
-            raise RestoreError(f"{os.fsdecode(path)} exists and is a directory: refusing to replace it")
-        os.unlink(path)
+        if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            os.unlink(name, dir_fd=dir_fd)
+            return
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a special file"
+        raise RestoreError(f"{os.fsdecode(path)} exists and is {kind}: refusing to replace it")
 
     # -- pass 2 ------------------------------------------------------------------------------------
 
-    def _write_pack(self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int]]]) -> None:
+    def _write_pack(self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool]]]) -> None:
         try:
             data = self.packs.fetch(pack_id)
         except VerificationFailed as e:
@@ -191,14 +255,20 @@ class TreeRestore:
                 view[loc.offset : loc.offset + loc.length],
                 where=f"{pack_key(pack_id)} (snapshot {self.snapshot.id})",
             )
-            for path, offset in targets:
-                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+            zero: bool | None = None
+            for path, offset, sparse in targets:
+                if sparse:
+                    if zero is None:
+                        zero = is_zero(raw)
+                    if zero:
+                        continue  # the file was created at its full size: this range stays a hole
+                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
                 try:
                     os.pwrite(fd, raw, offset)
                 finally:
                     os.close(fd)
-                if self.progress is not None:
-                    self.progress.advance(len(raw))
+            if self.progress is not None:
+                self.progress.advance(len(raw) * len(targets))
 
     def _write_data(self, plan: _Plan) -> int:
         if not plan.placements:
@@ -211,19 +281,59 @@ class TreeRestore:
 
     # -- pass 3 ------------------------------------------------------------------------------------
 
-    def _set(self, path: bytes, meta: RootMeta, *, link: bool = False) -> None:
-        if self._as_root:
-            os.lchown(path, meta.uid, meta.gid)
-        if not link:
-            os.chmod(path, meta.mode)
-        os.utime(path, ns=(meta.mtime_ns, meta.mtime_ns), follow_symlinks=not link)
+    def _owner(self, n: Node) -> tuple[int, int]:
+        if not self.owners_by_name:
+            return n.uid, n.gid
+        uid = uid_of(n.user) if n.user is not None else None
+        gid = gid_of(n.group) if n.group is not None else None
+        return (n.uid if uid is None else uid), (n.gid if gid is None else gid)
 
-    def _apply_metadata(self, plan: _Plan, target: bytes, root: RootMeta | None) -> None:
+    def _xattrs(self, target: bytes | int, path: bytes, n: Node) -> None:
+        attrs = n.xattrs
+        if not attrs:
+            return
+        if not self._as_root:
+            allowed = tuple(a for a in attrs if a[0].startswith(_XATTRS_AS_USER))
+            self._xattrs_skipped += len(attrs) - len(allowed)
+            attrs = allowed
+        for problem in write_xattrs(target, attrs):
+            self.warnings.append(f"{os.fsdecode(path)}: {problem}")
+
+    def _set_fd(self, path: bytes, n: Node, flags: int) -> None:
+        """Owner, xattrs, mode and mtime of a file or directory, through an fd opened without following."""
+        fd = os.open(path, flags)
+        try:
+            if self.owners:
+                try:
+                    os.fchown(fd, *self._owner(n))
+                except OSError as e:
+                    self.warnings.append(f"{os.fsdecode(path)}: cannot set owner: {e.strerror}")
+            self._xattrs(fd, path, n)
+            os.fchmod(fd, n.mode)
+            os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
+        finally:
+            os.close(fd)
+
+    def _set_link(self, path: bytes, n: Node) -> None:
+        if self.owners:
+            try:
+                os.lchown(path, *self._owner(n))
+            except OSError as e:
+                self.warnings.append(f"{os.fsdecode(path)}: cannot set owner: {e.strerror}")
+        self._xattrs(path, path, n)
+        os.utime(path, ns=(n.mtime_ns, n.mtime_ns), follow_symlinks=False)
+
+    def _apply_metadata(self, plan: _Plan, target: bytes, root: Node | None) -> None:
+        file_flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         for path, node in plan.files:
-            self._set(path, _meta(node))
+            self._set_fd(path, node, file_flags)
         for path, node in plan.links:
-            self._set(path, _meta(node), link=True)
-        for path, meta in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
-            self._set(path, meta)
+            self._set_link(path, node)
+        for path, node in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
+            self._set_fd(path, node, _DIR_FLAGS)
         if root is not None:
-            self._set(target, root)
+            self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+
+
+def _root_node(root: RootMeta) -> Node:
+    return Node(b"", NodeType.DIR, root.mode, root.uid, root.gid, root.mtime_ns)

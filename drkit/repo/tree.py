@@ -8,13 +8,18 @@ Entry fields: ``name`` (UTF-8 text; ``name_hex`` instead when the name is not va
 ``type`` (``file``/``dir``/``symlink``), ``mode`` (permission bits incl. setuid/setgid/sticky),
 ``uid``, ``gid``, ``mtime_ns``; files: ``size``, ``content`` (chunk ids, hex, in order); dirs:
 ``subtree`` (tree id, hex); symlinks: ``target`` (or ``target_hex``).
+
+Optional fields (absent when empty, so trees without them encode as before and older trees read):
+``user``/``group`` (owner names), ``xattrs`` (``{name: hex value}``), and for files ``inode``,
+``device``, ``links`` (hard link count when > 1: entries with equal device and inode and links > 1
+are one file, restored as hard links) and ``sparse`` (the file had holes: zero chunks become holes).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
@@ -41,6 +46,20 @@ class Node:
     content: tuple[bytes, ...] = ()
     subtree: bytes | None = None
     target: bytes | None = None
+    user: str | None = None
+    group: str | None = None
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+    inode: int = 0
+    device: int = 0
+    links: int = 0
+    sparse: bool = False
+
+    @property
+    def link_group(self) -> tuple[int, int] | None:
+        """The hard link group of a file (device, inode) when it had more than one link, else None."""
+        if self.type is NodeType.FILE and self.links > 1 and self.inode:
+            return (self.device, self.inode)
+        return None
 
 
 def safe_name(name: bytes) -> bool:
@@ -70,9 +89,22 @@ def _node_json(n: Node) -> dict[str, Any]:
         "mtime_ns": n.mtime_ns,
     }
     _put_bytes(doc, "name", n.name)
+    if n.user is not None:
+        doc["user"] = n.user
+    if n.group is not None:
+        doc["group"] = n.group
+    if n.xattrs:
+        doc["xattrs"] = {k: v.hex() for k, v in n.xattrs}
     if n.type is NodeType.FILE:
         doc["size"] = n.size
         doc["content"] = [c.hex() for c in n.content]
+        if n.inode:
+            doc["inode"] = n.inode
+            doc["device"] = n.device
+        if n.links > 1:
+            doc["links"] = n.links
+        if n.sparse:
+            doc["sparse"] = True
     elif n.type is NodeType.DIR:
         doc["subtree"] = (n.subtree or b"").hex()
     else:
@@ -95,17 +127,45 @@ def _node_from_json(e: dict[str, Any], where: str) -> Node:
     if not safe_name(name):
         raise VerificationFailed(f"tree {where} has a hostile entry name {name!r}")
     mode, uid, gid, mtime_ns = int(e["mode"]) & 0o7777, int(e["uid"]), int(e["gid"]), int(e["mtime_ns"])
+    base = Node(name, t, mode, uid, gid, mtime_ns, **_optional(e, where, name))
     if t is NodeType.FILE:
         content = tuple(bytes.fromhex(c) for c in e["content"])
         if any(len(c) != 32 for c in content):
             raise VerificationFailed(f"tree {where}: {name!r} has a malformed chunk id")
-        return Node(name, t, mode, uid, gid, mtime_ns, size=int(e["size"]), content=content)
+        size = int(e["size"])
+        if size < 0:
+            raise VerificationFailed(f"tree {where}: {name!r} has a negative size")
+        return replace(
+            base,
+            size=size,
+            content=content,
+            inode=int(e.get("inode", 0)),
+            device=int(e.get("device", 0)),
+            links=int(e.get("links", 0)),
+            sparse=e.get("sparse") is True,
+        )
     if t is NodeType.DIR:
         sub = bytes.fromhex(e["subtree"])
         if len(sub) != 32:
             raise VerificationFailed(f"tree {where}: {name!r} has a malformed subtree id")
-        return Node(name, t, mode, uid, gid, mtime_ns, subtree=sub)
-    return Node(name, t, mode, uid, gid, mtime_ns, target=_get_bytes(e, "target"))
+        return replace(base, subtree=sub)
+    return replace(base, target=_get_bytes(e, "target"))
+
+
+def _optional(e: dict[str, Any], where: str, name: bytes) -> dict[str, Any]:
+    """The optional fields every entry type may carry (owner names, extended attributes)."""
+    out: dict[str, Any] = {}
+    for f in ("user", "group"):
+        if f in e:
+            if not isinstance(e[f], str):
+                raise VerificationFailed(f"tree {where}: {name!r} has a malformed {f}")
+            out[f] = e[f]
+    if "xattrs" in e:
+        raw = e["xattrs"]
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and k for k in raw):
+            raise VerificationFailed(f"tree {where}: {name!r} has malformed xattrs")
+        out["xattrs"] = tuple(sorted((k, bytes.fromhex(v)) for k, v in raw.items()))
+    return out
 
 
 def _check_version(doc: object, where: str) -> list[dict[str, Any]]:
