@@ -93,7 +93,7 @@ _REASONS = (
     "Internal error",
     "Invalid type",
 )
-_CAUSE = re.compile(r"(?:^|\[|, )([A-Za-z0-9_.\-/\[\]\"']+): (" + "|".join(_REASONS) + r")\b")
+_CAUSE = re.compile(r"(?:^|\[|, )([A-Za-z][A-Za-z0-9_.\-/\[\]\"']*): (" + "|".join(_REASONS) + r")\b")
 
 
 def field_causes(api_message: str) -> tuple[FieldCause, ...]:
