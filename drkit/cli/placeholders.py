@@ -11,7 +11,6 @@ from drkit.errors import NotImplementedYet
 # name -> (help, what will implement it)
 PLANNED: dict[str, tuple[str, str]] = {
     "drill": ("Run rehearsed restores into scratch clusters and report RTO/RPO.", "the drill issue"),
-    "daemon": ("Run schedules: backups, verification, prune and drills on a clock.", "the daemon issue"),
 }
 
 

@@ -1,0 +1,269 @@
+"""`drkit daemon`: run the schedules of a directory on their clocks (docs/daemon.md)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from drkit.cli.options import output_option
+from drkit.cli.output import emit, render_table
+from drkit.config.durations import parse_duration
+from drkit.config.schedule import Schedule, load_schedules
+from drkit.errors import ConfigError
+
+log = logging.getLogger("drkit.cli.daemon")
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]
+    """``30s``, ``5m``, ``1h30m`` or a number of seconds; converted to float seconds."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            return parse_duration(text, param.name if param and param.name else "duration").total_seconds()
+        except ConfigError as exc:
+            self.fail(exc.message, param, ctx)
+
+
+DURATION = Duration()
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "drkit" / "daemon"
+
+
+def _default_identity() -> str:
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@click.command("daemon")
+@click.option(
+    "--schedules",
+    "schedules_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of schedule files (*.yaml, docs/schedules.md).",
+)
+@click.option("--check", is_flag=True, help="Validate the schedules, print the next run times, and exit.")
+@output_option
+@click.option(
+    "--metrics-addr",
+    default="127.0.0.1:9090",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Serve /metrics, /healthz and /readyz here ('off' to serve nothing).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where run records are kept (default: $XDG_STATE_HOME/drkit/daemon).",
+)
+@click.option("--lease-namespace", metavar="NS", help="Namespace of the leader-election Lease.")
+@click.option("--lease-name", default="drkit-daemon", show_default=True, help="Name of the Lease.")
+@click.option("--identity", help="This replica's name in the Lease (default: $POD_NAME, else host-pid).")
+@click.option(
+    "--lease-duration", type=DURATION, default="15s", show_default=True, help="How long a Lease holds."
+)
+@click.option(
+    "--no-leader-election", is_flag=True, help="Run the schedules without a Lease (one replica only)."
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="KUBECONFIG",
+    help="Kubeconfig for the Lease (default: $KUBECONFIG, ~/.kube/config, or in-cluster).",
+)
+@click.option("--context", help="Kubeconfig context for the Lease.")
+@click.option(
+    "--grace-period",
+    type=DURATION,
+    default="5m",
+    show_default=True,
+    help="On SIGTERM, how long running jobs may go on.",
+)
+@click.option(
+    "--retries", type=click.IntRange(0, 100), default=3, show_default=True, help="Retries of a failed run."
+)
+@click.option(
+    "--retry-delay",
+    type=DURATION,
+    default="1m",
+    show_default=True,
+    help="First retry delay; doubles each time.",
+)
+@click.option(
+    "--retry-max-delay", type=DURATION, default="1h", show_default=True, help="Longest retry delay."
+)
+@click.option(
+    "--misfire-grace",
+    type=DURATION,
+    default="5m",
+    show_default=True,
+    help="A run that could not start on time still starts within this.",
+)
+@click.option("--notify-url", metavar="URL", help="POST a JSON report here when a run fails.")
+@click.option("--test-every-seconds", type=click.IntRange(1, 59), hidden=True)
+@click.option("--test-stall-after-etcd", type=DURATION, default=0.0, hidden=True)
+def daemon(
+    schedules_dir: Path,
+    check: bool,
+    output: str,
+    metrics_addr: str,
+    state_dir: Path | None,
+    lease_namespace: str | None,
+    lease_name: str,
+    identity: str | None,
+    lease_duration: float,
+    no_leader_election: bool,
+    kubeconfig: Path | None,
+    context: str | None,
+    grace_period: float,
+    retries: int,
+    retry_delay: float,
+    retry_max_delay: float,
+    misfire_grace: float,
+    notify_url: str | None,
+    test_every_seconds: int | None,
+    test_stall_after_etcd: float,
+) -> None:
+    """Run the schedules in DIR: backups (then prune), verify and drills on their clocks.
+
+    With --lease-namespace, replicas elect a leader with a coordination.k8s.io Lease and only the
+    leader runs schedules; --no-leader-election runs them at once (never run two such replicas).
+    SIGTERM stops taking new runs, lets running ones finish within --grace-period, and exits 0.
+    """
+    schedules = load_schedules(schedules_dir)
+    if check:
+        from drkit.daemon.check import next_run_rows
+
+        rows = next_run_rows(schedules, datetime.now(UTC))
+        text = render_table(
+            [{**r, "next": ", ".join(r["next"])} for r in rows],
+            ["schedule", "job", "cron", "timezone", "next"],
+        )
+        emit(rows, output, text=f"{len(schedules)} schedules valid\n{text}")
+        return
+    if not schedules:
+        raise ConfigError("no schedule files (*.yaml) in this directory", file=str(schedules_dir))
+    if no_leader_election == bool(lease_namespace):
+        raise click.UsageError("give --lease-namespace (replicas elect a leader) or --no-leader-election")
+    _serve(
+        schedules,
+        state_dir or _default_state_dir(),
+        metrics_addr=metrics_addr,
+        lease=(lease_namespace, lease_name, lease_duration) if lease_namespace else None,
+        identity=identity or _default_identity(),
+        kubeconfig=kubeconfig,
+        context=context,
+        grace_period=grace_period,
+        retries=(retries, retry_delay, retry_max_delay),
+        misfire_grace=misfire_grace,
+        notify_url=notify_url,
+        every_seconds=test_every_seconds,
+        stall=test_stall_after_etcd,
+    )
+
+
+def _serve(
+    schedules: list[Schedule],
+    state_dir: Path,
+    *,
+    metrics_addr: str,
+    lease: tuple[str, str, float] | None,
+    identity: str,
+    kubeconfig: Path | None,
+    context: str | None,
+    grace_period: float,
+    retries: tuple[int, float, float],
+    misfire_grace: float,
+    notify_url: str | None,
+    every_seconds: int | None,
+    stall: float,
+) -> None:
+    from drkit.daemon import runcontext
+    from drkit.daemon.leader import ElectionConfig, KubeLeaseAPI, LeaderElector
+    from drkit.daemon.metrics import HealthServer, Metrics
+    from drkit.daemon.retry import RetryPolicy
+    from drkit.daemon.service import Daemon, DaemonSettings
+    from drkit.daemon.webhook import Webhook
+    from drkit.kube.client import KubeClient
+
+    runcontext.install(logging.getLogger().handlers)
+    settings = DaemonSettings(
+        state_dir=state_dir,
+        identity=identity,
+        grace_period=grace_period,
+        misfire_grace=misfire_grace,
+        retry=RetryPolicy(retries=retries[0], delay=retries[1], max_delay=retries[2]),
+        every_seconds=every_seconds,
+        stall_after_etcd=stall,
+    )
+    metrics = Metrics()
+    webhook = Webhook(notify_url) if notify_url else None
+    service = Daemon(
+        [s for s in schedules if isinstance(s, Schedule)], settings, metrics=metrics, webhook=webhook
+    )
+    elector: LeaderElector | None = None
+    if lease is not None:
+        namespace, name, duration = lease
+        config = ElectionConfig.for_duration(namespace, name, identity, duration)
+        kube = KubeClient.from_kubeconfig(kubeconfig, context, timeout=max(1.0, config.retry_period * 2))
+        elector = LeaderElector(
+            KubeLeaseAPI(kube, namespace, name),
+            config,
+            on_started=service.start_leading,
+            on_stopped=service.stop_leading,
+        )
+    server: HealthServer | None = None
+    if metrics_addr.lower() not in ("off", "none", ""):
+        server = HealthServer(metrics_addr, metrics, lambda: service.ready)
+        server.start()
+        log.info("serving /metrics, /healthz, /readyz on port %d", server.port)
+
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start(elector)
+    log.info(
+        "daemon %s started: %d schedules, state in %s, %s",
+        identity,
+        len(service.schedules),
+        state_dir,
+        f"lease {lease[0]}/{lease[1]}" if lease else "no leader election",
+    )
+    while not stop.wait(1.0):
+        pass
+    log.info("signal %d: stopping (grace period %.0fs)", received[0] if received else 0, grace_period)
+    cut = service.shutdown()
+    if server is not None:
+        server.stop()
+    log.info("daemon stopped (%d runs cut off)", len(cut))
+    if cut:  # their threads still run: leave without waiting for them (the repository stays valid)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
