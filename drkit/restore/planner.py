@@ -1,0 +1,439 @@
+"""The restore planner: a snapshot's objects + a plan's scope, mapping and modifiers + what exists in
+the target -> an ordered :class:`~drkit.restore.model.RestorePlan`. Pure: no I/O.
+
+    prepared = prepare(objects, PlannerOptions.from_config(plan_config))
+    existing = existing_objects(kube, prepared.refs())           # drkit.restore.applier
+    plan = prepared.decide(existing, snapshot_id=snap.id, target="context staging")
+    # or, when the existing set is known: build_plan(objects, options, existing, snapshot_id=..., target=...)
+
+Steps per object: scope (namespaces, resources, selector) -> what a cluster recreates by itself
+(controller-owned objects, system namespaces and RBAC, token Secrets, ...) -> namespace mapping ->
+cleaning of server-populated fields -> references mapped (binding subjects, volume claims) ->
+modifiers -> target coordinates -> phase. Every object left out is in ``skipped`` with its reason.
+The output is sorted by (phase, namespace, group, resource, name), so the same inputs always give the
+same plan.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any
+
+from drkit.capture.filters import DEFAULT_SKIP
+from drkit.capture.resources import CapturedObject, object_path
+from drkit.config.restoreplan import ExistingPolicy, ModifierSettings, RestorePlanConfig, ScopeSettings
+from drkit.restore.clean import CleanOptions, clean_object, clean_service_account
+from drkit.restore.model import (
+    PHASE_CONFIGMAPS,
+    PHASE_CRDS,
+    PHASE_LIMITS,
+    PHASE_NAMESPACES,
+    PHASE_OTHER,
+    PHASE_RBAC,
+    PHASE_SECRETS,
+    PHASE_SERVICEACCOUNTS,
+    PHASE_SERVICES,
+    PHASE_STORAGECLASSES,
+    PHASE_VOLUMES,
+    PHASE_WORKLOADS,
+    WAIT_AVAILABLE,
+    WAIT_ESTABLISHED,
+    Action,
+    ObjectRef,
+    RestorePlan,
+    Verb,
+)
+from drkit.restore.modifiers import PatchError, apply_modifier, matches
+from drkit.restore.select import ObjectScope
+
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+PREEXISTING_NAMESPACES = ("default", *SYSTEM_NAMESPACES)
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+# (group, resource) -> phase. Anything not named is PHASE_OTHER (custom resources, policies, ...).
+PHASES: dict[tuple[str, str], int] = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"): PHASE_CRDS,
+    ("", "namespaces"): PHASE_NAMESPACES,
+    ("storage.k8s.io", "storageclasses"): PHASE_STORAGECLASSES,
+    ("scheduling.k8s.io", "priorityclasses"): PHASE_STORAGECLASSES,  # pods name them: before workloads
+    ("node.k8s.io", "runtimeclasses"): PHASE_STORAGECLASSES,
+    ("", "persistentvolumes"): PHASE_VOLUMES,
+    ("", "persistentvolumeclaims"): PHASE_VOLUMES,
+    ("", "serviceaccounts"): PHASE_SERVICEACCOUNTS,
+    (RBAC_GROUP, "roles"): PHASE_RBAC,
+    (RBAC_GROUP, "rolebindings"): PHASE_RBAC,
+    (RBAC_GROUP, "clusterroles"): PHASE_RBAC,
+    (RBAC_GROUP, "clusterrolebindings"): PHASE_RBAC,
+    ("", "secrets"): PHASE_SECRETS,
+    ("", "configmaps"): PHASE_CONFIGMAPS,
+    ("", "limitranges"): PHASE_LIMITS,
+    ("", "resourcequotas"): PHASE_LIMITS,
+    ("", "services"): PHASE_SERVICES,
+    ("apps", "deployments"): PHASE_WORKLOADS,
+    ("apps", "statefulsets"): PHASE_WORKLOADS,
+    ("apps", "daemonsets"): PHASE_WORKLOADS,
+    ("apps", "replicasets"): PHASE_WORKLOADS,
+    ("batch", "jobs"): PHASE_WORKLOADS,
+    ("batch", "cronjobs"): PHASE_WORKLOADS,
+    ("", "pods"): PHASE_WORKLOADS,
+    ("", "replicationcontrollers"): PHASE_WORKLOADS,
+}
+
+WAITS: dict[tuple[str, str], str] = {
+    ("apiextensions.k8s.io", "customresourcedefinitions"): WAIT_ESTABLISHED,
+    ("apps", "deployments"): WAIT_AVAILABLE,
+    ("apps", "statefulsets"): WAIT_AVAILABLE,
+}
+
+# Owners (controllers) that recreate what they own: an object they control is left to them.
+RECREATING_OWNERS = frozenset(
+    {
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "DaemonSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+        "Service",
+    }
+)
+
+# The capture's default skip list, minus the two resources handled more finely here.
+_FINER = ("endpoints", "endpointslices.discovery.k8s.io")
+RESOURCE_SKIPS: dict[str, str] = {k: v for k, v in DEFAULT_SKIP.items() if k not in _FINER}
+
+MANAGED_SLICE_LABEL = "endpointslice.kubernetes.io/managed-by"
+APF_AUTOUPDATE = "apf.kubernetes.io/autoupdate-spec"
+
+
+@dataclass(frozen=True)
+class PlannerOptions:
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
+    namespace_mapping: Mapping[str, str] = field(default_factory=dict)
+    modifiers: tuple[ModifierSettings, ...] = ()
+    existing_policy: ExistingPolicy = ExistingPolicy.SKIP
+    include_status: bool = False
+    keep_last_applied: bool = False
+    waits: bool = True
+
+    @classmethod
+    def from_config(cls, config: RestorePlanConfig) -> PlannerOptions:
+        return cls(
+            scope=config.scope,
+            namespace_mapping=dict(config.namespace_mapping),
+            modifiers=config.modifiers,
+            existing_policy=config.existing_policy,
+            include_status=config.include_status,
+            keep_last_applied=config.keep_last_applied,
+            waits=config.waits.enabled,
+        )
+
+    def target_namespace(self, namespace: str) -> str:
+        return self.namespace_mapping.get(namespace, namespace)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An object the plan restores, before the existing objects are known."""
+
+    ref: ObjectRef
+    body: bytes
+    phase: int
+    source_path: str
+    wait: str | None
+    notes: tuple[str, ...] = ()
+    failure: str | None = None  # a modifier did not apply: the object is a failed action
+    synthetic: bool = False  # a Namespace the snapshot does not hold but the restored objects need
+
+
+@dataclass(frozen=True)
+class PreparedRestore:
+    candidates: tuple[Candidate, ...]
+    skipped: tuple[tuple[str, str], ...]
+    policy: ExistingPolicy = ExistingPolicy.SKIP
+
+    def refs(self) -> list[ObjectRef]:
+        """The target coordinates to look up (``existing_objects``) before deciding."""
+        return [c.ref for c in self.candidates]
+
+    def decide(self, existing: AbstractSet[ObjectRef], *, snapshot_id: str, target: str) -> RestorePlan:
+        """The plan, given which of :meth:`refs` already exist in the target."""
+        return RestorePlan(
+            snapshot_id=snapshot_id,
+            target=target,
+            actions=tuple(_decide(c, c.ref in existing, self.policy) for c in self.candidates),
+            skipped=self.skipped,
+        )
+
+
+def _decide(c: Candidate, exists: bool, policy: ExistingPolicy) -> Action:
+    notes = "; ".join(c.notes)
+
+    def reason(text: str) -> str:
+        return f"{text}; {notes}" if notes else text
+
+    if c.failure is not None:
+        return Action(c.ref, Verb.FAIL, c.failure, b"", c.phase, c.source_path)
+    if exists and c.synthetic:
+        return Action(c.ref, Verb.SKIP, "exists in the target", b"", c.phase, c.source_path)
+    if exists and policy is ExistingPolicy.SKIP:
+        return Action(
+            c.ref, Verb.SKIP, "exists in the target (existingPolicy: skip)", b"", c.phase, c.source_path
+        )
+    if exists and policy is ExistingPolicy.FAIL:
+        return Action(
+            c.ref, Verb.FAIL, "exists in the target (existingPolicy: fail)", b"", c.phase, c.source_path
+        )
+    if exists:
+        text = reason("exists in the target (existingPolicy: update)")
+        return Action(c.ref, Verb.UPDATE, text, c.body, c.phase, c.source_path, c.wait)
+    text = "needed by the restored objects, not in the snapshot" if c.synthetic else "not in the target"
+    return Action(c.ref, Verb.CREATE, reason(text), c.body, c.phase, c.source_path, c.wait)
+
+
+def build_plan(
+    objects: Iterable[CapturedObject],
+    options: PlannerOptions,
+    existing: AbstractSet[ObjectRef],
+    *,
+    snapshot_id: str,
+    target: str,
+) -> RestorePlan:
+    return prepare(objects, options).decide(existing, snapshot_id=snapshot_id, target=target)
+
+
+# -- preparation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    obj: CapturedObject
+    path: str
+    doc: dict[str, Any]
+
+
+def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> PreparedRestore:
+    """Scope, skip rules, mapping, cleaning and modifiers for every object; see the module doc."""
+    sources: list[_Source] = []
+    skipped: list[tuple[str, str]] = []
+    for obj in objects:
+        path = object_path(obj)
+        try:
+            doc = json.loads(obj.raw)
+        except ValueError:
+            skipped.append((path, "not a JSON object"))
+            continue
+        if not isinstance(doc, dict):
+            skipped.append((path, "not a JSON object"))
+            continue
+        sources.append(_Source(obj, path, doc))
+    sources.sort(key=lambda s: s.path)
+    selector_services = {
+        (s.obj.namespace, s.obj.name)
+        for s in sources
+        if s.obj.group == "" and s.obj.resource == "services" and (s.doc.get("spec") or {}).get("selector")
+    }
+    scope = ObjectScope(options.scope)
+    kept: list[_Source] = []
+    for source in sources:
+        why = _excluded(source, scope, options) or _recreated(source, selector_services)
+        if why is None:
+            kept.append(source)
+        else:
+            skipped.append((source.path, why))
+    restored_pvs = {s.obj.name for s in kept if s.obj.group == "" and s.obj.resource == "persistentvolumes"}
+    candidates: dict[ObjectRef, Candidate] = {}
+    for source in kept:
+        candidate = _candidate(source, options, restored_pvs)
+        first = candidates.get(candidate.ref)
+        if first is not None:
+            skipped.append((source.path, f"the same target object as {first.source_path}"))
+            continue
+        candidates[candidate.ref] = candidate
+    for namespace in sorted({ref.namespace for ref in candidates if ref.namespace}):
+        ns_ref = ObjectRef("", "v1", "namespaces", "Namespace", "", namespace)
+        if ns_ref not in candidates and namespace not in PREEXISTING_NAMESPACES:
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+            candidates[ns_ref] = Candidate(ns_ref, _dump(body), PHASE_NAMESPACES, "", None, synthetic=True)
+    ordered = sorted(
+        candidates.values(),
+        key=lambda c: (c.phase, c.ref.namespace, c.ref.group, c.ref.resource, c.ref.name),
+    )
+    skipped.sort()
+    return PreparedRestore(tuple(ordered), tuple(skipped), options.existing_policy)
+
+
+def _excluded(source: _Source, scope: ObjectScope, options: PlannerOptions) -> str | None:
+    obj = source.obj
+    labels = _labels(source.doc)
+    why = scope.excluded(obj.group, obj.resource, obj.namespace, obj.name, labels)
+    if why is not None:
+        return f"out of scope: {why}"
+    is_namespace = obj.group == "" and obj.resource == "namespaces"
+    namespace = obj.name if is_namespace else obj.namespace
+    if namespace in SYSTEM_NAMESPACES and not scope.named_exactly(namespace):
+        return (
+            f"namespace {namespace} belongs to the cluster itself "
+            "(name it in scope.includeNamespaces to restore its objects)"
+        )
+    if is_namespace and options.target_namespace(obj.name) in PREEXISTING_NAMESPACES:
+        return f"namespace {options.target_namespace(obj.name)} exists in every cluster"
+    return None
+
+
+def _recreated(source: _Source, selector_services: set[tuple[str, str]]) -> str | None:
+    """Why the target cluster makes this object by itself (or must not get it), else None."""
+    qualified = source.obj.qualified_resource
+    for pattern, reason in RESOURCE_SKIPS.items():
+        if fnmatch.fnmatchcase(qualified, pattern):
+            return reason
+    return _owned(source.doc) or _cluster_made(source, selector_services) or _system(source)
+
+
+def _owned(doc: Mapping[str, Any]) -> str | None:
+    owner = _controller(doc)
+    if owner is None:
+        return None
+    kind = str(owner.get("kind", ""))
+    name = owner.get("name", "")
+    if kind in RECREATING_OWNERS:
+        return f"owned by {kind}/{name}, which recreates it"
+    if kind == "Node":
+        return f"mirror pod of a static pod on node {name}: the kubelet recreates it"
+    return None
+
+
+def _cluster_made(source: _Source, selector_services: set[tuple[str, str]]) -> str | None:  # noqa: PLR0911
+    """Objects controllers of every cluster publish or maintain."""
+    obj, doc = source.obj, source.doc
+    key = (obj.group, obj.resource)
+    where = (obj.namespace, obj.name)
+    if key == ("", "configmaps") and obj.name == "kube-root-ca.crt":
+        return "published in every namespace by the root CA publisher"
+    if key == ("", "secrets") and doc.get("type") == "kubernetes.io/service-account-token":
+        return "a service-account token: the token controller issues new ones for the target's keys"
+    if key == ("", "services") and where == ("default", "kubernetes"):
+        return "the API server's own Service"
+    if key == ("", "endpoints") and (where in selector_services or where == ("default", "kubernetes")):
+        return "maintained by the endpoints controller for its Service"
+    if key == ("discovery.k8s.io", "endpointslices"):
+        manager = _labels(doc).get(MANAGED_SLICE_LABEL)
+        if manager or where == ("default", "kubernetes"):
+            return f"maintained by {manager or 'the API server'}"
+    if key == ("apiregistration.k8s.io", "apiservices") and not (doc.get("spec") or {}).get("service"):
+        return "a built-in API group served by the kube-apiserver itself"
+    return None
+
+
+def _system(source: _Source) -> str | None:
+    """RBAC, priorities and flow control the API server itself creates."""
+    obj, doc = source.obj, source.doc
+    key = (obj.group, obj.resource)
+    reason: str | None = None
+    if obj.group == RBAC_GROUP and obj.name.startswith("system:"):
+        reason = "system: RBAC belongs to the Kubernetes components; the API server maintains it"
+    elif obj.group == RBAC_GROUP and _labels(doc).get("kubernetes.io/bootstrapping") == "rbac-defaults":
+        reason = "bootstrap RBAC the API server creates and reconciles at start"
+    elif obj.group == "flowcontrol.apiserver.k8s.io" and _annotations(doc).get(APF_AUTOUPDATE) == "true":
+        reason = "API priority and fairness defaults the API server maintains"
+    elif key == ("scheduling.k8s.io", "priorityclasses") and obj.name.startswith("system-"):
+        reason = "a built-in priority class"
+    elif key == ("networking.k8s.io", "servicecidrs") and obj.name == "kubernetes":
+        reason = "the API server's default Service CIDR"
+    return reason
+
+
+def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractSet[str]) -> Candidate:
+    obj = source.obj
+    doc = source.doc
+    key = (obj.group, obj.resource)
+    namespace = options.target_namespace(obj.namespace) if obj.namespace else ""
+    name = options.target_namespace(obj.name) if key == ("", "namespaces") else obj.name
+    metadata = doc.setdefault("metadata", {})
+    metadata["name"] = name
+    if namespace:
+        metadata["namespace"] = namespace
+    else:
+        metadata.pop("namespace", None)
+    notes = clean_object(
+        doc,
+        obj.group,
+        obj.resource,
+        CleanOptions(include_status=options.include_status, keep_last_applied=options.keep_last_applied),
+        restored_pvs,
+    )
+    if key == ("", "serviceaccounts"):
+        clean_service_account(doc)
+    _map_references(doc, key, options)
+    if namespace != obj.namespace:
+        notes.insert(0, f"namespace {obj.namespace} mapped to {namespace}")
+    elif key == ("", "namespaces") and name != obj.name:
+        notes.insert(0, f"namespace {obj.name} mapped to {name}")
+    ref = ObjectRef(obj.group, obj.version, obj.resource, obj.kind, namespace, name)
+    phase = PHASES.get(key, PHASE_OTHER)
+    wait = WAITS.get(key) if options.waits else None
+    failure: str | None = None
+    for modifier in options.modifiers:
+        if not matches(modifier, obj.kind, name, namespace):
+            continue
+        try:
+            patched = apply_modifier(modifier, doc)
+        except PatchError as exc:
+            failure = f"modifier {modifier.index} (line {modifier.line}) does not apply: {exc}"
+            break
+        changed = _identity(patched) != _identity(doc)
+        if changed:
+            failure = f"modifier {modifier.index} (line {modifier.line}) changes the object's identity"
+            break
+        doc = patched
+        notes.append(f"modifier {modifier.index} applied")
+    return Candidate(ref, _dump(doc), phase, source.path, wait, tuple(notes), failure)
+
+
+def _identity(doc: Mapping[str, Any]) -> tuple[object, ...]:
+    metadata = doc.get("metadata") or {}
+    return doc.get("apiVersion"), doc.get("kind"), metadata.get("name"), metadata.get("namespace")
+
+
+def _map_references(doc: dict[str, Any], key: tuple[str, str], options: PlannerOptions) -> None:
+    """Namespaces named inside the object: binding subjects, a volume's claim, a namespace's own label."""
+    mapping = options.namespace_mapping
+    if key in ((RBAC_GROUP, "rolebindings"), (RBAC_GROUP, "clusterrolebindings")):
+        for subject in doc.get("subjects") or []:
+            if isinstance(subject, dict) and subject.get("namespace") in mapping:
+                subject["namespace"] = mapping[subject["namespace"]]
+    elif key == ("", "persistentvolumes"):
+        claim = (doc.get("spec") or {}).get("claimRef")
+        if isinstance(claim, dict) and claim.get("namespace") in mapping:
+            claim["namespace"] = mapping[claim["namespace"]]
+    elif key == ("", "namespaces"):
+        labels = (doc.get("metadata") or {}).get("labels")
+        if isinstance(labels, dict) and "kubernetes.io/metadata.name" in labels:
+            labels["kubernetes.io/metadata.name"] = doc["metadata"]["name"]
+
+
+def _controller(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for owner in (doc.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(owner, Mapping) and owner.get("controller") is True:
+            return owner
+    return None
+
+
+def _labels(doc: Mapping[str, Any]) -> dict[str, str]:
+    labels = (doc.get("metadata") or {}).get("labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def _annotations(doc: Mapping[str, Any]) -> dict[str, str]:
+    annotations = (doc.get("metadata") or {}).get("annotations")
+    return {str(k): str(v) for k, v in annotations.items()} if isinstance(annotations, dict) else {}
+
+
+def _dump(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
