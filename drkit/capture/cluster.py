@@ -7,11 +7,14 @@ Layout inside the snapshot (docs/format.md, "Cluster snapshots"):
 * ``resources/<group|core>/<version>/<resource>/<namespace|_cluster>/<name>.json``: one object each.
 * ``capture/resources.json``: per object its group/version/kind, namespace, name, resourceVersion and
   the resourceVersion of the list it came from.
-* the manifest's ``meta``: ``etcd`` (revision, HashKV proof, sha256, size) and ``resources`` (counts,
-  list resourceVersions, skipped resources and per-item errors).
+* ``volumes/<namespace>/<pvc>/...``: the files of a volume read in local mode (docs/volumes.md).
+* the manifest's ``meta``: ``etcd`` (revision, HashKV proof, sha256, size), ``resources`` (counts,
+  list resourceVersions, skipped resources and per-item errors) and ``volumes`` (per volume: files,
+  bytes, new bytes, duration, hooks; in job mode the Job's result and the volume snapshot's id).
 
 A failure of etcd aborts the whole snapshot (nothing becomes visible). A failure of single resource
-types (forbidden, gone) is recorded per item; the snapshot is committed and the result is partial.
+types (forbidden, gone) or of single volumes is recorded per item; the snapshot is committed and the
+result is partial.
 """
 
 from __future__ import annotations
@@ -25,11 +28,19 @@ from typing import Any
 
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
+from drkit.capture.volumes import (
+    KubeMoverCluster,
+    VolumeCapture,
+    VolumeOptions,
+    capture_volumes,
+    discover_volumes,
+)
 from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient
 from drkit.kube.client import KubeClient
 from drkit.repo.model import Snapshot
 from drkit.repo.repository import Repository
+from drkit.repo.snapshotwriter import SnapshotWriter
 
 ETCD_PATH = "etcd/snapshot.db"
 OBJECTS_PATH = "capture/resources.json"
@@ -47,6 +58,7 @@ class ClusterBackupRequest:
     capture_filter: CaptureFilter = field(default_factory=CaptureFilter)
     tags: tuple[str, ...] = ()
     host: str | None = None
+    volumes: VolumeOptions | None = None  # None or selection "none": no volume data
 
 
 @dataclass(frozen=True)
@@ -55,10 +67,12 @@ class ClusterBackupResult:
     etcd: dict[str, Any] | None
     resources: CaptureSummary | None
     duration_s: float
+    volumes: VolumeCapture | None = None
 
     @property
     def partial(self) -> bool:
-        return self.resources is not None and self.resources.partial
+        resources = self.resources is not None and self.resources.partial
+        return resources or (self.volumes is not None and self.volumes.partial)
 
 
 def _object_record(obj: CapturedObject, path: str) -> dict[str, str]:
@@ -100,6 +114,10 @@ def backup_cluster(
     started = time.monotonic()
     etcd_record: dict[str, Any] | None = None
     summary: CaptureSummary | None = None
+    volumes: VolumeCapture | None = None
+    wants_volumes = request.volumes is not None and request.volumes.selection.enabled
+    if wants_volumes and request.kube is None:
+        raise ConfigError("--volumes needs the Kubernetes API (a context or kubeconfig)", field="volumes")
     meta: dict[str, Any] = {"drkit": {"capture": 1}}
     with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host) as snap:
         if request.etcd is not None:
@@ -125,6 +143,32 @@ def backup_cluster(
             meta["resources"] = summary_record(summary)
             meta["kubernetes"] = {"server": request.kube.server, "context": request.kube.context}
             say(f"resources: {summary.objects} objects of {len(summary.counts)} resource types")
+        if wants_volumes and request.kube is not None and request.volumes is not None:
+            volumes = _capture_volumes(repo, snap, request.kube, request.volumes, request.capture_filter, say)
+            meta["volumes"] = volumes.to_record(request.volumes.selection, request.volumes.mover)
         snap.set_meta(meta)
     assert snap.snapshot is not None  # committed: the with-block left normally
-    return ClusterBackupResult(snap.snapshot, etcd_record, summary, time.monotonic() - started)
+    return ClusterBackupResult(snap.snapshot, etcd_record, summary, time.monotonic() - started, volumes)
+
+
+def _capture_volumes(  # noqa: PLR0917
+    repo: Repository,
+    snap: SnapshotWriter,
+    kube: KubeClient,
+    options: VolumeOptions,
+    capture_filter: CaptureFilter,
+    say: Notify,
+) -> VolumeCapture:
+    from drkit.kube.exec import KubePodExec
+
+    selected = discover_volumes(kube, options, capture_filter.namespace_included)
+    say(f"volumes: {len(selected.volumes)} selected ({options.selection}), {len(selected.skipped)} skipped")
+    return capture_volumes(
+        snap,
+        selected,
+        options,
+        executor=KubePodExec(kube) if any(v.hooks for v in selected.volumes) else None,
+        cluster=KubeMoverCluster(kube) if options.mover == "job" else None,
+        repo=repo,
+        notify=say,
+    )

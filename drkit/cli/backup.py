@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import PartialFailure
 
 if TYPE_CHECKING:
+    from drkit.capture.volumes import VolumeCapture, VolumeOptions
     from drkit.etcd import EtcdClient
 
 log = logging.getLogger("drkit.cli.backup")
@@ -133,6 +135,51 @@ def _split(values: tuple[str, ...]) -> list[str]:
 )
 @click.option("--tag", "tags", multiple=True, help="Tag the snapshot (repeatable).")
 @click.option("--host", help="Name recorded in the snapshot (default: this machine's).")
+@click.option(
+    "--volumes",
+    "volumes",
+    default="none",
+    show_default=True,
+    metavar="all|none|SELECTOR",
+    help="Volume data of the Bound PVCs of the captured namespaces: all, none, or a label selector.",
+)
+@click.option(
+    "--volume-path-map",
+    multiple=True,
+    metavar="PV_OR_PATTERN=HOSTPATH",
+    help="Local mode: where a PV's files are here ({pv}, {namespace}, {pvc} placeholders; "
+    "'*=local-path' for the local-path provisioner). Repeatable; first match wins.",
+)
+@click.option(
+    "--volume-mover",
+    type=click.Choice(["local", "job"]),
+    default="local",
+    show_default=True,
+    help="local: read the files here; job: a mover Job per PVC in the cluster.",
+)
+@click.option(
+    "--volume-snapshot-class", metavar="NAME", help="Job mode: back up a clone of a CSI VolumeSnapshot."
+)
+@click.option("--image", "mover_image", metavar="IMAGE", help="Job mode: the drkit image of the mover Jobs.")
+@click.option(
+    "--mover-secret",
+    default="drkit-repo",
+    show_default=True,
+    help="Job mode: Secret (in each PVC's namespace) with the repository settings as files.",
+)
+@click.option("--mover-run-as-user", type=int, help="Job mode: uid of the mover (default 65532).")
+@click.option("--mover-fs-group", type=int, help="Job mode: fsGroup of the mover pod.")
+@click.option(
+    "--mover-read-as-root",
+    is_flag=True,
+    help="Job mode: run as root with only CAP_DAC_READ_SEARCH (reads files of any owner).",
+)
+@click.option(
+    "--node-name",
+    envvar="NODE_NAME",
+    help="Local mode: the node drkit runs on (default: $NODE_NAME, else the host name).",
+)
+@click.option("--no-hooks", is_flag=True, help="Do not run the pods' pre/post backup hooks.")
 @output_option
 def backup_run(
     repo: RepoOptions,
@@ -152,12 +199,25 @@ def backup_run(
     include_cluster_resources: str,
     tags: tuple[str, ...],
     host: str | None,
+    volumes: str,
+    volume_path_map: tuple[str, ...],
+    volume_mover: str,
+    volume_snapshot_class: str | None,
+    mover_image: str | None,
+    mover_secret: str,
+    mover_run_as_user: int | None,
+    mover_fs_group: int | None,
+    mover_read_as_root: bool,
+    node_name: str | None,
+    no_hooks: bool,
     output: str,
 ) -> None:
-    """Back up a cluster: an etcd snapshot (when endpoints are given) and its API resources.
+    """Back up a cluster: an etcd snapshot (when endpoints are given), its API resources and, with
+    --volumes, the data of its PersistentVolumeClaims (docs/volumes.md).
 
     Everything goes into one snapshot, visible only when all of it is stored. Resource types that
-    cannot be listed (forbidden, gone) are reported one by one and the command exits 1 (partial).
+    cannot be listed (forbidden, gone) and volumes that fail are reported one by one and the command
+    exits 1 (partial).
     """
     from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
     from drkit.capture.filters import CaptureFilter
@@ -173,7 +233,22 @@ def backup_run(
         label_selector=selector,
         include_cluster_resources=include_cluster_resources,
     )
-    request = ClusterBackupRequest(etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host)
+    volume_options = _volume_options(
+        volumes,
+        volume_path_map,
+        volume_mover,
+        volume_snapshot_class,
+        mover_image,
+        mover_secret,
+        mover_run_as_user,
+        mover_fs_group,
+        mover_read_as_root,
+        node_name,
+        no_hooks,
+    )
+    request = ClusterBackupRequest(
+        etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
+    )
     r = repo.open()
     result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
     snap = result.snapshot
@@ -193,9 +268,79 @@ def backup_run(
         res = result.resources
         lines.append(f"  resources: {res.objects} objects of {len(res.counts)} types")
         lines += [f"  failed: {e}" for e in res.errors]
+    if result.volumes is not None:
+        data["volumes"] = [o.to_record() for o in result.volumes.outcomes]
+        lines += _volume_lines(result.volumes)
     emit(data, output, text="\n".join(lines))
-    if result.partial and result.resources is not None:
+    if result.partial:
+        missing = []
+        if result.resources is not None and result.resources.errors:
+            missing.append(f"{len(result.resources.errors)} resource lists")
+        if result.volumes is not None and result.volumes.errors:
+            missing.append(f"{len(result.volumes.errors)} volumes")
         raise PartialFailure(
-            f"snapshot {snap.short_id} lacks {len(result.resources.errors)} resource lists (listed above)",
-            hint="grant the backup identity list access, or exclude those resources",
+            f"snapshot {snap.short_id} lacks {' and '.join(missing)} (listed above)",
+            hint="grant the backup identity list access, or exclude those resources; "
+            "map or exclude the failed volumes",
         )
+
+
+def _volume_options(
+    volumes: str,
+    path_map: tuple[str, ...],
+    mover: str,
+    snapshot_class: str | None,
+    image: str | None,
+    secret: str,
+    run_as_user: int | None,
+    fs_group: int | None,
+    read_as_root: bool,
+    node_name: str | None,
+    no_hooks: bool,
+) -> VolumeOptions | None:
+    from drkit.capture.movers import MoverSettings
+    from drkit.capture.volumes import PathRule, VolumeOptions, VolumeSelection
+
+    selection = VolumeSelection.parse(volumes)
+    if not selection.enabled:
+        if path_map or snapshot_class:
+            raise click.UsageError(
+                "--volume-path-map/--volume-snapshot-class need --volumes all or a selector"
+            )
+        return None
+    settings = MoverSettings(snapshot_class=snapshot_class, secret=secret, read_as_root=read_as_root)
+    if image:
+        settings = replace(settings, image=image)
+    if run_as_user is not None:
+        settings = replace(settings, run_as_user=run_as_user, run_as_group=run_as_user)
+    if fs_group is not None:
+        settings = replace(settings, fs_group=fs_group)
+    options = VolumeOptions(
+        selection=selection,
+        path_rules=tuple(PathRule.parse(rule) for rule in path_map),
+        mover=mover,
+        settings=settings,
+        run_hooks=not no_hooks,
+    )
+    return replace(options, node_name=node_name) if node_name else options
+
+
+def _volume_lines(capture: VolumeCapture) -> list[str]:
+    lines = [
+        f"  volumes: {len(capture.outcomes)} captured (run {capture.run}), {len(capture.skipped)} skipped"
+    ]
+    for o in capture.outcomes:
+        key = o.volume.key
+        if o.ok:
+            extra = f" -> volume snapshot {o.snapshot[:8]}" if o.snapshot else ""
+            lines.append(
+                f"    {key}: {o.files} files, {human_bytes(o.bytes)} ({human_bytes(o.new_bytes)} new) "
+                f"in {o.duration_s:.1f}s{extra}"
+            )
+        else:
+            lines.append(f"    {key}: FAILED: {o.error}")
+        lines += [
+            f"      hook {r.hook.phase} {r.hook.where}: {'ok' if r.ok else r.error}" for r in o.hooks.results
+        ]
+    lines += [f"    {key}: skipped: {why}" for key, why in sorted(capture.skipped.items())]
+    return lines
