@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -54,14 +54,29 @@ class RepoOptions:
         return Repository.open(self.store(), self.credential())
 
 
-def repo_options(func: F) -> F:
-    """``--repo`` and its credential and S3 options; the command receives ``repo: RepoOptions``."""
+@overload
+def repo_options(func: F, *, required: bool = True) -> F: ...
 
+
+@overload
+def repo_options(func: None = None, *, required: bool = True) -> Callable[[F], F]: ...
+
+
+def repo_options(func: F | None = None, *, required: bool = True) -> F | Callable[[F], F]:
+    """``--repo`` and its credential and S3 options; the command receives ``repo: RepoOptions``.
+    ``@repo_options(required=False)``: ``--repo`` may be left out (``repo.url`` is then ``""``), for
+    commands that take the repository from a file (restore plans)."""
+    if func is None:
+        return lambda f: _repo_options(f, required=required)
+    return _repo_options(func, required=required)
+
+
+def _repo_options(func: F, *, required: bool) -> F:
     @click.option(
         "--repo",
         "repo_url",
         envvar="DRKIT_REPO",
-        required=True,
+        required=required,
         metavar="URL",
         help="Repository: a directory, file:///path or s3://bucket/prefix[?endpoint=...]. Env: DRKIT_REPO. "
         "S3 credentials come from the AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).",
@@ -98,7 +113,7 @@ def repo_options(func: F) -> F:
     @functools.wraps(func)
     def wrapper(
         *args: Any,
-        repo_url: str,
+        repo_url: str | None,
         password_file: Path | None,
         key_file: Path | None,
         s3_endpoint: str | None,
@@ -115,7 +130,7 @@ def repo_options(func: F) -> F:
             ca_bundle=s3_ca_bundle,
             profile=s3_profile,
         )
-        repo = RepoOptions(repo_url, password_file, key_file, s3)
+        repo = RepoOptions(repo_url or "", password_file, key_file, s3)
         return func(*args, repo=repo, **kwargs)
 
     return wrapper  # type: ignore[return-value]

@@ -1,17 +1,25 @@
-"""`drkit restore`: restore file trees (and, with the restore issue, resources and etcd)."""
+"""`drkit restore`: restore file trees (`path`) and API resources by restore plans (`plan`, `run`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options
-from drkit.errors import ConfigError
+from drkit.errors import ConfigError, PartialFailure
+
+if TYPE_CHECKING:
+    from drkit.config.restoreplan import RestorePlanConfig
+    from drkit.kube.client import KubeClient
+    from drkit.restore.model import ApplyReport, RestorePlan
 
 
 @click.group()
@@ -63,3 +71,270 @@ def restore_path(
         f"{human_bytes(stats.bytes)} into {target} in {stats.duration_s:.1f}s"
     )
     emit(data, output, text=text)
+
+
+# -- restore plans ----------------------------------------------------------------------------------
+
+
+def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``restore plan`` and ``restore run`` share."""
+    for option in reversed(
+        (
+            click.argument("plan_file", metavar="PLAN.yaml", type=click.Path(dir_okay=False, path_type=Path)),
+            click.option(
+                "--snapshot",
+                "snapshot_ref",
+                metavar="REF",
+                help="Override the plan's snapshot: latest, an id, latest-before:<RFC 3339>, "
+                "schedule:<name>.",
+            ),
+            repo_options(required=False),
+            click.option(
+                "--kubeconfig",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Override the plan's target kubeconfig.",
+            ),
+            click.option("--context", help="Override the plan's target context."),
+        )
+    ):
+        func = option(func)
+    return func
+
+
+@restore.command("plan")
+@_plan_options
+@output_option
+def restore_plan(
+    plan_file: Path,
+    snapshot_ref: str | None,
+    repo: RepoOptions,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+) -> None:
+    """Show what restoring PLAN.yaml would create, update and skip, and why (nothing is changed).
+
+    The same as `drkit restore run PLAN.yaml --dry-run`. Secret contents are never printed.
+    """
+    _run(plan_file, snapshot_ref, repo, kubeconfig, context, output, dry_run=True, progress=None)
+
+
+@restore.command("run")
+@_plan_options
+@click.option("--dry-run", is_flag=True, help="Only show the plan (as `drkit restore plan`).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
+)
+@output_option
+def restore_run(
+    plan_file: Path,
+    snapshot_ref: str | None,
+    repo: RepoOptions,
+    kubeconfig: Path | None,
+    context: str | None,
+    dry_run: bool,
+    progress: bool | None,
+    output: str,
+) -> None:
+    """Restore the API resources of a snapshot as PLAN.yaml says: plan, then server-side apply in order,
+    with waits. Prints each object's result and a summary; exits 1 if any object failed."""
+    _run(plan_file, snapshot_ref, repo, kubeconfig, context, output, dry_run=dry_run, progress=progress)
+
+
+def _run(
+    plan_file: Path,
+    snapshot_ref: str | None,
+    repo: RepoOptions,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+    *,
+    dry_run: bool,
+    progress: bool | None,
+) -> None:
+    from drkit.capture.stored import stored_objects
+    from drkit.config.restoreplan import SnapshotSelector, load_restore_plan
+    from drkit.restore.planner import PlannerOptions, prepare
+    from drkit.restore.select import choose_snapshot
+
+    config = load_restore_plan(plan_file)
+    if not config.restore.resources:
+        raise config.error(
+            "spec.restore", "the plan restores no resources; `drkit restore run` has nothing to do"
+        )
+    if not dry_run:
+        _refuse_unsupported(config)
+    selector = config.snapshot
+    if snapshot_ref is not None:
+        try:
+            selector = SnapshotSelector.parse(snapshot_ref)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="--snapshot") from None
+    r = _repo_for(repo, config).open()
+    try:
+        snap = choose_snapshot(r.snapshots(), selector)
+    except ConfigError as exc:
+        if snapshot_ref is not None:
+            raise ConfigError(bare(exc), field="--snapshot", hint=exc.hint) from None
+        raise config.error("spec.snapshot", bare(exc), exc.hint) from None
+    kube = _target(config, kubeconfig, context)
+    if kube is None and not dry_run:
+        raise config.error(
+            "spec.target",
+            "the target is a scratch cluster, which `drkit drill` creates",
+            "give --kubeconfig/--context to restore into an existing cluster, or use --dry-run",
+        )
+    objects = list(stored_objects(r.snapshot_reader(snap.id)))
+    prepared = prepare(objects, PlannerOptions.from_config(config))
+    if kube is None:
+        plan = prepared.decide(set(), snapshot_id=snap.id, target="scratch (a new, empty cluster)")
+    else:
+        from drkit.restore.applier import existing_objects
+
+        target = f"context {kube.context} at {kube.server}" if kube.context else kube.server
+        plan = prepared.decide(existing_objects(kube, prepared.refs()), snapshot_id=snap.id, target=target)
+    header = (
+        f"plan {config.name}: snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC) -> {plan.target}"
+    )
+    if dry_run or kube is None:  # a scratch target can only be planned
+        data = {"plan": config.name, **plan.to_json()}
+        emit(data, output, text=_plan_text(header, plan))
+        return
+    from drkit.restore.applier import apply_plan
+
+    report = apply_plan(kube, plan, timeouts=config.waits.seconds(), progress=make_progress(progress))
+    emit(
+        {"plan": config.name, **plan.to_json(), "report": report.to_json()},
+        output,
+        text=_report_text(header, plan, report),
+    )
+    if report.failed:
+        raise PartialFailure(
+            f"{len(report.failed)} of {len(report.results) + len(report.waits)} restore steps failed "
+            "(listed above)"
+        )
+
+
+def bare(exc: ConfigError) -> str:
+    """The message of ``exc`` without its ``field: `` prefix."""
+    prefix = f"{exc.field}: " if exc.field else ""
+    return exc.message[len(prefix) :] if prefix and exc.message.startswith(prefix) else exc.message
+
+
+def _refuse_unsupported(config: RestorePlanConfig) -> None:
+    if config.restore.etcd:
+        raise config.error(
+            "spec.restore.etcd",
+            "`drkit restore run` restores API resources into a running cluster, not etcd",
+            "restore etcd with `drkit restore etcd` (a new data directory), then set etcd: false here",
+        )
+    if config.restore.volumes:
+        raise config.error(
+            "spec.restore.volumes",
+            "volume data restore is not available yet",
+            "set volumes: false; restore file trees with `drkit restore path`",
+        )
+
+
+def _repo_for(repo: RepoOptions, config: RestorePlanConfig) -> RepoOptions:
+    """Command line first, then the plan's repository, then the environment (DRKIT_REPO, ...)."""
+    settings = config.repository
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+    if settings is None:
+        if not repo.url:
+            raise config.error(
+                "spec.repository", "no repository: the plan names none and --repo is not given"
+            )
+        return repo
+    from drkit.storage.options import S3Options
+
+    s3 = repo.s3
+    if not repo.s3.set_fields():
+        s3 = S3Options(
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            path_style=settings.s3_path_style,
+            ca_bundle=settings.s3_ca_bundle,
+            profile=settings.s3_profile,
+        )
+    return RepoOptions(
+        url=repo.url if given("repo_url") else settings.url,
+        password_file=repo.password_file
+        if given("password_file")
+        else settings.password_file or repo.password_file,
+        key_file=repo.key_file if given("key_file") else settings.key_file or repo.key_file,
+        s3=s3,
+    )
+
+
+def _target(config: RestorePlanConfig, kubeconfig: Path | None, context: str | None) -> KubeClient | None:
+    """The target's client; ``None`` for a scratch target (a cluster a drill creates) not overridden."""
+    from drkit.kube.client import KubeClient
+
+    target = config.target
+    if kubeconfig is None and context is None and target.scratch:
+        return None
+    return KubeClient.from_kubeconfig(
+        kubeconfig if kubeconfig is not None else target.kubeconfig,
+        context if context is not None else target.context,
+    )
+
+
+def _summary(plan: RestorePlan) -> str:
+    c = plan.counts()
+    return (
+        f"{c['create']} to create, {c['update']} to update, {c['skip']} to skip, {c['fail']} failing; "
+        f"{c['not-restored']} snapshot objects not restored"
+    )
+
+
+def _plan_text(header: str, plan: RestorePlan) -> str:
+    from drkit.cli.output import render_table
+    from drkit.restore.model import PHASE_NAMES
+
+    rows = [
+        {
+            "phase": PHASE_NAMES.get(a.phase, str(a.phase)),
+            "verb": str(a.verb),
+            "object": a.ref.display(),
+            "reason": a.reason,
+        }
+        for a in plan.actions
+    ]
+    lines = [header, render_table(rows, ["phase", "verb", "object", "reason"])]
+    if plan.skipped:
+        lines.append(f"not restored ({len(plan.skipped)}):")
+        lines += [f"  {path}: {why}" for path, why in plan.skipped]
+    lines.append(_summary(plan))
+    return "\n".join(lines)
+
+
+def _report_text(header: str, plan: RestorePlan, report: ApplyReport) -> str:
+    from drkit.cli.output import render_table
+
+    rows = [
+        {
+            "verb": str(r.action.verb),
+            "result": "ok" if r.ok else "FAILED",
+            "object": r.action.ref.display(),
+            "message": r.message,
+        }
+        for r in report.results
+    ]
+    lines = [header, render_table(rows, ["verb", "result", "object", "message"])]
+    if report.waits:
+        waits = [{"result": "ok" if w.ok else "FAILED", "wait": w.message} for w in report.waits]
+        lines += ["waits:", render_table(waits, ["result", "wait"])]
+    done = {
+        v: sum(1 for r in report.results if r.ok and str(r.action.verb) == v) for v in ("create", "update")
+    }
+    lines.append(
+        f"restored in {report.duration_s:.1f}s: {done['create']} created, {done['update']} updated, "
+        f"{plan.counts()['skip']} skipped, {len(report.failed)} failed; "
+        f"{len(plan.skipped)} snapshot objects not restored"
+    )
+    return "\n".join(lines)
