@@ -1,0 +1,154 @@
+"""The scratch-cluster protocol and what every provider shares.
+
+    with make_provider("local") as cluster:        # up() on enter, down() on exit, always
+        kube = KubeClient.from_kubeconfig(cluster.kubeconfig, cluster.context)
+        mapping = cluster.namespace_map(["shop"])   # {"shop": "shop"}, or prefixed on a shared cluster
+
+``down()`` is idempotent and runs even when ``up()`` failed half-way, a check failed or the drill
+was interrupted (Ctrl-C arrives as ``KeyboardInterrupt``; a second Ctrl-C during teardown is
+ignored so that teardown completes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from drkit.drill.checks import VolumeFiles
+from drkit.errors import ConfigError
+
+PROVIDERS = ("local", "kind", "kubeconfig", "etcd")
+TEMP_PREFIX = "drkit-drill-"
+
+
+def drill_id() -> str:
+    """A short random id naming one drill's cluster, namespaces and temp dir."""
+    return secrets.token_hex(4)
+
+
+class ScratchCluster(Protocol):
+    provider: str
+    kubeconfig: Path | None
+    context: str | None
+    service_proxy: bool  # can httpProbe reach a Service through the API server's proxy?
+    service_proxy_reason: str
+    volumes: VolumeFiles | None
+
+    def up(self) -> Path: ...
+
+    def down(self) -> None: ...
+
+    def namespace_map(self, namespaces: Sequence[str]) -> dict[str, str]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class ScratchBase:
+    """Context manager plumbing and defaults; subclasses implement ``_up`` and ``_down``."""
+
+    provider = "base"
+    context: str | None = None
+    service_proxy = True
+    service_proxy_reason = ""
+    volumes: VolumeFiles | None = None
+
+    def __init__(self) -> None:
+        self.id = drill_id()
+        self.kubeconfig: Path | None = None
+        self._state = "new"
+
+    def up(self) -> Path:
+        if self._state != "new":
+            raise ConfigError(f"this {self.provider} scratch cluster was already started")
+        self._state = "starting"
+        try:
+            self.kubeconfig = self._up()
+        except BaseException:
+            self.down()
+            raise
+        self._state = "up"
+        return self.kubeconfig
+
+    def down(self) -> None:
+        if self._state in ("new", "down"):
+            self._state = "down"
+            return
+        self._state = "down"
+        with ignore_interrupts():
+            self._down()
+
+    def _up(self) -> Path:
+        raise NotImplementedError
+
+    def _down(self) -> None:
+        raise NotImplementedError
+
+    def namespace_map(self, namespaces: Sequence[str]) -> dict[str, str]:
+        return {ns: ns for ns in namespaces}
+
+    def describe(self) -> dict[str, Any]:
+        return {"provider": self.provider, "id": self.id}
+
+    def __enter__(self) -> Self:
+        self.up()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.down()
+
+
+@contextlib.contextmanager
+def ignore_interrupts() -> Iterator[None]:
+    """SIGINT ignored in the block (main thread only): teardown is not cut short by a second Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def remove_tree(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def make_provider(name: str, **options: Any) -> ScratchCluster:
+    """A provider by name; ``options`` are its constructor's keyword arguments."""
+    factories: dict[str, Callable[..., ScratchCluster]] = {}
+    if name == "local":
+        from drkit.drill.providers.local import LocalCluster
+
+        factories[name] = LocalCluster
+    elif name == "kind":
+        from drkit.drill.providers.kind import KindCluster
+
+        factories[name] = KindCluster
+    elif name == "kubeconfig":
+        from drkit.drill.providers.kubeconfig import ExistingCluster
+
+        factories[name] = ExistingCluster
+    elif name == "etcd":
+        from drkit.drill.providers.etcd import EtcdScratch
+
+        factories[name] = EtcdScratch
+    else:
+        raise ConfigError(f"unknown provider {name!r}: one of {', '.join(PROVIDERS)}", field="provider")
+    return factories[name](**options)

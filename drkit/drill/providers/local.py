@@ -1,0 +1,50 @@
+"""``local``: a control plane from the project's built binaries (etcd, kube-apiserver,
+controller-manager, scheduler, kwok) on loopback, in a temp dir removed afterwards.
+
+kwok nodes run no containers, so Services have no endpoints: ``httpProbe`` checks are skipped.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from drkit.drill.providers.base import TEMP_PREFIX, ScratchBase, remove_tree
+from drkit.sandbox.controlplane import STARTUP_TIMEOUT, ControlPlane
+
+
+class LocalCluster(ScratchBase):
+    provider = "local"
+    service_proxy = False
+    service_proxy_reason = "kwok nodes run no containers: a Service proxy has no endpoint to reach"
+
+    def __init__(self, *, nodes: int = 1, temp_root: Path | None = None, timeout: float = STARTUP_TIMEOUT):
+        super().__init__()
+        self.nodes = nodes
+        self.temp_root = temp_root
+        self.timeout = timeout
+        self.workdir: Path | None = None
+        self.plane: ControlPlane | None = None
+
+    def _up(self) -> Path:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.id}-", dir=self.temp_root))
+        self.plane = ControlPlane.start(self.workdir / "cluster", nodes=self.nodes, timeout=self.timeout)
+        return self.plane.kubeconfig
+
+    def _down(self) -> None:
+        try:
+            if self.plane is not None:
+                self.plane.stop()
+        finally:
+            remove_tree(self.workdir)
+
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.plane.components] if self.plane is not None else []
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        if self.plane is not None:
+            out["server"] = self.plane.server
+            out["nodes"] = list(self.plane.nodes)
+        return out

@@ -1,0 +1,168 @@
+"""A drill from a restore plan file: the plan's snapshot, restored by the restore engine into a
+scratch cluster, checked with the plan's ``checks:``.
+
+    config = load_restore_plan(Path("restore-plans/shop.yaml"))
+    request = drill_request(config, repo, make_provider("local"))
+    result = run_drill(request)
+    store_result(repo, result)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from drkit.capture.resources import CapturedObject
+from drkit.capture.stored import stored_objects
+from drkit.config.restoreplan import RestorePlanConfig, SnapshotSelector
+from drkit.drill.checks import CheckSpec, parse_checks, resolver
+from drkit.drill.providers.base import ScratchCluster
+from drkit.drill.runner import DrillRequest, RestoreOutcome, Restorer, Target, outcome_of
+from drkit.errors import ConfigError
+from drkit.kube.apply import Requester
+from drkit.kube.client import KubeClient
+from drkit.kube.discovery import discover
+from drkit.kube.resource import Resource
+from drkit.repo.model import Snapshot
+from drkit.repo.repository import Repository
+from drkit.restore.applier import apply_plan, existing_objects
+from drkit.restore.planner import PlannerOptions, prepare
+from drkit.restore.select import choose_snapshot
+
+
+def plan_checks(config: RestorePlanConfig) -> tuple[CheckSpec, ...]:
+    """The plan's ``checks:``, validated; errors name the plan file and the field (and its line when the
+    plan loader recorded it)."""
+    try:
+        return parse_checks(list(config.checks), file=str(config.source), path="spec.checks")
+    except ConfigError as exc:
+        line = exc.line or _line_of(config.lines, exc.field or "")
+        raise ConfigError(
+            _bare(exc), file=str(config.source), line=line, field=exc.field, hint=exc.hint
+        ) from None
+
+
+def _bare(exc: ConfigError) -> str:
+    text = exc.message
+    for prefix in (f"{exc.file}:{exc.line}: {exc.field}: ", f"{exc.file}: {exc.field}: ", f"{exc.field}: "):
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
+
+
+def _line_of(lines: Mapping[str, int], field: str) -> int | None:
+    """The line of ``field`` or of its nearest recorded parent (``spec.checks[2]`` -> ``spec.checks``)."""
+    path = field
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return None
+
+
+class PlanRestorer:
+    """Restores the snapshot's objects as the plan says, into the scratch cluster, with the drill's
+    namespace mapping (snapshot namespace -> scratch namespace)."""
+
+    def __init__(
+        self,
+        config: RestorePlanConfig,
+        objects: Sequence[CapturedObject],
+        snapshot: Snapshot,
+    ) -> None:
+        self.config = config
+        self.objects = objects
+        self.snapshot = snapshot
+
+    def __call__(self, kube: Requester, namespace_map: Mapping[str, str]) -> RestoreOutcome:
+        options = replace(PlannerOptions.from_config(self.config), namespace_mapping=dict(namespace_map))
+        prepared = prepare(self.objects, options)
+        plan = prepared.decide(
+            existing_objects(kube, prepared.refs()), snapshot_id=self.snapshot.id, target="scratch cluster"
+        )
+        report = apply_plan(kube, plan, timeouts=self.config.waits.seconds())
+        return outcome_of(report, plan.counts())
+
+
+@dataclass
+class KubeTarget:
+    """The scratch cluster's client; kinds are resolved by discovery, done when first needed (after
+    the restore, so restored CRDs are served) and once more for a kind not found."""
+
+    kube: KubeClient
+    _resources: list[Resource] | None = field(default=None, repr=False)
+
+    def _discover(self) -> list[Resource]:
+        self._resources = discover(self.kube).resources
+        return self._resources
+
+    def resolve(self, kind: str, api_version: str | None) -> Resource:
+        fresh = self._resources is None
+        try:
+            return resolver(self._resources if self._resources is not None else self._discover())(
+                kind, api_version
+            )
+        except ConfigError:
+            if fresh:
+                raise
+            return resolver(self._discover())(kind, api_version)
+
+    def close(self) -> None:
+        self.kube.close()
+
+
+def kube_target(kubeconfig: Path, context: str | None) -> Target:
+    return KubeTarget(KubeClient.from_kubeconfig(kubeconfig, context))
+
+
+def choose(repo: Repository, config: RestorePlanConfig, selector: SnapshotSelector | None = None) -> Snapshot:
+    """The snapshot the drill restores: ``selector`` (a --snapshot override) or the plan's."""
+    try:
+        return choose_snapshot(repo.snapshots(), selector or config.snapshot)
+    except ConfigError as exc:
+        if selector is not None:
+            raise ConfigError(_bare(exc), field="--snapshot", hint=exc.hint) from None
+        raise config.error("spec.snapshot", _bare(exc), exc.hint) from None
+
+
+def drill_request(
+    config: RestorePlanConfig,
+    repo: Repository,
+    provider: ScratchCluster,
+    *,
+    selector: SnapshotSelector | None = None,
+    keep: bool = False,
+    on_phase: Callable[[str], None] | None = None,
+) -> DrillRequest:
+    """Everything a drill needs, read and validated before any cluster is started."""
+    if config.restore.etcd or config.restore.volumes:
+        what = "etcd" if config.restore.etcd else "volumes"
+        raise config.error(
+            f"spec.restore.{what}",
+            f"drills cannot restore {what} yet; set {what}: false",
+            "drills restore API resources (the etcd provider and volume restore come with the restore issue)",
+        )
+    if not config.restore.resources:
+        raise config.error("spec.restore", "the plan restores no resources: a drill has nothing to restore")
+    specs = plan_checks(config)
+    snapshot = choose(repo, config, selector)
+    reader = repo.snapshot_reader(snapshot.id)
+    objects = list(stored_objects(reader))
+    restorer: Restorer = PlanRestorer(config, objects, snapshot)
+    return DrillRequest(
+        plan=config.name,
+        plan_file=str(config.source),
+        provider=provider,
+        snapshot=snapshot,
+        restore=restorer,
+        target=kube_target,
+        specs=specs,
+        files=reader,
+        namespaces=sorted({o.namespace for o in objects if o.namespace}),
+        namespace_mapping=dict(config.namespace_mapping),
+        keep=keep,
+        id=getattr(provider, "id", ""),
+        on_phase=on_phase,
+    )
