@@ -207,19 +207,20 @@ TOOL_CLASSES: dict[str, type[Tool]] = {"drkit": Drkit, "kopia": Kopia, "restic":
 ORDER = ("drkit", "kopia", "restic", "borg")
 
 
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+
+
 def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
-    """Export ``drkit/`` of commit ``ref`` into .bench/drkit/<commit>/ (once); returns (directory, commit).
+    """Export ``drkit/`` of commit ``ref`` into .bench/drkit/<tree id>/ (once); returns (directory, commit).
 
     The checkout is shared with work in progress: benchmarking a commit keeps the numbers reproducible.
     """
-    commit = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "--verify", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
-    dest = root / ".bench" / "drkit" / commit[:12]
+    commit = _git(root, "rev-parse", "--verify", f"{ref}^{{commit}}")
+    tree = _git(root, "rev-parse", f"{commit}:drkit")
+    dest = root / ".bench" / "drkit" / tree[:12]
     if not dest.is_dir():
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
