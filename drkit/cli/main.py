@@ -44,6 +44,7 @@ def cli(log_level: str, log_format: str) -> None:
 def _register() -> None:
     from drkit.cli.backup import backup
     from drkit.cli.daemon import daemon
+    from drkit.cli.drill import drill
     from drkit.cli.mover import mover
     from drkit.cli.prune import prune
     from drkit.cli.repo import repo
@@ -53,7 +54,7 @@ def _register() -> None:
     from drkit.cli.snapshots import snapshots
     from drkit.cli.verify import verify
 
-    for command in (repo, backup, snapshots, snapshot, verify, prune, restore, sandbox, daemon, mover):
+    for command in (repo, backup, snapshots, snapshot, verify, prune, restore, drill, sandbox, daemon, mover):
         cli.add_command(command)
     for name in PLANNED:
         if name not in cli.commands:

@@ -10,7 +10,6 @@ from drkit.errors import NotImplementedYet
 
 # name -> (help, what will implement it)
 PLANNED: dict[str, tuple[str, str]] = {
-    "drill": ("Run rehearsed restores into scratch clusters and report RTO/RPO.", "the drill issue"),
 }
 
 
