@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from drkit.config.yamlsource import Node, Section, bare_message, kind_of
+from drkit.config.yamlsource import Node, Section, kind_of
 from drkit.errors import ConfigError, DrkitError
 from drkit.kube.apply import Requester, get
 from drkit.kube.errors import KubeAPIError, KubeNotFound
@@ -144,8 +144,23 @@ def parse_checks(checks: object, *, file: str, path: str = "checks") -> tuple[Ch
         return _parse_list(node, file, path)
     except ConfigError as exc:
         if exc.line == 0:  # plain data: no line to point at
-            raise ConfigError(bare_message(exc), file=file, field=exc.field, hint=exc.hint) from None
+            raise ConfigError(message_of(exc), file=file, field=exc.field, hint=exc.hint) from None
         raise
+
+
+def message_of(exc: ConfigError) -> str:
+    """The message of ``exc`` without the ``file:line: field: `` prefix ConfigError put in front of it."""
+    text = exc.message
+    where = []
+    if exc.file:
+        where.append(exc.file if exc.line is None else f"{exc.file}:{exc.line}")
+    if exc.field:
+        where.append(exc.field)
+    for n in range(len(where), 0, -1):
+        prefix = ": ".join(where[-n:]) + ": "
+        if text.startswith(prefix):
+            return text[len(prefix) :]
+    return text
 
 
 def _node(value: object) -> Node:
@@ -303,15 +318,20 @@ def _http(body: Section, spec: CheckSpec) -> CheckSpec:
 
 
 def _command(body: Section, spec: CheckSpec) -> CheckSpec:
+    # Not Section.text: a command may well mention $KUBECONFIG (it runs with it set).
     node = body.require("run")
-    if isinstance(node.value, str):
-        argv: tuple[str, ...] = (body.text(node, body.child("run")),)
+    field_name = body.child("run")
+    if isinstance(node.value, str) and node.value.strip():
+        argv: tuple[str, ...] = (node.value,)
         shell = True
-    else:
-        argv = body.str_list("run")
+    elif isinstance(node.value, list) and node.value:
+        for i, item in enumerate(node.value):
+            if not isinstance(item.value, str) or not item.value:
+                raise body.error(item, f"{field_name}[{i}]", f"expected a non-empty string, got {item.kind}")
+        argv = tuple(str(item.value) for item in node.value)
         shell = body.bool_default("shell", False)
-        if not argv:
-            raise body.error(node, body.child("run"), "expected a command: a string or a list of arguments")
+    else:
+        raise body.error(node, field_name, "expected a command: a string (run by sh) or a list of arguments")
     if isinstance(node.value, str) and body.bool_optional("shell") is False:
         raise body.error(node, body.child("run"), "a string runs in a shell; give a list to run without one")
     return _replace(spec, argv=argv, shell=shell)

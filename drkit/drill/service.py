@@ -16,7 +16,8 @@ from pathlib import Path
 from drkit.capture.resources import CapturedObject
 from drkit.capture.stored import stored_objects
 from drkit.config.restoreplan import RestorePlanConfig, SnapshotSelector
-from drkit.drill.checks import CheckSpec, parse_checks, resolver
+from drkit.config.yamlsource import Node, load_yaml_file
+from drkit.drill.checks import CheckSpec, message_of, parse_checks, resolver
 from drkit.drill.providers.base import ScratchCluster
 from drkit.drill.runner import DrillRequest, RestoreOutcome, Restorer, Target, outcome_of
 from drkit.errors import ConfigError
@@ -32,23 +33,23 @@ from drkit.restore.select import choose_snapshot
 
 
 def plan_checks(config: RestorePlanConfig) -> tuple[CheckSpec, ...]:
-    """The plan's ``checks:``, validated; errors name the plan file and the field (and its line when the
-    plan loader recorded it)."""
+    """The plan's ``checks:``, validated; errors name the plan file, the line and the field. The plan
+    loader keeps checks as plain data, so the file is read once more for the lines."""
+    checks: object = list(config.checks)
     try:
-        return parse_checks(list(config.checks), file=str(config.source), path="spec.checks")
+        spec = load_yaml_file(config.source).value
+        node = spec["spec"].value.get("checks") if isinstance(spec, dict) else None
+        if isinstance(node, Node) and isinstance(node.value, list) and len(node.value) == len(config.checks):
+            checks = node
+    except (ConfigError, OSError, KeyError, AttributeError):
+        pass  # the file changed since it was loaded: fall back to the plain data
+    try:
+        return parse_checks(checks, file=str(config.source), path="spec.checks")
     except ConfigError as exc:
         line = exc.line or _line_of(config.lines, exc.field or "")
         raise ConfigError(
-            _bare(exc), file=str(config.source), line=line, field=exc.field, hint=exc.hint
+            message_of(exc), file=str(config.source), line=line, field=exc.field, hint=exc.hint
         ) from None
-
-
-def _bare(exc: ConfigError) -> str:
-    text = exc.message
-    for prefix in (f"{exc.file}:{exc.line}: {exc.field}: ", f"{exc.file}: {exc.field}: ", f"{exc.field}: "):
-        if text.startswith(prefix):
-            return text[len(prefix) :]
-    return text
 
 
 def _line_of(lines: Mapping[str, int], field: str) -> int | None:
@@ -123,8 +124,8 @@ def choose(repo: Repository, config: RestorePlanConfig, selector: SnapshotSelect
         return choose_snapshot(repo.snapshots(), selector or config.snapshot)
     except ConfigError as exc:
         if selector is not None:
-            raise ConfigError(_bare(exc), field="--snapshot", hint=exc.hint) from None
-        raise config.error("spec.snapshot", _bare(exc), exc.hint) from None
+            raise ConfigError(message_of(exc), field="--snapshot", hint=exc.hint) from None
+        raise config.error("spec.snapshot", message_of(exc), exc.hint) from None
 
 
 def drill_request(
