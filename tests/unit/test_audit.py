@@ -1,0 +1,150 @@
+"""drkit.repo.audit on the fake store: records are sealed, signed, locked, listed in order, and a
+tampered, moved or foreign record is reported, never listed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from drkit.errors import ConfigError
+from drkit.repo import audit
+from drkit.repo.audit import Actor, AuditRecord
+from drkit.repo.keyring import KeyRing
+from drkit.repo.keyslots import Credential
+from drkit.repo.repository import Repository
+from drkit.repo.sealing import SESSIONS_PREFIX
+from drkit.secret import Secret
+from drkit.storage.base import LockMode
+from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, new_repo, open_repo
+
+T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+WHO = Actor("alice", "laptop", "system:serviceaccount:drkit:drkit-backup")
+WRITER = Credential(passphrase=Secret("writer passphrase of the audit test"))
+
+
+def record(action: str = "backup", result: str = "ok", minutes: int = 0, **detail: object) -> AuditRecord:
+    return AuditRecord.now(
+        action, f"{action} run", result, detail=detail, actor=WHO, time=T0 + timedelta(minutes=minutes)
+    )
+
+
+def test_append_then_list_round_trips_in_time_order() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    second = audit.append(repo, record("prune", minutes=5, deleted=3))
+    first = audit.append(repo, record("backup", snapshot="ab" * 32))
+    assert first.key.startswith("audit/20261126T060000.000000Z-")
+    assert second.key > first.key
+
+    log = audit.list_records(open_repo(store))
+    assert log.problems == []
+    assert [(r.action, r.result, r.key) for r in log.records] == [
+        ("backup", "ok", first.key),
+        ("prune", "ok", second.key),
+    ]
+    got = log.records[0]
+    assert got.actor == WHO
+    assert got.time == T0
+    assert got.detail == {"snapshot": "ab" * 32}
+    assert got.to_json()["identity"] == "system:serviceaccount:drkit:drkit-backup"
+
+
+def test_records_are_locked_with_the_repository_retention() -> None:
+    store = SafeStore()
+    repo = new_repo(store, lock_mode=LockMode.COMPLIANCE, retention=timedelta(days=7))
+    stored = audit.append(repo, record())
+    version = store.inner._objects[stored.key][0]
+    assert version.retention is not None
+    assert version.retention.mode == LockMode.COMPLIANCE
+    assert version.retention.until >= T0 + timedelta(days=7)
+
+
+def test_records_are_sealed_not_readable_in_the_store() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    stored = audit.append(repo, record(note="a-recognisable-note"))
+    raw = store.get(stored.key)
+    assert b"a-recognisable-note" not in raw
+    assert b"alice" not in raw
+
+
+def test_a_corrupted_record_is_a_problem_not_a_record() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    good = audit.append(repo, record(minutes=1))
+    bad = audit.append(repo, record(minutes=2))
+    corrupt(store, bad.key, at=40)
+    log = audit.list_records(open_repo(store))
+    assert [r.key for r in log.records] == [good.key]
+    assert [p.key for p in log.problems] == [bad.key]
+    assert "does not open" in log.problems[0].message
+
+
+def test_a_record_copied_under_another_name_is_refused() -> None:
+    """The key is bound into the seal: replaying an old 'ok' under a newer time does not verify."""
+    store = SafeStore()
+    repo = new_repo(store)
+    old = audit.append(repo, record(result="ok"))
+    planted = "audit/20261201T000000.000000Z-0000000000000000"
+    store.put(planted, store.get(old.key))
+    log = audit.list_records(open_repo(store))
+    assert [r.key for r in log.records] == [old.key]
+    assert [p.key for p in log.problems] == [planted]
+
+
+def test_a_record_signed_by_another_repository_is_refused() -> None:
+    store, other = SafeStore(), SafeStore()
+    repo, foreign = new_repo(store), new_repo(other)
+    stored = audit.append(foreign, record())
+    store.put(stored.key, other.get(stored.key))
+    log = audit.list_records(repo)
+    assert log.records == []
+    assert [p.key for p in log.problems] == [stored.key]
+
+
+def test_a_newer_version_over_a_record_falls_back_to_the_locked_original() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    stored = audit.append(repo, record(result="failed", error="disk full"))
+    store.inner.overwrite(stored.key, b"\x00" * 64)  # an attacker's new version over the same key
+    log = audit.list_records(open_repo(store))
+    assert [(r.key, r.result) for r in log.records] == [(stored.key, "failed")]
+    assert [p.key for p in log.problems] == [stored.key]  # the tampering is reported
+
+
+def test_write_only_repository_appends_and_only_the_master_reads() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    KeyRing(store, scrypt_n=SCRYPT_N).add_writer(repo.key.writer_key(), WRITER, "cluster writer")
+    writer = Repository.open_writer(store, WRITER)
+    stored = audit.append(writer, record())  # nothing else written yet in this session
+    assert len(store.keys(SESSIONS_PREFIX)) == 1
+    with pytest.raises(ConfigError):
+        audit.list_records(writer)
+    log = audit.list_records(open_repo(store))
+    assert [r.key for r in log.records] == [stored.key]
+    assert log.problems == []
+
+
+def test_unknown_action_or_result_is_refused() -> None:
+    repo = new_repo(SafeStore())
+    with pytest.raises(ValueError, match="action"):
+        audit.append(repo, record(action="exfiltrate"))
+    with pytest.raises(ValueError, match="result"):
+        audit.append(repo, record(result="maybe"))
+
+
+def test_service_account_identity_from_token(tmp_path: Path) -> None:
+    payload = base64.urlsafe_b64encode(
+        json.dumps({"sub": "system:serviceaccount:drkit:drkit-backup"}).encode()
+    )
+    token = tmp_path / "token"
+    token.write_text(f"eyJhbGciOiJSUzI1NiJ9.{payload.decode().rstrip('=')}.c2ln")
+    assert audit.service_account_identity(token) == "system:serviceaccount:drkit:drkit-backup"
+    assert audit.service_account_identity(tmp_path / "absent") is None
+    token.write_text("not a token")
+    assert audit.service_account_identity(token) is None
