@@ -49,6 +49,7 @@ def _register() -> None:
     from drkit.cli.prune import prune
     from drkit.cli.repo import repo
     from drkit.cli.restore import restore
+    from drkit.cli.restoreetcd import restore_etcd_command  # noqa: F401 - attaches `restore etcd`
     from drkit.cli.sandbox import sandbox
     from drkit.cli.snapshot import snapshot
     from drkit.cli.snapshots import snapshots
