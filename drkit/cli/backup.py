@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
@@ -37,6 +38,7 @@ def backup() -> None:
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
 @output_option
+@audited("backup", "backup path")
 def backup_path(
     directory: Path,
     repo: RepoOptions,
@@ -48,6 +50,7 @@ def backup_path(
     """Back up the file tree DIRECTORY into a new snapshot."""
     r = repo.open()
     snap = r.backup_path(directory, tags=tags, host=host, progress=make_progress(progress))
+    note(snapshot=snap.id)
     st = snap.stats
     row = snapshot_row(snap)
     text = (
@@ -181,6 +184,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 )
 @click.option("--no-hooks", is_flag=True, help="Do not run the pods' pre/post backup hooks.")
 @output_option
+@audited("backup", "backup run")
 def backup_run(
     repo: RepoOptions,
     kubeconfig: Path | None,
@@ -252,6 +256,7 @@ def backup_run(
     r = repo.open()
     result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
     snap = result.snapshot
+    note(snapshot=snap.id)
     st = snap.stats
     data = snapshot_row(snap)
     data["partial"] = result.partial

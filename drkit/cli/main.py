@@ -42,6 +42,7 @@ def cli(log_level: str, log_format: str) -> None:
 
 
 def _register() -> None:
+    from drkit.cli.audit import audit
     from drkit.cli.backup import backup
     from drkit.cli.daemon import daemon
     from drkit.cli.drill import drill
@@ -57,6 +58,7 @@ def _register() -> None:
 
     for command in (repo, backup, snapshots, snapshot, verify, prune, restore, drill, sandbox, daemon, mover):
         cli.add_command(command)
+    cli.add_command(audit)
     for name in PLANNED:
         if name not in cli.commands:
             cli.add_command(placeholder(name))
