@@ -16,8 +16,9 @@ import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from drkit.errors import DrkitError
 from drkit.repo.blobs import BlobType
@@ -69,8 +70,8 @@ class ParentTrees:
 
 @dataclass
 class _PendingFile:
-    node: Node  # everything but size and content
-    chunks: list[Future[bytes]]
+    node: dict[str, Any]  # Node fields but size and content
+    chunks: list[_Chunk]
     size: int
     counted: bool = True  # its bytes count in the totals (not for a further hard link)
 
@@ -123,7 +124,7 @@ class TreeBackup:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _submit(self, raw: bytes) -> Future[bytes]:
+    def _submit(self, raw: bytes) -> _Chunk:
         if len(raw) < INLINE_BELOW:
             # Small chunks cost more to hand to a thread (GIL hand-offs) than to seal right here.
             return _done(self.writer.add(BlobType.DATA, raw))
@@ -191,29 +192,31 @@ class TreeBackup:
             res.files += 1
             if pf.counted:
                 res.bytes += pf.size
-            nodes.append(replace(pf.node, size=pf.size, content=ids))
+            nodes.append(Node(**pf.node, size=pf.size, content=ids))
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
         res.referenced.add((BlobType.TREE, tree_id))
         return tree_id
 
-    def _node(self, full: bytes, rel: bytes, name: bytes, kind: NodeType, st: os.stat_result) -> Node:
-        """The node of an entry without its content: type, mode, owner (ids and names), mtime, xattrs."""
+    def _node(
+        self, full: bytes, rel: bytes, name: bytes, kind: NodeType, st: os.stat_result
+    ) -> dict[str, Any]:
+        """An entry's fields but its content: type, mode, owner (ids and names), mtime, xattrs."""
         xattrs: tuple[tuple[str, bytes], ...] = ()
         if self.xattrs:
             xattrs, problem = read_xattrs(full)
             if problem is not None:
                 self._skip(rel, f"{problem} (entry kept without them)")
-        return Node(
-            name,
-            kind,
-            stat.S_IMODE(st.st_mode),
-            st.st_uid,
-            st.st_gid,
-            st.st_mtime_ns,
-            user=user_name(st.st_uid),
-            group=group_name(st.st_gid),
-            xattrs=xattrs,
-        )
+        return {
+            "name": name,
+            "type": kind,
+            "mode": stat.S_IMODE(st.st_mode),
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+            "mtime_ns": st.st_mtime_ns,
+            "user": user_name(st.st_uid),
+            "group": group_name(st.st_gid),
+            "xattrs": xattrs,
+        }
 
     def _entry(self, path: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
         """One directory entry: a finished node, a file whose chunks are in flight, or nothing."""
@@ -234,7 +237,7 @@ class TreeBackup:
             old_sub = old.subtree if old is not None and old.type is NodeType.DIR else None
             subtree = self._dir(full, child_rel, old_sub)
             res.dirs += 1
-            return replace(node, subtree=subtree)
+            return Node(**node, subtree=subtree)
         if stat.S_ISLNK(mode):
             return self._link(full, child_rel, name, st)
         self._skip(child_rel, f"special file skipped ({_kind(mode)})")
@@ -245,13 +248,10 @@ class TreeBackup:
     ) -> _PendingFile | None:
         res = self._result
         assert res is not None
-        node = replace(
-            self._node(full, rel, name, NodeType.FILE, st),
-            inode=st.st_ino,
-            device=st.st_dev,
-            links=st.st_nlink if st.st_nlink > 1 else 0,
-            sparse=looks_sparse(st),
-        )
+        node = self._node(full, rel, name, NodeType.FILE, st)
+        node["inode"], node["device"] = st.st_ino, st.st_dev
+        node["links"] = st.st_nlink if st.st_nlink > 1 else 0
+        node["sparse"] = sparse = looks_sparse(st)
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1:
             first = self._inodes.get(key)
@@ -259,7 +259,7 @@ class TreeBackup:
                 # A further link to a file already in this backup: same content, read once.
                 res.hardlinks += 1
                 return _PendingFile(node, first.chunks, first.size, counted=False)
-        if node.sparse:
+        if sparse:
             res.sparse_files += 1
         reused = self._unchanged(old, st)
         if reused is None:
@@ -281,9 +281,9 @@ class TreeBackup:
             self._skip(rel, f"cannot read link: {e.strerror}")
             return None
         self._result.symlinks += 1
-        return replace(self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
+        return Node(**self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
 
-    def _file(self, full: bytes, rel: bytes, node: Node, st: os.stat_result) -> _PendingFile | None:
+    def _file(self, full: bytes, rel: bytes, node: dict[str, Any], st: os.stat_result) -> _PendingFile | None:
         try:
             fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
         except PermissionError:
@@ -299,7 +299,7 @@ class TreeBackup:
         self._result.read_files += 1
         if self.on_read is not None:
             self.on_read(full)
-        chunks: list[Future[bytes]] = []
+        chunks: list[_Chunk] = []
         size = 0
         try:
             with os.fdopen(fd, "rb", buffering=0) as f:
@@ -326,10 +326,27 @@ class TreeBackup:
         return _PendingFile(node, chunks, size)
 
 
-def _done(value: bytes) -> Future[bytes]:
-    f: Future[bytes] = Future()
-    f.set_result(value)
-    return f
+class _Done:
+    """A chunk id already known: what a ``Future`` offers the walk, without its lock and condition.
+
+    Most chunks of a tree of small files are sealed inline; a real ``Future`` per chunk was the top
+    cost of such a backup (a ``threading.Condition`` each).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def result(self) -> bytes:
+        return self.value
+
+    def cancel(self) -> bool:
+        return False
+
+
+_done = _Done
+_Chunk = Future[bytes] | _Done
 
 
 def _kind(mode: int) -> str:

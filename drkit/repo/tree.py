@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -126,8 +126,9 @@ def _node_from_json(e: dict[str, Any], where: str) -> Node:
     name = _get_bytes(e, "name")
     if not safe_name(name):
         raise VerificationFailed(f"tree {where} has a hostile entry name {name!r}")
-    mode, uid, gid, mtime_ns = int(e["mode"]) & 0o7777, int(e["uid"]), int(e["gid"]), int(e["mtime_ns"])
-    base = Node(name, t, mode, uid, gid, mtime_ns, **_optional(e, where, name))
+    fields = _optional(e, where, name)
+    fields.update(mode=int(e["mode"]) & 0o7777, uid=int(e["uid"]), gid=int(e["gid"]))
+    fields["mtime_ns"] = int(e["mtime_ns"])
     if t is NodeType.FILE:
         content = tuple(bytes.fromhex(c) for c in e["content"])
         if any(len(c) != 32 for c in content):
@@ -135,21 +136,17 @@ def _node_from_json(e: dict[str, Any], where: str) -> Node:
         size = int(e["size"])
         if size < 0:
             raise VerificationFailed(f"tree {where}: {name!r} has a negative size")
-        return replace(
-            base,
-            size=size,
-            content=content,
-            inode=int(e.get("inode", 0)),
-            device=int(e.get("device", 0)),
-            links=int(e.get("links", 0)),
-            sparse=e.get("sparse") is True,
-        )
+        if "inode" in e:
+            fields["inode"], fields["device"] = int(e["inode"]), int(e["device"])
+        if "links" in e:
+            fields["links"] = int(e["links"])
+        return Node(name, t, size=size, content=content, sparse=e.get("sparse") is True, **fields)
     if t is NodeType.DIR:
         sub = bytes.fromhex(e["subtree"])
         if len(sub) != 32:
             raise VerificationFailed(f"tree {where}: {name!r} has a malformed subtree id")
-        return replace(base, subtree=sub)
-    return replace(base, target=_get_bytes(e, "target"))
+        return Node(name, t, subtree=sub, **fields)
+    return Node(name, t, target=_get_bytes(e, "target"), **fields)
 
 
 def _optional(e: dict[str, Any], where: str, name: bytes) -> dict[str, Any]:
