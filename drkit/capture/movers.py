@@ -209,14 +209,17 @@ def _job(  # noqa: PLR0917
                 "securityContext": _container_security(capabilities),
                 "resources": _resources(settings),
                 "volumeMounts": [
-                    {"name": "data", "mountPath": DATA_DIR, "readOnly": read_only},
+                    {"name": "data", "mountPath": DATA_DIR} | ({"readOnly": True} if read_only else {}),
                     {"name": "repo", "mountPath": REPO_CONFIG_DIR, "readOnly": True},
                     {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir of the pod
                 ],
             }
         ],
         "volumes": [
-            {"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}},
+            {
+                "name": "data",
+                "persistentVolumeClaim": {"claimName": claim} | ({"readOnly": True} if read_only else {}),
+            },
             # 0444: the pod has one container, and a non-root user must read root-owned files
             {"name": "repo", "secret": {"secretName": settings.secret, "defaultMode": 0o444}},
             {"name": "tmp", "emptyDir": {}},
@@ -273,7 +276,7 @@ def backup_job(target: MoverTarget, settings: MoverSettings, run: str, *, claim:
     live = claim is None
     node = target.node if live and target.single_node else None
     return _job(
-        object_name("drkit-backup", target, run),
+        object_name("drkit-backup", target, run if live else f"{run}/{claim}"),
         target,
         "backup",
         run,

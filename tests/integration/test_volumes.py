@@ -1,0 +1,381 @@
+"""Volume data on the real control plane (kube-apiserver + controller-manager + scheduler + kwok):
+
+* `drkit backup run --volumes all --volume-path-map ...` (local mode) end to end: a hostPath PV bound to
+  a claim, its files byte-identical in the snapshot, per-volume stats in meta, a second run that reads
+  only the changed file;
+* the mover manifests (Job, clone PVC, restore PVC and Job) accepted by the API server's validation;
+* the Job orchestration: kwok runs no containers, so the test plays the kubelet's part: it reads the
+  Job the orchestrator created from the API, runs its container's command (`drkit mover backup`) on
+  local paths (the volume's directory for /data, a repository config for /etc/drkit/repo), and writes
+  the result into the pod's termination message through the pods/status API, as a kubelet does. kwok
+  moves the pod to Succeeded and the real Job controller completes the Job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from drkit.capture.movers import (
+    DATA_DIR,
+    REPO_CONFIG_DIR,
+    TERMINATION_LOG,
+    MoverSettings,
+    MoverTarget,
+    backup_job,
+    clone_pvc,
+    restore_job,
+    restore_pvc,
+)
+from drkit.capture.volumes import (
+    KubeMoverCluster,
+    VolumeOptions,
+    VolumeSelection,
+    capture_volumes,
+    discover_volumes,
+)
+from drkit.errors import ExitCode
+from drkit.kube.client import KubeClient
+from drkit.repo.keyslots import Credential
+from drkit.repo.repository import Repository
+from drkit.sandbox.controlplane import ControlPlane
+from drkit.secret import Secret
+from drkit.storage.local import LocalStore
+from tests.treecompare import assert_same_tree, make_sample_tree
+
+PASSWORD = "a passphrase for the volume tests"
+ENV = {"DRKIT_SCRYPT_N": "1024"}
+
+
+def _drkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drkit", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV, **(env or {})},
+        check=False,
+    )
+
+
+def _init_repo(path: Path) -> dict[str, str]:
+    env = {"DRKIT_REPO": str(path), "DRKIT_PASSWORD": PASSWORD}
+    done = _drkit("repo", "init", env=env)
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def _open(path: Path) -> Repository:
+    return Repository.open(LocalStore(path), Credential(passphrase=Secret(PASSWORD)))
+
+
+def _bound_claim(
+    cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path, *, mode: str = "ReadWriteOnce"
+) -> str:
+    """A hostPath PV pre-bound to a new claim; returns the PV's name once the claim is Bound."""
+    pv = f"pv-{namespace}-{pvc}"
+    cluster.api(
+        "POST",
+        "/api/v1/persistentvolumes",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": [mode],
+                "storageClassName": "manual",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(host_dir), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": pvc},
+            },
+        },
+    )
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": pvc, "labels": {"backup": "yes"}},
+            "spec": {
+                "accessModes": [mode],
+                "storageClassName": "manual",
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": pv,
+            },
+        },
+    )
+    path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pvc}"
+    cluster.wait(
+        lambda: cluster.api("GET", path).get("status", {}).get("phase") == "Bound", f"claim {pvc} Bound"
+    )
+    return pv
+
+
+def _pod_using(cluster: ControlPlane, namespace: str, pvc: str) -> str:
+    """A pod mounting the claim; kwok makes it Running on its fake node. Returns the node's name."""
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"app-{pvc}"},
+            "spec": {
+                "containers": [
+                    {"name": "app", "image": "busybox", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}
+                ],
+                "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": pvc}}],
+                "tolerations": [{"operator": "Exists"}],
+            },
+        },
+    )
+    path = f"/api/v1/namespaces/{namespace}/pods/app-{pvc}"
+    cluster.wait(
+        lambda: cluster.api("GET", path).get("status", {}).get("phase") == "Running", "app pod Running"
+    )
+    node: str = cluster.api("GET", path)["spec"]["nodeName"]
+    return node
+
+
+def _pending_claim(cluster: ControlPlane, namespace: str, name: str) -> None:
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "nothing-provisions-this",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+
+
+def test_backup_run_with_local_volumes_is_byte_identical_and_incremental(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    data = make_sample_tree(tmp_path / "hostdir")
+    pv = _bound_claim(cluster, namespace, "data", data)
+    node = _pod_using(cluster, namespace, "data")
+    _pending_claim(cluster, namespace, "waiting")
+    env = _init_repo(tmp_path / "repo")
+    args = (
+        "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace,
+        "--volumes", "all", "--volume-path-map", f"{pv}={data}", "-o", "json",
+    )  # fmt: skip
+
+    first = _drkit(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    row = json.loads(first.stdout)
+    assert [v["pvc"] for v in row["volumes"]] == ["data"]
+
+    repo = _open(tmp_path / "repo")
+    snap = repo.find_snapshot(row["id"])
+    meta = snap.meta["volumes"]
+    assert meta["selection"] == "all"
+    assert meta["skipped"] == {f"{namespace}/waiting": "not Bound (phase Pending)"}
+    (vol,) = meta["volumes"]
+    assert (vol["namespace"], vol["pvc"], vol["pv"], vol["status"]) == (namespace, "data", pv, "ok")
+    assert (vol["node"], vol["nodeSource"], vol["accessModes"]) == (node, "pod", ["ReadWriteOnce"])
+    assert vol["path"] == f"volumes/{namespace}/data"
+    total = sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and not p.is_symlink())
+    files = sum(1 for p in data.rglob("*") if p.is_file() and not p.is_symlink())
+    assert vol["bytes"] == total
+    assert vol["files"] == files
+    assert vol["newBytes"] > 3 * 1024 * 1024  # the random file, at least, was new
+    assert vol["durationS"] >= 0
+
+    restored = tmp_path / "restored"
+    repo.restore_path(snap.id, restored, subpath=f"volumes/{namespace}/data")
+    assert_same_tree(data, restored)
+    # the API objects of the claim are in the same snapshot
+    reader = repo.snapshot_reader(snap.id)
+    pvc_obj = json.loads(reader.read_bytes(f"resources/core/v1/persistentvolumeclaims/{namespace}/data.json"))
+    assert pvc_obj["spec"]["volumeName"] == pv
+
+    (data / "small.txt").write_text("hello drkit, changed\n")
+    second = _drkit(*args, env=env)
+    assert second.returncode == 0, second.stderr
+    repo2 = _open(tmp_path / "repo")
+    (vol2,) = repo2.find_snapshot(json.loads(second.stdout)["id"]).meta["volumes"]["volumes"]
+    assert vol2["files"] == files
+    assert vol2["reusedFiles"] == files - 1  # only the changed file was read
+    assert vol2["newBytes"] < 64 * 1024  # its chunk and a few trees
+    restored2 = tmp_path / "restored2"
+    repo2.restore_path(json.loads(second.stdout)["id"], restored2, subpath=f"volumes/{namespace}/data")
+    assert_same_tree(data, restored2)
+
+
+def test_backup_run_reports_an_unmapped_volume_as_partial(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "vol"
+    data.mkdir()
+    (data / "f.txt").write_text("x")
+    _bound_claim(cluster, namespace, "mapped", data)
+    _bound_claim(cluster, namespace, "lost", tmp_path / "not-there")
+    env = _init_repo(tmp_path / "repo")
+    done = _drkit(
+        "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace,
+        "--volumes", "backup=yes", "--volume-path-map", f"{namespace}/mapped={data}",
+        "--node-name", "elsewhere",
+        env=env,
+    )  # fmt: skip
+    assert done.returncode == ExitCode.PARTIAL, done.stderr
+    assert f"{namespace}/mapped: 1 files" in done.stdout
+    assert f"{namespace}/lost: FAILED" in done.stdout
+    assert "lacks 1 volumes" in done.stderr
+    snaps = _open(tmp_path / "repo").snapshots()
+    (snap,) = snaps
+    by_pvc = {v["pvc"]: v for v in snap.meta["volumes"]["volumes"]}
+    assert by_pvc["mapped"]["status"] == "ok"
+    assert by_pvc["lost"]["status"] == "failed"
+    assert "not a directory" in by_pvc["lost"]["error"]
+
+
+def test_mover_manifests_are_accepted_by_the_api_server(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    (tmp_path / "d").mkdir()
+    _bound_claim(cluster, namespace, "data", tmp_path / "d")
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    movers = KubeMoverCluster(kube)
+    settings = MoverSettings(snapshot_class="csi-snapclass", fs_group=2000, active_deadline_seconds=600)
+    target = MoverTarget(namespace, "data", node=cluster.nodes[0], access_modes=("ReadWriteOnce",),
+                         storage_class="manual", capacity="1Gi")  # fmt: skip
+    for manifest in (
+        backup_job(target, settings, "r1"),
+        clone_pvc(target, settings, "r1"),
+        backup_job(target, settings, "r1", claim=clone_pvc(target, settings, "r1")["metadata"]["name"]),
+        backup_job(target, MoverSettings(read_as_root=True), "r2"),
+        restore_pvc(
+            MoverTarget(
+                namespace, "restored", access_modes=("ReadWriteOnce",), storage_class="manual", capacity="1Gi"
+            ),
+            "abc123",
+        ),
+        restore_job(MoverTarget(namespace, "restored"), settings, "abc123"),
+    ):
+        created = movers.create(manifest)
+        assert created["metadata"]["name"] == manifest["metadata"]["name"]
+        if manifest["kind"] == "Job":  # what the server stored is what was built (no field dropped)
+            sent, kept = manifest["spec"]["template"]["spec"], created["spec"]["template"]["spec"]
+            assert kept["containers"][0]["args"] == sent["containers"][0]["args"]
+            assert kept["securityContext"] == sent["securityContext"]
+            assert kept["volumes"][0] == sent["volumes"][0]
+            assert created["spec"]["backoffLimit"] == 0
+    kube.close()
+
+
+def _play_kubelet(  # noqa: PLR0917
+    kube: KubeClient, namespace: str, job_name: str, data: Path, repo_config: Path, work: Path
+) -> None:
+    """Do what the node would: run the Job's container command with its mounts mapped to local paths,
+    then report its termination message on the pod's status."""
+    job = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}")
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["drkit"]
+    log = work / f"{job_name}.termination-log"
+    mapping = {DATA_DIR: str(data), REPO_CONFIG_DIR: str(repo_config), TERMINATION_LOG: str(log)}
+    args = [mapping.get(a, a) for a in container["args"]]
+    done = subprocess.run(
+        [sys.executable, "-m", "drkit", *args], capture_output=True, text=True, check=False,
+        env={**os.environ, **ENV},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pods_path = f"/api/v1/namespaces/{namespace}/pods"
+
+    def succeeded() -> list[dict[str, Any]]:
+        pods = kube.get_json(pods_path, {"labelSelector": f"job-name={job_name}"})["items"]
+        return [p for p in pods if p.get("status", {}).get("phase") == "Succeeded"]
+
+    deadline_pods: list[dict[str, Any]] = []
+
+    def ready() -> bool:
+        deadline_pods[:] = succeeded()
+        return bool(deadline_pods)
+
+    from drkit.sandbox.process import wait_until
+
+    wait_until(ready, what=f"the pod of Job {job_name} Succeeded (kwok)", timeout=60)
+    pod = deadline_pods[0]
+    statuses = pod["status"]["containerStatuses"]
+    statuses[0]["state"]["terminated"]["message"] = log.read_text()
+    kube.send_json(
+        "PATCH",
+        f"{pods_path}/{pod['metadata']['name']}/status",
+        {"status": {"containerStatuses": statuses}},
+        content_type="application/merge-patch+json",
+    )
+
+
+class KubeletPlayingCluster(KubeMoverCluster):
+    def __init__(self, kube: KubeClient, data: Path, repo_config: Path, work: Path) -> None:
+        super().__init__(kube, poll_s=0.2)
+        self.data, self.repo_config, self.work = data, repo_config, work
+        self.played: list[str] = []
+
+    def wait_job(self, namespace: str, name: str, timeout_s: float) -> dict[str, Any]:
+        _play_kubelet(self.kube, namespace, name, self.data, self.repo_config, self.work)
+        self.played.append(name)
+        return super().wait_job(namespace, name, timeout_s)
+
+
+def test_mover_job_orchestration_records_the_jobs_result(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    data = make_sample_tree(tmp_path / "hostdir")
+    pv = _bound_claim(cluster, namespace, "data", data)
+    node = _pod_using(cluster, namespace, "data")
+    _init_repo(tmp_path / "repo")
+    repo_config = tmp_path / "repo-config"
+    repo_config.mkdir()
+    (repo_config / "url").write_text(str(tmp_path / "repo") + "\n")
+    (repo_config / "password").write_text(PASSWORD + "\n")
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    movers = KubeletPlayingCluster(kube, data, repo_config, tmp_path)
+    options = VolumeOptions(VolumeSelection.parse("all"), mover="job")
+    selected = discover_volumes(kube, options, lambda ns: ns == namespace)
+    assert [(v.pvc, v.pv, v.node) for v in selected.volumes] == [("data", pv, node)]
+    repo = _open(tmp_path / "repo")
+    with repo.new_snapshot(kind="cluster") as snap:
+        capture = capture_volumes(snap, selected, options, run="rtest1", cluster=movers, repo=repo)
+        snap.set_meta({"volumes": capture.to_record(options.selection, options.mover)})
+    (outcome,) = capture.outcomes
+    assert outcome.ok, outcome.error
+    assert movers.played == [outcome.job]
+    job = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{outcome.job}")
+    pinned = job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    assert pinned["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0][
+        "values"
+    ] == [node]
+    assert job["metadata"]["labels"]["drkit.io/snapshot"] == "rtest1"
+    # the result came from the termination message, and names the volume snapshot the mover wrote
+    assert "from" not in outcome.result
+    volume_snap = _open(tmp_path / "repo").find_snapshot(outcome.snapshot)
+    assert volume_snap.kind == "volume"
+    assert volume_snap.host == f"pvc:{namespace}/data"
+    assert "drkit.io/snapshot=rtest1" in volume_snap.tags
+    assert outcome.files == volume_snap.stats.files > 0
+    assert outcome.bytes == volume_snap.stats.bytes
+    recorded = _open(tmp_path / "repo").find_snapshot(snap.snapshot.id if snap.snapshot else "")
+    (rec,) = recorded.meta["volumes"]["volumes"]
+    assert (rec["mode"], rec["job"], rec["snapshot"]) == ("job", outcome.job, outcome.snapshot)
+    # drkit mover restore puts the same tree back
+    target = tmp_path / "restore-target"
+    done = _drkit(
+        "mover", "restore", "--snapshot", outcome.snapshot, "--path", f"volumes/{namespace}/data",
+        "--target", str(target), "--repo-config", str(repo_config),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"] == outcome.files
+    assert_same_tree(data, target)
+    kube.close()
