@@ -113,8 +113,8 @@ def check_name(value: str, what: str) -> str:
 
 # -- label selectors ------------------------------------------------------------------------------
 
-_KEY = r"(?:[a-z0-9A-Z][-a-z0-9A-Z_.]*/)?[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?"
-_VALUE = r"(?:[a-z0-9A-Z]([-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?"
+_KEY = r"(?:[a-z0-9A-Z][-a-z0-9A-Z_.]*/)?[a-z0-9A-Z](?:[-a-z0-9A-Z_.]*[a-z0-9A-Z])?"
+_VALUE = r"(?:[a-z0-9A-Z](?:[-a-z0-9A-Z_.]*[a-z0-9A-Z])?)?"
 _SET_REQ = re.compile(rf"\s*({_KEY})\s+(in|notin)\s*\(([^()]*)\)\s*")
 _EQ_REQ = re.compile(rf"\s*({_KEY})\s*(==|=|!=)\s*({_VALUE})\s*")
 _EXISTS_REQ = re.compile(rf"\s*(!?)\s*({_KEY})\s*")

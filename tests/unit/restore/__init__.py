@@ -1,0 +1,1 @@
+"""Unit tests of drkit.restore (no I/O)."""
