@@ -347,7 +347,8 @@ def test_a_crd_that_never_establishes_fails_its_wait_and_its_custom_resources_na
     assert "timed out after 5s" in wait.message
     assert gadget.action.ref == GADGET_REF
     assert "HTTP 404" in gadget.message
-    assert "gadgets.example.com" in gadget.message
+    assert "its CRD gadgets.example.com did not become Established" in gadget.message
+    assert [c.verb for c in api.calls if c.path == GADGET_REF.api_path()] == ["PATCH"]  # no retries
 
 
 def test_transient_errors_are_retried_then_recorded() -> None:
