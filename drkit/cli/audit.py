@@ -2,7 +2,8 @@
 
 A command decorated with ``@audited(action, command)`` (directly above its ``def``, below the click
 decorators) appends one record after it ran, successful or not, to the repository it opened through
-its ``repo: RepoOptions`` (nothing is recorded when it never opened one, e.g. a wrong passphrase).
+its ``repo: RepoOptions`` (nothing is recorded when it never opened one, e.g. a wrong passphrase, nor
+for a ``--dry-run``, which promises to change nothing).
 ``note(key=value)`` inside the command adds facts (a snapshot id) to that record. Recording is
 best-effort: a record that cannot be stored (a credential without put rights) is a logged warning,
 never a change of the command's outcome.
@@ -75,7 +76,7 @@ def audited(action: str, command: str) -> Callable[[F], F]:
                 raise
             finally:
                 _detail.reset(token)
-                if opened:
+                if opened and not kwargs.get("dry_run"):  # a dry run changes nothing, not even the log
                     record(opened[-1], action, command, result, detail)
 
         return wrapper  # type: ignore[return-value]

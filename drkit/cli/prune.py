@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes
@@ -37,6 +38,7 @@ from drkit.repo.retention import apply_policy, describe, policy_from_options
 )
 @click.option("--dry-run", is_flag=True, help="Show what would be removed and deleted; change nothing.")
 @output_option
+@audited("prune", "prune")
 def prune(
     repo: RepoOptions,
     keep_last: str | None,
@@ -70,6 +72,11 @@ def prune(
     snaps = r.snapshots()
     keep, _remove, decisions = apply_policy(snaps, policy, now)
     result = r.prune(keep if not policy.is_empty() else None, dry_run=dry_run, now=now)
+    note(
+        dry_run=dry_run,
+        deleted_snapshots=len(result.deleted_snapshots),
+        deleted_packs=len(result.deleted_packs),
+    )
     by_id = {s.id: s for s in snaps}
     decision_rows: list[dict[str, Any]] = [
         {

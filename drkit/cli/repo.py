@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.repoopts import RepoOptions, repo_options
@@ -166,6 +167,7 @@ def key_list(repo: RepoOptions, output: str) -> None:
     help="Write a new random key file here (0600) for the new slot.",
 )
 @output_option
+@audited("key-change", "repo key add")
 def key_add(
     repo: RepoOptions,
     label: str,
@@ -184,6 +186,7 @@ def key_add(
     else:
         new = Credential.from_env_and_options(new_password_file, new_key_file, env={})
     slot = KeyRing(r.store).add(r.key, new, label)
+    note(added=slot.slot_id, label=label)
     emit(_slot_row(slot, r.slot_id), output, text=f"added key slot {slot.slot_id} ({slot.kind}, {label})")
 
 
@@ -193,11 +196,13 @@ def key_add(
 @click.option("--force", is_flag=True, help="Also remove the slot this command was opened with.")
 @click.option("--dry-run", is_flag=True, help="Say which slot would be removed; remove nothing.")
 @output_option
+@audited("key-change", "repo key remove")
 def key_remove(repo: RepoOptions, slot: str, force: bool, dry_run: bool, output: str) -> None:
     """Remove key slot SLOT (an id or unique prefix). The last master slot is never removed."""
     r = repo.open()
     ring = KeyRing(r.store)
     full = ring.resolve(slot)
+    note(removed=full, dry_run=dry_run)
     info_ = next((s for s in ring.list() if s.slot_id == full), None)
     if dry_run:
         emit({"would_remove": full, "dry_run": True}, output, text=f"would remove key slot {full} (dry run)")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.core import ParameterSource
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
@@ -40,6 +41,7 @@ def restore() -> None:
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
 @output_option
+@audited("restore", "restore path")
 def restore_path(
     source: str, target: Path, repo: RepoOptions, force: bool, progress: bool | None, output: str
 ) -> None:
@@ -53,6 +55,7 @@ def restore_path(
             field="TARGET",
             hint="restore into a new or empty directory, or pass --force",
         )
+    note(snapshot=snapshot, subpath=subpath, target=str(target))
     r = repo.open()
     stats = r.restore_path(snapshot, target, subpath=subpath.strip("/"), progress=make_progress(progress))
     data = {
