@@ -84,7 +84,6 @@ class KindCluster(ScratchBase):
         self._run(self.create_argv(exe, config, kubeconfig), CREATE_TIMEOUT, "create")
         if not kubeconfig.is_file():
             raise SandboxError(f"kind create cluster {self.name} wrote no kubeconfig at {kubeconfig}")
-        self.context = f"kind-{self.name}"
         return kubeconfig
 
     def _down(self) -> None:
