@@ -160,9 +160,8 @@ def pod_hooks(pod: Mapping[str, Any]) -> list[Hook]:
         timeout_text = _field(annotations, phase, "timeout")
         timeout = DEFAULT_TIMEOUT_S
         if timeout_text:
-            timeout = parse_duration(
-                timeout_text, ANNOTATION.format(phase=phase, field="timeout")
-            ).total_seconds()
+            annotation = ANNOTATION.format(phase=phase, field="timeout")
+            timeout = parse_duration(timeout_text, f"pod {namespace}/{name}: {annotation}").total_seconds()
             if timeout <= 0:
                 raise ConfigError(f"{where}: the timeout must be positive")
         on_error = _field(annotations, phase, "on-error") or "Fail"
