@@ -21,6 +21,7 @@ repository (the manifest is written last) and no snapshot.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -292,6 +294,9 @@ class Daemon:
         with self._lock:
             if self._stopping or not self._leading:
                 return
+        if attempt == 1:  # a regular run supersedes a retry still pending from an earlier one
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.remove_job(f"{name}:{job.value}:retry")
         with self._exclusive((name, job), schedule.repository.url) as mine:
             if not mine:
                 self.metrics.skipped.labels(name, job.value, "overlap").inc()
