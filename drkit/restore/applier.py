@@ -34,7 +34,6 @@ from drkit.kube.errors import KubeAPIError, KubeNotFound, KubeUnavailable
 from drkit.kube.waits import Wait, WaitResult, condition_for, wait_all
 from drkit.repo.progress import NullProgress, Progress
 from drkit.restore.model import (
-    PHASE_CRDS,
     PHASE_NAMES,
     Action,
     ActionResult,
@@ -84,7 +83,7 @@ def apply_plan(
     results: list[ActionResult] = []
     wait_results: list[ActionResult] = []
     deferred: list[tuple[Action, Wait]] = []
-    custom_types: dict[tuple[str, str], str] = {}  # (group, plural) -> CRD name, of CRDs applied now
+    custom_types: dict[tuple[str, str], _CustomType] = {}  # (group, plural) of the CRDs applied now
     ordered = sorted(enumerate(plan.actions), key=lambda pair: (pair[1].phase, pair[0]))
     for phase, members in groupby((a for _, a in ordered), key=lambda a: a.phase):
         actions = list(members)
@@ -102,7 +101,7 @@ def apply_plan(
                 )
                 results.append(result)
                 progress.advance(1)
-                if phase == PHASE_CRDS and result.ok and action.verb in (Verb.CREATE, Verb.UPDATE):
+                if result.ok and action.verb in (Verb.CREATE, Verb.UPDATE) and _is_crd(action.ref):
                     custom_types.update(_served_type(action))
                 wait = _wait_of(action, timeouts) if result.ok else None
                 if wait is not None:
@@ -110,7 +109,11 @@ def apply_plan(
         finally:
             progress.done()
         if blocking:
-            wait_results += _run_waits(kube, blocking, progress, "wait " + PHASE_NAMES.get(phase, ""), tick)
+            done = _run_waits(kube, blocking, progress, "wait " + PHASE_NAMES.get(phase, ""), tick)
+            wait_results += done
+            failed_crds = {r.action.ref.name for r in done if not r.ok and _is_crd(r.action.ref)}
+            for served in custom_types.values():
+                served.established = served.established and served.crd not in failed_crds
     if deferred:
         wait_results += _run_waits(kube, deferred, progress, "wait workloads", tick)
     return ApplyReport(tuple(results), tuple(wait_results), clock() - started)
@@ -142,7 +145,7 @@ def _apply_one(
     action: Action,
     *,
     create_only: bool,
-    custom_types: Mapping[tuple[str, str], str],
+    custom_types: Mapping[tuple[str, str], _CustomType],
     timeouts: Mapping[str, float] | None,
     tick: _Clock,
 ) -> ActionResult:
@@ -152,9 +155,12 @@ def _apply_one(
     if action.verb is Verb.FAIL:
         return ActionResult(action, False, f"not restored: {action.reason}", 0.0)
     ref = action.ref
-    crd = custom_types.get((ref.group, ref.resource))
+    served = custom_types.get((ref.group, ref.resource))
     # A custom resource right after its CRD became Established may still get a 404 for a moment.
-    not_found_until = started + _timeout("established", ref.kind, ref.resource, timeouts) if crd else started
+    retry_404 = served is not None and served.established
+    not_found_until = (
+        started + _timeout("established", ref.kind, ref.resource, timeouts) if retry_404 else started
+    )
     transient_left = TRANSIENT_RETRIES
     while True:
         try:
@@ -170,7 +176,10 @@ def _apply_one(
             if tick.now() < not_found_until:
                 tick.sleep(tick.interval)
                 continue
-            why = f" (its CRD {crd} was applied in this restore)" if crd else ""
+            why = ""
+            if served is not None:
+                how = "was applied in this restore" if served.established else "did not become Established"
+                why = f" (its CRD {served.crd} {how})"
             return _failed(action, exc, started, tick, why)
         except KubeUnavailable as exc:
             if transient_left > 0:
@@ -189,11 +198,21 @@ def _failed(action: Action, exc: KubeAPIError, started: float, tick: _Clock, why
     return ActionResult(action, False, text, tick.now() - started)
 
 
-def _served_type(action: Action) -> dict[tuple[str, str], str]:
+@dataclass
+class _CustomType:
+    crd: str  # the CRD's name
+    established: bool = True  # False once its Established wait failed
+
+
+def _is_crd(ref: ObjectRef) -> bool:
+    return ref.group == "apiextensions.k8s.io" and ref.resource == "customresourcedefinitions"
+
+
+def _served_type(action: Action) -> dict[tuple[str, str], _CustomType]:
     """The (group, plural) a CRD action serves, from its body."""
     try:
         spec = json.loads(action.body).get("spec") or {}
-        return {(str(spec["group"]), str(spec["names"]["plural"])): action.ref.name}
+        return {(str(spec["group"]), str(spec["names"]["plural"])): _CustomType(action.ref.name)}
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -202,10 +221,9 @@ def _served_type(action: Action) -> dict[tuple[str, str], str]:
 
 
 def _wait_name(action: Action) -> str | None:
-    kind = action.ref.kind.lower()
-    if kind == "customresourcedefinition":
+    if _is_crd(action.ref):
         return "established"  # always: its custom resources come next
-    if kind == "namespace":
+    if action.ref.group == "" and action.ref.resource == "namespaces":
         return "active"
     return action.wait
 

@@ -36,7 +36,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,10 @@ def restore_etcd(
     token = request.initial_cluster_token or f"drkit-{secrets.token_hex(8)}"
     data_dir = request.data_dir.expanduser().absolute()
     parent = data_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {parent}: {exc.strerror or exc}", field="--data-dir") from exc
 
     with _private_temp_file(parent) as db:
         size = _stream_to(reader, db)
@@ -292,8 +295,15 @@ def _etcd_record(reader: SnapshotReader) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _private_temp_file(directory: Path) -> Any:
-    fd, name = tempfile.mkstemp(prefix=".drkit-etcd-", suffix=".db", dir=directory)  # mode 0600
+def _private_temp_file(directory: Path) -> Iterator[Path]:
+    try:
+        fd, name = tempfile.mkstemp(prefix=".drkit-etcd-", suffix=".db", dir=directory)  # mode 0600
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write in {directory}: {exc.strerror or exc}",
+            field="--data-dir",
+            hint="the snapshot is staged next to the data directory: that directory must be writable",
+        ) from exc
     os.close(fd)
     path = Path(name)
     try:
@@ -373,6 +383,9 @@ def _etcdutl_restore(
     except (OSError, subprocess.TimeoutExpired) as exc:
         _remove_new(data_dir, existed)
         raise EtcdError(f"etcdutl snapshot restore into {data_dir}: {exc}") from exc
+    except BaseException:  # interrupted: leave no half-written data directory
+        _remove_new(data_dir, existed)
+        raise
     if done.returncode != 0:
         _remove_new(data_dir, existed)
         output = (done.stderr or done.stdout).strip()
@@ -450,7 +463,13 @@ def _verify_copy(
                     f"the restored member is at revision {running.revision}, "
                     f"the snapshot file at {status.revision}"
                 )
-            proof = client.verify_restored(expected, client_url)
+            try:
+                proof = client.verify_restored(expected, client_url)
+            except VerificationFailed as exc:
+                raise VerificationFailed(
+                    exc.message,
+                    hint="nothing was restored; see docs/etcd-restore.md (errors) before using --no-verify",
+                ) from exc
         finally:
             member.stop()
         return Verification(
