@@ -507,7 +507,7 @@ class _Loader:
                 raise spec.error(
                     target_node,
                     field_name,
-                    f"{source!r} and {targets[target]!r} both map to {target!r}",
+                    f"{targets[target]!r} and {source!r} both map to {target!r}",
                     "objects of two namespaces would collide; map each to its own namespace",
                 )
             targets[target] = source
