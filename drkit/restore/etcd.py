@@ -336,14 +336,21 @@ def _check_against_record(check: snapshotfile.FileCheck, record: dict[str, Any])
         )
 
 
+def _store_revision(status: DbStatus) -> int:
+    """The revision a member started on the file has: ``etcdutl snapshot status`` reports the newest
+    key's revision, 0 for a database without keys, where etcd itself starts at revision 1 (measured)."""
+    return max(status.revision, 1)
+
+
 def _check_revision(status: DbStatus, record: dict[str, Any]) -> None:
     exact = record.get("revision")
     low, high = record.get("revision_min"), record.get("revision_max")
-    if exact is not None and int(exact) != status.revision:
-        raise VerificationFailed(f"{ETCD_PATH} is at revision {status.revision}, the backup recorded {exact}")
-    if low is not None and high is not None and not int(low) <= status.revision <= int(high):
+    revision = _store_revision(status)
+    if exact is not None and int(exact) != revision:
+        raise VerificationFailed(f"{ETCD_PATH} is at revision {revision}, the backup recorded {exact}")
+    if low is not None and high is not None and not int(low) <= revision <= int(high):
         raise VerificationFailed(
-            f"{ETCD_PATH} is at revision {status.revision}, outside the recorded [{low}, {high}]"
+            f"{ETCD_PATH} is at revision {revision}, outside the recorded [{low}, {high}]"
         )
 
 
@@ -458,10 +465,10 @@ def _verify_copy(
             except DrkitError as exc:  # SandboxError: it exited or never answered
                 raise EtcdError(f"the restored snapshot did not start in {etcd_exe}: {exc}") from exc
             running = client.status(client_url)
-            if running.revision != status.revision:
+            if running.revision != _store_revision(status):
                 raise VerificationFailed(
                     f"the restored member is at revision {running.revision}, "
-                    f"the snapshot file at {status.revision}"
+                    f"the snapshot file at {_store_revision(status)}"
                 )
             try:
                 proof = client.verify_restored(expected, client_url)

@@ -263,3 +263,18 @@ def test_initial_cluster_and_start_command() -> None:
     assert "--initial-cluster-token=tok" in argv
     assert "--cert-file=/etc/kubernetes/pki/etcd/server.crt" in argv
     assert "--peer-key-file=/etc/kubernetes/pki/etcd/peer.key" in argv
+
+
+def test_an_empty_etcd_restores_and_verifies(tools: dict[str, str], tmp_path: Path) -> None:
+    """etcdutl reports revision 0 for a database without keys; etcd itself is at revision 1."""
+    empty = EtcdServer.start(tmp_path / "empty-etcd")
+    try:
+        drkit = Drkit(tmp_path)
+        snap = drkit.json("backup", "run", "--no-resources", "--etcd-endpoints", empty.endpoint)
+    finally:
+        empty.stop()
+    assert snap["meta"]["etcd"]["revision"] == 1
+    result = drkit.json(*_restore_args(snap["id"], tmp_path / "data", tools), "--bump-revision", "1000")
+    assert result["verification"]["verified"] is True
+    assert result["snapshotRevision"] == 0
+    assert result["restoredRevision"] == 1000
