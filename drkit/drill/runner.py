@@ -7,7 +7,8 @@
 The scratch cluster is always torn down (unless ``keep``), also when the cluster failed to start,
 the restore failed, a check failed or the drill was interrupted (the interruption is re-raised
 after teardown). A failure to start the cluster or to restore is recorded in ``result.error``; the
-checks then do not run.
+checks then do not run. A drill that cannot run at all (a missing binary such as ``kind``, a bad
+kubeconfig, a provider not available yet) raises that error instead of producing a result.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from drkit.drill.result import (
     Phase,
     RestoreSummary,
 )
-from drkit.errors import DrkitError
+from drkit.errors import ConfigError, DrkitError, MissingComponent, NotImplementedYet
 from drkit.kube.apply import Requester
 from drkit.kube.resource import Resource
 from drkit.repo.model import Snapshot
@@ -147,6 +148,8 @@ def run_drill(req: DrillRequest) -> DrillResult:
         line.notify(PHASE_CLUSTER_UP)
         try:
             kubeconfig = provider.up()
+        except (ConfigError, MissingComponent, NotImplementedYet):
+            raise  # a drill that cannot be run is not a failed drill: the caller says what is missing
         except DrkitError as exc:
             line.add(PHASE_CLUSTER_UP, t0, False, str(exc))
             raise _Stop(f"the {provider.provider} scratch cluster did not start: {exc}") from exc

@@ -10,7 +10,7 @@ import pytest
 from drkit.drill.checks import parse_checks
 from drkit.drill.result import RTO_PHASES
 from drkit.drill.runner import DrillRequest, RestoreOutcome, namespace_mapping, outcome_of, run_drill
-from drkit.errors import SandboxError
+from drkit.errors import MissingComponent, SandboxError
 from drkit.repo.model import RootMeta, Snapshot, SnapshotStats
 from drkit.restore.model import Action, ActionResult, ApplyReport, ObjectRef, Verb
 from tests.unit.drill.fakes import Clock, FakeKube, FakeRestorer, FakeScratch, FakeTarget
@@ -180,3 +180,11 @@ def test_outcome_of_an_apply_report_counts_and_takes_the_longest_workload_wait()
     assert outcome.summary.applied == 2
     assert outcome.summary.failures == ("statefulsets.apps/x in shop: m",)
     assert outcome.summary.counts == {"create": 3}
+
+
+def test_a_drill_that_cannot_run_raises_after_cleaning_up() -> None:
+    clock = Clock()
+    scratch = FakeScratch(clock, fail_up=MissingComponent("kind is not on PATH"))
+    with pytest.raises(MissingComponent):
+        run_drill(request(clock, scratch, FakeRestorer(clock), FakeKube()))
+    assert scratch.events == ["up", "down"]

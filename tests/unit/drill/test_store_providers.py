@@ -121,5 +121,5 @@ def test_make_provider_names_and_the_etcd_provider_is_not_available_yet() -> Non
     with pytest.raises(ConfigError, match="unknown provider 'docker'"):
         make_provider("docker")
     with pytest.raises(NotImplementedYet, match="etcd drill provider is not available yet"):
-        make_provider("etcd").up()
+        make_provider("etcd")
     assert make_provider("local").provider == "local"
