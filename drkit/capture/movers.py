@@ -4,7 +4,7 @@ of the repository inside the cluster. Pure functions: raw JSON-able dicts in, ra
     job = backup_job(volume, settings, run="r-1a2b3c")            # mounts the PVC read-only
     snap, clone = volume_snapshot(volume, settings, run), clone_pvc(volume, settings, run)
     job = backup_job(volume, settings, run, claim=clone["metadata"]["name"])  # crash-consistent
-    pvc, job = restore_pvc(record, settings), restore_job(record, settings, snapshot_id)
+    pvc, job = restore_pvc(target, snapshot_id), restore_job(target, settings, snapshot_id)
 
 A backup Job runs ``drkit mover backup`` in the drkit image against ``/data`` (the claim, read-only)
 with the repository settings mounted from a Secret as files under ``/etc/drkit/repo`` (never in
@@ -341,14 +341,14 @@ def restore_pvc(target: MoverTarget, snapshot_id: str) -> Json:
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": _pvc_spec(target)}
 
 
-def restore_args(target: MoverTarget, snapshot_id: str) -> list[str]:
+def restore_args(target: MoverTarget, snapshot_id: str, path: str | None = None) -> list[str]:
     return [
         "mover",
         "restore",
         "--snapshot",
         snapshot_id,
         "--path",
-        target.snapshot_path,
+        path or target.snapshot_path,
         "--target",
         DATA_DIR,
         "--repo-config",
@@ -358,9 +358,12 @@ def restore_args(target: MoverTarget, snapshot_id: str) -> list[str]:
     ]
 
 
-def restore_job(target: MoverTarget, settings: MoverSettings, snapshot_id: str) -> Json:
-    """The Job that fills the claim of :func:`restore_pvc` from the volume snapshot ``snapshot_id``;
-    the workload is created once it has completed."""
+def restore_job(
+    target: MoverTarget, settings: MoverSettings, snapshot_id: str, *, path: str | None = None
+) -> Json:
+    """The Job that fills the claim of :func:`restore_pvc` from the volume snapshot ``snapshot_id``
+    (its directory ``path``, by default ``volumes/<target ns>/<target pvc>``: give the original's
+    when restoring under another namespace or name); the workload is created once it has completed."""
     as_root = settings.restore_as_root
     return _job(
         object_name("drkit-restore", target, snapshot_id),
@@ -368,7 +371,7 @@ def restore_job(target: MoverTarget, settings: MoverSettings, snapshot_id: str) 
         "restore",
         snapshot_id,
         settings,
-        restore_args(target, snapshot_id),
+        restore_args(target, snapshot_id, path),
         claim=target.pvc,
         read_only=False,
         node=None,

@@ -44,11 +44,13 @@ from drkit.capture.movers import (
     backup_job,
     clone_pvc,
     parse_result,
+    restore_job,
+    restore_pvc,
     volume_snapshot,
 )
 from drkit.errors import ConfigError, DrkitError, KubernetesError, StorageError
 from drkit.kube.client import KubeClient
-from drkit.kube.errors import KubeNotFound
+from drkit.kube.errors import KubeForbidden, KubeNotFound
 
 if TYPE_CHECKING:
     from drkit.repo.repository import Repository
@@ -280,8 +282,8 @@ def discover_volumes(
     pods = list(_list_all(kube, "/api/v1/pods", {"fieldSelector": "status.phase=Running"}))
     try:
         attachments = list(_list_all(kube, "/apis/storage.k8s.io/v1/volumeattachments"))
-    except KubeNotFound:
-        attachments = []
+    except (KubeNotFound, KubeForbidden):
+        attachments = []  # optional: the pods using a claim also tell its node
     return select_volumes(
         pvcs,
         pvs,
@@ -722,3 +724,54 @@ def capture_volumes(
             )
         )
     return capture
+
+
+# -- restore: a new claim filled by a mover Job, before the workload starts ------------------------
+
+
+def target_from_record(record: Mapping[str, Any]) -> MoverTarget:
+    """The claim to recreate, from a volume record of a cluster snapshot's ``meta.volumes``."""
+    try:
+        return MoverTarget(
+            namespace=str(record["namespace"]),
+            pvc=str(record["pvc"]),
+            access_modes=tuple(record.get("accessModes") or ()),
+            storage_class=record.get("storageClass"),
+            capacity=record.get("capacity"),
+            volume_mode=str(record.get("volumeMode") or "Filesystem"),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"a volume record lacks {exc}", field="meta.volumes") from None
+
+
+def restore_volume(
+    cluster: MoverCluster,
+    target: MoverTarget,
+    snapshot_id: str,
+    settings: MoverSettings,
+    *,
+    path: str | None = None,
+    timeout_s: float = 3600.0,
+) -> Json:
+    """Create the claim and run the restore Job that fills it from the volume snapshot (its directory
+    ``path``, default ``volumes/<ns>/<pvc>`` of ``target``); return the mover's result once the Job
+    completed (``KubernetesError`` if it failed or left no result). The caller creates the workload
+    afterwards."""
+    cluster.create(restore_pvc(target, snapshot_id))
+    job = restore_job(target, settings, snapshot_id, path=path)
+    name = job["metadata"]["name"]
+    cluster.create(job)
+    state = job_finished(cluster.wait_job(target.namespace, name, timeout_s))
+    result: Json | None = None
+    for message in cluster.job_messages(target.namespace, name):
+        try:
+            result = parse_result(message)
+            break
+        except KubernetesError:
+            continue
+    if state != "Complete":
+        why = (result or {}).get("error") or "see the Job's pod logs"
+        raise KubernetesError(f"restore Job {target.namespace}/{name} failed: {why}")
+    if result is None:
+        raise KubernetesError(f"restore Job {target.namespace}/{name} completed without a result")
+    return result

@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from drkit.capture.volumes import (
     VolumeSelection,
     capture_volumes,
     discover_volumes,
+    restore_volume,
+    target_from_record,
 )
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
@@ -73,10 +76,8 @@ def _open(path: Path) -> Repository:
     return Repository.open(LocalStore(path), Credential(passphrase=Secret(PASSWORD)))
 
 
-def _bound_claim(
-    cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path, *, mode: str = "ReadWriteOnce"
-) -> str:
-    """A hostPath PV pre-bound to a new claim; returns the PV's name once the claim is Bound."""
+def _volume_for(cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path, mode: str) -> str:
+    """A hostPath PV reserved (claimRef) for the claim ``namespace/pvc``, as a provisioner would make."""
     pv = f"pv-{namespace}-{pvc}"
     cluster.api(
         "POST",
@@ -95,6 +96,14 @@ def _bound_claim(
             },
         },
     )
+    return pv
+
+
+def _bound_claim(
+    cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path, *, mode: str = "ReadWriteOnce"
+) -> str:
+    """A hostPath PV pre-bound to a new claim; returns the PV's name once the claim is Bound."""
+    pv = _volume_for(cluster, namespace, pvc, host_dir, mode)
     cluster.api(
         "POST",
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
@@ -373,13 +382,27 @@ def test_mover_job_orchestration_records_the_jobs_result(
     recorded = _open(tmp_path / "repo").find_snapshot(snap.snapshot.id if snap.snapshot else "")
     (rec,) = recorded.meta["volumes"]["volumes"]
     assert (rec["mode"], rec["job"], rec["snapshot"]) == ("job", outcome.job, outcome.snapshot)
-    # drkit mover restore puts the same tree back
-    target = tmp_path / "restore-target"
-    done = _drkit(
-        "mover", "restore", "--snapshot", outcome.snapshot, "--path", f"volumes/{namespace}/data",
-        "--target", str(target), "--repo-config", str(repo_config),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["files"] == outcome.files
-    assert_same_tree(data, target)
+    # restore into another namespace: a new claim (same class, modes, size) filled by a restore Job
+    other = cluster.api(
+        "POST",
+        "/api/v1/namespaces",
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "restore-"}},
+    )["metadata"]["name"]
+    try:
+        target = tmp_path / "restore-target"
+        target.mkdir()
+        _volume_for(cluster, other, "data", target, "ReadWriteOnce")  # the provisioner's part
+        movers.data = target
+        where = replace(target_from_record(rec), namespace=other)
+        result = restore_volume(
+            movers, where, outcome.snapshot, MoverSettings(), path=f"volumes/{namespace}/data"
+        )
+        assert result["files"] == outcome.files
+        assert_same_tree(data, target)
+        claim = kube.get_json(f"/api/v1/namespaces/{other}/persistentvolumeclaims/data")
+        assert claim["spec"]["storageClassName"] == "manual"
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+        assert claim["metadata"]["labels"]["drkit.io/mover"] == "restore"
+    finally:
+        cluster.api("DELETE", f"/api/v1/namespaces/{other}")
     kube.close()

@@ -26,7 +26,9 @@ from drkit.capture.volumes import (
     collection_path,
     job_finished,
     resolve_local,
+    restore_volume,
     select_volumes,
+    target_from_record,
 )
 from drkit.errors import ConfigError, KubernetesError
 from drkit.repo.keyslots import Credential
@@ -606,3 +608,23 @@ def test_volume_options_refuse_an_unknown_mover() -> None:
 def test_records_are_json() -> None:
     info = VolumeInfo("a", "b", "c", hooks=(Hook("pre", "a", "p", "c", ("x",)),))
     assert json.loads(json.dumps(info.to_record()))["pvc"] == "b"
+
+
+def test_restore_volume_creates_the_claim_then_runs_the_job() -> None:
+    record = VolumeInfo("shop", "data", "pv-1", access_modes=("ReadWriteOnce",), capacity="5Gi").to_record()
+    target = target_from_record(record)
+    movers = FakeMovers(message=result_text({"op": "restore", "snapshot": "s1", "files": 7}))
+    result = restore_volume(movers, target, "s1", MoverSettings())
+    assert result["files"] == 7
+    assert movers.events == ["create PersistentVolumeClaim", "create Job", "wait Job"]
+    pvc_manifest, job = movers.created
+    assert pvc_manifest["metadata"] == {
+        "name": "data",
+        "namespace": "shop",
+        "labels": job["metadata"]["labels"],
+    }
+    failed = FakeMovers(state="Failed", message=result_text({"op": "restore", "error": "no such snapshot"}))
+    with pytest.raises(KubernetesError, match="no such snapshot"):
+        restore_volume(failed, target, "s1", MoverSettings())
+    with pytest.raises(ConfigError, match="lacks"):
+        target_from_record({"namespace": "a"})
