@@ -71,14 +71,13 @@ def retention_policy(settings: RetentionSettings) -> Policy:
     )
 
 
-def backup(
-    schedule: Schedule, *, notify: Notify, repository: Repository | None = None
-) -> ClusterBackupResult:
-    """One cluster backup as ``schedule`` describes it."""
+def backup(schedule: Schedule, *, notify: Notify) -> tuple[ClusterBackupResult, Repository]:
+    """One cluster backup as ``schedule`` describes it; also returns the open repository (for prune).
+    The schedule's own settings (kubeconfig, certificates) are checked before the repository opens."""
     request = request_from_schedule(schedule)
     try:
-        repo = repository or open_repository(schedule.repository)
-        return backup_cluster(repo, request, notify=notify)
+        repo = open_repository(schedule.repository)
+        return backup_cluster(repo, request, notify=notify), repo
     finally:
         if request.kube is not None:
             request.kube.close()
@@ -156,7 +155,7 @@ class DrillOutcome:
 
 
 class DrillRunner(Protocol):
-    def __call__(self, schedule: Schedule, plan: Path) -> DrillOutcome: ...
+    def __call__(self, schedule: Schedule, plan: Path, /) -> DrillOutcome: ...
 
 
 def find_drill_runner() -> DrillRunner | None:

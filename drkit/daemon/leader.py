@@ -260,7 +260,8 @@ class LeaderElector:
     def stop(self, *, release: bool = True, timeout: float = 5.0) -> None:
         """Stop campaigning; a leader steps down and (``release``) empties the Lease's holder."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         if self._leader:
             self._set_leader(False)
             if release:

@@ -8,7 +8,8 @@ again with exponential backoff (:mod:`drkit.daemon.retry`) and reported to the w
 
 Overlap: APScheduler never starts a second instance of a job while one runs (counted as skipped
 with reason ``overlap``); a retry and the regular job of the same schedule and kind exclude each other
-too, and jobs on the same repository take turns (a verify never reads while a prune deletes).
+too, and backups and verifies of the same repository take turns (a verify never reads while a
+prune deletes).
 
 Leadership: without election the daemon leads from the start. With a :class:`LeaderElector` the
 scheduler starts paused and runs only while this replica holds the Lease; losing it pauses the
@@ -294,10 +295,12 @@ class Daemon:
         with self._lock:
             if self._stopping or not self._leading:
                 return
+        # drills restore elsewhere and only read: they do not hold up the repository's backups
+        repo_key = f"{job.value}:{schedule.repository.url}" if job is Job.DRILL else schedule.repository.url
         if attempt == 1:  # a regular run supersedes a retry still pending from an earlier one
             with contextlib.suppress(JobLookupError):
                 self._scheduler.remove_job(f"{name}:{job.value}:retry")
-        with self._exclusive((name, job), schedule.repository.url) as mine:
+        with self._exclusive((name, job), repo_key) as mine:
             if not mine:
                 self.metrics.skipped.labels(name, job.value, "overlap").inc()
                 log.warning("%s of %s not started: another run is going", job.value, name)
@@ -381,8 +384,8 @@ class Daemon:
             if self.settings.stall_after_etcd and message.startswith("etcd:") and "revision" in message:
                 time.sleep(self.settings.stall_after_etcd)
 
-        repo = jobs.open_repository(schedule.repository)
-        outcome = jobs.backup_outcome(jobs.backup(schedule, notify=notify, repository=repo))
+        result, repo = jobs.backup(schedule, notify=notify)
+        outcome = jobs.backup_outcome(result)
         details = dict(outcome.details)
         if self._leading and not self._stopping:
             try:

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from drkit.capture.request import request_from_schedule
+from drkit.config.schedule import load_schedule, load_schedules
+from drkit.daemon.check import next_run_rows
+from drkit.daemon.jobs import retention_policy
+from drkit.daemon.metrics import parse_address
+from drkit.daemon.webhook import check_url
+from drkit.errors import ConfigError
+from drkit.repo.retention import UNLIMITED
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_check_lists_every_job_with_its_next_times() -> None:
+    schedules = load_schedules(ROOT / "schedules")
+    rows = next_run_rows(schedules, datetime(2026, 11, 26, 12, 0, tzinfo=UTC), count=2)
+    jobs = {(r["schedule"], r["job"]) for r in rows}
+    assert jobs == {
+        ("etcd-every-6h", "backup"),
+        ("nightly", "backup"),
+        ("nightly", "verify"),
+        ("nightly", "drill"),
+    }
+    etcd = next(r for r in rows if r["schedule"] == "etcd-every-6h")
+    assert etcd["next"] == ["2026-11-26T12:15:00+00:00", "2026-11-26T18:15:00+00:00"]
+    nightly = next(r for r in rows if r == {**r, "schedule": "nightly", "job": "backup"})
+    assert nightly["next"][0] == "2026-11-27T02:00:00+01:00"  # Europe/Berlin
+    assert nightly["jitter_s"] == 300
+
+
+def test_retention_from_the_schedule() -> None:
+    nightly = load_schedule(ROOT / "schedules" / "example-nightly.yaml")
+    policy = retention_policy(nightly.retention)
+    assert (policy.daily, policy.weekly, policy.monthly, policy.yearly) == (7, 4, 12, UNLIMITED)
+    assert policy.keep_tags == frozenset({"pinned"})
+    assert policy.within is not None
+
+
+def test_request_from_schedule_checks_files_before_any_connection(tmp_path: Path) -> None:
+    etcd_only = load_schedule(ROOT / "schedules" / "example-etcd-only.yaml")
+    with pytest.raises(ConfigError, match=r"ca\.crt|CA"):
+        request_from_schedule(etcd_only)  # /etc/kubernetes/pki/etcd/ca.crt is not on this machine
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: plain}
+spec:
+  cron: "@hourly"
+  repository: {url: repo}
+  etcd: {endpoints: ["http://127.0.0.1:2379"]}
+  resources: {enabled: false}
+  tags: [t1]
+"""
+    )
+    request = request_from_schedule(load_schedule(path))
+    assert request.kube is None
+    assert request.etcd is not None
+    assert request.tags == ("t1",)
+
+
+def test_addresses_and_urls_are_checked() -> None:
+    assert parse_address("127.0.0.1:9090") == ("127.0.0.1", 9090)
+    assert parse_address(":0") == ("0.0.0.0", 0)  # noqa: S104
+    assert parse_address("[::1]:9090") == ("::1", 9090)
+    for bad in ("9090", "host:port", "h:70000"):
+        with pytest.raises(ConfigError):
+            parse_address(bad)
+    assert check_url("https://hooks.example.com/x?token=1")
+    with pytest.raises(ConfigError):
+        check_url("file:///etc/passwd")

@@ -1,0 +1,150 @@
+"""The scheduler around fake drill runners (drkit's own interface): overlap, shutdown, metrics,
+leadership. Backups in these schedules fail at once on a missing kubeconfig (no I/O beyond tmp)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from drkit.config.schedule import Schedule, load_schedule
+from drkit.daemon.jobs import DrillOutcome, DrillRunner
+from drkit.daemon.records import Job
+from drkit.daemon.retry import RetryPolicy
+from drkit.daemon.service import CUT_OFF, Daemon, DaemonSettings
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def schedule(tmp_path: Path) -> Schedule:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: unit}
+spec:
+  cron: "0 2 * * *"
+  repository: {url: repo}
+  kube: {kubeconfig: no-such-kubeconfig}
+  drill: {cron: "0 3 * * *", plan: plan.yaml}
+"""
+    )
+    return load_schedule(path)
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Daemon]]:
+    daemons: list[Daemon] = []
+    yield daemons
+    for d in daemons:
+        d.shutdown(0)
+
+
+def _daemon(schedule: Schedule, tmp_path: Path, runner: DrillRunner) -> Daemon:
+    settings = DaemonSettings(
+        state_dir=tmp_path / "state",
+        identity="unit",
+        every_seconds=1,
+        retry=RetryPolicy(delay=0.1, max_delay=0.2),
+    )
+    return Daemon([schedule], settings, drill_runner=runner)
+
+
+def _value(d: Daemon, name: str, **labels: str) -> float:
+    return d.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_overlap_is_skipped_and_shutdown_cuts_off_the_running_job(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    release = threading.Event()
+    calls: list[float] = []
+
+    def slow_drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        calls.append(time.monotonic())
+        release.wait(60)
+        return DrillOutcome(ok=True, rto_seconds=1.0)
+
+    d = _daemon(schedule, tmp_path, slow_drill)
+    cleanup.append(d)
+    drill_done = threading.Event()
+    run = d._run
+
+    def watched(schedule: Schedule, job: Job, attempt: int) -> None:
+        try:
+            run(schedule, job, attempt)
+        finally:
+            if job is Job.DRILL:
+                drill_done.set()
+
+    d._run = watched  # type: ignore[method-assign]
+    d.start()
+    assert d.ready
+    _wait(
+        lambda: _value(d, "drkit_runs_skipped_total", schedule="unit", job="drill", reason="overlap") >= 2,
+        "skips",
+    )
+    assert len(calls) == 1  # never a second drill while the first runs
+    # the backups failed on a permanent error (missing kubeconfig): recorded, counted, not retried
+    _wait(lambda: _value(d, "drkit_backup_total", schedule="unit", result="failed") >= 1, "a failed backup")
+    backups = d.runs.finished_runs("unit", Job.BACKUP)
+    assert backups[0]["result"] == "failed"
+    assert "kubeconfig" in backups[0]["error"]
+    assert _value(d, "drkit_backup_retries_total", schedule="unit", job="backup") == 0
+
+    cut = d.shutdown(grace_period=0.2)
+    assert [e.run.job for e in cut] == [Job.DRILL]
+    assert not d.ready
+    drills = d.runs.finished_runs("unit", Job.DRILL)
+    assert [r["error"] for r in drills] == [CUT_OFF]
+    assert d.runs.unfinished() == []
+    assert _value(d, "drkit_drill_total", schedule="unit", result="failed") == 1
+    release.set()  # the cut-off drill ends now: it must record nothing more
+    assert drill_done.wait(30)
+    assert len(d.runs.finished_runs("unit", Job.DRILL)) == 1
+    assert _value(d, "drkit_drill_total", schedule="unit", result="failed") == 1
+
+
+def test_drill_results_feed_the_metrics_and_a_standby_runs_nothing(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        assert plan.name == "plan.yaml"
+        return DrillOutcome(ok=True, rto_seconds=42.5, details={"restored": 3})
+
+    d = _daemon(schedule, tmp_path, drill)
+    cleanup.append(d)
+    d._execute("unit", Job.DRILL, 1)  # not started, not leading: nothing happens
+    assert list(d.runs.records()) == []
+    d.start()
+    _wait(lambda: _value(d, "drkit_drill_total", schedule="unit", result="success") >= 1, "a drill")
+    assert _value(d, "drkit_drill_rto_seconds", schedule="unit") == 42.5
+    assert _value(d, "drkit_drill_last_success_timestamp_seconds", schedule="unit") > 0
+    assert _value(d, "drkit_leader", identity="unit") == 1
+    run = d.runs.finished_runs("unit", Job.DRILL)[0]
+    assert run["details"] == {"restored": 3, "rto_seconds": 42.5}
+    d.stop_leading()
+    assert _value(d, "drkit_leader", identity="unit") == 0
+    assert not d.leading
+
+
+def test_without_a_drill_runner_a_drill_is_recorded_as_skipped(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    d = Daemon([schedule], DaemonSettings(state_dir=tmp_path / "state", every_seconds=1))
+    cleanup.append(d)
+    d.drill_runner = None  # as long as drkit.drill provides no runner
+    d.start()
+    _wait(lambda: _value(d, "drkit_drill_total", schedule="unit", result="skipped") >= 1, "a skipped drill")
+    record = d.runs.finished_runs("unit", Job.DRILL)[0]
+    assert record["result"] == "skipped"
+    assert "drill not available" in record["error"]
