@@ -150,17 +150,26 @@ def daemon(
     leader runs schedules; --no-leader-election runs them at once (never run two such replicas).
     SIGTERM stops taking new runs, lets running ones finish within --grace-period, and exits 0.
     """
-    schedules = load_schedules(schedules_dir)
     if check:
-        from drkit.daemon.check import next_run_rows
+        from drkit.daemon.check import check_directory, next_run_rows
 
-        rows = next_run_rows(schedules, datetime.now(UTC))
+        checked, errors = check_directory(schedules_dir)
+        for error in errors:
+            click.echo(f"drkit: invalid: {error}", err=True)
+            if error.hint:
+                click.echo(f"drkit: hint: {error.hint}", err=True)
+        if errors:
+            raise ConfigError(
+                f"{len(errors)} schedule files are invalid (listed above)", file=str(schedules_dir)
+            )
+        rows = next_run_rows(checked, datetime.now(UTC))
         text = render_table(
             [{**r, "next": ", ".join(r["next"])} for r in rows],
             ["schedule", "job", "cron", "timezone", "next"],
         )
-        emit(rows, output, text=f"{len(schedules)} schedules valid\n{text}")
+        emit(rows, output, text=f"{len(checked)} schedules valid\n{text}")
         return
+    schedules = load_schedules(schedules_dir)
     if not schedules:
         raise ConfigError("no schedule files (*.yaml) in this directory", file=str(schedules_dir))
     if no_leader_election == bool(lease_namespace):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from drkit.config.schedule import Schedule, next_fire_times
+from drkit.config.schedule import Schedule, load_schedule, load_schedules, next_fire_times
+from drkit.errors import ConfigError
 
 
 def _iso(moment: datetime) -> str:
@@ -36,3 +38,28 @@ def next_run_rows(schedules: list[Schedule], now: datetime, count: int = 3) -> l
                 }
             )
     return rows
+
+
+def check_directory(directory: Path) -> tuple[list[Schedule], list[ConfigError]]:
+    """Every schedule file of ``directory`` checked on its own (so that one bad file does not hide
+    the next), then the directory as the daemon loads it (unique names). The schedules are returned
+    only when there is no error."""
+    if not directory.is_dir():
+        return [], [
+            ConfigError(
+                "no such directory" if not directory.exists() else "not a directory", file=str(directory)
+            )
+        ]
+    errors: list[ConfigError] = []
+    for path in sorted(directory.iterdir()):
+        if path.suffix in (".yaml", ".yml") and not path.name.startswith(".") and path.is_file():
+            try:
+                load_schedule(path)
+            except ConfigError as exc:
+                errors.append(exc)
+    if errors:
+        return [], errors
+    try:
+        return load_schedules(directory), []
+    except ConfigError as exc:
+        return [], [exc]

@@ -167,3 +167,26 @@ def find_drill_runner() -> DrillRunner | None:
         return None
     runner: DrillRunner | None = getattr(module, DRILL_HOOK_NAME, None)
     return runner
+
+
+def unapplied_settings(schedule: Schedule, repo: Repository) -> list[str]:
+    """Settings of ``schedule`` this drkit cannot honour yet, said plainly in the run's record: the
+    lock of new objects is the repository's own, and volumes are not part of a cluster backup yet."""
+    notes: list[str] = []
+    lock = schedule.lock
+    mode = repo.config.lock_mode
+    if lock.mode is not None and lock.mode != mode:
+        shown = mode.value if mode is not None else "none"
+        notes.append(
+            f"spec.lock.mode {lock.mode.value} not applied: the repository's lock mode ({shown}) is used"
+        )
+    if lock.period is not None and lock.period != repo.config.retention:
+        notes.append(
+            f"spec.lock.period {lock.period} not applied: "
+            f"the repository's period ({repo.config.retention}) is used"
+        )
+    if schedule.volumes.mode != "none":
+        notes.append(
+            f"spec.volumes.mode {schedule.volumes.mode!r} not applied: volume data is not captured yet"
+        )
+    return notes

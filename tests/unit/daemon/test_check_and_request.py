@@ -1,18 +1,22 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from drkit.capture.request import request_from_schedule
 from drkit.config.schedule import load_schedule, load_schedules
-from drkit.daemon.check import next_run_rows
-from drkit.daemon.jobs import retention_policy
+from drkit.daemon.check import check_directory, next_run_rows
+from drkit.daemon.jobs import retention_policy, unapplied_settings
 from drkit.daemon.metrics import parse_address
 from drkit.daemon.webhook import check_url
 from drkit.errors import ConfigError
+from drkit.repo.keyslots import Credential
+from drkit.repo.repository import Repository
 from drkit.repo.retention import UNLIMITED
+from drkit.secret import Secret
+from drkit.storage.url import open_store
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,3 +79,44 @@ def test_addresses_and_urls_are_checked() -> None:
     assert check_url("https://hooks.example.com/x?token=1")
     with pytest.raises(ConfigError):
         check_url("file:///etc/passwd")
+
+
+def test_check_directory_reports_every_bad_file(tmp_path: Path) -> None:
+    good = (ROOT / "schedules" / "example-etcd-only.yaml").read_text()
+    (tmp_path / "a.yaml").write_text(good.replace('"15 */6 * * *"', '"0 2 * * 1"'))
+    (tmp_path / "b.yaml").write_text(good.replace("keepLast: 8", "keepLast: -1"))
+    (tmp_path / "c.yaml").write_text(good)
+    schedules, errors = check_directory(tmp_path)
+    assert schedules == []
+    assert [(Path(e.file or "").name, e.field) for e in errors] == [
+        ("a.yaml", "spec.cron"),
+        ("b.yaml", "spec.retention.keepLast"),
+    ]
+    assert all(e.line for e in errors)
+    (tmp_path / "a.yaml").write_text(good)  # same name as c.yaml: the directory check says so
+    (tmp_path / "b.yaml").unlink()
+    schedules, errors = check_directory(tmp_path)
+    assert len(errors) == 1
+    assert "already used" in errors[0].message
+    (tmp_path / "a.yaml").unlink()
+    schedules, errors = check_directory(tmp_path)
+    assert errors == []
+    assert [s.name for s in schedules] == ["etcd-every-6h"]
+
+
+def test_settings_this_drkit_cannot_honour_are_named(tmp_path: Path) -> None:
+    repo = Repository.init(
+        open_store(str(tmp_path / "repo")),
+        Credential(passphrase=Secret("unit test passphrase")),
+        lock_mode=None,
+        retention=timedelta(0),
+        scrypt_n=1024,
+    )
+    nightly = load_schedule(ROOT / "schedules" / "example-nightly.yaml")
+    notes = unapplied_settings(nightly, repo)
+    assert len(notes) == 3
+    assert "spec.lock.mode compliance not applied" in notes[0]
+    assert "spec.lock.period" in notes[1]
+    assert "spec.volumes.mode" in notes[2]
+    etcd_only = load_schedule(ROOT / "schedules" / "example-etcd-only.yaml")
+    assert unapplied_settings(etcd_only, repo) == []
