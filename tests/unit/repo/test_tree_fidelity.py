@@ -96,6 +96,17 @@ def test_every_kind_of_entry_round_trips_identically(tmp_path: Path) -> None:
     assert (tmp_path / "outside" / "victim.txt").read_bytes() == b"keep me\n"
 
 
+def test_restoring_twice_into_the_same_target_gives_the_same_tree(tmp_path: Path) -> None:
+    src = make_every_kind_tree(tmp_path / "src", outside=tmp_path / "outside")
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    dst = tmp_path / "dst"
+    repo.restore_path(snap.id, dst)
+    (dst / "small.txt").write_bytes(b"edited after the restore")
+    repo.restore_path(snap.id, dst)
+    assert fidelity_view(dst) == fidelity_view(src)
+
+
 def test_backup_records_names_links_sparse_and_reads_a_hard_linked_file_once(tmp_path: Path) -> None:
     src = make_every_kind_tree(tmp_path / "src", outside=tmp_path / "outside")
     w = FakeWriter()
