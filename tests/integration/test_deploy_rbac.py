@@ -159,7 +159,10 @@ def test_namespace_enforces_restricted_and_daemon_pod_is_admitted(
     assert pod["spec"]["securityContext"]["runAsUser"] == 65532
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert {"/tmp", "/etc/drkit/repository", "/etc/drkit/s3", "/etc/drkit/schedules"} <= mounts
-    assert not [e for e in container.get("env", []) if "valueFrom" in e], "secrets only as files"
+    from_secrets = [e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})]
+    assert from_secrets == [], "Secrets only as files"
+    assert not container.get("envFrom")
+    assert "--lease-namespace=$(POD_NAMESPACE)" in container["args"]
 
 
 def test_restricted_is_really_enforced(cluster: ControlPlane, base: list[dict[str, Any]]) -> None:
@@ -254,6 +257,40 @@ def test_control_plane_overlay_passes_server_validation(
         )
     finally:
         cluster.api("DELETE", f"/api/v1/namespaces/{privileged}")
+
+
+def _drkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drkit", *args], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+@pytest.mark.parametrize("kustomization", ["deploy/base", "deploy/overlays/control-plane"])
+def test_the_daemon_accepts_its_arguments_and_example_schedules(kustomization: str, tmp_path: Path) -> None:
+    """What the Deployment runs parses, and its ConfigMap's schedules validate (`drkit daemon --check`)."""
+    docs = documents(render(kustomization))
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    for name, text in find(docs, "ConfigMap", "drkit-schedules")["data"].items():
+        (schedules / name).write_text(text)
+    container = find(docs, "Deployment", "drkit")["spec"]["template"]["spec"]["containers"][0]
+    args = [
+        a.replace("/etc/drkit/schedules", str(schedules))
+        .replace("/var/cache/drkit", str(tmp_path / "cache"))
+        .replace("$(POD_NAMESPACE)", NS)
+        for a in container["args"]
+    ]
+    checked = _drkit(*args, "--check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "nightly" in checked.stdout
+
+
+def test_the_cronjob_command_line_parses() -> None:
+    cron = find(documents(render("deploy/overlays/cronjob")), "CronJob", "drkit-backup")
+    args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    parsed = _drkit(*args, "--help")  # unknown options fail before --help is handled
+    assert parsed.returncode == 0, parsed.stderr
+    assert "Back up a cluster" in parsed.stdout
 
 
 # --- RBAC -----------------------------------------------------------------------------------------
