@@ -578,6 +578,10 @@ class _NoExec:
         raise KubernetesError(f"cannot exec in {namespace}/{pod}: no exec client configured")
 
 
+def _around(hooks: Sequence[Hook], executor: PodExec, run: HookRun, step: Callable[[], None]) -> None:
+    run_around(hooks, executor, step, run=run)
+
+
 def new_run_id() -> str:
     return f"r{secrets.token_hex(5)}"
 
@@ -600,9 +604,20 @@ def _capture_local(snap: SnapshotWriter, outcome: VolumeOutcome, source: Path) -
     outcome.result = {"skippedEntries": len(snap.skipped) - skipped_before}
 
 
-def _capture_job(
-    cluster: MoverCluster, outcome: VolumeOutcome, options: VolumeOptions, run: str, repo: Repository | None
+Around = Callable[[Callable[[], None]], None]
+"""Runs a step inside the volume's hooks (pre hooks, the step, post hooks)."""
+
+
+def _capture_job(  # noqa: PLR0917
+    cluster: MoverCluster,
+    outcome: VolumeOutcome,
+    options: VolumeOptions,
+    run: str,
+    repo: Repository | None,
+    around: Around,
 ) -> None:
+    """With a snapshot class, the hooks wrap only the VolumeSnapshot (the application is frozen until
+    the snapshot is ready to use, not during the copy); without one, they wrap the whole Job."""
     volume = outcome.volume
     target = volume.target()
     settings = options.settings
@@ -614,42 +629,63 @@ def _capture_job(
         if settings.snapshot_class:
             vs = volume_snapshot(target, settings, run)
             clone = clone_pvc(target, settings, run)
-            cluster.create(vs)
-            cleanup.append(vs)
-            cluster.wait_snapshot_ready(target.namespace, vs["metadata"]["name"], options.job_timeout_s)
+
+            def take_snapshot() -> None:
+                cluster.create(vs)
+                cleanup.append(vs)
+                cluster.wait_snapshot_ready(target.namespace, vs["metadata"]["name"], options.job_timeout_s)
+
+            around(take_snapshot)
+            if outcome.hooks.failed:
+                return
             cluster.create(clone)
             cleanup.append(clone)
             claim = clone["metadata"]["name"]
-        job = backup_job(target, settings, run, claim=claim)
-        name = job["metadata"]["name"]
-        outcome.job = name
-        cluster.create(job)
-        finished = cluster.wait_job(target.namespace, name, options.job_timeout_s)
-        state = job_finished(finished)
-        result: Json | None = None
-        for message in cluster.job_messages(target.namespace, name):
-            try:
-                result = parse_result(message)
-                break
-            except KubernetesError:
-                continue
-        if result is None and state == "Complete" and repo is not None:
-            result = _result_from_repository(repo, target, run)
-        if state != "Complete":
-            why = (result or {}).get("error") or "see the Job's pod logs"
-            raise KubernetesError(f"mover Job {target.namespace}/{name} failed: {why}")
-        if result is None:
-            raise KubernetesError(f"mover Job {target.namespace}/{name} completed without a result")
-        outcome.result = result
-        outcome.snapshot = str(result.get("snapshot", ""))
-        outcome.files = int(result.get("files", 0))
-        outcome.bytes = int(result.get("bytes", 0))
-        outcome.new_bytes = int(result.get("newBytes", 0))
-        outcome.reused_files = int(result.get("reusedFiles", 0))
+            _run_backup_job(cluster, outcome, options, settings, run, repo, claim)
+        else:
+            around(lambda: _run_backup_job(cluster, outcome, options, settings, run, repo, None))
     finally:
         for obj in reversed(cleanup):  # best effort: their labels name them for a manual clean-up
             with contextlib.suppress(DrkitError):
                 cluster.delete(obj)
+
+
+def _run_backup_job(  # noqa: PLR0917
+    cluster: MoverCluster,
+    outcome: VolumeOutcome,
+    options: VolumeOptions,
+    settings: MoverSettings,
+    run: str,
+    repo: Repository | None,
+    claim: str | None,
+) -> None:
+    target = outcome.volume.target()
+    job = backup_job(target, settings, run, claim=claim)
+    name = job["metadata"]["name"]
+    outcome.job = name
+    cluster.create(job)
+    finished = cluster.wait_job(target.namespace, name, options.job_timeout_s)
+    state = job_finished(finished)
+    result: Json | None = None
+    for message in cluster.job_messages(target.namespace, name):
+        try:
+            result = parse_result(message)
+            break
+        except KubernetesError:
+            continue
+    if result is None and state == "Complete" and repo is not None:
+        result = _result_from_repository(repo, target, run)
+    if state != "Complete":
+        why = (result or {}).get("error") or "see the Job's pod logs"
+        raise KubernetesError(f"mover Job {target.namespace}/{name} failed: {why}")
+    if result is None:
+        raise KubernetesError(f"mover Job {target.namespace}/{name} completed without a result")
+    outcome.result = result
+    outcome.snapshot = str(result.get("snapshot", ""))
+    outcome.files = int(result.get("files", 0))
+    outcome.bytes = int(result.get("bytes", 0))
+    outcome.new_bytes = int(result.get("newBytes", 0))
+    outcome.reused_files = int(result.get("reusedFiles", 0))
 
 
 def _result_from_repository(repo: Repository, target: MoverTarget, run: str) -> Json | None:
@@ -694,18 +730,21 @@ def capture_volumes(
         try:
             if volume.hook_error:
                 raise ConfigError(volume.hook_error)
+            local_path: Path | None = None
             if options.mover == "local":
                 local = resolve_local(volume, options.path_rules, options.node_name)
                 outcome.source = local.how if local.path is None else f"{local.path} ({local.how})"
                 if local.path is None:
                     raise ConfigError(f"volume {volume.key}: {local.how}")
-                step: Callable[[], None] = functools.partial(_capture_local, snap, outcome, local.path)
-            else:
-                if cluster is None:
-                    raise ConfigError("job mode needs a Kubernetes client")
-                step = functools.partial(_capture_job, cluster, outcome, options, capture.run, repo)
+                local_path = local.path
+            elif cluster is None:
+                raise ConfigError("job mode needs a Kubernetes client")
             hooks = volume.hooks if options.run_hooks else ()
-            run_around(hooks, exec_client, step, run=outcome.hooks)
+            around: Around = functools.partial(_around, hooks, exec_client, outcome.hooks)
+            if local_path is not None:
+                around(functools.partial(_capture_local, snap, outcome, local_path))
+            elif cluster is not None:
+                _capture_job(cluster, outcome, options, capture.run, repo, around)
             if outcome.hooks.failed:
                 raise KubernetesError(f"volume {volume.key}: {outcome.hooks.failed}")
             outcome.ok = True

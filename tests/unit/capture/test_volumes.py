@@ -246,16 +246,21 @@ PRE = "pre.hook.backup.drkit.io/"
 
 class FakeExec:
     def __init__(
-        self, codes: dict[tuple[str, str], int] | None = None, broken: set[str] | None = None
+        self,
+        codes: dict[tuple[str, str], int] | None = None,
+        broken: set[str] | None = None,
+        timeline: list[str] | None = None,
     ) -> None:
         self.calls: list[tuple[str, str, tuple[str, ...], float]] = []
         self.codes = codes or {}
         self.broken = broken or set()
+        self.timeline = timeline if timeline is not None else []
 
     def exec(
         self, namespace: str, pod: str, container: str, command: Sequence[str], timeout_s: float
     ) -> ExecResult:
         self.calls.append((pod, container, tuple(command), timeout_s))
+        self.timeline.append(f"exec {command[0]}")
         if pod in self.broken:
             raise KubernetesError(f"pods/exec forbidden for {pod}")
         return ExecResult(self.codes.get((pod, command[0]), 0), stdout=f"ran {command[0]}")
@@ -569,20 +574,22 @@ def test_job_mode_with_a_snapshot_class_backs_up_a_clone_and_cleans_up(repo: Rep
         "shop", "data", "pv-1", access_modes=("ReadWriteOnce",), node="n3", capacity="5Gi",
         csi_driver="ebs.csi.aws.com", snapshot_class="snap", hooks=(hook,),
     )  # fmt: skip
+    thaw = Hook("post", "shop", "db-0", "db", ("thaw",))
+    volume = replace(volume, hooks=(hook, thaw))
     movers = FakeMovers(message=result_text({"op": "backup", "snapshot": "s1"}))
+    fake = FakeExec(timeline=movers.events)  # one timeline of exec and API calls
     with repo.new_snapshot(kind="cluster") as snap:
         capture = capture_volumes(
-            snap,
-            Selected([volume], {}),
-            job_options(snapshot_class="snap"),
-            cluster=movers,
-            executor=FakeExec(),
+            snap, Selected([volume], {}), job_options(snapshot_class="snap"), cluster=movers, executor=fake
         )
     assert capture.outcomes[0].ok, capture.outcomes[0].error
+    # frozen only until the snapshot is ready; the copy runs from the clone afterwards
     assert movers.events == [
-        "create VolumeSnapshot", "wait VolumeSnapshot", "create PersistentVolumeClaim",
-        "create Job", "wait Job", "delete PersistentVolumeClaim", "delete VolumeSnapshot",
+        "exec freeze", "create VolumeSnapshot", "wait VolumeSnapshot", "exec thaw",
+        "create PersistentVolumeClaim", "create Job", "wait Job",
+        "delete PersistentVolumeClaim", "delete VolumeSnapshot",
     ]  # fmt: skip
+    assert [c["kind"] for c in movers.created] == ["VolumeSnapshot", "PersistentVolumeClaim", "Job"]
     vs, clone, job = movers.created
     assert clone["spec"]["dataSource"]["name"] == vs["metadata"]["name"]
     pod_spec = job["spec"]["template"]["spec"]
@@ -628,3 +635,31 @@ def test_restore_volume_creates_the_claim_then_runs_the_job() -> None:
         restore_volume(failed, target, "s1", MoverSettings())
     with pytest.raises(ConfigError, match="lacks"):
         target_from_record({"namespace": "a"})
+
+
+def test_job_mode_without_a_snapshot_class_keeps_the_hooks_around_the_whole_job(repo: Repository) -> None:
+    hooks = (Hook("pre", "shop", "db-0", "db", ("freeze",)), Hook("post", "shop", "db-0", "db", ("thaw",)))
+    volume = VolumeInfo("shop", "data", "pv-1", hooks=hooks)
+    movers = FakeMovers(message=result_text({"op": "backup", "snapshot": "s1"}))
+    with repo.new_snapshot(kind="cluster") as snap:
+        capture = capture_volumes(
+            snap,
+            Selected([volume], {}),
+            job_options(),
+            cluster=movers,
+            executor=FakeExec(timeline=movers.events),
+        )
+    assert capture.outcomes[0].ok
+    assert movers.events == ["exec freeze", "create Job", "wait Job", "exec thaw"]
+    csi = replace(volume, snapshot_class="snap", capacity="1Gi")
+    failing = FakeMovers()
+    with repo.new_snapshot(kind="cluster") as snap:
+        capture = capture_volumes(
+            snap,
+            Selected([csi], {}),
+            job_options(snapshot_class="snap"),
+            cluster=failing,
+            executor=FakeExec(codes={("db-0", "freeze"): 1}),
+        )
+    assert "pre hook" in capture.outcomes[0].error
+    assert failing.created == []  # no snapshot of an application that is not frozen
