@@ -58,6 +58,7 @@ def _default_identity() -> str:
 @click.option(
     "--schedules",
     "schedules_dir",
+    envvar="DRKIT_SCHEDULES",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Directory of schedule files (*.yaml, docs/schedules.md).",
@@ -119,7 +120,9 @@ def _default_identity() -> str:
     show_default=True,
     help="A run that could not start on time still starts within this.",
 )
-@click.option("--notify-url", metavar="URL", help="POST a JSON report here when a run fails.")
+@click.option(
+    "--notify-url", envvar="DRKIT_NOTIFY_URL", metavar="URL", help="POST a JSON report here when a run fails."
+)
 @click.option("--test-every-seconds", type=click.IntRange(1, 59), hidden=True)
 @click.option("--test-stall-after-etcd", type=DURATION, default=0.0, hidden=True)
 def daemon(
