@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -291,3 +295,68 @@ def test_policy_files_are_the_ones_documented() -> None:
     doc = json.loads((IAM / "writer-policy.json").read_text())
     denied = {a for s in doc["Statement"] if s["Effect"] == "Deny" for a in s["Action"]}
     assert set(WRITER_DENY) - {"s3:CreateBucket"} <= denied
+
+
+# --- drkit itself under the two policies ----------------------------------------------------------
+
+
+@on_minio
+def test_drkit_backs_up_as_writer_and_prunes_only_as_pruner(s3: S3Server, tmp_path: Path) -> None:
+    """The documents are enough for drkit: init/backup/audit as the writer, prune as the pruner (which
+    also stores its audit record under audit/); the writer's prune deletes nothing."""
+    src = tmp_path / "src"
+    src.mkdir()
+    url = f"s3://{s3.bucket}?endpoint={s3.endpoint}&region={s3.region}"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DRKIT_"))}
+
+    def drkit(creds: S3Credentials, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **base_env,
+            "DRKIT_REPO": url,
+            "DRKIT_PASSWORD": "passphrase of the policy test",
+            "DRKIT_SCRYPT_N": "1024",
+            "AWS_ACCESS_KEY_ID": creds.access_key,
+            "AWS_SECRET_ACCESS_KEY": str(creds.secret_key.reveal()),
+            "AWS_SESSION_TOKEN": str(creds.session_token.reveal()) if creds.session_token else "",
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "drkit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+
+    writer, pruner = credentials(s3, "writer-policy.json"), credentials(s3, "pruner-policy.json")
+    # No lock, so that prune has something it may delete: the policy, not a lock, decides.
+    assert drkit(writer, "repo", "init", "--lock-mode", "none").returncode == 0
+    for content in ("first", "second"):
+        (src / "file").write_text(content)
+        done = drkit(writer, "backup", "path", str(src))
+        assert done.returncode == 0, done.stderr
+
+    # The writer's prune deletes nothing: the store answers AccessDenied, which drkit's prune reports
+    # like a lock of unknown length (drkit/repo/prune.py) and exits 0.
+    refused_prune = drkit(writer, "prune", "--keep-last", "1", "-o", "json")
+    assert refused_prune.returncode == 0, refused_prune.stderr
+    refused = json.loads(refused_prune.stdout)
+    assert refused["deleted_snapshots"] == []
+    assert [o["retain_until"] for o in refused["locked"]] == [None]
+    assert len(json.loads(drkit(writer, "snapshots", "-o", "json").stdout)) == 2
+
+    pruned = drkit(pruner, "prune", "--keep-last", "1", "-o", "json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert len(json.loads(pruned.stdout)["deleted_snapshots"]) == 1
+    assert len(json.loads(drkit(pruner, "snapshots", "-o", "json").stdout)) == 1
+
+    log = json.loads(drkit(pruner, "audit", "-o", "json").stdout)
+    assert log["problems"] == []
+    assert [(r["command"], r["result"]) for r in log["records"]] == [
+        ("backup path", "ok"),
+        ("backup path", "ok"),
+        ("prune", "ok"),  # the writer's, which deleted nothing
+        ("prune", "ok"),
+    ]
