@@ -7,8 +7,10 @@
     pre.hook.backup.drkit.io/on-error: Fail         # Fail (default) | Continue
     post.hook.backup.drkit.io/command: '["/sbin/fsfreeze", "--unfreeze", "/data"]'
 
-Parsing is pure (:func:`pod_hooks`); running goes through :class:`PodExec`, drkit's own interface
-(implemented over the API's exec websocket by ``drkit.kube.exec.KubePodExec``).
+A pod annotated for Velero (``pre.hook.backup.velero.io/...``, the same fields) gets the same hooks
+when it has no drkit annotation for that phase. Parsing is pure (:func:`pod_hooks`); running goes
+through :class:`PodExec`, drkit's own interface (implemented over the API's exec websocket by
+``drkit.kube.exec.KubePodExec``).
 
 Order for one volume: the pre hooks of every Running pod that mounts the claim (pods by name), then
 the capture, then the post hooks of the pods whose pre hooks were run, *even when a pre hook or the
@@ -31,6 +33,8 @@ from drkit.errors import ConfigError, DrkitError
 
 PHASES: Final = ("pre", "post")
 ANNOTATION: Final = "{phase}.hook.backup.drkit.io/{field}"
+VELERO_ANNOTATION: Final = "{phase}.hook.backup.velero.io/{field}"
+FIELDS: Final = ("command", "container", "timeout", "on-error")
 DEFAULT_TIMEOUT_S: Final = 30.0
 ON_ERROR: Final = ("Fail", "Continue")
 
@@ -113,9 +117,19 @@ class HookRun:
         return [r.to_record() for r in self.results]
 
 
-def _field(annotations: Mapping[str, str], phase: str, name: str) -> str | None:
-    value = annotations.get(ANNOTATION.format(phase=phase, field=name))
+def _field(annotations: Mapping[str, str], key: str, phase: str, name: str) -> str | None:
+    value = annotations.get(key.format(phase=phase, field=name))
     return None if value is None else str(value).strip()
+
+
+def _annotation_set(annotations: Mapping[str, str], phase: str) -> str:
+    """drkit's annotations when the pod has any for ``phase``, else Velero's (same fields and meaning),
+    so that workloads annotated for Velero keep their hooks."""
+    if any(ANNOTATION.format(phase=phase, field=f) in annotations for f in FIELDS):
+        return ANNOTATION
+    if any(VELERO_ANNOTATION.format(phase=phase, field=f) in annotations for f in FIELDS):
+        return VELERO_ANNOTATION
+    return ANNOTATION
 
 
 def parse_command(text: str, where: str) -> tuple[str, ...]:
@@ -145,26 +159,27 @@ def pod_hooks(pod: Mapping[str, Any]) -> list[Hook]:
     containers = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
     hooks = []
     for phase in PHASES:
-        command = _field(annotations, phase, "command")
-        where = f"pod {namespace}/{name}: {ANNOTATION.format(phase=phase, field='command')}"
+        key = _annotation_set(annotations, phase)
+        command = _field(annotations, key, phase, "command")
+        where = f"pod {namespace}/{name}: {key.format(phase=phase, field='command')}"
         if command is None:
-            for other in ("container", "timeout", "on-error"):
-                if _field(annotations, phase, other) is not None:
-                    raise ConfigError(f"{where} is missing but {phase}.hook.backup.drkit.io/{other} is set")
+            for other in FIELDS[1:]:
+                if _field(annotations, key, phase, other) is not None:
+                    raise ConfigError(f"{where} is missing but {key.format(phase=phase, field=other)} is set")
             continue
-        container = _field(annotations, phase, "container") or (containers[0] if containers else "")
+        container = _field(annotations, key, phase, "container") or (containers[0] if containers else "")
         if container not in containers:
             raise ConfigError(
                 f"{where}: no container {container!r} in the pod (it has: {', '.join(containers)})"
             )
-        timeout_text = _field(annotations, phase, "timeout")
+        timeout_text = _field(annotations, key, phase, "timeout")
         timeout = DEFAULT_TIMEOUT_S
         if timeout_text:
-            annotation = ANNOTATION.format(phase=phase, field="timeout")
+            annotation = key.format(phase=phase, field="timeout")
             timeout = parse_duration(timeout_text, f"pod {namespace}/{name}: {annotation}").total_seconds()
             if timeout <= 0:
                 raise ConfigError(f"{where}: the timeout must be positive")
-        on_error = _field(annotations, phase, "on-error") or "Fail"
+        on_error = _field(annotations, key, phase, "on-error") or "Fail"
         if on_error not in ON_ERROR:
             raise ConfigError(f"{where}: on-error is Fail or Continue, not {on_error!r}")
         hooks.append(

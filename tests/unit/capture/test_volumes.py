@@ -663,3 +663,17 @@ def test_job_mode_without_a_snapshot_class_keeps_the_hooks_around_the_whole_job(
         )
     assert "pre hook" in capture.outcomes[0].error
     assert failing.created == []  # no snapshot of an application that is not frozen
+
+
+def test_velero_hook_annotations_are_understood_unless_drkit_ones_are_present() -> None:
+    velero = {
+        "pre.hook.backup.velero.io/command": '["/bin/sh", "-c", "pg_dump > /data/dump.sql"]',
+        "pre.hook.backup.velero.io/timeout": "3m",
+        "post.hook.backup.velero.io/command": '["rm", "/data/dump.sql"]',
+    }
+    pre, post = pod_hooks(pod("a", "p", "d", annotations=velero))
+    assert (pre.command[0], pre.timeout_s, post.command) == ("/bin/sh", 180.0, ("rm", "/data/dump.sql"))
+    both = velero | {f"{PRE}command": '["sync"]'}
+    pre2, post2 = pod_hooks(pod("a", "p", "d", annotations=both))
+    assert (pre2.command, pre2.timeout_s) == (("sync",), 30.0)  # drkit's pre set wins as a whole
+    assert post2.command == ("rm", "/data/dump.sql")
