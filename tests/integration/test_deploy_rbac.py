@@ -546,6 +546,32 @@ def test_mover_account_has_no_api_rights(
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower()
 
+    # A backup with it lists nothing: partial (exit 1), and the audit log says so.
+    env = {
+        **os.environ,
+        "DRKIT_REPO": str(tmp_path / "repo"),
+        "DRKIT_PASSWORD": "pw",
+        "DRKIT_SCRYPT_N": "1024",
+    }
+
+    def drkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "drkit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+
+    assert drkit("repo", "init").returncode == 0
+    partial = drkit("backup", "run", "--kubeconfig", str(mover.kubeconfig), "--include-namespaces", NS)
+    assert partial.returncode == 1, partial.stdout + partial.stderr
+    assert "forbidden" in partial.stdout.lower()
+    records = json.loads(drkit("audit", "-o", "json").stdout)["records"]
+    assert [(r["command"], r["result"]) for r in records] == [("backup run", "partial")]
+    assert "lacks" in records[0]["detail"]["error"]
+
 
 def test_restore_account_writes_only_where_bound(
     cluster: ControlPlane, base: list[dict[str, Any]], namespace: str
