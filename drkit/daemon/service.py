@@ -246,13 +246,23 @@ class Daemon:
                 extra={"run_id": run.run_id, "schedule": run.schedule},
             )
             self._count(run, Result.FAILED)
-            self._report(end, final=False)
-            if run.schedule in self.schedules:
-                self._schedule_retry(run, final_ok=True)
+            retried = self._has_job(run.schedule, run.job) and self._schedule_retry(run)
+            self._report(end, final=not retried)
 
-    def _schedule_retry(self, run: RunStart, *, final_ok: bool = True) -> bool:
+    def _has_job(self, name: str, job: Job) -> bool:
+        """The schedule still exists and still has this kind of job (the files may have changed)."""
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            return False
+        if job is Job.VERIFY:
+            return schedule.verify is not None
+        if job is Job.DRILL:
+            return schedule.drill is not None
+        return True
+
+    def _schedule_retry(self, run: RunStart) -> bool:
         delay = self.settings.retry.next_delay(run.attempt)
-        if delay is None or not final_ok:
+        if delay is None:
             return False
         when = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(

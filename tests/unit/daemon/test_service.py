@@ -148,3 +148,56 @@ def test_without_a_drill_runner_a_drill_is_recorded_as_skipped(
     record = d.runs.finished_runs("unit", Job.DRILL)[0]
     assert record["result"] == "skipped"
     assert "drill not available" in record["error"]
+
+
+def test_shutdown_lets_a_running_job_finish_within_the_grace_period(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        started.set()
+        release.wait(60)
+        return DrillOutcome(ok=True, rto_seconds=2.0)
+
+    d = _daemon(schedule, tmp_path, drill)
+    cleanup.append(d)
+    d.start()
+    assert started.wait(30)
+    threading.Timer(0.3, release.set).start()  # the job ends while shutdown waits
+    assert d.shutdown(grace_period=30) == []  # it finished inside the grace period
+    drills = d.runs.finished_runs("unit", Job.DRILL)
+    assert [r["result"] for r in drills] == ["success"]
+    assert d.runs.unfinished() == []
+
+
+def test_a_run_interrupted_by_a_crash_is_recorded_failed_and_retried(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    from datetime import UTC, datetime
+
+    from drkit.daemon.records import INTERRUPTED, RunLog, RunStart
+
+    crashed = RunStart("20261126T000000Z-deadbeef", "unit", Job.DRILL, 1, datetime.now(UTC))
+    RunLog(tmp_path / "state").started(crashed)  # as a killed daemon leaves it
+    gone = RunStart("20261126T000000Z-0000cafe", "removed-schedule", Job.BACKUP, 1, datetime.now(UTC))
+    RunLog(tmp_path / "state").started(gone)
+    attempts: list[int] = []
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        attempts.append(1)
+        return DrillOutcome(ok=True)
+
+    settings = DaemonSettings(state_dir=tmp_path / "state", retry=RetryPolicy(delay=0.1, max_delay=0.2))
+    d = Daemon([schedule], settings, drill_runner=drill)  # real crons: only the retry runs now
+    cleanup.append(d)
+    d.start()
+    _wait(lambda: len(d.runs.finished_runs("unit", Job.DRILL)) == 2, "the retry")
+    first, retry = d.runs.finished_runs("unit", Job.DRILL)
+    assert first["run_id"] == crashed.run_id
+    assert first["error"] == INTERRUPTED
+    assert (retry["attempt"], retry["result"]) == (2, "success")
+    assert _value(d, "drkit_drill_total", schedule="unit", result="failed") == 1
+    assert _value(d, "drkit_backup_retries_total", schedule="removed-schedule", job="backup") == 0
+    assert d.runs.finished_runs("removed-schedule")[0]["error"] == INTERRUPTED
