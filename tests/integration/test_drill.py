@@ -328,3 +328,45 @@ def test_kind_provider_runs_kind_and_restores_into_the_cluster_it_reports(
     assert "--wait" in create
     assert "--kubeconfig" in delete
     assert list(drkit.scratch_tmp.iterdir()) == []
+
+
+def test_the_daemon_hook_runs_a_scheduled_drill_and_records_it(
+    shop: tuple[Drkit, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drkit.config.schedule import load_schedule
+    from drkit.drill.scheduled import run_scheduled_drill
+
+    drkit, ns = shop
+    password = tmp_path / "password"
+    password.write_text(drkit.env["DRKIT_PASSWORD"])
+    schedule_file = tmp_path / "schedule.yaml"
+    schedule_file.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "drkit.io/v1",
+                "kind": "Schedule",
+                "metadata": {"name": "nightly"},
+                "spec": {
+                    "cron": "0 2 * * *",
+                    "repository": {"url": drkit.env["DRKIT_REPO"], "passwordFile": str(password)},
+                    "drill": {"cron": "0 6 * * *", "plan": str(tmp_path / "plan.yaml")},
+                },
+            }
+        )
+    )
+    schedule = load_schedule(schedule_file)
+    assert schedule.drill is not None
+    write_plan(schedule.drill.plan, ns, [{"configmapEquals": {"name": "settings", "namespace": ns}}])
+    monkeypatch.setenv("DRKIT_SCRYPT_N", "1024")
+    monkeypatch.delenv("DRKIT_DRILL_PROVIDER", raising=False)
+    outcome = run_scheduled_drill(schedule, schedule.drill.plan)
+    assert outcome.ok, outcome
+    assert outcome.rto_seconds is not None
+    assert outcome.rto_seconds > 0
+    assert outcome.details["checks"] == {"pass": 1, "fail": 0, "skip": 0}
+    assert drill_processes(outcome.details["id"]) == []
+    report = json.loads(drkit.run("drill", "report", "-o", "json").stdout)
+    assert report["newestProven"]["drill"] == outcome.details["record"]
+    broken = run_scheduled_drill(schedule, tmp_path / "missing.yaml")
+    assert not broken.ok
+    assert "missing.yaml" in (broken.error or "")
