@@ -201,3 +201,50 @@ def test_a_run_interrupted_by_a_crash_is_recorded_failed_and_retried(
     assert _value(d, "drkit_drill_total", schedule="unit", result="failed") == 1
     assert _value(d, "drkit_backup_retries_total", schedule="removed-schedule", job="backup") == 0
     assert d.runs.finished_runs("removed-schedule")[0]["error"] == INTERRUPTED
+
+
+def test_losing_the_lease_pauses_the_schedules_and_winning_it_back_resumes_them(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    from apscheduler.schedulers.base import STATE_PAUSED, STATE_RUNNING
+
+    from drkit.daemon.leader import ElectionConfig, LeaderElector
+    from tests.unit.daemon.test_leader import FakeLeases
+
+    drills: list[float] = []
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        drills.append(time.monotonic())
+        return DrillOutcome(ok=True)
+
+    d = _daemon(schedule, tmp_path, drill)
+    cleanup.append(d)
+    api = FakeLeases()
+    config = ElectionConfig("ns", "lease", "unit", lease_duration=0.6, renew_deadline=0.4, retry_period=0.08)
+    elector = LeaderElector(api, config, on_started=d.start_leading, on_stopped=d.stop_leading)
+    d.start(elector)
+    assert d.ready
+    _wait(lambda: d.leading, "leadership")
+    _wait(lambda: len(drills) >= 1, "a drill while leading")
+
+    # another replica holds the lease now (as after a partition): this one stands by at once
+    lease = api.get()
+    assert lease is not None
+    lease["spec"]["holderIdentity"] = "intruder"
+    api.update(lease)
+    _wait(lambda: not d.leading, "stepping down")
+    assert d._scheduler.state == STATE_PAUSED
+    assert _value(d, "drkit_leader", identity="unit") == 0
+    assert d.ready  # a standby is ready
+
+    # the intruder releases it: this replica leads again and its schedules resume
+    lease = api.get()
+    assert lease is not None
+    lease["spec"]["holderIdentity"] = None
+    api.update(lease)
+    _wait(lambda: d.leading, "leading again")
+    assert d._scheduler.state == STATE_RUNNING
+    before = len(drills)
+    _wait(lambda: len(drills) > before, "a drill after resuming")
+    d.shutdown(0)
+    assert api.holder is None  # released on shutdown
