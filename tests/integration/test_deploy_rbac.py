@@ -293,6 +293,32 @@ def test_the_cronjob_command_line_parses() -> None:
     assert "Back up a cluster" in parsed.stdout
 
 
+def test_the_network_policy_patch_in_deploy_md_replaces_every_placeholder(tmp_path: Path) -> None:
+    """docs/deploy.md's overlay snippet, applied to the base, leaves no documentation range behind."""
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    section = doc.split("### Network policy", 1)[1]
+    snippet = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    base = os.path.relpath(ROOT / "deploy" / "base", overlay)
+    (overlay / "kustomization.yaml").write_text(f"resources:\n  - {base}\n{snippet}")
+    result = subprocess.run(
+        [str(kubectl_exe()), "kustomize", str(overlay)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    egress = find(documents(result.stdout), "NetworkPolicy", "drkit-egress")["spec"]["egress"]
+    cidrs = [peer["ipBlock"]["cidr"] for rule in egress for peer in rule["to"] if "ipBlock" in peer]
+    assert len(cidrs) == 3
+    assert not [c for c in cidrs if c.startswith(("192.0.2.", "198.51.100.", "203.0.113."))]
+    base_egress = find(documents(render("deploy/base")), "NetworkPolicy", "drkit-egress")["spec"]["egress"]
+    base_cidrs = [peer["ipBlock"]["cidr"] for rule in base_egress for peer in rule["to"] if "ipBlock" in peer]
+    assert all(c.startswith(("192.0.2.", "198.51.100.")) for c in base_cidrs)  # placeholders only
+
+
 # --- RBAC -----------------------------------------------------------------------------------------
 
 
