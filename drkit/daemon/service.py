@@ -39,6 +39,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from drkit.config.schedule import Schedule, cron_trigger
 from drkit.daemon import jobs
@@ -144,7 +145,19 @@ class Daemon:
             self._leading = True
         self.metrics.leader.labels(self.settings.identity).set(1)
         log.info("leading: running %d schedules", len(self.schedules))
+        self._forget_stale_times()
         self._scheduler.resume()
+
+    def _forget_stale_times(self) -> None:
+        """Before leading: a run due while this replica stood by runs now only if it is still within
+        the misfire grace (the old leader died at its time); older ones are not "missed" by this one,
+        so they move on to their next time. Retries keep their time."""
+        now = datetime.now(UTC)
+        oldest = now - timedelta(seconds=self.settings.misfire_grace)
+        for job in self._scheduler.get_jobs():
+            due = job.next_run_time
+            if due is not None and due < oldest and not isinstance(job.trigger, DateTrigger):
+                job.modify(next_run_time=job.trigger.get_next_fire_time(None, now))
 
     def stop_leading(self) -> None:
         with self._lock:

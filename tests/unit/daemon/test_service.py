@@ -248,3 +248,22 @@ def test_losing_the_lease_pauses_the_schedules_and_winning_it_back_resumes_them(
     _wait(lambda: len(drills) > before, "a drill after resuming")
     d.shutdown(0)
     assert api.holder is None  # released on shutdown
+
+
+def test_a_new_leader_runs_a_just_missed_time_but_not_old_ones(schedule: Schedule, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    d = Daemon([schedule], DaemonSettings(state_dir=tmp_path / "state", misfire_grace=300))
+    d._add_jobs(schedule)
+    d._scheduler.start(paused=True)  # a standby: jobs known, nothing runs
+    try:
+        now = datetime.now(UTC)
+        backup = d._scheduler.get_job("unit:backup")
+        drill = d._scheduler.get_job("unit:drill")
+        backup.modify(next_run_time=now - timedelta(days=1))  # due long ago, while standing by
+        drill.modify(next_run_time=now - timedelta(seconds=10))  # due just now: the old leader died
+        d._forget_stale_times()
+        assert d._scheduler.get_job("unit:backup").next_run_time > now
+        assert d._scheduler.get_job("unit:drill").next_run_time == now - timedelta(seconds=10)
+    finally:
+        d._scheduler.shutdown(wait=False)
