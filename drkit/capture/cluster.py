@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from drkit.capture.filters import CaptureFilter
+from drkit.capture.filters import CaptureFilter, is_glob
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
 from drkit.capture.volumes import (
     KubeMoverCluster,
@@ -161,7 +161,9 @@ def _capture_volumes(  # noqa: PLR0917
 ) -> VolumeCapture:
     from drkit.kube.exec import KubePodExec
 
-    selected = discover_volumes(kube, options, capture_filter.namespace_included)
+    exact = capture_filter.include_namespaces
+    named = list(exact) if exact and not any(is_glob(n) for n in exact) else None
+    selected = discover_volumes(kube, options, capture_filter.namespace_included, namespaces=named)
     say(f"volumes: {len(selected.volumes)} selected ({options.selection}), {len(selected.skipped)} skipped")
     return capture_volumes(
         snap,

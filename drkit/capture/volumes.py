@@ -271,15 +271,41 @@ def _list_all(kube: KubeClient, path: str, query: Mapping[str, str] | None = Non
 
 
 def discover_volumes(
-    kube: KubeClient, options: VolumeOptions, include_namespace: Callable[[str], bool]
+    kube: KubeClient,
+    options: VolumeOptions,
+    include_namespace: Callable[[str], bool],
+    *,
+    namespaces: Sequence[str] | None = None,
 ) -> Selected:
-    """List claims (by the selector), PVs, pods and VolumeAttachments, and select (:func:`select_volumes`)."""
+    """List claims (by the selector), PVs, pods and VolumeAttachments, and select (:func:`select_volumes`).
+
+    With ``namespaces`` (exact names) claims and pods are listed in those namespaces only, so that a
+    backup identity with namespaced permissions suffices; PVs are then read one by one if they cannot
+    be listed."""
     if not options.selection.enabled:
         return Selected([], {})
     query = {"labelSelector": options.selection.selector} if options.selection.selector else None
-    pvcs = list(_list_all(kube, "/api/v1/persistentvolumeclaims", query))
-    pvs = list(_list_all(kube, "/api/v1/persistentvolumes"))
-    pods = list(_list_all(kube, "/api/v1/pods", {"fieldSelector": "status.phase=Running"}))
+    running = {"fieldSelector": "status.phase=Running"}
+    if namespaces is None:
+        pvcs = list(_list_all(kube, "/api/v1/persistentvolumeclaims", query))
+        pods = list(_list_all(kube, "/api/v1/pods", running))
+    else:
+        pvcs, pods = [], []
+        for ns in namespaces:
+            try:
+                pvcs += _list_all(kube, f"/api/v1/namespaces/{ns}/persistentvolumeclaims", query)
+                pods += _list_all(kube, f"/api/v1/namespaces/{ns}/pods", running)
+            except KubeNotFound:
+                continue  # no such namespace: nothing to capture there
+    try:
+        pvs = list(_list_all(kube, "/api/v1/persistentvolumes"))
+    except KubeForbidden:
+        pvs = []
+        for claim in pvcs:
+            name = (claim.get("spec") or {}).get("volumeName")
+            if name:
+                with contextlib.suppress(KubeNotFound):
+                    pvs.append(kube.get_json(f"/api/v1/persistentvolumes/{name}"))
     try:
         attachments = list(_list_all(kube, "/apis/storage.k8s.io/v1/volumeattachments"))
     except (KubeNotFound, KubeForbidden):

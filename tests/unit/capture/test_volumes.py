@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,6 +24,7 @@ from drkit.capture.volumes import (
     VolumeSelection,
     capture_volumes,
     collection_path,
+    discover_volumes,
     job_finished,
     resolve_local,
     restore_volume,
@@ -31,6 +32,7 @@ from drkit.capture.volumes import (
     target_from_record,
 )
 from drkit.errors import ConfigError, KubernetesError
+from drkit.kube.client import KubeClient, api_error
 from drkit.repo.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
@@ -677,3 +679,41 @@ def test_velero_hook_annotations_are_understood_unless_drkit_ones_are_present() 
     pre2, post2 = pod_hooks(pod("a", "p", "d", annotations=both))
     assert (pre2.command, pre2.timeout_s) == (("sync",), 30.0)  # drkit's pre set wins as a whole
     assert post2.command == ("rm", "/data/dump.sql")
+
+
+class FakeLists:
+    """drkit's KubeClient interface for GETs only: lists by path, some paths forbidden or missing."""
+
+    def __init__(self, lists: dict[str, list[Any]], objects: dict[str, Any], denied: set[str]) -> None:
+        self.lists, self.objects, self.denied = lists, objects, denied
+        self.paths: list[str] = []
+
+    def get_json(self, path: str, query: dict[str, str] | None = None, **_: Any) -> Any:
+        self.paths.append(path)
+        if path in self.denied:
+            raise api_error("GET", path, 403, b"{}")
+        if path in self.objects:
+            return self.objects[path]
+        if path not in self.lists:
+            raise api_error("GET", path, 404, b"{}")
+        return {"metadata": {}, "items": self.lists[path]}
+
+
+def test_discover_volumes_in_named_namespaces_with_namespaced_permissions() -> None:
+    fake = FakeLists(
+        {
+            "/api/v1/namespaces/shop/persistentvolumeclaims": [pvc("shop", "data", "pv-1")],
+            "/api/v1/namespaces/shop/pods": [pod("shop", "db-0", "data", node="n4")],
+        },
+        {"/api/v1/persistentvolumes/pv-1": pv("pv-1", host_path="/srv/d")},
+        denied={"/api/v1/persistentvolumes", "/apis/storage.k8s.io/v1/volumeattachments"},
+    )
+    options = VolumeOptions(VolumeSelection.parse("all"))
+    selected = discover_volumes(
+        cast(KubeClient, fake), options, lambda ns: ns in ("shop", "gone"), namespaces=["shop", "gone"]
+    )
+    (volume,) = selected.volumes
+    assert (volume.key, volume.pv, volume.node, volume.host_path) == ("shop/data", "pv-1", "n4", "/srv/d")
+    assert "/api/v1/persistentvolumeclaims" not in fake.paths  # never a cluster-wide list
+    assert "/api/v1/namespaces/gone/persistentvolumeclaims" in fake.paths
+    assert discover_volumes(cast(KubeClient, fake), VolumeOptions(), lambda ns: True) == Selected([], {})
