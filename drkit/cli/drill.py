@@ -50,7 +50,7 @@ def _sigterm_interrupts() -> Iterator[None]:
     default="local",
     show_default=True,
     help="Scratch cluster: local (built binaries + kwok), kind (Docker), kubeconfig (an existing cluster, "
-    "prefixed namespaces), etcd (not available yet).",
+    "prefixed namespaces), etcd (the snapshot's etcd restored, an API server booted on it).",
 )
 @click.option("--keep", is_flag=True, help="Leave the scratch cluster running (its kubeconfig is printed).")
 @click.option(

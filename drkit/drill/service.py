@@ -19,6 +19,7 @@ from drkit.config.restoreplan import RestorePlanConfig, SnapshotSelector
 from drkit.config.yamlsource import Node, load_yaml_file
 from drkit.drill.checks import CheckSpec, message_of, parse_checks, resolver
 from drkit.drill.providers.base import ScratchCluster
+from drkit.drill.result import RestoreSummary
 from drkit.drill.runner import DrillRequest, RestoreOutcome, Restorer, Target, outcome_of
 from drkit.errors import ConfigError
 from drkit.kube.apply import Requester
@@ -118,14 +119,34 @@ def kube_target(kubeconfig: Path, context: str | None) -> Target:
     return KubeTarget(KubeClient.from_kubeconfig(kubeconfig, context))
 
 
-def choose(repo: Repository, config: RestorePlanConfig, selector: SnapshotSelector | None = None) -> Snapshot:
-    """The snapshot the drill restores: ``selector`` (a --snapshot override) or the plan's."""
+def choose(
+    repo: Repository,
+    config: RestorePlanConfig,
+    selector: SnapshotSelector | None = None,
+    *,
+    etcd: bool = False,
+) -> Snapshot:
+    """The snapshot the drill restores: ``selector`` (a --snapshot override) or the plan's; for an
+    ``etcd`` drill any cluster snapshot with an etcd database."""
     try:
-        return choose_snapshot(repo.snapshots(), selector or config.snapshot)
+        snapshot = choose_snapshot(repo.snapshots(), selector or config.snapshot, need_resources=not etcd)
     except ConfigError as exc:
         if selector is not None:
             raise ConfigError(message_of(exc), field="--snapshot", hint=exc.hint) from None
         raise config.error("spec.snapshot", message_of(exc), exc.hint) from None
+    if etcd and "etcd" not in snapshot.meta:
+        field = "--snapshot" if selector is not None else "spec.snapshot"
+        raise config.error(
+            field, f"snapshot {snapshot.short_id} holds no etcd database: an etcd drill needs one"
+        )
+    return snapshot
+
+
+class RestoredFromEtcd:
+    """The restorer of an ``etcd`` drill: the provider restored everything while coming up."""
+
+    def __call__(self, kube: Requester, namespace_map: Mapping[str, str]) -> RestoreOutcome:
+        return RestoreOutcome(RestoreSummary({"etcd": 1}, 0, (), 0), 0.0)
 
 
 def drill_request(
@@ -138,20 +159,34 @@ def drill_request(
     on_phase: Callable[[str], None] | None = None,
 ) -> DrillRequest:
     """Everything a drill needs, read and validated before any cluster is started."""
-    if config.restore.etcd or config.restore.volumes:
-        what = "etcd" if config.restore.etcd else "volumes"
+    etcd = provider.provider == "etcd"
+    if config.restore.volumes:
         raise config.error(
-            f"spec.restore.{what}",
-            f"drills cannot restore {what} yet; set {what}: false",
-            "drills restore API resources (the etcd provider and volume restore come with the restore issue)",
+            "spec.restore.volumes",
+            "drills cannot restore volume data yet; set volumes: false",
+            "volume restore comes with the restore issue",
         )
-    if not config.restore.resources:
+    if config.restore.etcd and not etcd:
+        raise config.error(
+            "spec.restore.etcd",
+            "only the etcd provider restores etcd",
+            "run `drkit drill run --provider etcd`, or set etcd: false to restore API resources",
+        )
+    if not etcd and not config.restore.resources:
         raise config.error("spec.restore", "the plan restores no resources: a drill has nothing to restore")
     specs = plan_checks(config)
-    snapshot = choose(repo, config, selector)
+    snapshot = choose(repo, config, selector, etcd=etcd)
     reader = repo.snapshot_reader(snapshot.id)
-    objects = list(stored_objects(reader))
-    restorer: Restorer = PlanRestorer(config, objects, snapshot)
+    restorer: Restorer
+    if etcd:
+        objects: list[CapturedObject] = []
+        restorer = RestoredFromEtcd()
+        use = getattr(provider, "use_snapshot", None)
+        if use is not None:
+            use(reader)
+    else:
+        objects = list(stored_objects(reader))
+        restorer = PlanRestorer(config, objects, snapshot)
     return DrillRequest(
         plan=config.name,
         plan_file=str(config.source),

@@ -116,13 +116,13 @@ def test_a_repository_without_snapshots_is_a_plan_error(drkit: Drkit, tmp_path: 
     assert "spec.snapshot" in done.stderr
 
 
-def test_providers_that_cannot_run_exit_with_their_own_code(drkit: Drkit, tmp_path: Path) -> None:
+def test_drills_that_cannot_run_exit_with_their_own_code(drkit: Drkit, tmp_path: Path) -> None:
     cluster_snapshot(drkit.open())
     plan = tmp_path / "plan.yaml"
     plan.write_text(GOOD_PLAN)
     etcd = drkit.run("drill", "run", str(plan), "--provider", "etcd")
-    assert etcd.returncode == ExitCode.NOT_IMPLEMENTED
-    assert "etcd drill provider is not available yet" in etcd.stderr
+    assert etcd.returncode == ExitCode.USAGE
+    assert "holds no etcd database: an etcd drill needs one" in etcd.stderr
     env = {**drkit.env, "PATH": str(tmp_path / "empty-bin")}
     kind = drkit.run("drill", "run", str(plan), "--provider", "kind", env=env)
     assert kind.returncode == ExitCode.MISSING_COMPONENT, kind.stderr

@@ -16,7 +16,7 @@ from drkit.drill.providers.base import ScratchBase
 from drkit.drill.providers.kind import KindCluster, kind_config
 from drkit.drill.providers.kubeconfig import ExistingCluster, prefixed
 from drkit.drill.store import KIND_DRILL, RESULT_PATH, drill_records, newest_proven, store_result
-from drkit.errors import ConfigError, MissingComponent, NotImplementedYet, SandboxError
+from drkit.errors import ConfigError, MissingComponent, SandboxError
 from tests.unit.drill.test_report import result
 from tests.unit.repo.fakestore import FakeStore
 from tests.unit.repo.repohelpers import new_repo
@@ -117,9 +117,11 @@ def test_kubeconfig_provider_prefixes_namespaces_within_63_characters() -> None:
         ExistingCluster(kubeconfig=Path("/nonexistent/kubeconfig")).up()
 
 
-def test_make_provider_names_and_the_etcd_provider_is_not_available_yet() -> None:
+def test_make_provider_names_and_the_etcd_provider_needs_a_snapshot(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown provider 'docker'"):
         make_provider("docker")
-    with pytest.raises(NotImplementedYet, match="etcd drill provider is not available yet"):
-        make_provider("etcd")
+    etcd = make_provider("etcd", temp_root=tmp_path)
+    with pytest.raises(ConfigError, match="the etcd provider needs a snapshot"):
+        etcd.up()
+    assert list(tmp_path.iterdir()) == []
     assert make_provider("local").provider == "local"
