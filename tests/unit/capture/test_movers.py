@@ -261,3 +261,30 @@ def test_mover_failures_still_write_a_result(repo_config: Path, tmp_path: Path) 
     )
     assert missing.returncode == ExitCode.USAGE
     assert "is not a directory" in missing.stderr
+
+
+def test_mover_backup_in_write_only_mode_cannot_read_back(repo_config: Path, tmp_path: Path) -> None:
+    (repo_config / "write-only").write_text("")
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "f.txt").write_text("written by a mover that cannot read")
+    args = ("--source", str(source), "--repo-config", str(repo_config), "--host", "pvc:a/b")
+    first = drkit("mover", "backup", *args)
+    assert first.returncode == 0, first.stderr
+    result = parse_result(first.stdout)
+    assert (result["files"], result["parent"]) == (1, None)
+    second = parse_result(drkit("mover", "backup", *args).stdout)
+    assert second["parent"] is None  # a write-only mover cannot open its previous snapshot
+    restore = drkit(
+        "mover", "restore", "--snapshot", result["snapshot"], "--target", str(tmp_path / "t"),
+        "--repo-config", str(repo_config),
+    )  # fmt: skip
+    assert restore.returncode != 0
+    assert parse_result(restore.stdout)["error"]
+    (repo_config / "write-only").unlink()  # with a readable key the snapshot is there
+    back = drkit(
+        "mover", "restore", "--snapshot", result["snapshot"], "--target", str(tmp_path / "t"),
+        "--repo-config", str(repo_config),
+    )  # fmt: skip
+    assert back.returncode == 0, back.stderr
+    assert (tmp_path / "t" / "f.txt").read_text() == "written by a mover that cannot read"
