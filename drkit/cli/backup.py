@@ -183,6 +183,13 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="Local mode: the node drkit runs on (default: $NODE_NAME, else the host name).",
 )
 @click.option("--no-hooks", is_flag=True, help="Do not run the pods' pre/post backup hooks.")
+@click.option(
+    "--volume-timeout",
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="Job mode: how long one mover Job (or VolumeSnapshot) may take.",
+)
 @output_option
 @audited("backup", "backup run")
 def backup_run(
@@ -214,6 +221,7 @@ def backup_run(
     mover_read_as_root: bool,
     node_name: str | None,
     no_hooks: bool,
+    volume_timeout: str,
     output: str,
 ) -> None:
     """Back up a cluster: an etcd snapshot (when endpoints are given), its API resources and, with
@@ -249,6 +257,7 @@ def backup_run(
         mover_read_as_root,
         node_name,
         no_hooks,
+        volume_timeout,
     )
     request = ClusterBackupRequest(
         etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
@@ -302,9 +311,11 @@ def _volume_options(
     read_as_root: bool,
     node_name: str | None,
     no_hooks: bool,
+    timeout: str = "1h",
 ) -> VolumeOptions | None:
     from drkit.capture.movers import MoverSettings
     from drkit.capture.volumes import PathRule, VolumeOptions, VolumeSelection
+    from drkit.config.durations import parse_duration
 
     selection = VolumeSelection.parse(volumes)
     if not selection.enabled:
@@ -326,6 +337,7 @@ def _volume_options(
         mover=mover,
         settings=settings,
         run_hooks=not no_hooks,
+        job_timeout_s=parse_duration(timeout, "volume-timeout").total_seconds(),
     )
     return replace(options, node_name=node_name) if node_name else options
 

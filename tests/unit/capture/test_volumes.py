@@ -717,3 +717,32 @@ def test_discover_volumes_in_named_namespaces_with_namespaced_permissions() -> N
     assert "/api/v1/persistentvolumeclaims" not in fake.paths  # never a cluster-wide list
     assert "/api/v1/namespaces/gone/persistentvolumeclaims" in fake.paths
     assert discover_volumes(cast(KubeClient, fake), VolumeOptions(), lambda ns: True) == Selected([], {})
+
+
+def test_backup_run_volume_options() -> None:
+    import click
+
+    from drkit.cli.backup import _volume_options
+
+    assert (
+        _volume_options("none", (), "local", None, None, "drkit-repo", None, None, False, None, False) is None
+    )
+    with pytest.raises(click.UsageError, match="need --volumes"):
+        _volume_options("none", ("*=/x",), "local", None, None, "drkit-repo", None, None, False, None, False)
+    opts = _volume_options(
+        "app=db", ("*=local-path",), "job", "snap", "registry/drkit:dev", "repo-secret", 1000, 2000, False,
+        "node-7", True, "90m",
+    )  # fmt: skip
+    assert opts is not None
+    assert (opts.selection.selector, opts.mover, opts.node_name, opts.run_hooks) == (
+        "app=db",
+        "job",
+        "node-7",
+        False,
+    )
+    assert opts.path_rules[0].template == "/opt/local-path-provisioner/{pv}_{namespace}_{pvc}"
+    s = opts.settings
+    assert (s.image, s.secret, s.run_as_user, s.run_as_group, s.fs_group, s.snapshot_class) == (
+        "registry/drkit:dev", "repo-secret", 1000, 1000, 2000, "snap",
+    )  # fmt: skip
+    assert opts.job_timeout_s == 5400
