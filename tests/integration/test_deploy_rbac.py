@@ -615,7 +615,103 @@ def test_restore_account_writes_only_where_bound(
     for verb in ("create", "update", "patch", "get"):
         assert allowed(cluster, user, verb, "apps", "deployments", namespace=namespace)
         assert allowed(cluster, user, verb, "", "secrets", namespace=namespace)
+    assert allowed(cluster, user, "get", "", "namespaces", namespace=namespace)  # its own Namespace only
+    assert not allowed(cluster, user, "get", "", "namespaces", namespace="default")
     assert not allowed(cluster, user, "delete", "apps", "deployments", namespace=namespace)
     assert not allowed(cluster, user, "create", "apps", "deployments", namespace="default")
     assert not allowed(cluster, user, "create", "", "namespaces")
     assert not allowed(cluster, user, "create", "rbac.authorization.k8s.io", "clusterrolebindings")
+
+
+def _new_namespace(cluster: ControlPlane, prefix: str) -> str:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": prefix}}
+    name: str = cluster.api("POST", "/api/v1/namespaces", body)["metadata"]["name"]
+    return name
+
+
+def test_restore_with_the_restore_account_writes_where_bound_only(
+    cluster: ControlPlane, base: list[dict[str, Any]], namespace: str, tmp_path: Path
+) -> None:
+    """`drkit restore run` with drkit-restore's token: into a namespace with the documented RoleBinding
+    it restores; into one without, it is refused and creates nothing."""
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "blue"}},
+    )
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db"},
+            "stringData": {"pw": SECRET_VALUE},
+        },
+    )
+    bound, unbound = _new_namespace(cluster, "restore-to-"), _new_namespace(cluster, "no-restore-")
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "drkit-restore"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drkit-restore"},
+        "subjects": [{"kind": "ServiceAccount", "name": "drkit-restore", "namespace": NS}],
+    }
+    cluster.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{bound}/rolebindings", binding)
+    restorer = mint(cluster, "drkit-restore", tmp_path)
+    env = {
+        **os.environ,
+        "DRKIT_REPO": str(tmp_path / "repo"),
+        "DRKIT_PASSWORD": "pw",
+        "DRKIT_SCRYPT_N": "1024",
+    }
+    env.pop("KUBECONFIG", None)
+
+    def drkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "drkit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=300,
+        )
+
+    def plan(target: str) -> Path:
+        doc = {
+            "apiVersion": "drkit.io/v1",
+            "kind": "RestorePlan",
+            "metadata": {"name": f"to-{target}"},
+            "spec": {
+                "snapshot": "latest",
+                "scope": {"includeNamespaces": [namespace], "includeClusterResources": False},
+                "namespaceMapping": {namespace: target},
+                "existingPolicy": "skip",
+            },
+        }
+        path = tmp_path / f"{target}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    try:
+        assert drkit("repo", "init").returncode == 0
+        backup = drkit(
+            "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace
+        )
+        assert backup.returncode == 0, backup.stderr
+
+        restored = drkit("restore", "run", str(plan(bound)), "--kubeconfig", str(restorer.kubeconfig))
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        cm = cluster.api("GET", f"/api/v1/namespaces/{bound}/configmaps/settings")
+        assert cm["data"] == {"mode": "blue"}
+        assert cluster.exists(f"/api/v1/namespaces/{bound}/secrets/db")
+        assert SECRET_VALUE not in restored.stdout + restored.stderr
+
+        refused = drkit("restore", "run", str(plan(unbound)), "--kubeconfig", str(restorer.kubeconfig))
+        assert refused.returncode != 0
+        assert "forbidden" in (refused.stdout + refused.stderr).lower()
+        assert not cluster.exists(f"/api/v1/namespaces/{unbound}/configmaps/settings")
+        assert not cluster.exists(f"/api/v1/namespaces/{unbound}/secrets/db")
+    finally:
+        for name in (bound, unbound):
+            cluster.api("DELETE", f"/api/v1/namespaces/{name}")
