@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +16,9 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import ConfigError, DrillFailed
+
+if TYPE_CHECKING:
+    from drkit.drill.result import DrillResult
 
 PROVIDER_CHOICES = ("local", "kind", "kubeconfig", "etcd")
 
@@ -101,7 +104,7 @@ def drill_run(
     from drkit.cli.restore import _repo_for
     from drkit.config.restoreplan import SnapshotSelector, load_restore_plan
     from drkit.drill.providers import make_provider
-    from drkit.drill.report import markdown, write_reports
+    from drkit.drill.report import write_reports
     from drkit.drill.runner import run_drill
     from drkit.drill.service import drill_request
     from drkit.drill.store import store_result
@@ -140,18 +143,29 @@ def drill_run(
         written.append(junit)
     record = store_result(r, result).id if store else None
     data = {**result.to_json(), "record": record, "reports": [str(p) for p in written]}
-    text = markdown(result).rstrip()
-    if record:
-        text += f"\n\nrecorded in the repository as drill snapshot {record[:8]}"
-    if written:
-        text += "\nreports: " + ", ".join(str(p) for p in written)
-    if keep and scratch.kubeconfig is not None:
-        text += f"\nscratch cluster kept: KUBECONFIG={scratch.kubeconfig}"
+    text = _text(result, record, written, scratch.kubeconfig if keep else None)
     emit(data, output, text=text)
     if not result.ok:
         failed = [c.spec.name for c in result.failed_checks]
         why = result.error or f"{len(failed)} check(s) failed: {', '.join(failed)}"
         raise DrillFailed(f"drill {result.id} of plan {result.plan} failed: {why}")
+
+
+def _text(result: DrillResult, record: str | None, written: list[Path], kept: Path | None) -> str:
+    from drkit.drill.report import markdown
+
+    text = markdown(result).rstrip()
+    if record:
+        text += f"\n\nrecorded in the repository as drill snapshot {record[:8]}"
+    if written:
+        text += "\nreports: " + ", ".join(str(p) for p in written)
+    if kept is not None:
+        text += f"\nscratch cluster kept: KUBECONFIG={kept}"
+        pids = result.cluster.get("pids")
+        if pids:
+            text += f"\nstop it with: kill {' '.join(str(p) for p in pids)}"
+            text += f"; then remove {result.cluster.get('workdir')}"
+    return text
 
 
 @drill.command("report")

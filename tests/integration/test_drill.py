@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -401,4 +402,41 @@ def test_etcd_provider_boots_an_api_server_on_the_restored_etcd_and_checks_it(
     assert result["cluster"]["etcd"]["hashKVVerified"] is True
     assert result["cluster"]["etcd"]["restoredRevision"] > result["cluster"]["etcd"]["snapshotRevision"]
     assert SECRET_VALUE not in done.stdout + done.stderr
+    assert_torn_down(drkit, result["id"])
+
+
+def test_keep_leaves_the_scratch_cluster_running_and_says_how_to_stop_it(
+    shop: tuple[Drkit, str], tmp_path: Path
+) -> None:
+    from drkit.kube.apply import get
+    from drkit.kube.client import KubeClient
+    from drkit.sandbox.process import stop_pid
+
+    drkit, ns = shop
+    plan = write_plan(
+        tmp_path / "plan.yaml", ns, [{"exists": {"kind": "ConfigMap", "name": "settings", "namespace": ns}}]
+    )
+    done = drkit.run("drill", "run", str(plan), "--keep", "--no-store", "-o", "json")
+    result = json.loads(done.stdout)
+    pids = result["cluster"]["pids"]
+    try:
+        assert done.returncode == 0, done.stderr
+        assert result["kept"] is True
+        assert "teardown" not in [p["name"] for p in result["phases"]]
+        assert sorted(drill_processes(result["id"])) == sorted(pids)
+        kubeconfig = Path(result["cluster"]["workdir"]) / "cluster" / "kubeconfig"
+        again = drkit.run(
+            "drill", "run", str(plan), "--provider", "kubeconfig", "--kubeconfig", str(kubeconfig),
+            "--no-store", "-o", "json",
+        )  # fmt: skip
+        assert again.returncode == 0, again.stderr  # the kept cluster is usable (and takes a prefixed drill)
+        prefix = json.loads(again.stdout)["cluster"]["namespacePrefix"]
+        assert prefix.startswith("drill-")
+        with KubeClient.from_kubeconfig(kubeconfig) as kube:  # the drill's namespace is deleted after it
+            left = get(kube, f"/api/v1/namespaces/{prefix}{ns}")
+            assert left is None or left["status"]["phase"] == "Terminating"
+    finally:
+        for pid in pids:
+            stop_pid(pid)
+        shutil.rmtree(result["cluster"]["workdir"], ignore_errors=True)
     assert_torn_down(drkit, result["id"])

@@ -47,4 +47,6 @@ class LocalCluster(ScratchBase):
         if self.plane is not None:
             out["server"] = self.plane.server
             out["nodes"] = list(self.plane.nodes)
+            out["workdir"] = str(self.workdir)
+            out["pids"] = self.pids()
         return out
