@@ -54,18 +54,22 @@ class WalkResult:
 class ParentTrees:
     """The parent snapshot's trees, to skip reading files that have not changed since.
 
-    A file is taken as unchanged when its size, mtime and inode (and device, with ``match_device``)
-    equal the parent's entry and its ctime (which no user can set) is older than
-    ``changed_before_ns``: the start of the parent backup, minus a margin for clock granularity.
-    Anything touched after the parent started is read again, also a file whose mtime was set back
-    (``touch -d``). Parent entries written without an inode (older trees) match on the rest.
-    ``match_device=False`` suits sources mounted afresh for each backup (device numbers change).
+    A file is taken as unchanged when its size, mtime and inode equal the parent's entry, it is on the
+    same filesystem, and its ctime (which no user can set) is older than ``changed_before_ns``: the
+    start of the parent backup, minus a margin for clock granularity. Anything touched after the
+    parent started is read again, also a file whose mtime was set back (``touch -d``). Parent entries
+    written without an inode (older trees) match on the rest.
+
+    Same filesystem: by default device numbers may be renumbered as a whole (a volume mounted afresh
+    for each backup gets a new ``st_dev``), so the walk learns a one-to-one map from the parent's
+    devices to the current ones and a file whose device breaks the map is read again. With
+    ``strict_device`` the device numbers must be equal.
     """
 
     tree: bytes
     load: Callable[[bytes], list[Node]]
     changed_before_ns: int
-    match_device: bool = True
+    strict_device: bool = False
 
 
 @dataclass
@@ -105,6 +109,8 @@ class TreeBackup:
         self._result: WalkResult | None = None
         self._parent: ParentTrees | None = None
         self._inodes: dict[tuple[int, int], _PendingFile] = {}
+        self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
+        self._devices_taken: set[int] = set()
 
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
@@ -161,11 +167,25 @@ class TreeBackup:
             or st.st_ctime_ns >= p.changed_before_ns
         ):
             return None
-        if old.inode and (old.inode != st.st_ino or (p.match_device and old.device != st.st_dev)):
+        if old.inode and (old.inode != st.st_ino or not self._same_device(old.device, st.st_dev)):
             return None
         if not all((BlobType.DATA, c) in self.writer.index for c in old.content):
             return None
         return old.content
+
+    def _same_device(self, old: int, new: int) -> bool:
+        """Whether a parent entry's device is this file's device (up to a consistent renumbering)."""
+        assert self._parent is not None
+        if self._parent.strict_device:
+            return old == new
+        seen = self._devices.get(old)
+        if seen is not None:
+            return seen == new
+        if new in self._devices_taken:
+            return False  # two parent devices cannot both be this one
+        self._devices[old] = new
+        self._devices_taken.add(new)
+        return True
 
     def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes:
         res = self._result

@@ -235,30 +235,42 @@ def test_incremental_reads_only_changed_files_even_when_mtime_was_set_back(tmp_p
     assert second._result.reused_files == 297
 
 
-def test_parent_cache_requires_the_same_inode_and_device(tmp_path: Path) -> None:
+def test_parent_cache_requires_the_same_inode_and_filesystem(tmp_path: Path) -> None:
+    from dataclasses import replace
+
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("same", "replaced", "moved-dev"):
+    for name in ("a", "b", "replaced"):
         (src / name).write_bytes(b"content " + name.encode())
     w = FakeWriter()
     first, _ = walk(src, w)
     assert first._result is not None
-    old = {n.name: n for n in w.tree(first._result.tree)}
+    old = w.tree(first._result.tree)
     # "replaced": a new inode with the same size and mtime
     st = (src / "replaced").stat()
     (src / "replaced.new").write_bytes(b"CONTENT replaced")
     os.utime(src / "replaced.new", ns=(st.st_atime_ns, st.st_mtime_ns))
     os.replace(src / "replaced.new", src / "replaced")
-    # "moved-dev": the parent saw it on another device
-    from dataclasses import replace
-
-    nodes = [replace(n, device=n.device + 1) if n.name == b"moved-dev" else n for n in old.values()]
-    tree = w.add(BlobType.TREE, encode_tree(nodes))
     far_future = time.time_ns() + 10**15  # ctime alone would let every file through
-    _, reads = walk(src, w, ParentTrees(tree, w.tree, changed_before_ns=far_future))
-    assert sorted(os.path.basename(r) for r in reads) == [b"moved-dev", b"replaced"]
-    _, reads = walk(src, w, ParentTrees(tree, w.tree, changed_before_ns=far_future, match_device=False))
-    assert [os.path.basename(r) for r in reads] == [b"replaced"]
+
+    def parent(nodes: list[Node], **kw: bool) -> ParentTrees:
+        return ParentTrees(w.add(BlobType.TREE, encode_tree(nodes)), w.tree, far_future, **kw)
+
+    def names(reads: list[bytes]) -> list[bytes]:
+        return sorted(os.path.basename(r) for r in reads)
+
+    _, reads = walk(src, w, parent(old))
+    assert names(reads) == [b"replaced"]
+    # the whole source renumbered (mounted afresh): still the same files
+    renumbered = [replace(n, device=n.device + 1) for n in old]
+    _, reads = walk(src, w, parent(renumbered))
+    assert names(reads) == [b"replaced"]
+    _, reads = walk(src, w, parent(renumbered, strict_device=True))
+    assert names(reads) == [b"a", b"b", b"replaced"]
+    # one file that was on another filesystem than its neighbours: read again
+    mixed = [replace(n, device=n.device + 1) if n.name == b"b" else n for n in old]
+    _, reads = walk(src, w, parent(mixed))
+    assert names(reads) == [b"b", b"replaced"]
 
 
 # -- hostile trees ---------------------------------------------------------------------------------
