@@ -54,17 +54,17 @@ def parse(argv: list[str]) -> tuple[Options, int]:
 
 def main(argv: list[str] | None = None) -> int:
     opts, repeat = parse(sys.argv[1:] if argv is None else argv)
-    reports = []
+    reports: list[Report] = []
     try:
         for i in range(repeat):
             print(f"== run {i + 1} of {repeat}")
             reports.append(execute(replace(opts, rotation=i)))
+            report = Report.combine(reports)  # written after every run: an interrupted run keeps its results
+            stem = "bench-" + str(report.meta["started"]).replace(":", "")
+            md, js = report.write(opts.bench_dir / "results", stem)
     except MissingTools as e:
         print(f"missing tools (--require-all): {e}", file=sys.stderr)
         return 2
-    report = Report.combine(reports)
-    stem = "bench-" + str(report.meta["started"]).replace(":", "")
-    md, js = report.write(opts.bench_dir / "results", stem)
     print()
     print(report.to_markdown())
     print(f"results: {md} and {js}")
