@@ -9,7 +9,9 @@ that writing into them does not change their mtime afterwards.
 Nothing is written outside the target: tree names are single safe components (checked when a tree
 is decoded), unique within their directory; every directory is opened relative to its parent's fd
 with ``O_DIRECTORY | O_NOFOLLOW`` and entries are created in it (``dir_fd``) with ``O_EXCL |
-O_NOFOLLOW``, so a symlink (restored or found in the target) is never followed. Into an existing
+O_NOFOLLOW``, so a symlink (restored or found in the target) is never followed; later passes reopen
+entries by path with ``O_NOFOLLOW`` and write only if the fd is the entry (device, inode) created in
+pass 1, so a directory swapped for a link during the restore is not written through. Into an existing
 directory, a restore replaces only regular files and symlinks (unlinked, then created afresh); an
 existing directory is reused; anything else in the way (a non-directory where a directory belongs, a
 directory, FIFO, socket or device where a file or link belongs) is refused with :class:`RestoreError`.
@@ -46,15 +48,19 @@ class RestoreError(VerificationFailed):
     """A restore could not place an entry (a hostile name or an unexpected object in the target)."""
 
 
+_Ident = tuple[int, int]
+"""(st_dev, st_ino) of an entry the restore created: later passes reopen it by path and check it."""
+
+
 @dataclass
 class _Plan:
-    dirs: list[tuple[bytes, Node]] = field(default_factory=list)
-    files: list[tuple[bytes, Node]] = field(default_factory=list)
+    dirs: list[tuple[bytes, Node, _Ident]] = field(default_factory=list)
+    files: list[tuple[bytes, Node, _Ident]] = field(default_factory=list)
     links: list[tuple[bytes, Node]] = field(default_factory=list)
     hardlinks: int = 0
     first_link: dict[tuple[int, int], bytes] = field(default_factory=dict)
-    # pack id -> blob id -> [(path, offset, sparse)]
-    placements: dict[str, dict[bytes, list[tuple[bytes, int, bool]]]] = field(
+    # pack id -> blob id -> [(path, offset, sparse, identity of the file created)]
+    placements: dict[str, dict[bytes, list[tuple[bytes, int, bool, _Ident]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     bytes: int = 0
@@ -184,7 +190,7 @@ class TreeRestore:
             raise
         try:
             assert n.subtree is not None
-            plan.dirs.append((path, n))
+            plan.dirs.append((path, n, _ident(fd)))
             self._place(plan, fd, path, self._tree(n.subtree))
         finally:
             os.close(fd)
@@ -200,11 +206,12 @@ class TreeRestore:
         fd = os.open(n.name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
         try:
             os.ftruncate(fd, n.size)
+            ident = _ident(fd)
         finally:
             os.close(fd)
         if group is not None:
             plan.first_link[group] = path
-        plan.files.append((path, n))
+        plan.files.append((path, n, ident))
         offset = 0
         for chunk_id in n.content:
             loc = self.packs.index.get((BlobType.DATA, chunk_id))
@@ -213,7 +220,7 @@ class TreeRestore:
                     f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
                     f"affects snapshot {self.snapshot.id}"
                 )
-            plan.placements[loc.pack_id][chunk_id].append((path, offset, n.sparse))
+            plan.placements[loc.pack_id][chunk_id].append((path, offset, n.sparse, ident))
             offset += loc.raw_length
         if offset != n.size:
             raise VerificationFailed(
@@ -237,7 +244,7 @@ class TreeRestore:
 
     # -- pass 2 ------------------------------------------------------------------------------------
 
-    def _write_pack(self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool]]]) -> None:
+    def _write_pack(self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool, _Ident]]]) -> None:
         try:
             data = self.packs.fetch(pack_id)
         except VerificationFailed as e:
@@ -256,7 +263,7 @@ class TreeRestore:
                 where=f"{pack_key(pack_id)} (snapshot {self.snapshot.id})",
             )
             zero: bool | None = None
-            for path, offset, sparse in targets:
+            for path, offset, sparse, ident in targets:
                 if sparse:
                     if zero is None:
                         zero = is_zero(raw)
@@ -264,6 +271,7 @@ class TreeRestore:
                         continue  # the file was created at its full size: this range stays a hole
                 fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
                 try:
+                    _check_ident(fd, ident, path)
                     os.pwrite(fd, raw, offset)
                 finally:
                     os.close(fd)
@@ -299,10 +307,12 @@ class TreeRestore:
         for problem in write_xattrs(target, attrs):
             self.warnings.append(f"{os.fsdecode(path)}: {problem}")
 
-    def _set_fd(self, path: bytes, n: Node, flags: int) -> None:
+    def _set_fd(self, path: bytes, n: Node, flags: int, ident: _Ident | None) -> None:
         """Owner, xattrs, mode and mtime of a file or directory, through an fd opened without following."""
         fd = os.open(path, flags)
         try:
+            if ident is not None:
+                _check_ident(fd, ident, path)
             if self.owners:
                 try:
                     os.fchown(fd, *self._owner(n))
@@ -325,15 +335,29 @@ class TreeRestore:
 
     def _apply_metadata(self, plan: _Plan, target: bytes, root: Node | None) -> None:
         file_flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        for path, node in plan.files:
-            self._set_fd(path, node, file_flags)
+        for path, node, ident in plan.files:
+            self._set_fd(path, node, file_flags, ident)
         for path, node in plan.links:
             self._set_link(path, node)
-        for path, node in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
-            self._set_fd(path, node, _DIR_FLAGS)
+        for path, node, ident in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
+            self._set_fd(path, node, _DIR_FLAGS, ident)
         if root is not None:
-            self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+            self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0), None)
 
 
 def _root_node(root: RootMeta) -> Node:
     return Node(b"", NodeType.DIR, root.mode, root.uid, root.gid, root.mtime_ns)
+
+
+def _ident(fd: int) -> _Ident:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+def _check_ident(fd: int, ident: _Ident, path: bytes) -> None:
+    """Refuse to touch what ``path`` leads to now unless it is the entry this restore created there."""
+    if _ident(fd) != ident:
+        raise RestoreError(
+            f"{os.fsdecode(path)} is no longer the entry this restore created (replaced during the "
+            "restore?): refusing to write through it"
+        )

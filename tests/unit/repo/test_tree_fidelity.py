@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -469,3 +470,29 @@ def test_xattr_failures_are_warnings_not_silence(tmp_path: Path) -> None:
         assert restorer.warnings == [
             "1 extended attributes outside user.* not restored (not running as root)"
         ]
+
+
+def test_a_directory_swapped_for_a_symlink_during_the_restore_is_not_written_through(
+    tmp_path: Path, outside: Path
+) -> None:
+    """A process racing the restore replaces a restored directory by a link out, between the passes."""
+    from drkit.repo.packsource import PackSource
+    from drkit.repo.restore import RestoreError, TreeRestore
+
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "victim.txt").write_bytes(b"restored data, must not land outside\n")
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    dst = tmp_path / "dst"
+
+    class Racing(TreeRestore):
+        def _write_data(self, plan: Any) -> int:
+            (dst / "d").rename(dst / "d.moved")
+            (dst / "d").symlink_to(outside)
+            return super()._write_data(plan)
+
+    packs = PackSource(repo._read_keys(), repo._load_index().index, repo._reader)
+    with pytest.raises(RestoreError, match="no longer the entry this restore created"):
+        Racing(packs, snap).run(dst)
+    _outside_untouched(outside)
