@@ -28,7 +28,7 @@ METADATA_FIELDS = (
 
 ANNOTATIONS_DROPPED = ("deployment.kubernetes.io/revision",)
 
-PVC_BIND_ANNOTATIONS = (
+PVC_BIND_ANNOTATIONS = (  # the first two always go; the others when volumeName goes
     "pv.kubernetes.io/bind-completed",
     "pv.kubernetes.io/bound-by-controller",
     "volume.kubernetes.io/selected-node",
@@ -148,17 +148,27 @@ def _pinned_node_ports(last_applied: object) -> set[object]:
 
 
 def _clean_claim(obj: dict[str, Any], spec: dict[str, Any], restored_pvs: Container[str]) -> list[str]:
+    """A claim restored bound (``bind-completed``) to a volume whose ``claimRef`` has no uid would be
+    marked Lost by the volume controller: the bind annotations always go, so that it binds again
+    (to its own restored volume, by ``volumeName``, or to a new one)."""
+    annotations = _annotations(obj.get("metadata") or {})
+    for key in PVC_BIND_ANNOTATIONS[:2]:
+        annotations.pop(key, None)
     volume = spec.get("volumeName")
     if not volume or volume in restored_pvs:
+        _drop_empty_annotations(obj)
         return []
     del spec["volumeName"]
-    annotations = _annotations(obj.get("metadata") or {})
     for key in PVC_BIND_ANNOTATIONS:
         annotations.pop(key, None)
+    _drop_empty_annotations(obj)
+    return [f"spec.volumeName cleared: PersistentVolume {volume} is not restored, the claim binds anew"]
+
+
+def _drop_empty_annotations(obj: dict[str, Any]) -> None:
     metadata = obj.get("metadata")
     if isinstance(metadata, dict) and "annotations" in metadata and not metadata["annotations"]:
         del metadata["annotations"]
-    return [f"spec.volumeName cleared: PersistentVolume {volume} is not restored, the claim binds anew"]
 
 
 def _clean_job(spec: dict[str, Any]) -> None:

@@ -92,6 +92,37 @@ APP = """
   spec: {podSelector: {}, policyTypes: [Ingress]}
 """
 
+FILES = """
+- apiVersion: v1
+  kind: PersistentVolume
+  metadata: {name: NAMESPACE-files}
+  spec:
+    capacity: {storage: 1Gi}
+    accessModes: [ReadWriteOnce]
+    storageClassName: ""
+    hostPath: {path: /tmp/drkit-files}
+    claimRef: {namespace: NAMESPACE, name: files}
+- apiVersion: v1
+  kind: PersistentVolumeClaim
+  metadata: {name: files}
+  spec:
+    accessModes: [ReadWriteOnce]
+    storageClassName: ""
+    volumeName: NAMESPACE-files
+    resources: {requests: {storage: 1Gi}}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: files}
+  spec:
+    replicas: 1
+    selector: {matchLabels: {app: files}}
+    template:
+      metadata: {labels: {app: files}}
+      spec:
+        containers: [{name: files, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]
+        volumes: [{name: data, persistentVolumeClaim: {claimName: files}}]
+"""
+
 COLLECTIONS = {
     "ConfigMap": "configmaps",
     "Secret": "secrets",
@@ -182,7 +213,7 @@ def second_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Control
 
 
 @pytest.fixture
-def app(cluster: ControlPlane, namespace: str) -> str:
+def app(cluster: ControlPlane, namespace: str) -> Iterator[str]:
     """The multi-kind app in ``namespace``, running (Deployment Available: its ReplicaSet and Pods exist)."""
     group = f"{namespace}.drkit.test"
     cluster.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _crd(group))
@@ -197,8 +228,15 @@ def app(cluster: ControlPlane, namespace: str) -> str:
         cluster.api("POST", _path(obj["apiVersion"], obj["kind"], namespace), obj)
     gadget = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 3}}
     cluster.api("POST", f"/apis/{group}/v1/namespaces/{namespace}/gadgets", gadget)
-    _wait(lambda: _available(cluster, _path("apps/v1", "Deployment", namespace, "web")), "web Available")
-    return group
+    for obj in yaml.safe_load(FILES.replace("NAMESPACE", namespace)):
+        if obj["kind"] == "PersistentVolume":
+            cluster.api("POST", "/api/v1/persistentvolumes", obj)
+        else:
+            cluster.api("POST", _path(obj["apiVersion"], obj["kind"], namespace), obj)
+    for name in ("web", "files"):
+        _wait(lambda name=name: _available(cluster, _path("apps/v1", "Deployment", namespace, name)), name)
+    yield group
+    cluster.api("DELETE", f"/api/v1/persistentvolumes/{namespace}-files")
 
 
 def _plan_file(
@@ -286,6 +324,8 @@ def test_restore_into_a_second_cluster_with_a_namespace_mapping(
     assert applied == [(a["verb"], a["display"]) for a in planned["actions"]]
     waited = {w["display"] for w in report["waits"]}
     assert f"deployments.apps/web in {target_ns}" in waited
+    assert f"deployments.apps/files in {target_ns}" in waited
+    assert verbs[f"persistentvolumes/{namespace}-files"] == "create"
 
     # every object is in the second cluster, in the mapped namespace
     t = second_cluster
@@ -304,10 +344,16 @@ def test_restore_into_a_second_cluster_with_a_namespace_mapping(
     assert t.api("GET", _path("v1", "Service", target_ns, "db"))["spec"]["clusterIP"] == "None"
     assert t.exists(f"/apis/{app}/v1/namespaces/{target_ns}/gadgets/g1")
     assert _available(t, _path("apps/v1", "Deployment", target_ns, "web"))
+    # the bound claim came back with its volume (claimRef mapped), and the Deployment mounting it runs
+    assert _available(t, _path("apps/v1", "Deployment", target_ns, "files"))
+    volume = t.api("GET", f"/api/v1/persistentvolumes/{namespace}-files")
+    assert volume["spec"]["claimRef"]["namespace"] == target_ns
+    claim = _path("v1", "PersistentVolumeClaim", target_ns, "files")
+    _wait(lambda: t.api("GET", claim)["status"].get("phase") == "Bound", "the restored claim Bound")
     # the restored Deployment made its own ReplicaSet (the captured one was not restored)
     replica_sets_now = t.api("GET", f"/apis/apps/v1/namespaces/{target_ns}/replicasets")["items"]
-    assert len(replica_sets_now) == 1
-    assert replica_sets_now[0]["metadata"]["ownerReferences"][0]["name"] == "web"
+    owners = sorted(rs["metadata"]["ownerReferences"][0]["name"] for rs in replica_sets_now)
+    assert owners == ["files", "web"]
 
     # a second restore with existingPolicy skip changes nothing
     again = drkit.json("restore", "run", str(plan_path))
@@ -332,7 +378,14 @@ def test_update_policy_and_modifiers_on_the_same_cluster(
         {"kinds": ["Deployment"], "names": "web", "mergePatch": {"spec": {"replicas": 1}}},
         {"kinds": ["ConfigMap"], "jsonPatch": [{"op": "add", "path": "/data/copied", "value": "yes"}]},
     ]
-    plan_path = _plan_file(tmp_path, drkit, cluster, namespace, target_ns, modifiers=modifiers)
+    # the copy's claim names a volume bound to the original: the copy of `files` cannot start; not waited
+    # Into the source cluster itself: its cluster-scoped objects stay as they are (an `update` of the PV
+    # would point its claimRef at the copy).
+    no_waits = {
+        "waits": {"enabled": False},
+        "scope": {"includeNamespaces": [namespace], "includeClusterResources": False},
+    }
+    plan_path = _plan_file(tmp_path, drkit, cluster, namespace, target_ns, modifiers=modifiers, **no_waits)
     try:
         first = drkit.json("restore", "run", str(plan_path))
         assert first["report"]["failed"] == 0
@@ -347,7 +400,14 @@ def test_update_policy_and_modifiers_on_the_same_cluster(
         changed["data"]["mode"] = "red"
         cluster.api("PUT", settings, changed)
         update_plan = _plan_file(
-            tmp_path, drkit, cluster, namespace, target_ns, modifiers=modifiers, existingPolicy="update"
+            tmp_path,
+            drkit,
+            cluster,
+            namespace,
+            target_ns,
+            modifiers=modifiers,
+            existingPolicy="update",
+            **no_waits,
         )
         second = drkit.json("restore", "run", str(update_plan))
         verbs = {a["display"]: a["verb"] for a in second["actions"]}
@@ -355,7 +415,9 @@ def test_update_policy_and_modifiers_on_the_same_cluster(
         assert second["report"]["failed"] == 0
         assert cluster.api("GET", settings)["data"] == {"mode": "blue", "copied": "yes"}
 
-        failing = _plan_file(tmp_path, drkit, cluster, namespace, target_ns, existingPolicy="fail")
+        failing = _plan_file(
+            tmp_path, drkit, cluster, namespace, target_ns, existingPolicy="fail", **no_waits
+        )
         refused = drkit.run("restore", "run", str(failing), "-o", "json")
         assert refused.returncode == ExitCode.PARTIAL, refused.stderr
         data = json.loads(refused.stdout)

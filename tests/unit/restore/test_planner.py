@@ -356,7 +356,9 @@ def test_claim_keeps_its_volume_only_when_the_volume_is_restored() -> None:
     assert "PersistentVolume pv1 is not restored" in alone.actions[-1].reason
 
     both = plan_of([claim, volume], namespace_mapping={"shop": "shop2"})
-    assert body(both, "persistentvolumeclaims/data in shop2")["spec"] == {"volumeName": "pv1"}
+    restored_claim = body(both, "persistentvolumeclaims/data in shop2")
+    assert restored_claim["spec"] == {"volumeName": "pv1"}
+    assert "annotations" not in restored_claim["metadata"], "a bound claim would be Lost: it binds again"
     assert body(both, "persistentvolumes/pv1")["spec"]["claimRef"] == {
         "kind": "PersistentVolumeClaim",
         "namespace": "shop2",
