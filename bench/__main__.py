@@ -14,6 +14,7 @@ Install the competitors first with ``hack/bench-tools.sh``. Results go to ``.ben
 from __future__ import annotations
 
 import argparse
+import fcntl
 import shlex
 import sys
 from dataclasses import replace
@@ -54,6 +55,17 @@ def parse(argv: list[str]) -> tuple[Options, int]:
 
 def main(argv: list[str] | None = None) -> int:
     opts, repeat = parse(sys.argv[1:] if argv is None else argv)
+    opts.bench_dir.mkdir(parents=True, exist_ok=True)
+    with (opts.bench_dir / ".lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another bench run holds {lock.name}: runs share .bench/work", file=sys.stderr)
+            return 2
+        return _run(opts, repeat)
+
+
+def _run(opts: Options, repeat: int) -> int:
     reports: list[Report] = []
     try:
         for i in range(repeat):
