@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned competitors that `make bench` (python -m bench) measures drkit against.
 #
-#   hack/bench-tools.sh [restic] [kopia] [borg]        (default: all three)
+#   hack/bench-tools.sh [restic] [kopia] [borg] [py-spy]   (default: the three competitors)
 #
 # Each tool goes into the git-ignored .bench/tools/<name>-<version>/ and is linked as
 # .bench/tools/bin/<name>. A version already installed (a .complete stamp) is not rebuilt.
@@ -9,11 +9,13 @@
 #   kopia   go install github.com/kopia/kopia@PIN, niced (a cold build takes several minutes)
 #   borg    PyPI borgbackup==PIN in its own venv (built from source: needs a C compiler and the
 #           dev headers below, which are installed with apt-get when missing)
+#   py-spy  PyPI py-spy==PIN in its own venv: the sampling profiler docs/performance.md used on drkit
 set -euo pipefail
 
 RESTIC_DEB_VERSION="${RESTIC_DEB_VERSION:-0.14.0-1+b5}"   # Debian bookworm
 KOPIA_VERSION="${KOPIA_VERSION:-v0.22.3}"                 # Go module
 BORG_VERSION="${BORG_VERSION:-1.4.5}"                     # PyPI
+PYSPY_VERSION="${PYSPY_VERSION:-0.4.3}"                   # PyPI
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="${BENCH_TOOLS:-$root/.bench/tools}"
@@ -74,6 +76,12 @@ install_borg() {
   nice -n 19 "$dest/venv/bin/pip" install -q "borgbackup==$version"
 }
 
+install_py-spy() {
+  local dest="$1" version="$2"
+  /usr/bin/python3 -m venv "$dest/venv"
+  "$dest/venv/bin/pip" install -q "py-spy==$version"
+}
+
 want=("$@")
 ((${#want[@]})) || want=(restic kopia borg)
 for tool in "${want[@]}"; do
@@ -81,6 +89,7 @@ for tool in "${want[@]}"; do
     restic) ensure restic "$RESTIC_DEB_VERSION" usr/bin/restic version ;;
     kopia) ensure kopia "$KOPIA_VERSION" bin/kopia --version ;;
     borg) ensure borg "$BORG_VERSION" venv/bin/borg --version ;;
-    *) log "unknown tool: $tool (restic, kopia, borg)"; exit 2 ;;
+    py-spy) ensure py-spy "$PYSPY_VERSION" venv/bin/py-spy --version ;;
+    *) log "unknown tool: $tool (restic, kopia, borg, py-spy)"; exit 2 ;;
   esac
 done
