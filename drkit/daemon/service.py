@@ -350,14 +350,7 @@ class Daemon:
                 log.error("%s of %s failed: %s", job.value, schedule.name, outcome.error, extra=extra)  # noqa: TRY400
                 log.debug("traceback", exc_info=True, extra=extra)
         duration = time.monotonic() - started
-        if outcome.skipped:
-            result = Result.SKIPPED
-        elif outcome.ok:
-            result = Result.SUCCESS
-        elif outcome.snapshot_id is not None:
-            result = Result.PARTIAL
-        else:
-            result = Result.FAILED
+        result = _result_of(outcome)
         end = RunEnd(
             run,
             datetime.now(UTC),
@@ -366,12 +359,14 @@ class Daemon:
             snapshot_id=outcome.snapshot_id,
             details=outcome.details,
         )
-        with self._idle:
-            mine = self._running.pop(run.run_id, None) is not None  # else shutdown recorded it already
+        with self._idle:  # recorded before shutdown may see it gone; unless shutdown recorded it already
+            mine = run.run_id in self._running
+            if mine:
+                self.runs.finished(end)
+                del self._running[run.run_id]
             self._idle.notify_all()
         if not mine:
             return
-        self.runs.finished(end)
         self._count(run, result, duration=duration, details=outcome.details)
         if result is Result.SUCCESS or result is Result.PARTIAL:
             log.info(
@@ -386,11 +381,21 @@ class Daemon:
         elif result is Result.SKIPPED:
             log.warning("%s of %s skipped: %s", job.value, schedule.name, outcome.skipped, extra=extra)
         if result is Result.FAILED:
-            retry = not (error is not None and permanent(error)) and not self._stopping
-            scheduled = retry and self._schedule_retry(run)
-            if error is not None and permanent(error):
-                log.error("not retried: the error needs an operator", extra=extra)
-            self._report(end, final=not scheduled)
+            self._failed(end, error)
+
+    def _failed(self, end: RunEnd, error: BaseException | None) -> None:
+        """A run that could not complete (it raised) is retried unless the error is permanent; one that
+        completed with a negative answer (verify found problems, a drill failed) is final."""
+        run = end.run
+        extra = {"run_id": run.run_id, "schedule": run.schedule}
+        scheduled = False
+        if error is None:
+            log.error("%s of %s failed: %s", run.job.value, run.schedule, end.error, extra=extra)
+        elif permanent(error):
+            log.error("not retried: the error needs an operator", extra=extra)
+        elif not self._stopping:
+            scheduled = self._schedule_retry(run)
+        self._report(end, final=not scheduled)
 
     def _work(self, schedule: Schedule, job: Job) -> jobs.Outcome:
         if job is Job.BACKUP:
@@ -487,6 +492,16 @@ class Daemon:
         payload.pop("details", None)
         hook = self.webhook
         threading.Thread(target=hook.send, args=(payload,), name="drkit-webhook", daemon=True).start()
+
+
+def _result_of(outcome: jobs.Outcome) -> Result:
+    if outcome.skipped:
+        return Result.SKIPPED
+    if outcome.ok:
+        return Result.SUCCESS
+    if outcome.snapshot_id is not None:
+        return Result.PARTIAL
+    return Result.FAILED
 
 
 def wait_for(condition: Callable[[], bool], stop: threading.Event, period: float = 0.5) -> bool:

@@ -237,7 +237,8 @@ def test_runs_happen_prune_verify_drill_metrics_health_and_sigterm(
     assert d.get("/healthz")[0] == 200
     _wait(lambda: d.results().count("success") >= 4, "4 successful backups", d.process)
     _wait(lambda: "success" in d.results("verify"), "a successful verify", d.process)
-    _wait(lambda: "skipped" in d.results("drill"), "a drill recorded as skipped", d.process)
+    # the drill hook (drkit.drill.scheduled) runs; this plan file does not exist: a failed drill
+    _wait(lambda: "failed" in d.results("drill"), "a drill recorded as failed", d.process)
 
     assert d.metric("drkit_backup_total", schedule="every", result="success") >= 4
     assert d.metric("drkit_backup_last_success_timestamp_seconds", schedule="every") > 0
@@ -246,10 +247,11 @@ def test_runs_happen_prune_verify_drill_metrics_health_and_sigterm(
     assert d.metric("drkit_prune_total", schedule="every", result="success") >= 3
     assert d.metric("drkit_verify_total", schedule="every", result="success") >= 1
     assert d.metric("drkit_verify_last_success_timestamp_seconds", schedule="every") > 0
-    assert d.metric("drkit_drill_total", schedule="every", result="skipped") >= 1
+    assert d.metric("drkit_drill_total", schedule="every", result="failed") >= 1
+    assert d.metric("drkit_drill_last_success_timestamp_seconds", schedule="every") == 0
     assert d.metric("drkit_leader", identity="solo") == 1
     drill = next(r for r in d.records() if r["job"] == "drill")
-    assert "drill not available" in drill["error"]
+    assert "drill-plan.yaml" in drill["error"]
 
     # every finished backup names its snapshot; no two runs of a job overlapped
     backups = [r for r in d.records() if r["job"] == "backup" and r["result"] == "success"]
@@ -448,6 +450,10 @@ def test_two_daemons_one_lease_only_the_leader_runs_and_the_other_takes_over(
         _wait(lambda d=d: d.get("/readyz")[0] == 200, "both ready", d.process)  # type: ignore[misc]
 
     def leader() -> Daemon | None:
+        if not setup.cluster.exists(
+            f"/apis/coordination.k8s.io/v1/namespaces/{setup.namespace}/leases/drkit-test"
+        ):
+            return None
         holder = _lease(setup.cluster, setup.namespace)["spec"].get("holderIdentity")
         return {"replica-a": a, "replica-b": b}.get(holder)
 

@@ -267,3 +267,25 @@ def test_a_new_leader_runs_a_just_missed_time_but_not_old_ones(schedule: Schedul
         assert d._scheduler.get_job("unit:drill").next_run_time == now - timedelta(seconds=10)
     finally:
         d._scheduler.shutdown(wait=False)
+
+
+def test_a_negative_answer_is_final_but_a_run_that_raised_is_retried(
+    schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
+) -> None:
+    answers: list[str] = []
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        answers.append("asked")
+        if len(answers) <= 2:
+            return DrillOutcome(ok=False, error="check 'deployment ready' failed")
+        raise RuntimeError("scratch cluster vanished")
+
+    d = _daemon(schedule, tmp_path, drill)
+    cleanup.append(d)
+    d.start()
+    _wait(lambda: _value(d, "drkit_drill_total", schedule="unit", result="failed") >= 2, "two failed drills")
+    assert _value(d, "drkit_backup_retries_total", schedule="unit", job="drill") == 0
+    _wait(lambda: _value(d, "drkit_backup_retries_total", schedule="unit", job="drill") >= 1, "a retry")
+    errors = [r["error"] for r in d.runs.finished_runs("unit", Job.DRILL)]
+    assert errors[:2] == ["check 'deployment ready' failed"] * 2
+    assert "RuntimeError: scratch cluster vanished" in errors[2]
