@@ -413,6 +413,16 @@ def _discovered(cluster: ControlPlane) -> list[tuple[str, str, bool, list[str]]]
     return out
 
 
+def _custom_resources(cluster: ControlPlane) -> list[str]:
+    """``plural.group`` of every CRD in the cluster."""
+    crds = cluster.api("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+    return [f"{c['spec']['names']['plural']}.{c['spec']['group']}" for c in crds]
+
+
+def _custom_groups(cluster: ControlPlane) -> set[str]:
+    return {r.split(".", 1)[1] for r in _custom_resources(cluster)}
+
+
 # Resources the capture skips by default (docs/resources.md): the role does not need them.
 SKIPPED = {
     ("", "events"),
@@ -439,7 +449,7 @@ def test_backup_account_can_list_everything_a_backup_captures(
         f"{r}.{g}" if g else r
         for g, r in resources
         if (g, r) not in SKIPPED
-        and not (g.endswith(".drkit.test"))  # CRDs other tests create: granted by aggregation, not here
+        and g not in _custom_groups(cluster)  # CRDs other tests create: granted by aggregation, not here
         and not all(allowed(cluster, backup_identity.user, v, g, r) for v in ("get", "list", "watch"))
     ]
     assert missing_rights == []
@@ -533,15 +543,16 @@ def test_backup_run_with_the_backup_account(
         )
 
     assert drkit("repo", "init").returncode == 0
-    # The whole cluster, except the custom resources other tests' CRDs may leave behind: their read
-    # rights would come from a ClusterRole aggregated by the user (docs/deploy.md), not from the base.
+    # The whole cluster, except the custom resources of CRDs other tests leave behind: their read
+    # rights come from a ClusterRole the user aggregates (docs/deploy.md), not from the base.
+    custom = ",".join(_custom_resources(cluster)) or "none.invalid"
     run = drkit(
         "backup",
         "run",
         "--kubeconfig",
         str(backup_identity.kubeconfig),
         "--exclude-resources",
-        "*.drkit.test",
+        custom,
         "-o",
         "json",
     )
@@ -715,3 +726,118 @@ def test_restore_with_the_restore_account_writes_where_bound_only(
     finally:
         for name in (bound, unbound):
             cluster.api("DELETE", f"/api/v1/namespaces/{name}")
+
+
+def test_custom_resources_are_read_through_an_aggregated_clusterrole(
+    cluster: ControlPlane, backup_identity: Identity, namespace: str, tmp_path: Path
+) -> None:
+    """docs/deploy.md, "Custom resources": without a grant the CRD's list is forbidden (partial); a
+    ClusterRole labelled backup.drkit.io/aggregate-to-backup=true adds it to drkit-backup."""
+    group = f"{namespace}.aggregate.test"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gizmos.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
+        },
+    }
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
+    cluster.api("POST", crds, crd)
+    try:
+
+        def established() -> bool:
+            got = cluster.api("GET", f"{crds}/gizmos.{group}")
+            return any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in got.get("status", {}).get("conditions", [])
+            )
+
+        cluster.wait(established, f"CRD gizmos.{group} Established")
+        gizmo = {
+            "apiVersion": f"{group}/v1",
+            "kind": "Gizmo",
+            "metadata": {"name": "g1"},
+            "spec": {"size": 2},
+        }
+        cluster.api("POST", f"/apis/{group}/v1/namespaces/{namespace}/gizmos", gizmo)
+        env = {
+            **os.environ,
+            "DRKIT_REPO": str(tmp_path / "repo"),
+            "DRKIT_PASSWORD": "pw",
+            "DRKIT_SCRYPT_N": "1024",
+        }
+        env.pop("KUBECONFIG", None)
+
+        def backup() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "drkit",
+                    "backup",
+                    "run",
+                    "--kubeconfig",
+                    str(backup_identity.kubeconfig),
+                    "--include-namespaces",
+                    namespace,
+                    "-o",
+                    "json",
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+                timeout=300,
+            )
+
+        init = subprocess.run(
+            [sys.executable, "-m", "drkit", "repo", "init"],
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+        assert init.returncode == 0
+        before = backup()
+        assert before.returncode == 1, before.stdout + before.stderr  # partial: gizmos forbidden
+        assert "gizmos" in before.stdout
+
+        grant = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": f"drkit-backup-{namespace}",
+                "labels": {"backup.drkit.io/aggregate-to-backup": "true"},
+            },
+            "rules": [{"apiGroups": [group], "resources": ["gizmos"], "verbs": ["get", "list", "watch"]}],
+        }
+        cluster.api("POST", roles, grant)
+        cluster.wait(
+            lambda: allowed(cluster, backup_identity.user, "list", group, "gizmos"),
+            "the aggregated drkit-backup ClusterRole to include gizmos",
+        )
+        after = backup()
+        assert after.returncode == 0, after.stdout + after.stderr
+        assert json.loads(after.stdout)["meta"]["resources"]["errors"] == []
+        assert not allowed(cluster, backup_identity.user, "create", group, "gizmos", namespace=namespace)
+    finally:
+        for path in (f"{roles}/drkit-backup-{namespace}", f"{crds}/gizmos.{group}"):
+            try:
+                cluster.api("DELETE", path)
+            except http.HTTPStatusError as exc:
+                if exc.status != 404:
+                    raise
