@@ -12,7 +12,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options
-from drkit.repo.retention import apply_policy, describe, policy_from_options
+from drkit.repo.retention import describe, policy_from_options
 
 
 @click.command()
@@ -70,7 +70,7 @@ def prune(
     r = repo.open()
     now = datetime.now(UTC)
     snaps = r.snapshots()
-    keep, _remove, decisions = apply_policy(snaps, policy, now)
+    keep, _remove, decisions = r.retention(policy, now)
     result = r.prune(keep if not policy.is_empty() else None, dry_run=dry_run, now=now)
     note(
         dry_run=dry_run,

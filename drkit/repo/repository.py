@@ -64,7 +64,7 @@ from drkit.repo.repoconfig import (
     parse_config,
 )
 from drkit.repo.restore import TreeRestore
-from drkit.repo.retention import Policy, apply_policy
+from drkit.repo.retention import Decision, Policy, apply_grouped
 from drkit.repo.sealing import (
     MASTER_SEALER,
     MasterWriteKeys,
@@ -665,6 +665,20 @@ class Repository:
             self._snapshots = None
         return ForgetResult(tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run)
 
+    def retention(
+        self, policy: Policy, now: datetime | None = None
+    ) -> tuple[list[str], list[str], dict[str, Decision]]:
+        """What ``policy`` keeps and removes, with reasons. The policy applies to each series on its own
+        (same kind, host and paths: a cluster's backups, one volume's, one directory's), and a kept
+        snapshot keeps the snapshots it references (a cluster snapshot's job-mode volume snapshots)."""
+        return apply_grouped(
+            self._load_snapshots(),
+            policy,
+            now or self._clock(),
+            group=lambda s: (s.kind, s.host, s.paths),
+            references=_referenced_snapshots,
+        )
+
     def prune(
         self,
         keep: Sequence[str] | None = None,
@@ -681,7 +695,7 @@ class Repository:
         now = now or self._clock()
         snaps = self._load_snapshots()
         if keep is None and policy is not None:
-            keep, _remove, _decisions = apply_policy(snaps, policy, now)
+            keep, _remove, _decisions = self.retention(policy, now)
         keep_ids = {s.id for s in snaps} if keep is None else {self.find_snapshot(k).id for k in keep}
         state = self._load_index()
         result = prune_repository(self.store, state.index_packs, snaps, keep_ids, now=now, dry_run=dry_run)
@@ -689,3 +703,15 @@ class Repository:
             self._index = None
             self._snapshots = None
         return result
+
+
+def _referenced_snapshots(snap: Snapshot) -> list[str]:
+    """Snapshot ids a snapshot's meta names (``volumes[].snapshot`` of a cluster backup in job mode)."""
+    volumes = snap.meta.get("volumes") if isinstance(snap.meta, dict) else None
+    if not isinstance(volumes, list):
+        return []
+    return [
+        v["snapshot"]
+        for v in volumes
+        if isinstance(v, dict) and isinstance(v.get("snapshot"), str) and v["snapshot"]
+    ]

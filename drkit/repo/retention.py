@@ -25,10 +25,10 @@ option) passes ``refuse_empty=True`` and gets a :class:`~drkit.errors.ConfigErro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from drkit.config.durations import format_duration, parse_duration
 from drkit.errors import ConfigError
@@ -50,6 +50,9 @@ class SnapshotLike(Protocol):
 
     @property
     def tags(self) -> Sequence[str]: ...
+
+
+S = TypeVar("S", bound=SnapshotLike)
 
 
 @dataclass(frozen=True)
@@ -286,3 +289,36 @@ def describe(policy: Policy) -> str:
     if policy.keep_tags:
         clauses.append("all tagged " + " or ".join(sorted(policy.keep_tags)))
     return "keep " + "; ".join(clauses)
+
+
+def apply_grouped(
+    snapshots: Sequence[S],
+    policy: Policy,
+    now: datetime,
+    *,
+    group: Callable[[S], Hashable],
+    references: Callable[[S], Iterable[str]] = lambda _s: (),
+    tz: tzinfo = UTC,
+) -> tuple[list[str], list[str], dict[str, Decision]]:
+    """Apply ``policy`` to each group of snapshots on its own (as restic groups by host and paths), so
+    that one series cannot push another out; then keep every snapshot a kept one ``references``
+    (e.g. the volume snapshots a cluster snapshot names), with the reason ``referenced by <id>``."""
+    groups: dict[Hashable, list[S]] = {}
+    for snap in snapshots:
+        groups.setdefault(group(snap), []).append(snap)
+    decisions: dict[str, Decision] = {}
+    for members in groups.values():
+        decisions.update(apply_policy(members, policy, now, tz=tz)[2])
+    by_id = {s.id: s for s in snapshots}
+    pending = [sid for sid, d in decisions.items() if d.keep]
+    while pending:
+        holder = pending.pop()
+        for ref in references(by_id[holder]):
+            d = decisions.get(ref)
+            if d is not None and not d.keep:
+                decisions[ref] = Decision(ref, True, (*d.reasons, f"referenced by {holder[:8]}"))
+                pending.append(ref)
+    ordered = [s.id for s in _ordered(snapshots)]
+    keep = [sid for sid in ordered if decisions[sid].keep]
+    remove = [sid for sid in ordered if not decisions[sid].keep]
+    return keep, remove, {sid: decisions[sid] for sid in ordered}

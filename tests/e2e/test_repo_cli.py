@@ -175,3 +175,17 @@ def test_restore_into_a_non_empty_directory_is_refused(drkit: Drkit, tmp_path: P
     assert result.returncode == ExitCode.USAGE
     assert "not empty" in result.stderr
     assert (target / "precious").read_text() == "keep me"
+
+
+def test_prune_applies_the_policy_to_each_series_on_its_own(drkit: Drkit, tmp_path: Path) -> None:
+    busy = make_sample_tree(tmp_path / "busy")
+    quiet = make_sample_tree(tmp_path / "quiet", seed=8)
+    lone = drkit.json("backup", "path", str(quiet))
+    older = drkit.json("backup", "path", str(busy))
+    newest = drkit.json("backup", "path", str(busy))
+
+    plan = drkit.json("prune", "--keep-last", "1", "--dry-run")
+    decisions = {s["id"]: s for s in plan["snapshots"]}
+    assert decisions[lone["id"]]["keep"] is True, "another directory's backups must not push this one out"
+    assert decisions[newest["id"]]["keep"] is True
+    assert decisions[older["id"]]["keep"] is False

@@ -117,13 +117,15 @@ def test_prune_with_policy_and_without_lock(tmp_path: Path) -> None:
     store = SafeStore()
     repo = new_repo(store, lock_mode=None, retention=timedelta(0))
     repo.backup_path(a, host="h")
-    snap_b = repo.backup_path(b, host="h")
+    (a / "changed.txt").write_text("a second backup of the same directory: the same series\n")
+    snap_b = repo.backup_path(a, host="h")
+    other = repo.backup_path(b, host="h")  # another directory: a series of its own, kept by last=1
     result = repo.prune(policy=Policy(last=1))
-    assert result.kept_snapshots == (snap_b.id,)
+    assert set(result.kept_snapshots) == {snap_b.id, other.id}
     assert len(result.deleted_snapshots) == 1
     assert result.locked == ()
-    assert [s.id for s in repo.snapshots()] == [snap_b.id]
-    assert len(store.keys(SNAPSHOTS_PREFIX)) == 1
+    assert [s.id for s in repo.snapshots()] == [snap_b.id, other.id]
+    assert len(store.keys(SNAPSHOTS_PREFIX)) == 2
     assert repo.verify(read_data_percent=100).ok
 
 
