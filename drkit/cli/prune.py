@@ -12,6 +12,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options
+from drkit.errors import PartialFailure
 from drkit.repo.retention import describe, policy_from_options
 
 
@@ -121,4 +122,13 @@ def prune(
         lines.append(
             f"{len(result.locked)} unreferenced objects are still locked; the first becomes free at {when}"
         )
+    if result.denied:
+        lines.append(f"{len(result.denied)} objects could not be deleted: this credential may not delete")
+    data["denied"] = list(result.denied)
     emit(data, output, text="\n".join(lines))
+    if result.denied:
+        raise PartialFailure(
+            f"prune deleted what it could, but the store refused to delete {len(result.denied)} objects "
+            f"(first: {result.denied[0]})",
+            hint="run prune with the pruner credential (docs/security.md); a writer credential cannot delete",
+        )

@@ -146,6 +146,7 @@ class PruneResult:
     freed_bytes: int
     locked: tuple[LockedObject, ...]
     dry_run: bool = False
+    denied: tuple[str, ...] = ()  # objects this credential was not allowed to delete
 
     @property
     def next_free(self) -> datetime | None:

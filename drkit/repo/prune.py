@@ -25,6 +25,7 @@ class _Deleter:
     now: datetime
     dry_run: bool
     locked: list[LockedObject] = field(default_factory=list)
+    denied: list[str] = field(default_factory=list)  # the credential may not delete (a writer's)
 
     def lock_of(self, key: str) -> tuple[list[ObjectInfo], datetime | None]:
         """All versions of ``key`` and the latest retain-until among the locked ones (``None``: free)."""
@@ -58,8 +59,11 @@ class _Deleter:
         try:
             for v in versions:
                 self.store.delete(key, version_id=v.version_id)
-        except (ObjectLocked, AccessDenied) as e:
-            self.locked.append(LockedObject(key, None if isinstance(e, AccessDenied) else until))
+        except ObjectLocked:
+            self.locked.append(LockedObject(key, until))
+            return False
+        except AccessDenied:
+            self.denied.append(key)
             return False
         return True
 
@@ -138,5 +142,6 @@ def prune_repository(
         deleted_indexes=tuple(sorted(deleted_indexes)),
         freed_bytes=freed,
         locked=tuple(d.locked),
+        denied=tuple(d.denied),
         dry_run=dry_run,
     )

@@ -138,3 +138,16 @@ def test_forget_reports_locked_snapshots(tmp_path: Path) -> None:
     assert result.deleted == ()
     assert result.locked[0][0] == snapshot_key(snap.id)
     assert store.exists(snapshot_key(snap.id))
+
+
+def test_prune_with_a_credential_that_may_not_delete_reports_denied(tmp_path: Path) -> None:
+    a, _b = _two_trees(tmp_path)
+    store = SafeStore(FakeStore(deny_delete=True))
+    repo = new_repo(store, lock_mode=None, retention=timedelta(0))
+    first = repo.backup_path(a, host="h")
+    (a / "changed.txt").write_text("second\n")
+    repo.backup_path(a, host="h")
+    result = repo.prune(policy=Policy(last=1))
+    assert result.deleted_snapshots == ()
+    assert snapshot_key(first.id) in result.denied
+    assert result.locked == (), "a refused delete is not a lock: it must not be reported as 'free later'"
