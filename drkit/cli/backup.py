@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +15,11 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes, snapshot_row
-from drkit.cli.repoopts import RepoOptions, repo_options
+from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
 from drkit.errors import PartialFailure
 
 if TYPE_CHECKING:
+    from drkit.capture.cluster import ClusterBackupRequest
     from drkit.capture.volumes import VolumeCapture, VolumeOptions
     from drkit.etcd import EtcdClient
 
@@ -93,7 +95,14 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 @backup.command("run")
-@repo_options
+@repo_options(required=False)
+@click.option(
+    "--schedule",
+    "schedule_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take what to capture (and the repository, unless --repo is given) from a schedule file "
+    "(docs/schedules.md). Capture options cannot be combined with it; --tag and --host can.",
+)
 @click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -194,6 +203,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @audited("backup", "backup run")
 def backup_run(
     repo: RepoOptions,
+    schedule_file: Path | None,
     kubeconfig: Path | None,
     context: str | None,
     no_resources: bool,
@@ -235,33 +245,38 @@ def backup_run(
     from drkit.capture.filters import CaptureFilter
     from drkit.kube.client import KubeClient
 
-    etcd = _etcd_client(etcd_endpoints, etcd_cacert, etcd_cert, etcd_key, etcd_kubeadm)
-    kube = None if no_resources else KubeClient.from_kubeconfig(kubeconfig, context)
-    capture_filter = CaptureFilter.build(
-        include_namespaces=_split(include_namespaces),
-        exclude_namespaces=_split(exclude_namespaces),
-        include_resources=_split(include_resources),
-        exclude_resources=_split(exclude_resources),
-        label_selector=selector,
-        include_cluster_resources=include_cluster_resources,
-    )
-    volume_options = _volume_options(
-        volumes,
-        volume_path_map,
-        volume_mover,
-        volume_snapshot_class,
-        mover_image,
-        mover_secret,
-        mover_run_as_user,
-        mover_fs_group,
-        mover_read_as_root,
-        node_name,
-        no_hooks,
-        volume_timeout,
-    )
-    request = ClusterBackupRequest(
-        etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
-    )
+    if schedule_file is not None:
+        repo, request = _scheduled_request(repo, schedule_file, tags, host)
+    else:
+        if not repo.url:
+            raise click.UsageError("give --repo (or DRKIT_REPO), or --schedule with a repository")
+        etcd = _etcd_client(etcd_endpoints, etcd_cacert, etcd_cert, etcd_key, etcd_kubeadm)
+        kube = None if no_resources else KubeClient.from_kubeconfig(kubeconfig, context)
+        capture_filter = CaptureFilter.build(
+            include_namespaces=_split(include_namespaces),
+            exclude_namespaces=_split(exclude_namespaces),
+            include_resources=_split(include_resources),
+            exclude_resources=_split(exclude_resources),
+            label_selector=selector,
+            include_cluster_resources=include_cluster_resources,
+        )
+        volume_options = _volume_options(
+            volumes,
+            volume_path_map,
+            volume_mover,
+            volume_snapshot_class,
+            mover_image,
+            mover_secret,
+            mover_run_as_user,
+            mover_fs_group,
+            mover_read_as_root,
+            node_name,
+            no_hooks,
+            volume_timeout,
+        )
+        request = ClusterBackupRequest(
+            etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
+        )
     r = repo.open()
     result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
     snap = result.snapshot
@@ -297,6 +312,62 @@ def backup_run(
             hint="grant the backup identity list access, or exclude those resources; "
             "map or exclude the failed volumes",
         )
+
+
+# Options that say what to capture: with --schedule, the schedule says it.
+_CAPTURE_OPTIONS = (
+    "kubeconfig",
+    "context",
+    "no_resources",
+    "etcd_endpoints",
+    "etcd_cacert",
+    "etcd_cert",
+    "etcd_key",
+    "etcd_kubeadm",
+    "include_namespaces",
+    "exclude_namespaces",
+    "include_resources",
+    "exclude_resources",
+    "selector",
+    "include_cluster_resources",
+    "volumes",
+    "volume_path_map",
+    "volume_mover",
+    "volume_snapshot_class",
+    "mover_image",
+    "mover_secret",
+    "mover_run_as_user",
+    "mover_fs_group",
+    "mover_read_as_root",
+    "no_hooks",
+    "volume_timeout",
+)
+
+
+def _scheduled_request(
+    repo: RepoOptions, path: Path, tags: tuple[str, ...], host: str | None
+) -> tuple[RepoOptions, ClusterBackupRequest]:
+    """The repository and the request a schedule file describes (``drkit backup run --schedule``)."""
+    from click.core import ParameterSource
+
+    from drkit.capture.request import request_from_schedule
+    from drkit.config.schedule import load_schedule
+
+    ctx = click.get_current_context()
+    clashing = [
+        "--" + name.replace("_", "-")
+        for name in _CAPTURE_OPTIONS
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
+    if clashing:
+        raise click.UsageError(
+            f"{', '.join(clashing)} cannot be combined with --schedule: edit {path} instead"
+        )
+    schedule = load_schedule(path)
+    request = request_from_schedule(schedule, host=host)
+    return with_settings(repo, schedule.repository), dataclasses.replace(
+        request, tags=(*request.tags, *(t for t in tags if t not in request.tags))
+    )
 
 
 def _volume_options(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, TypeVar, overload
 
 import click
 
+from drkit.config.schedule import RepositorySettings
 from drkit.errors import ConfigError
 from drkit.repo.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
 from drkit.repo.repository import Repository
@@ -134,3 +136,34 @@ def _repo_options(func: F, *, required: bool) -> F:
         return func(*args, repo=repo, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def with_settings(repo: RepoOptions, settings: RepositorySettings) -> RepoOptions:
+    """``repo`` with a file's repository settings (a schedule's, a restore plan's) as defaults: what
+    the command line gives wins, then the file, then the environment (DRKIT_REPO, ...)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+    s3 = repo.s3
+    if not repo.s3.set_fields():
+        s3 = S3Options(
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            path_style=settings.s3_path_style,
+            ca_bundle=settings.s3_ca_bundle,
+            profile=settings.s3_profile,
+        )
+    # replace(), not a new RepoOptions: a subclass (the audit log's recorder) stays what it is
+    return dataclasses.replace(
+        repo,
+        url=repo.url if given("repo_url") else settings.url,
+        password_file=repo.password_file
+        if given("password_file")
+        else settings.password_file or repo.password_file,
+        key_file=repo.key_file if given("key_file") else settings.key_file or repo.key_file,
+        s3=s3,
+    )

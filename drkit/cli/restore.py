@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes
-from drkit.cli.repoopts import RepoOptions, repo_options
+from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
 from drkit.errors import ConfigError, PartialFailure
 
 if TYPE_CHECKING:
@@ -242,36 +241,13 @@ def _refuse_unsupported(config: RestorePlanConfig) -> None:
 def _repo_for(repo: RepoOptions, config: RestorePlanConfig) -> RepoOptions:
     """Command line first, then the plan's repository, then the environment (DRKIT_REPO, ...)."""
     settings = config.repository
-    ctx = click.get_current_context()
-
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
-
     if settings is None:
         if not repo.url:
             raise config.error(
                 "spec.repository", "no repository: the plan names none and --repo is not given"
             )
         return repo
-    from drkit.storage.options import S3Options
-
-    s3 = repo.s3
-    if not repo.s3.set_fields():
-        s3 = S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            path_style=settings.s3_path_style,
-            ca_bundle=settings.s3_ca_bundle,
-            profile=settings.s3_profile,
-        )
-    return RepoOptions(
-        url=repo.url if given("repo_url") else settings.url,
-        password_file=repo.password_file
-        if given("password_file")
-        else settings.password_file or repo.password_file,
-        key_file=repo.key_file if given("key_file") else settings.key_file or repo.key_file,
-        s3=s3,
-    )
+    return with_settings(repo, settings)
 
 
 def _target(config: RestorePlanConfig, kubeconfig: Path | None, context: str | None) -> KubeClient | None:

@@ -318,3 +318,62 @@ def test_bad_input_names_what_failed(cluster: ControlPlane, etcd_tls: EtcdServer
     assert "nope" in no_context.stderr
     assert str(cluster.kubeconfig) in no_context.stderr
     assert drkit.json("snapshots") == [], "a failed backup must leave no snapshot"
+
+
+def test_backup_run_from_a_schedule_file(cluster: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "from-schedule"}, "data": {"k": "v"}},
+    )
+    drkit = Drkit(tmp_path)  # DRKIT_REPO points at tmp/repo; the schedule names another repository
+    scheduled_repo = tmp_path / "scheduled-repo"
+    env_repo = {**drkit.env, "DRKIT_REPO": str(scheduled_repo)}
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "drkit", "repo", "init"], env=env_repo, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+    schedule = tmp_path / "schedules" / "ns.yaml"
+    schedule.parent.mkdir()
+    schedule.write_text(
+        f"""apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {{name: ns-backup}}
+spec:
+  cron: "0 3 * * *"
+  repository: {{url: ../scheduled-repo}}
+  kube: {{kubeconfig: {cluster.kubeconfig}}}
+  resources: {{includeNamespaces: [{namespace}]}}
+  etcd: {{endpoints: ["{cluster.etcd.endpoint}"]}}
+  tags: [scheduled]
+"""
+    )
+    snap = drkit.json("backup", "run", "--schedule", str(schedule), "--tag", "extra")
+    assert snap["tags"] == ["scheduled", "extra"]
+    assert snap["meta"]["etcd"]["revision"] > 0
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drkit",
+            "snapshot",
+            "ls",
+            "latest",
+            "resources/core/v1/configmaps",
+            "-o",
+            "json",
+        ],
+        env=env_repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    paths = {row["path"] for row in json.loads(listed.stdout)}
+    assert f"resources/core/v1/configmaps/{namespace}/from-schedule.json" in paths
+    assert drkit.json("snapshots") == [], "the schedule's repository was used, not DRKIT_REPO"
+
+    clash = drkit.run("backup", "run", "--schedule", str(schedule), "--include-namespaces", "other")
+    assert clash.returncode == ExitCode.USAGE
+    assert "--include-namespaces cannot be combined with --schedule" in clash.stderr
