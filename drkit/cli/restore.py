@@ -67,11 +67,16 @@ def restore_path(
         "bytes": stats.bytes,
         "packs_read": stats.packs_read,
         "duration_s": round(stats.duration_s, 3),
+        "warnings": list(stats.warnings),
     }
     text = (
         f"restored {stats.files} files, {stats.dirs} dirs, {stats.symlinks} symlinks, "
         f"{human_bytes(stats.bytes)} into {target} in {stats.duration_s:.1f}s"
     )
+    if stats.warnings:
+        text += f"\n{len(stats.warnings)} warnings:\n" + "\n".join(f"  {w}" for w in stats.warnings[:50])
+        if len(stats.warnings) > 50:
+            text += f"\n  ... and {len(stats.warnings) - 50} more (-o json lists all)"
     emit(data, output, text=text)
 
 

@@ -97,6 +97,7 @@ class RestoreStats:
     bytes: int = 0
     packs_read: int = 0
     duration_s: float = 0.0
+    warnings: tuple[str, ...] = ()  # what could not be set (xattrs, owners), one line each
 
 
 class ProblemKind(StrEnum):

@@ -633,7 +633,8 @@ class Repository:
         state = self._load_index()
         packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
         restorer = TreeRestore(packs, snap, workers=max(4, self.settings.workers), progress=progress)
-        return restorer.run(Path(target), subpath)
+        stats = restorer.run(Path(target), subpath)
+        return replace(stats, warnings=(*stats.warnings, *restorer.warnings))
 
     # -- verify ----------------------------------------------------------------------------------
 
