@@ -324,3 +324,17 @@ def test_command_timeout_is_a_failure() -> None:
     r = run_check(one("- command: {run: [sleep, '30']}\n  timeout: 1s\n"), ctx(FakeKube()))
     assert r.status is Status.FAIL
     assert r.message.startswith("timed out after 1s")
+
+
+def test_the_sample_drill_plan_is_valid() -> None:
+    from drkit.config.restoreplan import load_restore_plan
+    from drkit.drill.service import plan_checks
+
+    root = Path(__file__).resolve().parents[3]
+    config = load_restore_plan(root / "restore-plans" / "drill-sample.yaml")
+    assert config.target.scratch
+    specs = plan_checks(config)
+    assert [s.type for s in specs] == [
+        "exists", "exists", "count", "available", "configmapEquals", "secretEquals", "httpProbe", "command",
+    ]  # fmt: skip
+    assert all(s.where.startswith(f"{root}/restore-plans/drill-sample.yaml:") for s in specs)
