@@ -9,8 +9,7 @@ import click
 from drkit.errors import NotImplementedYet
 
 # name -> (help, what will implement it)
-PLANNED: dict[str, tuple[str, str]] = {
-}
+PLANNED: dict[str, tuple[str, str]] = {}  # every planned group has landed
 
 
 def placeholder(name: str) -> click.Command:
