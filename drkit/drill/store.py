@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from drkit.drill.result import DrillResult
-from drkit.repo.model import Snapshot
+from drkit.repo.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
 
-KIND_DRILL: Final = "drill"
 RESULT_PATH: Final = "drill/result.json"
 TAG: Final = "drill"
 

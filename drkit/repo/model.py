@@ -44,6 +44,8 @@ KIND_PATH: Final = "path"
 """A snapshot of one directory (``Repository.backup_path``): ``paths`` names it."""
 KIND_CLUSTER: Final = "cluster"
 """A snapshot built from virtual files (``Repository.new_snapshot``): etcd, API objects, volumes."""
+KIND_DRILL: Final = "drill"
+"""A drill's result (``drkit/drill/store.py``): a record, not a backup; ``latest`` never picks it."""
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from drkit.repo.locking import lock_until, retention_at
 from drkit.repo.manifest import decode_manifest, encode_manifest
 from drkit.repo.model import (
     KIND_CLUSTER,
+    KIND_DRILL,
     KIND_PATH,
     PackRef,
     Problem,
@@ -374,10 +375,11 @@ class Repository:
         """A snapshot by full id, unique prefix (4+ hex digits) or ``latest``."""
         self._read_keys()
         snaps = self._load_snapshots()
-        if ref == "latest":
-            if not snaps:
+        if ref == "latest":  # the newest backup: a drill's record is not one
+            backups = [s for s in snaps if s.kind != KIND_DRILL]
+            if not backups:
                 raise ConfigError("the repository has no snapshots yet", field="snapshot")
-            return snaps[-1]
+            return backups[-1]
         exact = [s for s in snaps if s.id == ref]
         if exact:
             return exact[0]

@@ -447,3 +447,13 @@ def test_writer_is_single_use() -> None:
     assert snap.commit() is first
     with pytest.raises(ConfigError, match="committed"):
         snap.add_bytes("b", b"b")
+
+
+def test_latest_is_the_newest_backup_never_a_drill_record() -> None:
+    repo = new_repo(SafeStore())
+    with repo.new_snapshot(kind="cluster") as backup:
+        backup.add_bytes("resources/core/v1/configmaps/ns/a.json", b"{}")
+    with repo.new_snapshot(kind="drill") as drill:
+        drill.add_bytes("drill/report.json", b"{}")
+    assert repo.find_snapshot("latest").id == backup.snapshot.id  # type: ignore[union-attr]
+    assert repo.find_snapshot(drill.snapshot.id).kind == "drill"  # type: ignore[union-attr]
