@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +159,7 @@ class Drkit:
 
 
 @pytest.fixture
-def shop(cluster: ControlPlane, namespace: str) -> str:
+def shop(cluster: ControlPlane, namespace: str) -> Iterator[str]:
     group = f"{namespace}.drkit.test"
     cluster.api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", _crd(group))
     name = f"gadgets.{group}"
@@ -175,7 +176,9 @@ def shop(cluster: ControlPlane, namespace: str) -> str:
         cluster.api("POST", _collection(obj, namespace), obj)
     gadget = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 3}}
     cluster.api("POST", f"/apis/{group}/v1/namespaces/{namespace}/gadgets", gadget)
-    return group
+    yield group
+    # the cluster is shared by the session: leave no cluster-scoped type behind for other tests
+    cluster.api("DELETE", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
 
 
 def test_backup_run_captures_every_kind_and_etcd_and_dedups_the_second_run(

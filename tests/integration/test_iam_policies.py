@@ -339,12 +339,14 @@ def test_drkit_backs_up_as_writer_and_prunes_only_as_pruner(s3: S3Server, tmp_pa
         assert done.returncode == 0, done.stderr
 
     # The writer's prune deletes nothing: the store answers AccessDenied, which drkit's prune reports
-    # like a lock of unknown length (drkit/repo/prune.py) and exits 0.
+    # as denied (not as a lock that frees later) and exits 1 (partial) with the pruner hint.
     refused_prune = drkit(writer, "prune", "--keep-last", "1", "-o", "json")
-    assert refused_prune.returncode == 0, refused_prune.stderr
+    assert refused_prune.returncode == 1, refused_prune.stderr
+    assert "pruner credential" in refused_prune.stderr
     refused = json.loads(refused_prune.stdout)
     assert refused["deleted_snapshots"] == []
-    assert [o["retain_until"] for o in refused["locked"]] == [None]
+    assert refused["locked"] == []
+    assert len(refused["denied"]) == 1
     assert len(json.loads(drkit(writer, "snapshots", "-o", "json").stdout)) == 2
 
     pruned = drkit(pruner, "prune", "--keep-last", "1", "-o", "json")
@@ -357,6 +359,6 @@ def test_drkit_backs_up_as_writer_and_prunes_only_as_pruner(s3: S3Server, tmp_pa
     assert [(r["command"], r["result"]) for r in log["records"]] == [
         ("backup path", "ok"),
         ("backup path", "ok"),
-        ("prune", "ok"),  # the writer's, which deleted nothing
+        ("prune", "partial"),  # the writer's, which deleted nothing
         ("prune", "ok"),
     ]
