@@ -613,9 +613,7 @@ def new_run_id() -> str:
 
 
 def _writer_new_bytes(snap: SnapshotWriter) -> int:
-    # SnapshotWriter keeps the bytes it uploaded in its blob writer; the difference around one
-    # add_directory is that volume's share.
-    return int(snap._writer.new_bytes)
+    return snap.new_bytes  # the difference around one add_directory is that volume's share
 
 
 def _capture_local(snap: SnapshotWriter, outcome: VolumeOutcome, source: Path) -> None:
@@ -717,7 +715,7 @@ def _run_backup_job(  # noqa: PLR0917
 def _result_from_repository(repo: Repository, target: MoverTarget, run: str) -> Json | None:
     """The mover's result read back from its snapshot, when the termination message was lost."""
     tag = f"{LABEL_SNAPSHOT}={run}"
-    repo._snapshots = None  # written by another process since this one listed: list again
+    repo.refresh()  # written by another process since this one listed: list again
     for snap in reversed(repo.snapshots()):
         if snap.kind == "volume" and snap.host == target.host and tag in snap.tags:
             st = snap.stats

@@ -101,7 +101,7 @@ def drill_run(
     """Restore PLAN.yaml's snapshot into a new scratch cluster, run the plan's checks, measure RTO and
     RPO, write reports and tear the cluster down. Exits 14 when the drill fails (a check failed, the
     restore failed, or the cluster did not start)."""
-    from drkit.cli.restore import _repo_for
+    from drkit.cli.restore import repo_for_plan
     from drkit.config.restoreplan import SnapshotSelector, load_restore_plan
     from drkit.drill.providers import make_provider
     from drkit.drill.report import write_reports
@@ -125,7 +125,7 @@ def drill_run(
     elif provider == "kind" and kind_image:
         options = {"image": kind_image}
     scratch = make_provider(provider, **options)
-    r = _repo_for(repo, config).open()
+    r = repo_for_plan(repo, config).open()
 
     def phase(name: str) -> None:
         click.echo(f"drill {scratch_id}: {name}", err=True)

@@ -177,7 +177,7 @@ def _run(
             selector = SnapshotSelector.parse(snapshot_ref)
         except ValueError as exc:
             raise ConfigError(str(exc), field="--snapshot") from None
-    r = _repo_for(repo, config).open()
+    r = repo_for_plan(repo, config).open()
     try:
         snap = choose_snapshot(r.snapshots(), selector)
     except ConfigError as exc:
@@ -243,7 +243,7 @@ def _refuse_unsupported(config: RestorePlanConfig) -> None:
         )
 
 
-def _repo_for(repo: RepoOptions, config: RestorePlanConfig) -> RepoOptions:
+def repo_for_plan(repo: RepoOptions, config: RestorePlanConfig) -> RepoOptions:
     """Command line first, then the plan's repository, then the environment (DRKIT_REPO, ...)."""
     settings = config.repository
     if settings is None:

@@ -311,6 +311,11 @@ class Repository:
         self._index = _IndexState(index, index_packs, problems)
         return self._index
 
+    def refresh(self) -> None:
+        """Forget the cached snapshot list and index: another process may have written since."""
+        self._snapshots = None
+        self._index = None
+
     def _load_snapshots(self) -> list[Snapshot]:
         if self._snapshots is not None:
             return self._snapshots

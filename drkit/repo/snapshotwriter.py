@@ -149,6 +149,12 @@ class SnapshotWriter:
 
     # -- context manager ---------------------------------------------------------------------------
 
+    @property
+    def new_bytes(self) -> int:
+        """Bytes uploaded so far by this snapshot (new data, after dedup): the difference around one
+        ``add_*`` call is that entry's share."""
+        return int(self._writer.new_bytes)
+
     def __enter__(self) -> SnapshotWriter:
         return self
 
