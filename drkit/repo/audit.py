@@ -38,8 +38,7 @@ from drkit.repo.keys import SIGNATURE_SIZE, verify_signature
 from drkit.repo.locking import retention_at
 from drkit.repo.objects import VerifiedReader
 from drkit.repo.repository import Repository
-from drkit.repo.sealing import SEALER_ID_SIZE, Openers, SessionWriteKeys, WriteKeys, session_key
-from drkit.repo.writer import put_once
+from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 from drkit.storage.errors import ObjectNotFound
 
 AUDIT_PREFIX: Final = "audit/"
@@ -298,17 +297,9 @@ def error_text(exc: BaseException) -> str:
     return text[:MAX_DETAIL_TEXT]
 
 
-# --- the repository's keys (private to the facade; see the final report) ---------------------------
-
-
 def _write_keys(repo: Repository) -> WriteKeys:
-    keys = repo._write_keys
-    if isinstance(keys, SessionWriteKeys) and not repo._session_stored:
-        # A write-only session's key must exist before anything sealed with it (as in _blob_writer).
-        put_once(repo.store, session_key(keys.sealer_id), keys.session.wrapped, repo._lock())
-        repo._session_stored = True
-    return keys
+    return repo.write_keys()
 
 
 def _openers(repo: Repository) -> Openers:
-    return repo._read_keys()
+    return repo.read_keys()

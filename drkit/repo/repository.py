@@ -542,18 +542,29 @@ class Repository:
 
     # -- building blocks of a backup (also used by SnapshotWriter) ----------------------------------
 
+    def write_keys(self) -> WriteKeys:
+        """The keys new objects are sealed with. A write-only session's wrapped key is stored first
+        (once): every object sealed with it needs it to be read back."""
+        keys = self._write_keys
+        if isinstance(keys, SessionWriteKeys) and not self._session_stored:
+            put_once(self.store, session_key(keys.sealer_id), keys.session.wrapped, self.lock_policy())
+            self._session_stored = True
+        return keys
+
+    def read_keys(self) -> Openers:
+        """The keys that open stored objects (``ConfigError`` when opened write-only)."""
+        return self._read_keys()
+
+    def lock_policy(self) -> LockPolicy:
+        """How new objects are locked (the repository's mode and period)."""
+        return self._lock()
+
     def _blob_writer(self) -> BlobWriter:
         """A writer for one backup; stores the write-only session's key first if not yet done."""
         state = self._load_index()
-        if self._master is None and not self._session_stored:
-            # The session's wrapped key goes first: every pack and manifest sealed with it needs it.
-            sealer = self._write_keys.sealer_id
-            assert isinstance(self._write_keys, SessionWriteKeys)
-            put_once(self.store, session_key(sealer), self._write_keys.session.wrapped, self._lock())
-            self._session_stored = True
         return BlobWriter(
             self.store,
-            self._write_keys,
+            self.write_keys(),
             state.index,
             pack_size=self.settings.pack_size or self.config.pack_size,
             lock=self._lock(),
