@@ -30,7 +30,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from drkit.config.schedule import RepositorySettings
-from drkit.config.yamlsource import Node, Section, load_yaml_file
+from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file
 from drkit.errors import ConfigError
 
 API_VERSION = "drkit.io/v1"
@@ -329,28 +329,19 @@ class _Loader:
         self.lines: dict[str, int] = {}
 
     def plan(self) -> RestorePlanConfig:
-        entries = self.root.value if isinstance(self.root.value, dict) else {}
-        for key, node in entries.items():
-            if key in _SPEC:
-                raise ConfigError(
-                    f"{key!r} belongs under spec",
-                    file=self.file,
-                    line=node.key_line,
-                    field=key,
-                    hint="see docs/restore-plans.md for the layout",
-                )
-        top = Section(
-            self.root, "", self.file, _TOP, hint="a restore plan is apiVersion, kind, metadata, spec"
+        metadata, spec = document_sections(
+            self.root,
+            self.file,
+            api_version=API_VERSION,
+            kind=KIND,
+            known=_TOP,
+            metadata=_METADATA,
+            spec=_SPEC,
+            what="a restore plan is apiVersion, kind, metadata, spec",
+            docs="docs/restore-plans.md",
         )
-        for key, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
-            node = top.require(key)
-            value = top.text(node, key)
-            if value != expected:
-                raise top.error(node, key, f"expected {expected!r}, got {value!r}")
-        metadata = top.required_section("metadata", _METADATA)
         name_node = metadata.require("name")
         name = self._dns(metadata, name_node, "metadata.name", "plan name")
-        spec = top.required_section("spec", _SPEC)
         for key, node in spec.entries.items():
             self.lines[f"spec.{key}"] = node.line
         return RestorePlanConfig(

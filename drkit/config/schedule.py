@@ -37,7 +37,7 @@ from pathlib import Path
 from apscheduler.triggers.cron import CronTrigger
 
 from drkit.config.durations import format_duration
-from drkit.config.yamlsource import Node, Section, bare_message, load_yaml_file, suggest
+from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
 
@@ -337,22 +337,17 @@ class _Loader:
         self.root = root
 
     def schedule(self) -> Schedule:
-        entries = self.root.value if isinstance(self.root.value, dict) else {}
-        for key, node in entries.items():
-            if key in _SPEC:
-                raise ConfigError(
-                    f"{key!r} belongs under spec",
-                    file=self.file,
-                    line=node.key_line,
-                    field=key,
-                    hint="see docs/schedules.md for the layout",
-                )
-        top = Section(
-            self.root, "", self.file, _TOP, hint="a schedule is apiVersion, kind, metadata and spec"
+        metadata, spec = document_sections(
+            self.root,
+            self.file,
+            api_version=API_VERSION,
+            kind=KIND,
+            known=_TOP,
+            metadata=_METADATA,
+            spec=_SPEC,
+            what="a schedule is apiVersion, kind, metadata and spec",
+            docs="docs/schedules.md",
         )
-        self._check_header(top)
-        metadata = top.required_section("metadata", _METADATA)
-        spec = top.required_section("spec", _SPEC)
         name = self._name(metadata)
         timezone = self._timezone(spec)
         return Schedule(
@@ -372,13 +367,6 @@ class _Loader:
             verify=self._verify(spec, timezone),
             drill=self._drill(spec, timezone),
         )
-
-    def _check_header(self, top: Section) -> None:
-        for key, expected in (("apiVersion", API_VERSION), ("kind", KIND)):
-            node = top.require(key)
-            value = top.text(node, key)
-            if value != expected:
-                raise top.error(node, key, f"expected {expected!r}, got {value!r}")
 
     def _name(self, metadata: Section) -> str:
         node = metadata.require("name")

@@ -359,3 +359,37 @@ def bare_message(exc: ConfigError) -> str:
     text = exc.message
     prefix = f"{exc.field}: " if exc.field else ""
     return text[len(prefix) :] if prefix and text.startswith(prefix) else text
+
+
+def document_sections(
+    root: Node,
+    file: str,
+    *,
+    api_version: str,
+    kind: str,
+    known: Sequence[str],
+    metadata: Sequence[str],
+    spec: Sequence[str],
+    what: str,
+    docs: str,
+) -> tuple[Section, Section]:
+    """The ``metadata`` and ``spec`` sections of a drkit document (``apiVersion``, ``kind``,
+    ``metadata``, ``spec``), after its header is checked. A spec field written at the top level is
+    named with where it belongs; ``what`` describes the layout, ``docs`` where it is documented."""
+    entries = root.value if isinstance(root.value, dict) else {}
+    for key, node in entries.items():
+        if key in spec:
+            raise ConfigError(
+                f"{key!r} belongs under spec",
+                file=file,
+                line=node.key_line,
+                field=key,
+                hint=f"see {docs} for the layout",
+            )
+    top = Section(root, "", file, known, hint=what)
+    for key, expected in (("apiVersion", api_version), ("kind", kind)):
+        node = top.require(key)
+        value = top.text(node, key)
+        if value != expected:
+            raise top.error(node, key, f"expected {expected!r}, got {value!r}")
+    return top.required_section("metadata", metadata), top.required_section("spec", spec)
