@@ -372,9 +372,9 @@ class _Loader:
     def _repository(self, spec: Section) -> RepositorySettings | None:
         if spec.get("repository") is None:
             return None
-        from drkit.config.schedule import _Loader as ScheduleLoader  # the schedule's rules, reused
+        from drkit.config.schedule import repository_settings
 
-        return ScheduleLoader(self.path, self.root)._repository(spec)
+        return repository_settings(self.path, self.root, spec)
 
     def _snapshot(self, spec: Section) -> SnapshotSelector:
         node = spec.get("snapshot")

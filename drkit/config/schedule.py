@@ -740,3 +740,9 @@ __all__: Sequence[str] = (
     "next_runs",
     "to_document",
 )
+
+
+def repository_settings(path: Path, root: Node, spec: Section) -> RepositorySettings:
+    """``spec.repository`` of a drkit document at ``path`` (relative paths against its directory),
+    with the schedule's rules: restore plans name their repository the same way."""
+    return _Loader(path, root)._repository(spec)
