@@ -8,6 +8,7 @@ from pathlib import Path
 
 from drkit.capture.cluster import ClusterBackupRequest
 from drkit.capture.filters import CaptureFilter
+from drkit.capture.volumes import VolumeOptions, VolumeSelection
 from drkit.config.schedule import EtcdSettings, Schedule
 from drkit.etcd import EtcdClient, EtcdTLS
 from drkit.kube.client import KubeClient
@@ -60,7 +61,8 @@ def capture_filter(schedule: Schedule) -> CaptureFilter:
 def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> ClusterBackupRequest:
     """The backup ``schedule`` describes. Opens no connection yet, but reads the kubeconfig (a
     ``ConfigError`` for a missing one) and checks etcd's certificate files. The caller closes
-    ``request.kube`` when done. Volumes are not part of a cluster backup yet (see docs/daemon.md)."""
+    ``request.kube`` when done. Volumes (``spec.volumes.mode``) are read in local mode: hostPath and
+    local PVs on this node (docs/volumes.md); path maps and mover Jobs are command-line options."""
     etcd = _etcd(schedule.etcd)
     kube = (
         KubeClient.from_kubeconfig(schedule.kube.kubeconfig, schedule.kube.context)
@@ -68,5 +70,16 @@ def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> Clu
         else None
     )
     return ClusterBackupRequest(
-        etcd=etcd, kube=kube, capture_filter=capture_filter(schedule), tags=schedule.tags, host=host
+        etcd=etcd,
+        kube=kube,
+        capture_filter=capture_filter(schedule),
+        tags=schedule.tags,
+        host=host,
+        volumes=volume_options(schedule),
     )
+
+
+def volume_options(schedule: Schedule) -> VolumeOptions | None:
+    """The schedule's volume selection (``all``, ``none`` or a PVC label selector), local mode."""
+    selection = VolumeSelection.parse(schedule.volumes.mode)
+    return VolumeOptions(selection=selection) if selection.enabled else None

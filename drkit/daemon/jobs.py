@@ -96,9 +96,18 @@ def backup_outcome(result: ClusterBackupResult) -> Outcome:
         details["objects"] = result.resources.objects
         if result.resources.errors:
             details["resource_errors"] = [str(e) for e in result.resources.errors[:20]]
+    if result.volumes is not None:
+        details["volumes"] = len(result.volumes.outcomes)
+        if result.volumes.errors:
+            details["volume_errors"] = [f"{o.volume.key}: {o.error}" for o in result.volumes.errors[:20]]
     error = None
-    if result.partial and result.resources is not None:
-        error = f"{len(result.resources.errors)} resource lists could not be captured"
+    if result.partial:
+        missing = []
+        if result.resources is not None and result.resources.errors:
+            missing.append(f"{len(result.resources.errors)} resource lists")
+        if result.volumes is not None and result.volumes.errors:
+            missing.append(f"{len(result.volumes.errors)} volumes")
+        error = f"{' and '.join(missing)} could not be captured"
     return Outcome(ok=not result.partial, snapshot_id=snap.id, error=error, details=details)
 
 
@@ -171,7 +180,7 @@ def find_drill_runner() -> DrillRunner | None:
 
 def unapplied_settings(schedule: Schedule, repo: Repository) -> list[str]:
     """Settings of ``schedule`` this drkit cannot honour yet, said plainly in the run's record: the
-    lock of new objects is the repository's own, and volumes are not part of a cluster backup yet."""
+    lock of new objects is the repository's own."""
     notes: list[str] = []
     lock = schedule.lock
     mode = repo.config.lock_mode
@@ -184,9 +193,5 @@ def unapplied_settings(schedule: Schedule, repo: Repository) -> list[str]:
         notes.append(
             f"spec.lock.period {lock.period} not applied: "
             f"the repository's period ({repo.config.retention}) is used"
-        )
-    if schedule.volumes.mode != "none":
-        notes.append(
-            f"spec.volumes.mode {schedule.volumes.mode!r} not applied: volume data is not captured yet"
         )
     return notes

@@ -67,6 +67,14 @@ spec:
     assert request.kube is None
     assert request.etcd is not None
     assert request.tags == ("t1",)
+    assert request.volumes is None, "spec.volumes defaults to none"
+
+    with_volumes = tmp_path / "v.yaml"
+    with_volumes.write_text(path.read_text().replace("  tags: [t1]\n", "  volumes: {mode: 'app=shop'}\n"))
+    volumes = request_from_schedule(load_schedule(with_volumes)).volumes
+    assert volumes is not None
+    assert volumes.mover == "local"
+    assert volumes.selection.enabled
 
 
 def test_addresses_and_urls_are_checked() -> None:
@@ -114,9 +122,8 @@ def test_settings_this_drkit_cannot_honour_are_named(tmp_path: Path) -> None:
     )
     nightly = load_schedule(ROOT / "schedules" / "example-nightly.yaml")
     notes = unapplied_settings(nightly, repo)
-    assert len(notes) == 3
+    assert len(notes) == 2
     assert "spec.lock.mode compliance not applied" in notes[0]
     assert "spec.lock.period" in notes[1]
-    assert "spec.volumes.mode" in notes[2]
     etcd_only = load_schedule(ROOT / "schedules" / "example-etcd-only.yaml")
     assert unapplied_settings(etcd_only, repo) == []
