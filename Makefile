@@ -46,8 +46,10 @@ demo: venv testbin
 demo-down: venv
 	$(BIN)/drkit sandbox down
 
-bench: venv
-	$(BIN)/python -m bench
+bench: venv testbin
+	bash hack/bench-tools.sh
+	$(BIN)/python -m bench --require-all
+	$(BIN)/python -m bench.kube_capture
 
 clean-testbin:
 	rm -rf .testbin
