@@ -15,6 +15,7 @@ import contextlib
 import secrets
 import shutil
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -69,6 +70,10 @@ class ScratchBase:
         self.id = drill_id()
         self.kubeconfig: Path | None = None
         self._state = "new"
+        # Python finds its temp dir lazily by creating and deleting a probe file there: do it now,
+        # before the drill announces "cluster-up", so that a Ctrl-C cannot land mid-probe and leave
+        # the probe file behind.
+        tempfile.gettempdir()
 
     def up(self) -> Path:
         if self._state != "new":
@@ -123,6 +128,29 @@ def ignore_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """A Ctrl-C in the block is held until the block ends, then raised (main thread only): a step that
+    creates something and records it (a temp dir and its path) is never cut in between."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def new_workdir(drill: str, temp_root: Path | None) -> Path:
+    """A private temp dir for one drill's scratch cluster. Call it inside ``deferred_interrupts()``
+    and keep the path in that block, so that teardown always knows what to remove."""
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{drill}-", dir=temp_root))
 
 
 def remove_tree(path: Path | None) -> None:

@@ -13,11 +13,10 @@ snapshot, and ``httpProbe`` is skipped. ``describe()`` carries the HashKV verifi
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from drkit.drill.providers.base import TEMP_PREFIX, ScratchBase, remove_tree
+from drkit.drill.providers.base import ScratchBase, deferred_interrupts, new_workdir, remove_tree
 from drkit.errors import ConfigError
 from drkit.repo.snapshotreader import SnapshotReader
 from drkit.restore.etcd import EtcdRestoreRequest, EtcdRestoreResult, restore_etcd
@@ -55,7 +54,8 @@ class EtcdScratch(ScratchBase):
         if self.reader is None:
             raise ConfigError("the etcd provider needs a snapshot: call use_snapshot(reader) before up()")
         exes = {name: binaries.find(name) for name in ("etcd", "etcdutl", "kube-apiserver")}
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.id}-", dir=self.temp_root))
+        with deferred_interrupts():  # the dir and its path, never one without the other
+            self.workdir = new_workdir(self.id, self.temp_root)
         peer = f"http://127.0.0.1:{free_port()}"
         data_dir = self.workdir / "etcd-data"
         self.restored = restore_etcd(

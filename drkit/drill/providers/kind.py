@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from drkit.drill.providers.base import TEMP_PREFIX, ScratchBase, remove_tree
+from drkit.drill.providers.base import ScratchBase, deferred_interrupts, new_workdir, remove_tree
 from drkit.errors import MissingComponent, SandboxError
 
 CREATE_TIMEOUT = 600.0
@@ -76,7 +75,8 @@ class KindCluster(ScratchBase):
 
     def _up(self) -> Path:
         exe = self._exe()
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.id}-", dir=self.temp_root))
+        with deferred_interrupts():  # the dir and its path, never one without the other
+            self.workdir = new_workdir(self.id, self.temp_root)
         config = self.workdir / "kind.yaml"
         config.write_text(yaml.safe_dump(kind_config(workers=self.workers), sort_keys=False))
         kubeconfig = self.workdir / "kubeconfig"

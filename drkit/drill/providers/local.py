@@ -6,11 +6,10 @@ kwok nodes run no containers, so Services have no endpoints: ``httpProbe`` check
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from drkit.drill.providers.base import TEMP_PREFIX, ScratchBase, remove_tree
+from drkit.drill.providers.base import ScratchBase, deferred_interrupts, new_workdir, remove_tree
 from drkit.sandbox.controlplane import STARTUP_TIMEOUT, ControlPlane
 
 
@@ -28,7 +27,8 @@ class LocalCluster(ScratchBase):
         self.plane: ControlPlane | None = None
 
     def _up(self) -> Path:
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{self.id}-", dir=self.temp_root))
+        with deferred_interrupts():  # the dir and its path, never one without the other
+            self.workdir = new_workdir(self.id, self.temp_root)
         self.plane = ControlPlane.start(self.workdir / "cluster", nodes=self.nodes, timeout=self.timeout)
         return self.plane.kubeconfig
 
