@@ -10,11 +10,16 @@ import pytest
 from drkit.drill.providers.base import deferred_interrupts
 
 
-def test_the_block_completes_then_the_interrupt_is_raised() -> None:
-    done: list[str] = []
-    with pytest.raises(KeyboardInterrupt), deferred_interrupts():
+def _interrupted_block(done: list[str]) -> None:
+    with deferred_interrupts():
         os.kill(os.getpid(), signal.SIGINT)
         done.append("recorded")
+
+
+def test_the_block_completes_then_the_interrupt_is_raised() -> None:
+    done: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        _interrupted_block(done)
     assert done == ["recorded"]
 
 
