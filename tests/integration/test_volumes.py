@@ -45,7 +45,7 @@ from drkit.capture.volumes import (
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
 from drkit.repo.keyslots import Credential
-from drkit.repo.repository import Repository
+from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
@@ -182,9 +182,12 @@ def test_backup_run_with_local_volumes_is_byte_identical_and_incremental(
         "--volumes", "all", "--volume-path-map", f"{pv}={data}", "-o", "json",
     )  # fmt: skip
 
-    # A file is skipped as unchanged only if its ctime is older than the parent's start (whole seconds):
-    # let the clock pass into the next second so that the tree is older than the first backup.
-    time.sleep(1.05 - time.time() % 1)
+    # A file is skipped as unchanged only if its ctime is older than the parent's start by more than
+    # PARENT_MARGIN_NS (clock granularity): let that much time pass after the tree was written.
+    newest = max(p.lstat().st_ctime_ns for p in [data, *data.rglob("*")])
+    ready_at = newest + PARENT_MARGIN_NS + 1_000_000_000
+    while time.time_ns() < ready_at:
+        time.sleep(0.1)
     first = _drkit(*args, env=env)
     assert first.returncode == 0, first.stderr
     row = json.loads(first.stdout)
