@@ -51,6 +51,13 @@ class _Recording(RepoOptions):
         self.opened.append(repo)
         return repo
 
+    def open_for_backup(self, write_only: bool) -> Repository:
+        if not write_only:
+            return self.open()
+        repo = super().open_for_backup(write_only)
+        self.opened.append(repo)
+        return repo
+
 
 def audited(action: str, command: str) -> Callable[[F], F]:
     """Record each run of the decorated command as ``action`` (see ``drkit.repo.audit.ACTIONS``)."""

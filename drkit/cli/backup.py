@@ -15,7 +15,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes, snapshot_row
-from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
+from drkit.cli.repoopts import RepoOptions, repo_options, with_settings, write_only_option
 from drkit.errors import PartialFailure
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ def backup() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
+@write_only_option
 @output_option
 @audited("backup", "backup path")
 def backup_path(
@@ -47,10 +48,11 @@ def backup_path(
     tags: tuple[str, ...],
     host: str | None,
     progress: bool | None,
+    write_only: bool,
     output: str,
 ) -> None:
     """Back up the file tree DIRECTORY into a new snapshot."""
-    r = repo.open()
+    r = repo.open_for_backup(write_only)
     snap = r.backup_path(directory, tags=tags, host=host, progress=make_progress(progress))
     note(snapshot=snap.id)
     st = snap.stats
@@ -199,6 +201,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     metavar="DURATION",
     help="Job mode: how long one mover Job (or VolumeSnapshot) may take.",
 )
+@write_only_option
 @output_option
 @audited("backup", "backup run")
 def backup_run(
@@ -232,6 +235,7 @@ def backup_run(
     node_name: str | None,
     no_hooks: bool,
     volume_timeout: str,
+    write_only: bool,
     output: str,
 ) -> None:
     """Back up a cluster: an etcd snapshot (when endpoints are given), its API resources and, with
@@ -277,7 +281,7 @@ def backup_run(
         request = ClusterBackupRequest(
             etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
         )
-    r = repo.open()
+    r = repo.open_for_backup(write_only)
     result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
     snap = result.snapshot
     note(snapshot=snap.id)

@@ -166,6 +166,12 @@ def key_list(repo: RepoOptions, output: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write a new random key file here (0600) for the new slot.",
 )
+@click.option(
+    "--writer",
+    is_flag=True,
+    help="A write-only slot: it can back up (with --write-only) but opens no data, so a compromised "
+    "cluster holding it cannot read past backups.",
+)
 @output_option
 @audited("key-change", "repo key add")
 def key_add(
@@ -174,6 +180,7 @@ def key_add(
     new_password_file: Path | None,
     new_key_file: Path | None,
     generate_key_file: Path | None,
+    writer: bool,
     output: str,
 ) -> None:
     """Add a key slot (rotation: add the new one, then remove the old one)."""
@@ -185,7 +192,8 @@ def key_add(
         new = write_new_keyfile(generate_key_file)
     else:
         new = Credential.from_env_and_options(new_password_file, new_key_file, env={})
-    slot = KeyRing(r.store).add(r.key, new, label)
+    ring = KeyRing(r.store)
+    slot = ring.add_writer(r.key.writer_key(), new, label) if writer else ring.add(r.key, new, label)
     note(added=slot.slot_id, label=label)
     emit(_slot_row(slot, r.slot_id), output, text=f"added key slot {slot.slot_id} ({slot.kind}, {label})")
 

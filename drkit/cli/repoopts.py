@@ -55,6 +55,24 @@ class RepoOptions:
     def open(self) -> Repository:
         return Repository.open(self.store(), self.credential())
 
+    def open_for_backup(self, write_only: bool) -> Repository:
+        """``open()``, or with ``write_only`` the write-only open: back up, never read (docs/keys.md)."""
+        if write_only:
+            return Repository.open_writer(self.store(), self.credential())
+        return self.open()
+
+
+def write_only_option(func: F) -> F:
+    """``--write-only`` for the backup commands (env ``DRKIT_WRITE_ONLY``)."""
+    return click.option(
+        "--write-only",
+        is_flag=True,
+        envvar="DRKIT_WRITE_ONLY",
+        help="Open the repository write-only (a writer key slot, or any slot used as one): the backup is "
+        "sealed with a session key only a master key opens, and nothing stored before can be read. "
+        "Env: DRKIT_WRITE_ONLY.",
+    )(func)
+
 
 @overload
 def repo_options(func: F, *, required: bool = True) -> F: ...

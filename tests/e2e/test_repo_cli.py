@@ -189,3 +189,31 @@ def test_prune_applies_the_policy_to_each_series_on_its_own(drkit: Drkit, tmp_pa
     assert decisions[lone["id"]]["keep"] is True, "another directory's backups must not push this one out"
     assert decisions[newest["id"]]["keep"] is True
     assert decisions[older["id"]]["keep"] is False
+
+
+def test_a_writer_slot_backs_up_write_only_and_reads_nothing(drkit: Drkit, tmp_path: Path) -> None:
+    src = make_sample_tree(tmp_path / "src")
+    drkit.ok("backup", "path", str(src))  # a backup the writer must never be able to read
+    writer_key = tmp_path / "writer.key"
+    added = drkit.json(
+        "repo", "key", "add", "--writer", "--label", "cluster", "--generate-key-file", str(writer_key)
+    )
+    assert added["role"] == "writer"
+
+    as_writer = {k: v for k, v in drkit.env.items() if k != "DRKIT_PASSWORD_FILE"}
+    as_writer["DRKIT_KEY_FILE"] = str(writer_key)
+    (src / "new.txt").write_text("written by the writer\n")
+    done = drkit.run("backup", "path", str(src), "--write-only", "-o", "json", env=as_writer)
+    assert done.returncode == 0, done.stderr
+    written = json.loads(done.stdout)
+
+    for reading in (("snapshots",), ("restore", "path", "latest", str(tmp_path / "out")), ("verify",)):
+        refused = drkit.run(*reading, env=as_writer)
+        assert refused.returncode != 0, reading
+        assert not (tmp_path / "out").exists()
+    assert drkit.run("backup", "path", str(src), env=as_writer).returncode == ExitCode.WRONG_KEY
+
+    out = tmp_path / "restored"
+    drkit.ok("restore", "path", written["id"], str(out))  # the master key opens what the writer sealed
+    assert_same_tree(src, out)
+    assert drkit.json("verify", "--read-data")["ok"] is True
