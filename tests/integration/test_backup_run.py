@@ -168,7 +168,7 @@ def shop(cluster: ControlPlane, namespace: str) -> Iterator[str]:
         crd = cluster.api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
         return any(
             c["type"] == "Established" and c["status"] == "True"
-            for c in crd.get("status", {}).get("conditions", [])
+            for c in (crd.get("status") or {}).get("conditions") or []
         )
 
     _wait(established, f"CRD {name} Established")

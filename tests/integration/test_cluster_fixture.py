@@ -82,7 +82,7 @@ def test_deployment_runs_on_kwok_node(cluster: ControlPlane, namespace: str) -> 
 
     def available() -> bool:
         status = kube.plain(kube.apps.read_namespaced_deployment_status("web", namespace))["status"]
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
+        conditions = {c["type"]: c["status"] for c in status.get("conditions") or []}
         return conditions.get("Available") == "True" and status.get("availableReplicas") == 2
 
     _wait("deployment web to be Available with 2 replicas", available)

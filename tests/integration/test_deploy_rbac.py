@@ -763,7 +763,7 @@ def test_custom_resources_are_read_through_an_aggregated_clusterrole(
             got = cluster.api("GET", f"{crds}/gizmos.{group}")
             return any(
                 c["type"] == "Established" and c["status"] == "True"
-                for c in got.get("status", {}).get("conditions", [])
+                for c in (got.get("status") or {}).get("conditions") or []
             )
 
         cluster.wait(established, f"CRD gizmos.{group} Established")

@@ -174,8 +174,8 @@ def _crd(group: str) -> dict[str, Any]:
 
 
 def _available(plane: ControlPlane, path: str) -> bool:
-    status = plane.api("GET", path).get("status", {})
-    return any(c["type"] == "Available" and c["status"] == "True" for c in status.get("conditions", []))
+    status = plane.api("GET", path).get("status") or {}
+    return any(c["type"] == "Available" and c["status"] == "True" for c in status.get("conditions") or [])
 
 
 class Drkit:
@@ -220,7 +220,7 @@ def app(cluster: ControlPlane, namespace: str) -> Iterator[str]:
 
     def established() -> bool:
         crd = cluster.api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.{group}")
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = (crd.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     _wait(established, "the CRD Established")

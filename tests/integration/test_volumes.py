@@ -121,7 +121,7 @@ def _bound_claim(
     )
     path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pvc}"
     cluster.wait(
-        lambda: cluster.api("GET", path).get("status", {}).get("phase") == "Bound", f"claim {pvc} Bound"
+        lambda: (cluster.api("GET", path).get("status") or {}).get("phase") == "Bound", f"claim {pvc} Bound"
     )
     return pv
 
@@ -146,7 +146,7 @@ def _pod_using(cluster: ControlPlane, namespace: str, pvc: str) -> str:
     )
     path = f"/api/v1/namespaces/{namespace}/pods/app-{pvc}"
     cluster.wait(
-        lambda: cluster.api("GET", path).get("status", {}).get("phase") == "Running", "app pod Running"
+        lambda: (cluster.api("GET", path).get("status") or {}).get("phase") == "Running", "app pod Running"
     )
     node: str = cluster.api("GET", path)["spec"]["nodeName"]
     return node
@@ -311,7 +311,7 @@ def _play_kubelet(  # noqa: PLR0917
 
     def succeeded() -> list[dict[str, Any]]:
         pods = kube.get_json(pods_path, {"labelSelector": f"job-name={job_name}"})["items"]
-        return [p for p in pods if p.get("status", {}).get("phase") == "Succeeded"]
+        return [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
 
     deadline_pods: list[dict[str, Any]] = []
 
