@@ -34,7 +34,7 @@ from drkit.capture.volumes import (
 from drkit.errors import ConfigError, KubernetesError
 from drkit.kube.client import KubeClient, api_error
 from drkit.repo.keyslots import Credential
-from drkit.repo.repository import Repository
+from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 
@@ -375,9 +375,10 @@ PASSWORD = "unit test passphrase for volumes"
 
 def _ahead() -> datetime:
     # Snapshot start times are whole seconds, and a file whose ctime is not older than its parent
-    # snapshot's start is read again (it may have changed within that second). Running the
-    # repository's clock two seconds ahead makes the test's fresh files "older" without sleeping.
-    return datetime.now(UTC) + timedelta(seconds=2)
+    # snapshot's start minus PARENT_MARGIN_NS is read again (it may have changed within that
+    # window). Running the repository's clock the margin plus two seconds ahead makes the test's
+    # fresh files "older" without sleeping, whatever fraction of a second the test starts at.
+    return datetime.now(UTC) + timedelta(seconds=2, microseconds=PARENT_MARGIN_NS // 1000)
 
 
 @pytest.fixture
