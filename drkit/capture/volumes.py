@@ -821,6 +821,20 @@ def restore_volume(
     completed (``KubernetesError`` if it failed or left no result). The caller creates the workload
     afterwards."""
     cluster.create(restore_pvc(target, snapshot_id))
+    return run_restore_job(cluster, target, snapshot_id, settings, path=path, timeout_s=timeout_s)
+
+
+def run_restore_job(
+    cluster: MoverCluster,
+    target: MoverTarget,
+    snapshot_id: str,
+    settings: MoverSettings,
+    *,
+    path: str | None = None,
+    timeout_s: float = 3600.0,
+) -> Json:
+    """Run the restore Job that fills the existing claim ``target`` (see :func:`restore_volume`);
+    the mover's result, with the Job's name under ``job``."""
     job = restore_job(target, settings, snapshot_id, path=path)
     name = job["metadata"]["name"]
     cluster.create(job)
@@ -837,4 +851,4 @@ def restore_volume(
         raise KubernetesError(f"restore Job {target.namespace}/{name} failed: {why}")
     if result is None:
         raise KubernetesError(f"restore Job {target.namespace}/{name} completed without a result")
-    return result
+    return {**result, "job": name}

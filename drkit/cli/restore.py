@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,10 @@ from drkit.errors import ConfigError, PartialFailure
 if TYPE_CHECKING:
     from drkit.config.restoreplan import RestorePlanConfig
     from drkit.kube.client import KubeClient
+    from drkit.repo.model import Snapshot
+    from drkit.repo.repository import Repository
     from drkit.restore.model import ApplyReport, RestorePlan
+    from drkit.restore.volumes import Filler, FillPlan, FillResult
 
 
 @click.group()
@@ -126,8 +129,49 @@ def restore_plan(
     _run(plan_file, snapshot_ref, repo, kubeconfig, context, output, dry_run=True, progress=None)
 
 
+def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How volume data is restored (plans with ``restore.volumes: true``); they override ``spec.volumes``."""
+    for option in reversed(
+        (
+            click.option(
+                "--volume-mover",
+                type=click.Choice(["local", "job"]),
+                help="local: restore into directories here (--volume-path-map, or the PV's host path); "
+                "job: a restore Job per claim. Default: the plan's spec.volumes.mover, else local.",
+            ),
+            click.option(
+                "--volume-path-map",
+                multiple=True,
+                metavar="PATTERN=DIR",
+                help="Local mode: where a restored claim's files go ('NS/PVC' or PV-name patterns; "
+                "{pv}, {namespace}, {pvc} placeholders). Repeatable; first match wins; before the plan's.",
+            ),
+            click.option("--image", "mover_image", metavar="IMAGE", help="Job mode: the drkit image."),
+            click.option(
+                "--mover-secret",
+                metavar="NAME",
+                help="Job mode: Secret (in each claim's namespace) with the repository settings as files "
+                "(default drkit-repo).",
+            ),
+            click.option(
+                "--volume-timeout",
+                metavar="DURATION",
+                help="Job mode: how long one restore Job may take (default: the plan's, else 1h).",
+            ),
+            click.option(
+                "--node-name",
+                envvar="NODE_NAME",
+                help="Local mode: the node drkit runs on (a PV's host path is used only there).",
+            ),
+        )
+    ):
+        func = option(func)
+    return func
+
+
 @restore.command("run")
 @_plan_options
+@_volume_options
 @click.option("--dry-run", is_flag=True, help="Only show the plan (as `drkit restore plan`).")
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
@@ -139,13 +183,43 @@ def restore_run(
     repo: RepoOptions,
     kubeconfig: Path | None,
     context: str | None,
+    volume_mover: str | None,
+    volume_path_map: tuple[str, ...],
+    mover_image: str | None,
+    mover_secret: str | None,
+    volume_timeout: str | None,
+    node_name: str | None,
     dry_run: bool,
     progress: bool | None,
     output: str,
 ) -> None:
     """Restore the API resources of a snapshot as PLAN.yaml says: plan, then server-side apply in order,
-    with waits. Prints each object's result and a summary; exits 1 if any object failed."""
-    _run(plan_file, snapshot_ref, repo, kubeconfig, context, output, dry_run=dry_run, progress=progress)
+    with waits. With `restore.volumes: true`, the claims it creates are filled with their data before
+    the workloads are applied. Prints each object's and volume's result and a summary; exits 1 if any
+    failed."""
+    from drkit.config.durations import parse_duration
+
+    volume_args = {
+        "mover": volume_mover,
+        "path_map": volume_path_map,
+        "image": mover_image,
+        "secret": mover_secret,
+        "timeout_s": parse_duration(volume_timeout, "volume-timeout").total_seconds()
+        if volume_timeout
+        else None,
+        "node_name": node_name,
+    }
+    _run(
+        plan_file,
+        snapshot_ref,
+        repo,
+        kubeconfig,
+        context,
+        output,
+        dry_run=dry_run,
+        progress=progress,
+        volume_args=volume_args,
+    )
 
 
 def _run(
@@ -158,11 +232,11 @@ def _run(
     *,
     dry_run: bool,
     progress: bool | None,
+    volume_args: Mapping[str, Any] | None = None,
 ) -> None:
     from drkit.capture.stored import stored_objects
-    from drkit.config.restoreplan import SnapshotSelector, load_restore_plan
+    from drkit.config.restoreplan import load_restore_plan
     from drkit.restore.planner import PlannerOptions, prepare
-    from drkit.restore.select import choose_snapshot
 
     config = load_restore_plan(plan_file)
     if not config.restore.resources:
@@ -171,19 +245,8 @@ def _run(
         )
     if not dry_run:
         _refuse_unsupported(config)
-    selector = config.snapshot
-    if snapshot_ref is not None:
-        try:
-            selector = SnapshotSelector.parse(snapshot_ref)
-        except ValueError as exc:
-            raise ConfigError(str(exc), field="--snapshot") from None
     r = repo_for_plan(repo, config).open()
-    try:
-        snap = choose_snapshot(r.snapshots(), selector)
-    except ConfigError as exc:
-        if snapshot_ref is not None:
-            raise ConfigError(bare(exc), field="--snapshot", hint=exc.hint) from None
-        raise config.error("spec.snapshot", bare(exc), exc.hint) from None
+    snap = _choose(config, snapshot_ref, r)
     kube = _target(config, kubeconfig, context)
     if kube is None and not dry_run:
         raise config.error(
@@ -203,22 +266,71 @@ def _run(
     header = (
         f"plan {config.name}: snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC) -> {plan.target}"
     )
+    fills = None
+    if config.restore.volumes:
+        from drkit.restore.volumes import fill_options, plan_fills
+
+        options = fill_options(config, **(volume_args or {}))
+        fills = plan_fills(snap.meta.get("volumes"), plan, snap.id)
     if dry_run or kube is None:  # a scratch target can only be planned
         data = {"plan": config.name, **plan.to_json()}
-        emit(data, output, text=_plan_text(header, plan))
+        if fills is not None:
+            data["volumes"] = {"mover": options.mover, **fills.to_json()}
+        emit(data, output, text=_plan_text(header, plan, fills))
         return
-    from drkit.restore.applier import apply_plan
+    from drkit.restore.volumes import make_filler
 
-    report = apply_plan(kube, plan, timeouts=config.waits.seconds(), progress=make_progress(progress))
-    emit(
-        {"plan": config.name, **plan.to_json(), "report": report.to_json()},
-        output,
-        text=_report_text(header, plan, report),
+    filler = make_filler(options, r, kube) if fills is not None else None
+    _apply(kube, config, plan, header, (fills, filler), output, progress)
+
+
+def _choose(config: RestorePlanConfig, snapshot_ref: str | None, r: Repository) -> Snapshot:
+    """The plan's snapshot, or the one ``--snapshot`` names; errors name the plan's field or the option."""
+    from drkit.config.restoreplan import SnapshotSelector
+    from drkit.restore.select import choose_snapshot
+
+    selector = config.snapshot
+    if snapshot_ref is not None:
+        try:
+            selector = SnapshotSelector.parse(snapshot_ref)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="--snapshot") from None
+    try:
+        return choose_snapshot(r.snapshots(), selector)
+    except ConfigError as exc:
+        if snapshot_ref is not None:
+            raise ConfigError(bare(exc), field="--snapshot", hint=exc.hint) from None
+        raise config.error("spec.snapshot", bare(exc), exc.hint) from None
+
+
+def _apply(
+    kube: KubeClient,
+    config: RestorePlanConfig,
+    plan: RestorePlan,
+    header: str,
+    volumes: tuple[FillPlan | None, Filler | None],
+    output: str,
+    progress: bool | None,
+) -> None:
+    from drkit.restore.volumes import apply_with_volumes
+
+    fills, filler = volumes
+    report, filled = apply_with_volumes(
+        kube, plan, fills, filler, timeouts=config.waits.seconds(), progress=make_progress(progress)
     )
-    if report.failed:
+    data = {"plan": config.name, **plan.to_json(), "report": report.to_json()}
+    if fills is not None:
+        data["volumes"] = {
+            "mover": filler.mode if filler is not None else None,
+            "results": [f.to_json() for f in filled],
+            "skipped": fills.to_json()["skipped"],
+        }
+    emit(data, output, text=_report_text(header, plan, report, fills, filled))
+    failed_volumes = [f for f in filled if not f.ok]
+    if report.failed or failed_volumes:
+        steps = len(report.results) + len(report.waits) + len(filled)
         raise PartialFailure(
-            f"{len(report.failed)} of {len(report.results) + len(report.waits)} restore steps failed "
-            "(listed above)"
+            f"{len(report.failed) + len(failed_volumes)} of {steps} restore steps failed (listed above)"
         )
 
 
@@ -234,12 +346,6 @@ def _refuse_unsupported(config: RestorePlanConfig) -> None:
             "spec.restore.etcd",
             "`drkit restore run` restores API resources into a running cluster, not etcd",
             "restore etcd with `drkit restore etcd` (a new data directory), then set etcd: false here",
-        )
-    if config.restore.volumes:
-        raise config.error(
-            "spec.restore.volumes",
-            "volume data restore is not available yet",
-            "set volumes: false; restore file trees with `drkit restore path`",
         )
 
 
@@ -276,7 +382,20 @@ def _summary(plan: RestorePlan) -> str:
     )
 
 
-def _plan_text(header: str, plan: RestorePlan) -> str:
+def _volume_plan_lines(fills: FillPlan | None) -> list[str]:
+    if fills is None:
+        return []
+    lines = [f"volume data ({len(fills.fills)} claims to fill before the workloads):"]
+    lines += [
+        f"  {f.key}: from {f.path} of snapshot {f.snapshot_id[:8]}"
+        + (f" ({f.record.get('files')} files)" if f.record.get("files") is not None else "")
+        for f in fills.fills
+    ]
+    lines += [f"  {source}: not restored: {why}" for source, why in fills.skipped]
+    return lines
+
+
+def _plan_text(header: str, plan: RestorePlan, fills: FillPlan | None = None) -> str:
     from drkit.cli.output import render_table
     from drkit.restore.model import PHASE_NAMES
 
@@ -293,11 +412,18 @@ def _plan_text(header: str, plan: RestorePlan) -> str:
     if plan.skipped:
         lines.append(f"not restored ({len(plan.skipped)}):")
         lines += [f"  {path}: {why}" for path, why in plan.skipped]
+    lines += _volume_plan_lines(fills)
     lines.append(_summary(plan))
     return "\n".join(lines)
 
 
-def _report_text(header: str, plan: RestorePlan, report: ApplyReport) -> str:
+def _report_text(
+    header: str,
+    plan: RestorePlan,
+    report: ApplyReport,
+    fills: FillPlan | None = None,
+    filled: Sequence[FillResult] = (),
+) -> str:
     from drkit.cli.output import render_table
 
     rows = [
@@ -313,6 +439,12 @@ def _report_text(header: str, plan: RestorePlan, report: ApplyReport) -> str:
     if report.waits:
         waits = [{"result": "ok" if w.ok else "FAILED", "wait": w.message} for w in report.waits]
         lines += ["waits:", render_table(waits, ["result", "wait"])]
+    if fills is not None:
+        rows = [
+            {"result": "ok" if f.ok else "FAILED", "volume": f.fill.key, "message": f.message} for f in filled
+        ]
+        lines += ["volumes:", render_table(rows, ["result", "volume", "message"])] if rows else []
+        lines += [f"  {source}: not restored: {why}" for source, why in fills.skipped]
     done = {
         v: sum(1 for r in report.results if r.ok and str(r.action.verb) == v) for v in ("create", "update")
     }

@@ -236,6 +236,18 @@ class RestoreParts:
 
 
 @dataclass(frozen=True)
+class VolumeRestoreSettings:
+    """``spec.volumes``: how volume data is restored (``restore.volumes: true``). ``None``: the
+    command line's choice. ``path_map`` holds ``--volume-path-map`` rules, checked by the restore."""
+
+    mover: str | None = None  # local | job
+    path_map: tuple[str, ...] = ()
+    secret: str | None = None
+    image: str | None = None
+    timeout: timedelta | None = None
+
+
+@dataclass(frozen=True)
 class WaitSettings:
     enabled: bool = True
     timeouts: Mapping[str, timedelta] = field(default_factory=dict)  # by kind: {"Deployment": 120s}
@@ -261,6 +273,7 @@ class RestorePlanConfig:
     keep_last_applied: bool
     checks: tuple[Mapping[str, object], ...]  # raw, for drills
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    volumes: VolumeRestoreSettings = field(default_factory=VolumeRestoreSettings)
 
     def error(self, field: str, message: str, hint: str | None = None) -> ConfigError:
         """An error about ``field`` of this file, at its line (for checks made after loading, such as
@@ -279,6 +292,7 @@ _SPEC = (
     "modifiers",
     "existingPolicy",
     "restore",
+    "volumes",
     "waits",
     "includeStatus",
     "keepLastAppliedConfiguration",
@@ -297,6 +311,7 @@ _SCOPE = (
 _MODIFIER = ("kinds", "names", "namespaces", "jsonPatch", "mergePatch")
 _RESTORE = ("resources", "etcd", "volumes")
 _WAITS = ("enabled", "timeouts")
+_VOLUMES = ("mover", "pathMap", "moverSecret", "image", "timeout")
 _PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
 
 SCHEMA: dict[str, tuple[str, ...]] = {
@@ -310,6 +325,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "spec.scope": _SCOPE,
     "spec.modifiers[]": _MODIFIER,
     "spec.restore": _RESTORE,
+    "spec.volumes": _VOLUMES,
     "spec.waits": _WAITS,
 }
 """Every mapping of the file format (by dotted path) and the keys it allows."""
@@ -359,6 +375,7 @@ class _Loader:
             include_status=spec.bool_default("includeStatus", False),
             keep_last_applied=spec.bool_default("keepLastAppliedConfiguration", False),
             checks=self._checks(spec),
+            volumes=self._volumes(spec),
             lines=dict(self.lines),
         )
 
@@ -604,6 +621,31 @@ class _Loader:
         if not (parts.resources or parts.etcd or parts.volumes):
             raise section.error(section.node, "spec.restore", "nothing to restore: every part is false")
         return parts
+
+    def _volumes(self, spec: Section) -> VolumeRestoreSettings:
+        section = spec.section("volumes", _VOLUMES)
+        if section is None:
+            return VolumeRestoreSettings()
+        for key, value in self._sub_lines(section).items():
+            self.lines[f"spec.volumes.{key}"] = value
+        mover = section.str_optional("mover")
+        if mover is not None and mover.strip().lower() not in ("local", "job"):
+            raise section.error(
+                section.require("mover"), "spec.volumes.mover", f"expected local or job, got {mover!r}"
+            )
+        timeout: timedelta | None = None
+        node = section.get("timeout")
+        if node is not None:
+            timeout = section.duration(node, "spec.volumes.timeout")
+            if timeout <= timedelta(0):
+                raise section.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
+        return VolumeRestoreSettings(
+            mover=mover.strip().lower() if mover is not None else None,
+            path_map=section.str_list("pathMap"),
+            secret=section.str_optional("moverSecret"),
+            image=section.str_optional("image"),
+            timeout=timeout,
+        )
 
     def _waits(self, spec: Section) -> WaitSettings:
         section = spec.section("waits", _WAITS)

@@ -15,6 +15,8 @@ Rules:
 * After the CRD phase every applied CRD is waited Established before anything else is sent; after
   the Namespace phase every applied Namespace is waited Active. A custom resource whose type is not
   served yet (404 just after its CRD became Established) is retried until the Established timeout.
+* ``before_workloads`` (the volume data of the claims just created) runs once, after everything
+  before the workload phase is applied and waited for, and before the first workload is sent.
 * Workload waits (``available``: Deployments, StatefulSets; ``complete``: Jobs) run together at the
   end, when everything is applied: nothing in the plan depends on them and they overlap in time.
 * One object's failure never raises: it becomes a failed :class:`ActionResult` with the API server's
@@ -35,6 +37,7 @@ from drkit.kube.waits import Wait, WaitResult, condition_for, wait_all
 from drkit.repo.progress import NullProgress, Progress
 from drkit.restore.model import (
     PHASE_NAMES,
+    PHASE_WORKLOADS,
     Action,
     ActionResult,
     ApplyReport,
@@ -75,6 +78,8 @@ def apply_plan(
     interval: float = POLL_INTERVAL,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    before_workloads: Callable[[], None] | None = None,
+    on_result: Callable[[ActionResult], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` in phase order with its waits; see the module docstring for the rules."""
     progress = progress or NullProgress()
@@ -85,7 +90,10 @@ def apply_plan(
     deferred: list[tuple[Action, Wait]] = []
     custom_types: dict[tuple[str, str], _CustomType] = {}  # (group, plural) of the CRDs applied now
     ordered = sorted(enumerate(plan.actions), key=lambda pair: (pair[1].phase, pair[0]))
+    pending = [before_workloads] if before_workloads is not None else []
     for phase, members in groupby((a for _, a in ordered), key=lambda a: a.phase):
+        if phase >= PHASE_WORKLOADS and pending:
+            pending.pop()()
         actions = list(members)
         progress.start(f"apply {PHASE_NAMES.get(phase, str(phase))}", len(actions), "objects")
         blocking: list[tuple[Action, Wait]] = []
@@ -100,6 +108,8 @@ def apply_plan(
                     tick=tick,
                 )
                 results.append(result)
+                if on_result is not None:
+                    on_result(result)
                 progress.advance(1)
                 if result.ok and action.verb in (Verb.CREATE, Verb.UPDATE) and _is_crd(action.ref):
                     custom_types.update(_served_type(action))
@@ -114,6 +124,8 @@ def apply_plan(
             failed_crds = {r.action.ref.name for r in done if not r.ok and _is_crd(r.action.ref)}
             for served in custom_types.values():
                 served.established = served.established and served.crd not in failed_crds
+    if pending:
+        pending.pop()()
     if deferred:
         wait_results += _run_waits(kube, deferred, progress, "wait workloads", tick)
     return ApplyReport(tuple(results), tuple(wait_results), clock() - started)
