@@ -380,3 +380,63 @@ def test_schema_lists_every_mapping() -> None:
     assert SCHEMA["spec"][0] == "repository"
     assert "namespaceMapping" in SCHEMA["spec"]
     assert set(SCHEMA["spec.modifiers[]"]) == {"kinds", "names", "namespaces", "jsonPatch", "mergePatch"}
+
+
+# -- spec.volumes: how volume data is restored (restore.volumes: true) ----------------------------
+
+
+def test_volumes_section(tmp_path: Path) -> None:
+    from drkit.config.restoreplan import VolumeRestoreSettings
+
+    spec = """\
+  restore: {volumes: true}
+  volumes:
+    mover: " Job "
+    pathMap: ['shop/*=/srv/restore/{namespace}/{pvc}', '*=local-path']
+    moverSecret: drkit-repo-read
+    image: registry.example/drkit:1.2
+    timeout: 2h
+"""
+    plan = load_restore_plan(write(tmp_path, spec))
+    assert plan.restore.volumes
+    assert plan.volumes == VolumeRestoreSettings(
+        mover="job",
+        path_map=("shop/*=/srv/restore/{namespace}/{pvc}", "*=local-path"),
+        secret="drkit-repo-read",
+        image="registry.example/drkit:1.2",
+        timeout=timedelta(hours=2),
+    )
+    assert plan.lines["spec.volumes.moverSecret"] == 10
+    assert load_restore_plan(write(tmp_path, "  volumes: {pathMap: []}\n")).volumes == VolumeRestoreSettings()
+    assert load_restore_plan(write(tmp_path, "  snapshot: latest\n")).volumes == VolumeRestoreSettings()
+    assert load_restore_plan(write(tmp_path, "  volumes: {timeout: 90}\n")).volumes.timeout == timedelta(
+        seconds=90
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "line", "field", "message"),
+    [
+        ("  volumes:\n    mover: rsync\n", 8, "spec.volumes.mover", "expected local or job, got 'rsync'"),
+        ("  volumes:\n    timeout: 0s\n", 8, "spec.volumes.timeout", "a timeout must be longer than 0"),
+        ("  volumes:\n    pathMap: /srv\n", 8, "spec.volumes.pathMap", ""),
+        ("  volumes:\n    moverSecrets: x\n", 8, "spec.volumes.moverSecrets", "did you mean 'moverSecret'?"),
+        ("  volumes: [local]\n", 7, "spec.volumes", ""),
+    ],
+)
+def test_bad_volumes_sections_name_file_line_and_field(
+    tmp_path: Path, spec: str, line: int, field: str, message: str
+) -> None:
+    path = write(tmp_path, "  restore: {volumes: true}\n" + spec)  # spec.volumes from line 7
+    with pytest.raises(ConfigError) as info:
+        load_restore_plan(path)
+    error = info.value
+    assert error.exit_code == ExitCode.USAGE
+    assert (error.file, error.line, error.field) == (str(path), line, field), str(error)
+    assert message in str(error)
+    assert str(error).startswith(f"{path}:{line}: {field}: ")
+
+
+def test_schema_lists_the_volumes_section() -> None:
+    assert set(SCHEMA["spec.volumes"]) == {"mover", "pathMap", "moverSecret", "image", "timeout"}
+    assert "volumes" in SCHEMA["spec"]
