@@ -882,3 +882,22 @@ def test_restore_plan_without_volumes_prints_no_fills(
     data = drkit(capsys, "restore", "plan", str(plan), "-o", "json").json()
     assert "volumes" not in data
     assert "volume data" not in drkit(capsys, "restore", "plan", str(plan)).out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG in LocalFiller._bound_volume: the PV's node affinity is not read (VolumeInfo(node=None)), so "
+    "--node-name is never checked and a hostPath PV of another node is filled on this machine",
+)
+def test_local_filler_refuses_the_host_path_of_a_pv_on_another_node(
+    repo: Repository, snaps: Snapshots, tmp_path: Path
+) -> None:
+    api = fake_api("shop-dr")
+    bound(api, "shop-dr", "data", "pvc-7", str(tmp_path / "host" / "pvc-7"))
+    hostname = {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-2"]}
+    api.objects["/api/v1/persistentvolumes/pvc-7"]["spec"]["nodeAffinity"] = {
+        "required": {"nodeSelectorTerms": [{"matchExpressions": [hostname]}]}
+    }
+    data = fills_for(snaps).fills[0]
+    with pytest.raises(ConfigError, match="its host path is on node node-2, and drkit runs on n1"):
+        LocalFiller(repo, api, [], node_name="n1").target_dir(data)
