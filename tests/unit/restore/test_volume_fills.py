@@ -901,3 +901,21 @@ def test_local_filler_refuses_the_host_path_of_a_pv_on_another_node(
     data = fills_for(snaps).fills[0]
     with pytest.raises(ConfigError, match="its host path is on node node-2, and drkit runs on n1"):
         LocalFiller(repo, api, [], node_name="n1").target_dir(data)
+
+
+def test_the_volume_example_of_the_docs_loads(tmp_path: Path) -> None:
+    doc = Path(__file__).resolve().parents[3] / "docs" / "restore-plans.md"
+    blocks = [b for b in doc.read_text(encoding="utf-8").split("```yaml\n") if "name: shop-with-data" in b]
+    assert len(blocks) == 1
+    path = tmp_path / "plan.yaml"
+    path.write_text(blocks[0].split("```")[0], encoding="utf-8")
+    config = load_restore_plan(path)
+    assert config.restore.volumes
+    options = fill_options(config)
+    assert options.mover == "local"
+    fill = VolumeFill("shop/data", "shop-restored", "data", SNAP, "volumes/shop/data", {})
+    filler = LocalFiller(cast(Repository, None), None, options.path_rules, node_name="n1")
+    assert filler.target_dir(fill) == (
+        Path("/srv/restore/shop-restored/data"),
+        "--volume-path-map shop-restored/*",
+    )
