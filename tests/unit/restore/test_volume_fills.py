@@ -19,7 +19,7 @@ from drkit.capture.movers import MoverSettings, result_text
 from drkit.capture.resources import object_path
 from drkit.capture.volumes import PathRule
 from drkit.config.restoreplan import load_restore_plan
-from drkit.errors import ConfigError, KubernetesError, StorageError
+from drkit.errors import ConfigError, ExitCode, KubernetesError, StorageError
 from drkit.kube.client import KubeClient
 from drkit.repo.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
@@ -865,6 +865,11 @@ def test_restore_plan_lists_the_volume_fills(
     assert "  shop/tmp: not restored: its capture failed: not mapped" in text.out
     dry = drkit(capsys, "restore", "run", str(plan), "--dry-run", "-o", "json").json()
     assert dry["volumes"] == volumes
+    local = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-mover", "local", "-o", "json")
+    assert local.json()["volumes"] == {**volumes, "mover": "local"}  # the command line over the plan
+    bad_rule = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-path-map", "nonsense")
+    assert bad_rule.code == ExitCode.USAGE
+    assert "volume-path-map: --volume-path-map 'nonsense' is not PV_OR_PATTERN=HOSTPATH" in bad_rule.err
 
 
 def test_restore_plan_without_volumes_prints_no_fills(
@@ -919,3 +924,25 @@ def test_the_volume_example_of_the_docs_loads(tmp_path: Path) -> None:
         Path("/srv/restore/shop-restored/data"),
         "--volume-path-map shop-restored/*",
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG in drkit/cli/restore.py restore_run: --volume-timeout 0s is accepted (a Job may then take no "
+    "time at all), while the plan's spec.volumes.timeout refuses 0",
+)
+def test_a_zero_volume_timeout_on_the_command_line_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = _volume_repo(tmp_path, monkeypatch)
+    document = {
+        "apiVersion": "drkit.io/v1",
+        "kind": "RestorePlan",
+        "metadata": {"name": "vols"},
+        "spec": {"repository": {"url": str(repo)}, "target": {"scratch": True}, "restore": {"volumes": True}},
+    }
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-timeout", "0s")
+    assert result.code == ExitCode.USAGE
+    assert "volume-timeout" in result.err
