@@ -161,7 +161,7 @@ def _ns(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("namespace", ""))
 
 
-def _affinity_node(pv: Mapping[str, Any]) -> str | None:
+def affinity_node(pv: Mapping[str, Any]) -> str | None:
     """The one node a PV's required node affinity names (``kubernetes.io/hostname In [n]``)."""
     terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get(
         "nodeSelectorTerms"
@@ -221,7 +221,7 @@ def select_volumes(
             )
             node, source = (nodes[0], "pod") if nodes else (None, "")
         if node is None:
-            node = _affinity_node(pv)
+            node = affinity_node(pv)
             source = "affinity" if node else ""
         host_path = ((pv_spec.get("hostPath") or {}).get("path")) or (
             (pv_spec.get("local") or {}).get("path")

@@ -199,6 +199,9 @@ def restore_run(
     failed."""
     from drkit.config.durations import parse_duration
 
+    timeout_s = parse_duration(volume_timeout, "volume-timeout").total_seconds() if volume_timeout else None
+    if timeout_s is not None and timeout_s <= 0:
+        raise ConfigError("a timeout must be longer than 0", field="--volume-timeout")
     volume_args = {
         "mover": volume_mover,
         "path_map": volume_path_map,

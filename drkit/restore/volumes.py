@@ -38,6 +38,7 @@ from drkit.capture.volumes import (
     MoverCluster,
     PathRule,
     VolumeInfo,
+    affinity_node,
     local_node_name,
     resolve_local,
     run_restore_job,
@@ -262,13 +263,17 @@ class LocalFiller:
         volume = _get(self.kube, f"/api/v1/persistentvolumes/{pv}")
         spec = volume.get("spec") or {}
         host = (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")
-        return VolumeInfo(fill.namespace, fill.pvc, str(pv), host_path=host)
+        return VolumeInfo(fill.namespace, fill.pvc, str(pv), host_path=host, node=affinity_node(volume))
 
     def target_dir(self, fill: VolumeFill) -> tuple[Path, str]:
         """Where ``fill`` goes here, and which rule or PV field said so."""
         unbound = VolumeInfo(fill.namespace, fill.pvc, "")
         for rule in self.rules:
-            if "/" in rule.pattern and rule.matches(unbound) and "{pv}" not in rule.template:
+            if "/" not in rule.pattern:
+                break  # a rule by PV name: the bound PV decides, rules still in order
+            if rule.matches(unbound):
+                if "{pv}" in rule.template:
+                    break
                 return rule.path_for(unbound), f"--volume-path-map {rule.pattern}"
         volume = self._bound_volume(fill)
         found = resolve_local(volume, self.rules, self.node_name, is_dir=lambda _p: True)

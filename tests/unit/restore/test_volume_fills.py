@@ -535,11 +535,6 @@ def test_local_filler_without_a_rule_or_cluster_or_binding_says_so(
     assert "--volume-path-map" in (info.value.hint or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in LocalFiller.target_dir: an NS/PVC rule without {pv} is taken before an earlier rule "
-    "by PV name, though the first matching rule should win (as in resolve_local and the docs)",
-)
 def test_local_filler_first_matching_rule_wins(repo: Repository, snaps: Snapshots, tmp_path: Path) -> None:
     api = fake_api("shop-dr")
     bound(api, "shop-dr", "data", "pvc-7", None)
@@ -889,11 +884,6 @@ def test_restore_plan_without_volumes_prints_no_fills(
     assert "volume data" not in drkit(capsys, "restore", "plan", str(plan)).out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in LocalFiller._bound_volume: the PV's node affinity is not read (VolumeInfo(node=None)), so "
-    "--node-name is never checked and a hostPath PV of another node is filled on this machine",
-)
 def test_local_filler_refuses_the_host_path_of_a_pv_on_another_node(
     repo: Repository, snaps: Snapshots, tmp_path: Path
 ) -> None:
@@ -926,11 +916,6 @@ def test_the_volume_example_of_the_docs_loads(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in drkit/cli/restore.py restore_run: --volume-timeout 0s is accepted (a Job may then take no "
-    "time at all), while the plan's spec.volumes.timeout refuses 0",
-)
 def test_a_zero_volume_timeout_on_the_command_line_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
