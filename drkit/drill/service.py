@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from drkit.capture.resources import CapturedObject
 from drkit.capture.stored import stored_objects
+from drkit.capture.volumes import PathRule
 from drkit.config.restoreplan import RestorePlanConfig, SnapshotSelector
 from drkit.config.yamlsource import Node, load_yaml_file
-from drkit.drill.checks import CheckSpec, message_of, parse_checks, resolver
+from drkit.drill.checks import CheckSpec, SnapshotFiles, message_of, parse_checks, resolver
 from drkit.drill.providers.base import ScratchCluster
 from drkit.drill.result import RestoreSummary
 from drkit.drill.runner import DrillRequest, RestoreOutcome, Restorer, Target, outcome_of
@@ -28,9 +30,10 @@ from drkit.kube.discovery import discover
 from drkit.kube.resource import Resource
 from drkit.repo.model import Snapshot
 from drkit.repo.repository import Repository
-from drkit.restore.applier import apply_plan, existing_objects
+from drkit.restore.applier import existing_objects
 from drkit.restore.planner import PlannerOptions, prepare
 from drkit.restore.select import choose_snapshot
+from drkit.restore.volumes import Filler, JobFiller, LocalFiller, apply_with_volumes, fill_options, plan_fills
 
 
 def plan_checks(config: RestorePlanConfig) -> tuple[CheckSpec, ...]:
@@ -73,10 +76,15 @@ class PlanRestorer:
         config: RestorePlanConfig,
         objects: Sequence[CapturedObject],
         snapshot: Snapshot,
+        *,
+        repo: Repository | None = None,
+        provider: ScratchCluster | None = None,
     ) -> None:
         self.config = config
         self.objects = objects
         self.snapshot = snapshot
+        self.repo = repo
+        self.provider = provider
 
     def __call__(self, kube: Requester, namespace_map: Mapping[str, str]) -> RestoreOutcome:
         options = replace(PlannerOptions.from_config(self.config), namespace_mapping=dict(namespace_map))
@@ -84,8 +92,32 @@ class PlanRestorer:
         plan = prepared.decide(
             existing_objects(kube, prepared.refs()), snapshot_id=self.snapshot.id, target="scratch cluster"
         )
-        report = apply_plan(kube, plan, timeouts=self.config.waits.seconds())
-        return outcome_of(report, plan.counts())
+        fills = filler = None
+        if self.config.restore.volumes and self.repo is not None:
+            fills = plan_fills(self.snapshot.meta.get("volumes"), plan, self.snapshot.id)
+            filler = self._filler(kube)
+        report, filled = apply_with_volumes(kube, plan, fills, filler, timeouts=self.config.waits.seconds())
+        outcome = outcome_of(report, plan.counts())
+        if fills is None:
+            return outcome
+        s = outcome.summary
+        failures = (*s.failures, *(f"volume {r.fill.key}: {r.message}" for r in filled if not r.ok))
+        counts = {**s.counts, "volumes": sum(1 for r in filled if r.ok)}
+        return replace(outcome, summary=replace(s, counts=counts, failures=failures))
+
+    def _filler(self, kube: Requester) -> Filler:
+        """Local directories when the provider keeps volumes itself (its nodes run no containers), else a
+        restore Job per claim in the scratch cluster."""
+        assert self.repo is not None
+        volumes = self.provider.volumes if self.provider is not None else None
+        root = getattr(volumes, "volume_root", None)
+        if root is not None:
+            rule = PathRule.parse(f"*/*={root()}/{{namespace}}/{{pvc}}")
+            return LocalFiller(self.repo, kube, [rule])
+        options = fill_options(self.config, mover="job")
+        if not isinstance(kube, KubeClient):
+            raise ConfigError("restore Jobs need a Kubernetes client of the scratch cluster")
+        return JobFiller(kube, options.settings, timeout_s=options.timeout_s)
 
 
 @dataclass
@@ -142,6 +174,37 @@ def choose(
     return snapshot
 
 
+class SnapshotWithVolumes:
+    """The cluster snapshot's files, where a volume a mover Job captured reads from its own ``volume``
+    snapshot (the record's ``snapshot``) under the same ``volumes/<ns>/<pvc>/`` path: what
+    ``volumeChecksum`` compares the restored files with."""
+
+    def __init__(
+        self, repo: Repository, reader: SnapshotFiles, volumes_meta: Mapping[str, Any] | None
+    ) -> None:
+        self.repo = repo
+        self.reader = reader
+        self.elsewhere: dict[str, str] = {}
+        for rec in (volumes_meta or {}).get("volumes") or []:
+            if isinstance(rec, Mapping) and rec.get("mode") == "job" and rec.get("snapshot"):
+                self.elsewhere[f"volumes/{rec.get('namespace')}/{rec.get('pvc')}/"] = str(rec["snapshot"])
+        self._readers: dict[str, SnapshotFiles] = {}
+
+    def _files(self, path: str) -> SnapshotFiles:
+        for prefix, snapshot_id in self.elsewhere.items():
+            if path.startswith(prefix):
+                if snapshot_id not in self._readers:
+                    self._readers[snapshot_id] = self.repo.snapshot_reader(snapshot_id)
+                return self._readers[snapshot_id]
+        return self.reader
+
+    def exists(self, path: str) -> bool:
+        return self._files(path).exists(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._files(path).read_bytes(path)
+
+
 class RestoredFromEtcd:
     """The restorer of an ``etcd`` drill: the provider restored everything while coming up."""
 
@@ -160,12 +223,6 @@ def drill_request(
 ) -> DrillRequest:
     """Everything a drill needs, read and validated before any cluster is started."""
     etcd = provider.provider == "etcd"
-    if config.restore.volumes:
-        raise config.error(
-            "spec.restore.volumes",
-            "drills cannot restore volume data yet; set volumes: false",
-            "volume restore comes with the restore issue",
-        )
     if config.restore.etcd and not etcd:
         raise config.error(
             "spec.restore.etcd",
@@ -186,7 +243,7 @@ def drill_request(
             use(reader)
     else:
         objects = list(stored_objects(reader))
-        restorer = PlanRestorer(config, objects, snapshot)
+        restorer = PlanRestorer(config, objects, snapshot, repo=repo, provider=provider)
     return DrillRequest(
         plan=config.name,
         plan_file=str(config.source),
@@ -195,7 +252,7 @@ def drill_request(
         restore=restorer,
         target=kube_target,
         specs=specs,
-        files=reader,
+        files=SnapshotWithVolumes(repo, reader, snapshot.meta.get("volumes")),
         namespaces=sorted({o.namespace for o in objects if o.namespace}),
         namespace_mapping=dict(config.namespace_mapping),
         keep=keep,

@@ -147,6 +147,24 @@ def deferred_interrupts() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+class DirectoryVolumes:
+    """Restored volume data in local directories, ``<root>/<namespace>/<pvc>``: where a provider whose
+    nodes run no containers has drkit restore volumes itself (``volume_root``), and where checks read."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def volume_root(self) -> Path:
+        return self.root
+
+    def read_file(self, namespace: str, pvc: str, path: str) -> bytes | None:
+        base = (self.root / namespace / pvc).resolve()
+        target = (base / path).resolve()
+        if not target.is_relative_to(base) or not target.is_file():
+            return None  # a path leaving the volume (a symlink out of it) is not read
+        return target.read_bytes()
+
+
 def new_workdir(drill: str, temp_root: Path | None) -> Path:
     """A private temp dir for one drill's scratch cluster. Call it inside ``deferred_interrupts()``
     and keep the path in that block, so that teardown always knows what to remove."""

@@ -2,6 +2,8 @@
 controller-manager, scheduler, kwok) on loopback, in a temp dir removed afterwards.
 
 kwok nodes run no containers, so Services have no endpoints: ``httpProbe`` checks are skipped.
+Volume data is restored by drkit itself into ``<workdir>/volumes/<namespace>/<pvc>`` (no mover Job
+could run), where ``volumeChecksum`` checks read it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from drkit.drill.providers.base import ScratchBase, deferred_interrupts, new_workdir, remove_tree
+from drkit.drill.providers.base import (
+    DirectoryVolumes,
+    ScratchBase,
+    deferred_interrupts,
+    new_workdir,
+    remove_tree,
+)
 from drkit.sandbox.controlplane import STARTUP_TIMEOUT, ControlPlane
 
 
@@ -29,6 +37,7 @@ class LocalCluster(ScratchBase):
     def _up(self) -> Path:
         with deferred_interrupts():  # the dir and its path, never one without the other
             self.workdir = new_workdir(self.id, self.temp_root)
+        self.volumes = DirectoryVolumes(self.workdir / "volumes")
         self.plane = ControlPlane.start(self.workdir / "cluster", nodes=self.nodes, timeout=self.timeout)
         return self.plane.kubeconfig
 
