@@ -51,4 +51,12 @@ drkit drill run restore-plans/drill-sample.yaml --provider local --report-dir "$
 drkit drill report
 echo "reports: $(ls "$demo"/drill/* | tr '\n' ' ')"
 
+say "8. an on-demand restore: shop copied into the namespace shop-copy, its volume filled before the workloads"
+"$kubectl" delete namespace shop-copy --ignore-not-found --wait=true >/dev/null
+rm -rf "$demo/restored"
+copy=(restore-plans/demo-shop-copy.yaml --kubeconfig "$KUBECONFIG" --volume-path-map "*/*=$demo/restored/{namespace}/{pvc}")
+drkit restore plan "${copy[@]:0:3}"
+drkit restore run "${copy[@]}"
+diff -r "$demo/shop-data" "$demo/restored/shop-copy/data" && echo "the restored volume equals the original"
+
 say "done. KUBECONFIG=$KUBECONFIG talks to the sandbox; 'make demo-down' stops it."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -398,6 +399,22 @@ def _volume_plan_lines(fills: FillPlan | None) -> list[str]:
     return lines
 
 
+LIST_SKIPPED_UP_TO = 20
+
+
+def _not_restored_lines(plan: RestorePlan) -> list[str]:
+    """Each snapshot object not restored and why; many of them (a whole cluster's snapshot restored in
+    part) are counted by reason instead (``-o json`` lists each)."""
+    if not plan.skipped:
+        return []
+    if len(plan.skipped) <= LIST_SKIPPED_UP_TO:
+        return [f"not restored ({len(plan.skipped)}):", *(f"  {p}: {why}" for p, why in plan.skipped)]
+    reasons = Counter(why for _, why in plan.skipped)
+    lines = [f"not restored ({len(plan.skipped)}, by reason; -o json lists each):"]
+    lines += [f"  {n:>5}  {why}" for why, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return lines
+
+
 def _plan_text(header: str, plan: RestorePlan, fills: FillPlan | None = None) -> str:
     from drkit.cli.output import render_table
     from drkit.restore.model import PHASE_NAMES
@@ -412,9 +429,7 @@ def _plan_text(header: str, plan: RestorePlan, fills: FillPlan | None = None) ->
         for a in plan.actions
     ]
     lines = [header, render_table(rows, ["phase", "verb", "object", "reason"])]
-    if plan.skipped:
-        lines.append(f"not restored ({len(plan.skipped)}):")
-        lines += [f"  {path}: {why}" for path, why in plan.skipped]
+    lines += _not_restored_lines(plan)
     lines += _volume_plan_lines(fills)
     lines.append(_summary(plan))
     return "\n".join(lines)
