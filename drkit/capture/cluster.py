@@ -23,7 +23,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drkit.capture.filters import CaptureFilter, is_glob
@@ -41,6 +41,7 @@ from drkit.kube.client import KubeClient
 from drkit.repo.model import Snapshot
 from drkit.repo.repository import Repository
 from drkit.repo.snapshotwriter import SnapshotWriter
+from drkit.storage.base import LockMode
 
 ETCD_PATH = "etcd/snapshot.db"
 OBJECTS_PATH = "capture/resources.json"
@@ -59,6 +60,9 @@ class ClusterBackupRequest:
     tags: tuple[str, ...] = ()
     host: str | None = None
     volumes: VolumeOptions | None = None  # None or selection "none": no volume data
+    lock_mode: LockMode | None = None  # a schedule's spec.lock: overrides the repository's for this backup
+    lock_period: timedelta | None = None
+    lock_origin: str = ""  # the schedule file that asked for it (named in errors)
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,18 @@ def summary_record(summary: CaptureSummary) -> dict[str, Any]:
     }
 
 
+def _use_lock(repo: Repository, request: ClusterBackupRequest) -> None:
+    if request.lock_mode is None and request.lock_period is None:
+        return
+    try:
+        repo.use_lock(request.lock_mode, request.lock_period)
+    except ConfigError as exc:
+        message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+        raise ConfigError(
+            message, file=request.lock_origin or None, field=f"spec.{exc.field}", hint=exc.hint
+        ) from None
+
+
 def backup_cluster(
     repo: Repository, request: ClusterBackupRequest, *, notify: Notify | None = None
 ) -> ClusterBackupResult:
@@ -119,6 +135,7 @@ def backup_cluster(
     if wants_volumes and request.kube is None:
         raise ConfigError("--volumes needs the Kubernetes API (a context or kubeconfig)", field="volumes")
     meta: dict[str, Any] = {"drkit": {"capture": 1}}
+    _use_lock(repo, request)
     with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host) as snap:
         if request.etcd is not None:
             stream = request.etcd.snapshot()

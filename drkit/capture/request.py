@@ -76,6 +76,9 @@ def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> Clu
         tags=schedule.tags,
         host=host,
         volumes=volume_options(schedule),
+        lock_mode=schedule.lock.mode,
+        lock_period=schedule.lock.period,
+        lock_origin=str(schedule.source),
     )
 
 

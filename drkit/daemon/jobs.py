@@ -178,20 +178,7 @@ def find_drill_runner() -> DrillRunner | None:
     return runner
 
 
-def unapplied_settings(schedule: Schedule, repo: Repository) -> list[str]:
-    """Settings of ``schedule`` this drkit cannot honour yet, said plainly in the run's record: the
-    lock of new objects is the repository's own."""
-    notes: list[str] = []
-    lock = schedule.lock
-    mode = repo.config.lock_mode
-    if lock.mode is not None and lock.mode != mode:
-        shown = mode.value if mode is not None else "none"
-        notes.append(
-            f"spec.lock.mode {lock.mode.value} not applied: the repository's lock mode ({shown}) is used"
-        )
-    if lock.period is not None and lock.period != repo.config.retention:
-        notes.append(
-            f"spec.lock.period {lock.period} not applied: "
-            f"the repository's period ({repo.config.retention}) is used"
-        )
-    return notes
+def lock_details(repo: Repository) -> dict[str, Any]:
+    """The lock the backup's objects got (a schedule's ``spec.lock``, else the repository's)."""
+    mode, period = repo.lock_settings
+    return {"mode": mode.value if mode is not None else None, "period_s": int(period.total_seconds())}

@@ -415,11 +415,7 @@ class Daemon:
         result, repo = jobs.backup(schedule, notify=notify)
         outcome = jobs.backup_outcome(result)
         details = dict(outcome.details)
-        notes = jobs.unapplied_settings(schedule, repo)
-        if notes:
-            details["not_applied"] = notes
-            for note in notes:
-                log.warning("%s", note, extra=extra)
+        details["lock"] = jobs.lock_details(repo)
         if self._leading and not self._stopping:
             try:
                 pruned = jobs.prune(schedule, repo)

@@ -131,6 +131,7 @@ class Repository:
         self._session_stored = False
         self.slot_id = slot_id
         self.config = config
+        self._lock_override: tuple[LockMode | None, timedelta] | None = None
         self.settings = settings or WriterSettings()
         self._config_version = config_version
         self._reader = reader
@@ -340,7 +341,42 @@ class Repository:
         return snaps
 
     def _lock(self) -> LockPolicy:
-        return LockPolicy(self.config.lock_mode, self.config.retention, self._clock)
+        return LockPolicy(*self.lock_settings, self._clock)
+
+    @property
+    def lock_settings(self) -> tuple[LockMode | None, timedelta]:
+        """The lock mode and period of what this handle writes: the repository's, or what
+        :meth:`use_lock` set."""
+        return self._lock_override or (self.config.lock_mode, self.config.retention)
+
+    def use_lock(self, mode: LockMode | None = None, period: timedelta | None = None) -> None:
+        """Lock what this handle writes from now on with ``mode`` and/or ``period`` instead of the
+        repository's own (a schedule's ``spec.lock``). New objects get them; objects a snapshot
+        reuses keep their mode and have their retention extended to the new period. Only as strict
+        or stricter: COMPLIANCE may replace GOVERNANCE, never the reverse, and a repository created
+        without Object Lock cannot be given one here. ``ConfigError`` otherwise."""
+        base = self.config.lock_mode
+        if mode is not None and base is None:
+            raise ConfigError(
+                f"lock mode {mode.value}: this repository was created without Object Lock",
+                field="lock.mode",
+                hint="lock it from the start: drkit repo init --lock-mode compliance",
+            )
+        if mode is LockMode.GOVERNANCE and base is LockMode.COMPLIANCE:
+            raise ConfigError(
+                "lock mode governance is weaker than the repository's compliance: refused",
+                field="lock.mode",
+                hint="leave the mode out to use the repository's",
+            )
+        if period is not None:
+            if period <= timedelta(0):
+                raise ConfigError("the lock period must be longer than 0", field="lock.period")
+            if (mode or base) is None:
+                raise ConfigError(
+                    "a lock period needs Object Lock, and this repository was created without it",
+                    field="lock.period",
+                )
+        self._lock_override = (mode or base, period if period is not None else self.config.retention)
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -592,7 +628,7 @@ class Repository:
         """
         state = self._load_index()
         now = self._clock()
-        mode, retention = self.config.lock_mode, self.config.retention
+        mode, retention = self.lock_settings
         needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
         pack_refs, index_refs = self._lock_references(state.index, referenced, writer.new_indexes, needed)
         snap = replace(

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from drkit.capture.cluster import backup_cluster
 from drkit.capture.request import request_from_schedule
 from drkit.config.schedule import load_schedule, load_schedules
 from drkit.daemon.check import check_directory, next_run_rows
-from drkit.daemon.jobs import retention_policy, unapplied_settings
+from drkit.daemon.jobs import lock_details, retention_policy
 from drkit.daemon.metrics import parse_address
 from drkit.daemon.webhook import check_url
 from drkit.errors import ConfigError
@@ -16,6 +17,7 @@ from drkit.repo.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.repo.retention import UNLIMITED
 from drkit.secret import Secret
+from drkit.storage.base import LockMode
 from drkit.storage.url import open_store
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -112,18 +114,68 @@ def test_check_directory_reports_every_bad_file(tmp_path: Path) -> None:
     assert [s.name for s in schedules] == ["etcd-every-6h"]
 
 
-def test_settings_this_drkit_cannot_honour_are_named(tmp_path: Path) -> None:
-    repo = Repository.init(
+def _repo(tmp_path: Path, mode: LockMode | None, retention: timedelta) -> Repository:
+    return Repository.init(
         open_store(str(tmp_path / "repo")),
         Credential(passphrase=Secret("unit test passphrase")),
-        lock_mode=None,
-        retention=timedelta(0),
+        lock_mode=mode,
+        retention=retention,
         scrypt_n=1024,
     )
-    nightly = load_schedule(ROOT / "schedules" / "example-nightly.yaml")
-    notes = unapplied_settings(nightly, repo)
-    assert len(notes) == 2
-    assert "spec.lock.mode compliance not applied" in notes[0]
-    assert "spec.lock.period" in notes[1]
-    etcd_only = load_schedule(ROOT / "schedules" / "example-etcd-only.yaml")
-    assert unapplied_settings(etcd_only, repo) == []
+
+
+LOCKED = """\
+apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: locked}
+spec:
+  cron: "0 * * * *"
+  repository: {url: REPO}
+  etcd: {endpoints: ["http://127.0.0.1:9"]}
+  resources: {enabled: false}
+  lock: {mode: compliance, period: 30d}
+"""
+
+
+def test_a_schedule_lock_the_repository_cannot_give_fails_naming_the_schedule(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, None, timedelta(0))
+    path = tmp_path / "locked.yaml"
+    path.write_text(LOCKED.replace("REPO", str(tmp_path / "repo")))
+    request = request_from_schedule(load_schedule(path))
+    assert (request.lock_mode, request.lock_period) == (LockMode.COMPLIANCE, timedelta(days=30))
+    with pytest.raises(ConfigError) as err:
+        backup_cluster(repo, request)  # refused before etcd is asked for anything
+    assert err.value.file == str(path)
+    assert err.value.field == "spec.lock.mode"
+    assert "created without Object Lock" in err.value.message
+    assert repo.snapshots() == [], "nothing was written"
+    assert lock_details(repo) == {"mode": None, "period_s": 0}
+
+
+def test_use_lock_is_only_as_strict_or_stricter(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, LockMode.COMPLIANCE, timedelta(days=1))
+    with pytest.raises(ConfigError, match="weaker than the repository's compliance"):
+        repo.use_lock(LockMode.GOVERNANCE)
+    with pytest.raises(ConfigError, match="longer than 0"):
+        repo.use_lock(None, timedelta(0))
+    assert repo.lock_settings == (LockMode.COMPLIANCE, timedelta(days=1))
+    repo.use_lock(None, timedelta(days=3))
+    assert repo.lock_settings == (LockMode.COMPLIANCE, timedelta(days=3))
+    assert lock_details(repo) == {"mode": "compliance", "period_s": 3 * 86400}
+
+
+def test_a_schedule_lock_period_locks_the_snapshot_for_that_long(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, LockMode.GOVERNANCE, timedelta(days=1))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("data")
+    repo.use_lock(LockMode.COMPLIANCE, timedelta(days=30))
+    before = datetime.now(UTC)
+    snap = repo.backup_path(src, host="h")
+    assert snap.retain_until is not None
+    assert before + timedelta(days=29) < snap.retain_until <= datetime.now(UTC) + timedelta(days=31)
+    pack = next(iter(repo.store.list("data/")))
+    lock = repo.store.head(pack.key).retention
+    assert lock is not None
+    assert lock.mode is LockMode.COMPLIANCE
+    assert lock.until >= snap.retain_until - timedelta(seconds=2)
