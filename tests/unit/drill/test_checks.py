@@ -335,7 +335,7 @@ def test_the_sample_drill_plan_is_valid() -> None:
     assert config.target.scratch
     specs = plan_checks(config)
     assert [s.type for s in specs] == [
-        "exists", "exists", "count", "available", "configmapEquals", "secretEquals", "volumeChecksum", "httpProbe",
-        "command",
+        "exists", "exists", "count", "available", "configmapEquals", "secretEquals", "volumeChecksum",
+        "httpProbe", "command",
     ]  # fmt: skip
     assert all(s.where.startswith(f"{root}/restore-plans/drill-sample.yaml:") for s in specs)

@@ -175,7 +175,11 @@ def test_repository_from_the_plan_the_environment_or_the_command_line(
 REFUSED = [
     ({}, "spec.target", "the target is a scratch cluster, which `drkit drill` creates"),
     ({"restore": {"etcd": True}}, "spec.restore.etcd", "not etcd"),
-    ({"restore": {"volumes": True}, "volumes": {"mover": "rsync"}}, "spec.volumes.mover", "expected local or job"),
+    (
+        {"restore": {"volumes": True}, "volumes": {"mover": "rsync"}},
+        "spec.volumes.mover",
+        "expected local or job",
+    ),
     ({"restore": {"resources": False, "etcd": True}}, "spec.restore", "restores no resources"),
 ]
 
