@@ -110,6 +110,34 @@ def field_causes(api_message: str) -> tuple[FieldCause, ...]:
     return tuple(causes)
 
 
+# details.causes[].reason (k8s.io/apimachinery metav1.CauseType) -> the reason as messages spell it.
+_CAUSE_TYPES = {
+    "FieldValueInvalid": "Invalid value",
+    "FieldValueRequired": "Required value",
+    "FieldValueNotSupported": "Unsupported value",
+    "FieldValueDuplicate": "Duplicate value",
+    "FieldValueForbidden": "Forbidden",
+    "FieldValueTooLong": "Too long",
+    "FieldValueTooMany": "Too many",
+    "FieldValueNotFound": "Not found",
+    "InternalError": "Internal error",
+    "FieldValueTypeInvalid": "Invalid type",
+}
+
+
+def status_field_causes(causes: tuple[tuple[str, str, str], ...]) -> tuple[FieldCause, ...]:
+    """The complaints of a 422 from its Status' ``details.causes`` (the structured form; the message
+    text is parsed only when an answer has none)."""
+    out = []
+    for field, reason, message in causes:
+        if not field:
+            continue
+        said = _CAUSE_TYPES.get(reason, reason)
+        text = message if message.startswith(f"{field}:") else f"{field}: {message}"
+        out.append(FieldCause(field, said, text))
+    return tuple(out)
+
+
 def refine(exc: KubeAPIError) -> KubeAPIError:
     """A 409 as :class:`KubeConflict`, a 422 as :class:`KubeInvalid`; any other error as it is."""
     kwargs: dict[str, Any] = {
@@ -119,6 +147,7 @@ def refine(exc: KubeAPIError) -> KubeAPIError:
         "reason": exc.reason,
         "api_message": exc.api_message,
         "hint": exc.hint,
+        "status_causes": exc.status_causes,
     }
     if exc.status == 409 and not isinstance(exc, KubeConflict):
         if exc.reason == "AlreadyExists":
@@ -128,7 +157,8 @@ def refine(exc: KubeAPIError) -> KubeAPIError:
         kwargs["hint"] = exc.hint or hint
         return KubeConflict(exc.message, **kwargs)
     if exc.status == 422 and not isinstance(exc, KubeInvalid):
-        return KubeInvalid(exc.message, causes=field_causes(exc.api_message), **kwargs)
+        causes = status_field_causes(exc.status_causes) or field_causes(exc.api_message)
+        return KubeInvalid(exc.message, causes=causes, **kwargs)
     return exc
 
 

@@ -184,7 +184,7 @@ _TLS_HINT = "check the kubeconfig's certificate-authority and client certificate
 
 def api_error(verb: str, path: str, status: int, body: bytes) -> KubeAPIError:
     """The typed error for an error answer; the message names the request and quotes the API server."""
-    reason, message = _status_fields(body)
+    reason, message, causes = _status_fields(body)
     said = message or reason or body[:200].decode("utf-8", "replace").strip() or "(empty answer)"
     text = f"{verb} {path}: HTTP {status}: {said}"
     kwargs: dict[str, Any] = {
@@ -193,6 +193,7 @@ def api_error(verb: str, path: str, status: int, body: bytes) -> KubeAPIError:
         "path": path,
         "reason": reason,
         "api_message": message,
+        "status_causes": causes,
     }
     if status == 401:
         return KubeForbidden(
@@ -215,14 +216,22 @@ def api_error(verb: str, path: str, status: int, body: bytes) -> KubeAPIError:
     return KubeAPIError(text, **kwargs)
 
 
-def _status_fields(body: bytes) -> tuple[str, str]:
+def _status_fields(body: bytes) -> tuple[str, str, tuple[tuple[str, str, str], ...]]:
+    """Reason, message and ``details.causes`` (field, reason, message) of a Status answer."""
     try:
         status = json.loads(body)
     except ValueError:
-        return "", ""
+        return "", "", ()
     if not isinstance(status, dict):
-        return "", ""
-    return str(status.get("reason") or ""), str(status.get("message") or "")
+        return "", "", ()
+    details = status.get("details")
+    raw = details.get("causes") if isinstance(details, dict) else None
+    causes = tuple(
+        (str(c.get("field") or ""), str(c.get("reason") or ""), str(c.get("message") or ""))
+        for c in (raw if isinstance(raw, list) else [])
+        if isinstance(c, dict)
+    )
+    return str(status.get("reason") or ""), str(status.get("message") or ""), causes
 
 
 def _in_pod_without_kubeconfig() -> bool:

@@ -21,6 +21,7 @@ class KubeAPIError(KubernetesError):
         reason: str = "",
         api_message: str = "",
         hint: str | None = None,
+        status_causes: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
         super().__init__(message, hint=hint)
         self.status = status
@@ -28,6 +29,7 @@ class KubeAPIError(KubernetesError):
         self.path = path
         self.reason = reason
         self.api_message = api_message
+        self.status_causes = status_causes  # (field, reason, message) of the Status' details.causes
 
 
 class KubeUnavailable(KubeAPIError):

@@ -197,6 +197,12 @@ def test_an_invalid_object_is_a_failed_result_naming_the_field_and_the_rest_is_a
     with pytest.raises(KubeInvalid) as exc:
         server_side_apply(kube, object_path("apps", "v1", "deployments", namespace, "broken"), bad.body)
     assert "spec.replicas" in exc.value.fields
+    # the causes come from the Status' structured details.causes, not from the message text
+    structured = {f for f, _reason, _msg in exc.value.status_causes}
+    assert "spec.replicas" in structured
+    (replicas,) = [c for c in exc.value.causes if c.field == "spec.replicas"]
+    assert replicas.reason == "Invalid value"
+    assert replicas.message.startswith("spec.replicas: Invalid value: -1")
 
 
 def test_objects_of_a_missing_crd_or_namespace_fail_with_not_found(kube: KubeClient, namespace: str) -> None:

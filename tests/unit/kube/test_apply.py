@@ -131,3 +131,40 @@ def test_existing_names_lists_metadata_only() -> None:
     assert existing_names(api, "/api/v1/namespaces/shop/configmaps") == {"a"}
     assert existing_names(api, "/api/v1/namespaces/gone/configmaps") == set()
     assert api.calls[0].query == {"limit": "500"}
+
+
+def test_status_causes_are_preferred_to_the_message_text() -> None:
+    from drkit.kube.apply import refine, status_field_causes
+    from drkit.kube.errors import KubeAPIError
+
+    causes = (
+        ("spec.replicas", "FieldValueInvalid", "Invalid value: -1: must be greater than or equal to 0"),
+        ("metadata.name", "FieldValueRequired", "Required value"),
+        ("", "FieldValueInvalid", "no field: dropped"),
+        ("spec.x", "SomethingNew", "said plainly"),
+    )
+    found = status_field_causes(causes)
+    assert [(c.field, c.reason) for c in found] == [
+        ("spec.replicas", "Invalid value"), ("metadata.name", "Required value"), ("spec.x", "SomethingNew"),
+    ]  # fmt: skip
+    assert found[0].message == "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    error = KubeAPIError(
+        "PATCH /x: HTTP 422",
+        status=422,
+        verb="PATCH",
+        path="/x",
+        api_message="unparseable",
+        status_causes=causes,
+    )
+    refined = refine(error)
+    assert [c.field for c in getattr(refined, "causes", ())] == ["spec.replicas", "metadata.name", "spec.x"]
+    text_only = refine(
+        KubeAPIError(
+            "PATCH /x: HTTP 422",
+            status=422,
+            verb="PATCH",
+            path="/x",
+            api_message='Pod "p" is invalid: spec.containers[0].image: Required value',
+        )
+    )
+    assert [c.field for c in getattr(text_only, "causes", ())] == ["spec.containers[0].image"]
