@@ -1,0 +1,657 @@
+"""Volume data in `drkit restore run`, on the real control plane (kube-apiserver + controller-manager +
+scheduler + kwok):
+
+* local mode through the CLI: a claim backed up with `drkit backup run --volumes all` is restored
+  under a mapped namespace; its files land byte-identical in the `--volume-path-map` directory, which
+  `restore plan` announced; a second run never writes into the claim it finds; a directory that
+  already holds files is refused while the resources are still applied;
+* job mode in-process, with the test playing the kubelet: the restore Job created for the new claim
+  is run locally (its claim mounted as the PersistentVolume's host path, its Secret as files, as a
+  node would) before any workload exists; the mover Secret comes back with the restore itself.
+  A missing Secret fails only that volume.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drkit.capture import cluster as capture_cluster
+from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
+from drkit.capture.filters import CaptureFilter
+from drkit.capture.movers import TERMINATION_LOG, MoverSettings
+from drkit.capture.stored import stored_objects
+from drkit.capture.volumes import KubeMoverCluster, PathRule, VolumeOptions, VolumeSelection
+from drkit.config.restoreplan import load_restore_plan
+from drkit.errors import ExitCode
+from drkit.kube.client import KubeClient
+from drkit.repo.keyslots import Credential
+from drkit.repo.repository import Repository
+from drkit.restore.applier import existing_objects
+from drkit.restore.model import ApplyReport
+from drkit.restore.planner import PlannerOptions, prepare
+from drkit.restore.volumes import (
+    FillResult,
+    JobFiller,
+    VolumeFill,
+    apply_with_volumes,
+    fill_volumes,
+    plan_fills,
+)
+from drkit.sandbox import http
+from drkit.sandbox.controlplane import ControlPlane
+from drkit.sandbox.process import wait_until
+from drkit.secret import Secret
+from drkit.storage.local import LocalStore
+from tests.treecompare import assert_same_tree, describe_tree, make_sample_tree
+
+PASSWORD = "a passphrase for the restore volume tests"
+ENV = {"DRKIT_SCRYPT_N": "1024"}
+Json = dict[str, Any]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _drkit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **ENV, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "drkit", *args], capture_output=True, text=True, env=full, check=False
+    )
+
+
+def _init_repo(path: Path) -> dict[str, str]:
+    env = {"DRKIT_REPO": str(path), "DRKIT_PASSWORD": PASSWORD}
+    done = _drkit("repo", "init", env=env)
+    assert done.returncode == 0, done.stderr
+    return env
+
+
+def _open(path: Path) -> Repository:
+    return Repository.open(LocalStore(path), Credential(passphrase=Secret(PASSWORD)))
+
+
+def _new_namespace(cluster: ControlPlane) -> str:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "test-"}}
+    name: str = cluster.api("POST", "/api/v1/namespaces", body)["metadata"]["name"]
+    return name
+
+
+def _delete(cluster: ControlPlane, path: str) -> None:
+    try:
+        cluster.api("DELETE", path)
+    except http.HTTPStatusError as exc:
+        if exc.status != 404:
+            raise
+
+
+def _volume_for(cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path) -> str:
+    """A hostPath PV reserved (claimRef) for the claim ``namespace/pvc``, as a provisioner would make."""
+    pv = f"pv-{namespace}-{pvc}"
+    cluster.api(
+        "POST",
+        "/api/v1/persistentvolumes",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "manual",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(host_dir), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": pvc},
+            },
+        },
+    )
+    # Once the volume controller has seen the PV (it sets the phase), a claim for it binds at once;
+    # a claim that came first would wait for the controller's next resync (15 s).
+    cluster.wait(
+        lambda: (
+            (cluster.api("GET", f"/api/v1/persistentvolumes/{pv}").get("status") or {}).get("phase")
+            == "Available"
+        ),
+        f"PersistentVolume {pv} Available",
+    )
+    return pv
+
+
+def _claim_path(namespace: str, pvc: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pvc}"
+
+
+def _bound_claim(cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path) -> str:
+    """A hostPath PV pre-bound to a new claim; returns the PV's name once the claim is Bound."""
+    pv = _volume_for(cluster, namespace, pvc, host_dir)
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": pvc},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "manual",
+                "resources": {"requests": {"storage": "1Gi"}},
+                "volumeName": pv,
+            },
+        },
+    )
+    path = _claim_path(namespace, pvc)
+    nudge = Nudge(lambda: _touch(cluster, path))
+    cluster.wait(
+        lambda: nudge.unless((cluster.api("GET", path).get("status") or {}).get("phase") == "Bound"),
+        f"claim {pvc} Bound",
+    )
+    return pv
+
+
+class Nudge:
+    """The volume controller sometimes loses a race on a new claim (with the finalizer the protection
+    controller adds) and binds it only at its next resync, 15 s later. A change to the claim's
+    annotations makes it look again at once: done each second the claim is still unbound."""
+
+    def __init__(self, touch: Callable[[], None], every_s: float = 1.0) -> None:
+        self.touch, self.every_s = touch, every_s
+        self.last = time.monotonic()
+
+    def unless(self, done: bool) -> bool:
+        if not done and time.monotonic() - self.last >= self.every_s:
+            self.touch()
+            self.last = time.monotonic()
+        return done
+
+
+def _touch(cluster: ControlPlane, path: str) -> None:
+    claim = cluster.api("GET", path)
+    claim["metadata"].setdefault("annotations", {})["drkit.test/nudged"] = str(time.time_ns())
+    try:
+        cluster.api("PUT", path, claim)
+    except http.HTTPStatusError as exc:
+        if exc.status != 409:  # changed meanwhile: that was a nudge too
+            raise
+
+
+APP = """
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: settings}
+  data: {mode: blue}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: app}
+  spec:
+    replicas: 1
+    selector: {matchLabels: {app: files}}
+    template:
+      metadata: {labels: {app: files}}
+      spec:
+        containers: [{name: app, image: busybox, volumeMounts: [{name: data, mountPath: /data}]}]
+        volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+"""
+
+
+def _app(cluster: ControlPlane, namespace: str) -> None:
+    """A ConfigMap and a Deployment that mounts the claim ``data``."""
+    configmap, deployment = yaml.safe_load(APP)
+    cluster.api("POST", f"/api/v1/namespaces/{namespace}/configmaps", configmap)
+    cluster.api("POST", f"/apis/apps/v1/namespaces/{namespace}/deployments", deployment)
+
+
+def _mover_secret(cluster: ControlPlane, namespace: str, repo: Path) -> None:
+    """The mover Secret (repository settings as files), as docs/volumes.md says to create it."""
+
+    def b64(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "drkit-repo"},
+            "type": "Opaque",
+            "data": {"url": b64(str(repo)), "password": b64(PASSWORD)},
+        },
+    )
+
+
+def _plan_file(  # noqa: PLR0917
+    path: Path, repo: Path, cluster: ControlPlane, source: str, target: str, waits: Json | None = None
+) -> Path:
+    spec: Json = {
+        "repository": {"url": str(repo)},
+        "snapshot": "latest",
+        "target": {"kubeconfig": str(cluster.kubeconfig)},
+        "scope": {"includeNamespaces": [source], "includeClusterResources": False},
+        "namespaceMapping": {source: target},
+        "existingPolicy": "skip",
+        "restore": {"resources": True, "volumes": True},
+        "waits": waits or {"enabled": False},
+    }
+    document = {"apiVersion": "drkit.io/v1", "kind": "RestorePlan", "metadata": {"name": "vol"}, "spec": spec}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def _exists(cluster: ControlPlane, path: str) -> bool:
+    return cluster.exists(path)
+
+
+# -- the kubelet's part ----------------------------------------------------------------------------
+
+
+@dataclass
+class PlayedJob:
+    namespace: str
+    name: str
+    args: list[str]
+    data_dir: Path
+    deployments_then: list[str]  # the Deployments of the namespace when the Job ran
+
+
+class KubeletPlayer(KubeMoverCluster):
+    """kwok runs no containers: for each mover Job drkit waits for, do what a node would. Once kwok
+    has run the Job's pod (so it was scheduled: its claim is Bound; see :class:`Nudge`), run the
+    container's command here with each mount resolved as a kubelet resolves it (a claim: its
+    PersistentVolume's host path; a Secret: its keys as files; an emptyDir: a new directory), then put
+    the result into the pod's termination message."""
+
+    def __init__(self, kube: KubeClient, work: Path) -> None:
+        super().__init__(kube, poll_s=0.2)
+        self.work = work
+        self.played: list[PlayedJob] = []
+
+    def wait_job(self, namespace: str, name: str, timeout_s: float) -> Json:
+        self._play(namespace, name)
+        return super().wait_job(namespace, name, timeout_s)
+
+    def _succeeded_pod(self, namespace: str, job: str, claim: str) -> Json:
+        found: list[Json] = []
+        nudge = Nudge(lambda: self._touch(_claim_path(namespace, claim)))
+
+        def ready() -> bool:
+            pods = self.kube.get_json(
+                f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"job-name={job}"}
+            )
+            found[:] = [p for p in pods["items"] if (p.get("status") or {}).get("phase") == "Succeeded"]
+            bound = (self.kube.get_json(_claim_path(namespace, claim)).get("status") or {}).get("phase")
+            nudge.unless(bound == "Bound")
+            return bool(found)
+
+        wait_until(ready, what=f"the pod of Job {namespace}/{job} Succeeded (kwok)", timeout=60)
+        return found[0]
+
+    def _touch(self, path: str) -> None:
+        annotations = {"drkit.test/nudged": str(time.time_ns())}
+        self.kube.send_json(
+            "PATCH",
+            path,
+            {"metadata": {"annotations": annotations}},
+            content_type="application/merge-patch+json",
+        )
+
+    def _mount(self, namespace: str, volume: Json, job: str) -> Path:
+        if "persistentVolumeClaim" in volume:
+            claim = self.kube.get_json(_claim_path(namespace, volume["persistentVolumeClaim"]["claimName"]))
+            pv = self.kube.get_json(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
+            return Path(pv["spec"]["hostPath"]["path"])
+        if "secret" in volume:
+            secret = self.kube.get_json(
+                f"/api/v1/namespaces/{namespace}/secrets/{volume['secret']['secretName']}"
+            )
+            where = self.work / f"{job}-{volume['name']}"
+            where.mkdir(parents=True)
+            for key, value in (secret.get("data") or {}).items():
+                (where / key).write_bytes(base64.b64decode(value))
+            return where
+        if "emptyDir" in volume:
+            where = self.work / f"{job}-{volume['name']}"
+            where.mkdir(parents=True)
+            return where
+        raise AssertionError(f"the kubelet player cannot mount {volume}")
+
+    def _play(self, namespace: str, name: str) -> None:
+        job = self.kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
+        spec = job["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        assert container["command"] == ["drkit"]
+        deployments = self.kube.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        (claim,) = [
+            v["persistentVolumeClaim"]["claimName"] for v in volumes.values() if "persistentVolumeClaim" in v
+        ]
+        pod = self._succeeded_pod(namespace, name, claim)
+        log = self.work / f"{name}.termination-log"
+        mapping = {TERMINATION_LOG: str(log)}
+        for mount in container["volumeMounts"]:
+            mapping[mount["mountPath"]] = str(self._mount(namespace, volumes[mount["name"]], name))
+        args = [mapping.get(a, a) for a in container["args"]]
+        done = _drkit(*args)
+        assert done.returncode == 0, done.stderr
+        self.played.append(
+            PlayedJob(
+                namespace,
+                name,
+                list(container["args"]),
+                Path(mapping["/data"]),
+                sorted(d["metadata"]["name"] for d in deployments),
+            )
+        )
+        statuses = pod["status"]["containerStatuses"]
+        statuses[0]["state"]["terminated"]["message"] = log.read_text()
+        self.kube.send_json(
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status",
+            {"status": {"containerStatuses": statuses}},
+            content_type="application/merge-patch+json",
+        )
+
+
+# -- local mode through the command line -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    namespace: str
+    data: Path  # the volume's files (its PV's host path)
+    repo: Path
+    env: dict[str, str]
+    snapshot: str
+    backup: Json  # `backup run -o json`
+
+
+@pytest.fixture(scope="module")
+def source(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
+    """An app with a claim on a hostPath PV, backed up once by `drkit backup run --volumes all`."""
+    tmp = tmp_path_factory.mktemp("restore-volumes")
+    namespace = _new_namespace(cluster)
+    data = make_sample_tree(tmp / "hostdir")
+    pv = _bound_claim(cluster, namespace, "data", data)
+    try:
+        _app(cluster, namespace)
+        env = _init_repo(tmp / "repo")
+        done = _drkit(
+            "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace,
+            "--volumes", "all", "--volume-path-map", f"{pv}={data}", "-o", "json",
+            env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        backup = json.loads(done.stdout)
+        yield Source(namespace, data, tmp / "repo", env, backup["id"], backup)
+    finally:
+        _delete(cluster, f"/api/v1/namespaces/{namespace}")
+        _delete(cluster, f"/api/v1/persistentvolumes/{pv}")
+
+
+def _restore(source: Source, plan: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _drkit("restore", "run", str(plan), *args, "-o", "json", env=source.env)
+
+
+def _file_count(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_local_mode_restores_the_claims_files_into_the_mapped_directory(
+    cluster: ControlPlane, source: Source, tmp_path: Path
+) -> None:
+    (backed_up,) = source.backup["volumes"]
+    assert (backed_up["pvc"], backed_up["status"]) == ("data", "ok")
+    target = f"{source.namespace}-dr"
+    plan = _plan_file(tmp_path / "plan.yaml", source.repo, cluster, source.namespace, target)
+    rule = f"*/*={tmp_path}/restored/{{namespace}}/{{pvc}}"
+    try:
+        planned = _drkit("restore", "plan", str(plan), "-o", "json", env=source.env)
+        assert planned.returncode == 0, planned.stderr
+        dry = json.loads(planned.stdout)["volumes"]
+        assert dry["mover"] == "local"
+        assert [(f["source"], f["target"], f["path"], f["snapshot"]) for f in dry["fills"]] == [
+            (
+                f"{source.namespace}/data",
+                f"{target}/data",
+                f"volumes/{source.namespace}/data",
+                source.snapshot,
+            )
+        ]
+        assert dry["skipped"] == []
+
+        ran = _restore(source, plan, "--volume-path-map", rule)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        result = json.loads(ran.stdout)
+        assert result["report"]["failed"] == 0
+        (filled,) = result["volumes"]["results"]
+        assert [f["target"] for f in dry["fills"]] == [filled["target"]], "the dry run said what run did"
+        restored = tmp_path / "restored" / target / "data"
+        assert filled["ok"] is True, filled["message"]
+        assert (filled["mode"], filled["snapshot"]) == ("local", source.snapshot)
+        assert filled["where"] == f"{restored} (--volume-path-map */*)"
+        assert filled["restoredFiles"] == backed_up["files"] == _file_count(source.data)
+        assert filled["restoredBytes"] == backed_up["bytes"]
+        assert result["volumes"]["skipped"] == []
+        assert_same_tree(source.data, restored)
+
+        assert _exists(cluster, f"/apis/apps/v1/namespaces/{target}/deployments/app")
+        assert cluster.api("GET", f"/api/v1/namespaces/{target}/configmaps/settings")["data"] == {
+            "mode": "blue"
+        }
+        # the PV stays the original's: the new claim binds anew (nothing provisions it here)
+        claim = cluster.api("GET", _claim_path(target, "data"))
+        assert not claim["spec"].get("volumeName")
+    finally:
+        _delete(cluster, f"/api/v1/namespaces/{target}")
+
+
+def test_a_claim_that_exists_is_never_written_again(
+    cluster: ControlPlane, source: Source, tmp_path: Path
+) -> None:
+    target = f"{source.namespace}-again"
+    plan = _plan_file(tmp_path / "plan.yaml", source.repo, cluster, source.namespace, target)
+    rule = f"*/*={tmp_path}/restored/{{namespace}}/{{pvc}}"
+    restored = tmp_path / "restored" / target / "data"
+    try:
+        first = _restore(source, plan, "--volume-path-map", rule)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert [f["ok"] for f in json.loads(first.stdout)["volumes"]["results"]] == [True]
+        (restored / "written-after-the-restore.txt").write_text("the app's own data\n")
+        before = describe_tree(restored)
+
+        again = _restore(source, plan, "--volume-path-map", rule)
+        assert again.returncode == 0, again.stdout + again.stderr
+        result = json.loads(again.stdout)
+        assert result["counts"]["create"] == 0
+        assert result["volumes"]["results"] == []
+        (skipped,) = result["volumes"]["skipped"]
+        assert skipped["source"] == f"{source.namespace}/data"
+        assert "the claim exists in the target (skip)" in skipped["reason"]
+        assert describe_tree(restored) == before
+    finally:
+        _delete(cluster, f"/api/v1/namespaces/{target}")
+
+
+def test_a_directory_that_holds_files_is_refused_and_the_rest_is_restored(
+    cluster: ControlPlane, source: Source, tmp_path: Path
+) -> None:
+    target = f"{source.namespace}-busy"
+    plan = _plan_file(tmp_path / "plan.yaml", source.repo, cluster, source.namespace, target)
+    busy = tmp_path / "busy" / target / "data"
+    busy.mkdir(parents=True)
+    (busy / "keep.txt").write_text("not drkit's\n")
+    try:
+        ran = _restore(source, plan, "--volume-path-map", f"*/*={tmp_path}/busy/{{namespace}}/{{pvc}}")
+        assert ran.returncode == ExitCode.PARTIAL, ran.stdout + ran.stderr
+        assert "1 of" in ran.stderr
+        result = json.loads(ran.stdout)
+        (filled,) = result["volumes"]["results"]
+        assert filled["ok"] is False
+        assert f"{busy} is not an empty directory" in filled["message"]
+        assert filled["where"].startswith(str(busy))
+        assert [p.name for p in busy.iterdir()] == ["keep.txt"]
+        assert (busy / "keep.txt").read_text() == "not drkit's\n"
+        # the resources were applied all the same
+        assert result["report"]["failed"] == 0
+        assert _exists(cluster, f"/apis/apps/v1/namespaces/{target}/deployments/app")
+        assert _exists(cluster, f"/api/v1/namespaces/{target}/configmaps/settings")
+        assert _exists(cluster, _claim_path(target, "data"))
+    finally:
+        _delete(cluster, f"/api/v1/namespaces/{target}")
+
+
+# -- job mode, in-process ------------------------------------------------------------------------------
+
+
+def _backup_in_process(kube: KubeClient, repo: Repository, namespace: str, options: VolumeOptions) -> str:
+    request = ClusterBackupRequest(
+        kube=kube, capture_filter=CaptureFilter.build(include_namespaces=[namespace]), volumes=options
+    )
+    result = backup_cluster(repo, request)
+    assert not result.partial, result.volumes
+    return result.snapshot.id
+
+
+def _restore_in_process(
+    kube: KubeClient, repo: Repository, plan_path: Path, filler: JobFiller
+) -> tuple[ApplyReport, list[FillResult], Json]:
+    """What `drkit restore run` does, with the filler given (so that the test can play the kubelet)."""
+    config = load_restore_plan(plan_path)
+    (snap,) = [s for s in repo.snapshots() if s.kind == "cluster"]
+    objects = list(stored_objects(repo.snapshot_reader(snap.id)))
+    prepared = prepare(objects, PlannerOptions.from_config(config))
+    plan = prepared.decide(existing_objects(kube, prepared.refs()), snapshot_id=snap.id, target="the test")
+    fills = plan_fills(snap.meta.get("volumes"), plan, snap.id)
+    report, filled = apply_with_volumes(kube, plan, fills, filler, timeouts=config.waits.seconds())
+    return report, filled, dict(snap.meta["volumes"])
+
+
+@pytest.mark.parametrize("capture", ["local", "job"])
+def test_job_mode_fills_the_new_claim_before_the_workloads(
+    cluster: ControlPlane, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture: str
+) -> None:
+    data = make_sample_tree(tmp_path / "hostdir")
+    source_pv = _bound_claim(cluster, namespace, "data", data)
+    _init_repo(tmp_path / "repo")
+    _mover_secret(cluster, namespace, tmp_path / "repo")  # comes back with the restore
+    _app(cluster, namespace)
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    player = KubeletPlayer(kube, tmp_path / "kubelet")
+    repo = _open(tmp_path / "repo")
+    target = f"{namespace}-job"
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    target_pv = _volume_for(cluster, target, "data", restored)  # the provisioner's part
+    try:
+        if capture == "job":  # the real backup, its mover Jobs run by the kubelet player
+            monkeypatch.setattr(capture_cluster, "KubeMoverCluster", lambda _kube: player)
+            options = VolumeOptions(VolumeSelection.parse("all"), mover="job")
+        else:
+            options = VolumeOptions(VolumeSelection.parse("all"), (PathRule.parse(f"{source_pv}={data}"),))
+        snapshot = _backup_in_process(kube, repo, namespace, options)
+        assert [p.data_dir for p in player.played] == ([data] if capture == "job" else [])
+        player.played.clear()
+
+        plan = _plan_file(
+            tmp_path / "plan.yaml", tmp_path / "repo", cluster, namespace, target,
+            waits={"timeouts": {"Deployment": "60s"}},
+        )  # fmt: skip
+        report, filled, meta = _restore_in_process(kube, _open(tmp_path / "repo"), plan, JobFiller(
+            kube, MoverSettings(), cluster=player, timeout_s=120
+        ))  # fmt: skip
+        assert report.failed == [], [r.message for r in report.failed]
+        (result,) = filled
+        assert result.ok, result.message
+        (played,) = player.played
+        assert result.where == f"Job {target}/{played.name}"
+        (record,) = meta["volumes"]
+        data_snapshot = record["snapshot"] if capture == "job" else snapshot
+        assert data_snapshot
+        assert result.fill.snapshot_id == data_snapshot
+        assert played.args[played.args.index("--path") + 1] == f"volumes/{namespace}/data"
+        assert played.args[played.args.index("--snapshot") + 1] == data_snapshot
+        assert played.data_dir == restored, "the Job mounted the claim bound to the reserved PV"
+        assert played.deployments_then == [], "the data came before the workloads"
+        assert (result.files, result.bytes) == (record["files"], record["bytes"])
+        assert_same_tree(data, restored)
+        # the Secret the Job read came back with the restore; the workload came up on the filled claim
+        assert _exists(cluster, f"/api/v1/namespaces/{target}/secrets/drkit-repo")
+        claim = cluster.api("GET", _claim_path(target, "data"))
+        assert (claim["spec"]["volumeName"], claim["status"]["phase"]) == (target_pv, "Bound")
+        waited = [w for w in report.waits if "deployments.apps/app" in w.action.ref.display()]
+        assert [w.ok for w in waited] == [True]
+    finally:
+        kube.close()
+        _delete(cluster, f"/api/v1/namespaces/{target}")
+        _delete(cluster, f"/api/v1/persistentvolumes/{target_pv}")
+        _delete(cluster, f"/api/v1/persistentvolumes/{source_pv}")
+
+
+def test_job_mode_without_the_mover_secret_fails_only_that_volume(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    data = tmp_path / "hostdir"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "a.txt").write_text("a\n")
+    source_pv = _bound_claim(cluster, namespace, "data", data)
+    _app(cluster, namespace)
+    _init_repo(tmp_path / "repo")
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    target = f"{namespace}-nosecret"
+    try:
+        options = VolumeOptions(VolumeSelection.parse("all"), (PathRule.parse(f"{source_pv}={data}"),))
+        _backup_in_process(kube, _open(tmp_path / "repo"), namespace, options)
+        player = KubeletPlayer(kube, tmp_path / "kubelet")
+        plan = _plan_file(tmp_path / "plan.yaml", tmp_path / "repo", cluster, namespace, target)
+        report, filled, _meta = _restore_in_process(
+            kube,
+            _open(tmp_path / "repo"),
+            plan,
+            JobFiller(kube, MoverSettings(), cluster=player, timeout_s=60),
+        )
+        (result,) = filled
+        assert not result.ok
+        assert f"needs the Secret drkit-repo in namespace {target}" in result.message
+        assert "there is none" in result.message
+        assert player.played == []
+        assert kube.get_json(f"/apis/batch/v1/namespaces/{target}/jobs")["items"] == []
+        assert report.failed == []
+        assert _exists(cluster, f"/apis/apps/v1/namespaces/{target}/deployments/app")
+        assert _exists(cluster, f"/api/v1/namespaces/{target}/configmaps/settings")
+        assert _exists(cluster, _claim_path(target, "data"))
+    finally:
+        kube.close()
+        _delete(cluster, f"/api/v1/namespaces/{target}")
+        _delete(cluster, f"/api/v1/persistentvolumes/{source_pv}")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fill_volumes records str(exc) only: the hint of a failed volume (how to create the mover "
+    "Secret) reaches neither the JSON nor the table of `restore run`",
+)
+def test_a_failed_volume_keeps_the_errors_hint(cluster: ControlPlane, namespace: str, tmp_path: Path) -> None:
+    """The per-volume result is all a user sees of a volume's failure (the command exits 1 with a
+    summary): it must carry what to do, as a top-level error does."""
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    try:
+        fill = VolumeFill(
+            "src/data", namespace, "data", "0" * 64, "volumes/src/data", {"namespace": "src", "pvc": "data"}
+        )
+        filler = JobFiller(kube, MoverSettings(), cluster=KubeletPlayer(kube, tmp_path))
+        (result,) = fill_volumes([fill], filler)
+        assert not result.ok
+        assert "there is none" in result.message
+        assert "create it with the keys url and password" in json.dumps(result.to_json())
+    finally:
+        kube.close()
