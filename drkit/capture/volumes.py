@@ -482,12 +482,39 @@ class KubeMoverCluster:
 
     def wait_job(self, namespace: str, name: str, timeout_s: float) -> Json:
         path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
-        return self._poll(
-            lambda: self.kube.get_json(path),
-            lambda j: job_finished(j) is not None,
-            f"Job {namespace}/{name} to finish",
-            timeout_s,
-        )
+        try:
+            return self._poll(
+                lambda: self.kube.get_json(path),
+                lambda j: job_finished(j) is not None,
+                f"Job {namespace}/{name} to finish",
+                timeout_s,
+            )
+        except KubernetesError as exc:
+            why = self._pending_reason(namespace, name)
+            if why:
+                raise KubernetesError(f"{exc.message}; its pod: {why}", hint=exc.hint) from None
+            raise
+
+    def _pending_reason(self, namespace: str, name: str) -> str:
+        """Why the Job's pod is not running (not scheduled: an unbound claim, no node), if it says."""
+        try:
+            pods = self.kube.get_json(
+                f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"job-name={name}"}
+            )
+        except DrkitError:
+            return ""
+        for pod in pods.get("items") or []:
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                    return f"not scheduled: {cond.get('message') or cond.get('reason') or 'no reason given'}"
+            waiting = [
+                (s.get("state") or {}).get("waiting") or {}
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+            ]
+            for w in waiting:
+                if w.get("reason"):
+                    return f"waiting: {w['reason']}" + (f": {w['message']}" if w.get("message") else "")
+        return ""
 
     def job_messages(self, namespace: str, name: str) -> list[str]:
         pods = self.kube.get_json(
@@ -838,7 +865,13 @@ def run_restore_job(
     job = restore_job(target, settings, snapshot_id, path=path)
     name = job["metadata"]["name"]
     cluster.create(job)
-    state = job_finished(cluster.wait_job(target.namespace, name, timeout_s))
+    try:
+        finished = cluster.wait_job(target.namespace, name, timeout_s)
+    except KubernetesError:
+        with contextlib.suppress(DrkitError):
+            cluster.delete(job)  # a pending Job would fill the claim after the workloads started
+        raise
+    state = job_finished(finished)
     result: Json | None = None
     for message in cluster.job_messages(target.namespace, name):
         try:

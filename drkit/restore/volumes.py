@@ -1,9 +1,9 @@
 """Volume data in a restore: every claim the plan creates is filled from the snapshot before the
 workloads that mount it are applied.
 
-    fills = plan_fills(snapshot.meta.get("volumes"), plan)     # pure: which claim gets which data
-    filler = LocalFiller(repo, kube, rules=...)                # or JobFiller(kube, repo, settings)
-    results = fill_volumes(fills.fills, filler)
+    fills = plan_fills(snapshot.meta.get("volumes"), plan, snapshot.id)   # pure: which claim, which data
+    filler = LocalFiller(repo, kube, rules)                               # or JobFiller(kube, settings)
+    report, results = apply_with_volumes(kube, plan, fills, filler)       # fills before the workloads
 
 Where the data is: a volume captured in local mode lives in the cluster snapshot itself under
 ``volumes/<ns>/<pvc>``; one captured by a mover Job lives in its own ``volume`` snapshot (the
@@ -204,6 +204,8 @@ def fill_volumes(
                 result.ok = True
             except (DrkitError, OSError) as exc:
                 result.message = str(exc)
+                if isinstance(exc, DrkitError) and exc.hint:
+                    result.message += f" (hint: {exc.hint})"
             finally:
                 result.duration_s = time.monotonic() - started
             results.append(result)

@@ -635,11 +635,6 @@ def test_job_mode_without_the_mover_secret_fails_only_that_volume(
         _delete(cluster, f"/api/v1/persistentvolumes/{source_pv}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fill_volumes records str(exc) only: the hint of a failed volume (how to create the mover "
-    "Secret) reaches neither the JSON nor the table of `restore run`",
-)
 def test_a_failed_volume_keeps_the_errors_hint(cluster: ControlPlane, namespace: str, tmp_path: Path) -> None:
     """The per-volume result is all a user sees of a volume's failure (the command exits 1 with a
     summary): it must carry what to do, as a top-level error does."""
@@ -657,11 +652,6 @@ def test_a_failed_volume_keeps_the_errors_hint(cluster: ControlPlane, namespace:
         kube.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_restore_job leaves the restore Job behind when waiting for it times out: once the claim "
-    "binds, it runs and writes into a volume the workloads already use",
-)
 def test_a_restore_job_that_times_out_is_not_left_to_run_later(
     cluster: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
