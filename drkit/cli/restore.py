@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from drkit.repo.model import Snapshot
     from drkit.repo.repository import Repository
     from drkit.restore.model import ApplyReport, RestorePlan
-    from drkit.restore.volumes import Filler, FillPlan, FillResult
+    from drkit.restore.volumes import Filler, FillOptions, FillPlan, FillResult
 
 
 @click.group()
@@ -112,24 +112,6 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@restore.command("plan")
-@_plan_options
-@output_option
-def restore_plan(
-    plan_file: Path,
-    snapshot_ref: str | None,
-    repo: RepoOptions,
-    kubeconfig: Path | None,
-    context: str | None,
-    output: str,
-) -> None:
-    """Show what restoring PLAN.yaml would create, update and skip, and why (nothing is changed).
-
-    The same as `drkit restore run PLAN.yaml --dry-run`. Secret contents are never printed.
-    """
-    _run(plan_file, snapshot_ref, repo, kubeconfig, context, output, dry_run=True, progress=None)
-
-
 def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """How volume data is restored (plans with ``restore.volumes: true``); they override ``spec.volumes``."""
     for option in reversed(
@@ -170,6 +152,61 @@ def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+@restore.command("plan")
+@_plan_options
+@_volume_options
+@output_option
+def restore_plan(
+    plan_file: Path,
+    snapshot_ref: str | None,
+    repo: RepoOptions,
+    kubeconfig: Path | None,
+    context: str | None,
+    output: str,
+    **volume_options: Any,
+) -> None:
+    """Show what restoring PLAN.yaml would create, update and skip, and why (nothing is changed).
+
+    The same as `drkit restore run PLAN.yaml --dry-run` (with the same volume options: the plan
+    says where each volume's data would go). Secret contents are never printed.
+    """
+    _run(
+        plan_file,
+        snapshot_ref,
+        repo,
+        kubeconfig,
+        context,
+        output,
+        dry_run=True,
+        progress=None,
+        volume_args=_volume_args(**volume_options),
+    )
+
+
+def _volume_args(
+    volume_mover: str | None,
+    volume_path_map: tuple[str, ...],
+    mover_image: str | None,
+    mover_secret: str | None,
+    volume_timeout: str | None,
+    node_name: str | None,
+) -> dict[str, Any]:
+    """The volume options as :func:`drkit.restore.volumes.fill_options` takes them."""
+    from drkit.config.durations import parse_duration
+
+    timeout_s = parse_duration(volume_timeout, "volume-timeout").total_seconds() if volume_timeout else None
+    if timeout_s is not None and timeout_s <= 0:
+        raise ConfigError("a timeout must be longer than 0", field="--volume-timeout")
+    return {
+        "mover": volume_mover,
+        "path_map": volume_path_map,
+        "image": mover_image,
+        "secret": mover_secret,
+        "timeout_s": timeout_s,
+        "node_name": node_name,
+    }
+
+
 @restore.command("run")
 @_plan_options
 @_volume_options
@@ -198,21 +235,9 @@ def restore_run(
     with waits. With `restore.volumes: true`, the claims it creates are filled with their data before
     the workloads are applied. Prints each object's and volume's result and a summary; exits 1 if any
     failed."""
-    from drkit.config.durations import parse_duration
-
-    timeout_s = parse_duration(volume_timeout, "volume-timeout").total_seconds() if volume_timeout else None
-    if timeout_s is not None and timeout_s <= 0:
-        raise ConfigError("a timeout must be longer than 0", field="--volume-timeout")
-    volume_args = {
-        "mover": volume_mover,
-        "path_map": volume_path_map,
-        "image": mover_image,
-        "secret": mover_secret,
-        "timeout_s": parse_duration(volume_timeout, "volume-timeout").total_seconds()
-        if volume_timeout
-        else None,
-        "node_name": node_name,
-    }
+    volume_args = _volume_args(
+        volume_mover, volume_path_map, mover_image, mover_secret, volume_timeout, node_name
+    )
     _run(
         plan_file,
         snapshot_ref,
@@ -271,6 +296,7 @@ def _run(
         f"plan {config.name}: snapshot {snap.short_id} ({snap.time:%Y-%m-%d %H:%M:%S} UTC) -> {plan.target}"
     )
     fills = None
+    options: FillOptions | None = None
     if config.restore.volumes:
         from drkit.restore.volumes import fill_options, plan_fills
 
@@ -278,13 +304,18 @@ def _run(
         fills = plan_fills(snap.meta.get("volumes"), plan, snap.id)
     if dry_run or kube is None:  # a scratch target can only be planned
         data = {"plan": config.name, **plan.to_json()}
-        if fills is not None:
-            data["volumes"] = {"mover": options.mover, **fills.to_json()}
-        emit(data, output, text=_plan_text(header, plan, fills))
+        if fills is not None and options is not None:
+            from drkit.restore.volumes import planned_where
+
+            planned = fills.to_json()
+            for row, fill in zip(planned["fills"], fills.fills, strict=True):
+                row["where"] = planned_where(fill, options)
+            data["volumes"] = {"mover": options.mover, **planned}
+        emit(data, output, text=_plan_text(header, plan, fills, options))
         return
     from drkit.restore.volumes import make_filler
 
-    filler = make_filler(options, r, kube) if fills is not None else None
+    filler = make_filler(options, r, kube) if options is not None else None
     _apply(kube, config, plan, header, (fills, filler), output, progress)
 
 
@@ -386,15 +417,17 @@ def _summary(plan: RestorePlan) -> str:
     )
 
 
-def _volume_plan_lines(fills: FillPlan | None) -> list[str]:
+def _volume_plan_lines(fills: FillPlan | None, options: FillOptions | None) -> list[str]:
     if fills is None:
         return []
+    from drkit.restore.volumes import planned_where
+
     lines = [f"volume data ({len(fills.fills)} claims to fill before the workloads):"]
-    lines += [
-        f"  {f.key}: from {f.path} of snapshot {f.snapshot_id[:8]}"
-        + (f" ({f.record.get('files')} files)" if f.record.get("files") is not None else "")
-        for f in fills.fills
-    ]
+    for f in fills.fills:
+        files = f" ({f.record.get('files')} files)" if f.record.get("files") is not None else ""
+        lines.append(f"  {f.key}: from {f.path} of snapshot {f.snapshot_id[:8]}{files}")
+        if options is not None:
+            lines.append(f"    into {planned_where(f, options)}")
     lines += [f"  {source}: not restored: {why}" for source, why in fills.skipped]
     return lines
 
@@ -415,7 +448,9 @@ def _not_restored_lines(plan: RestorePlan) -> list[str]:
     return lines
 
 
-def _plan_text(header: str, plan: RestorePlan, fills: FillPlan | None = None) -> str:
+def _plan_text(
+    header: str, plan: RestorePlan, fills: FillPlan | None = None, options: FillOptions | None = None
+) -> str:
     from drkit.cli.output import render_table
     from drkit.restore.model import PHASE_NAMES
 
@@ -430,7 +465,7 @@ def _plan_text(header: str, plan: RestorePlan, fills: FillPlan | None = None) ->
     ]
     lines = [header, render_table(rows, ["phase", "verb", "object", "reason"])]
     lines += _not_restored_lines(plan)
-    lines += _volume_plan_lines(fills)
+    lines += _volume_plan_lines(fills, options)
     lines.append(_summary(plan))
     return "\n".join(lines)
 

@@ -220,6 +220,32 @@ def _get(kube: Requester, path: str) -> Json:
     return doc
 
 
+def claim_rule_dir(fill: VolumeFill, rules: Sequence[PathRule]) -> tuple[Path, str] | None:
+    """The directory a ``<namespace>/<pvc>`` rule gives ``fill`` before its claim binds, or None when
+    the bound PersistentVolume decides (rules are taken in order; the first rule by PV name, or one
+    that needs ``{pv}``, stops the search)."""
+    unbound = VolumeInfo(fill.namespace, fill.pvc, "")
+    for rule in rules:
+        if "/" not in rule.pattern:
+            return None  # a rule by PV name: the bound PV decides, rules still in order
+        if rule.matches(unbound):
+            if "{pv}" in rule.template:
+                return None
+            return rule.path_for(unbound), f"--volume-path-map {rule.pattern}"
+    return None
+
+
+def planned_where(fill: VolumeFill, options: FillOptions) -> str:
+    """Where a dry run says ``fill`` would go (no cluster is asked)."""
+    if options.mover == "job":
+        settings = options.settings
+        return f"restore Job in {fill.namespace} (Secret {settings.secret}, image {settings.image})"
+    known = claim_rule_dir(fill, options.path_rules)
+    if known is not None:
+        return f"{known[0]} ({known[1]})"
+    return "the directory of the PersistentVolume the claim binds to (known once it is Bound)"
+
+
 class LocalFiller:
     """Restores into directories on this machine: the first ``--volume-path-map`` rule matching the
     target claim (``ns/pvc`` pattern) or the PersistentVolume it binds to (name pattern, or its own
@@ -269,14 +295,9 @@ class LocalFiller:
 
     def target_dir(self, fill: VolumeFill) -> tuple[Path, str]:
         """Where ``fill`` goes here, and which rule or PV field said so."""
-        unbound = VolumeInfo(fill.namespace, fill.pvc, "")
-        for rule in self.rules:
-            if "/" not in rule.pattern:
-                break  # a rule by PV name: the bound PV decides, rules still in order
-            if rule.matches(unbound):
-                if "{pv}" in rule.template:
-                    break
-                return rule.path_for(unbound), f"--volume-path-map {rule.pattern}"
+        known = claim_rule_dir(fill, self.rules)
+        if known is not None:
+            return known
         volume = self._bound_volume(fill)
         found = resolve_local(volume, self.rules, self.node_name, is_dir=lambda _p: True)
         if found.path is None:

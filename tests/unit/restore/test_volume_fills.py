@@ -860,8 +860,17 @@ def test_restore_plan_lists_the_volume_fills(
     assert "  shop/tmp: not restored: its capture failed: not mapped" in text.out
     dry = drkit(capsys, "restore", "run", str(plan), "--dry-run", "-o", "json").json()
     assert dry["volumes"] == volumes
-    local = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-mover", "local", "-o", "json")
-    assert local.json()["volumes"] == {**volumes, "mover": "local"}  # the command line over the plan
+    assert volumes["fills"][0]["where"].startswith("restore Job in shop-dr (Secret drkit-repo, image ")
+    rules = ("--volume-path-map", f"shop-dr/*={tmp_path}/out/{{pvc}}", "--volume-path-map", "*=/elsewhere")
+    local = drkit(
+        capsys, "restore", "plan", str(plan), "--volume-mover", "local", *rules, "-o", "json"
+    ).json()["volumes"]
+    assert local["mover"] == "local"  # the command line over the plan
+    assert [f["where"] for f in local["fills"]] == [
+        f"{tmp_path}/out/{pvc} (--volume-path-map shop-dr/*)" for pvc in ("data", "logs")
+    ]
+    unknown = drkit(capsys, "restore", "plan", str(plan), "--volume-mover", "local", "-o", "json").json()
+    assert unknown["volumes"]["fills"][0]["where"].startswith("the directory of the PersistentVolume")
     bad_rule = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-path-map", "nonsense")
     assert bad_rule.code == ExitCode.USAGE
     assert "volume-path-map: --volume-path-map 'nonsense' is not PV_OR_PATTERN=HOSTPATH" in bad_rule.err
