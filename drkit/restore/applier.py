@@ -17,6 +17,8 @@ Rules:
   served yet (404 just after its CRD became Established) is retried until the Established timeout.
 * ``before_workloads`` (the volume data of the claims just created) runs once, after everything
   before the workload phase is applied and waited for, and before the first workload is sent.
+  ``hold_back`` may then keep a workload (or a later object) from being sent, with a reason: it
+  becomes a failed result (a workload whose volume could not be filled must not start on it empty).
 * Workload waits (``available``: Deployments, StatefulSets; ``complete``: Jobs) run together at the
   end, when everything is applied: nothing in the plan depends on them and they overlap in time.
 * One object's failure never raises: it becomes a failed :class:`ActionResult` with the API server's
@@ -80,6 +82,7 @@ def apply_plan(
     sleep: Callable[[float], None] = time.sleep,
     before_workloads: Callable[[], None] | None = None,
     on_result: Callable[[ActionResult], None] | None = None,
+    hold_back: Callable[[Action], str | None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` in phase order with its waits; see the module docstring for the rules."""
     progress = progress or NullProgress()
@@ -99,14 +102,16 @@ def apply_plan(
         blocking: list[tuple[Action, Wait]] = []
         try:
             for action in actions:
-                result = _apply_one(
-                    kube,
-                    action,
-                    create_only=create_only,
-                    custom_types=custom_types,
-                    timeouts=timeouts,
-                    tick=tick,
-                )
+                result = _held(action, hold_back) if phase >= PHASE_WORKLOADS else None
+                if result is None:
+                    result = _apply_one(
+                        kube,
+                        action,
+                        create_only=create_only,
+                        custom_types=custom_types,
+                        timeouts=timeouts,
+                        tick=tick,
+                    )
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -150,6 +155,14 @@ def existing_objects(kube: Requester, refs: Iterable[ObjectRef]) -> set[ObjectRe
 
 
 # --- one action ---------------------------------------------------------------------------------
+
+
+def _held(action: Action, hold_back: Callable[[Action], str | None] | None) -> ActionResult | None:
+    """The failed result of an object ``hold_back`` keeps from being sent, else None."""
+    if hold_back is None or action.verb not in (Verb.CREATE, Verb.UPDATE):
+        return None
+    why = hold_back(action)
+    return None if why is None else ActionResult(action, False, f"held back: {why}", 0.0)
 
 
 def _apply_one(

@@ -20,7 +20,9 @@ Rules (docs/volumes.md, "Restore"):
 * Job mode runs a restore Job per claim (``drkit mover restore`` in the drkit image), which reads the
   repository settings from the mover Secret of the claim's namespace; that Secret must exist and must
   not be write-only (a write-only key cannot read).
-* One volume failing is recorded and the others go on; the caller reports a partial restore.
+* One volume failing is recorded and the others go on; the caller reports a partial restore. A
+  workload (or Pod) that mounts a claim that could not be filled is **held back** (a failed result
+  naming the claim): started on an empty volume, an application may initialise fresh data there.
 """
 
 from __future__ import annotations
@@ -465,6 +467,16 @@ def apply_with_volumes(
                 if (f.namespace, f.pvc) not in created
             )
 
+    def hold_back(action: Action) -> str | None:
+        unfilled = {(r.fill.namespace, r.fill.pvc) for r in filled if not r.ok}
+        for claim in _claims_mounted(action):
+            if (action.ref.namespace, claim) in unfilled:
+                return (
+                    f"it mounts the claim {claim}, whose data could not be restored (see volumes); "
+                    "it would start on an empty volume. Apply it once the data is in place."
+                )
+        return None
+
     applied: list[ActionResult] = []
     report = apply_plan(
         kube,
@@ -473,8 +485,32 @@ def apply_with_volumes(
         progress=progress,
         before_workloads=before_workloads,
         on_result=applied.append,
+        hold_back=hold_back,
     )
     return report, filled
+
+
+def _claims_mounted(action: Action) -> list[str]:
+    """The claim names the pod template of a workload (or a Pod) mounts."""
+    try:
+        obj = json.loads(action.body) if action.body else {}
+    except ValueError:
+        return []
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict):
+        return []
+    if action.ref.kind == "CronJob":
+        spec = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec") or {}
+    elif action.ref.kind != "Pod":
+        spec = (spec.get("template") or {}).get("spec") or {}
+    volumes = spec.get("volumes") if isinstance(spec, dict) else None
+    return [
+        str(v["persistentVolumeClaim"]["claimName"])
+        for v in (volumes if isinstance(volumes, list) else [])
+        if isinstance(v, dict)
+        and isinstance(v.get("persistentVolumeClaim"), dict)
+        and v["persistentVolumeClaim"].get("claimName")
+    ]
 
 
 def _created_claims(results: Sequence[ActionResult]) -> set[tuple[str, str]]:

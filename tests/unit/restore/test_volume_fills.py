@@ -940,3 +940,43 @@ def test_a_zero_volume_timeout_on_the_command_line_is_refused(
     result = drkit(capsys, "restore", "run", str(plan), "--dry-run", "--volume-timeout", "0s")
     assert result.code == ExitCode.USAGE
     assert "volume-timeout" in result.err
+
+
+def workload_action(ref: ObjectRef, claims: list[str], *, cron: bool = False) -> Action:
+    pod: dict[str, Any] = {"containers": [{"name": "c", "image": "i"}]}
+    pod["volumes"] = [
+        {"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)
+    ]
+    pod["volumes"].append({"name": "tmp", "emptyDir": {}})
+    spec: dict[str, Any] = {"template": {"spec": pod}}
+    if cron:
+        spec = {"schedule": "* * * * *", "jobTemplate": {"spec": spec}}
+    doc = {"apiVersion": ref.api_version, "kind": ref.kind, "metadata": {"name": ref.name}, "spec": spec}
+    return Action(
+        ref, Verb.CREATE, "test", json.dumps(doc).encode(), PHASE_WORKLOADS, f"resources/{ref.name}.json"
+    )
+
+
+def test_a_workload_whose_volume_could_not_be_filled_is_held_back() -> None:
+    api = fake_api("shop", "other")
+    db = workload_action(ObjectRef("apps", "v1", "statefulsets", "StatefulSet", "shop", "db"), ["data"])
+    web = workload_action(deploy_ref("shop", "web"), ["logs"])
+    report_job = workload_action(
+        ObjectRef("batch", "v1", "cronjobs", "CronJob", "shop", "report"), ["logs", "data"], cron=True
+    )
+    other_ns = workload_action(deploy_ref("other", "web"), ["data"])  # a claim "data" of another namespace
+    plan = restore_plan(
+        claim_action("shop", "data"), claim_action("shop", "logs"), db, web, report_job, other_ns
+    )
+    fills = plan_fills({"volumes": [record("shop", "data"), record("shop", "logs")]}, plan, SNAP)
+    report, filled = apply_with_volumes(api, plan, fills, RecordingFiller(api, fail={"shop/data"}))
+
+    assert [(r.fill.key, r.ok) for r in filled] == [("shop/data", False), ("shop/logs", True)]
+    held = {r.action.ref.name + "/" + r.action.ref.kind: r.message for r in report.failed}
+    assert set(held) == {"db/StatefulSet", "report/CronJob"}
+    assert held["db/StatefulSet"].startswith("held back: it mounts the claim data, whose data could not be")
+    sent = writes(api)
+    assert db.ref.api_path() not in sent
+    assert report_job.ref.api_path() not in sent
+    assert web.ref.api_path() in sent
+    assert other_ns.ref.api_path() in sent
