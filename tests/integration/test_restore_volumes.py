@@ -481,7 +481,7 @@ def test_a_claim_that_exists_is_never_written_again(
         _delete(cluster, f"/api/v1/namespaces/{target}")
 
 
-def test_a_directory_that_holds_files_is_refused_and_the_rest_is_restored(
+def test_a_directory_that_holds_files_is_refused_and_its_workload_held_back(
     cluster: ControlPlane, source: Source, tmp_path: Path
 ) -> None:
     target = f"{source.namespace}-busy"
@@ -492,7 +492,7 @@ def test_a_directory_that_holds_files_is_refused_and_the_rest_is_restored(
     try:
         ran = _restore(source, plan, "--volume-path-map", f"*/*={tmp_path}/busy/{{namespace}}/{{pvc}}")
         assert ran.returncode == ExitCode.PARTIAL, ran.stdout + ran.stderr
-        assert "1 of" in ran.stderr
+        assert "2 of 7 restore steps failed" in ran.stderr  # the volume and the held-back Deployment
         result = json.loads(ran.stdout)
         (filled,) = result["volumes"]["results"]
         assert filled["ok"] is False
@@ -500,9 +500,11 @@ def test_a_directory_that_holds_files_is_refused_and_the_rest_is_restored(
         assert filled["where"].startswith(str(busy))
         assert [p.name for p in busy.iterdir()] == ["keep.txt"]
         assert (busy / "keep.txt").read_text() == "not drkit's\n"
-        # the resources were applied all the same
-        assert result["report"]["failed"] == 0
-        assert cluster.exists(f"/apis/apps/v1/namespaces/{target}/deployments/app")
+        # the rest was applied, but not the Deployment that mounts the unfilled claim: held back
+        (held,) = [r for r in result["report"]["results"] if not r["ok"]]
+        assert held["display"] == f"deployments.apps/app in {target}"
+        assert held["message"].startswith("held back: it mounts the claim data")
+        assert not cluster.exists(f"/apis/apps/v1/namespaces/{target}/deployments/app")
         assert cluster.exists(f"/api/v1/namespaces/{target}/configmaps/settings")
         assert cluster.exists(_claim_path(target, "data"))
     finally:
@@ -625,8 +627,8 @@ def test_job_mode_without_the_mover_secret_fails_only_that_volume(
         assert "there is none" in result.message
         assert player.played == []
         assert kube.get_json(f"/apis/batch/v1/namespaces/{target}/jobs")["items"] == []
-        assert report.failed == []
-        assert cluster.exists(f"/apis/apps/v1/namespaces/{target}/deployments/app")
+        assert [r.action.ref.name for r in report.failed] == ["app"]  # held back: it mounts the claim
+        assert not cluster.exists(f"/apis/apps/v1/namespaces/{target}/deployments/app")
         assert cluster.exists(f"/api/v1/namespaces/{target}/configmaps/settings")
         assert cluster.exists(_claim_path(target, "data"))
     finally:
