@@ -4,12 +4,15 @@ from its options)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from drkit.capture.cluster import ClusterBackupRequest
 from drkit.capture.filters import CaptureFilter
-from drkit.capture.volumes import VolumeOptions, VolumeSelection
+from drkit.capture.movers import MoverSettings
+from drkit.capture.volumes import PathRule, VolumeOptions, VolumeSelection
 from drkit.config.schedule import EtcdSettings, Schedule
+from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient, EtcdTLS
 from drkit.kube.client import KubeClient
 
@@ -83,6 +86,38 @@ def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> Clu
 
 
 def volume_options(schedule: Schedule) -> VolumeOptions | None:
-    """The schedule's volume selection (``all``, ``none`` or a PVC label selector), local mode."""
-    selection = VolumeSelection.parse(schedule.volumes.mode)
-    return VolumeOptions(selection=selection) if selection.enabled else None
+    """The schedule's ``spec.volumes``: which claims (``all``, ``none`` or a PVC label selector) and
+    how (local mode with path maps, or mover Jobs with their image, Secret, snapshot class and
+    timeout). A bad path rule names the schedule file and ``spec.volumes.pathMap``."""
+    v = schedule.volumes
+    selection = VolumeSelection.parse(v.mode)
+    if not selection.enabled:
+        return None
+    rules = []
+    for i, text in enumerate(v.path_map):
+        try:
+            rules.append(PathRule.parse(text))
+        except ConfigError as exc:
+            message = exc.message.removeprefix(f"{exc.field}: ") if exc.field else exc.message
+            raise ConfigError(
+                f"rule {i + 1}: {message}",
+                file=str(schedule.source),
+                field="spec.volumes.pathMap",
+                hint=exc.hint,
+            ) from None
+    settings = MoverSettings(snapshot_class=v.snapshot_class)
+    if v.image:
+        settings = replace(settings, image=v.image)
+    if v.secret:
+        try:
+            settings = replace(settings, secret=v.secret)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{v.secret!r} is not a DNS label",
+                file=str(schedule.source),
+                field="spec.volumes.moverSecret",
+            ) from exc
+    options = VolumeOptions(selection=selection, path_rules=tuple(rules), mover=v.mover, settings=settings)
+    if v.timeout is not None:
+        options = replace(options, job_timeout_s=v.timeout.total_seconds())
+    return options

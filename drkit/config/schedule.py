@@ -101,6 +101,12 @@ class ResourceSettings:
 @dataclass(frozen=True)
 class VolumeSettings:
     mode: str = "none"  # "all" | "none" | a label selector of the PVCs to back up
+    mover: str = "local"  # local: read host paths here; job: a mover Job per claim
+    path_map: tuple[str, ...] = ()  # --volume-path-map rules (checked by the capture)
+    snapshot_class: str | None = None
+    image: str | None = None
+    secret: str | None = None
+    timeout: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,7 @@ _RESOURCES = (
     "selector",
     "includeClusterResources",
 )
-_VOLUMES = ("mode",)
+_VOLUMES = ("mode", "mover", "pathMap", "snapshotClass", "image", "moverSecret", "timeout")
 _COUNTS = ("keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly")
 _RETENTION = (*_COUNTS, "keepWithin", "keepTags")
 _LOCK = ("mode", "period")
@@ -538,11 +544,27 @@ class _Loader:
         vol = spec.section("volumes", _VOLUMES)
         if vol is None:
             return VolumeSettings()
-        mode = vol.str_optional("mode")
-        if mode is None:
-            return VolumeSettings()
-        mode = mode.strip()
-        return VolumeSettings(mode=mode.lower() if mode.lower() in ("all", "none") else mode)
+        mode = (vol.str_optional("mode") or "none").strip()
+        mover = (vol.str_optional("mover") or "local").strip().lower()
+        if mover not in ("local", "job"):
+            raise vol.error(
+                vol.require("mover"), "spec.volumes.mover", f"expected local or job, got {mover!r}"
+            )
+        timeout: timedelta | None = None
+        node = vol.get("timeout")
+        if node is not None:
+            timeout = vol.duration(node, "spec.volumes.timeout")
+            if timeout <= timedelta(0):
+                raise vol.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
+        return VolumeSettings(
+            mode=mode.lower() if mode.lower() in ("all", "none") else mode,
+            mover=mover,
+            path_map=vol.str_list("pathMap"),
+            snapshot_class=vol.str_optional("snapshotClass"),
+            image=vol.str_optional("image"),
+            secret=vol.str_optional("moverSecret"),
+            timeout=timeout,
+        )
 
     def _retention(self, spec: Section) -> RetentionSettings:
         ret = spec.section("retention", _RETENTION)
@@ -669,7 +691,17 @@ def to_document(schedule: Schedule) -> dict[str, object]:
             selector=res.selector,
             includeClusterResources=res.include_cluster_resources,
         ),
-        "volumes": {"mode": schedule.volumes.mode},
+        "volumes": _compact(
+            mode=schedule.volumes.mode,
+            mover=schedule.volumes.mover if schedule.volumes.mover != "local" else None,
+            pathMap=list(schedule.volumes.path_map),
+            snapshotClass=schedule.volumes.snapshot_class,
+            image=schedule.volumes.image,
+            moverSecret=schedule.volumes.secret,
+            timeout=format_duration(schedule.volumes.timeout)
+            if schedule.volumes.timeout is not None
+            else None,
+        ),
         "tags": list(schedule.tags),
         "retention": _compact(
             **{key: _count_text(getattr(ret, _snake(key))) for key in _COUNTS},

@@ -179,3 +179,54 @@ def test_a_schedule_lock_period_locks_the_snapshot_for_that_long(tmp_path: Path)
     assert lock is not None
     assert lock.mode is LockMode.COMPLIANCE
     assert lock.until >= snap.retain_until - timedelta(seconds=2)
+
+
+VOLUMES = """\
+apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: vols}
+spec:
+  cron: "0 * * * *"
+  repository: {url: REPO}
+  etcd: {endpoints: ["http://127.0.0.1:9"]}
+  resources: {enabled: false}
+  volumes:
+VOLUME_LINES
+"""
+
+
+def _volume_schedule(tmp_path: Path, lines: str) -> Path:
+    path = tmp_path / "vols.yaml"
+    path.write_text(VOLUMES.replace("REPO", str(tmp_path / "repo")).replace("VOLUME_LINES", lines))
+    return path
+
+
+def test_schedule_volumes_choose_mover_jobs_and_their_settings(tmp_path: Path) -> None:
+    path = _volume_schedule(
+        tmp_path,
+        "    mode: all\n    mover: job\n    snapshotClass: csi-snap\n    image: reg/drkit:1\n"
+        "    moverSecret: drkit-writer\n    timeout: 20m\n",
+    )
+    options = request_from_schedule(load_schedule(path)).volumes
+    assert options is not None
+    assert (options.mover, options.job_timeout_s) == ("job", 1200.0)
+    assert (options.settings.image, options.settings.secret, options.settings.snapshot_class) == (
+        "reg/drkit:1", "drkit-writer", "csi-snap",
+    )  # fmt: skip
+    local = _volume_schedule(tmp_path, "    mode: app=db\n    pathMap: ['*=local-path', 'pv-1=/srv/one']\n")
+    options = request_from_schedule(load_schedule(local)).volumes
+    assert options is not None
+    assert options.mover == "local"
+    assert [r.pattern for r in options.path_rules] == ["*", "pv-1"]
+    assert options.path_rules[0].template.startswith("/opt/local-path-provisioner/")
+
+
+def test_schedule_volume_errors_name_the_file_and_field(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_schedule(_volume_schedule(tmp_path, "    mode: all\n    mover: rsync\n"))
+    assert (err.value.field, err.value.line) == ("spec.volumes.mover", 11)
+    bad_rule = _volume_schedule(tmp_path, "    mode: all\n    pathMap: [nonsense]\n")
+    with pytest.raises(ConfigError) as err:
+        request_from_schedule(load_schedule(bad_rule))
+    assert (err.value.file, err.value.field) == (str(bad_rule), "spec.volumes.pathMap")
+    assert "rule 1: --volume-path-map 'nonsense' is not PV_OR_PATTERN=HOSTPATH" in err.value.message
