@@ -64,8 +64,8 @@ def capture_filter(schedule: Schedule) -> CaptureFilter:
 def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> ClusterBackupRequest:
     """The backup ``schedule`` describes. Opens no connection yet, but reads the kubeconfig (a
     ``ConfigError`` for a missing one) and checks etcd's certificate files. The caller closes
-    ``request.kube`` when done. Volumes (``spec.volumes.mode``) are read in local mode: hostPath and
-    local PVs on this node (docs/volumes.md); path maps and mover Jobs are command-line options."""
+    ``request.kube`` when done. Volumes as ``spec.volumes`` says (:func:`volume_options`); the lock as
+    ``spec.lock`` says."""
     etcd = _etcd(schedule.etcd)
     kube = (
         KubeClient.from_kubeconfig(schedule.kube.kubeconfig, schedule.kube.context)
