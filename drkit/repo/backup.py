@@ -7,7 +7,7 @@ written after its subtrees and chunks.
 """
 
 # Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
-# ruff: noqa: PTH115, PTH116, PTH118
+# ruff: noqa: PTH115, PTH116
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from typing import Any
 from drkit.errors import DrkitError
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import Chunker, ChunkerParams
-from drkit.repo.fsmeta import group_name, looks_sparse, read_xattrs, user_name
+from drkit.repo.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.index import BlobKey
 from drkit.repo.model import RootMeta
 from drkit.repo.progress import Progress
@@ -32,6 +32,8 @@ from drkit.repo.writer import BlobWriter
 
 INLINE_BELOW = 256 * 1024
 """Chunks smaller than this are sealed on the walking thread, larger ones in the worker pool."""
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0)
 
 
 @dataclass
@@ -72,12 +74,51 @@ class ParentTrees:
     strict_device: bool = False
 
 
-@dataclass
 class _PendingFile:
-    node: dict[str, Any]  # Node fields but size and content
-    chunks: list[_Chunk]
-    size: int
-    counted: bool = True  # its bytes count in the totals (not for a further hard link)
+    """A file entry whose chunks may still be in flight: its node is made once they have ids."""
+
+    __slots__ = ("chunks", "counted", "name", "size", "sparse", "st", "xattrs")
+
+    def __init__(
+        self,
+        chunks: list[_Chunk],
+        size: int,
+        *,
+        name: bytes,
+        st: os.stat_result,
+        xattrs: Xattrs,
+        sparse: bool,
+        counted: bool = True,
+    ) -> None:
+        self.name = name
+        self.st = st
+        self.xattrs = xattrs
+        self.sparse = sparse
+        self.chunks = chunks
+        self.size = size
+        self.counted = counted  # its bytes count in the totals (not for a further hard link)
+
+    def node(self, ids: tuple[bytes, ...]) -> Node:
+        """The file's tree entry (owner, mode and times from its ``lstat``) with its chunk ids."""
+        st = self.st
+        uid, gid, nlink = st.st_uid, st.st_gid, st.st_nlink
+        return Node(
+            name=self.name,
+            type=NodeType.FILE,
+            mode=st.st_mode & 0o7777,
+            uid=uid,
+            gid=gid,
+            mtime_ns=st.st_mtime_ns,
+            size=self.size,
+            content=ids,
+            user=user_name(uid),
+            group=group_name(gid),
+            xattrs=self.xattrs,
+            inode=st.st_ino,
+            device=st.st_dev,
+            links=nlink if nlink > 1 else 0,
+            sparse=self.sparse,
+        )
 
 
 class TreeBackup:
@@ -199,33 +240,39 @@ class TreeBackup:
             names = []
         nodes: list[Node] = []
         pending: list[_PendingFile] = []
+        prefix = path if path.endswith(b"/") else path + b"/"
         for name in names:
-            entry = self._entry(path, rel, name, old_nodes.get(name))
+            entry = self._entry(prefix, rel, name, old_nodes.get(name))
             if isinstance(entry, _PendingFile):
                 pending.append(entry)
             elif entry is not None:
                 nodes.append(entry)
+        referenced = res.referenced
         for pf in pending:
-            ids = tuple(f.result() for f in pf.chunks)
+            ids = tuple([c.result() for c in pf.chunks])
             for i in ids:
-                res.referenced.add((BlobType.DATA, i))
-            res.files += 1
+                referenced.add((BlobType.DATA, i))
             if pf.counted:
                 res.bytes += pf.size
-            nodes.append(Node(**pf.node, size=pf.size, content=ids))
+            nodes.append(pf.node(ids))
+        res.files += len(pending)
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
         res.referenced.add((BlobType.TREE, tree_id))
         return tree_id
+
+    def _xattrs(self, full: bytes, rel: bytes) -> Xattrs:
+        """An entry's extended attributes (none when not asked for); a problem reading them is noted."""
+        if not self.xattrs:
+            return ()
+        xattrs, problem = read_xattrs(full)
+        if problem is not None:
+            self._skip(rel, f"{problem} (entry kept without them)")
+        return xattrs
 
     def _node(
         self, full: bytes, rel: bytes, name: bytes, kind: NodeType, st: os.stat_result
     ) -> dict[str, Any]:
         """An entry's fields but its content: type, mode, owner (ids and names), mtime, xattrs."""
-        xattrs: tuple[tuple[str, bytes], ...] = ()
-        if self.xattrs:
-            xattrs, problem = read_xattrs(full)
-            if problem is not None:
-                self._skip(rel, f"{problem} (entry kept without them)")
         return {
             "name": name,
             "type": kind,
@@ -235,15 +282,16 @@ class TreeBackup:
             "mtime_ns": st.st_mtime_ns,
             "user": user_name(st.st_uid),
             "group": group_name(st.st_gid),
-            "xattrs": xattrs,
+            "xattrs": self._xattrs(full, rel),
         }
 
-    def _entry(self, path: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
-        """One directory entry: a finished node, a file whose chunks are in flight, or nothing."""
+    def _entry(self, prefix: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
+        """One directory entry (``prefix``: its directory's path ending in a separator): a finished
+        node, a file whose chunks are in flight, or nothing."""
         res = self._result
         assert res is not None
-        full = os.path.join(path, name)
-        child_rel = os.path.join(rel, name) if rel else name
+        full = prefix + name  # os.path.join, spelled out: two per entry showed in profiles
+        child_rel = rel + b"/" + name if rel else name
         try:
             st = os.lstat(full)
         except OSError as e:
@@ -268,29 +316,33 @@ class TreeBackup:
     ) -> _PendingFile | None:
         res = self._result
         assert res is not None
-        node = self._node(full, rel, name, NodeType.FILE, st)
-        node["inode"], node["device"] = st.st_ino, st.st_dev
-        node["links"] = st.st_nlink if st.st_nlink > 1 else 0
-        node["sparse"] = sparse = looks_sparse(st)
-        key = (st.st_dev, st.st_ino)
-        if st.st_nlink > 1:
-            first = self._inodes.get(key)
+        xattrs = self._xattrs(full, rel)
+        sparse = looks_sparse(st)
+        linked = st.st_nlink > 1
+        if linked:
+            first = self._inodes.get((st.st_dev, st.st_ino))
             if first is not None:
                 # A further link to a file already in this backup: same content, read once.
                 res.hardlinks += 1
-                return _PendingFile(node, first.chunks, first.size, counted=False)
+                return _PendingFile(
+                    first.chunks, first.size, name=name, st=st, xattrs=xattrs, sparse=sparse, counted=False
+                )
         if sparse:
             res.sparse_files += 1
-        reused = self._unchanged(old, st)
+        reused = None if old is None else self._unchanged(old, st)
         if reused is None:
-            pf = self._file(full, rel, node, st)
+            content = self._file(full, rel, st)
+            if content is None:
+                return None
+            chunks, size = content
         else:
             res.reused_files += 1
             if self.progress is not None:
                 self.progress.advance(st.st_size)
-            pf = _PendingFile(node, [_done(c) for c in reused], st.st_size)
-        if pf is not None and st.st_nlink > 1:
-            self._inodes[key] = pf
+            chunks, size = [_done(c) for c in reused], st.st_size
+        pf = _PendingFile(chunks, size, name=name, st=st, xattrs=xattrs, sparse=sparse)
+        if linked:
+            self._inodes[(st.st_dev, st.st_ino)] = pf
         return pf
 
     def _link(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> Node | None:
@@ -303,9 +355,10 @@ class TreeBackup:
         self._result.symlinks += 1
         return Node(**self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
 
-    def _file(self, full: bytes, rel: bytes, node: dict[str, Any], st: os.stat_result) -> _PendingFile | None:
+    def _file(self, full: bytes, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
+        """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be."""
         try:
-            fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0))
+            fd = os.open(full, _OPEN_FLAGS)
         except PermissionError:
             try:
                 fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
@@ -319,31 +372,33 @@ class TreeBackup:
         self._result.read_files += 1
         if self.on_read is not None:
             self.on_read(full)
+        if st.st_size <= self.params.min_size:
+            # One chunk, whatever the file holds by now: read on the fd, no file object around it.
+            try:
+                data = _read_all(fd, st.st_size)
+            except OSError as e:
+                self._skip(rel, f"read error: {e.strerror}")
+                return None
+            finally:
+                os.close(fd)
+            if self.progress is not None:
+                self.progress.advance(len(data))
+            return ([self._submit(data)] if data else []), len(data)
         chunks: list[_Chunk] = []
         size = 0
         try:
             with os.fdopen(fd, "rb", buffering=0) as f:
-                if st.st_size <= self.params.min_size:
-                    data = f.read()
-                    pieces = [data] if data else []
-                    for p in pieces:
-                        chunks.append(self._submit(p))
-                        size += len(p)
-                else:
-                    for p in self.chunker.chunks(f):
-                        chunks.append(self._submit(p))
-                        size += len(p)
-                        if self.progress is not None:
-                            self.progress.advance(len(p))
-                    return _PendingFile(node, chunks, size)
+                for p in self.chunker.chunks(f):
+                    chunks.append(self._submit(p))
+                    size += len(p)
+                    if self.progress is not None:
+                        self.progress.advance(len(p))
         except OSError as e:
             for c in chunks:
                 c.cancel()
             self._skip(rel, f"read error: {e.strerror}")
             return None
-        if self.progress is not None:
-            self.progress.advance(size)
-        return _PendingFile(node, chunks, size)
+        return chunks, size
 
 
 class _Done:
@@ -367,6 +422,21 @@ class _Done:
 
 _done = _Done
 _Chunk = Future[bytes] | _Done
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything in ``fd`` up to its end (``size``: what ``lstat`` said; the file may have changed)."""
+    data = os.read(fd, size + 1)
+    if not data:
+        return data
+    more = os.read(fd, 64 * 1024)
+    if not more:
+        return data
+    parts = [data]
+    while more:
+        parts.append(more)
+        more = os.read(fd, 1024 * 1024)
+    return b"".join(parts)
 
 
 def _kind(mode: int) -> str:
