@@ -16,6 +16,7 @@ from drkit.config.durations import format_duration, parse_duration
 from drkit.errors import ConfigError
 from drkit.repo.keyring import KeyRing
 from drkit.repo.keyslots import Credential, KeySlotInfo, generate_keyfile
+from drkit.repo.repoconfig import compression_level
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.base import LockMode
@@ -72,6 +73,14 @@ def _slot_row(slot: KeySlotInfo, current: str | None) -> dict[str, Any]:
     help="Write a new random key file here (mode 0600) and make it the first key slot.",
 )
 @click.option("--label", default="initial", show_default=True, help="Label of the first key slot.")
+@click.option(
+    "--compression",
+    default="zstd-3",
+    show_default=True,
+    metavar="zstd-N|none",
+    help="How writers compress chunks: zstd level 1..19 (1: fastest; chunks that do not shrink are "
+    "stored raw either way), or none (the fastest backups, the largest repository).",
+)
 @output_option
 def init(
     repo: RepoOptions,
@@ -79,27 +88,32 @@ def init(
     retention: str,
     generate_key_file: Path | None,
     label: str,
+    compression: str,
     output: str,
 ) -> None:
     """Create a new, empty repository."""
     period = parse_duration(retention, "--retention")
+    compression_level(compression)  # checked before anything is created
     store = repo.store()
     if lock_mode is None:
         mode: LockMode | None = LockMode.COMPLIANCE if store.supports_object_lock else None
     else:
         mode = None if lock_mode == "none" else LockMode(lock_mode)
     credential = write_new_keyfile(generate_key_file) if generate_key_file else repo.credential(confirm=True)
-    created = Repository.init(store, credential, lock_mode=mode, retention=period, label=label)
+    created = Repository.init(
+        store, credential, lock_mode=mode, retention=period, label=label, compression=compression
+    )
     data = {
         "id": created.config.id,
         "url": repo.shown(),
         "lock_mode": mode.value if mode else "none",
         "retention": format_duration(period),
+        "compression": compression,
         "key_slot": created.slot_id,
     }
     text = (
         f"created repository {data['id']} at {data['url']}\n"
-        f"  objects locked: {data['lock_mode']} for {data['retention']}\n"
+        f"  objects locked: {data['lock_mode']} for {data['retention']}; compression {compression}\n"
         f"  key slot {created.slot_id} ({label})"
         + (
             f"; key file written to {generate_key_file} (keep a copy somewhere safe)"

@@ -85,10 +85,11 @@ def seal_blob(
     compress: bool = True,
     level: int = ZSTD_LEVEL,
 ) -> bytes:
-    """Compress (when it shrinks) and seal ``raw``. Thread-safe: one compressor per thread."""
+    """Compress (when it shrinks; ``level`` 0: never) and seal ``raw``. Thread-safe: one compressor
+    per thread."""
     body: bytes = b""
     flag = _FLAG_RAW
-    if compress and len(raw) >= _MIN_COMPRESS and not looks_incompressible(raw):
+    if compress and level > 0 and len(raw) >= _MIN_COMPRESS and not looks_incompressible(raw):
         packed = _compressor(level).compress(raw)
         if len(packed) < len(raw):
             body, flag = packed, _FLAG_ZSTD

@@ -54,10 +54,15 @@ class RepoConfig:
 
 
 def compression_level(compression: str) -> int:
-    """The zstd level of a ``zstd-N`` setting (1..19). Readers need no level: frames say it all."""
+    """The zstd level of a ``zstd-N`` setting (1..19), or 0 for ``none``. Readers need no level:
+    each blob says whether it is compressed, and frames say the rest."""
+    if compression == "none":
+        return 0
     match = re.fullmatch(r"zstd-([0-9]{1,2})", compression)
     if match is None or not 1 <= int(match.group(1)) <= 19:
-        raise ConfigError(f"unknown compression {compression!r}: use zstd-1 .. zstd-19", field="compression")
+        raise ConfigError(
+            f"unknown compression {compression!r}: use zstd-1 .. zstd-19 or none", field="compression"
+        )
     return int(match.group(1))
 
 
