@@ -4,6 +4,7 @@
     python -m bench --scale 0.1           # a quick run on a tenth of the data
     python -m bench --repeat 5            # the median of 5 runs (default 3; the tools take turns going first)
     python -m bench --tools drkit,kopia   # a subset
+    python -m bench --tools drkit,drkit-raw,kopia   # also drkit without compression (kopia's default)
     python -m bench --require-all         # fail (exit 2) when a tool is missing instead of skipping it
     python -m bench --drkit-ref worktree  # drkit as checked out (default: HEAD, exported to .bench/drkit/)
 
@@ -22,14 +23,16 @@ from pathlib import Path
 
 from bench.report import Report
 from bench.run import MissingTools, Options, execute
-from bench.tools import ORDER
+from bench.tools import KNOWN, ORDER
 
 
 def parse(argv: list[str]) -> tuple[Options, int]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="dataset size relative to full (default 1)")
     parser.add_argument(
-        "--tools", default=",".join(ORDER), help=f"comma-separated subset of {','.join(ORDER)}"
+        "--tools",
+        default=",".join(ORDER),
+        help=f"comma-separated tools of {','.join(KNOWN)} (default {','.join(ORDER)})",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs to take the median of (default 3)")
     parser.add_argument("--require-all", action="store_true", help="fail when a tool is missing")
@@ -41,9 +44,9 @@ def parse(argv: list[str]) -> tuple[Options, int]:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout holding .bench/ (default: .)")
     args = parser.parse_args(argv)
     tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
-    unknown = [t for t in tools if t not in ORDER]
+    unknown = [t for t in tools if t not in KNOWN]
     if unknown:
-        parser.error(f"unknown tools: {', '.join(unknown)} (choose from {', '.join(ORDER)})")
+        parser.error(f"unknown tools: {', '.join(unknown)} (choose from {', '.join(KNOWN)})")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if not 0 < args.scale <= 4:

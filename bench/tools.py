@@ -25,6 +25,7 @@ PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway repositories of
 
 COMPRESSION = {
     "drkit": "zstd-3 (incompressible chunks stored raw)",
+    "drkit-raw": "none (repo init --compression none: kopia's default, a like-for-like comparison)",
     "restic": "auto (zstd fastest), repository v2",
     "kopia": "none (default policy)",
     "borg": "lz4",
@@ -127,6 +128,15 @@ class Drkit(Tool):
         return self._cmd("restore", "path", "latest", str(target), *self._repo_args(), "--no-progress")
 
 
+@dataclass
+class DrkitRaw(Drkit):
+    """drkit with a repository created ``--compression none``: what kopia does by default, so that the
+    two engines compare like for like (not in the default set: ``--tools drkit,drkit-raw,kopia``)."""
+
+    def init(self) -> Command:
+        return self._cmd("repo", "init", *self._repo_args(), "--compression", "none")
+
+
 class Restic(Tool):
     def env(self) -> dict[str, str]:
         return {
@@ -203,8 +213,15 @@ class Borg(Tool):
         return self._cmd("extract", f"::{label}", cwd=target)
 
 
-TOOL_CLASSES: dict[str, type[Tool]] = {"drkit": Drkit, "kopia": Kopia, "restic": Restic, "borg": Borg}
-ORDER = ("drkit", "kopia", "restic", "borg")
+TOOL_CLASSES: dict[str, type[Tool]] = {
+    "drkit": Drkit,
+    "drkit-raw": DrkitRaw,
+    "kopia": Kopia,
+    "restic": Restic,
+    "borg": Borg,
+}
+ORDER = ("drkit", "kopia", "restic", "borg")  # the default set
+KNOWN = ("drkit", "drkit-raw", "kopia", "restic", "borg")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -239,7 +256,7 @@ def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
 
 def find_binary(name: str, root: Path) -> Path | None:
     """drkit from the virtualenv running the bench; the others from .bench/tools/bin, then PATH."""
-    if name == "drkit":
+    if name in ("drkit", "drkit-raw"):
         candidates = [Path(sys.executable).parent / "drkit", root / ".venv" / "bin" / "drkit"]
     else:
         candidates = [root / ".bench" / "tools" / "bin" / name]
