@@ -452,6 +452,10 @@ def job_finished(job: Mapping[str, Any]) -> str | None:
     return None
 
 
+CREATE_GRACE_S: Final = 5.0
+"""How long a Job may have no pod at all before its ``FailedCreate`` events are read."""
+
+
 class KubeMoverCluster:
     """:class:`MoverCluster` over the API server (raw JSON, polling)."""
 
@@ -481,19 +485,51 @@ class KubeMoverCluster:
             time.sleep(self.poll_s)
 
     def wait_job(self, namespace: str, name: str, timeout_s: float) -> Json:
+        """The finished Job. A Job whose pod cannot even be created (the namespace's Pod Security
+        level refuses it, a quota is exhausted: the Job controller's ``FailedCreate`` events) fails
+        after :data:`CREATE_GRACE_S` with the API server's reason instead of waiting out ``timeout_s``."""
         path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+        started = time.monotonic()
+
+        def done(job: Json) -> bool:
+            if job_finished(job) is not None:
+                return True
+            status = job.get("status") or {}
+            no_pod = not any(status.get(k) for k in ("active", "succeeded", "failed", "ready"))
+            if no_pod and time.monotonic() - started >= CREATE_GRACE_S:
+                refused = self._create_refused(namespace, name)
+                if refused:
+                    raise KubernetesError(
+                        f"Job {namespace}/{name} cannot create its pod: {refused}",
+                        hint="a namespace whose Pod Security level is 'restricted' refuses a mover that "
+                        "runs as root (restores do by default); see docs/volumes.md",
+                    )
+            return False
+
         try:
             return self._poll(
-                lambda: self.kube.get_json(path),
-                lambda j: job_finished(j) is not None,
-                f"Job {namespace}/{name} to finish",
-                timeout_s,
+                lambda: self.kube.get_json(path), done, f"Job {namespace}/{name} to finish", timeout_s
             )
         except KubernetesError as exc:
             why = self._pending_reason(namespace, name)
             if why:
                 raise KubernetesError(f"{exc.message}; its pod: {why}", hint=exc.hint) from None
             raise
+
+    def _create_refused(self, namespace: str, name: str) -> str:
+        """The newest ``FailedCreate`` event message of the Job, if any."""
+        try:
+            events = self.kube.get_json(
+                f"/api/v1/namespaces/{namespace}/events",
+                {"fieldSelector": f"involvedObject.kind=Job,involvedObject.name={name},reason=FailedCreate"},
+            )
+        except DrkitError:
+            return ""
+        items = sorted(
+            events.get("items") or [],
+            key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""),
+        )
+        return str(items[-1].get("message") or "") if items else ""
 
     def _pending_reason(self, namespace: str, name: str) -> str:
         """Why the Job's pod is not running (not scheduled: an unbound claim, no node), if it says."""

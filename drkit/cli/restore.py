@@ -142,6 +142,13 @@ def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 help="Job mode: how long one restore Job may take (default: the plan's, else 1h).",
             ),
             click.option(
+                "--mover-run-as-user",
+                type=int,
+                metavar="UID",
+                help="Job mode: restore as this non-root user (the application's) instead of root: owners "
+                "are not restored, and a namespace at Pod Security 'restricted' admits the Job.",
+            ),
+            click.option(
                 "--node-name",
                 envvar="NODE_NAME",
                 help="Local mode: the node drkit runs on (a PV's host path is used only there).",
@@ -190,6 +197,7 @@ def _volume_args(
     mover_secret: str | None,
     volume_timeout: str | None,
     node_name: str | None,
+    mover_run_as_user: int | None = None,
 ) -> dict[str, Any]:
     """The volume options as :func:`drkit.restore.volumes.fill_options` takes them."""
     from drkit.config.durations import parse_duration
@@ -204,6 +212,7 @@ def _volume_args(
         "secret": mover_secret,
         "timeout_s": timeout_s,
         "node_name": node_name,
+        "run_as_user": mover_run_as_user,
     }
 
 
@@ -227,6 +236,7 @@ def restore_run(
     mover_secret: str | None,
     volume_timeout: str | None,
     node_name: str | None,
+    mover_run_as_user: int | None,
     dry_run: bool,
     progress: bool | None,
     output: str,
@@ -236,7 +246,7 @@ def restore_run(
     the workloads are applied. Prints each object's and volume's result and a summary; exits 1 if any
     failed."""
     volume_args = _volume_args(
-        volume_mover, volume_path_map, mover_image, mover_secret, volume_timeout, node_name
+        volume_mover, volume_path_map, mover_image, mover_secret, volume_timeout, node_name, mover_run_as_user
     )
     _run(
         plan_file,

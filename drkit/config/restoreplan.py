@@ -245,6 +245,7 @@ class VolumeRestoreSettings:
     secret: str | None = None
     image: str | None = None
     timeout: timedelta | None = None
+    run_as_user: int | None = None  # job mode: restore as this non-root uid (not as root)
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ _SCOPE = (
 _MODIFIER = ("kinds", "names", "namespaces", "jsonPatch", "mergePatch")
 _RESTORE = ("resources", "etcd", "volumes")
 _WAITS = ("enabled", "timeouts")
-_VOLUMES = ("mover", "pathMap", "moverSecret", "image", "timeout")
+_VOLUMES = ("mover", "pathMap", "moverSecret", "image", "timeout", "runAsUser")
 _PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
 
 SCHEMA: dict[str, tuple[str, ...]] = {
@@ -639,12 +640,23 @@ class _Loader:
             timeout = section.duration(node, "spec.volumes.timeout")
             if timeout <= timedelta(0):
                 raise section.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
+        run_as_user: int | None = None
+        node = section.get("runAsUser")
+        if node is not None:
+            if isinstance(node.value, bool) or not isinstance(node.value, int) or node.value <= 0:
+                raise section.error(
+                    node,
+                    "spec.volumes.runAsUser",
+                    f"expected a user id above 0 (not root), got {node.value!r}",
+                )
+            run_as_user = node.value
         return VolumeRestoreSettings(
             mover=mover.strip().lower() if mover is not None else None,
             path_map=section.str_list("pathMap"),
             secret=section.str_optional("moverSecret"),
             image=section.str_optional("image"),
             timeout=timeout,
+            run_as_user=run_as_user,
         )
 
     def _waits(self, spec: Section) -> WaitSettings:

@@ -409,6 +409,7 @@ def fill_options(
     secret: str | None = None,
     timeout_s: float | None = None,
     node_name: str | None = None,
+    run_as_user: int | None = None,
 ) -> FillOptions:
     """The plan's ``spec.volumes``, overridden by the command line (whose ``path_map`` rules come
     first). A bad rule in the plan names the plan's file, line and field."""
@@ -429,6 +430,12 @@ def fill_options(
             if secret:
                 raise
             raise config.error("spec.volumes.moverSecret", _bare(exc), exc.hint) from None
+    uid = run_as_user if run_as_user is not None else v.run_as_user
+    if uid is not None:
+        if uid <= 0:
+            raise ConfigError("a restore as non-root needs a user id above 0", field="--mover-run-as-user")
+        # restore as the application's user: no root, no capabilities (Pod Security "restricted")
+        settings = replace(settings, restore_as_root=False, run_as_user=uid, run_as_group=uid)
     timeout = timeout_s if timeout_s is not None else (v.timeout.total_seconds() if v.timeout else 3600.0)
     return FillOptions(mover or v.mover or "local", tuple(rules), settings, timeout, node_name)
 

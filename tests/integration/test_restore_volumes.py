@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.movers import TERMINATION_LOG, MoverSettings
 from drkit.capture.stored import stored_objects
-from drkit.capture.volumes import KubeMoverCluster, PathRule, VolumeOptions, VolumeSelection
+from drkit.capture.volumes import CREATE_GRACE_S, KubeMoverCluster, PathRule, VolumeOptions, VolumeSelection
 from drkit.config.restoreplan import load_restore_plan
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
@@ -687,5 +687,62 @@ def test_a_restore_job_that_times_out_is_not_left_to_run_later(
         assert f"Job {namespace}/drkit-restore-data-" in result.message
         jobs = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
         assert [j["metadata"]["name"] for j in jobs if not j["metadata"].get("deletionTimestamp")] == []
+    finally:
+        kube.close()
+
+
+def test_a_restore_job_the_namespace_refuses_fails_fast_with_the_reason(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """A namespace at Pod Security level ``restricted`` refuses the restore Job's pod (it runs as root
+    to restore owners): drkit says so within seconds, from the Job controller's FailedCreate events,
+    instead of waiting out the Job's timeout, and removes the Job."""
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    kube.send_json(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}",
+        {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}},
+        content_type="application/merge-patch+json",
+    )
+    _mover_secret(cluster, namespace, tmp_path / "repo")
+    cluster.api(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "manual",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
+    )
+    try:
+        fill = VolumeFill(
+            "src/data", namespace, "data", "0" * 64, "volumes/src/data", {"namespace": "src", "pvc": "data"}
+        )
+        filler = JobFiller(kube, MoverSettings(), cluster=KubeMoverCluster(kube, poll_s=0.5), timeout_s=600)
+        (result,) = fill_volumes([fill], filler)
+        assert not result.ok
+        assert f"Job {namespace}/drkit-restore-data-" in result.message
+        assert "cannot create its pod" in result.message
+        assert "PodSecurity" in result.message
+        assert "Pod Security level is 'restricted'" in result.message  # the hint
+        assert "timed out" not in result.message  # it did not wait for the Job's timeout (600 s)
+        jobs = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
+        assert [j["metadata"]["name"] for j in jobs if not j["metadata"].get("deletionTimestamp")] == []
+
+        # restored as the application's user (--mover-run-as-user), the same namespace admits the pod
+        # (it then waits for its claim to bind, which nothing does here: the Job times out)
+        nonroot = replace(MoverSettings(), restore_as_root=False, run_as_user=1000, run_as_group=1000)
+        cluster_view = KubeMoverCluster(kube, poll_s=0.5)
+        filler = JobFiller(kube, nonroot, cluster=cluster_view, timeout_s=CREATE_GRACE_S + 4)
+        (again,) = fill_volumes([fill], filler)
+        assert not again.ok
+        assert "timed out" in again.message
+        assert "cannot create its pod" not in again.message
+        assert "its pod: not scheduled" in again.message  # admitted, then waiting for its claim
     finally:
         kube.close()

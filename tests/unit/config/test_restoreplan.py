@@ -438,5 +438,15 @@ def test_bad_volumes_sections_name_file_line_and_field(
 
 
 def test_schema_lists_the_volumes_section() -> None:
-    assert set(SCHEMA["spec.volumes"]) == {"mover", "pathMap", "moverSecret", "image", "timeout"}
+    assert set(SCHEMA["spec.volumes"]) == {"mover", "pathMap", "moverSecret", "image", "timeout", "runAsUser"}
     assert "volumes" in SCHEMA["spec"]
+
+
+def test_spec_volumes_run_as_user_must_not_be_root(tmp_path: Path) -> None:
+    ok = load_restore_plan(write(tmp_path, "  volumes: {mover: job, runAsUser: 1000}\n"))
+    assert ok.volumes.run_as_user == 1000
+    for bad in ("0", "-5", "app", "true"):
+        with pytest.raises(ConfigError) as err:
+            load_restore_plan(write(tmp_path, f"  volumes: {{runAsUser: {bad}}}\n"))
+        assert err.value.field == "spec.volumes.runAsUser"
+        assert "expected a user id above 0 (not root)" in err.value.message

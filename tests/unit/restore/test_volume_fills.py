@@ -980,3 +980,28 @@ def test_a_workload_whose_volume_could_not_be_filled_is_held_back() -> None:
     assert report_job.ref.api_path() not in sent
     assert web.ref.api_path() in sent
     assert other_ns.ref.api_path() in sent
+
+
+def test_run_as_user_restores_as_that_user_without_capabilities(tmp_path: Path) -> None:
+    from drkit.capture.movers import restore_job
+
+    document = {
+        "apiVersion": "drkit.io/v1",
+        "kind": "RestorePlan",
+        "metadata": {"name": "uid"},
+        "spec": {"target": {"scratch": True}, "restore": {"volumes": True}, "volumes": {"runAsUser": 1000}},
+    }
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump(document, sort_keys=False))
+    config = load_restore_plan(plan)
+    from_plan = fill_options(config, mover="job")
+    from_cli = fill_options(config, mover="job", run_as_user=2000)
+    assert (from_plan.settings.run_as_user, from_cli.settings.run_as_user) == (1000, 2000)
+    fill = VolumeFill("shop/data", "shop", "data", SNAP, "volumes/shop/data", record("shop", "data"))
+    pod = restore_job(fill.mover_target(), from_cli.settings, SNAP)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 2000
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert fill_options(config, mover="job", run_as_user=None).settings.restore_as_root is False
+    with pytest.raises(ConfigError, match="above 0"):
+        fill_options(config, mover="job", run_as_user=0)
