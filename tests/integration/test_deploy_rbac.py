@@ -841,3 +841,32 @@ def test_custom_resources_are_read_through_an_aggregated_clusterrole(
             except http.HTTPStatusError as exc:
                 if exc.status != 404:
                     raise
+
+
+def test_movers_role_runs_mover_jobs_only_where_bound(
+    cluster: ControlPlane, base: list[dict[str, Any]], namespace: str
+) -> None:
+    user = f"system:serviceaccount:{NS}:drkit-backup"
+    assert not allowed(cluster, user, "create", "batch", "jobs", namespace=namespace)
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "drkit-movers"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "drkit-movers"},
+        "subjects": [{"kind": "ServiceAccount", "name": "drkit-backup", "namespace": NS}],
+    }
+    cluster.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", binding)
+    for verb in ("create", "get", "delete"):
+        assert allowed(cluster, user, verb, "batch", "jobs", namespace=namespace)
+        assert allowed(cluster, user, verb, "snapshot.storage.k8s.io", "volumesnapshots", namespace=namespace)
+        assert allowed(cluster, user, verb, "", "persistentvolumeclaims", namespace=namespace)
+    assert allowed(cluster, user, "list", "", "pods", namespace=namespace)
+    assert allowed(cluster, user, "list", "", "events", namespace=namespace)
+    assert allowed(cluster, user, "get", "", "secrets", namespace=namespace)
+    # nothing else, nowhere else
+    assert not allowed(cluster, user, "create", "batch", "jobs", namespace="default")
+    assert not allowed(cluster, user, "update", "batch", "jobs", namespace=namespace)
+    assert not allowed(cluster, user, "create", "apps", "deployments", namespace=namespace)
+    assert not allowed(cluster, user, "delete", "", "pods", namespace=namespace)
+    assert not allowed(cluster, user, "create", "", "secrets", namespace=namespace)
+    assert not allowed(cluster, user, "delete", "", "secrets", namespace=namespace)
