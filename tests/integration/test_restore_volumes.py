@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.process import wait_until
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
+from tests.integration.claims import Nudge, touch_claim
 from tests.treecompare import assert_same_tree, describe_tree, make_sample_tree
 
 PASSWORD = "a passphrase for the restore volume tests"
@@ -154,38 +155,12 @@ def _bound_claim(cluster: ControlPlane, namespace: str, pvc: str, host_dir: Path
         },
     )
     path = _claim_path(namespace, pvc)
-    nudge = Nudge(lambda: _touch(cluster, path))
+    nudge = Nudge(lambda: touch_claim(cluster, path))
     cluster.wait(
         lambda: nudge.unless((cluster.api("GET", path).get("status") or {}).get("phase") == "Bound"),
         f"claim {pvc} Bound",
     )
     return pv
-
-
-class Nudge:
-    """The volume controller sometimes loses a race on a new claim (with the finalizer the protection
-    controller adds) and binds it only at its next resync, 15 s later. A change to the claim's
-    annotations makes it look again at once: done each second the claim is still unbound."""
-
-    def __init__(self, touch: Callable[[], None], every_s: float = 1.0) -> None:
-        self.touch, self.every_s = touch, every_s
-        self.last = time.monotonic()
-
-    def unless(self, done: bool) -> bool:
-        if not done and time.monotonic() - self.last >= self.every_s:
-            self.touch()
-            self.last = time.monotonic()
-        return done
-
-
-def _touch(cluster: ControlPlane, path: str) -> None:
-    claim = cluster.api("GET", path)
-    claim["metadata"].setdefault("annotations", {})["drkit.test/nudged"] = str(time.time_ns())
-    try:
-        cluster.api("PUT", path, claim)
-    except http.HTTPStatusError as exc:
-        if exc.status != 409:  # changed meanwhile: that was a nudge too
-            raise
 
 
 APP = """

@@ -49,6 +49,7 @@ from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
+from tests.integration.claims import Nudge, touch_claim
 from tests.treecompare import assert_same_tree, make_sample_tree
 
 PASSWORD = "a passphrase for the volume tests"
@@ -120,8 +121,10 @@ def _bound_claim(
         },
     )
     path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{pvc}"
+    nudge = Nudge(lambda: touch_claim(cluster, path))  # else a bind may wait for the 15 s resync
     cluster.wait(
-        lambda: (cluster.api("GET", path).get("status") or {}).get("phase") == "Bound", f"claim {pvc} Bound"
+        lambda: nudge.unless((cluster.api("GET", path).get("status") or {}).get("phase") == "Bound"),
+        f"claim {pvc} Bound",
     )
     return pv
 
