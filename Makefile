@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv testbin lint test test-unit demo demo-down clean-testbin bench
+.PHONY: help venv sysdeps testbin lint test test-unit demo demo-down clean-testbin bench
 
 help:
 	@echo "make demo      run drkit's main job on embedded defaults (local repository, local sandbox cluster)"
@@ -25,7 +25,11 @@ $(BIN)/.installed: pyproject.toml
 
 venv: $(BIN)/.installed
 
-testbin:
+# Debian packages that neither Go modules nor PyPI provide (containerd, runc, CNI plugins, image tools)
+sysdeps:
+	bash hack/system-deps.sh
+
+testbin: sysdeps
 	bash hack/testbin/build.sh
 
 lint: venv
