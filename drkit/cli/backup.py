@@ -16,6 +16,7 @@ from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes, snapshot_row
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings, write_only_option
+from drkit.config.limits import MAX_UID
 from drkit.errors import PartialFailure
 
 if TYPE_CHECKING:
@@ -181,8 +182,10 @@ def _split(values: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Job mode: Secret (in each PVC's namespace) with the repository settings as files.",
 )
-@click.option("--mover-run-as-user", type=int, help="Job mode: uid of the mover (default 65532).")
-@click.option("--mover-fs-group", type=int, help="Job mode: fsGroup of the mover pod.")
+@click.option(
+    "--mover-run-as-user", type=click.IntRange(0, MAX_UID), help="Job mode: uid of the mover (default 65532)."
+)
+@click.option("--mover-fs-group", type=click.IntRange(0, MAX_UID), help="Job mode: fsGroup of the mover pod.")
 @click.option(
     "--mover-read-as-root",
     is_flag=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.config.durations import format_duration, parse_duration
+from drkit.config.limits import MIN_LOCK_RETENTION
 from drkit.errors import ConfigError
 from drkit.repo.keyring import KeyRing
 from drkit.repo.keyslots import Credential, KeySlotInfo, generate_keyfile
@@ -54,6 +56,24 @@ def _slot_row(slot: KeySlotInfo, current: str | None) -> dict[str, Any]:
     }
 
 
+def _retention(text: str, lock_mode: str | None, no_lock: bool) -> timedelta:
+    """The ``--retention`` of ``repo init``, in range: a lock shorter than a day (``0s`` wrote objects
+    with no lock at all) is refused unless the repository is explicitly created without locks."""
+    if no_lock and lock_mode not in (None, "none"):
+        raise ConfigError(f"--no-lock contradicts --lock-mode {lock_mode}", field="--no-lock")
+    period = parse_duration(text, "--retention")
+    unlocked = no_lock or lock_mode == "none"
+    if period < MIN_LOCK_RETENTION and not unlocked:
+        shortest = format_duration(MIN_LOCK_RETENTION)
+        raise ConfigError(
+            f"a retention of {format_duration(period)} is shorter than {shortest}: "
+            "objects would be unlocked (or locked for nothing)",
+            field="--retention",
+            hint=f"give a retention of at least {shortest}, or --no-lock for a repository without locks",
+        )
+    return period
+
+
 @repo.command()
 @repo_options
 @click.option(
@@ -65,7 +85,15 @@ def _slot_row(slot: KeySlotInfo, current: str | None) -> dict[str, Any]:
     "admin credential (and, on MinIO, shortened by any credential allowed PutObjectRetention).",
 )
 @click.option(
-    "--retention", default="30d", show_default=True, help="How long each object stays locked (30d, 12w, 1y)."
+    "--no-lock",
+    is_flag=True,
+    help="Create a repository whose objects are not locked at all (the same as --lock-mode none).",
+)
+@click.option(
+    "--retention",
+    default="30d",
+    show_default=True,
+    help="How long each object stays locked (30d, 12w, 1y; from 1d to 100y).",
 )
 @click.option(
     "--generate-key-file",
@@ -85,6 +113,7 @@ def _slot_row(slot: KeySlotInfo, current: str | None) -> dict[str, Any]:
 def init(
     repo: RepoOptions,
     lock_mode: str | None,
+    no_lock: bool,
     retention: str,
     generate_key_file: Path | None,
     label: str,
@@ -92,11 +121,13 @@ def init(
     output: str,
 ) -> None:
     """Create a new, empty repository."""
-    period = parse_duration(retention, "--retention")
+    period = _retention(retention, lock_mode, no_lock)
     compression_level(compression)  # checked before anything is created
     store = repo.store()
-    if lock_mode is None:
-        mode: LockMode | None = LockMode.COMPLIANCE if store.supports_object_lock else None
+    if no_lock:
+        mode: LockMode | None = None
+    elif lock_mode is None:
+        mode = LockMode.COMPLIANCE if store.supports_object_lock else None
     else:
         mode = None if lock_mode == "none" else LockMode(lock_mode)
     credential = write_new_keyfile(generate_key_file) if generate_key_file else repo.credential(confirm=True)

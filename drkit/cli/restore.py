@@ -15,6 +15,7 @@ from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
+from drkit.config.limits import MAX_UID
 from drkit.errors import ConfigError, PartialFailure
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option(
                 "--mover-run-as-user",
-                type=int,
+                type=click.IntRange(1, MAX_UID),
                 metavar="UID",
                 help="Job mode: restore as this non-root user (the application's) instead of root: owners "
                 "are not restored, and a namespace at Pod Security 'restricted' admits the Job.",

@@ -8,6 +8,9 @@ The grammar is deliberately small so that a typo is an error rather than a surpr
 
 Units are lower case only: ``M`` could mean months or minutes, so it is refused instead of guessed.
 There are no months (their length varies); write ``30d``. Fractions and signs are refused.
+
+No duration is longer than :data:`MAX_DURATION` (100 years): a longer one is a typo, and would overflow
+the dates computed from it (a lock's retain-until date, a deadline).
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ _UNITS: dict[str, int] = {
 }
 _ORDER = tuple(_UNITS)
 _GROUP = re.compile(r"([0-9]+)([A-Za-z]+)")
+MAX_DURATION = timedelta(days=36500)
+"""The longest duration any option or setting takes: 100 years (``36500d``)."""
+
+_MAX_DIGITS = 12  # a number with more digits is over MAX_DURATION in any unit
 _HINT = "write a duration such as 30d, 12h, 2w, 1y, 90m, 1d12h or a number of seconds"
 
 # format_duration uses days, hours, minutes and seconds only, so that "30d" stays "30d".
@@ -44,6 +51,8 @@ def parse_duration(text: str | int, field: str) -> timedelta:
     if isinstance(text, int):
         if text < 0:
             raise ConfigError(f"a duration cannot be negative: {text}", field=field, hint=_HINT)
+        if text > MAX_DURATION.total_seconds():
+            raise _too_long("a number of seconds" if text.bit_length() > 64 else str(text), field)
         return timedelta(seconds=text)
     if not isinstance(text, str):
         raise ConfigError(f"expected a duration, got {type(text).__name__}", field=field, hint=_HINT)
@@ -51,8 +60,27 @@ def parse_duration(text: str | int, field: str) -> timedelta:
     if not value:
         raise ConfigError("empty duration", field=field, hint=_HINT)
     if value.isascii() and value.isdigit():
-        return timedelta(seconds=int(value))
-    return timedelta(seconds=_parse_groups(value, text, field))
+        return _bounded(_number(value, text, field), text, field)
+    return _bounded(_parse_groups(value, text, field), text, field)
+
+
+def _number(digits: str, original: str, field: str) -> int:
+    if len(digits.lstrip("0")) > _MAX_DIGITS:
+        raise _too_long(original, field)
+    return int(digits)
+
+
+def _bounded(seconds: int, original: str, field: str) -> timedelta:
+    if seconds > MAX_DURATION.total_seconds():
+        raise _too_long(original, field)
+    return timedelta(seconds=seconds)
+
+
+def _too_long(original: str, field: str) -> ConfigError:
+    shown = original if len(original) <= 24 else f"{original[:20]}...({len(original)} characters)"
+    return ConfigError(
+        f"duration {shown!r} is longer than 100y, the longest allowed", field=field, hint=_HINT
+    )
 
 
 def _parse_groups(value: str, original: str, field: str) -> int:
@@ -74,7 +102,7 @@ def _parse_groups(value: str, original: str, field: str) -> int:
                 hint=_HINT,
             )
         last_rank = rank
-        seconds += int(number) * _UNITS[unit]
+        seconds += _number(number, original, field) * _UNITS[unit]
         position = match.end()
     if position != len(value) or last_rank < 0:
         raise ConfigError(f"invalid duration {original!r}", field=field, hint=_HINT)

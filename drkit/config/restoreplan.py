@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from drkit.config.limits import MAX_UID
 from drkit.config.schedule import RepositorySettings
 from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file
 from drkit.errors import ConfigError
@@ -643,13 +644,14 @@ class _Loader:
         run_as_user: int | None = None
         node = section.get("runAsUser")
         if node is not None:
-            if isinstance(node.value, bool) or not isinstance(node.value, int) or node.value <= 0:
+            uid = node.value
+            if isinstance(uid, bool) or not isinstance(uid, int) or not 0 < uid <= MAX_UID:
                 raise section.error(
                     node,
                     "spec.volumes.runAsUser",
-                    f"expected a user id above 0 (not root), got {node.value!r}",
+                    f"expected a user id above 0 (not root) and at most {MAX_UID}, got {uid!r}",
                 )
-            run_as_user = node.value
+            run_as_user = uid
         return VolumeRestoreSettings(
             mover=mover.strip().lower() if mover is not None else None,
             path_map=section.str_list("pathMap"),

@@ -37,6 +37,7 @@ from pathlib import Path
 from apscheduler.triggers.cron import CronTrigger
 
 from drkit.config.durations import format_duration
+from drkit.config.limits import MAX_KEEP_COUNT, MIN_LOCK_RETENTION
 from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
@@ -602,6 +603,13 @@ class _Loader:
             raise section.error(
                 node, field, f"a count cannot be negative: {value}", "write 'unlimited' to keep every one"
             )
+        if value > MAX_KEEP_COUNT:
+            raise section.error(
+                node,
+                field,
+                f"a count must be at most {MAX_KEEP_COUNT}, got {value}",
+                "write 'unlimited' to keep every one",
+            )
         return value
 
     def _lock(self, spec: Section) -> LockSettings:
@@ -622,9 +630,11 @@ class _Loader:
                     "leave mode out to use the repository's own setting",
                 ) from None
         period = lock.duration_optional("period")
-        if period is not None and period <= timedelta(0):
+        if period is not None and period < MIN_LOCK_RETENTION:
             raise lock.error(
-                lock.require("period"), "spec.lock.period", "the lock period must be longer than 0"
+                lock.require("period"),
+                "spec.lock.period",
+                f"the lock period must be at least {format_duration(MIN_LOCK_RETENTION)} (longer than 0)",
             )
         return LockSettings(mode=mode, period=period)
 

@@ -11,7 +11,12 @@ Stricter than PyYAML's ``safe_load``, because configuration typos should be erro
 - a duplicate key in a mapping is an error (PyYAML silently keeps the last one);
 - mapping keys must be strings (``1: x`` or ``[a]: x`` are refused);
 - a file holds exactly one document; an empty file (or one with only comments) is an error;
-- the merge key ``<<`` is not special: it is an ordinary (and therefore unknown) key.
+- the merge key ``<<`` is not special: it is an ordinary (and therefore unknown) key;
+- anchors and aliases (``&name``, ``*name``) are refused: a configuration file never needs them, and a
+  few nested aliases expand into billions of nodes (the "billion laughs" bomb);
+- a file is at most :data:`MAX_FILE_BYTES` long, holds at most :data:`MAX_NODES` values (mappings,
+  lists and scalars) nested at most :data:`MAX_DEPTH` deep, so that a hostile or broken file is refused
+  before it costs memory, time or the interpreter's stack.
 
 Every problem is a :class:`~drkit.errors.ConfigError` naming the file and line.
 
@@ -33,11 +38,21 @@ from pathlib import Path
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
 from drkit.config.durations import parse_duration
 from drkit.errors import ConfigError
+
+MAX_FILE_BYTES = 1024 * 1024
+"""The largest configuration file drkit reads (schedules and restore plans are a few KiB)."""
+
+MAX_NODES = 20_000
+"""The most values (mappings, lists, scalars, keys included) one configuration file may hold."""
+
+MAX_DEPTH = 64
+"""The deepest nesting of mappings and lists (PyYAML's composer recurses once per level)."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +102,20 @@ def kind_of(value: object) -> str:
 def load_yaml_file(path: Path) -> Node:
     """Read ``path`` (UTF-8) and return its single YAML document. ``ConfigError`` on any problem."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError("no such file", file=str(path)) from None
     except IsADirectoryError:
         raise ConfigError("is a directory, not a file", file=str(path)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"the file is larger than {MAX_FILE_BYTES // 1024} KiB, the limit for a configuration file",
+            file=str(path),
+            hint="a schedule or restore plan is a few KiB; check that this is the file you meant",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -104,8 +126,13 @@ def load_yaml_file(path: Path) -> Node:
 
 def load_yaml_text(text: str, file: str) -> Node:
     """Parse ``text`` (named ``file`` in errors) into a :class:`Node` tree."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"the text is larger than {MAX_FILE_BYTES // 1024} KiB, the limit for a configuration file",
+            file=file,
+        )
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(_compose_all(text, file))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -136,6 +163,68 @@ def load_yaml_text(text: str, file: str) -> Node:
             line=second.start_mark.line + 1,
         )
     return _Converter(file).convert(documents[0], None)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe composer, refusing anchors and aliases and counting nodes as it builds them."""
+
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file = file
+        self.nodes = 0
+        self.depth = 0
+
+    def compose_node(self, parent: YamlNode | None, index: int) -> YamlNode | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1
+        if isinstance(event, AliasEvent):
+            raise ConfigError(
+                f"YAML alias *{event.anchor} is not allowed",
+                file=self.file,
+                line=line,
+                hint="write the value out; a value that starts with '*' (a cron expression such as "
+                "'*/5 * * * *') must be quoted",
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise ConfigError(
+                f"YAML anchor &{anchor} is not allowed (configuration files take no anchors or aliases)",
+                file=self.file,
+                line=line,
+                hint="write the value out; a value that starts with '&' must be quoted",
+            )
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ConfigError(
+                f"the file holds more than {MAX_NODES} values, the limit for a configuration file",
+                file=self.file,
+                line=line,
+            )
+        if self.depth >= MAX_DEPTH:
+            raise ConfigError(
+                f"values are nested more than {MAX_DEPTH} levels deep, the limit for a configuration file",
+                file=self.file,
+                line=line,
+            )
+        self.depth += 1
+        try:
+            node: YamlNode | None = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        return node
+
+
+def _compose_all(text: str, file: str) -> list[YamlNode]:
+    loader = _BoundedLoader(text, file)
+    try:
+        documents: list[YamlNode] = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                documents.append(node)
+        return documents
+    finally:
+        loader.dispose()
 
 
 def _codepoint(character: object) -> str:

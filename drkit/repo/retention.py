@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol, TypeVar
 
 from drkit.config.durations import format_duration, parse_duration
+from drkit.config.limits import MAX_KEEP_COUNT
 from drkit.errors import ConfigError
 
 UNLIMITED = -1
@@ -75,6 +76,12 @@ class Policy:
                 raise ConfigError(
                     f"expected a count >= 0 or 'unlimited', got {value!r}",
                     field=f"keep-{name}",
+                )
+            if value > MAX_KEEP_COUNT:
+                raise ConfigError(
+                    f"a count must be at most {MAX_KEEP_COUNT}, got {value}",
+                    field=f"keep-{name}",
+                    hint="write 'unlimited' to keep every one",
                 )
         if self.within is not None and self.within < timedelta(0):
             raise ConfigError(f"a duration cannot be negative: {self.within}", field="keep-within")
@@ -231,6 +238,12 @@ def _count(value: int | str | None, name: str) -> int:
             return UNLIMITED
         if not text.isascii() or not text.isdigit():
             raise ConfigError(f"expected a count or 'unlimited', got {value!r}", field=f"keep-{name}")
+        if len(text.lstrip("0")) > len(
+            str(MAX_KEEP_COUNT)
+        ):  # int() of thousands of digits is slow, then refused
+            raise ConfigError(
+                f"a count must be at most {MAX_KEEP_COUNT}, got {value!r}", field=f"keep-{name}"
+            )
         return int(text)
     return value
 

@@ -317,7 +317,7 @@ CASES: list[tuple[str, str, int | None, str | None, str]] = [
         "expected compliance or governance",
     ),
     ("lock period", doc("  lock:\n    period: forever\n"), 10, "spec.lock.period", "invalid duration"),
-    ("lock period zero", doc("  lock:\n    period: 0d\n"), 10, "spec.lock.period", "longer than 0"),
+    ("lock period zero", doc("  lock:\n    period: 0d\n"), 10, "spec.lock.period", "at least 1d"),
     # verify, drill
     ("verify without cron", doc("  verify:\n    readDataPercent: 5\n"), 9, "spec.verify.cron", "missing"),
     ("verify bad cron", doc("  verify:\n    cron: '0 25 * * *'\n"), 10, "spec.verify.cron", "invalid cron"),
