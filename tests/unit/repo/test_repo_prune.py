@@ -8,6 +8,7 @@ from pathlib import Path
 from drkit.repo.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_key, snapshot_key
 from drkit.repo.locking import granule, lock_until
 from drkit.repo.retention import Policy
+from drkit.storage.base import LockMode
 from tests.unit.repo.fakestore import FakeStore
 from tests.unit.repo.repohelpers import Clock, SafeStore, describe, make_tree, new_repo, open_repo
 
@@ -151,3 +152,51 @@ def test_prune_with_a_credential_that_may_not_delete_reports_denied(tmp_path: Pa
     assert result.deleted_snapshots == ()
     assert snapshot_key(first.id) in result.denied
     assert result.locked == (), "a refused delete is not a lock: it must not be reported as 'free later'"
+
+
+def test_prune_never_sends_a_delete_for_a_locked_key(tmp_path: Path) -> None:
+    """The lock pre-check, not the store, keeps locked objects: GOVERNANCE with bypass rights would
+    let every delete through, so a delete call for a locked key would destroy it."""
+    a, b = _two_trees(tmp_path)
+    clock = Clock(T0)
+    inner = FakeStore(clock=clock, bypass_governance=True)
+    store = SafeStore(inner)
+    repo = new_repo(store, clock=clock, lock_mode=LockMode.GOVERNANCE, retention=timedelta(days=7))
+    snap_a = repo.backup_path(a, host="h")
+    clock.now = T0 + timedelta(hours=2)
+    snap_b = repo.backup_path(b, host="h")
+    keys_before = store.keys()
+    inner.calls.clear()
+
+    result = open_repo(store, clock=clock).prune([snap_b.id])
+    assert [c for c in inner.calls if c[0] == "delete"] == []
+    assert store.keys() == keys_before
+    assert result.deleted_snapshots == ()
+    assert result.deleted_packs == ()
+    assert result.deleted_indexes == ()
+    assert snapshot_key(snap_a.id) in {o.key for o in result.locked}
+    assert snap_a.id in result.kept_snapshots
+
+
+def test_dry_run_prune_reports_locked_snapshots_as_locked_not_deleted(tmp_path: Path) -> None:
+    a, b = _two_trees(tmp_path)
+    clock = Clock(T0)
+    store = SafeStore(FakeStore(clock=clock))
+    repo = new_repo(store, clock=clock, retention=timedelta(days=7))
+    snap_a = repo.backup_path(a, host="h")
+    clock.now = T0 + timedelta(hours=2)
+    snap_b = repo.backup_path(b, host="h")
+    keys_before = store.keys()
+
+    dry = open_repo(store, clock=clock).prune([snap_b.id], dry_run=True)
+    assert dry.dry_run
+    assert dry.deleted_snapshots == ()
+    assert dry.deleted_packs == ()
+    assert dry.deleted_indexes == ()
+    assert dry.freed_bytes == 0
+    assert snapshot_key(snap_a.id) in {o.key for o in dry.locked}
+    assert store.keys() == keys_before
+
+    forgot = open_repo(store, clock=clock).forget([snap_a.id], dry_run=True)
+    assert forgot.deleted == ()
+    assert forgot.locked[0][0] == snapshot_key(snap_a.id)
