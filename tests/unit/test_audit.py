@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from drkit.errors import ConfigError
+from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo import audit
 from drkit.repo.audit import Actor, AuditRecord
 from drkit.repo.keyring import KeyRing
+from drkit.repo.keys import MasterKey
 from drkit.repo.keyslots import Credential
 from drkit.repo.repository import Repository
-from drkit.repo.sealing import SESSIONS_PREFIX
+from drkit.repo.sealing import SESSIONS_PREFIX, WriteKeys
 from drkit.secret import Secret
 from drkit.storage.base import LockMode
 from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, new_repo, open_repo
@@ -104,6 +107,45 @@ def test_a_record_signed_by_another_repository_is_refused() -> None:
     log = audit.list_records(repo)
     assert log.records == []
     assert [p.key for p in log.problems] == [stored.key]
+
+
+class _SignedByAnother:
+    """The repository's own sealing keys, with every signature made by another key."""
+
+    def __init__(self, keys: WriteKeys) -> None:
+        self._keys = keys
+        self._other = MasterKey.generate()
+        self.sealer_id = keys.sealer_id
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._keys, name)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._other.sign(message)
+
+
+def test_a_record_sealed_with_the_right_keys_but_signed_by_another_is_refused() -> None:
+    """Only the signature is wrong: it opens (right seal, right key in AAD and body) and must still
+    be refused, as a snapshot manifest would be."""
+    store = SafeStore()
+    repo = new_repo(store)
+    good = audit.append(repo, record(minutes=1))
+    forged = replace(record(result="ok", minutes=2), key="audit/20261126T060200.000000Z-00000000000000ff")
+    keys = cast(WriteKeys, _SignedByAnother(repo.write_keys()))
+    data = audit.encode_record(keys, forged)
+    store.put(forged.key, data)
+
+    reader = open_repo(store)
+    with pytest.raises(VerificationFailed, match="invalid signature"):
+        audit.decode_record(reader.read_keys(), reader.config.verify_key, forged.key, data)
+    honest = audit.encode_record(repo.write_keys(), forged)
+    assert audit.decode_record(reader.read_keys(), reader.config.verify_key, forged.key, honest).key == (
+        forged.key
+    )
+    log = audit.list_records(reader)
+    assert [r.key for r in log.records] == [good.key]
+    assert [p.key for p in log.problems] == [forged.key]
+    assert "invalid signature" in log.problems[0].message
 
 
 def test_a_newer_version_over_a_record_falls_back_to_the_locked_original() -> None:
