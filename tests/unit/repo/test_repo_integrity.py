@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -12,6 +13,7 @@ from drkit.repo.blobs import BlobType
 from drkit.repo.layout import CONFIG_KEY, DATA_PREFIX, SNAPSHOTS_PREFIX, object_name, pack_key, snapshot_key
 from drkit.repo.manifest import encode_manifest
 from drkit.repo.model import ProblemKind, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.sealing import WriteKeys
 from drkit.repo.writer import BlobWriter
 from tests.unit.repo.repohelpers import SafeStore, corrupt, describe, make_tree, new_repo, open_repo, vanish
 
@@ -179,3 +181,51 @@ def test_restore_refuses_hostile_tree_entry(tmp_path: Path, name: str) -> None:
     assert not (tmp_path / "inner" / "escape").exists()
     assert not list(tmp_path.rglob("evil"))
     assert not (target / "a").exists()
+
+
+class _LyingContentIds:
+    """The repository's write keys, except that one chunk gets the id of other bytes: a writer bug
+    (or a malicious writer) whose pack is well formed, named by its hash, and whose blob opens."""
+
+    def __init__(self, keys: WriteKeys, victim: bytes) -> None:
+        self._keys = keys
+        self._victim = victim
+        self.sealer_id = keys.sealer_id
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._keys, name)
+
+    def content_id(self, data: bytes) -> bytes:
+        if data == self._victim:
+            return self._keys.content_id(b"not the bytes that were stored")
+        return self._keys.content_id(data)
+
+
+def test_blob_that_does_not_match_its_id_is_found_by_read_data_and_refused_by_restore(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = b"a chunk stored under the id of other bytes\n" * 3
+    (src / "victim.txt").write_bytes(victim)
+    (src / "honest.txt").write_bytes(b"an honest chunk\n")
+    store = SafeStore()
+    repo = new_repo(store)
+    repo._write_keys = cast(WriteKeys, _LyingContentIds(repo._write_keys, victim))
+    snap = repo.backup_path(src, host="h")
+
+    reader = open_repo(store)
+    for pack_id in snap.packs:  # every pack is named by the hash of its bytes
+        assert object_name(store.get(pack_key(pack_id))) == pack_id
+    assert reader.verify().ok  # structure alone does not open data blobs
+    report = reader.verify(read_data_percent=100)
+    bad = [p for p in report.problems if p.kind is ProblemKind.CORRUPT]
+    assert len(bad) == 1, report.problems
+    assert bad[0].snapshots == (snap.id,)
+    assert "does not match its id" in bad[0].message
+    assert bad[0].object == pack_key(_data_pack_of(store, snap))
+
+    with pytest.raises(VerificationFailed, match="does not match its id") as err:
+        reader.restore_path(snap.id, tmp_path / "dst")
+    assert snap.id in str(err.value)
+    assert bad[0].object in str(err.value)
