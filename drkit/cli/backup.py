@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +23,7 @@ from drkit.config.limits import MAX_UID
 from drkit.errors import PartialFailure
 
 if TYPE_CHECKING:
-    from drkit.capture.cluster import ClusterBackupRequest
+    from drkit.capture.cluster import ClusterBackupRequest, ClusterBackupResult
     from drkit.capture.volumes import VolumeCapture, VolumeOptions
     from drkit.etcd import EtcdClient
 
@@ -252,8 +255,9 @@ def backup_run(
     from drkit.capture.filters import CaptureFilter
     from drkit.kube.client import KubeClient
 
+    schedule_name: str | None = None
     if schedule_file is not None:
-        repo, request = _scheduled_request(repo, schedule_file, tags, host)
+        repo, request, schedule_name = _scheduled_request(repo, schedule_file, tags, host)
     else:
         if not repo.url:
             raise click.UsageError("give --repo (or DRKIT_REPO), or --schedule with a repository")
@@ -284,8 +288,10 @@ def backup_run(
         request = ClusterBackupRequest(
             etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
         )
-    r = repo.open_for_backup(write_only)
-    result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
+    with _run_lines(schedule_name) as finished:
+        r = repo.open_for_backup(write_only)
+        result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
+        finished(result)
     snap = result.snapshot
     note(snapshot=snap.id)
     st = snap.stats
@@ -351,9 +357,53 @@ _CAPTURE_OPTIONS = (
 )
 
 
+@contextmanager
+def _run_lines(schedule: str | None) -> Iterator[Callable[[ClusterBackupResult], None]]:
+    """Log the run's start and end lines, as the daemon does (docs/daemon.md, "Logs"): the CronJob
+    form runs ``--log-level=info --log-format=json backup run`` and gets the same fields."""
+    from drkit.daemon.records import new_run_id
+    from drkit.daemon.retry import describe
+    from drkit.daemon.runlines import finish_line, hint_of, start_line
+
+    run_id = new_run_id()
+    message, extra = start_line("backup", schedule, run_id, 1)
+    log.info("%s", message, extra=extra)
+    started = time.monotonic()
+    results: list[ClusterBackupResult] = []
+    try:
+        yield results.append
+    except BaseException as exc:
+        error = describe(exc) if isinstance(exc, Exception) else "interrupted"
+        message, extra = finish_line(
+            "backup",
+            schedule,
+            run_id,
+            attempt=1,
+            outcome="failed",
+            duration_s=time.monotonic() - started,
+            error=error,
+            hint=hint_of(exc),
+        )
+        log.error("%s", message, extra=extra)  # noqa: TRY400 - the CLI's handler prints the error once more
+        raise
+    result = results[0]
+    snap = result.snapshot
+    message, extra = finish_line(
+        "backup",
+        schedule,
+        run_id,
+        attempt=1,
+        outcome="partial" if result.partial else "success",
+        duration_s=time.monotonic() - started,
+        snapshot_id=snap.id,
+        details={"bytes": snap.stats.bytes, "new_bytes": snap.stats.new_bytes},
+    )
+    log.log(logging.WARNING if result.partial else logging.INFO, "%s", message, extra=extra)
+
+
 def _scheduled_request(
     repo: RepoOptions, path: Path, tags: tuple[str, ...], host: str | None
-) -> tuple[RepoOptions, ClusterBackupRequest]:
+) -> tuple[RepoOptions, ClusterBackupRequest, str]:
     """The repository and the request a schedule file describes (``drkit backup run --schedule``)."""
     from click.core import ParameterSource
 
@@ -372,8 +422,10 @@ def _scheduled_request(
         )
     schedule = load_schedule(path)
     request = request_from_schedule(schedule, host=host)
-    return with_settings(repo, schedule.repository), dataclasses.replace(
-        request, tags=(*request.tags, *(t for t in tags if t not in request.tags))
+    return (
+        with_settings(repo, schedule.repository),
+        dataclasses.replace(request, tags=(*request.tags, *(t for t in tags if t not in request.tags))),
+        schedule.name,
     )
 
 

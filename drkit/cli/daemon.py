@@ -14,6 +14,7 @@ from types import FrameType
 
 import click
 
+from drkit.cli import logsetup
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.config.durations import parse_duration
@@ -218,6 +219,7 @@ def _serve(
     from drkit.daemon.webhook import Webhook
     from drkit.kube.client import KubeClient
 
+    logsetup.command_default("info")  # one line per run start and end unless --log-level says otherwise
     runcontext.install(logging.getLogger().handlers)
     settings = DaemonSettings(
         state_dir=state_dir,

@@ -30,8 +30,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def configure(level: str, fmt: str) -> None:
-    """Send drkit's logs to stderr (stdout is for command output) at ``level`` in ``fmt``."""
+DEFAULT_LEVEL = "warning"
+_explicit = False
+
+
+def configure(level: str | None, fmt: str) -> None:
+    """Send drkit's logs to stderr (stdout is for command output) at ``level`` in ``fmt``; without a
+    level, at ``warning`` until a command raises its own default (:func:`command_default`)."""
+    global _explicit  # noqa: PLW0603 - one process, one logging setup
+    _explicit = level is not None
+    level = level or DEFAULT_LEVEL
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -41,3 +49,10 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger("drkit").setLevel(level.upper())
+
+
+def command_default(level: str) -> None:
+    """A command's own default level (the daemon logs its runs at ``info``), unless ``--log-level``
+    or ``DRKIT_LOG_LEVEL`` chose one."""
+    if not _explicit:
+        logging.getLogger("drkit").setLevel(level.upper())

@@ -21,9 +21,8 @@ log = logging.getLogger("drkit.cli")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    default="warning",
-    show_default=True,
-    help="How much drkit logs (to stderr).",
+    default=None,
+    help="How much drkit logs (to stderr). Default: warning; info for `daemon`.",
 )
 @click.option(
     "--log-format",
@@ -32,7 +31,7 @@ log = logging.getLogger("drkit.cli")
     show_default=True,
     help="Log lines for people (text) or machines (json).",
 )
-def cli(log_level: str, log_format: str) -> None:
+def cli(log_level: str | None, log_format: str) -> None:
     """drkit: encrypted, immutable, verified Kubernetes backups and rehearsed restores.
 
     Every option can also be set from the environment as DRKIT_<OPTION>, e.g. DRKIT_REPO.

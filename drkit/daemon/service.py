@@ -42,7 +42,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from drkit.config.schedule import Schedule, cron_trigger
-from drkit.daemon import jobs
+from drkit.daemon import jobs, runlines
 from drkit.daemon.leader import LeaderElector
 from drkit.daemon.metrics import Metrics
 from drkit.daemon.records import Job, Result, RunEnd, RunLog, RunStart, new_run_id
@@ -259,7 +259,7 @@ class Daemon:
                 extra={"run_id": run.run_id, "schedule": run.schedule},
             )
             self._count(run, Result.FAILED)
-            retried = self._has_job(run.schedule, run.job) and self._schedule_retry(run)
+            retried = self._has_job(run.schedule, run.job) and self._schedule_retry(run) is not None
             self._report(end, final=not retried)
 
     def _has_job(self, name: str, job: Job) -> bool:
@@ -273,10 +273,11 @@ class Daemon:
             return schedule.drill is not None
         return True
 
-    def _schedule_retry(self, run: RunStart) -> bool:
+    def _schedule_retry(self, run: RunStart) -> datetime | None:
+        """Schedule the next attempt of ``run``; returns when it runs (None: no attempt left)."""
         delay = self.settings.retry.next_delay(run.attempt)
         if delay is None:
-            return False
+            return None
         when = datetime.now(UTC) + timedelta(seconds=delay)
         self._scheduler.add_job(
             self._execute,
@@ -289,15 +290,21 @@ class Daemon:
             misfire_grace_time=None,
         )
         self.metrics.backup_retries.labels(run.schedule, run.job.value).inc()
-        log.info(
-            "%s of %s: attempt %d in %.0fs",
+        log.warning(
+            "%s of %s: retrying, attempt %d in %.0fs",
             run.job.value,
             run.schedule,
             run.attempt + 1,
             delay,
-            extra={"run_id": run.run_id, "schedule": run.schedule},
+            extra={
+                "run_id": run.run_id,
+                "schedule": run.schedule,
+                "job": run.job.value,
+                "attempt": run.attempt + 1,
+                "retry_at": runlines.iso(when),
+            },
         )
-        return True
+        return when
 
     @contextmanager
     def _exclusive(self, key: tuple[str, Job], repo_url: str) -> Iterator[bool]:
@@ -337,18 +344,17 @@ class Daemon:
                 return
             self._running[run.run_id] = _Running(run, threading.current_thread())
         self.runs.started(run)
-        extra = {"run_id": run.run_id, "schedule": run.schedule}
         started = time.monotonic()
         with run_context(run.run_id, run.schedule, job.value):
-            log.info("%s of %s started (attempt %d)", job.value, schedule.name, attempt, extra=extra)
+            message, extra = runlines.start_line(job.value, schedule.name, run.run_id, attempt)
+            log.info("%s", message, extra=extra)
             error: BaseException | None = None
             try:
                 outcome = self._work(schedule, job)
             except Exception as exc:  # every failure is recorded, counted and maybe retried
                 error = exc
                 outcome = jobs.Outcome(ok=False, error=describe(exc))
-                log.error("%s of %s failed: %s", job.value, schedule.name, outcome.error, extra=extra)  # noqa: TRY400
-                log.debug("traceback", exc_info=True, extra=extra)
+                log.debug("traceback", exc_info=True, extra={"run_id": run.run_id})
         duration = time.monotonic() - started
         result = _result_of(outcome)
         end = RunEnd(
@@ -368,34 +374,50 @@ class Daemon:
         if not mine:
             return
         self._count(run, result, duration=duration, details=outcome.details)
-        if result is Result.SUCCESS or result is Result.PARTIAL:
-            log.info(
-                "%s of %s: %s in %.1fs%s",
-                job.value,
-                schedule.name,
-                result.value,
-                duration,
-                f" (snapshot {outcome.snapshot_id[:8]})" if outcome.snapshot_id else "",
-                extra=extra,
-            )
-        elif result is Result.SKIPPED:
-            log.warning("%s of %s skipped: %s", job.value, schedule.name, outcome.skipped, extra=extra)
+        retry_at: datetime | None = None
+        hint = runlines.hint_of(error)
         if result is Result.FAILED:
-            self._failed(end, error)
+            retry_at = self._failed(end, error)
+            if retry_at is None and error is not None and permanent(error):
+                hint = hint or "not retried: the error needs an operator"
+        message, extra = runlines.finish_line(
+            job.value,
+            schedule.name,
+            run.run_id,
+            attempt=attempt,
+            outcome=result.value,
+            duration_s=duration,
+            snapshot_id=outcome.snapshot_id,
+            details=outcome.details,
+            error=end.error,
+            hint=hint,
+            next_run=self._next_run(schedule.name, job, retry_at),
+        )
+        level = {Result.SUCCESS: logging.INFO, Result.FAILED: logging.ERROR}.get(result, logging.WARNING)
+        log.log(level, "%s", message, extra=extra)
 
-    def _failed(self, end: RunEnd, error: BaseException | None) -> None:
+    def _next_run(self, name: str, job: Job, retry_at: datetime | None) -> datetime | None:
+        """When this schedule's job runs next: its retry, else its regular time (None when stopping)."""
+        if self._stopping:
+            return None
+        try:
+            regular = self._scheduler.get_job(f"{name}:{job.value}")
+        except Exception:  # noqa: BLE001 - a scheduler shut down under us has no next run
+            return None
+        due = regular.next_run_time if regular is not None else None
+        if retry_at is not None and (due is None or retry_at < due):
+            return retry_at
+        return due
+
+    def _failed(self, end: RunEnd, error: BaseException | None) -> datetime | None:
         """A run that could not complete (it raised) is retried unless the error is permanent; one that
-        completed with a negative answer (verify found problems, a drill failed) is final."""
-        run = end.run
-        extra = {"run_id": run.run_id, "schedule": run.schedule}
-        scheduled = False
-        if error is None:
-            log.error("%s of %s failed: %s", run.job.value, run.schedule, end.error, extra=extra)
-        elif permanent(error):
-            log.error("not retried: the error needs an operator", extra=extra)
-        elif not self._stopping:
-            scheduled = self._schedule_retry(run)
-        self._report(end, final=not scheduled)
+        completed with a negative answer (verify found problems, a drill failed) is final. Returns when
+        the retry runs (None: no retry)."""
+        retry_at: datetime | None = None
+        if error is not None and not permanent(error) and not self._stopping:
+            retry_at = self._schedule_retry(end.run)
+        self._report(end, final=retry_at is None)
+        return retry_at
 
     def _work(self, schedule: Schedule, job: Job) -> jobs.Outcome:
         if job is Job.BACKUP:

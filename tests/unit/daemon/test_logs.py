@@ -1,0 +1,163 @@
+"""What the daemon logs at its default level: one line when a run starts, one when it ends (with the
+schedule, job, snapshot, bytes, duration, outcome and next run), a warning per retry, errors with
+their hint; the same fields in JSON lines. Fake drill runners (drkit's own interface), no I/O."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from drkit.cli import logsetup
+from drkit.config.schedule import Schedule, load_schedule
+from drkit.daemon.jobs import DrillOutcome
+from drkit.daemon.records import Job
+from drkit.daemon.retry import RetryPolicy
+from drkit.daemon.runlines import finish_line, human_bytes
+from drkit.daemon.service import Daemon, DaemonSettings
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def schedule(tmp_path: Path) -> Schedule:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: unit}
+spec:
+  cron: "0 2 * * *"
+  repository: {url: repo}
+  kube: {kubeconfig: no-such-kubeconfig}
+  drill: {cron: "0 3 * * *", plan: plan.yaml}
+"""
+    )
+    return load_schedule(path)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        d.shutdown(0)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], logging.getLogger("drkit").level
+    yield
+    root.handlers[:] = handlers
+    logging.getLogger("drkit").setLevel(level)
+
+
+def _lines(caplog: pytest.LogCaptureFixture, job: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "drkit.daemon" and getattr(r, "job", None) == job]
+
+
+def test_a_run_logs_one_line_when_it_starts_and_one_when_it_ends(
+    schedule: Schedule, tmp_path: Path, daemons: list[Daemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="drkit")
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        return DrillOutcome(ok=True, rto_seconds=42.5)
+
+    settings = DaemonSettings(state_dir=tmp_path / "state", identity="unit", every_seconds=1)
+    d = Daemon([schedule], settings, drill_runner=drill)
+    daemons.append(d)
+    d.start()
+    _wait(lambda: any(getattr(r, "outcome", None) == "success" for r in _lines(caplog, "drill")), "a drill")
+    d.shutdown(5)
+    lines = _lines(caplog, "drill")
+    start, end = lines[0], lines[1]
+    record = d.runs.finished_runs("unit", Job.DRILL)[0]
+    assert (start.levelno, start.getMessage()) == (logging.INFO, "drill of unit started")
+    assert (start.run_id, start.schedule, start.attempt) == (record["run_id"], "unit", 1)  # type: ignore[attr-defined]
+    assert end.levelno == logging.INFO
+    assert end.run_id == record["run_id"]  # type: ignore[attr-defined]
+    assert end.outcome == "success"  # type: ignore[attr-defined]
+    assert end.rto_s == 42.5  # type: ignore[attr-defined]
+    assert end.next_run is not None  # type: ignore[attr-defined]
+    assert f"next run {end.next_run}" in end.getMessage()  # type: ignore[attr-defined]
+    assert "RTO 42.5s" in end.getMessage()
+
+
+def test_a_permanent_error_is_logged_with_its_hint_and_a_retry_as_a_warning(
+    schedule: Schedule, tmp_path: Path, daemons: list[Daemon], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="drkit")
+    calls: list[int] = []
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("scratch cluster did not start")
+        return DrillOutcome(ok=True)
+
+    settings = DaemonSettings(
+        state_dir=tmp_path / "state", every_seconds=1, retry=RetryPolicy(delay=0.1, max_delay=0.2)
+    )
+    d = Daemon([schedule], settings, drill_runner=drill)
+    daemons.append(d)
+    d.start()
+    _wait(lambda: any(getattr(r, "outcome", None) == "failed" for r in _lines(caplog, "backup")), "backup")
+    _wait(lambda: len(d.runs.finished_runs("unit", Job.DRILL)) >= 2, "the drill and its retry")
+    d.shutdown(5)
+    backup_end = next(r for r in _lines(caplog, "backup") if getattr(r, "outcome", None))
+    assert backup_end.levelno == logging.ERROR
+    assert "kubeconfig" in backup_end.error  # type: ignore[attr-defined]
+    assert backup_end.hint  # type: ignore[attr-defined]  # a ConfigError is not retried: the hint says so
+    assert "hint: " in backup_end.getMessage()
+    failed = next(r for r in _lines(caplog, "drill") if getattr(r, "outcome", None) == "failed")
+    assert failed.levelno == logging.ERROR
+    assert "RuntimeError: scratch cluster did not start" in failed.getMessage()
+    retry = next(r for r in _lines(caplog, "drill") if "retrying" in r.getMessage())
+    assert retry.levelno == logging.WARNING
+    assert retry.attempt == 2  # type: ignore[attr-defined]
+    # the failed run's next run is its retry, sooner than the next regular drill
+    assert failed.next_run == retry.retry_at  # type: ignore[attr-defined]
+
+
+def test_the_finish_line_carries_bytes_and_renders_as_one_json_object() -> None:
+    message, extra = finish_line(
+        "backup",
+        "nightly",
+        "20261126T020000Z-1a2b3c4d",
+        attempt=1,
+        outcome="success",
+        duration_s=12.34,
+        snapshot_id="9f3c1a2b" + "0" * 56,
+        details={"bytes": 3 * 1024**3, "new_bytes": 45 * 1024**2},
+    )
+    assert message == "backup of nightly: success in 12.3s, snapshot 9f3c1a2b, 45.0 MiB new of 3.0 GiB"
+    record = logging.makeLogRecord({"name": "drkit.daemon", "levelno": 20, "levelname": "INFO", **extra})
+    record.msg = message
+    doc = json.loads(logsetup.JsonFormatter().format(record))
+    assert doc["bytes_new"] == 45 * 1024**2
+    assert doc["bytes_total"] == 3 * 1024**3
+    assert doc["outcome"] == "success"
+    assert doc["duration_s"] == 12.34
+    assert doc["level"] == "info"
+    assert human_bytes(512) == "512 B"
+
+
+def test_the_daemon_logs_at_info_unless_a_level_was_chosen(restore_logging: None) -> None:
+    logsetup.configure(None, "text")
+    assert logging.getLogger("drkit").level == logging.WARNING  # other commands stay quiet
+    logsetup.command_default("info")
+    assert logging.getLogger("drkit").level == logging.INFO
+    logsetup.configure("error", "text")  # --log-level error / DRKIT_LOG_LEVEL=error wins
+    logsetup.command_default("info")
+    assert logging.getLogger("drkit").level == logging.ERROR
