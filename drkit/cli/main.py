@@ -53,11 +53,13 @@ def _register() -> None:
     from drkit.cli.sandbox import sandbox
     from drkit.cli.snapshot import snapshot
     from drkit.cli.snapshots import snapshots
+    from drkit.cli.validate import validate
     from drkit.cli.verify import verify
 
     for command in (repo, backup, snapshots, snapshot, verify, prune, restore, drill, sandbox, daemon, mover):
         cli.add_command(command)
     cli.add_command(audit)
+    cli.add_command(validate)
     for name in PLANNED:
         if name not in cli.commands:
             cli.add_command(placeholder(name))
