@@ -475,9 +475,10 @@ def apply_with_volumes(
             )
 
     def hold_back(action: Action) -> str | None:
-        unfilled = {(r.fill.namespace, r.fill.pvc) for r in filled if not r.ok}
-        for claim in _claims_mounted(action):
-            if (action.ref.namespace, claim) in unfilled:
+        unfilled = sorted(r.fill.pvc for r in filled if not r.ok and r.fill.namespace == action.ref.namespace)
+        mounts = _claims_mounted(action)
+        for claim in unfilled:
+            if claim in mounts or _claimed_by_template(action, claim):
                 return (
                     f"it mounts the claim {claim}, whose data could not be restored (see volumes); "
                     "it would start on an empty volume. Apply it once the data is in place."
@@ -518,6 +519,25 @@ def _claims_mounted(action: Action) -> list[str]:
         and isinstance(v.get("persistentVolumeClaim"), dict)
         and v["persistentVolumeClaim"].get("claimName")
     ]
+
+
+def _claimed_by_template(action: Action, claim: str) -> bool:
+    """Whether ``claim`` is one the StatefulSet of ``action`` makes from its ``volumeClaimTemplates``:
+    ``<template>-<statefulset>-<ordinal>``, for any ordinal (a scaled-down set keeps its claims)."""
+    if action.ref.kind != "StatefulSet":
+        return False
+    try:
+        obj = json.loads(action.body) if action.body else {}
+    except ValueError:
+        return False
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    templates = spec.get("volumeClaimTemplates") if isinstance(spec, dict) else None
+    for template in templates if isinstance(templates, list) else []:
+        name = (template.get("metadata") or {}).get("name") if isinstance(template, dict) else None
+        prefix = f"{name}-{action.ref.name}-"
+        if name and claim.startswith(prefix) and claim[len(prefix) :].isdigit():
+            return True
+    return False
 
 
 def _created_claims(results: Sequence[ActionResult]) -> set[tuple[str, str]]:

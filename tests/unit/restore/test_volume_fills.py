@@ -6,7 +6,7 @@ options of the plan and the command line, and the dry-run output of the CLI."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -980,6 +980,34 @@ def test_a_workload_whose_volume_could_not_be_filled_is_held_back() -> None:
     assert report_job.ref.api_path() not in sent
     assert web.ref.api_path() in sent
     assert other_ns.ref.api_path() in sent
+
+
+def test_a_statefulset_whose_template_claim_could_not_be_filled_is_held_back() -> None:
+    api = fake_api("shop")
+    sts_ref = ObjectRef("apps", "v1", "statefulsets", "StatefulSet", "shop", "db")
+    db = workload_action(sts_ref, [])
+    doc = json.loads(db.body)
+    doc["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}}, {"metadata": {"name": "wal"}}]
+    db = replace(db, body=json.dumps(doc).encode())
+    other = workload_action(ObjectRef("apps", "v1", "statefulsets", "StatefulSet", "shop", "cache"), [])
+    doc = json.loads(other.body)
+    doc["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}}]
+    other = replace(other, body=json.dumps(doc).encode())
+    claims = ["data-db-0", "data-db-1", "wal-db-0", "wal-db-1", "data-cache-0", "data-cache-x"]
+    plan = restore_plan(*(claim_action("shop", c) for c in claims), db, other)
+    fills = plan_fills({"volumes": [record("shop", c) for c in claims]}, plan, SNAP)
+    # ordinal 1 of the second template failed: every ordinal counts, not only 0, and every template
+    report, filled = apply_with_volumes(
+        api, plan, fills, RecordingFiller(api, fail={"shop/wal-db-1", "shop/data-cache-x"})
+    )
+
+    assert sorted(r.fill.key for r in filled if not r.ok) == ["shop/data-cache-x", "shop/wal-db-1"]
+    held = {r.action.ref.name: r.message for r in report.failed}
+    assert set(held) == {"db"}
+    assert held["db"].startswith("held back: it mounts the claim wal-db-1, whose data could not be")
+    sent = writes(api)
+    assert db.ref.api_path() not in sent
+    assert other.ref.api_path() in sent  # data-cache-0 was filled; data-cache-x is no ordinal of cache
 
 
 def test_run_as_user_restores_as_that_user_without_capabilities(tmp_path: Path) -> None:
