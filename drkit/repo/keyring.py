@@ -16,10 +16,10 @@ import builtins
 from dataclasses import dataclass
 from typing import Final
 
-from drkit.errors import ConfigError, VerificationFailed, WrongKey
+from drkit.errors import ConfigError, DrkitError, VerificationFailed, WrongKey
 from drkit.repo import keyslots
 from drkit.repo.keys import MasterKey, WriterKey
-from drkit.repo.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo
+from drkit.repo.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo, SlotTampered
 from drkit.storage.base import Store
 from drkit.storage.errors import ObjectNotFound
 
@@ -86,40 +86,55 @@ class KeyRing:
     # -- opening ---------------------------------------------------------------------------------
 
     def open(self, credential: Credential, *, verify_key: bytes | None = None) -> tuple[MasterKey, str]:
-        """The master key and the id of the slot that opened it. ``WrongKey`` if no slot opens.
+        """The master key and the id of the slot that opened it.
+
+        ``WrongKey`` if no slot opens; :class:`~drkit.repo.keyslots.SlotTampered` (a
+        ``VerificationFailed``, exit 13) if none opens and the credential is right for a slot whose
+        document was changed; ``VerificationFailed`` naming the objects under ``keys/`` that are no
+        valid slot document when none opens and there are such objects (one of them may have been
+        the slot of this credential).
 
         With ``verify_key`` (the repository's Ed25519 public key, from its signed config or pinned
         by the user) a slot holding another master key -- one planted by someone with write access
         to the bucket -- is passed over as if it did not open.
         """
-        for slot_id, document in self._candidates(credential, roles=(ROLE_MASTER,)):
+        candidates = self._candidates(credential, roles=(ROLE_MASTER,))
+        tampered: builtins.list[SlotTampered] = []
+        for slot_id, document in candidates.documents:
             try:
                 master = keyslots.unwrap(document, credential)
             except WrongKey:
                 continue
+            except SlotTampered as exc:
+                tampered.append(exc)
+                continue
             if verify_key is not None and master.verify_key() != verify_key:
                 continue
             return master, slot_id
-        raise WrongKey("the passphrase or key file opens no key slot")
+        raise _no_slot(tampered, candidates.invalid)
 
     def open_writer(
         self, credential: Credential, *, verify_key: bytes | None = None
     ) -> tuple[WriterKey, str]:
-        """A writer key from a writer slot, or from a master slot. ``WrongKey`` if no slot opens."""
-        for slot_id, document in self._candidates(credential, roles=(ROLE_WRITER, ROLE_MASTER)):
+        """A writer key from a writer slot, or from a master slot. Fails like :meth:`open`."""
+        candidates = self._candidates(credential, roles=(ROLE_WRITER, ROLE_MASTER))
+        tampered: builtins.list[SlotTampered] = []
+        for slot_id, document in candidates.documents:
             try:
                 writer = keyslots.unwrap_writer(document, credential)
             except WrongKey:
                 continue
+            except SlotTampered as exc:
+                tampered.append(exc)
+                continue
             if verify_key is not None and writer.verify_key() != verify_key:
                 continue
             return writer, slot_id
-        raise WrongKey("the passphrase or key file opens no key slot")
+        raise _no_slot(tampered, candidates.invalid)
 
-    def _candidates(
-        self, credential: Credential, *, roles: tuple[str, ...]
-    ) -> builtins.list[tuple[str, bytes]]:
-        """Documents worth trying: the newest version of each slot, then older stored versions.
+    def _candidates(self, credential: Credential, *, roles: tuple[str, ...]) -> _Candidates:
+        """Documents worth trying: the newest version of each slot, then older stored versions; and
+        the objects under ``keys/`` whose newest version is no valid slot document.
 
         Every object under ``keys/`` is looked at, valid or not, so that a slot whose newest version
         was overwritten with garbage still opens from its older version.
@@ -128,6 +143,7 @@ class KeyRing:
         order = {role: i for i, role in enumerate(roles)}
         newest: builtins.list[tuple[tuple[int, str, str], str, bytes]] = []
         older: builtins.list[tuple[tuple[int, str, str], str, bytes]] = []
+        invalid: builtins.list[str] = []
         for key in sorted(obj.key for obj in self.store.list(PREFIX)):
             try:
                 versions = self.store.versions(key)
@@ -139,15 +155,24 @@ class KeyRing:
                 try:
                     document = self.store.get(key, version_id=version.version_id)
                     info = keyslots.slot_info(document)
-                except (ObjectNotFound, VerificationFailed):
+                except ObjectNotFound:
                     continue
-                if key != _key(info.slot_id) or info.kind not in kinds or info.role not in roles:
+                except VerificationFailed:
+                    if i == 0:
+                        invalid.append(key)
+                    continue
+                if key != _key(info.slot_id):
+                    if i == 0:
+                        invalid.append(key)
+                    continue
+                if info.kind not in kinds or info.role not in roles:
                     continue
                 rank = (order[info.role], info.created.isoformat(), info.slot_id)
                 (newest if i == 0 else older).append((rank, info.slot_id, document))
         newest.sort(key=lambda c: c[0])
         older.sort(key=lambda c: c[0])
-        return [(slot_id, document) for _, slot_id, document in newest + older]
+        documents = [(slot_id, document) for _, slot_id, document in newest + older]
+        return _Candidates(documents, invalid)
 
     # -- changing --------------------------------------------------------------------------------
 
@@ -212,3 +237,28 @@ class KeyRing:
 
 def _key(slot_id: str) -> str:
     return PREFIX + slot_id
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    documents: builtins.list[tuple[str, bytes]]
+    invalid: builtins.list[str]  # keys under keys/ whose newest version is no valid slot document
+
+
+def _no_slot(tampered: builtins.list[SlotTampered], invalid: builtins.list[str]) -> DrkitError:
+    """Why no slot opened: a slot that fails its integrity check (exit 13), objects under ``keys/``
+    that are no slot document (exit 13: one may have been this credential's slot), else ``WrongKey``
+    (exit 12)."""
+    if tampered:
+        return tampered[0]
+    if invalid:
+        return VerificationFailed(
+            "the passphrase or key file opens no key slot, and "
+            + ", ".join(invalid)
+            + (" is" if len(invalid) == 1 else " are")
+            + " no valid key slot document (corrupt or tampered with; it may have been the slot of this "
+            "credential)",
+            hint="open with another slot, or put back a copy of the slot kept outside the bucket "
+            "(docs/keys.md, 'The key ring'); `drkit repo key list` names the objects",
+        )
+    return WrongKey("the passphrase or key file opens no key slot")

@@ -4,8 +4,11 @@ A slot is a small JSON document stored under ``keys/<slot_id>``. Its layout, and
 field, is in docs/keys.md. In short: a key-encryption key (KEK) is derived from the credential --
 scrypt for a passphrase, HKDF-SHA256 for a key file -- with a random per-slot salt, and seals the
 serialized master key (``drkit.repo.crypto``) with associated data that binds every other field of
-the document. A wrong credential and a tampered document fail the same way (``WrongKey``), without
-saying which part was wrong.
+the document. A slot also carries ``check``, a short MAC of a fixed string under the KEK: it tells a
+wrong credential (``check`` differs: ``WrongKey``) from a document changed after it was written (the
+credential derives the right KEK, ``check`` matches, the sealed key does not open:
+:class:`SlotTampered`, a ``VerificationFailed``). Slots written before ``check`` existed fail both
+ways as ``WrongKey``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import getpass
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -57,6 +62,8 @@ KEYFILE_MIN_BYTES: Final = 32
 MAX_DOCUMENT_BYTES: Final = 64 * 1024
 
 _AAD_PREFIX: Final = b"drkit keyslot v1"
+_CHECK_INFO: Final = b"drkit keyslot v1 kek check"
+CHECK_SIZE: Final = 16
 _HKDF_INFO: Final = b"drkit/v1 keyslot keyfile"
 _SLOT_ID_RE: Final = re.compile(r"^[0-9a-f]{32}$")
 _WRONG: Final = "the passphrase or key file opens no key slot"
@@ -64,6 +71,20 @@ _WRONG: Final = "the passphrase or key file opens no key slot"
 ENV_PASSWORD: Final = "DRKIT_PASSWORD"  # noqa: S105 (names of variables)
 ENV_PASSWORD_FILE: Final = "DRKIT_PASSWORD_FILE"  # noqa: S105
 ENV_KEY_FILE: Final = "DRKIT_KEY_FILE"
+
+
+class SlotTampered(VerificationFailed):
+    """A key slot whose credential is right (its KEK check matches) but whose sealed key does not
+    open: the document was changed after it was written, or is corrupt."""
+
+    def __init__(self, slot_id: str) -> None:
+        super().__init__(
+            f"key slot keys/{slot_id} fails its integrity check: the credential is right for it, but its "
+            "sealed key or a field bound to it was changed (tampered with or corrupt)",
+            hint="open with another slot, or put back a copy of the slot kept outside the bucket "
+            "(docs/keys.md, 'The key ring')",
+        )
+        self.slot_id = slot_id
 
 
 @dataclass(frozen=True)
@@ -251,6 +272,7 @@ def _wrap(
         "host": info.host,
         "user": info.user,
         "kdf": kdf,
+        "check": _b64(_kek_check(kek)),
         "wrapped": _b64(sealed),
     }
     return info, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
@@ -268,7 +290,25 @@ def _unwrap(document: bytes, credential: Credential) -> tuple[KeySlotInfo, bytes
     try:
         return info, crypto.open_sealed(kek, sealed, _aad(info, kdf))
     except VerificationFailed:
+        check = _check_of(document)
+        if check is not None and hmac.compare_digest(check, _kek_check(kek)):
+            raise SlotTampered(info.slot_id) from None
         raise WrongKey(_WRONG) from None
+
+
+def _kek_check(kek: bytes) -> bytes:
+    """A MAC of a fixed string under the KEK: tells a wrong credential from a changed document. It
+    lets a guess be tested no faster than opening the sealed key already does (one KDF per guess)."""
+    return hmac.new(kek, _CHECK_INFO, hashlib.sha256).digest()[:CHECK_SIZE]
+
+
+def _check_of(document: bytes) -> bytes | None:
+    """The ``check`` field of a parsed slot document, ``None`` when absent (an older slot) or malformed."""
+    try:
+        value = json.loads(document).get("check")
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else None
+    except (ValueError, binascii.Error):
+        return None
 
 
 def _parse(document: bytes) -> tuple[KeySlotInfo, dict[str, Any], bytes, bytes]:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from drkit.errors import ConfigError, WrongKey
+from drkit.errors import ConfigError, ExitCode, VerificationFailed, WrongKey
 from drkit.repo.keyring import KeyRing
 from drkit.repo.keys import MasterKey
-from drkit.repo.keyslots import Credential, generate_keyfile
+from drkit.repo.keyslots import Credential, SlotTampered, generate_keyfile
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 from tests.unit.repo.fakestore import FakeStore
@@ -187,3 +187,69 @@ def test_keyring_on_a_local_directory(tmp_path: Path, master: MasterKey) -> None
     on_disk = (tmp_path / "repo" / "keys" / b.slot_id).read_bytes()
     assert master.data_key not in on_disk
     assert master.data_key.hex().encode() not in on_disk
+
+
+# -- a slot that exists but fails its integrity check (exit 13) vs no slot opening (exit 12) -----------
+
+
+def _tamper(path: Path, field: str, value: object) -> None:
+    doc = json.loads(path.read_bytes())
+    doc[field] = value
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("role", ["master", "writer"])
+def test_a_tampered_slot_is_named_not_taken_for_a_wrong_passphrase(
+    tmp_path: Path, master: MasterKey, role: str
+) -> None:
+    store = LocalStore(tmp_path / "repo")  # keeps no versions: no older one to fall back to
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    slot = (
+        ring.add(master, pw("alpha"), "a")
+        if role == "master"
+        else ring.add_writer(master.writer_key(), pw("alpha"), "w")
+    )
+    _tamper(tmp_path / "repo" / "keys" / slot.slot_id, "label", "relabelled by someone")
+    with pytest.raises(SlotTampered) as err:
+        ring.open_writer(pw("alpha"))
+    assert f"keys/{slot.slot_id} fails its integrity check" in err.value.message
+    assert err.value.exit_code is ExitCode.VERIFICATION_FAILED
+    if role == "master":
+        with pytest.raises(SlotTampered):
+            ring.open(pw("alpha"))
+    with pytest.raises(WrongKey) as wrong:  # a wrong passphrase is still a wrong passphrase
+        ring.open_writer(pw("beta"))
+    assert wrong.value.exit_code is ExitCode.WRONG_KEY
+
+
+def test_garbage_over_the_only_slot_is_named(tmp_path: Path, master: MasterKey) -> None:
+    store = LocalStore(tmp_path / "repo")
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    slot = ring.add(master, pw("alpha"), "a")
+    (tmp_path / "repo" / "keys" / slot.slot_id).write_bytes(b"\x00garbage")
+    for credential in (pw("alpha"), pw("beta")):  # nobody can tell whose slot it was
+        with pytest.raises(VerificationFailed) as err:
+            ring.open(credential)
+        assert f"keys/{slot.slot_id} is no valid key slot document" in err.value.message
+        assert err.value.exit_code is ExitCode.VERIFICATION_FAILED
+
+
+def test_another_slot_that_opens_wins_over_a_tampered_one(tmp_path: Path, master: MasterKey) -> None:
+    store = LocalStore(tmp_path / "repo")
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    a = ring.add(master, pw("alpha"), "a")
+    keyfile = Credential(keyfile=Secret(generate_keyfile()))
+    b = ring.add(master, keyfile, "b")
+    _tamper(tmp_path / "repo" / "keys" / a.slot_id, "host", "elsewhere")
+    both = Credential(passphrase=Secret("alpha"), keyfile=keyfile.keyfile)
+    assert ring.open(both) == (master, b.slot_id)
+
+
+def test_a_tampered_newest_version_falls_back_to_the_intact_older_one(
+    ring: KeyRing, store: FakeStore, master: MasterKey
+) -> None:
+    a = ring.add(master, pw("alpha"), "a")
+    doc = json.loads(store.get(f"keys/{a.slot_id}"))
+    doc["label"] = "changed"
+    store.overwrite(f"keys/{a.slot_id}", json.dumps(doc).encode())
+    assert ring.open(pw("alpha")) == (master, a.slot_id)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from drkit.errors import ConfigError, VerificationFailed, WrongKey
+from drkit.errors import ConfigError, ExitCode, VerificationFailed, WrongKey
 from drkit.repo import keyslots
 from drkit.repo.keys import MasterKey
 from drkit.repo.keyslots import (
     Credential,
     KeySlotInfo,
+    SlotTampered,
     generate_keyfile,
     slot_info,
     unwrap,
@@ -146,11 +147,15 @@ def test_default_scrypt_cost_is_strong(monkeypatch: pytest.MonkeyPatch) -> None:
     assert keyslots._scrypt_n(None) == keyslots.SCRYPT_N
 
 
-@pytest.mark.parametrize(
-    "field",
-    ["slot_id", "role", "kind", "label", "created", "host", "user", "kdf.salt", "kdf.n", "wrapped"],
-)
-def test_tampering_with_any_field_is_wrong_key(pw_slot: tuple[KeySlotInfo, bytes], field: str) -> None:
+# A field the KEK does not depend on, changed: the credential is right (its check matches), the sealed
+# key does not open: SlotTampered (exit 13). A field the KEK depends on (kind, salt, cost) or the check
+# itself, changed: indistinguishable from a wrong credential, WrongKey (exit 12).
+TAMPERED = ["slot_id", "role", "label", "created", "host", "user", "wrapped"]
+KEK_CHANGED = ["kind", "kdf.salt", "kdf.n"]
+
+
+@pytest.mark.parametrize("field", TAMPERED + KEK_CHANGED)
+def test_tampering_with_any_field_never_opens(pw_slot: tuple[KeySlotInfo, bytes], field: str) -> None:
     _, document = pw_slot
     doc = json.loads(document)
     replacements = {
@@ -172,8 +177,35 @@ def test_tampering_with_any_field_is_wrong_key(pw_slot: tuple[KeySlotInfo, bytes
         doc["kdf"][field[4:]] = replacements[field]
     else:
         doc[field] = replacements[field]
-    with pytest.raises(WrongKey, match="opens no key slot"):
+    expected: type[Exception] = SlotTampered if field in TAMPERED else WrongKey
+    with pytest.raises(expected) as err:
         unwrap(json.dumps(doc).encode(), Credential(passphrase=Secret(PASSPHRASE), keyfile=Secret(bytes(64))))
+    if field in TAMPERED:
+        assert "fails its integrity check" in err.value.message
+        assert err.value.exit_code is ExitCode.VERIFICATION_FAILED
+    else:
+        assert "opens no key slot" in err.value.message
+
+
+def test_a_changed_check_reads_as_a_wrong_credential(pw_slot: tuple[KeySlotInfo, bytes]) -> None:
+    doc = json.loads(pw_slot[1])
+    doc["check"] = base64.b64encode(b"\x00" * 16).decode()
+    assert isinstance(unwrap(json.dumps(doc).encode(), pw()), MasterKey)  # consulted only on failure
+    doc["label"] = "changed"
+    with pytest.raises(WrongKey):
+        unwrap(json.dumps(doc).encode(), pw())
+    with pytest.raises(WrongKey):  # a wrong passphrase on an intact slot
+        unwrap(pw_slot[1], pw("not the passphrase"))
+
+
+def test_a_slot_without_check_still_opens_and_fails_as_wrong_key(pw_slot: tuple[KeySlotInfo, bytes]) -> None:
+    """Slots written before the check existed: they open; tampered, they read as a wrong credential."""
+    doc = json.loads(pw_slot[1])
+    del doc["check"]
+    assert isinstance(unwrap(json.dumps(doc).encode(), pw()), MasterKey)
+    doc["label"] = "changed"
+    with pytest.raises(WrongKey):
+        unwrap(json.dumps(doc).encode(), pw())
 
 
 @pytest.mark.parametrize(
