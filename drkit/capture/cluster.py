@@ -100,6 +100,7 @@ def summary_record(summary: CaptureSummary) -> dict[str, Any]:
         "counts": dict(sorted(summary.counts.items())),
         "listResourceVersions": dict(sorted(summary.list_resource_versions.items())),
         "skipped": dict(sorted(summary.skipped.items())),
+        "controllerMade": dict(sorted(summary.controller_made.items())),
         "errors": [
             {"resource": e.resource, "namespace": e.namespace, "status": e.status, "message": e.message}
             for e in summary.errors

@@ -28,9 +28,6 @@ DEFAULT_SKIP: Mapping[str, str] = {
     "events.events.k8s.io": "the same events through the events.k8s.io API",
     "nodes": "nodes belong to the machines: kubelets register them; restoring them would invent machines",
     "leases.coordination.k8s.io": "leader election and node heartbeats; stale holders stall controllers",
-    "endpoints": "controller-managed from Services and Pods (include it when Services without selectors "
-    "carry hand-written Endpoints)",
-    "endpointslices.discovery.k8s.io": "controller-managed from Services and Pods",
     "componentstatuses": "computed on read, deprecated; not stored objects",
     "bindings": "create-only (pod scheduling requests), not stored objects",
     "tokenreviews.authentication.k8s.io": "create-only review requests, not stored objects",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
 from drkit.capture.filters import CaptureFilter, NeededObject, is_glob, needed_cluster_objects
 from drkit.errors import KubernetesError
 from drkit.kube.client import KubeClient
@@ -109,6 +110,8 @@ class CaptureSummary:
     counts: dict[str, int] = field(default_factory=dict)  # qualified resource -> objects captured
     list_resource_versions: dict[str, str] = field(default_factory=dict)  # "res" or "res@ns" -> RV
     skipped: dict[str, str] = field(default_factory=dict)  # qualified resource -> why
+    # objects left out one by one because a controller makes them: reason -> how many
+    controller_made: dict[str, int] = field(default_factory=dict)
     errors: list[CaptureError] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
@@ -128,6 +131,7 @@ class ResourceCapture:
         self.progress = progress
         self.summary = CaptureSummary()
         self._needed: set[NeededObject] = set()
+        self._selector_services: set[tuple[str, str]] = set()
         self._iter = self._run()
 
     def __iter__(self) -> Iterator[CapturedObject]:
@@ -150,7 +154,11 @@ class ResourceCapture:
             else:
                 summary.skipped[resource.qualified] = decision.reason
         scopes = self._namespace_scopes()
-        for resource in (r for r in included if r.namespaced):
+        # Services before Endpoints and EndpointSlices: which of those a controller makes depends on them
+        namespaced = sorted(
+            (r for r in included if r.namespaced), key=lambda r: is_endpoints_kind(r.group, r.resource)
+        )
+        for resource in namespaced:
             for namespace in scopes:
                 yield from self._list(resource, namespace, self.filter.label_selector, names=None)
         for resource in (r for r in included if not r.namespaced):
@@ -195,6 +203,16 @@ class ResourceCapture:
                     continue
                 if resource.namespaced and not self.filter.namespace_included(item.namespace):
                     continue
+                if (resource.group, resource.resource) == ("", "services"):
+                    self._selector_services |= selector_services([item.obj])
+                elif is_endpoints_kind(resource.group, resource.resource):
+                    why = endpoints_made_by_controller(
+                        resource.group, resource.resource, item.obj, self._selector_services
+                    )
+                    if why is not None:
+                        counted = f"{resource.qualified} {why}"
+                        summary.controller_made[counted] = summary.controller_made.get(counted, 0) + 1
+                        continue
                 obj = CapturedObject.from_listed(resource, item, pager.resource_version)
                 try:
                     object_path(obj)

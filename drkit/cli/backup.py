@@ -309,6 +309,7 @@ def backup_run(
     if result.resources is not None:
         res = result.resources
         lines.append(f"  resources: {res.objects} objects of {len(res.counts)} types")
+        lines += [f"  left out: {n} {why}" for why, n in sorted(res.controller_made.items())]
         lines += [f"  failed: {e}" for e in res.errors]
     if result.volumes is not None:
         data["volumes"] = [o.to_record() for o in result.volumes.outcomes]

@@ -38,8 +38,8 @@ SNAPSHOTS = Resource("snapshot.storage.k8s.io", "v1", "volumesnapshots", "Volume
         ({}, EVENTS_K8S, False, "default skip list"),
         ({}, NODES, False, "default skip list"),
         ({}, LEASES, False, "default skip list"),
-        ({}, ENDPOINTS, False, "default skip list"),
-        ({}, SLICES, False, "default skip list"),
+        ({}, ENDPOINTS, True, ""),  # decided per object (controllermade.py)
+        ({}, SLICES, True, ""),
         ({}, NODE_METRICS, False, "live metrics"),
         ({}, CUSTOM_NODES, True, ""),  # skip entries name qualified resources: core nodes only
         ({"exclude_resources": ["nodes"]}, CUSTOM_NODES, False, "--exclude-resources"),  # any group

@@ -196,3 +196,38 @@ def test_namespace_globs_are_matched_against_the_list_of_namespaces() -> None:
     assert {o.namespace for o in objects if o.namespace} == {"shop"}
     assert ("/api/v1/namespaces", {}) in fake.requests
     assert not any(p.startswith("/api/v1/namespaces/other/") for p, _ in fake.requests)
+
+
+ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints", True)
+SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True)
+SERVICES = Resource("", "v1", "services", "Service", True)
+
+
+def test_hand_written_endpoints_are_kept_and_controller_made_ones_counted() -> None:
+    """Endpoints and EndpointSlices are listed after Services (even when discovery lists them first):
+    those of a Service without a selector are hand-written and kept; the controllers' are counted."""
+    made = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+    fake = FakeKube(
+        [ENDPOINTS, SLICES, SERVICES],
+        {
+            ENDPOINTS: [obj("web", "shop"), obj("external", "shop")],
+            SLICES: [
+                obj("web-abcde", "shop", meta={"labels": {**made, "kubernetes.io/service-name": "web"}}),
+                obj("external-1", "shop", meta={"labels": {"kubernetes.io/service-name": "external"}}),
+            ],
+            SERVICES: [
+                obj("web", "shop", spec={"selector": {"app": "web"}}),
+                obj("external", "shop", spec={}),
+            ],
+        },
+    )
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    got = names(list(capture))
+    assert ("endpoints", "shop", "external") in got
+    assert ("endpointslices.discovery.k8s.io", "shop", "external-1") in got
+    assert ("endpoints", "shop", "web") not in got
+    assert ("endpointslices.discovery.k8s.io", "shop", "web-abcde") not in got
+    made_counts = capture.summary.controller_made
+    assert sum(made_counts.values()) == 2
+    assert any(k.startswith("endpointslices.discovery.k8s.io controller-made") for k in made_counts)
+    assert "endpoints" not in capture.summary.skipped
