@@ -198,6 +198,13 @@ def _requirement(part: str) -> Requirement:
 # -- the plan -------------------------------------------------------------------------------------
 
 
+class FinishedJobs(StrEnum):
+    """``spec.finishedJobs``: what to do with a Job that completed or failed in the source."""
+
+    SKIP = "skip"  # not restored (created again, it would run again)
+    SUSPEND = "suspend"  # restored with spec.suspend: true, a record that does not run
+
+
 @dataclass(frozen=True)
 class TargetSettings:
     kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config or in-cluster
@@ -276,6 +283,7 @@ class RestorePlanConfig:
     checks: tuple[Mapping[str, object], ...]  # raw, for drills
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
     volumes: VolumeRestoreSettings = field(default_factory=VolumeRestoreSettings)
+    finished_jobs: FinishedJobs = FinishedJobs.SKIP
 
     def error(self, field: str, message: str, hint: str | None = None) -> ConfigError:
         """An error about ``field`` of this file, at its line (for checks made after loading, such as
@@ -298,6 +306,7 @@ _SPEC = (
     "waits",
     "includeStatus",
     "keepLastAppliedConfiguration",
+    "finishedJobs",
     "checks",
 )
 _SNAPSHOT = ("id", "latestBefore", "schedule")
@@ -379,6 +388,7 @@ class _Loader:
             checks=self._checks(spec),
             volumes=self._volumes(spec),
             lines=dict(self.lines),
+            finished_jobs=self._finished_jobs(spec),
         )
 
     def _dns(self, section: Section, node: Node, field: str, what: str) -> str:
@@ -597,6 +607,18 @@ class _Loader:
             ops.append(_json_safe(plain, op, item, op_field))
         return tuple(ops)
 
+    def _finished_jobs(self, spec: Section) -> FinishedJobs:
+        node = spec.get("finishedJobs")
+        if node is None:
+            return FinishedJobs.SKIP
+        text = spec.text(node, "spec.finishedJobs").strip().lower()
+        try:
+            return FinishedJobs(text)
+        except ValueError:
+            raise spec.error(
+                node, "spec.finishedJobs", f"expected skip or suspend, got {node.value!r}"
+            ) from None
+
     def _policy(self, spec: Section) -> ExistingPolicy:
         node = spec.get("existingPolicy")
         if node is None:
@@ -734,6 +756,7 @@ __all__: Sequence[str] = (
     "KIND",
     "SCHEMA",
     "ExistingPolicy",
+    "FinishedJobs",
     "LabelSelector",
     "ModifierSettings",
     "Requirement",

@@ -8,6 +8,7 @@ node ports given up). What is removed, and why, is documented in ``docs/restore-
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,39 @@ def clean_service_account(obj: dict[str, Any]) -> None:
             obj["secrets"] = kept
         else:
             del obj["secrets"]
+
+
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"  # noqa: S105 (a type name, not a secret)
+
+
+def legacy_token_secret(obj: dict[str, Any]) -> bool:
+    """A token Secret the token controller of a cluster before 1.24 generated itself
+    (``<serviceaccount>-token-xxxxx``): the target issues its own, nothing is restored."""
+    metadata = obj.get("metadata") or {}
+    account = _annotations(metadata).get(SA_NAME_ANNOTATION) if isinstance(metadata, dict) else None
+    name = str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
+    return bool(account) and re.fullmatch(rf"{re.escape(str(account))}-token-[a-z0-9]{{5}}", name) is not None
+
+
+def clean_token_secret(obj: dict[str, Any]) -> str:
+    """A token Secret someone created (type ``kubernetes.io/service-account-token`` with the
+    ServiceAccount's name annotation) is recreated **without** its data and the old ServiceAccount's uid:
+    the target's token controller then fills in a token signed with the target's keys (with the old uid
+    it would delete the Secret instead). Returns the note for the plan."""
+    obj.pop("data", None)
+    obj.pop("stringData", None)
+    metadata = obj.get("metadata")
+    account = "?"
+    if isinstance(metadata, dict):
+        annotations = _annotations(metadata)
+        annotations.pop(SA_UID_ANNOTATION, None)
+        account = str(annotations.get(SA_NAME_ANNOTATION, "?"))
+    return (
+        "a service-account token Secret, recreated without its data: the target's token controller "
+        f"fills in a token of ServiceAccount {account} signed with the target's keys"
+    )
 
 
 def _annotations(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,24 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
+from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
 from drkit.capture.filters import DEFAULT_SKIP
 from drkit.capture.resources import CapturedObject, object_path
-from drkit.config.restoreplan import ExistingPolicy, ModifierSettings, RestorePlanConfig, ScopeSettings
-from drkit.restore.clean import CleanOptions, clean_object, clean_service_account
+from drkit.config.restoreplan import (
+    ExistingPolicy,
+    FinishedJobs,
+    ModifierSettings,
+    RestorePlanConfig,
+    ScopeSettings,
+)
+from drkit.restore.clean import (
+    TOKEN_SECRET_TYPE,
+    CleanOptions,
+    clean_object,
+    clean_service_account,
+    clean_token_secret,
+    legacy_token_secret,
+)
 from drkit.restore.model import (
     PHASE_CONFIGMAPS,
     PHASE_CRDS,
@@ -104,12 +118,11 @@ RECREATING_OWNERS = frozenset(
     }
 )
 
-# The capture's default skip list, minus the two resources handled more finely here.
-_FINER = ("endpoints", "endpointslices.discovery.k8s.io")
-RESOURCE_SKIPS: dict[str, str] = {k: v for k, v in DEFAULT_SKIP.items() if k not in _FINER}
+# The capture's default skip list (Endpoints and EndpointSlices are decided per object, as there).
+RESOURCE_SKIPS: dict[str, str] = dict(DEFAULT_SKIP)
 
-MANAGED_SLICE_LABEL = "endpointslice.kubernetes.io/managed-by"
 APF_AUTOUPDATE = "apf.kubernetes.io/autoupdate-spec"
+JOBS = ("batch", "jobs")
 
 
 @dataclass(frozen=True)
@@ -121,6 +134,7 @@ class PlannerOptions:
     include_status: bool = False
     keep_last_applied: bool = False
     waits: bool = True
+    finished_jobs: FinishedJobs = FinishedJobs.SKIP
 
     @classmethod
     def from_config(cls, config: RestorePlanConfig) -> PlannerOptions:
@@ -132,6 +146,7 @@ class PlannerOptions:
             include_status=config.include_status,
             keep_last_applied=config.keep_last_applied,
             waits=config.waits.enabled,
+            finished_jobs=config.finished_jobs,
         )
 
     def target_namespace(self, namespace: str) -> str:
@@ -234,15 +249,11 @@ def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> Prepa
             continue
         sources.append(_Source(obj, path, doc))
     sources.sort(key=lambda s: s.path)
-    selector_services = {
-        (s.obj.namespace, s.obj.name)
-        for s in sources
-        if s.obj.group == "" and s.obj.resource == "services" and (s.doc.get("spec") or {}).get("selector")
-    }
+    services = selector_services(s.doc for s in sources if (s.obj.group, s.obj.resource) == ("", "services"))
     scope = ObjectScope(options.scope)
     kept: list[_Source] = []
     for source in sources:
-        why = _excluded(source, scope, options) or _recreated(source, selector_services)
+        why = _excluded(source, scope, options) or _recreated(source, services) or _finished(source, options)
         if why is None:
             kept.append(source)
         else:
@@ -287,13 +298,40 @@ def _excluded(source: _Source, scope: ObjectScope, options: PlannerOptions) -> s
     return None
 
 
-def _recreated(source: _Source, selector_services: set[tuple[str, str]]) -> str | None:
+def _recreated(source: _Source, services: set[tuple[str, str]]) -> str | None:
     """Why the target cluster makes this object by itself (or must not get it), else None."""
     qualified = source.obj.qualified_resource
     for pattern, reason in RESOURCE_SKIPS.items():
         if fnmatch.fnmatchcase(qualified, pattern):
             return reason
-    return _owned(source.doc) or _cluster_made(source, selector_services) or _system(source)
+    return _owned(source.doc) or _cluster_made(source, services) or _system(source)
+
+
+def finished_job(doc: Mapping[str, Any]) -> str | None:
+    """``completed`` or ``failed`` (with when and why) for a Job that has finished, else None."""
+    for condition in (doc.get("status") or {}).get("conditions") or []:
+        if not isinstance(condition, Mapping) or condition.get("status") != "True":
+            continue
+        kind = condition.get("type")
+        if kind in ("Complete", "Failed"):
+            state = "completed" if kind == "Complete" else "failed"
+            when = condition.get("lastTransitionTime")
+            why = condition.get("reason") if kind == "Failed" else None
+            return state + (f" ({why})" if why else "") + (f" at {when}" if when else "")
+    return None
+
+
+def _finished(source: _Source, options: PlannerOptions) -> str | None:
+    """A completed or failed Job is not restored by default: created again, it would run again."""
+    if (source.obj.group, source.obj.resource) != JOBS or options.finished_jobs is FinishedJobs.SUSPEND:
+        return None
+    finished = finished_job(source.doc)
+    if finished is None:
+        return None
+    return (
+        f"a finished Job ({finished}): restored, it would run again "
+        "(finishedJobs: suspend restores it suspended, as a record)"
+    )
 
 
 def _owned(doc: Mapping[str, Any]) -> str | None:
@@ -309,23 +347,22 @@ def _owned(doc: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _cluster_made(source: _Source, selector_services: set[tuple[str, str]]) -> str | None:  # noqa: PLR0911
+def _cluster_made(source: _Source, services: set[tuple[str, str]]) -> str | None:
     """Objects controllers of every cluster publish or maintain."""
     obj, doc = source.obj, source.doc
     key = (obj.group, obj.resource)
     where = (obj.namespace, obj.name)
     if key == ("", "configmaps") and obj.name == "kube-root-ca.crt":
         return "published in every namespace by the root CA publisher"
-    if key == ("", "secrets") and doc.get("type") == "kubernetes.io/service-account-token":
-        return "a service-account token: the token controller issues new ones for the target's keys"
+    if key == ("", "secrets") and doc.get("type") == TOKEN_SECRET_TYPE and legacy_token_secret(doc):
+        return (
+            "a token Secret the token controller generated (<serviceaccount>-token-xxxxx, clusters "
+            "before 1.24): the target issues its own tokens"
+        )
     if key == ("", "services") and where == ("default", "kubernetes"):
         return "the API server's own Service"
-    if key == ("", "endpoints") and (where in selector_services or where == ("default", "kubernetes")):
-        return "maintained by the endpoints controller for its Service"
-    if key == ("discovery.k8s.io", "endpointslices"):
-        manager = _labels(doc).get(MANAGED_SLICE_LABEL)
-        if manager or where == ("default", "kubernetes"):
-            return f"maintained by {manager or 'the API server'}"
+    if is_endpoints_kind(obj.group, obj.resource):
+        return endpoints_made_by_controller(obj.group, obj.resource, doc, services)
     if key == ("apiregistration.k8s.io", "apiservices") and not (doc.get("spec") or {}).get("service"):
         return "a built-in API group served by the kube-apiserver itself"
     return None
@@ -355,6 +392,7 @@ def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractS
     key = (obj.group, obj.resource)
     namespace = options.target_namespace(obj.namespace) if obj.namespace else ""
     name = options.target_namespace(obj.name) if key == ("", "namespaces") else obj.name
+    finished = finished_job(doc) if key == JOBS else None
     metadata = doc.setdefault("metadata", {})
     metadata["name"] = name
     if namespace:
@@ -370,6 +408,15 @@ def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractS
     )
     if key == ("", "serviceaccounts"):
         clean_service_account(doc)
+    elif key == ("", "secrets") and doc.get("type") == TOKEN_SECRET_TYPE:
+        notes.append(clean_token_secret(doc))
+    elif finished is not None:  # restored only with finishedJobs: suspend (else skipped earlier)
+        spec = doc.setdefault("spec", {})
+        if isinstance(spec, dict):
+            spec["suspend"] = True
+        notes.append(
+            f"{finished} in the source: restored suspended (finishedJobs: suspend), so it does not run again"
+        )
     _map_references(doc, key, options)
     if namespace != obj.namespace:
         notes.insert(0, f"namespace {obj.namespace} mapped to {namespace}")

@@ -166,6 +166,7 @@ BAD = [
         "spec.existingPolicy",
         "expected skip, update or fail",
     ),
+    ("bad finishedJobs", "  finishedJobs: rerun\n", 6, "spec.finishedJobs", "expected skip or suspend"),
     (
         "bad snapshot id",
         "  snapshot: yesterday\n",

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from drkit.capture.resources import CapturedObject
-from drkit.config.restoreplan import ExistingPolicy, LabelSelector, ModifierSettings, ScopeSettings
+from drkit.config.restoreplan import (
+    ExistingPolicy,
+    FinishedJobs,
+    LabelSelector,
+    ModifierSettings,
+    ScopeSettings,
+)
 from drkit.restore.model import PHASE_NAMES, ObjectRef, RestorePlan, Verb
 from drkit.restore.planner import PlannerOptions, build_plan, prepare
 from tests.unit.restore.helpers import SERVER_FIELDS, obj, owned_by
@@ -70,8 +76,29 @@ SKIPPED = [
     ("root ca", obj("ConfigMap", "kube-root-ca.crt", "shop"), "root CA publisher"),
     (
         "sa token secret",
-        obj("Secret", "default-token-abc", "shop", type="kubernetes.io/service-account-token"),
-        "service-account token",
+        obj(
+            "Secret",
+            "default-token-abcde",
+            "shop",
+            type="kubernetes.io/service-account-token",
+            metadata={"annotations": {"kubernetes.io/service-account.name": "default"}},
+        ),
+        "token controller generated",
+    ),
+    (
+        "completed job",
+        obj("Job", "migrate", "shop", status={"conditions": [{"type": "Complete", "status": "True"}]}),
+        "a finished Job (completed): restored, it would run again",
+    ),
+    (
+        "failed job",
+        obj(
+            "Job",
+            "migrate",
+            "shop",
+            status={"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+        ),
+        "a finished Job (failed (BackoffLimitExceeded))",
     ),
     ("event", obj("Event", "web.1", "shop"), "events are a short-lived log"),
     ("node", obj("Node", "node1"), "nodes belong to the machines"),
@@ -586,3 +613,77 @@ def test_objects_that_are_not_json_objects_are_reported() -> None:
     bad = CapturedObject("", "v1", "configmaps", "ConfigMap", "shop", "bad", "1", b"[1, 2]")
     plan = plan_of([bad])
     assert plan.skipped == (("resources/core/v1/configmaps/shop/bad.json", "not a JSON object"),)
+
+
+def test_hand_written_endpoint_slices_and_endpoints_are_restored() -> None:
+    """A Service without a selector has no controller making its endpoints: they are restored."""
+    service = obj("Service", "external", "shop", spec={"ports": [{"port": 80}]})
+    slice_ = obj(
+        "EndpointSlice",
+        "external-1",
+        "shop",
+        metadata={
+            "labels": {
+                "kubernetes.io/service-name": "external",
+                "endpointslice.kubernetes.io/managed-by": "ops",
+            }
+        },
+        addressType="IPv4",
+        endpoints=[{"addresses": ["10.1.2.3"]}],
+    )
+    endpoints = obj("Endpoints", "external", "shop", subsets=[{"addresses": [{"ip": "10.1.2.3"}]}])
+    mirrored = obj(
+        "EndpointSlice",
+        "external-m",
+        "shop",
+        metadata={
+            "labels": {"endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}
+        },
+    )
+    plan = plan_of([service, slice_, endpoints, mirrored])
+    assert body(plan, "endpointslices.discovery.k8s.io/external-1 in shop")["endpoints"] == [
+        {"addresses": ["10.1.2.3"]}
+    ]
+    assert body(plan, "endpoints/external in shop")["subsets"]
+    assert skipped_reason(
+        plan, "resources/discovery.k8s.io/v1/endpointslices/shop/external-m.json"
+    ).startswith("controller-made: maintained by endpointslicemirroring-controller.k8s.io")
+
+
+def test_a_created_token_secret_is_recreated_without_its_data() -> None:
+    token = obj(
+        "Secret",
+        "ci-token",
+        "shop",
+        type="kubernetes.io/service-account-token",
+        metadata={
+            "annotations": {
+                "kubernetes.io/service-account.name": "ci",
+                "kubernetes.io/service-account.uid": "old-uid",
+            }
+        },
+        data={"token": "c2VjcmV0", "ca.crt": "Y2E=", "namespace": "c2hvcA=="},
+    )
+    plan = plan_of([token], namespace_mapping={"shop": "shop-copy"})
+    secret = body(plan, "secrets/ci-token in shop-copy")
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    assert "data" not in secret
+    assert secret["metadata"]["annotations"] == {"kubernetes.io/service-account.name": "ci"}
+    reason = next(a.reason for a in plan.actions if a.ref.name == "ci-token")
+    assert "recreated without its data" in reason
+    assert "ServiceAccount ci" in reason
+
+
+def test_finished_jobs_can_be_restored_suspended() -> None:
+    done = {
+        "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-01T00:00:00Z"}]
+    }
+    job = obj("Job", "migrate", "shop", spec={"template": {"spec": {}}}, status=done)
+    running = obj("Job", "work", "shop", spec={"template": {"spec": {}}}, status={"active": 1})
+    plan = plan_of([job, running], finished_jobs=FinishedJobs.SUSPEND)
+    assert body(plan, "jobs.batch/migrate in shop")["spec"]["suspend"] is True
+    assert "suspend" not in body(plan, "jobs.batch/work in shop")["spec"]
+    reason = next(a.reason for a in plan.actions if a.ref.name == "migrate")
+    assert "completed at 2026-11-01T00:00:00Z in the source: restored suspended" in reason
+    default = plan_of([job, running])
+    assert [a.ref.name for a in default.actions if a.ref.kind == "Job"] == ["work"]
