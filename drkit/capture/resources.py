@@ -112,6 +112,7 @@ class CaptureSummary:
     skipped: dict[str, str] = field(default_factory=dict)  # qualified resource -> why
     # objects left out one by one because a controller makes them: reason -> how many
     controller_made: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, list[str]] = field(default_factory=dict)  # auto: cluster-scoped objects not captured
     errors: list[CaptureError] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
@@ -173,6 +174,18 @@ class ResourceCapture:
                     "cluster-scoped: with --include-cluster-resources=auto only the objects that the "
                     "selected namespaces need are captured, and none is"
                 )
+                self._note_left_out(resource)
+
+    def _note_left_out(self, resource: Resource) -> None:
+        """Under auto, the names of a cluster-scoped resource's objects that nothing selected needs
+        (so that the output can say what was left out). Best effort: an identity that may not list
+        them (namespace-bound) just leaves the names unknown."""
+        try:
+            names = [item.name for item in ListPager(self.client, resource)]
+        except KubeAPIError:
+            return
+        if names:
+            self.summary.left_out[resource.qualified] = sorted(names)
 
     def _namespace_scopes(self) -> list[str | None]:
         """``[None]`` (one list across all namespaces, filtered here) unless namespaces are included
@@ -200,6 +213,7 @@ class ResourceCapture:
         try:
             for item in pager:
                 if names is not None and item.name not in names:
+                    summary.left_out.setdefault(resource.qualified, []).append(item.name)
                     continue
                 if resource.namespaced and not self.filter.namespace_included(item.namespace):
                     continue

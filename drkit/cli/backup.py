@@ -308,23 +308,27 @@ def backup_run(
         )
     if result.resources is not None:
         res = result.resources
-        lines.append(f"  resources: {res.objects} objects of {len(res.counts)} types")
+        lines.append(f"  resources: {plural(res.objects, 'object')} of {plural(len(res.counts), 'type')}")
         lines += [f"  left out: {n} {why}" for why, n in sorted(res.controller_made.items())]
         lines += [f"  failed: {e}" for e in res.errors]
+        if res.left_out:
+            data["leftOut"] = res.left_out
+            lines += _left_out_lines(res.left_out)
     if result.volumes is not None:
         data["volumes"] = [o.to_record() for o in result.volumes.outcomes]
         lines += _volume_lines(result.volumes)
     emit(data, output, text="\n".join(lines))
     if result.partial:
-        missing = []
+        missing, hints = [], []
         if result.resources is not None and result.resources.errors:
-            missing.append(f"{len(result.resources.errors)} resource lists")
+            missing.append(plural(len(result.resources.errors), "resource list"))
+            hints.append("grant the backup identity list access to those resources, or exclude them")
         if result.volumes is not None and result.volumes.errors:
-            missing.append(f"{len(result.volumes.errors)} volumes")
+            missing.append(plural(len(result.volumes.errors), "volume"))
+            hints.append("fix what failed for each volume (above), or leave it out (--volumes SELECTOR)")
         raise PartialFailure(
             f"snapshot {snap.short_id} lacks {' and '.join(missing)} (listed above)",
-            hint="grant the backup identity list access, or exclude those resources; "
-            "map or exclude the failed volumes",
+            hint="; ".join(hints) or None,
         )
 
 
@@ -473,17 +477,40 @@ def _volume_options(
     return replace(options, node_name=node_name) if node_name else options
 
 
-def _volume_lines(capture: VolumeCapture) -> list[str]:
+def plural(n: int, noun: str) -> str:
+    """``1 volume``, ``2 volumes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+LEFT_OUT_SHOWN = 5
+
+
+def _left_out_lines(left_out: dict[str, list[str]]) -> list[str]:
+    """What ``--include-cluster-resources auto`` did not capture: cluster-scoped objects that nothing in
+    the selected namespaces references."""
     lines = [
-        f"  volumes: {len(capture.outcomes)} captured (run {capture.run}), {len(capture.skipped)} skipped"
+        "  left out (cluster-scoped, nothing selected references them; --include-cluster-resources true):"
+    ]
+    for resource, names in sorted(left_out.items()):
+        shown = ", ".join(names[:LEFT_OUT_SHOWN])
+        more = f" and {len(names) - LEFT_OUT_SHOWN} more" if len(names) > LEFT_OUT_SHOWN else ""
+        lines.append(f"    {resource}: {shown}{more}")
+    return lines
+
+
+def _volume_lines(capture: VolumeCapture) -> list[str]:
+    failed = len(capture.errors)
+    lines = [
+        f"  volumes: {len(capture.outcomes) - failed} captured, {failed} failed, "
+        f"{len(capture.skipped)} skipped (run {capture.run})"
     ]
     for o in capture.outcomes:
         key = o.volume.key
         if o.ok:
             extra = f" -> volume snapshot {o.snapshot[:8]}" if o.snapshot else ""
             lines.append(
-                f"    {key}: {o.files} files, {human_bytes(o.bytes)} ({human_bytes(o.new_bytes)} new) "
-                f"in {o.duration_s:.1f}s{extra}"
+                f"    {key}: {plural(o.files, 'file')}, {human_bytes(o.bytes)} "
+                f"({human_bytes(o.new_bytes)} new) in {o.duration_s:.1f}s{extra}"
             )
         else:
             lines.append(f"    {key}: FAILED: {o.error}")

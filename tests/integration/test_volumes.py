@@ -241,6 +241,10 @@ def test_backup_run_reports_an_unmapped_volume_as_partial(
     (data / "f.txt").write_text("x")
     _bound_claim(cluster, namespace, "mapped", data)
     _bound_claim(cluster, namespace, "lost", tmp_path / "not-there")
+    priority = f"{namespace}-unused"  # a PriorityClass nothing in the namespace references
+    cluster.api(
+        "POST", "/apis/scheduling.k8s.io/v1/priorityclasses", {"metadata": {"name": priority}, "value": 7}
+    )
     env = _init_repo(tmp_path / "repo")
     done = _drkit(
         "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace,
@@ -248,10 +252,19 @@ def test_backup_run_reports_an_unmapped_volume_as_partial(
         "--node-name", "elsewhere",
         env=env,
     )  # fmt: skip
+    cluster.api("DELETE", f"/apis/scheduling.k8s.io/v1/priorityclasses/{priority}")
     assert done.returncode == ExitCode.PARTIAL, done.stderr
-    assert f"{namespace}/mapped: 1 files" in done.stdout
+    assert f"{namespace}/mapped: 1 file," in done.stdout
     assert f"{namespace}/lost: FAILED" in done.stdout
-    assert "lacks 1 volumes" in done.stderr
+    # true counts, plurals, and a hint about the failure at hand only (no resource list failed)
+    assert "volumes: 1 captured, 1 failed, 0 skipped" in done.stdout
+    assert "lacks 1 volume (listed above)" in done.stderr
+    assert "list access" not in done.stderr
+    assert "hint: fix what failed for each volume" in done.stderr
+    # auto says which cluster-scoped objects it left out
+    left_out = done.stdout.split("left out (cluster-scoped", 1)[1]
+    assert "priorityclasses.scheduling.k8s.io: " in left_out
+    assert priority in left_out
     snaps = _open(tmp_path / "repo").snapshots()
     (snap,) = snaps
     by_pvc = {v["pvc"]: v for v in snap.meta["volumes"]["volumes"]}

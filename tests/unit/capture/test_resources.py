@@ -85,6 +85,24 @@ def test_auto_takes_exactly_what_the_namespace_needs() -> None:
     assert summary.list_resource_versions["configmaps@shop"] == "1000"
     assert not summary.errors
     assert not summary.partial
+    # what auto left out is named: the cluster-scoped objects nothing in the namespace references
+    assert {r: sorted(n) for r, n in summary.left_out.items()} == {
+        "namespaces": ["kube-system", "other"],
+        "persistentvolumes": ["pv-2"],
+        "storageclasses.storage.k8s.io": ["slow"],
+        "clusterroles.rbac.authorization.k8s.io": ["edit"],
+        "customresourcedefinitions.apiextensions.k8s.io": ["gadgets.example.com"],
+    }
+
+
+def test_auto_names_the_objects_of_a_cluster_resource_nothing_references() -> None:
+    pc = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False)
+    fake = FakeKube([NS, CM, pc], {NS: [obj("shop")], CM: [obj("c", "shop")], pc: [obj("batch-low")]})
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    objects = list(capture)
+    assert "priorityclasses.scheduling.k8s.io" not in {o.qualified_resource for o in objects}
+    assert capture.summary.left_out == {"priorityclasses.scheduling.k8s.io": ["batch-low"]}
+    assert "auto" in capture.summary.skipped["priorityclasses.scheduling.k8s.io"]
 
 
 def test_whole_cluster_auto_takes_every_cluster_object_and_raw_is_canonical() -> None:
