@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from drkit.errors import ConfigError, DrkitError
+from drkit.repo.model import KIND_VOLUME
 from drkit.secret import Secret
 
 _TRUE = ("1", "true", "yes", "on")
@@ -130,7 +131,7 @@ def mover_backup(
     result: dict[str, Any] = {"op": "backup", "path": snap_path}
     try:
         repo = open_repository(repo_config)
-        with repo.new_snapshot(kind="volume", tags=tags, host=host) as snap:
+        with repo.new_snapshot(kind=KIND_VOLUME, tags=tags, host=host) as snap:
             snap.add_directory(snap_path, source)
         st = snap.snapshot.stats
         result |= {

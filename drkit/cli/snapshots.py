@@ -8,13 +8,14 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes, snapshot_row
 from drkit.cli.repoopts import RepoOptions, repo_options
+from drkit.repo.model import SNAPSHOT_KINDS
 
 
 @click.command()
 @repo_options
 @click.option("--tag", "tags", multiple=True, help="Only snapshots with this tag (repeatable: any of them).")
 @click.option("--host", help="Only snapshots of this host.")
-@click.option("--kind", type=click.Choice(["path", "cluster"]), help="Only snapshots of this kind.")
+@click.option("--kind", type=click.Choice(SNAPSHOT_KINDS), help="Only snapshots of this kind.")
 @output_option
 def snapshots(
     repo: RepoOptions, tags: tuple[str, ...], host: str | None, kind: str | None, output: str
@@ -22,7 +23,11 @@ def snapshots(
     """List the snapshots in a repository, oldest first."""
     r = repo.open()
     chosen = [
-        s for s in r.snapshots() if (not tags or set(tags) & set(s.tags)) and (host is None or s.host == host)
+        s
+        for s in r.snapshots()
+        if (not tags or set(tags) & set(s.tags))
+        and (host is None or s.host == host)
+        and (kind is None or s.kind == kind)
     ]
     rows = [snapshot_row(s) for s in chosen]
     table = [

@@ -46,6 +46,9 @@ KIND_CLUSTER: Final = "cluster"
 """A snapshot built from virtual files (``Repository.new_snapshot``): etcd, API objects, volumes."""
 KIND_DRILL: Final = "drill"
 """A drill's result (``drkit/drill/store.py``): a record, not a backup; ``latest`` never picks it."""
+KIND_VOLUME: Final = "volume"
+"""One volume's files, written by a mover Job (``drkit mover backup``) and named by a cluster snapshot."""
+SNAPSHOT_KINDS: Final = (KIND_PATH, KIND_CLUSTER, KIND_VOLUME, KIND_DRILL)
 
 
 @dataclass(frozen=True)
