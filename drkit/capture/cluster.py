@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from drkit import __version__
 from drkit.capture.filters import CaptureFilter, is_glob
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
 from drkit.capture.volumes import (
@@ -63,6 +64,7 @@ class ClusterBackupRequest:
     lock_mode: LockMode | None = None  # a schedule's spec.lock: overrides the repository's for this backup
     lock_period: timedelta | None = None
     lock_origin: str = ""  # the schedule file that asked for it (named in errors)
+    schedule: str = ""  # the name of the schedule this backup runs for (recorded in the snapshot)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,10 @@ def backup_cluster(
     wants_volumes = request.volumes is not None and request.volumes.selection.enabled
     if wants_volumes and request.kube is None:
         raise ConfigError("--volumes needs the Kubernetes API (a context or kubeconfig)", field="volumes")
-    meta: dict[str, Any] = {"drkit": {"capture": 1}}
+    writer: dict[str, Any] = {"capture": 1, "version": __version__}
+    if request.schedule:
+        writer["schedule"] = request.schedule
+    meta: dict[str, Any] = {"drkit": writer}
     _use_lock(repo, request)
     with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host) as snap:
         if request.etcd is not None:

@@ -82,6 +82,7 @@ def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> Clu
         lock_mode=schedule.lock.mode,
         lock_period=schedule.lock.period,
         lock_origin=str(schedule.source),
+        schedule=schedule.name,
     )
 
 

@@ -17,7 +17,7 @@ from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
-from drkit.cli.render import human_bytes, snapshot_row
+from drkit.cli.render import human_bytes, plural, snapshot_row
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings, write_only_option
 from drkit.config.limits import MAX_UID
 from drkit.errors import PartialFailure
@@ -475,11 +475,6 @@ def _volume_options(
         job_timeout_s=parse_duration(timeout, "volume-timeout").total_seconds(),
     )
     return replace(options, node_name=node_name) if node_name else options
-
-
-def plural(n: int, noun: str) -> str:
-    """``1 volume``, ``2 volumes``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 LEFT_OUT_SHOWN = 5

@@ -16,6 +16,11 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
+def plural(n: int, noun: str) -> str:
+    """``1 volume``, ``2 volumes``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def snapshot_row(snap: Snapshot) -> dict[str, Any]:
     st = snap.stats
     return {

@@ -10,7 +10,6 @@ import click
 
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
-from drkit.cli.render import snapshot_row
 from drkit.cli.repoopts import RepoOptions, repo_options
 
 
@@ -24,9 +23,14 @@ def snapshot() -> None:
 @repo_options
 @output_option
 def show(ref: str, repo: RepoOptions, output: str) -> None:
-    """Describe SNAPSHOT (an id, a unique prefix or 'latest'): stats, tags and what was captured."""
-    r = repo.open()
-    emit(snapshot_row(r.find_snapshot(ref)), output)
+    """Describe SNAPSHOT (an id, a unique prefix or 'latest'): what was captured (etcd revision and
+    HashKV, resources by type, each volume), its lock, parent, who wrote it, and its verification and
+    drills. -o json/yaml give the same page for scripts."""
+    from drkit.cli.describe import describe_text
+    from drkit.drill.describe import describe_snapshot
+
+    page = describe_snapshot(repo.open(), ref)
+    emit(page, output, text=describe_text(page))
 
 
 @snapshot.command("ls")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import VerificationFailed
+
+AFFECTED_NOTED = 100  # short ids of damaged snapshots in the audit record (snapshot show reads them)
 
 
 class Percent(click.ParamType):  # type: ignore[type-arg]
@@ -40,6 +43,7 @@ class Percent(click.ParamType):  # type: ignore[type-arg]
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
 @output_option
+@audited("verify", "verify")
 def verify(
     repo: RepoOptions, read_data: float | None, snapshot: str | None, progress: bool | None, output: str
 ) -> None:
@@ -49,6 +53,7 @@ def verify(
     and the snapshots it affects.
     """
     r = repo.open()
+    scope = r.find_snapshot(snapshot).id if snapshot else "all"
     report = r.verify(read_data_percent=read_data or 0.0, snapshot=snapshot, progress=make_progress(progress))
     data = {
         "ok": report.ok,
@@ -69,6 +74,15 @@ def verify(
     lines += [f"  {p}" for p in report.problems]
     lines.append("no problems found" if report.ok else f"{len(report.problems)} problems found")
     emit(data, output, text="\n".join(lines))
+    affected = sorted({s[:8] for p in report.problems for s in p.snapshots})
+    note(
+        scope=scope,
+        readDataPercent=read_data or 0.0,
+        snapshots=report.snapshots_checked,
+        problems=len(report.problems),
+        affected=affected[:AFFECTED_NOTED],
+        affectedTruncated=len(affected) > AFFECTED_NOTED,
+    )
     if not report.ok:
         raise VerificationFailed(
             f"{len(report.problems)} problems in {repo.shown()}: first {report.problems[0]}",

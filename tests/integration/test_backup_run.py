@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from drkit import __version__
 from drkit.errors import ExitCode
 from drkit.etcd import EtcdClient, EtcdTLS, snapshotfile
 from drkit.sandbox.controlplane import ControlPlane
@@ -356,6 +357,14 @@ spec:
     snap = drkit.json("backup", "run", "--schedule", str(schedule), "--tag", "extra")
     assert snap["tags"] == ["scheduled", "extra"]
     assert snap["meta"]["etcd"]["revision"] > 0
+    assert snap["meta"]["drkit"] == {"capture": 1, "version": __version__, "schedule": "ns-backup"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "drkit", "snapshot", "show", "latest"],
+        env=env_repo, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "Schedule: ns-backup" in shown.stdout
+    assert f"Revision: {snap['meta']['etcd']['revision']}" in shown.stdout
+    assert "  configmaps " in shown.stdout
     listed = subprocess.run(
         [
             sys.executable,
