@@ -165,6 +165,19 @@ class Candidate:
     notes: tuple[str, ...] = ()
     failure: str | None = None  # a modifier did not apply: the object is a failed action
     synthetic: bool = False  # a Namespace the snapshot does not hold but the restored objects need
+    shared: Shared | None = None  # cluster-scoped, with references into namespaces the plan maps
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A cluster-scoped object whose references into namespaces the plan maps (binding subjects, a
+    volume's claim). Where it exists in the target it also serves the source namespaces (the original
+    application), so a mapped restore never changes it: a ClusterRoleBinding gets renamed ``copies``
+    bound to the mapped subjects; a PersistentVolume (one claim only) is left alone."""
+
+    sources: tuple[str, ...]  # the source namespaces it refers to (mapped by the plan)
+    copies: tuple[Candidate, ...] = ()  # renamed copies with the mapped references only
+    subjects: tuple[str, ...] = ()  # the mapped subjects, for the reasons (``ServiceAccount ns/name``)
 
 
 @dataclass(frozen=True)
@@ -175,16 +188,66 @@ class PreparedRestore:
 
     def refs(self) -> list[ObjectRef]:
         """The target coordinates to look up (``existing_objects``) before deciding."""
-        return [c.ref for c in self.candidates]
+        refs = [c.ref for c in self.candidates]
+        refs += [copy.ref for c in self.candidates if c.shared for copy in c.shared.copies]
+        return refs
 
     def decide(self, existing: AbstractSet[ObjectRef], *, snapshot_id: str, target: str) -> RestorePlan:
         """The plan, given which of :meth:`refs` already exist in the target."""
+        actions: list[Action] = []
+        for c in self.candidates:
+            if c.shared is not None and c.ref in existing and c.failure is None:
+                actions += _decide_shared(c, c.shared, existing, self.policy)
+            else:
+                actions.append(_decide(c, c.ref in existing, self.policy))
         return RestorePlan(
-            snapshot_id=snapshot_id,
-            target=target,
-            actions=tuple(_decide(c, c.ref in existing, self.policy) for c in self.candidates),
-            skipped=self.skipped,
+            snapshot_id=snapshot_id, target=target, actions=tuple(actions), skipped=self.skipped
         )
+
+
+def _decide_shared(
+    c: Candidate, shared: Shared, existing: AbstractSet[ObjectRef], policy: ExistingPolicy
+) -> list[Action]:
+    """The original exists in the target and also serves the source namespaces: never changed."""
+    sources = ", ".join(shared.sources)
+    subjects = ", ".join(shared.subjects)
+    if not shared.copies:  # a PersistentVolume: one claim only, the original's
+        text = (
+            f"exists in the target and serves the claim in namespace {sources}: a namespace-mapped restore "
+            "never takes it (the copy's claim binds to another volume or stays Pending)"
+        )
+        verb = Verb.FAIL if policy is ExistingPolicy.FAIL else Verb.SKIP
+        return [Action(c.ref, verb, text, b"", c.phase, c.source_path)]
+    names = ", ".join(copy.ref.name for copy in shared.copies)
+    if policy is not ExistingPolicy.UPDATE:
+        text = (
+            f"exists in the target (existingPolicy: {policy}) and also serves namespace {sources}: "
+            f"not changed, so {subjects} of the copy get no binding from it "
+            f"(existingPolicy: update creates the renamed copy {names} bound to them)"
+        )
+        verb = Verb.FAIL if policy is ExistingPolicy.FAIL else Verb.SKIP
+        return [Action(c.ref, verb, text, b"", c.phase, c.source_path)]
+    out = [
+        Action(
+            c.ref,
+            Verb.SKIP,
+            f"exists in the target and also serves namespace {sources}: not changed by a namespace-mapped "
+            f"restore; the renamed copy {names} binds {subjects}",
+            b"",
+            c.phase,
+            c.source_path,
+        )
+    ]
+    for copy in shared.copies:
+        why = (
+            f"a renamed copy of {c.ref.display()} (which also serves namespace {sources}) binding {subjects}"
+        )
+        verb = Verb.UPDATE if copy.ref in existing else Verb.CREATE
+        status = (
+            "exists in the target (existingPolicy: update)" if copy.ref in existing else "not in the target"
+        )
+        out.append(Action(copy.ref, verb, f"{status}; {why}", copy.body, copy.phase, c.source_path))
+    return out
 
 
 def _decide(c: Candidate, exists: bool, policy: ExistingPolicy) -> Action:
@@ -417,7 +480,7 @@ def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractS
         notes.append(
             f"{finished} in the source: restored suspended (finishedJobs: suspend), so it does not run again"
         )
-    _map_references(doc, key, options)
+    mapped_sources = _map_references(doc, key, options)
     if namespace != obj.namespace:
         notes.insert(0, f"namespace {obj.namespace} mapped to {namespace}")
     elif key == ("", "namespaces") and name != obj.name:
@@ -440,7 +503,31 @@ def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractS
             break
         doc = patched
         notes.append(f"modifier {modifier.index} applied")
-    return Candidate(ref, _dump(doc), phase, source.path, wait, tuple(notes), failure)
+    shared = _shared(ref, doc, mapped_sources, options, phase) if mapped_sources else None
+    return Candidate(ref, _dump(doc), phase, source.path, wait, tuple(notes), failure, shared=shared)
+
+
+def _shared(
+    ref: ObjectRef, doc: dict[str, Any], sources: list[str], options: PlannerOptions, phase: int
+) -> Shared | None:
+    """What a cluster-scoped object with references into mapped namespaces becomes where it exists."""
+    if ref.resource == "persistentvolumes":
+        return Shared(tuple(sources))
+    targets = {options.target_namespace(n) for n in sources}
+    copies: list[Candidate] = []
+    subjects: list[str] = []
+    for target_ns in sorted(targets):
+        mapped = [
+            s for s in doc.get("subjects") or [] if isinstance(s, dict) and s.get("namespace") == target_ns
+        ]
+        subjects += [f"{s.get('kind')} {target_ns}/{s.get('name')}" for s in mapped]
+        name = f"{ref.name}-{target_ns}"[:253]
+        copy_doc = json.loads(_dump(doc))
+        copy_doc["metadata"]["name"] = name
+        copy_doc["subjects"] = mapped
+        copy_ref = ObjectRef(ref.group, ref.version, ref.resource, ref.kind, "", name)
+        copies.append(Candidate(copy_ref, _dump(copy_doc), phase, "", None))
+    return Shared(tuple(sources), tuple(copies), tuple(subjects))
 
 
 def _identity(doc: Mapping[str, Any]) -> tuple[object, ...]:
@@ -448,21 +535,28 @@ def _identity(doc: Mapping[str, Any]) -> tuple[object, ...]:
     return doc.get("apiVersion"), doc.get("kind"), metadata.get("name"), metadata.get("namespace")
 
 
-def _map_references(doc: dict[str, Any], key: tuple[str, str], options: PlannerOptions) -> None:
-    """Namespaces named inside the object: binding subjects, a volume's claim, a namespace's own label."""
+def _map_references(doc: dict[str, Any], key: tuple[str, str], options: PlannerOptions) -> list[str]:
+    """Namespaces named inside the object: binding subjects, a volume's claim, a namespace's own label.
+    Returns the source namespaces a cluster-scoped object's references were mapped from."""
     mapping = options.namespace_mapping
+    mapped: list[str] = []
     if key in ((RBAC_GROUP, "rolebindings"), (RBAC_GROUP, "clusterrolebindings")):
         for subject in doc.get("subjects") or []:
             if isinstance(subject, dict) and subject.get("namespace") in mapping:
+                mapped.append(subject["namespace"])
                 subject["namespace"] = mapping[subject["namespace"]]
+        if key[1] == "rolebindings":
+            mapped = []  # namespaced: it lives in the mapped namespace itself
     elif key == ("", "persistentvolumes"):
         claim = (doc.get("spec") or {}).get("claimRef")
         if isinstance(claim, dict) and claim.get("namespace") in mapping:
+            mapped.append(claim["namespace"])
             claim["namespace"] = mapping[claim["namespace"]]
     elif key == ("", "namespaces"):
         labels = (doc.get("metadata") or {}).get("labels")
         if isinstance(labels, dict) and "kubernetes.io/metadata.name" in labels:
             labels["kubernetes.io/metadata.name"] = doc["metadata"]["name"]
+    return sorted(set(mapped))
 
 
 def _controller(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -687,3 +688,60 @@ def test_finished_jobs_can_be_restored_suspended() -> None:
     assert "completed at 2026-11-01T00:00:00Z in the source: restored suspended" in reason
     default = plan_of([job, running])
     assert [a.ref.name for a in default.actions if a.ref.kind == "Job"] == ["work"]
+
+
+def _crb() -> CapturedObject:
+    return obj(
+        "ClusterRoleBinding",
+        "tenant-reader",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        subjects=[{"kind": "ServiceAccount", "name": "app", "namespace": "tenant"}],
+    )
+
+
+def test_a_mapped_restore_never_changes_an_existing_cluster_binding() -> None:
+    """Issue 18.1: a namespace copy with update made the original's ClusterRoleBinding name the copy."""
+    crb = _crb()
+    original = ObjectRef(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", "", "tenant-reader"
+    )
+    mapping = {"tenant": "tenant-copy"}
+    prepared = prepare(
+        [crb], PlannerOptions(namespace_mapping=mapping, existing_policy=ExistingPolicy.UPDATE)
+    )
+    copy_ref = dataclasses.replace(original, name="tenant-reader-tenant-copy")
+    assert copy_ref in prepared.refs()
+    plan = prepared.decide({original}, snapshot_id="s", target="t")
+    by_name = {a.ref.name: a for a in plan.actions}
+    assert by_name["tenant-reader"].verb is Verb.SKIP
+    assert "also serves namespace tenant" in by_name["tenant-reader"].reason
+    copy = by_name["tenant-reader-tenant-copy"]
+    assert copy.verb is Verb.CREATE
+    assert json.loads(copy.body)["subjects"] == [
+        {"kind": "ServiceAccount", "name": "app", "namespace": "tenant-copy"}
+    ]
+    assert json.loads(copy.body)["roleRef"]["name"] == "view"
+    # with skip: nothing changes, and the plan says the copy's ServiceAccount gets no binding
+    skip = prepare([crb], PlannerOptions(namespace_mapping=mapping)).decide(
+        {original}, snapshot_id="s", target="t"
+    )
+    (only,) = skip.actions
+    assert only.verb is Verb.SKIP
+    assert "ServiceAccount tenant-copy/app of the copy get no binding" in only.reason
+    # into a cluster without it: the binding is created under its own name, bound to the copy
+    fresh = prepare([crb], PlannerOptions(namespace_mapping=mapping)).decide(
+        set(), snapshot_id="s", target="t"
+    )
+    (created,) = fresh.actions
+    assert (created.verb, created.ref.name) == (Verb.CREATE, "tenant-reader")
+
+
+def test_a_mapped_restore_never_takes_an_existing_volume() -> None:
+    pv = obj("PersistentVolume", "pv-1", spec={"claimRef": {"namespace": "tenant", "name": "data"}})
+    ref = ObjectRef("", "v1", "persistentvolumes", "PersistentVolume", "", "pv-1")
+    options = PlannerOptions(
+        namespace_mapping={"tenant": "tenant-copy"}, existing_policy=ExistingPolicy.UPDATE
+    )
+    (action,) = prepare([pv], options).decide({ref}, snapshot_id="s", target="t").actions
+    assert action.verb is Verb.SKIP
+    assert "never takes it" in action.reason
