@@ -103,6 +103,7 @@ def summary_record(summary: CaptureSummary) -> dict[str, Any]:
         "listResourceVersions": dict(sorted(summary.list_resource_versions.items())),
         "skipped": dict(sorted(summary.skipped.items())),
         "controllerMade": dict(sorted(summary.controller_made.items())),
+        "warnings": list(summary.warnings),
         "errors": [
             {"resource": e.resource, "namespace": e.namespace, "status": e.status, "message": e.message}
             for e in summary.errors

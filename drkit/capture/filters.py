@@ -98,6 +98,7 @@ class CaptureFilter:
     label_selector: str | None = None
     include_cluster_resources: ClusterResources = ClusterResources.AUTO
     skip: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SKIP))
+    namespace_selector: str | None = None  # label selector over the Namespace objects
 
     @classmethod
     def build(
@@ -110,6 +111,7 @@ class CaptureFilter:
         label_selector: str | None = None,
         include_cluster_resources: str | bool | ClusterResources = ClusterResources.AUTO,
         skip: Mapping[str, str] | None = None,
+        namespace_selector: str | None = None,
     ) -> CaptureFilter:
         """From option values: comma-separated lists are split, blanks dropped, patterns checked."""
         return cls(
@@ -120,6 +122,7 @@ class CaptureFilter:
             label_selector=(label_selector or "").strip() or None,
             include_cluster_resources=ClusterResources.parse(include_cluster_resources),
             skip=dict(DEFAULT_SKIP if skip is None else skip),
+            namespace_selector=(namespace_selector or "").strip() or None,
         )
 
     # --- namespaces -------------------------------------------------------------------------------
@@ -127,6 +130,8 @@ class CaptureFilter:
     @property
     def whole_cluster(self) -> bool:
         """True when no namespace is singled out (every namespace is in, excludes aside)."""
+        if self.namespace_selector is not None:
+            return False
         return not self.include_namespaces or "*" in self.include_namespaces
 
     def namespace_included(self, namespace: str) -> bool:

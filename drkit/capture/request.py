@@ -58,6 +58,7 @@ def capture_filter(schedule: Schedule) -> CaptureFilter:
         exclude_resources=res.exclude_resources,
         label_selector=res.selector,
         include_cluster_resources=res.include_cluster_resources,
+        namespace_selector=res.namespace_selector,
     )
 
 

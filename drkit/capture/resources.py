@@ -114,6 +114,7 @@ class CaptureSummary:
     controller_made: dict[str, int] = field(default_factory=dict)
     left_out: dict[str, list[str]] = field(default_factory=dict)  # auto: cluster-scoped objects not captured
     errors: list[CaptureError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # a namespace selector that chose nothing, ...
     objects: int = 0
     bytes: int = 0
     aggregated_discovery: bool = False
@@ -159,9 +160,16 @@ class ResourceCapture:
         namespaced = sorted(
             (r for r in included if r.namespaced), key=lambda r: is_endpoints_kind(r.group, r.resource)
         )
+        before = summary.objects
         for resource in namespaced:
             for namespace in scopes:
                 yield from self._list(resource, namespace, self.filter.label_selector, names=None)
+        if self.filter.label_selector and scopes and summary.objects == before:
+            summary.warnings.append(
+                f"the label selector {self.filter.label_selector!r} matched no namespaced object: it "
+                "selects objects by their own labels; to choose namespaces by their labels, use "
+                "--namespace-selector (spec.resources.namespaceSelector)"
+            )
         for resource in (r for r in included if not r.namespaced):
             if self.filter.all_cluster_objects():
                 yield from self._list(resource, None, self.filter.label_selector, names=None)
@@ -191,6 +199,18 @@ class ResourceCapture:
         """``[None]`` (one list across all namespaces, filtered here) unless namespaces are included
         by name or glob: then one list per matching namespace (globs are matched against the list of
         namespaces)."""
+        chosen = self.filter.namespace_selector
+        if chosen is not None:
+            doc = self.client.get_json("/api/v1/namespaces", query={"labelSelector": chosen})
+            names = sorted(str((ns.get("metadata") or {}).get("name")) for ns in doc.get("items") or [])
+            scopes: list[str | None] = [n for n in names if self.filter.namespace_included(n)]
+            if not scopes:
+                self.summary.warnings.append(
+                    f"the namespace selector {chosen!r} matched no namespace"
+                    + (" that the namespace patterns include" if names else "")
+                    + ": no namespaced object is captured"
+                )
+            return scopes
         if self.filter.whole_cluster:
             return [None]
         if not any(is_glob(p) for p in self.filter.include_namespaces):

@@ -145,6 +145,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--exclude-resources", multiple=True, metavar="RES[,RES]", help="Not these resources.")
 @click.option("--selector", "-l", help="Label selector for namespaced objects.")
 @click.option(
+    "--namespace-selector",
+    metavar="SELECTOR",
+    help="Only the namespaces whose Namespace objects match this label selector (team=red).",
+)
+@click.option(
     "--include-cluster-resources",
     type=click.Choice(["auto", "true", "false"]),
     default="auto",
@@ -226,6 +231,7 @@ def backup_run(
     include_resources: tuple[str, ...],
     exclude_resources: tuple[str, ...],
     selector: str | None,
+    namespace_selector: str | None,
     include_cluster_resources: str,
     tags: tuple[str, ...],
     host: str | None,
@@ -270,6 +276,7 @@ def backup_run(
             exclude_resources=_split(exclude_resources),
             label_selector=selector,
             include_cluster_resources=include_cluster_resources,
+            namespace_selector=namespace_selector,
         )
         volume_options = _volume_options(
             volumes,
@@ -310,6 +317,7 @@ def backup_run(
         res = result.resources
         lines.append(f"  resources: {plural(res.objects, 'object')} of {plural(len(res.counts), 'type')}")
         lines += [f"  left out: {n} {why}" for why, n in sorted(res.controller_made.items())]
+        lines += [f"  warning: {w}" for w in res.warnings]
         lines += [f"  failed: {e}" for e in res.errors]
         if res.left_out:
             data["leftOut"] = res.left_out
@@ -347,6 +355,7 @@ _CAPTURE_OPTIONS = (
     "include_resources",
     "exclude_resources",
     "selector",
+    "namespace_selector",
     "include_cluster_resources",
     "volumes",
     "volume_path_map",

@@ -459,6 +459,10 @@ def _not_restored_lines(plan: RestorePlan) -> list[str]:
     return lines
 
 
+def _warning_lines(plan: RestorePlan) -> list[str]:
+    return [f"warning: {w}" for w in plan.warnings]
+
+
 def _plan_text(
     header: str, plan: RestorePlan, fills: FillPlan | None = None, options: FillOptions | None = None
 ) -> str:
@@ -477,6 +481,7 @@ def _plan_text(
     lines = [header, render_table(rows, ["phase", "verb", "object", "reason"])]
     lines += _not_restored_lines(plan)
     lines += _volume_plan_lines(fills, options)
+    lines += _warning_lines(plan)
     lines.append(_summary(plan))
     return "\n".join(lines)
 
@@ -509,6 +514,7 @@ def _report_text(
         ]
         lines += ["volumes:", render_table(rows, ["result", "volume", "message"])] if rows else []
         lines += [f"  {source}: not restored: {why}" for source, why in fills.skipped]
+    lines += _warning_lines(plan)
     done = {
         v: sum(1 for r in report.results if r.ok and str(r.action.verb) == v) for v in ("create", "update")
     }

@@ -220,6 +220,7 @@ class ScopeSettings:
     exclude_resources: tuple[str, ...] = ()
     selector: LabelSelector | None = None  # namespaced objects only
     include_cluster_resources: bool = True  # cluster-scoped objects other than Namespaces
+    namespace_selector: LabelSelector | None = None  # by the labels of the snapshot's Namespace objects
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,7 @@ _SCOPE = (
     "includeResources",
     "excludeResources",
     "selector",
+    "namespaceSelector",
     "includeClusterResources",
 )
 _MODIFIER = ("kinds", "names", "namespaces", "jsonPatch", "mergePatch")
@@ -479,13 +481,9 @@ class _Loader:
         scope = spec.section("scope", _SCOPE)
         if scope is None:
             return ScopeSettings()
-        selector: LabelSelector | None = None
-        node = scope.get("selector")
-        if node is not None:
-            try:
-                selector = LabelSelector.parse(scope.text(node, "spec.scope.selector"))
-            except ValueError as exc:
-                raise scope.error(node, "spec.scope.selector", str(exc)) from None
+        selector, namespace_selector = (
+            self._selector(scope, key) for key in ("selector", "namespaceSelector")
+        )
         for key in ("includeResources", "excludeResources"):
             for i, pattern in enumerate(scope.str_list(key)):
                 if "/" in pattern:
@@ -504,7 +502,18 @@ class _Loader:
             exclude_resources=scope.str_list("excludeResources"),
             selector=selector,
             include_cluster_resources=scope.bool_default("includeClusterResources", True),
+            namespace_selector=namespace_selector,
         )
+
+    @staticmethod
+    def _selector(scope: Section, key: str) -> LabelSelector | None:
+        node = scope.get(key)
+        if node is None:
+            return None
+        try:
+            return LabelSelector.parse(scope.text(node, f"spec.scope.{key}"))
+        except ValueError as exc:
+            raise scope.error(node, f"spec.scope.{key}", str(exc)) from None
 
     def _mapping(self, spec: Section) -> dict[str, str]:
         node = spec.get("namespaceMapping")

@@ -97,6 +97,7 @@ class ResourceSettings:
     exclude_resources: tuple[str, ...] = ()
     selector: str | None = None
     include_cluster_resources: str = "auto"  # auto | true | false
+    namespace_selector: str | None = None  # label selector over the live Namespace objects
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,7 @@ _RESOURCES = (
     "includeResources",
     "excludeResources",
     "selector",
+    "namespaceSelector",
     "includeClusterResources",
 )
 _VOLUMES = ("mode", "mover", "pathMap", "snapshotClass", "image", "moverSecret", "timeout")
@@ -539,6 +541,7 @@ class _Loader:
             exclude_resources=res.str_list("excludeResources"),
             selector=res.str_optional("selector"),
             include_cluster_resources=mode,
+            namespace_selector=res.str_optional("namespaceSelector"),
         )
 
     def _volumes(self, spec: Section) -> VolumeSettings:
@@ -699,6 +702,7 @@ def to_document(schedule: Schedule) -> dict[str, object]:
             includeResources=list(res.include_resources),
             excludeResources=list(res.exclude_resources),
             selector=res.selector,
+            namespaceSelector=res.namespace_selector,
             includeClusterResources=res.include_cluster_resources,
         ),
         "volumes": _compact(

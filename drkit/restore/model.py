@@ -147,6 +147,7 @@ class RestorePlan:
     target: str
     actions: tuple[Action, ...]
     skipped: tuple[tuple[str, str], ...]  # (source path, why not restored)
+    warnings: tuple[str, ...] = ()  # what the plan will not do that a reader may expect (selectors, ...)
 
     def counts(self) -> dict[str, int]:
         """How many actions of each verb, plus ``not-restored`` for the skipped snapshot objects."""
@@ -163,6 +164,7 @@ class RestorePlan:
             "counts": self.counts(),
             "actions": [a.to_json(bodies=bodies) for a in self.actions],
             "skipped": [{"sourcePath": p, "reason": r} for p, r in self.skipped],
+            "warnings": list(self.warnings),
         }
 
 

@@ -185,6 +185,7 @@ class PreparedRestore:
     candidates: tuple[Candidate, ...]
     skipped: tuple[tuple[str, str], ...]
     policy: ExistingPolicy = ExistingPolicy.SKIP
+    warnings: tuple[str, ...] = ()
 
     def refs(self) -> list[ObjectRef]:
         """The target coordinates to look up (``existing_objects``) before deciding."""
@@ -201,7 +202,11 @@ class PreparedRestore:
             else:
                 actions.append(_decide(c, c.ref in existing, self.policy))
         return RestorePlan(
-            snapshot_id=snapshot_id, target=target, actions=tuple(actions), skipped=self.skipped
+            snapshot_id=snapshot_id,
+            target=target,
+            actions=tuple(actions),
+            skipped=self.skipped,
+            warnings=self.warnings,
         )
 
 
@@ -313,10 +318,17 @@ def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> Prepa
         sources.append(_Source(obj, path, doc))
     sources.sort(key=lambda s: s.path)
     services = selector_services(s.doc for s in sources if (s.obj.group, s.obj.resource) == ("", "services"))
-    scope = ObjectScope(options.scope)
+    namespace_labels = {
+        s.obj.name: _labels(s.doc) for s in sources if (s.obj.group, s.obj.resource) == ("", "namespaces")
+    }
+    scope = ObjectScope(options.scope, namespace_labels)
     kept: list[_Source] = []
+    in_scope: list[_Source] = []
     for source in sources:
-        why = _excluded(source, scope, options) or _recreated(source, services) or _finished(source, options)
+        why = _excluded(source, scope, options)
+        if why is None:
+            in_scope.append(source)
+            why = _recreated(source, services) or _finished(source, options)
         if why is None:
             kept.append(source)
         else:
@@ -340,7 +352,46 @@ def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> Prepa
         key=lambda c: (c.phase, c.ref.namespace, c.ref.group, c.ref.resource, c.ref.name),
     )
     skipped.sort()
-    return PreparedRestore(tuple(ordered), tuple(skipped), options.existing_policy)
+    warnings = _scope_warnings(options.scope, in_scope, kept, namespace_labels)
+    return PreparedRestore(tuple(ordered), tuple(skipped), options.existing_policy, tuple(warnings))
+
+
+def _scope_warnings(
+    scope: ScopeSettings,
+    in_scope: list[_Source],
+    kept: list[_Source],
+    namespace_labels: Mapping[str, Mapping[str, str]],
+) -> list[str]:
+    """Selectors that chose nothing, and Namespaces restored empty because of the label selector."""
+    warnings: list[str] = []
+    if scope.namespace_selector is not None and not any(
+        scope.namespace_selector.matches(labels) for labels in namespace_labels.values()
+    ):
+        warnings.append(
+            f"scope.namespaceSelector {scope.namespace_selector.text!r} matched no Namespace of the snapshot "
+            f"({len(namespace_labels)} Namespace objects): nothing namespaced is restored"
+        )
+    if scope.selector is None:
+        return warnings
+    if not any(s.obj.namespace for s in in_scope):
+        warnings.append(
+            f"scope.selector {scope.selector.text!r} matched no namespaced object: it selects objects by "
+            "their own labels; to choose namespaces by their labels, use scope.namespaceSelector"
+        )
+    with_objects = {s.obj.namespace for s in kept if s.obj.namespace}
+    empty = sorted(
+        s.obj.name
+        for s in kept
+        if (s.obj.group, s.obj.resource) == ("", "namespaces") and s.obj.name not in with_objects
+    )
+    if empty:
+        shown = ", ".join(empty[:10]) + (f" and {len(empty) - 10} more" if len(empty) > 10 else "")
+        warnings.append(
+            f"{len(empty)} Namespace{'s' if len(empty) != 1 else ''} restored without any of "
+            f"{'their' if len(empty) != 1 else 'its'} objects (scope.selector {scope.selector.text!r} "
+            f"left them all out; Namespace objects are not filtered by it): {shown}"
+        )
+    return warnings
 
 
 def _excluded(source: _Source, scope: ObjectScope, options: PlannerOptions) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from drkit.config.restoreplan import ScopeSettings, SnapshotSelector
 from drkit.errors import ConfigError
@@ -97,12 +97,11 @@ class ObjectScope:
     """The plan's scope as a decision per object: ``None`` to restore it, else why not."""
 
     settings: ScopeSettings
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """The labels of the snapshot's Namespace objects (for ``namespaceSelector``)."""
 
     def namespace_included(self, namespace: str) -> bool:
-        s = self.settings
-        if s.include_namespaces and not _glob(s.include_namespaces, namespace):
-            return False
-        return not _glob(s.exclude_namespaces, namespace)
+        return self._namespace_excluded(namespace) is None
 
     def named_exactly(self, namespace: str) -> bool:
         """Whether ``includeNamespaces`` names ``namespace`` without a glob (system namespaces need it)."""
@@ -134,4 +133,16 @@ class ObjectScope:
             return f"namespace {namespace} is not in scope.includeNamespaces"
         if _glob(s.exclude_namespaces, namespace):
             return f"namespace {namespace} is in scope.excludeNamespaces"
+        chosen = s.namespace_selector
+        if chosen is not None:
+            labels = self.namespace_labels.get(namespace)
+            if labels is None:
+                return (
+                    f"the snapshot holds no Namespace object for {namespace}, whose labels "
+                    f"scope.namespaceSelector {chosen.text!r} would match"
+                )
+            if not chosen.matches(labels):
+                return (
+                    f"namespace {namespace}: its labels do not match scope.namespaceSelector {chosen.text!r}"
+                )
         return None

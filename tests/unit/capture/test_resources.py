@@ -249,3 +249,25 @@ def test_hand_written_endpoints_are_kept_and_controller_made_ones_counted() -> N
     assert sum(made_counts.values()) == 2
     assert any(k.startswith("endpointslices.discovery.k8s.io controller-made") for k in made_counts)
     assert "endpoints" not in capture.summary.skipped
+
+
+def test_a_namespace_selector_chooses_namespaces_by_their_labels() -> None:
+    fake = FakeKube(
+        [NS, CM],
+        {
+            NS: [obj("tenant-a", meta={"labels": {"team": "red"}}), obj("tenant-b")],
+            CM: [obj("a", "tenant-a"), obj("b", "tenant-b")],
+        },
+    )
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(namespace_selector="team=red"))
+    assert names(list(capture)) == {("configmaps", "tenant-a", "a"), ("namespaces", "", "tenant-a")}
+    assert capture.summary.warnings == []
+    nothing = capture_resources(fake.as_client(), CaptureFilter.build(namespace_selector="team=green"))
+    assert names(list(nothing)) == set()
+    assert nothing.summary.warnings == [
+        "the namespace selector 'team=green' matched no namespace: no namespaced object is captured"
+    ]
+    by_labels = capture_resources(fake.as_client(), CaptureFilter.build(label_selector="team=red"))
+    list(by_labels)
+    assert "matched no namespaced object" in by_labels.summary.warnings[0]
+    assert "--namespace-selector" in by_labels.summary.warnings[0]

@@ -745,3 +745,38 @@ def test_a_mapped_restore_never_takes_an_existing_volume() -> None:
     (action,) = prepare([pv], options).decide({ref}, snapshot_id="s", target="t").actions
     assert action.verb is Verb.SKIP
     assert "never takes it" in action.reason
+
+
+def test_namespace_selector_chooses_namespaces_by_their_labels() -> None:
+    red = obj("Namespace", "tenant-a", metadata={"labels": {"team": "red"}})
+    blue = obj("Namespace", "tenant-b", metadata={"labels": {"team": "blue"}})
+    objects = [
+        red,
+        blue,
+        obj("ConfigMap", "a", "tenant-a"),
+        obj("ConfigMap", "b", "tenant-b"),
+        obj("ConfigMap", "c", "tenant-c"),
+    ]
+    plan = plan_of(objects, scope=ScopeSettings(namespace_selector=LabelSelector.parse("team=red")))
+    assert {a.ref.display() for a in plan.actions} == {"namespaces/tenant-a", "configmaps/a in tenant-a"}
+    assert "do not match scope.namespaceSelector 'team=red'" in skipped_reason(
+        plan, "resources/core/v1/configmaps/tenant-b/b.json"
+    )
+    assert "no Namespace object for tenant-c" in skipped_reason(
+        plan, "resources/core/v1/configmaps/tenant-c/c.json"
+    )
+    assert plan.warnings == ()
+    none = plan_of(objects, scope=ScopeSettings(namespace_selector=LabelSelector.parse("team=green")))
+    assert any("matched no Namespace of the snapshot" in w for w in none.warnings)
+
+
+def test_a_selector_that_matches_no_namespaced_object_is_a_warning() -> None:
+    """Issue 18.7: scope.selector team=red matched the objects' own labels: twelve empty namespaces."""
+    objects = [
+        obj("Namespace", "tenant-a", metadata={"labels": {"team": "red"}}),
+        obj("ConfigMap", "a", "tenant-a"),
+    ]
+    plan = plan_of(objects, scope=ScopeSettings(selector=LabelSelector.parse("team=red")))
+    assert any("matched no namespaced object" in w and "scope.namespaceSelector" in w for w in plan.warnings)
+    assert any("1 Namespace restored without any of its objects" in w for w in plan.warnings)
+    assert plan.to_json()["warnings"] == list(plan.warnings)
