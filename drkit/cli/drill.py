@@ -14,8 +14,9 @@ import click
 
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
+from drkit.cli.render import unreadable_lines, unreadable_row
 from drkit.cli.repoopts import RepoOptions, repo_options
-from drkit.errors import ConfigError, DrillFailed
+from drkit.errors import ConfigError, DrillFailed, VerificationFailed
 
 if TYPE_CHECKING:
     from drkit.drill.result import DrillResult
@@ -178,7 +179,9 @@ def drill_report(repo: RepoOptions, plan_name: str | None, last: int | None, out
     from drkit.drill.report import duration
     from drkit.drill.store import drill_records, newest_proven
 
-    records = drill_records(repo.open().snapshots())
+    opened = repo.open()
+    records = drill_records(opened.snapshots())
+    unreadable = opened.unreadable_snapshots()
     if plan_name:
         records = [r for r in records if r.summary.get("plan") == plan_name]
     proven = newest_proven(records)
@@ -212,5 +215,18 @@ def drill_report(repo: RepoOptions, plan_name: str | None, last: int | None, out
             f"{proven.summary.get('snapshotTime')} (drill {proven.snapshot.short_id} passed at "
             f"{proven.finished:%Y-%m-%d %H:%M:%S})"
         )
-    data = {"drills": [r.to_json() for r in records], "newestProven": proven_json}
-    emit(data, output, text=render_table(rows) + "\n" + line)
+    data = {
+        "drills": [r.to_json() for r in records],
+        "newestProven": proven_json,
+        "unreadable": [unreadable_row(u) for u in unreadable],
+    }
+    text = render_table(rows) + "\n" + line
+    if unreadable:  # a drill record among them would be missing from the list above
+        text += "\n" + "\n".join(unreadable_lines(unreadable))
+    emit(data, output, text=text)
+    if unreadable:
+        raise VerificationFailed(
+            f"{len(unreadable)} snapshots cannot be read, so drill records may be missing "
+            f"(first: {unreadable[0].object}: {unreadable[0].message})",
+            hint="`drkit verify` checks the whole repository",
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drkit.repo.model import Snapshot
+from drkit.repo.model import Snapshot, UnreadableSnapshot
 
 
 def human_bytes(n: int) -> str:
@@ -42,3 +42,19 @@ def snapshot_row(snap: Snapshot) -> dict[str, Any]:
         "skipped": list(st.skipped),
         "meta": snap.meta,
     }
+
+
+def unreadable_row(snap: UnreadableSnapshot) -> dict[str, Any]:
+    """An unreadable snapshot in a listing's ``-o json``: its id, object and why, ``unreadable: true``."""
+    return {
+        "id": snap.id,
+        "short_id": snap.id[:8],
+        "unreadable": True,
+        "object": snap.object,
+        "error": snap.message,
+    }
+
+
+def unreadable_lines(snaps: list[UnreadableSnapshot]) -> list[str]:
+    """One line per unreadable snapshot, for a listing's table output."""
+    return [f"UNREADABLE {s.id[:8]}  {s.object}: {s.message}" for s in snaps]

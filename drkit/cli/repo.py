@@ -169,6 +169,7 @@ def info(repo: RepoOptions, output: str) -> None:
         "lock_mode": i.lock_mode.value if i.lock_mode else "none",
         "retention": format_duration(i.retention),
         "snapshots": i.snapshot_count,
+        "unreadable_snapshots": len(r.unreadable_snapshots()),
         "packs": i.pack_count,
         "indexes": i.index_count,
         "pack_bytes": i.pack_bytes,

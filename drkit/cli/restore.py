@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -341,8 +342,15 @@ def _choose(config: RestorePlanConfig, snapshot_ref: str | None, r: Repository) 
             selector = SnapshotSelector.parse(snapshot_ref)
         except ValueError as exc:
             raise ConfigError(str(exc), field="--snapshot") from None
+    unreadable = r.unreadable_snapshots()
+    if unreadable and selector.id is None:
+        logging.getLogger(__name__).warning(
+            "%d snapshots cannot be read and are not considered: %s",
+            len(unreadable),
+            ", ".join(u.id[:8] for u in unreadable),
+        )
     try:
-        return choose_snapshot(r.snapshots(), selector)
+        return choose_snapshot(r.snapshots(), selector, unreadable=unreadable)
     except ConfigError as exc:
         if snapshot_ref is not None:
             raise ConfigError(bare(exc), field="--snapshot", hint=exc.hint) from None

@@ -6,8 +6,9 @@ import click
 
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
-from drkit.cli.render import human_bytes, snapshot_row
+from drkit.cli.render import human_bytes, snapshot_row, unreadable_lines, unreadable_row
 from drkit.cli.repoopts import RepoOptions, repo_options
+from drkit.errors import VerificationFailed
 from drkit.repo.model import SNAPSHOT_KINDS
 
 
@@ -20,7 +21,11 @@ from drkit.repo.model import SNAPSHOT_KINDS
 def snapshots(
     repo: RepoOptions, tags: tuple[str, ...], host: str | None, kind: str | None, output: str
 ) -> None:
-    """List the snapshots in a repository, oldest first."""
+    """List the snapshots in a repository, oldest first.
+
+    A snapshot whose manifest exists but cannot be read is listed as unreadable (whatever the filters:
+    they cannot be applied to it), and the command exits 13.
+    """
     r = repo.open()
     chosen = [
         s
@@ -43,4 +48,15 @@ def snapshots(
         }
         for s in chosen
     ]
-    emit(rows, output, text=render_table(table) + f"\n{len(rows)} snapshots")
+    unreadable = r.unreadable_snapshots()
+    text = render_table(table) + f"\n{len(rows)} snapshots"
+    if unreadable:
+        text += "\n" + "\n".join(unreadable_lines(unreadable))
+        text += f"\n{len(unreadable)} snapshots cannot be read"
+    emit(rows + [unreadable_row(u) for u in unreadable], output, text=text)
+    if unreadable:
+        first = unreadable[0]
+        raise VerificationFailed(
+            f"{len(unreadable)} snapshots exist but cannot be read (first: {first.object}: {first.message})",
+            hint="`drkit verify` checks the whole repository",
+        )

@@ -9,6 +9,7 @@ scratch cluster, checked with the plan's ``checks:``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,8 @@ from drkit.restore.applier import existing_objects
 from drkit.restore.planner import PlannerOptions, prepare
 from drkit.restore.select import choose_snapshot
 from drkit.restore.volumes import Filler, JobFiller, LocalFiller, apply_with_volumes, fill_options, plan_fills
+
+_log = logging.getLogger(__name__)
 
 
 def plan_checks(config: RestorePlanConfig) -> tuple[CheckSpec, ...]:
@@ -160,8 +163,16 @@ def choose(
 ) -> Snapshot:
     """The snapshot the drill restores: ``selector`` (a --snapshot override) or the plan's; for an
     ``etcd`` drill any cluster snapshot with an etcd database."""
+    unreadable = repo.unreadable_snapshots()
+    chosen = selector or config.snapshot
+    if unreadable and chosen.id is None:
+        _log.warning(
+            "%d snapshots cannot be read and are not considered: %s",
+            len(unreadable),
+            ", ".join(u.id[:8] for u in unreadable),
+        )
     try:
-        snapshot = choose_snapshot(repo.snapshots(), selector or config.snapshot, need_resources=not etcd)
+        snapshot = choose_snapshot(repo.snapshots(), chosen, need_resources=not etcd, unreadable=unreadable)
     except ConfigError as exc:
         if selector is not None:
             raise ConfigError(message_of(exc), field="--snapshot", hint=exc.hint) from None

@@ -124,6 +124,16 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class UnreadableSnapshot:
+    """A snapshot whose manifest is stored but cannot be read: ``id`` (from its object name), the
+    ``object`` (``snapshots/<id>``) and why (``message``)."""
+
+    id: str
+    object: str
+    message: str
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     snapshots_checked: int
     trees_checked: int

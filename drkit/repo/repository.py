@@ -7,6 +7,7 @@ prunes. The format it reads and writes is documented in ``docs/format.md``.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import socket
 import time
@@ -50,6 +51,7 @@ from drkit.repo.model import (
     RestoreStats,
     Snapshot,
     SnapshotStats,
+    UnreadableSnapshot,
     VerifyReport,
 )
 from drkit.repo.objects import VerifiedReader
@@ -81,6 +83,8 @@ from drkit.repo.verify import Verifier
 from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound
+
+_log = logging.getLogger(__name__)
 
 MIN_PREFIX = 4
 _WRITE_ONLY = "this repository was opened with a write-only key: it can back up, not read"
@@ -408,9 +412,28 @@ class Repository:
         return self.store.url
 
     def snapshots(self) -> list[Snapshot]:
-        """Every readable snapshot, oldest first."""
+        """Every readable snapshot, oldest first. :meth:`unreadable_snapshots` names the others."""
         self._read_keys()
         return list(self._load_snapshots())
+
+    def unreadable_snapshots(self) -> list[UnreadableSnapshot]:
+        """The snapshots whose manifest exists but cannot be read (corrupt, tampered with, or sealed
+        with a write-only session key that is itself unreadable), each with why. A listing shows them
+        and fails; addressing one raises ``VerificationFailed`` naming the corruption."""
+        self._read_keys()
+        self._load_snapshots()
+        return [
+            UnreadableSnapshot(id=name_of_key(p.object), object=p.object, message=p.message)
+            for p in self._snapshot_problems
+        ]
+
+    def _unreadable_matching(self, ref: str) -> list[UnreadableSnapshot]:
+        ref = ref.lower()
+        return [
+            u
+            for u in self.unreadable_snapshots()
+            if u.id == ref or (len(ref) >= MIN_PREFIX and u.id.startswith(ref))
+        ]
 
     def find_snapshot(self, ref: str) -> Snapshot:
         """A snapshot by full id, unique prefix (4+ hex digits) or ``latest``."""
@@ -418,7 +441,16 @@ class Repository:
         snaps = self._load_snapshots()
         if ref == "latest":  # the newest backup: a drill's record is not one
             backups = [s for s in snaps if s.kind != KIND_DRILL]
+            unreadable = self.unreadable_snapshots()
+            if unreadable:
+                _log.warning(
+                    "%d snapshots cannot be read and are not considered for 'latest': %s",
+                    len(unreadable),
+                    ", ".join(u.id[:8] for u in unreadable),
+                )
             if not backups:
+                if unreadable:
+                    raise unreadable_error(unreadable[0])
                 raise ConfigError("the repository has no snapshots yet", field="snapshot")
             return backups[-1]
         exact = [s for s in snaps if s.id == ref]
@@ -429,13 +461,14 @@ class Repository:
                 f"snapshot id {ref!r} is too short: give at least {MIN_PREFIX} digits", field="snapshot"
             )
         matches = [s for s in snaps if s.id.startswith(ref.lower())]
-        if len(matches) == 1:
+        broken = self._unreadable_matching(ref)
+        if len(matches) == 1 and not broken:
             return matches[0]
-        if matches:
-            raise ConfigError(
-                f"snapshot id {ref!r} is ambiguous: {', '.join(s.short_id for s in matches)}",
-                field="snapshot",
-            )
+        if len(matches) + len(broken) > 1:
+            ids = [s.short_id for s in matches] + [f"{u.id[:8]} (unreadable)" for u in broken]
+            raise ConfigError(f"snapshot id {ref!r} is ambiguous: {', '.join(ids)}", field="snapshot")
+        if broken:
+            raise unreadable_error(broken[0])
         raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
 
     def info(self) -> RepoInfo:
@@ -745,10 +778,20 @@ class Repository:
         """Remove snapshots not in ``keep`` (or not kept by ``policy``), then unreferenced objects.
 
         With neither, every snapshot is kept and only unreferenced objects go. Locked objects are
-        never deleted; the result says when each becomes free.
+        never deleted; the result says when each becomes free. While a snapshot manifest cannot be read,
+        nothing is done (``VerificationFailed``): the objects it references would look unreferenced.
         """
         now = now or self._clock()
         snaps = self._load_snapshots()
+        unreadable = self.unreadable_snapshots()
+        if unreadable:  # what they reference is unknown: deleting "unreferenced" objects could lose it
+            first = unreadable[0]
+            raise VerificationFailed(
+                f"{len(unreadable)} snapshots cannot be read, so what they reference is unknown: nothing "
+                f"is pruned (first: {first.object}: {first.message})",
+                hint="`drkit snapshots` and `drkit verify` name them; a damaged manifest must be "
+                "repaired or removed before a prune",
+            )
         if keep is None and policy is not None:
             keep, _remove, _decisions = self.retention(policy, now)
         keep_ids = {s.id for s in snaps} if keep is None else {self.find_snapshot(k).id for k in keep}
@@ -758,6 +801,14 @@ class Repository:
             self._index = None
             self._snapshots = None
         return result
+
+
+def unreadable_error(snapshot: UnreadableSnapshot) -> VerificationFailed:
+    """The error for addressing a snapshot whose manifest cannot be read (exit 13), naming why."""
+    return VerificationFailed(
+        f"snapshot {snapshot.id} exists but cannot be read: {snapshot.message}",
+        hint="`drkit verify` checks the whole repository; restore from another snapshot",
+    )
 
 
 def _referenced_snapshots(snap: Snapshot) -> list[str]:

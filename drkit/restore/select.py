@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drkit.config.restoreplan import ScopeSettings, SnapshotSelector
-from drkit.errors import ConfigError
-from drkit.repo.model import KIND_CLUSTER, Snapshot
+from drkit.errors import ConfigError, VerificationFailed
+from drkit.repo.model import KIND_CLUSTER, Snapshot, UnreadableSnapshot
 
 MIN_PREFIX = 4
 
@@ -33,10 +33,15 @@ def has_resources(snapshot: Snapshot) -> bool:
 
 
 def choose_snapshot(
-    snapshots: Sequence[Snapshot], selector: SnapshotSelector, *, need_resources: bool = True
+    snapshots: Sequence[Snapshot],
+    selector: SnapshotSelector,
+    *,
+    need_resources: bool = True,
+    unreadable: Sequence[UnreadableSnapshot] = (),
 ) -> Snapshot:
     """The snapshot ``selector`` names among ``snapshots`` (oldest first, as the repository lists them).
-    ``ConfigError`` (field ``snapshot``) when there is none, it is ambiguous, or it holds no resources."""
+    ``ConfigError`` (field ``snapshot``) when there is none, it is ambiguous, or it holds no resources.
+    An id that names one of the ``unreadable`` snapshots is ``VerificationFailed`` naming why."""
     usable = has_resources if need_resources else (lambda s: s.kind == KIND_CLUSTER)
     what = "cluster snapshot with API resources" if need_resources else "cluster snapshot"
     if selector.id is not None:
@@ -46,11 +51,19 @@ def choose_snapshot(
             raise ConfigError(
                 f"snapshot id {ref!r} is too short: give at least {MIN_PREFIX} digits", field="snapshot"
             )
+        broken = [u for u in unreadable if u.id == ref] or [u for u in unreadable if u.id.startswith(ref)]
+        if len(found) == 1 and found[0].id == ref:
+            broken = []
+        if len(found) + len(broken) > 1:
+            ids = ", ".join([s.short_id for s in found] + [f"{u.id[:8]} (unreadable)" for u in broken])
+            raise ConfigError(f"snapshot id {ref!r} is ambiguous: {ids}", field="snapshot")
+        if broken:
+            raise VerificationFailed(
+                f"snapshot {broken[0].id} exists but cannot be read: {broken[0].message}",
+                hint="`drkit verify` checks the whole repository; restore from another snapshot",
+            )
         if not found:
             raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
-        if len(found) > 1:
-            ids = ", ".join(s.short_id for s in found)
-            raise ConfigError(f"snapshot id {ref!r} is ambiguous: {ids}", field="snapshot")
         if not usable(found[0]):
             raise ConfigError(
                 f"snapshot {found[0].short_id} is not a {what} (kind {found[0].kind})", field="snapshot"
