@@ -53,6 +53,7 @@ CHECK_TYPES = (
     "available",
     "configmapEquals",
     "secretEquals",
+    "statusEquals",
     "volumeChecksum",
     "httpProbe",
     "command",
@@ -64,6 +65,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "available": ("kind", "name", "namespace"),
     "configmapEquals": ("name", "namespace"),
     "secretEquals": ("name", "namespace"),
+    "statusEquals": ("kind", "apiVersion", "name", "namespace"),
     "volumeChecksum": ("namespace", "pvc", "path"),
     "httpProbe": ("namespace", "service", "port", "path", "scheme", "expectStatus", "contains"),
     "command": ("run", "shell"),
@@ -343,6 +345,7 @@ _PARSERS: dict[str, Callable[[Section, CheckSpec], CheckSpec]] = {
     "available": _available,
     "configmapEquals": _configmap,
     "secretEquals": _secret,
+    "statusEquals": _exists,
     "volumeChecksum": _volume,
     "httpProbe": _http,
     "command": _command,
@@ -355,7 +358,7 @@ def _at(namespace: str, name: str) -> str:
 
 def _default_name(spec: CheckSpec) -> str:
     t = spec.type
-    if t in ("exists", "available"):
+    if t in ("exists", "available", "statusEquals"):
         return f"{t} {spec.kind} {_at(spec.namespace, spec.object_name)}"
     if t == "count":
         bound = f">= {spec.min}" if spec.min is not None else f"== {spec.equals}"
@@ -544,7 +547,7 @@ def _configmap_look(spec: CheckSpec, ctx: CheckContext) -> _Look:
             Status.FAIL, f"configmaps/{ns}/{spec.object_name} differs from {where}: " + "; ".join(problems)
         )
     n = len(want.get("data") or {}) + len(want.get("binaryData") or {})
-    return _Look(Status.PASS, f"configmaps/{ns}/{spec.object_name} equals the snapshot's ({n} keys)")
+    return _Look(Status.PASS, f"configmaps/{ns}/{spec.object_name} equals the snapshot's ({_keys(n)})")
 
 
 def _secret_look(spec: CheckSpec, ctx: CheckContext) -> _Look:
@@ -561,7 +564,38 @@ def _secret_look(spec: CheckSpec, ctx: CheckContext) -> _Look:
         problems.append(f"type {got.get('type')!r} instead of {want.get('type')!r}")
     if problems:  # key names only: never a value
         return _Look(Status.FAIL, f"{shown} differs from the snapshot's: " + "; ".join(problems))
-    return _Look(Status.PASS, f"{shown} equals the snapshot's ({len(want.get('data') or {})} keys)")
+    return _Look(Status.PASS, f"{shown} equals the snapshot's ({_keys(len(want.get('data') or {}))})")
+
+
+def _keys(n: int) -> str:
+    return f"{n} key" if n == 1 else f"{n} keys"
+
+
+def _status_look(spec: CheckSpec, ctx: CheckContext) -> _Look:
+    """The restored object's ``status`` equals the one stored in the snapshot (``includeStatus``)."""
+    resource = ctx.resolve(spec.kind, spec.api_version)
+    if ctx.snapshot is None:
+        return _Look(Status.FAIL, "no snapshot to compare with", final=True)
+    path = snapshot_object_path(
+        resource.group, resource.version, resource.resource, spec.namespace if resource.namespaced else "",
+        spec.object_name,
+    )  # fmt: skip
+    if not ctx.snapshot.exists(path):
+        return _Look(Status.FAIL, f"the snapshot has no {path}", final=True)
+    want = json.loads(ctx.snapshot.read_bytes(path)).get("status") or {}
+    ns = ctx.target_namespace(spec.namespace)
+    shown = f"{resource.qualified}/{_at(ns if resource.namespaced else '', spec.object_name)}"
+    got_obj = _get(ctx, resource, ns, spec.object_name)
+    if got_obj is None:
+        return _Look(Status.FAIL, f"{shown} does not exist")
+    got = got_obj.get("status") or {}
+    problems = _fields_differ(want, got)
+    if problems:
+        return _Look(Status.FAIL, f"status of {shown} differs from the snapshot's: " + "; ".join(problems))
+    return _Look(
+        Status.PASS,
+        f"status of {shown} equals the snapshot's ({len(want)} field{'s' if len(want) != 1 else ''})",
+    )
 
 
 def _volume_look(spec: CheckSpec, ctx: CheckContext) -> _Look:
@@ -641,6 +675,7 @@ _LOOKS: dict[str, Callable[[CheckSpec, CheckContext], _Look]] = {
     "available": _available_look,
     "configmapEquals": _configmap_look,
     "secretEquals": _secret_look,
+    "statusEquals": _status_look,
     "volumeChecksum": _volume_look,
     "httpProbe": _http_look,
 }

@@ -196,7 +196,7 @@ def _apply_one(
                 force = action.verb is Verb.UPDATE
                 server_side_apply(kube, ref.api_path(), action.body, force=force)
                 done = "updated (server-side apply, forced)" if force else "created (server-side apply)"
-            return ActionResult(action, True, done, tick.now() - started)
+            return _write_status(kube, action, done, started, tick)
         except KubeNotFound as exc:
             if tick.now() < not_found_until:
                 tick.sleep(tick.interval)
@@ -214,6 +214,23 @@ def _apply_one(
             return _failed(action, exc, started, tick)
         except KubeAPIError as exc:
             return _failed(action, exc, started, tick)
+
+
+def _write_status(kube: Requester, action: Action, done: str, started: float, tick: _Clock) -> ActionResult:
+    """includeStatus: the object exists now; its status goes through the /status subresource (an apply
+    of the main resource ignores it). A resource without that subresource kept it with the object."""
+    if not action.status_body:
+        return ActionResult(action, True, done, tick.now() - started)
+    try:
+        server_side_apply(kube, action.ref.api_path() + "/status", action.status_body, force=True)
+    except KubeNotFound:
+        return ActionResult(
+            action, True, f"{done}; status kept with the object (no status subresource)", tick.now() - started
+        )
+    except KubeAPIError as exc:
+        text = f"{done}, but writing its status through /status failed: {exc}"
+        return ActionResult(action, False, text, tick.now() - started)
+    return ActionResult(action, True, f"{done}; status written through /status", tick.now() - started)
 
 
 def _failed(action: Action, exc: KubeAPIError, started: float, tick: _Clock, why: str = "") -> ActionResult:

@@ -118,6 +118,7 @@ class Action:
     phase: int  # ordering bucket, see PHASE_*
     source_path: str  # where it came from in the snapshot
     wait: str | None = None  # "established" (CRD), "available" (Deployment/StatefulSet), None
+    status_body: bytes = b""  # includeStatus, custom resources: written through /status once it exists
 
     def body_sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest() if self.body else ""
@@ -135,6 +136,7 @@ class Action:
             "sourcePath": self.source_path,
             "wait": self.wait,
             "bodySha256": self.body_sha256(),
+            "writesStatus": bool(self.status_body),
         }
         if bodies and self.body and not is_secret(self.ref):
             out["body"] = json.loads(self.body)

@@ -122,6 +122,36 @@ RECREATING_OWNERS = frozenset(
 RESOURCE_SKIPS: dict[str, str] = dict(DEFAULT_SKIP)
 
 APF_AUTOUPDATE = "apf.kubernetes.io/autoupdate-spec"
+
+# The API groups Kubernetes serves itself: their objects' status is written by controllers of the
+# target (includeStatus writes status through /status only for the others: custom resources).
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
 JOBS = ("batch", "jobs")
 
 
@@ -166,6 +196,7 @@ class Candidate:
     failure: str | None = None  # a modifier did not apply: the object is a failed action
     synthetic: bool = False  # a Namespace the snapshot does not hold but the restored objects need
     shared: Shared | None = None  # cluster-scoped, with references into namespaces the plan maps
+    status_body: bytes = b""  # includeStatus: the status to write through /status (custom resources)
 
 
 @dataclass(frozen=True)
@@ -273,11 +304,14 @@ def _decide(c: Candidate, exists: bool, policy: ExistingPolicy) -> Action:
         return Action(
             c.ref, Verb.FAIL, "exists in the target (existingPolicy: fail)", b"", c.phase, c.source_path
         )
+    verb = Verb.UPDATE if exists else Verb.CREATE
     if exists:
-        text = reason("exists in the target (existingPolicy: update)")
-        return Action(c.ref, Verb.UPDATE, text, c.body, c.phase, c.source_path, c.wait)
-    text = "needed by the restored objects, not in the snapshot" if c.synthetic else "not in the target"
-    return Action(c.ref, Verb.CREATE, reason(text), c.body, c.phase, c.source_path, c.wait)
+        text = "exists in the target (existingPolicy: update)"
+    else:
+        text = "needed by the restored objects, not in the snapshot" if c.synthetic else "not in the target"
+    if c.status_body:
+        text += "; status then written through /status (includeStatus)"
+    return Action(c.ref, verb, reason(text), c.body, c.phase, c.source_path, c.wait, c.status_body)
 
 
 def build_plan(
@@ -555,7 +589,22 @@ def _candidate(source: _Source, options: PlannerOptions, restored_pvs: AbstractS
         doc = patched
         notes.append(f"modifier {modifier.index} applied")
     shared = _shared(ref, doc, mapped_sources, options, phase) if mapped_sources else None
-    return Candidate(ref, _dump(doc), phase, source.path, wait, tuple(notes), failure, shared=shared)
+    status = _status_body(doc, obj.group, options)
+    return Candidate(
+        ref, _dump(doc), phase, source.path, wait, tuple(notes), failure, shared=shared, status_body=status
+    )
+
+
+def _status_body(doc: Mapping[str, Any], group: str, options: PlannerOptions) -> bytes:
+    """includeStatus, a custom resource with a status: what to apply to its /status subresource."""
+    status = doc.get("status")
+    if not options.include_status or group in BUILTIN_GROUPS or not isinstance(status, dict):
+        return b""
+    metadata = doc.get("metadata") or {}
+    identity = {k: metadata[k] for k in ("name", "namespace") if metadata.get(k)}
+    return _dump(
+        {"apiVersion": doc.get("apiVersion"), "kind": doc.get("kind"), "metadata": identity, "status": status}
+    )
 
 
 def _shared(

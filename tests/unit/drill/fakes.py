@@ -25,6 +25,7 @@ RESOURCES = [
     Resource("apps", "v1", "deployments", "Deployment", True),
     Resource("apps", "v1", "statefulsets", "StatefulSet", True),
     Resource("apps", "v1", "deployments/scale", "Scale", True),
+    Resource("example.com", "v1", "widgets", "Widget", True),
 ]
 RESOLVE = resolver(RESOURCES)
 PLURALS = {r.resource for r in RESOURCES}

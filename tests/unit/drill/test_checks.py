@@ -339,3 +339,32 @@ def test_the_sample_drill_plan_is_valid() -> None:
         "httpProbe", "command",
     ]  # fmt: skip
     assert all(s.where.startswith(f"{root}/restore-plans/drill-sample.yaml:") for s in specs)
+
+
+def test_status_equals_compares_the_restored_status_with_the_snapshot() -> None:
+    """Issue 18.2: a drill must fail when a custom resource comes back without its status."""
+    kube = FakeKube()
+    stored_path = "resources/example.com/v1/widgets/shop/w1.json"
+    files = FakeFiles({stored_path: json.dumps({"status": {"phase": "Ready", "size": 3}}).encode()})
+    live = "/apis/example.com/v1/namespaces/drill-shop/widgets/w1"
+    kube.put(live, {"metadata": {"name": "w1"}, "spec": {}})
+    spec = one("- statusEquals: {kind: Widget, name: w1, namespace: shop}\n  timeout: 1s\n")
+    assert spec.name == "statusEquals Widget shop/w1"
+    c = ctx(kube, snapshot=files, namespace_map={"shop": "drill-shop"})
+    lost = run_check(spec, c)
+    assert lost.status is Status.FAIL
+    assert "differs from the snapshot's: missing keys ['phase', 'size']" in lost.message
+    kube.put(live, {"metadata": {"name": "w1"}, "status": {"phase": "Ready", "size": 3}})
+    ok = run_check(spec, c)
+    assert (ok.status, ok.message) == (
+        Status.PASS,
+        "status of widgets.example.com/drill-shop/w1 equals the snapshot's (2 fields)",
+    )
+
+
+def test_one_key_is_singular() -> None:
+    kube = FakeKube()
+    files = FakeFiles({CM_PATH: stored({"mode": "blue"})})
+    kube.put("/api/v1/namespaces/shop/configmaps/settings", {"data": {"mode": "blue"}})
+    ok = run_check(one("- configmapEquals: {name: settings, namespace: shop}\n"), ctx(kube, snapshot=files))
+    assert ok.message == "configmaps/shop/settings equals the snapshot's (1 key)"

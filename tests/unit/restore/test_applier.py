@@ -423,3 +423,20 @@ def test_empty_plan_is_an_empty_report() -> None:
     assert report.waits == ()
     assert report.failed == []
     assert api.calls == []
+
+
+def test_include_status_writes_status_through_the_subresource_after_the_object() -> None:
+    api = FakeApi()
+    api.add(ns_ref().api_path(), {"metadata": {"name": NS}})
+    status = body(GADGET_REF, status={"phase": "Ready", "observedGeneration": 1})
+    gadget = Action(
+        GADGET_REF, Verb.CREATE, "r", body(GADGET_REF, spec={"size": 3}), PHASE_OTHER, "p", None, status
+    )
+    report = apply_plan(api, plan(gadget), clock=FakeClock().now, sleep=FakeClock().sleep)
+    paths = [c.path for c in api.writes()]
+    assert paths == [GADGET_REF.api_path(), GADGET_REF.api_path() + "/status"]
+    assert api.writes()[1].body["status"] == {"phase": "Ready", "observedGeneration": 1}
+    assert api.writes()[1].query.get("force") == "true"
+    (result,) = report.results
+    assert result.ok
+    assert result.message == "created (server-side apply); status written through /status"

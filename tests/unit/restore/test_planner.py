@@ -780,3 +780,20 @@ def test_a_selector_that_matches_no_namespaced_object_is_a_warning() -> None:
     assert any("matched no namespaced object" in w and "scope.namespaceSelector" in w for w in plan.warnings)
     assert any("1 Namespace restored without any of its objects" in w for w in plan.warnings)
     assert plan.to_json()["warnings"] == list(plan.warnings)
+
+
+def test_include_status_plans_a_status_write_for_custom_resources_only() -> None:
+    gadget = obj("Gadget", "g1", "shop", spec={"size": 3}, status={"phase": "Ready"})
+    deployment = obj("Deployment", "web", "shop", spec={"replicas": 1}, status={"replicas": 1})
+    plan = plan_of([gadget, deployment], include_status=True)
+    by_kind = {a.ref.kind: a for a in plan.actions if a.ref.kind in ("Gadget", "Deployment")}
+    written = json.loads(by_kind["Gadget"].status_body)
+    assert written == {
+        "apiVersion": "example.com/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "g1", "namespace": "shop"},
+        "status": {"phase": "Ready"},
+    }
+    assert "status then written through /status" in by_kind["Gadget"].reason
+    assert by_kind["Deployment"].status_body == b""  # its controller in the target writes it
+    assert plan_of([gadget]).actions[-1].status_body == b""  # not without includeStatus
