@@ -45,6 +45,7 @@ def _register() -> None:
     from drkit.cli.backup import backup
     from drkit.cli.daemon import daemon
     from drkit.cli.drill import drill
+    from drkit.cli.forget import forget
     from drkit.cli.mover import mover
     from drkit.cli.prune import prune
     from drkit.cli.repo import repo
@@ -60,6 +61,7 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(audit)
     cli.add_command(validate)
+    cli.add_command(forget)
     for name in PLANNED:
         if name not in cli.commands:
             cli.add_command(placeholder(name))

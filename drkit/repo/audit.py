@@ -43,7 +43,7 @@ from drkit.storage.errors import ObjectNotFound
 
 AUDIT_PREFIX: Final = "audit/"
 AUDIT_VERSION: Final = 1
-ACTIONS: Final = ("backup", "restore", "prune", "key-change", "drill", "verify")
+ACTIONS: Final = ("backup", "restore", "prune", "forget", "key-change", "drill", "verify")
 RESULTS: Final = ("ok", "partial", "failed")
 SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 MAX_DETAIL_TEXT: Final = 2000

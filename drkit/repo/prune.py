@@ -88,10 +88,11 @@ def _prune_packs(
 
 def forget_snapshots(
     store: Store, snapshots: Iterable[Snapshot], *, now: datetime, dry_run: bool
-) -> tuple[list[str], list[LockedObject]]:
+) -> tuple[list[str], list[LockedObject], list[str]]:
+    """Delete these snapshots' manifests: (deleted ids, locked manifests, manifests the store refused)."""
     d = _Deleter(store, now, dry_run)
     deleted = [s.id for s in snapshots if d.delete(snapshot_key(s.id))]
-    return deleted, d.locked
+    return deleted, d.locked, d.denied
 
 
 def prune_repository(

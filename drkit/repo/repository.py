@@ -98,6 +98,7 @@ class ForgetResult:
     deleted: tuple[str, ...]
     locked: tuple[tuple[str, datetime | None], ...]
     dry_run: bool
+    denied: tuple[str, ...] = ()  # manifests this credential may not delete
 
 
 @dataclass
@@ -747,11 +748,13 @@ class Repository:
 
     def forget(self, snapshots: Sequence[str], *, dry_run: bool = False) -> ForgetResult:
         """Delete these snapshots' manifests where their lock has expired; report the others."""
-        chosen = [self.find_snapshot(ref) for ref in snapshots]
-        deleted, locked = forget_snapshots(self.store, chosen, now=self._clock(), dry_run=dry_run)
+        chosen = list({s.id: s for s in (self.find_snapshot(ref) for ref in snapshots)}.values())
+        deleted, locked, denied = forget_snapshots(self.store, chosen, now=self._clock(), dry_run=dry_run)
         if not dry_run:
             self._snapshots = None
-        return ForgetResult(tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run)
+        return ForgetResult(
+            tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run, tuple(denied)
+        )
 
     def retention(
         self, policy: Policy, now: datetime | None = None
