@@ -11,14 +11,14 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Process exit codes. Stable: scripts and the daemon's callers rely on them."""
+    """Process exit codes. Stable: scripts and the daemon's callers rely on them. 11 is never used:
+    drkit takes no repository lock (docs/cli.md says why), and 11 stays free rather than change meaning."""
 
     OK = 0
     PARTIAL = 1
     USAGE = 2
     NOT_IMPLEMENTED = 3
     REPOSITORY_NOT_FOUND = 10
-    LOCK_HELD = 11
     WRONG_KEY = 12
     VERIFICATION_FAILED = 13
     DRILL_FAILED = 14
@@ -85,10 +85,6 @@ class NotImplementedYet(DrkitError):
 
 class RepositoryNotFound(DrkitError):
     exit_code = ExitCode.REPOSITORY_NOT_FOUND
-
-
-class LockHeld(DrkitError):
-    exit_code = ExitCode.LOCK_HELD
 
 
 class WrongKey(DrkitError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -13,7 +14,7 @@ from typing import Any, TypeVar, overload
 import click
 
 from drkit.config.schedule import RepositorySettings
-from drkit.errors import ConfigError
+from drkit.errors import ConfigError, WrongKey
 from drkit.repo.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
@@ -50,16 +51,37 @@ class RepoOptions:
             if not (sys.stdin.isatty() and sys.stderr.isatty()):
                 raise
         value = click.prompt("Repository passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-        return Credential(passphrase=Secret(value))
+        return Credential(passphrase=Secret(value), source="the passphrase typed at the prompt")
 
     def open(self) -> Repository:
-        return Repository.open(self.store(), self.credential())
+        credential = self.credential()
+        with self._naming(credential):
+            return Repository.open(self.store(), credential)
 
     def open_for_backup(self, write_only: bool) -> Repository:
         """``open()``, or with ``write_only`` the write-only open: back up, never read (docs/keys.md)."""
         if write_only:
-            return Repository.open_writer(self.store(), self.credential())
+            credential = self.credential()
+            with self._naming(credential):
+                return Repository.open_writer(self.store(), credential)
         return self.open()
+
+    @contextmanager
+    def _naming(self, credential: Credential) -> Iterator[None]:
+        """A wrong key's hint names the credential that was tried (never its value)."""
+        try:
+            yield
+        except WrongKey as exc:
+            tried = f"tried {credential.source or 'the given credential'} on {self.shown()}"
+            exc.hint = (
+                f"{tried}; {exc.hint}"
+                if exc.hint
+                else (
+                    f"{tried}: is it this repository's? `drkit repo key list` (with a working credential) "
+                    "lists its slots"
+                )
+            )
+            raise
 
 
 def write_only_option(func: F) -> F:

@@ -25,7 +25,7 @@ import socket
 import struct
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -93,6 +93,7 @@ class Credential:
 
     passphrase: Secret | None = None
     keyfile: Secret | None = None  # the contents of the key file
+    source: str = field(default="", compare=False)  # where it came from, for messages (never the value)
 
     @classmethod
     def from_env_and_options(
@@ -106,9 +107,11 @@ class Credential:
         ``DRKIT_KEY_FILE``. An option wins over its environment variable. ``ConfigError`` if none."""
         environ = os.environ if env is None else env
         passphrase: Secret | None = None
+        sources: list[str] = []
         if password_file is None and environ.get(ENV_PASSWORD_FILE):
             password_file = Path(environ[ENV_PASSWORD_FILE])
         if password_file is not None:
+            sources.append(f"the passphrase in {password_file}")
             try:
                 text = _read_file(password_file, "password file").decode("utf-8")
             except UnicodeDecodeError:
@@ -117,10 +120,12 @@ class Credential:
             _check_passphrase(passphrase, f"the password file {password_file}")
         elif environ.get(ENV_PASSWORD):
             passphrase = Secret(environ[ENV_PASSWORD])
+            sources.append(f"the passphrase in {ENV_PASSWORD}")
         keyfile: Secret | None = None
         if key_file is None and environ.get(ENV_KEY_FILE):
             key_file = Path(environ[ENV_KEY_FILE])
         if key_file is not None:
+            sources.append(f"the key file {key_file}")
             keyfile = Secret(_read_file(key_file, "key file"))
             _keyfile_ikm(keyfile, where=str(key_file))
         if passphrase is None and keyfile is None:
@@ -129,7 +134,7 @@ class Credential:
                 hint=f"use --password-file or --key-file, or set {ENV_PASSWORD_FILE}, {ENV_PASSWORD} or "
                 f"{ENV_KEY_FILE}",
             )
-        return cls(passphrase=passphrase, keyfile=keyfile)
+        return cls(passphrase=passphrase, keyfile=keyfile, source=" and ".join(sources))
 
     def kinds(self) -> tuple[str, ...]:
         """The slot kinds this credential can open."""

@@ -112,12 +112,36 @@ class S3Store:
                 if _code(exc) == "ObjectLockConfigurationNotFoundError":
                     self._object_lock = False
                     return False
-                _raise(exc, self.bucket, "get_object_lock_configuration")
+                self._raise(exc, self.bucket, "get_object_lock_configuration")
             except botocore.exceptions.BotoCoreError as exc:
-                _raise(exc, self.bucket, "get_object_lock_configuration")
+                self._raise(exc, self.bucket, "get_object_lock_configuration")
             config = resp.get("ObjectLockConfiguration", {})
             self._object_lock = config.get("ObjectLockEnabled") == "Enabled"
         return self._object_lock
+
+    def _raise(self, exc: Exception, key: str, op: str, version_id: str | None = None) -> NoReturn:
+        """``_raise``; a refusal (AccessDenied) also says whose credentials were refused."""
+        try:
+            _raise(exc, key, op, version_id)
+        except AccessDenied as denied:
+            if denied.hint is None:
+                denied.hint = (
+                    f"the S3 credentials came from {self.credential_source()}; check that identity's "
+                    "policy for this bucket and prefix (docs/security.md, 'IAM policies': a writer may not "
+                    "delete, a restore identity may not write)"
+                )
+            raise
+
+    def credential_source(self) -> str:
+        """Where the client's credentials came from (never the credentials themselves)."""
+        if self.options.access_key is not None:
+            return "the access key given in the repository settings"
+        signer = getattr(self._client, "_request_signer", None)
+        method = getattr(getattr(signer, "_credentials", None), "method", None)
+        described = _CREDENTIAL_METHODS.get(str(method), f"the AWS credential chain ({method})")
+        if self.options.profile:
+            described += f" (profile {self.options.profile})"
+        return "no credentials at all" if method is None else described
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -143,9 +167,9 @@ class S3Store:
         except botocore.exceptions.ClientError as exc:
             if _code(exc) == "PreconditionFailed" or _status(exc) == 412:
                 raise ObjectExists(f"{key}: already exists", key=key) from exc
-            _raise(exc, key, "put")
+            self._raise(exc, key, "put")
         except botocore.exceptions.BotoCoreError as exc:
-            _raise(exc, key, "put")
+            self._raise(exc, key, "put")
         return _version(resp.get("VersionId"))
 
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None:
@@ -168,9 +192,9 @@ class S3Store:
         except botocore.exceptions.ClientError as exc:
             if _says_locked(exc):
                 raise ObjectLocked(f"{key}: retention not changed: {_describe(exc)}", key=key) from exc
-            _raise(exc, key, "extend_retention")
+            self._raise(exc, key, "extend_retention")
         except botocore.exceptions.BotoCoreError as exc:
-            _raise(exc, key, "extend_retention")
+            self._raise(exc, key, "extend_retention")
 
     def delete(self, key: str, *, version_id: str | None = None) -> None:
         full = self._key(key)
@@ -186,9 +210,9 @@ class S3Store:
             if self._refused_by_lock(exc, key, full, info):
                 until = f" until {info.retention.until.isoformat()}" if info.retention else ""
                 raise ObjectLocked(f"{key}: locked{until}: {_describe(exc)}", key=key) from exc
-            _raise(exc, key, "delete")
+            self._raise(exc, key, "delete")
         except botocore.exceptions.BotoCoreError as exc:
-            _raise(exc, key, "delete")
+            self._raise(exc, key, "delete")
 
     def _refused_by_lock(
         self, exc: botocore.exceptions.ClientError, key: str, full: str, info: ObjectInfo
@@ -219,7 +243,7 @@ class S3Store:
             resp = self._client.get_object(**kwargs)
             return resp["Body"].read()
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            _raise(exc, key, "get", version_id)
+            self._raise(exc, key, "get", version_id)
 
     def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo:
         full = self._key(key)
@@ -229,7 +253,7 @@ class S3Store:
         try:
             resp = self._client.head_object(**kwargs)
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            _raise(exc, key, "head", version_id)
+            self._raise(exc, key, "head", version_id)
         retention = None
         if "ObjectLockMode" in resp and "ObjectLockRetainUntilDate" in resp:
             retention = Retention(
@@ -259,9 +283,9 @@ class S3Store:
         except botocore.exceptions.ClientError as exc:
             if _code(exc) in ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"):
                 return None
-            _raise(exc, key, "get_object_retention", version_id)
+            self._raise(exc, key, "get_object_retention", version_id)
         except botocore.exceptions.BotoCoreError as exc:
-            _raise(exc, key, "get_object_retention", version_id)
+            self._raise(exc, key, "get_object_retention", version_id)
         ret = resp.get("Retention", {})
         if "Mode" not in ret or "RetainUntilDate" not in ret:
             return None
@@ -280,7 +304,7 @@ class S3Store:
                         last_modified=obj["LastModified"].astimezone(UTC),
                     )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            _raise(exc, prefix or "/", "list")
+            self._raise(exc, prefix or "/", "list")
 
     def versions(self, key: str) -> builtins.list[ObjectInfo]:
         full = self._key(key)
@@ -302,7 +326,7 @@ class S3Store:
                         )
                     )
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            _raise(exc, key, "versions")
+            self._raise(exc, key, "versions")
         if not found:
             raise ObjectNotFound(f"{key}: no such object", key=key)
         # Servers list a key's versions newest first; the stable sort keeps that order within a second.
@@ -311,6 +335,18 @@ class S3Store:
 
 
 # -- configuration ---------------------------------------------------------------------------------
+
+
+_CREDENTIAL_METHODS = {
+    "env": "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment",
+    "shared-credentials-file": "the shared credentials file (~/.aws/credentials)",
+    "config-file": "the AWS config file (~/.aws/config)",
+    "assume-role": "an assumed role of the AWS config",
+    "assume-role-with-web-identity": "a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE, e.g. IRSA)",
+    "container-role": "the container credentials endpoint (ECS/EKS Pod Identity)",
+    "iam-role": "the instance profile (IMDS)",
+    "sso": "AWS SSO",
+}
 
 
 def _make_client(options: S3Options) -> S3Client:

@@ -55,7 +55,7 @@ def test_specific_codes_match_the_contract() -> None:
     assert errors.PartialFailure.exit_code == 1
     assert errors.ConfigError.exit_code == 2
     assert errors.RepositoryNotFound.exit_code == 10
-    assert errors.LockHeld.exit_code == 11
+    assert 11 not in {int(code) for code in ExitCode}  # no repository lock: never exits 11
     assert errors.WrongKey.exit_code == 12
     assert errors.VerificationFailed.exit_code == 13
     assert errors.DrillFailed.exit_code == 14

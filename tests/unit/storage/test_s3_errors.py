@@ -78,3 +78,29 @@ def test_classification(exc: Exception, version_id: str | None, expected: type[S
     assert "packs/ab" in str(err.value)
     assert err.value.__cause__ is exc
     assert err.value.transient == (expected is TransientStoreError)
+
+
+def test_a_refusal_names_where_the_credentials_came_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    from drkit.secret import Secret
+    from drkit.storage.options import S3Options
+    from drkit.storage.s3 import S3Store
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret-value")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    store = S3Store("b", options=S3Options(endpoint="http://127.0.0.1:9"))  # nothing is sent
+    with pytest.raises(AccessDenied) as denied:
+        store._raise(reply("AccessDenied", 403, "Access Denied."), "snapshots/x", "delete")
+    assert denied.value.hint is not None
+    assert "came from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment" in denied.value.hint
+    assert "docs/security.md" in denied.value.hint
+    assert "AKIAEXAMPLEKEYID0001" not in denied.value.hint
+
+    given = S3Store(
+        "b", options=S3Options(endpoint="http://127.0.0.1:9", access_key="AKIAOTHER", secret_key=Secret("s"))
+    )
+    with pytest.raises(AccessDenied) as denied:
+        given._raise(reply("403", 403, "Forbidden"), "data/p", "put")
+    assert "the access key given in the repository settings" in str(denied.value.hint)
+    assert "AKIAOTHER" not in str(denied.value.hint)
