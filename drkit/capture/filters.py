@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from drkit.capture.references import needs
 from drkit.errors import ConfigError
 from drkit.kube.resource import Resource
 
@@ -163,28 +164,11 @@ class CaptureFilter:
 
 
 def needed_cluster_objects(resource: Resource, obj: Mapping[str, Any]) -> set[NeededObject]:
-    """The cluster-scoped objects a namespaced object needs to be restored (the AUTO rule):
-    its Namespace; the CRD of a custom resource (named ``plural.group``; asked for every resource
-    outside the core group, since a built-in one simply matches no CRD); the PV bound to a PVC and its
-    StorageClass; the ClusterRole a RoleBinding refers to."""
-    needed: set[NeededObject] = set()
-    meta = obj.get("metadata") or {}
-    if meta.get("namespace"):
-        needed.add((*NAMESPACES, str(meta["namespace"])))
-    if resource.group:
-        needed.add((*CRDS, resource.qualified))
-    key = (resource.group, resource.resource)
-    spec = obj.get("spec") or {}
-    if key == PVCS:
-        if spec.get("volumeName"):
-            needed.add((*PVS, str(spec["volumeName"])))
-        if spec.get("storageClassName"):
-            needed.add((*STORAGE_CLASSES, str(spec["storageClassName"])))
-    elif key == ROLE_BINDINGS:
-        ref = obj.get("roleRef") or {}
-        if ref.get("kind") == "ClusterRole" and ref.get("name"):
-            needed.add((*CLUSTER_ROLES, str(ref["name"])))
-    return needed
+    """The cluster-scoped objects an object needs to be restored (the AUTO rule), by the reference graph
+    (``drkit.capture.references``): its Namespace; the CRD of a custom resource; the PV bound to a PVC;
+    the StorageClass of a PVC, PV or StatefulSet claim template; the PriorityClass and RuntimeClass of a
+    pod template; the IngressClass of an Ingress; the ClusterRole a (Cluster)RoleBinding refers to."""
+    return {n.key for n in needs(resource.group, resource.resource, obj)}
 
 
 def _names(resource: Resource) -> tuple[str, ...]:

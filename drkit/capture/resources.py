@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
 from drkit.capture.filters import CaptureFilter, NeededObject, is_glob, needed_cluster_objects
+from drkit.capture.references import SERVING, serves
 from drkit.errors import KubernetesError
 from drkit.kube.client import KubeClient
 from drkit.kube.discovery import discover
@@ -134,6 +135,7 @@ class ResourceCapture:
         self.summary = CaptureSummary()
         self._needed: set[NeededObject] = set()
         self._selector_services: set[tuple[str, str]] = set()
+        self._namespaces: set[str] = set()  # of the namespaced objects captured
         self._iter = self._run()
 
     def __iter__(self) -> Iterator[CapturedObject]:
@@ -170,12 +172,22 @@ class ResourceCapture:
                 "selects objects by their own labels; to choose namespaces by their labels, use "
                 "--namespace-selector (spec.resources.namespaceSelector)"
             )
-        for resource in (r for r in included if not r.namespaced):
+        # Kinds that serve namespaces first (their needs, e.g. a binding's ClusterRole, must be known
+        # before those kinds are listed), then PersistentVolumes (their StorageClasses), then the rest.
+        cluster = sorted(
+            (r for r in included if not r.namespaced),
+            key=lambda r: (
+                0 if (r.group, r.resource) in SERVING else 1 if r.qualified == "persistentvolumes" else 2
+            ),
+        )
+        for resource in cluster:
             if self.filter.all_cluster_objects():
                 yield from self._list(resource, None, self.filter.label_selector, names=None)
                 continue
             names = {n for g, p, n in self._needed if (g, p) == (resource.group, resource.resource)}
-            if names:  # the selector does not apply: a bound PV is needed whatever its labels
+            if (resource.group, resource.resource) in SERVING:
+                yield from self._list(resource, None, None, names=names, serving=self._namespaces)
+            elif names:  # the selector does not apply: a bound PV is needed whatever its labels
                 yield from self._list(resource, None, None, names=names)
             else:
                 summary.skipped[resource.qualified] = (
@@ -183,6 +195,32 @@ class ResourceCapture:
                     "selected namespaces need are captured, and none is"
                 )
                 self._note_left_out(resource)
+
+    def _controller_made(self, resource: Resource, item: ListedItem) -> bool:
+        """Endpoints and EndpointSlices a controller makes are left out (and counted); Services are
+        noted on the way (which have a selector)."""
+        if (resource.group, resource.resource) == ("", "services"):
+            self._selector_services |= selector_services([item.obj])
+            return False
+        if not is_endpoints_kind(resource.group, resource.resource):
+            return False
+        why = endpoints_made_by_controller(
+            resource.group, resource.resource, item.obj, self._selector_services
+        )
+        if why is None:
+            return False
+        counted = f"{resource.qualified} {why}"
+        self.summary.controller_made[counted] = self.summary.controller_made.get(counted, 0) + 1
+        return True
+
+    @staticmethod
+    def _wanted(
+        resource: Resource, item: ListedItem, names: set[str] | None, serving: set[str] | None
+    ) -> bool:
+        """Under auto: named by what the captured objects need, or serving one of their namespaces."""
+        if names is None or item.name in names:
+            return True
+        return bool(serving) and serves(resource.group, resource.resource, item.obj, serving or ())
 
     def _note_left_out(self, resource: Resource) -> None:
         """Under auto, the names of a cluster-scoped resource's objects that nothing selected needs
@@ -223,8 +261,15 @@ class ResourceCapture:
         return [n for n in names if self.filter.namespace_included(n)]
 
     def _list(
-        self, resource: Resource, namespace: str | None, selector: str | None, names: set[str] | None
+        self,
+        resource: Resource,
+        namespace: str | None,
+        selector: str | None,
+        names: set[str] | None,
+        serving: set[str] | None = None,
     ) -> Iterator[CapturedObject]:
+        """One resource's objects; ``names``: only these (or, with ``serving``, those that serve one of
+        these namespaces)."""
         pager = ListPager(self.client, resource, namespace=namespace, label_selector=selector)
         kept = 0
         key = resource.qualified if namespace is None else f"{resource.qualified}@{namespace}"
@@ -232,29 +277,23 @@ class ResourceCapture:
         summary.counts.setdefault(resource.qualified, 0)
         try:
             for item in pager:
-                if names is not None and item.name not in names:
+                if not self._wanted(resource, item, names, serving):
                     summary.left_out.setdefault(resource.qualified, []).append(item.name)
                     continue
                 if resource.namespaced and not self.filter.namespace_included(item.namespace):
                     continue
-                if (resource.group, resource.resource) == ("", "services"):
-                    self._selector_services |= selector_services([item.obj])
-                elif is_endpoints_kind(resource.group, resource.resource):
-                    why = endpoints_made_by_controller(
-                        resource.group, resource.resource, item.obj, self._selector_services
-                    )
-                    if why is not None:
-                        counted = f"{resource.qualified} {why}"
-                        summary.controller_made[counted] = summary.controller_made.get(counted, 0) + 1
-                        continue
+                if self._controller_made(resource, item):
+                    continue
                 obj = CapturedObject.from_listed(resource, item, pager.resource_version)
                 try:
                     object_path(obj)
                 except KubernetesError as exc:
                     summary.errors.append(CaptureError(resource.qualified, item.namespace or None, str(exc)))
                     continue
-                if resource.namespaced and not self.filter.all_cluster_objects():
+                if not self.filter.all_cluster_objects():
                     self._needed |= needed_cluster_objects(resource, item.obj)
+                    if item.namespace:
+                        self._namespaces.add(item.namespace)
                 kept += 1
                 summary.counts[resource.qualified] += 1
                 summary.objects += 1

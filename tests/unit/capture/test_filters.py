@@ -156,7 +156,6 @@ def _meta(ns: str, name: str = "x") -> dict[str, Any]:
             _meta("shop"),
             {
                 ("", "namespaces", "shop"),
-                ("apiextensions.k8s.io", "customresourcedefinitions", "deployments.apps"),
             },
         ),
         (
@@ -195,11 +194,6 @@ def _meta(ns: str, name: str = "x") -> dict[str, Any]:
             {
                 ("", "namespaces", "shop"),
                 ("rbac.authorization.k8s.io", "clusterroles", "view"),
-                (
-                    "apiextensions.k8s.io",
-                    "customresourcedefinitions",
-                    "rolebindings.rbac.authorization.k8s.io",
-                ),
             },
         ),
         (
@@ -207,11 +201,6 @@ def _meta(ns: str, name: str = "x") -> dict[str, Any]:
             {**_meta("shop"), "roleRef": {"kind": "Role", "name": "local"}},
             {
                 ("", "namespaces", "shop"),
-                (
-                    "apiextensions.k8s.io",
-                    "customresourcedefinitions",
-                    "rolebindings.rbac.authorization.k8s.io",
-                ),
             },
         ),
     ],

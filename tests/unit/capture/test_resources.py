@@ -271,3 +271,67 @@ def test_a_namespace_selector_chooses_namespaces_by_their_labels() -> None:
     list(by_labels)
     assert "matched no namespaced object" in by_labels.summary.warnings[0]
     assert "--namespace-selector" in by_labels.summary.warnings[0]
+
+
+CRONJOBS = Resource("batch", "v1", "cronjobs", "CronJob", True)
+INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True)
+INGRESS_CLASSES = Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False)
+PRIORITY_CLASSES = Resource("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False)
+CRB = Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False)
+WEBHOOKS = Resource(
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration",
+    False,
+)
+
+
+def test_auto_follows_the_reference_graph() -> None:
+    """Issue 18.3: the PriorityClass a CronJob uses, the IngressClass an Ingress uses, the
+    ClusterRoleBinding of a ServiceAccount of the namespace (and its ClusterRole, listed before it by
+    discovery), a webhook backed by a Service there: all captured with the namespace; others not."""
+    pod = {"spec": {"template": {"spec": {"priorityClassName": "nightly", "containers": []}}}}
+    fake = FakeKube(
+        [NS, CR, PRIORITY_CLASSES, INGRESS_CLASSES, CRB, WEBHOOKS, CRONJOBS, INGRESSES],
+        {
+            NS: [obj("shop"), obj("other")],
+            CR: [obj("reader"), obj("unrelated")],
+            PRIORITY_CLASSES: [obj("nightly"), obj("urgent")],
+            INGRESS_CLASSES: [obj("public"), obj("internal")],
+            CRB: [
+                obj(
+                    "shop-reader",
+                    roleRef={"kind": "ClusterRole", "name": "reader"},
+                    subjects=[{"kind": "ServiceAccount", "name": "app", "namespace": "shop"}],
+                ),
+                obj(
+                    "other-reader",
+                    roleRef={"kind": "ClusterRole", "name": "unrelated"},
+                    subjects=[{"kind": "ServiceAccount", "name": "app", "namespace": "other"}],
+                ),
+            ],
+            WEBHOOKS: [
+                obj(
+                    "shop-hook",
+                    webhooks=[{"clientConfig": {"service": {"namespace": "shop", "name": "hook"}}}],
+                ),
+                obj(
+                    "other-hook",
+                    webhooks=[{"clientConfig": {"service": {"namespace": "other", "name": "h"}}}],
+                ),
+            ],
+            CRONJOBS: [obj("report", "shop", spec={"jobTemplate": pod})],
+            INGRESSES: [obj("web", "shop", spec={"ingressClassName": "public"})],
+        },
+    )
+    capture = capture_resources(fake.as_client(), CaptureFilter.build(include_namespaces=["shop"]))
+    cluster_objects = {(o.qualified_resource, o.name) for o in capture if not o.namespace}
+    assert cluster_objects == {
+        ("namespaces", "shop"),
+        ("priorityclasses.scheduling.k8s.io", "nightly"),
+        ("ingressclasses.networking.k8s.io", "public"),
+        ("clusterrolebindings.rbac.authorization.k8s.io", "shop-reader"),
+        ("clusterroles.rbac.authorization.k8s.io", "reader"),
+        ("validatingwebhookconfigurations.admissionregistration.k8s.io", "shop-hook"),
+    }
