@@ -18,6 +18,7 @@ from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
 from drkit.config.limits import MAX_UID
 from drkit.errors import ConfigError, PartialFailure
+from drkit.repo.restore import RestoreIncomplete
 
 if TYPE_CHECKING:
     from drkit.config.restoreplan import RestorePlanConfig
@@ -62,8 +63,14 @@ def restore_path(
         )
     note(snapshot=snapshot, subpath=subpath, target=str(target))
     r = repo.open()
-    stats = r.restore_path(snapshot, target, subpath=subpath.strip("/"), progress=make_progress(progress))
+    not_restored: list[str] = []
+    failure: RestoreIncomplete | None = None
+    try:
+        stats = r.restore_path(snapshot, target, subpath=subpath.strip("/"), progress=make_progress(progress))
+    except RestoreIncomplete as exc:  # the rest was restored: say what, then fail (exit 13)
+        failure, stats, not_restored = exc, exc.stats, exc.not_restored
     data = {
+        "ok": failure is None,
         "snapshot": r.find_snapshot(snapshot).id,
         "subpath": subpath,
         "target": str(target),
@@ -74,6 +81,7 @@ def restore_path(
         "packs_read": stats.packs_read,
         "duration_s": round(stats.duration_s, 3),
         "warnings": list(stats.warnings),
+        "not_restored": not_restored,
     }
     text = (
         f"restored {stats.files} files, {stats.dirs} dirs, {stats.symlinks} symlinks, "
@@ -83,7 +91,14 @@ def restore_path(
         text += f"\n{len(stats.warnings)} warnings:\n" + "\n".join(f"  {w}" for w in stats.warnings[:50])
         if len(stats.warnings) > 50:
             text += f"\n  ... and {len(stats.warnings) - 50} more (-o json lists all)"
+    if not_restored:
+        text += f"\nNOT RESTORED ({len(not_restored)} files; nothing left in their place):\n"
+        text += "\n".join(f"  {p}" for p in not_restored[:50])
+        if len(not_restored) > 50:
+            text += f"\n  ... and {len(not_restored) - 50} more (-o json lists all)"
     emit(data, output, text=text)
+    if failure is not None:
+        raise failure
 
 
 # -- restore plans ----------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ from drkit.repo.repoconfig import (
     encode_config,
     parse_config,
 )
-from drkit.repo.restore import TreeRestore
+from drkit.repo.restore import RestoreIncomplete, TreeRestore
 from drkit.repo.retention import Decision, Policy, apply_grouped
 from drkit.repo.sealing import (
     MASTER_SEALER,
@@ -716,12 +716,18 @@ class Repository:
     def restore_path(
         self, snapshot: str, target: Path, *, subpath: str = "", progress: Progress | None = None
     ) -> RestoreStats:
-        """Restore ``snapshot`` (or its ``subpath``) into the directory ``target``."""
+        """Restore ``snapshot`` (or its ``subpath``) into the directory ``target``. ``RestoreIncomplete``
+        when the data of some files could not be read: the rest is restored, those are not (and no
+        file is left in their place); ``ConfigError`` for a target reached through a symlink."""
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
         packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
         restorer = TreeRestore(packs, snap, workers=max(4, self.settings.workers), progress=progress)
-        stats = restorer.run(Path(target), subpath)
+        try:
+            stats = restorer.run(Path(target), subpath)
+        except RestoreIncomplete as exc:
+            exc.stats = replace(exc.stats, warnings=(*exc.stats.warnings, *restorer.warnings))
+            raise
         return replace(stats, warnings=(*stats.warnings, *restorer.warnings))
 
     # -- verify ----------------------------------------------------------------------------------

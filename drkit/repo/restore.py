@@ -1,10 +1,23 @@
 """Restoring a snapshot's file tree into a target directory.
 
-Three passes: (1) walk the trees, create directories, symlinks, hard links and empty files of the
-right size, and note where each chunk goes; (2) read each needed pack once (several in parallel),
-open its blobs and write them at their offsets (all-zero chunks of sparse files are left as holes);
-(3) set owners (as root, or when asked), xattrs, modes and mtimes, directories deepest first so
-that writing into them does not change their mtime afterwards.
+Four passes: (1) walk the trees, create directories and symlinks, create each regular file under a
+temporary name (``.drkit-restore-<random>.tmp`` in its directory) at its full size, and note where
+each chunk goes; (2) read each needed pack once (several in parallel), open its blobs and write them
+at their offsets (all-zero chunks of sparse files are left as holes); (3) rename each file whose
+every chunk was written to its name (replacing a file or symlink there atomically) and make the hard
+links to it; (4) set owners (as root, or when asked), xattrs, modes and mtimes, directories deepest
+first so that writing into them does not change their mtime afterwards.
+
+A restore that fails never leaves a file that looks restored: a file whose data could not be read
+(a corrupt or missing pack) is removed under its temporary name, the rest of the tree is still
+restored, and :class:`RestoreIncomplete` names every path that was not. Any other failure removes
+the temporary files of the files not yet renamed. Only a crash (kill -9) can leave temporary files,
+under names no snapshot uses; an existing file in their place was not touched.
+
+The target itself must not be reached through a symlink (``restore /data`` where ``/data`` or a
+directory above it is a link): the tree would be written outside the directory named. Such a target
+is refused (``ConfigError``, with the resolved path as the hint); give the resolved path to restore
+there.
 
 Nothing is written outside the target: tree names are single safe components (checked when a tree
 is decoded), unique within their directory; every directory is opened relative to its parent's fd
@@ -19,7 +32,7 @@ Files not in the snapshot are left alone.
 """
 
 # Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
-# ruff: noqa: PTH103, PTH116, PTH118
+# ruff: noqa: PTH100, PTH103, PTH104, PTH108, PTH116, PTH118, PTH120
 
 from __future__ import annotations
 
@@ -33,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drkit.errors import VerificationFailed
+from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
 from drkit.repo.fsmeta import gid_of, is_zero, uid_of, write_xattrs
 from drkit.repo.layout import pack_key
@@ -48,17 +61,40 @@ class RestoreError(VerificationFailed):
     """A restore could not place an entry (a hostile name or an unexpected object in the target)."""
 
 
+class RestoreIncomplete(VerificationFailed):
+    """A restore finished, but the data of some files could not be read: they were not restored (no
+    file was left in their place). ``not_restored`` lists their paths; ``stats`` counts what was."""
+
+    def __init__(self, message: str, *, not_restored: list[str], stats: RestoreStats) -> None:
+        super().__init__(
+            message,
+            hint="`drkit verify --read-data` names the damaged packs; restore these "
+            "paths from another snapshot",
+        )
+        self.not_restored = not_restored
+        self.stats = stats
+
+
 _Ident = tuple[int, int]
 """(st_dev, st_ino) of an entry the restore created: later passes reopen it by path and check it."""
 
 
 @dataclass
+class _File:
+    path: bytes  # where it belongs
+    temp: bytes  # where it is written until every chunk is there
+    node: Node
+    ident: _Ident
+    renamed: bool = False
+
+
+@dataclass
 class _Plan:
     dirs: list[tuple[bytes, Node, _Ident]] = field(default_factory=list)
-    files: list[tuple[bytes, Node, _Ident]] = field(default_factory=list)
+    files: list[_File] = field(default_factory=list)
     links: list[tuple[bytes, Node]] = field(default_factory=list)
-    hardlinks: int = 0
-    first_link: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    hardlinks: list[tuple[bytes, tuple[int, int]]] = field(default_factory=list)  # (path, link group)
+    first_link: dict[tuple[int, int], _File] = field(default_factory=dict)
     # pack id -> blob id -> [(path, offset, sparse, identity of the file created)]
     placements: dict[str, dict[bytes, list[tuple[bytes, int, bool, _Ident]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
@@ -66,6 +102,8 @@ class _Plan:
     bytes: int = 0
 
 
+_TEMP_PREFIX = b".drkit-restore-"
+_TEMP_SUFFIX = b".tmp"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _XATTRS_AS_USER = ("user.", "system.posix_acl_")
@@ -109,9 +147,8 @@ class TreeRestore:
             raise VerificationFailed(f"{e.message}; affects snapshot {self.snapshot.id}") from None
         return decode_tree(raw, where=where)
 
-    def run(self, target: Path, subpath: str = "") -> RestoreStats:
-        started = time.monotonic()
-        tgt = os.fsencode(target)
+    def _start(self, subpath: str) -> tuple[list[Node], Node | None, Node | None]:
+        """The nodes to restore for ``subpath``: a directory's entries and its metadata, or one entry."""
         parts = [p for p in subpath.split("/") if p]
         nodes = self._tree(self.snapshot.tree)
         root_meta: Node | None = _root_node(self.snapshot.root)
@@ -130,38 +167,60 @@ class TreeRestore:
                 raise RestoreError(
                     f"{subpath!r}: {part!r} is not a directory in snapshot {self.snapshot.short_id}"
                 )
+        return nodes, root_meta, single
+
+    def run(self, target: Path, subpath: str = "") -> RestoreStats:
+        started = time.monotonic()
+        tgt = os.fsencode(target)
+        _refuse_symlinked_target(target)
+        nodes, root_meta, single = self._start(subpath)
         os.makedirs(tgt, exist_ok=True)
-        if not stat.S_ISDIR(os.stat(tgt).st_mode):
+        if not stat.S_ISDIR(os.stat(tgt, follow_symlinks=False).st_mode):
             raise RestoreError(f"restore target {target} is not a directory")
         plan = _Plan()
-        root_fd = os.open(tgt, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         try:
-            if single is not None:
-                self._place(plan, root_fd, tgt, [single])
-                root_meta = None
-            else:
-                self._place(plan, root_fd, tgt, nodes)
-        finally:
-            os.close(root_fd)
-        if self.progress is not None:
-            self.progress.start("restore", plan.bytes)
-        packs_read = self._write_data(plan)
-        if self.progress is not None:
-            self.progress.done()
+            root_fd = os.open(tgt, _DIR_FLAGS)
+            try:
+                if single is not None:
+                    self._place(plan, root_fd, tgt, [single])
+                    root_meta = None
+                else:
+                    self._place(plan, root_fd, tgt, nodes)
+            finally:
+                os.close(root_fd)
+            if self.progress is not None:
+                self.progress.start("restore", plan.bytes)
+            packs_read, failed, errors = self._write_data(plan)
+            if self.progress is not None:
+                self.progress.done()
+            not_restored = self._finish_files(plan, failed)
+        except BaseException:
+            _remove_temps(plan)
+            raise
         self._apply_metadata(plan, tgt, root_meta)
         if self._xattrs_skipped:
             self.warnings.append(
                 f"{self._xattrs_skipped} extended attributes outside user.* not restored "
                 "(not running as root)"
             )
-        return RestoreStats(
-            files=len(plan.files) + plan.hardlinks,
+        stats = RestoreStats(
+            files=sum(1 for f in plan.files if f.renamed) + len(plan.hardlinks) - not_restored.links,
             dirs=len(plan.dirs),
             symlinks=len(plan.links),
-            bytes=plan.bytes,
+            bytes=sum(f.node.size for f in plan.files if f.renamed),
             packs_read=packs_read,
             duration_s=time.monotonic() - started,
         )
+        if not_restored.paths:
+            paths = not_restored.paths
+            shown = ", ".join(paths[:10]) + (f" and {len(paths) - 10} more" if len(paths) > 10 else "")
+            raise RestoreIncomplete(
+                f"{len(paths)} files not restored, since their data could not be read (nothing was left in "
+                f"their place): {shown}; first error: {errors[0]}",
+                not_restored=paths,
+                stats=stats,
+            )
+        return stats
 
     # -- pass 1 ------------------------------------------------------------------------------------
 
@@ -197,21 +256,21 @@ class TreeRestore:
 
     def _place_file(self, plan: _Plan, dir_fd: int, path: bytes, n: Node) -> None:
         group = n.link_group
+        self._clear(dir_fd, n.name, path, keep=True)  # replaced by the rename in pass 3
         if group is not None and group in plan.first_link:
-            self._clear(dir_fd, n.name, path)
-            os.link(plan.first_link[group], n.name, dst_dir_fd=dir_fd, follow_symlinks=False)
-            plan.hardlinks += 1
+            plan.hardlinks.append((path, group))
             return
-        self._clear(dir_fd, n.name, path)
-        fd = os.open(n.name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
+        temp_name = _TEMP_PREFIX + os.urandom(8).hex().encode() + _TEMP_SUFFIX
+        fd = os.open(temp_name, _NEW_FILE_FLAGS, 0o600, dir_fd=dir_fd)
         try:
-            os.ftruncate(fd, n.size)
             ident = _ident(fd)
+            entry = _File(path, os.path.join(os.path.dirname(path), temp_name), n, ident)
+            plan.files.append(entry)  # from here on, removed if the restore fails
+            os.ftruncate(fd, n.size)
         finally:
             os.close(fd)
         if group is not None:
-            plan.first_link[group] = path
-        plan.files.append((path, n, ident))
+            plan.first_link[group] = entry
         offset = 0
         for chunk_id in n.content:
             loc = self.packs.index.get((BlobType.DATA, chunk_id))
@@ -220,7 +279,7 @@ class TreeRestore:
                     f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
                     f"affects snapshot {self.snapshot.id}"
                 )
-            plan.placements[loc.pack_id][chunk_id].append((path, offset, n.sparse, ident))
+            plan.placements[loc.pack_id][chunk_id].append((entry.temp, offset, n.sparse, ident))
             offset += loc.raw_length
         if offset != n.size:
             raise VerificationFailed(
@@ -230,38 +289,50 @@ class TreeRestore:
         plan.bytes += n.size
 
     @staticmethod
-    def _clear(dir_fd: int, name: bytes, path: bytes) -> None:
-        """Make room for a file or symlink: remove a regular file or symlink there, refuse anything else."""
+    def _clear(dir_fd: int, name: bytes, path: bytes, *, keep: bool = False) -> None:
+        """Make room for a file or symlink: remove a regular file or symlink there (or, with ``keep``,
+        leave it for a rename to replace), refuse anything else."""
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return
         if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-            os.unlink(name, dir_fd=dir_fd)
+            if not keep:
+                os.unlink(name, dir_fd=dir_fd)
             return
         kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a special file"
         raise RestoreError(f"{os.fsdecode(path)} exists and is {kind}: refusing to replace it")
 
     # -- pass 2 ------------------------------------------------------------------------------------
 
-    def _write_pack(self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool, _Ident]]]) -> None:
+    def _write_pack(
+        self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool, _Ident]]]
+    ) -> tuple[set[bytes], list[str]]:
+        """Write the blobs of one pack; return the chunks that could not be read, and why."""
         try:
             data = self.packs.fetch(pack_id)
+            sealer = pack_sealer(data, where=pack_key(pack_id))
         except VerificationFailed as e:
-            raise VerificationFailed(f"{e.message}; affects snapshot {self.snapshot.id}") from None
+            return set(blobs), [f"{e.message}; affects snapshot {self.snapshot.id}"]
         view = memoryview(data)
-        sealer = pack_sealer(data, where=pack_key(pack_id))
+        failed: set[bytes] = set()
+        errors: list[str] = []
         for chunk_id, targets in blobs.items():
             loc = self.packs.index.get((BlobType.DATA, chunk_id))
             assert loc is not None
-            raw = open_blob(
-                self.packs.keys,
-                sealer,
-                BlobType.DATA,
-                chunk_id,
-                view[loc.offset : loc.offset + loc.length],
-                where=f"{pack_key(pack_id)} (snapshot {self.snapshot.id})",
-            )
+            try:
+                raw = open_blob(
+                    self.packs.keys,
+                    sealer,
+                    BlobType.DATA,
+                    chunk_id,
+                    view[loc.offset : loc.offset + loc.length],
+                    where=f"{pack_key(pack_id)} (snapshot {self.snapshot.id})",
+                )
+            except VerificationFailed as e:
+                failed.add(chunk_id)
+                errors.append(e.message)
+                continue
             zero: bool | None = None
             for path, offset, sparse, ident in targets:
                 if sparse:
@@ -269,7 +340,10 @@ class TreeRestore:
                         zero = is_zero(raw)
                     if zero:
                         continue  # the file was created at its full size: this range stays a hole
-                fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                except (FileNotFoundError, NotADirectoryError):
+                    raise _replaced(path) from None
                 try:
                     _check_ident(fd, ident, path)
                     os.pwrite(fd, raw, offset)
@@ -277,17 +351,56 @@ class TreeRestore:
                     os.close(fd)
             if self.progress is not None:
                 self.progress.advance(len(raw) * len(targets))
+        return failed, errors
 
-    def _write_data(self, plan: _Plan) -> int:
+    def _write_data(self, plan: _Plan) -> tuple[int, set[_Ident], list[str]]:
+        """Pass 2. The packs read, the files (by identity) some chunk of which could not be read, and why."""
         if not plan.placements:
-            return 0
+            return 0, set(), []
+        failed: set[_Ident] = set()
+        errors: list[str] = []
         with ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-restore") as pool:
-            futures = [pool.submit(self._write_pack, p, b) for p, b in plan.placements.items()]
-            for f in futures:
-                f.result()
-        return len(futures)
+            futures = {pool.submit(self._write_pack, p, b): b for p, b in plan.placements.items()}
+            for future, blobs in futures.items():
+                chunks, why = future.result()
+                errors += why
+                for chunk_id in chunks:
+                    failed.update(ident for _path, _offset, _sparse, ident in blobs[chunk_id])
+        return len(futures), failed, errors
 
     # -- pass 3 ------------------------------------------------------------------------------------
+
+    def _finish_files(self, plan: _Plan, failed: set[_Ident]) -> _NotRestored:
+        """Rename each complete file to its name and make its hard links; remove the incomplete ones."""
+        result = _NotRestored()
+        for entry in plan.files:
+            if entry.ident in failed:
+                _remove_temp(entry)
+                result.paths.append(os.fsdecode(entry.path))
+                continue
+            _check_path(entry.temp, entry.ident)
+            os.rename(entry.temp, entry.path)
+            entry.renamed = True
+        for path, group in plan.hardlinks:
+            first = plan.first_link[group]
+            if not first.renamed:
+                result.paths.append(os.fsdecode(path))
+                result.links += 1
+                continue
+            temp = os.path.join(
+                os.path.dirname(path), _TEMP_PREFIX + os.urandom(8).hex().encode() + _TEMP_SUFFIX
+            )
+            _check_path(first.path, first.ident)
+            os.link(first.path, temp, follow_symlinks=False)
+            try:
+                os.rename(temp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        return result
+
+    # -- pass 4 ------------------------------------------------------------------------------------
 
     def _owner(self, n: Node) -> tuple[int, int]:
         if not self.owners_by_name:
@@ -335,14 +448,67 @@ class TreeRestore:
 
     def _apply_metadata(self, plan: _Plan, target: bytes, root: Node | None) -> None:
         file_flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        for path, node, ident in plan.files:
-            self._set_fd(path, node, file_flags, ident)
+        for entry in plan.files:
+            if entry.renamed:
+                self._set_fd(entry.path, entry.node, file_flags, entry.ident)
         for path, node in plan.links:
             self._set_link(path, node)
         for path, node, ident in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
             self._set_fd(path, node, _DIR_FLAGS, ident)
         if root is not None:
             self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0), None)
+
+
+@dataclass
+class _NotRestored:
+    paths: list[str] = field(default_factory=list)
+    links: int = 0  # how many of ``paths`` are hard links
+
+
+def _refuse_symlinked_target(target: Path) -> None:
+    """Refuse a target reached through a symlink (itself or a directory above it): writing there
+    would put the tree outside the directory named. The resolved path is accepted."""
+    named = os.path.abspath(target)
+    resolved = os.path.realpath(target)
+    if named != resolved:
+        raise ConfigError(
+            f"restore target {target} leads through a symlink (it resolves to {resolved}): refusing to "
+            "restore outside the directory named",
+            field="target",
+            hint=f"if {resolved} is where the files belong, give that path",
+        )
+
+
+def _check_path(path: bytes, ident: _Ident) -> None:
+    """Refuse to rename or link ``path`` unless it is (not following a link) the entry made as ``ident``."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        raise _replaced(path) from None
+    if (st.st_dev, st.st_ino) != ident:
+        raise _replaced(path)
+
+
+def _replaced(path: bytes) -> RestoreError:
+    return RestoreError(
+        f"{os.fsdecode(path)} is no longer the entry this restore created (replaced during the "
+        "restore?): refusing to write through it"
+    )
+
+
+def _remove_temp(entry: _File) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        st = os.stat(entry.temp, follow_symlinks=False)
+        if (st.st_dev, st.st_ino) == entry.ident:
+            os.unlink(entry.temp)
+
+
+def _remove_temps(plan: _Plan) -> None:
+    """After a failure: remove the temporary files of every file not yet renamed (best effort)."""
+    for entry in plan.files:
+        if not entry.renamed:
+            with contextlib.suppress(OSError):
+                _remove_temp(entry)
 
 
 def _root_node(root: RootMeta) -> Node:
@@ -357,7 +523,4 @@ def _ident(fd: int) -> _Ident:
 def _check_ident(fd: int, ident: _Ident, path: bytes) -> None:
     """Refuse to touch what ``path`` leads to now unless it is the entry this restore created there."""
     if _ident(fd) != ident:
-        raise RestoreError(
-            f"{os.fsdecode(path)} is no longer the entry this restore created (replaced during the "
-            "restore?): refusing to write through it"
-        )
+        raise _replaced(path)
