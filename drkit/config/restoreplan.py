@@ -221,6 +221,7 @@ class ScopeSettings:
     selector: LabelSelector | None = None  # namespaced objects only
     include_cluster_resources: bool = True  # cluster-scoped objects other than Namespaces
     namespace_selector: LabelSelector | None = None  # by the labels of the snapshot's Namespace objects
+    cluster_resources_auto: bool = False  # includeClusterResources: auto (those the restored objects need)
 
 
 @dataclass(frozen=True)
@@ -481,6 +482,14 @@ class _Loader:
         scope = spec.section("scope", _SCOPE)
         if scope is None:
             return ScopeSettings()
+        node = scope.get("includeClusterResources")
+        auto = node is not None and isinstance(node.value, str) and node.value.strip().lower() == "auto"
+        if node is not None and not auto and not isinstance(node.value, bool):
+            raise scope.error(
+                node,
+                "spec.scope.includeClusterResources",
+                f"expected true, false or auto, got {node.value!r}",
+            )
         selector, namespace_selector = (
             self._selector(scope, key) for key in ("selector", "namespaceSelector")
         )
@@ -501,8 +510,9 @@ class _Loader:
             include_resources=scope.str_list("includeResources"),
             exclude_resources=scope.str_list("excludeResources"),
             selector=selector,
-            include_cluster_resources=scope.bool_default("includeClusterResources", True),
+            include_cluster_resources=auto or scope.bool_default("includeClusterResources", True),
             namespace_selector=namespace_selector,
+            cluster_resources_auto=auto,
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ from typing import Any
 
 from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
 from drkit.capture.filters import DEFAULT_SKIP
+from drkit.capture.references import BUILTIN_GROUPS, KINDS, needs, provided_by_every_cluster, serves
 from drkit.capture.resources import CapturedObject, object_path
 from drkit.config.restoreplan import (
     ExistingPolicy,
@@ -123,35 +124,6 @@ RESOURCE_SKIPS: dict[str, str] = dict(DEFAULT_SKIP)
 
 APF_AUTOUPDATE = "apf.kubernetes.io/autoupdate-spec"
 
-# The API groups Kubernetes serves itself: their objects' status is written by controllers of the
-# target (includeStatus writes status through /status only for the others: custom resources).
-BUILTIN_GROUPS = frozenset(
-    {
-        "",
-        "apps",
-        "batch",
-        "autoscaling",
-        "policy",
-        "admissionregistration.k8s.io",
-        "apiextensions.k8s.io",
-        "apiregistration.k8s.io",
-        "authentication.k8s.io",
-        "authorization.k8s.io",
-        "certificates.k8s.io",
-        "coordination.k8s.io",
-        "discovery.k8s.io",
-        "events.k8s.io",
-        "flowcontrol.apiserver.k8s.io",
-        "internal.apiserver.k8s.io",
-        "networking.k8s.io",
-        "node.k8s.io",
-        "rbac.authorization.k8s.io",
-        "resource.k8s.io",
-        "scheduling.k8s.io",
-        "storage.k8s.io",
-        "storagemigration.k8s.io",
-    }
-)
 JOBS = ("batch", "jobs")
 
 
@@ -217,11 +189,13 @@ class PreparedRestore:
     skipped: tuple[tuple[str, str], ...]
     policy: ExistingPolicy = ExistingPolicy.SKIP
     warnings: tuple[str, ...] = ()
+    references: tuple[Reference, ...] = ()  # cluster-scoped objects referred to and not restored
 
     def refs(self) -> list[ObjectRef]:
         """The target coordinates to look up (``existing_objects``) before deciding."""
         refs = [c.ref for c in self.candidates]
         refs += [copy.ref for c in self.candidates if c.shared for copy in c.shared.copies]
+        refs += [r.ref for r in self.references]
         return refs
 
     def decide(self, existing: AbstractSet[ObjectRef], *, snapshot_id: str, target: str) -> RestorePlan:
@@ -237,7 +211,7 @@ class PreparedRestore:
             target=target,
             actions=tuple(actions),
             skipped=self.skipped,
-            warnings=self.warnings,
+            warnings=self.warnings + tuple(r.warning() for r in self.references if r.ref not in existing),
         )
 
 
@@ -367,6 +341,8 @@ def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> Prepa
             kept.append(source)
         else:
             skipped.append((source.path, why))
+    if options.scope.cluster_resources_auto:
+        kept = _needed_cluster_objects(kept, skipped)
     restored_pvs = {s.obj.name for s in kept if s.obj.group == "" and s.obj.resource == "persistentvolumes"}
     candidates: dict[ObjectRef, Candidate] = {}
     for source in kept:
@@ -387,7 +363,94 @@ def prepare(objects: Iterable[CapturedObject], options: PlannerOptions) -> Prepa
     )
     skipped.sort()
     warnings = _scope_warnings(options.scope, in_scope, kept, namespace_labels)
-    return PreparedRestore(tuple(ordered), tuple(skipped), options.existing_policy, tuple(warnings))
+    return PreparedRestore(
+        tuple(ordered),
+        tuple(skipped),
+        options.existing_policy,
+        tuple(warnings),
+        _references(kept, candidates),
+    )
+
+
+def _needed_cluster_objects(kept: list[_Source], skipped: list[tuple[str, str]]) -> list[_Source]:
+    """includeClusterResources: auto: the cluster-scoped objects the restored objects need or that serve
+    their namespaces (the reference graph, followed through the cluster-scoped objects it adds)."""
+    is_cluster = [not s.obj.namespace and (s.obj.group, s.obj.resource) != ("", "namespaces") for s in kept]
+    namespaced = [s for s, c in zip(kept, is_cluster, strict=True) if not c]
+    namespaces = {s.obj.namespace for s in namespaced if s.obj.namespace}
+    wanted: set[tuple[str, str, str]] = set()
+    for s in namespaced:
+        wanted |= {n.key for n in needs(s.obj.group, s.obj.resource, s.doc)}
+    chosen: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for i, (s, cluster) in enumerate(zip(kept, is_cluster, strict=True)):
+            if not cluster or i in chosen:
+                continue
+            key = (s.obj.group, s.obj.resource, s.obj.name)
+            if key in wanted or serves(s.obj.group, s.obj.resource, s.doc, namespaces):
+                chosen.add(i)
+                wanted |= {n.key for n in needs(s.obj.group, s.obj.resource, s.doc)}
+                grew = True
+    out: list[_Source] = []
+    for i, (s, cluster) in enumerate(zip(kept, is_cluster, strict=True)):
+        if cluster and i not in chosen:
+            skipped.append(
+                (
+                    s.path,
+                    "cluster-scoped, and no restored object needs it (scope.includeClusterResources: auto)",
+                )
+            )
+        else:
+            out.append(s)
+    return out
+
+
+def _references(kept: list[_Source], candidates: Mapping[ObjectRef, Candidate]) -> tuple[Reference, ...]:
+    """The cluster-scoped objects the restored objects refer to that the plan does not restore: looked
+    up in the target, and a warning when it does not have them either."""
+    restored = {(r.group, r.resource, r.name) for r in candidates}
+    found: dict[tuple[str, str, str], Reference] = {}
+    for s in kept:
+        for need in sorted(needs(s.obj.group, s.obj.resource, s.doc)):
+            if need.key in restored or need.key in found or provided_by_every_cluster(need):
+                continue
+            if (need.group, need.resource) in (("", "namespaces"), ("", "persistentvolumes")):
+                continue  # Namespaces are added; a claim whose volume is not restored binds anew
+            version, kind = KINDS.get((need.group, need.resource), ("v1", need.resource))
+            ref = ObjectRef(need.group, version, need.resource, kind, "", need.name)
+            referrer = f"{s.obj.qualified_resource}/{s.obj.name}" + (
+                f" in {s.obj.namespace}" if s.obj.namespace else ""
+            )
+            found[need.key] = Reference(ref, referrer, need.field)
+    return tuple(found[k] for k in sorted(found))
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A cluster-scoped object a restored object refers to (``field``) and the plan does not restore."""
+
+    ref: ObjectRef
+    referrer: str
+    field: str
+
+    def warning(self) -> str:
+        effect = _DANGLING_EFFECTS.get(self.ref.resource, "it may not work")
+        return (
+            f"{self.referrer} refers to {self.ref.kind} {self.ref.name} ({self.field}), which this plan does "
+            f"not restore and the target does not have: {effect}"
+        )
+
+
+_DANGLING_EFFECTS = {
+    "priorityclasses": "admission refuses its pods until it exists",
+    "runtimeclasses": "admission refuses its pods until it exists",
+    "storageclasses": "its claims stay Pending until it exists",
+    "ingressclasses": "no ingress controller serves it until it exists",
+    "clusterroles": "the binding grants nothing until it exists",
+    "customresourcedefinitions": "the custom resource cannot be created",
+}
 
 
 def _scope_warnings(

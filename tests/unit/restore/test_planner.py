@@ -797,3 +797,44 @@ def test_include_status_plans_a_status_write_for_custom_resources_only() -> None
     assert "status then written through /status" in by_kind["Gadget"].reason
     assert by_kind["Deployment"].status_body == b""  # its controller in the target writes it
     assert plan_of([gadget]).actions[-1].status_body == b""  # not without includeStatus
+
+
+def test_include_cluster_resources_auto_and_dangling_references() -> None:
+    """Issue 18.3: restore `auto` takes the cluster-scoped objects the restored ones need (by the same
+    reference graph as the capture); the plan warns about references it will not satisfy."""
+    template = {"template": {"spec": {"priorityClassName": "nightly", "containers": []}}}
+    objects = [
+        obj("CronJob", "report", "shop", spec={"jobTemplate": {"spec": template}}),
+        obj("PriorityClass", "nightly", value=10),
+        obj("PriorityClass", "urgent", value=20),
+        obj(
+            "ClusterRoleBinding",
+            "shop-reader",
+            roleRef={"kind": "ClusterRole", "name": "reader"},
+            subjects=[{"kind": "ServiceAccount", "name": "app", "namespace": "shop"}],
+        ),
+        obj("ClusterRole", "reader", rules=[]),
+        obj("ClusterRole", "other", rules=[]),
+        obj("Deployment", "web", "shop", spec={"template": {"spec": {"priorityClassName": "gone"}}}),
+    ]
+    scope = ScopeSettings(cluster_resources_auto=True)
+    prepared = prepare(objects, PlannerOptions(scope=scope))
+    restored = {a.ref.display() for a in prepared.decide(set(), snapshot_id="s", target="t").actions}
+    assert {
+        "priorityclasses.scheduling.k8s.io/nightly",
+        "clusterrolebindings.rbac.authorization.k8s.io/shop-reader",
+        "clusterroles.rbac.authorization.k8s.io/reader",
+    } <= restored
+    assert "priorityclasses.scheduling.k8s.io/urgent" not in restored
+    assert "no restored object needs it" in skipped_reason(
+        prepare(objects, PlannerOptions(scope=scope)).decide(set(), snapshot_id="s", target="t"),
+        "resources/rbac.authorization.k8s.io/v1/clusterroles/_cluster/other.json",
+    )
+    gone = ObjectRef("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", "", "gone")
+    assert gone in prepared.refs()
+    (warning,) = prepared.decide(set(), snapshot_id="s", target="t").warnings
+    assert warning == (
+        "deployments.apps/web in shop refers to PriorityClass gone (priorityClassName), which this plan does "
+        "not restore and the target does not have: admission refuses its pods until it exists"
+    )
+    assert prepared.decide({gone}, snapshot_id="s", target="t").warnings == ()
