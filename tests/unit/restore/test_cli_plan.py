@@ -198,3 +198,14 @@ def test_run_refuses_what_it_cannot_do(
     assert f"{plan}:" in result.err
     assert f": {field}: " in result.err
     assert message in result.err
+
+
+def test_the_restore_summary_says_the_run_time_and_never_rounds_a_run_to_nothing() -> None:
+    """Issue 18.8: "restored in 0.0s" for a 1.15 s run."""
+    from drkit.cli.restore import _report_text
+    from drkit.restore.model import ApplyReport, RestorePlan
+
+    plan = RestorePlan("snap", "t", (), ())
+    text = _report_text("h", plan, ApplyReport((), (), 0.04), total_s=1.15)
+    assert "restored in 1.15s (applying and waiting 0.04s)" in text
+    assert "0.0s" not in text
