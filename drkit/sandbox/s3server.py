@@ -37,53 +37,73 @@ DEFAULT_BUCKET = "drkit"
 TIMEOUT = 10.0
 
 
-# What a backup writer may do: write objects with retention, extend retention, read, list.
-WRITER_ALLOW = [
-    "s3:PutObject",
-    "s3:GetObject",
-    "s3:GetObjectVersion",
-    "s3:GetObjectAttributes",
-    "s3:GetObjectVersionAttributes",
-    "s3:PutObjectRetention",
-    "s3:GetObjectRetention",
-    "s3:GetObjectLegalHold",
-    "s3:GetObjectTagging",
-    "s3:GetObjectVersionTagging",
-    "s3:PutObjectTagging",
-    "s3:PutObjectVersionTagging",
+# The writer's policy: exactly docs/iam/writer-policy.json (tests/unit/test_sandbox_policy.py compares
+# them), with its bucket ``drkit-backups`` replaced. What a backup writer may do: write objects with
+# retention, extend retention, read, list, abort its multipart uploads; the Deny keeps a broader grant
+# from ever adding delete, bypass or bucket changes back.
+DOCUMENTED_BUCKET = "drkit-backups"
+WRITER_BUCKET_ACTIONS = [
     "s3:ListBucket",
     "s3:ListBucketVersions",
     "s3:ListBucketMultipartUploads",
-    "s3:ListMultipartUploadParts",
-    "s3:AbortMultipartUpload",
     "s3:GetBucketLocation",
     "s3:GetBucketVersioning",
     "s3:GetBucketObjectLockConfiguration",
 ]
-# Denied explicitly too, so that a broader grant can never add them back.
+WRITER_OBJECT_ACTIONS = [
+    "s3:PutObject",
+    "s3:PutObjectRetention",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectRetention",
+    "s3:GetObjectLegalHold",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+]
 WRITER_DENY = [
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
     "s3:BypassGovernanceRetention",
     "s3:PutObjectLegalHold",
-    "s3:CreateBucket",
     "s3:DeleteBucket",
     "s3:PutBucketVersioning",
     "s3:PutBucketObjectLockConfiguration",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
     "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketNotification",
+    "s3:PutBucketTagging",
 ]
 
 
-def writer_policy() -> dict[str, object]:
-    """The IAM policy document of the writer credential, for any bucket."""
-    resources = ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]
+def writer_policy(bucket: str = "*") -> dict[str, object]:
+    """The IAM policy document of the writer credential: docs/iam/writer-policy.json for ``bucket``
+    (``*``: any bucket, as the sandbox and the tests create buckets after the writer)."""
+    bucket_arn = f"arn:aws:s3:::{bucket}"
+    objects_arn = f"{bucket_arn}/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Effect": "Allow", "Action": WRITER_ALLOW, "Resource": resources},
-            {"Effect": "Deny", "Action": WRITER_DENY, "Resource": resources},
+            {
+                "Sid": "DrkitWriterBucket",
+                "Effect": "Allow",
+                "Action": list(WRITER_BUCKET_ACTIONS),
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "DrkitWriterObjects",
+                "Effect": "Allow",
+                "Action": list(WRITER_OBJECT_ACTIONS),
+                "Resource": objects_arn,
+            },
+            {
+                "Sid": "DrkitWriterNeverDeletesOrReconfigures",
+                "Effect": "Deny",
+                "Action": list(WRITER_DENY),
+                "Resource": [bucket_arn, objects_arn],
+            },
         ],
     }
 

@@ -294,7 +294,7 @@ def test_policy_files_are_the_ones_documented() -> None:
 
     doc = json.loads((IAM / "writer-policy.json").read_text())
     denied = {a for s in doc["Statement"] if s["Effect"] == "Deny" for a in s["Action"]}
-    assert set(WRITER_DENY) - {"s3:CreateBucket"} <= denied
+    assert set(WRITER_DENY) == denied
 
 
 # --- drkit itself under the two policies ----------------------------------------------------------

@@ -271,3 +271,20 @@ def test_multipart_upload_is_locked_too(s3: S3Server) -> None:
     assert _retention(writer, s3.bucket, "packs/big", version) == (COMPLIANCE, until)
     _refused(locked_error_code(s3), admin.delete_object, Bucket=s3.bucket, Key="packs/big", VersionId=version)
     assert _body(writer, s3.bucket, "packs/big", version) == first + last
+
+
+def test_the_sandbox_writer_has_exactly_the_documented_rights(s3: S3Server) -> None:
+    """docs/iam/writer-policy.json grants no tagging: the sandbox's writer is refused it (issue 19.10)."""
+    writer = boto3_client(s3, s3.writer)
+    version = writer.put_object(Bucket=s3.bucket, Key="tagged", Body=b"x")["VersionId"]
+    tags = {"TagSet": [{"Key": "k", "Value": "v"}]}
+    _refused("AccessDenied", writer.put_object_tagging, Bucket=s3.bucket, Key="tagged", Tagging=tags)
+    _refused(
+        "AccessDenied",
+        writer.put_object_tagging,
+        Bucket=s3.bucket,
+        Key="tagged",
+        VersionId=version,
+        Tagging=tags,
+    )
+    _refused("AccessDenied", writer.delete_object_tagging, Bucket=s3.bucket, Key="tagged")
