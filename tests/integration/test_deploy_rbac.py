@@ -191,7 +191,8 @@ def test_cronjob_overlay_is_admitted_under_restricted(
     assert not [d for d in docs if d["kind"] == "Deployment"]
     cron = find(docs, "CronJob", "drkit-backup")
     container = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"][1:3] == ["backup", "run"]
+    assert container["args"][:3] == ["--log-format=json", "--log-level=info", "backup"]  # one line per run
+    assert container["args"][3] == "run"
     dry = apply(cluster, rendered, dry_run=True)
     assert dry.returncode == 0, dry.stderr
     assert "Warning" not in dry.stderr, dry.stderr
