@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.render import unreadable_lines, unreadable_row
@@ -85,6 +86,7 @@ def _sigterm_interrupts() -> Iterator[None]:
     "--store/--no-store", default=True, show_default=True, help="Record the result in the repository."
 )
 @output_option
+@audited("drill", "drill run")
 def drill_run(
     plan_file: Path,
     provider: str,
@@ -143,6 +145,7 @@ def drill_run(
         junit.write_text(junit_xml(result), encoding="utf-8")
         written.append(junit)
     record = store_result(r, result).id if store else None
+    note(plan=result.plan, drill=result.id, snapshot=result.snapshot_id, provider=provider, record=record)
     data = {**result.to_json(), "record": record, "reports": [str(p) for p in written]}
     text = _text(result, record, written, scratch.kubeconfig if keep else None)
     emit(data, output, text=text)

@@ -242,6 +242,7 @@ def _volume_args(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
 @output_option
+@audited("restore", "restore run")
 def restore_run(
     plan_file: Path,
     snapshot_ref: str | None,
@@ -344,6 +345,7 @@ def _run(
         return
     from drkit.restore.volumes import make_filler
 
+    note(plan=config.name, snapshot=snap.id, target=plan.target)
     filler = make_filler(options, r, kube) if options is not None else None
     _apply(kube, config, plan, header, (fills, filler), output, progress, started)
 
@@ -400,6 +402,7 @@ def _apply(
         }
     emit(data, output, text=_report_text(header, plan, report, fills, filled, total_s=total_s))
     failed_volumes = [f for f in filled if not f.ok]
+    note(applied=len(report.results) - len(report.failed), failed=len(report.failed) + len(failed_volumes))
     if report.failed or failed_volumes:
         steps = len(report.results) + len(report.waits) + len(filled)
         raise PartialFailure(

@@ -17,6 +17,9 @@ from typing import Any, Protocol
 from drkit.capture.cluster import ClusterBackupResult, backup_cluster
 from drkit.capture.request import request_from_schedule
 from drkit.config.schedule import RepositorySettings, RetentionSettings, Schedule
+from drkit.daemon.records import Result, RunEnd
+from drkit.errors import DrkitError
+from drkit.repo import audit
 from drkit.repo.keyslots import Credential
 from drkit.repo.model import PruneResult, VerifyReport
 from drkit.repo.repository import Repository
@@ -182,3 +185,32 @@ def lock_details(repo: Repository) -> dict[str, Any]:
     """The lock the backup's objects got (a schedule's ``spec.lock``, else the repository's)."""
     mode, period = repo.lock_settings
     return {"mode": mode.value if mode is not None else None, "period_s": int(period.total_seconds())}
+
+
+AUDIT_RESULTS = {
+    Result.SUCCESS: "ok",
+    Result.PARTIAL: "partial",
+    Result.FAILED: "failed",
+    Result.SKIPPED: "skipped",
+}
+
+
+def audit_run(schedule: Schedule, end: RunEnd) -> None:
+    """Append the audit record of one daemon run (backup with its prune, verify, drill) to the
+    schedule's repository. Best effort, like the CLI's: a record that cannot be stored (the repository
+    cannot be opened, the credential may not write) is a logged warning, never a change of the run."""
+    detail: dict[str, Any] = {"schedule": schedule.name, "run": end.run.run_id, "attempt": end.run.attempt}
+    if end.snapshot_id:
+        detail["snapshot"] = end.snapshot_id
+    if end.error:
+        detail["error"] = end.error
+    for key in ("prune", "prune_error", "problems", "rto_seconds"):
+        if key in end.details:
+            detail[key] = end.details[key]
+    record = audit.AuditRecord.now(
+        end.run.job.value, f"daemon {end.run.job.value}", AUDIT_RESULTS[end.result], detail=detail
+    )
+    try:
+        audit.append(open_repository(schedule.repository), record)
+    except (DrkitError, OSError) as exc:
+        log.warning("audit record of the %s run of %s not stored: %s", end.run.job.value, schedule.name, exc)

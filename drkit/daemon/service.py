@@ -374,6 +374,7 @@ class Daemon:
         if not mine:
             return
         self._count(run, result, duration=duration, details=outcome.details)
+        jobs.audit_run(schedule, end)
         retry_at: datetime | None = None
         hint = runlines.hint_of(error)
         if result is Result.FAILED:

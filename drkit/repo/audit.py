@@ -44,7 +44,7 @@ from drkit.storage.errors import ObjectNotFound
 AUDIT_PREFIX: Final = "audit/"
 AUDIT_VERSION: Final = 1
 ACTIONS: Final = ("backup", "restore", "prune", "forget", "key-change", "drill", "verify")
-RESULTS: Final = ("ok", "partial", "failed")
+RESULTS: Final = ("ok", "partial", "failed", "skipped")  # skipped: a daemon run that had nothing to do
 SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 MAX_DETAIL_TEXT: Final = 2000
 _LEN: Final = struct.Struct("<I")

@@ -128,6 +128,12 @@ def test_drills_that_cannot_run_exit_with_their_own_code(drkit: Drkit, tmp_path:
     assert kind.returncode == ExitCode.MISSING_COMPONENT, kind.stderr
     assert "kind ('kind') is not on PATH" in kind.stderr
     assert list(drkit.tmp.iterdir()) == []
+    # a drill that could not run is in the audit log too, with why
+    audited = drkit.run("audit", "--action", "drill", "-o", "json")
+    assert audited.returncode == 0, audited.stderr
+    records = json.loads(audited.stdout)["records"]
+    assert [(r["command"], r["result"]) for r in records] == [("drill run", "failed")] * 2
+    assert "holds no etcd database" in records[0]["detail"]["error"]
 
 
 def test_drill_report_lists_drills_and_the_newest_proven_backup(drkit: Drkit) -> None:

@@ -211,6 +211,13 @@ def test_drill_of_the_sample_app_passes_reports_rto_and_is_recorded(
     again = drkit.run("drill", "run", str(plan), "--no-store", "-o", "json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["snapshot"] == result["snapshot"]
+    # each drill run is in the audit log, with the snapshot it restored
+    audited = drkit.run("audit", "--action", "drill", "-o", "json")
+    assert audited.returncode == 0, audited.stderr
+    records = json.loads(audited.stdout)["records"]
+    assert [(r["command"], r["result"]) for r in records] == [("drill run", "ok"), ("drill run", "ok")]
+    assert records[0]["detail"]["snapshot"] == result["snapshot"]
+    assert records[0]["detail"]["drill"] == drill_id
 
 
 def test_drill_fails_naming_the_missing_object_and_the_changed_configmap(

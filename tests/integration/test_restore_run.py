@@ -363,6 +363,13 @@ def test_restore_into_a_second_cluster_with_a_namespace_mapping(
     assert all("exists in the target" in a["reason"] for a in again["actions"])
     assert again["report"]["failed"] == 0
     assert t.api("GET", _path("v1", "ConfigMap", target_ns, "settings"))["data"] == {"mode": "blue"}
+    # both runs are in the audit log (the dry run is not: it changed nothing)
+    records = [
+        r for r in drkit.json("audit", "--action", "restore")["records"] if r["command"] == "restore run"
+    ]
+    assert [r["result"] for r in records] == ["ok", "ok"]
+    assert records[0]["detail"]["snapshot"] == result["snapshot"]
+    assert records[0]["detail"]["failed"] == 0
 
 
 def test_update_policy_and_modifiers_on_the_same_cluster(

@@ -289,3 +289,50 @@ def test_a_negative_answer_is_final_but_a_run_that_raised_is_retried(
     errors = [r["error"] for r in d.runs.finished_runs("unit", Job.DRILL)]
     assert errors[:2] == ["check 'deployment ready' failed"] * 2
     assert "RuntimeError: scratch cluster vanished" in errors[2]
+
+
+def test_every_run_is_recorded_in_the_audit_log_of_the_schedules_repository(
+    tmp_path: Path, cleanup: list[Daemon], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from drkit.repo import audit
+    from drkit.repo.keyslots import Credential
+    from drkit.repo.repository import Repository
+    from drkit.secret import Secret
+    from drkit.storage.local import LocalStore
+
+    password = "unit test passphrase for daemon audit"
+    monkeypatch.setenv("DRKIT_PASSWORD", password)
+    for name in ("DRKIT_PASSWORD_FILE", "DRKIT_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    repo = Repository.init(
+        LocalStore(tmp_path / "repo"), Credential(passphrase=Secret(password)), lock_mode=None,
+        retention=timedelta(0), scrypt_n=1024,
+    )  # fmt: skip
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """apiVersion: drkit.io/v1
+kind: Schedule
+metadata: {name: audited}
+spec:
+  cron: "0 2 * * *"
+  repository: {url: repo}
+  kube: {kubeconfig: no-such-kubeconfig}
+  drill: {cron: "0 3 * * *", plan: plan.yaml}
+"""
+    )
+    schedule = load_schedule(path)
+    d = _daemon(schedule, tmp_path, lambda _s, _p: DrillOutcome(ok=False, error="check web failed"))
+    cleanup.append(d)
+    d._run(schedule, Job.DRILL, 1)
+    d._run(schedule, Job.BACKUP, 1)  # fails at once: the kubeconfig does not exist
+    records = audit.list_records(repo).records
+    assert [(r.action, r.command, r.result) for r in records] == [
+        ("drill", "daemon drill", "failed"),
+        ("backup", "daemon backup", "failed"),
+    ]
+    assert records[0].detail["schedule"] == "audited"
+    assert records[0].detail["error"] == "check web failed"
+    assert "no-such-kubeconfig" in records[1].detail["error"]
+    assert records[1].detail["run"] == d.runs.finished_runs("audited", Job.BACKUP)[0]["run_id"]
