@@ -55,14 +55,13 @@ def _default_identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
-@click.command("daemon")
+@click.group("daemon", invoke_without_command=True)
 @click.option(
     "--schedules",
     "schedules_dir",
     envvar="DRKIT_SCHEDULES",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of schedule files (*.yaml, docs/schedules.md).",
+    help="Directory of schedule files (*.yaml, docs/schedules.md). Required to run or --check.",
 )
 @click.option("--check", is_flag=True, help="Validate the schedules, print the next run times, and exit.")
 @output_option
@@ -126,8 +125,10 @@ def _default_identity() -> str:
 )
 @click.option("--test-every-seconds", type=click.IntRange(1, 59), hidden=True)
 @click.option("--test-stall-after-etcd", type=DURATION, default=0.0, hidden=True)
+@click.pass_context
 def daemon(
-    schedules_dir: Path,
+    ctx: click.Context,
+    schedules_dir: Path | None,
     check: bool,
     output: str,
     metrics_addr: str,
@@ -153,7 +154,12 @@ def daemon(
     With --lease-namespace, replicas elect a leader with a coordination.k8s.io Lease and only the
     leader runs schedules; --no-leader-election runs them at once (never run two such replicas).
     SIGTERM stops taking new runs, lets running ones finish within --grace-period, and exits 0.
+    `drkit daemon runs` lists the runs recorded in --state-dir.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if schedules_dir is None:
+        raise click.UsageError("Missing option '--schedules' (or DRKIT_SCHEDULES).")
     if check:
         from drkit.daemon.check import check_directory, next_run_rows
 
@@ -281,3 +287,39 @@ def _serve(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+@daemon.command("runs")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The daemon's --state-dir (default: $XDG_STATE_HOME/drkit/daemon).",
+)
+@click.option("--schedule", help="Only the runs of this schedule.")
+@click.option("--job", type=click.Choice(["backup", "verify", "drill"]), help="Only runs of this job.")
+@click.option("--last", type=click.IntRange(min=1), default=20, show_default=True, help="The newest N runs.")
+@output_option
+def runs(state_dir: Path | None, schedule: str | None, job: str | None, last: int, output: str) -> None:
+    """List the daemon's recent runs (from runs.jsonl): outcome, duration, snapshot, error."""
+    from drkit.cli.render import duration_text
+    from drkit.daemon.history import recent_runs
+
+    found = recent_runs(state_dir or _default_state_dir(), last=last, schedule=schedule, job=job)
+    table = [
+        {
+            "start": r.start.strftime("%Y-%m-%d %H:%M:%S") if r.start else "",
+            "schedule": r.schedule,
+            "job": r.job,
+            "attempt": r.attempt,
+            "result": r.result,
+            "duration": duration_text(r.duration_s),
+            "snapshot": (r.snapshot_id or "")[:8],
+            "error": _short(r.error or ""),
+        }
+        for r in found
+    ]
+    emit([r.to_json() for r in found], output, text=f"{render_table(table)}\n{len(found)} runs")
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

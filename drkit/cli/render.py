@@ -16,6 +16,19 @@ def human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
+def duration_text(seconds: float | None) -> str:
+    """``42.1s``, ``3m05s``, ``1h02m``; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
 def plural(n: int, noun: str) -> str:
     """``1 volume``, ``2 volumes``."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
