@@ -8,9 +8,10 @@ from typing import NoReturn
 
 import click
 
-from drkit import __version__
+from drkit import __version__, deadline
 from drkit.cli import logsetup
 from drkit.cli.placeholders import PLANNED, placeholder
+from drkit.deadline import DATA_FACTOR, DEFAULT_METADATA, MAX_SECONDS, MIN_SECONDS, Timeouts
 from drkit.errors import DrkitError, ExitCode
 
 log = logging.getLogger("drkit.cli")
@@ -31,13 +32,24 @@ log = logging.getLogger("drkit.cli")
     show_default=True,
     help="Log lines for people (text) or machines (json).",
 )
-def cli(log_level: str | None, log_format: str) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(MIN_SECONDS, MAX_SECONDS),
+    default=DEFAULT_METADATA,
+    show_default=True,
+    metavar="SECONDS",
+    help="Deadline of each request to S3, the Kubernetes API or etcd, every retry included "
+    f"(object bodies: {DATA_FACTOR:g}x). A server still silent after a quarter of it (at most 15 s) is "
+    "reported as slow. Env: DRKIT_TIMEOUT.",
+)
+def cli(log_level: str | None, log_format: str, timeout: float) -> None:
     """drkit: encrypted, immutable, verified Kubernetes backups and rehearsed restores.
 
     Every option can also be set from the environment as DRKIT_<OPTION>, e.g. DRKIT_REPO.
     Exit codes are documented in docs/cli.md.
     """
     logsetup.configure(log_level, log_format)
+    deadline.configure(Timeouts(metadata=timeout))
 
 
 def _register() -> None:

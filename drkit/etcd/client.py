@@ -25,6 +25,8 @@ class EtcdClient:
     ``endpoints``: URLs or ``host:port`` (``https`` assumed when ``tls`` is given, else ``http``).
     ``tls``: CA and client certificate (:meth:`EtcdTLS.kubeadm` for a kubeadm node).
     Calls that take ``endpoint=None`` use :meth:`healthiest`.
+    ``timeout`` bounds the connect and each read; ``deadline`` a whole call (default: the CLI's
+    ``--timeout``; HashKV gets ``hash_timeout`` when longer).
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class EtcdClient:
         hash_timeout: float = DEFAULT_HASH_TIMEOUT,
         max_lag: int = DEFAULT_MAX_LAG,
         prefer_leader: bool = False,
+        deadline: float | None = None,
     ) -> None:
         scheme = "https" if tls is not None else "http"
         self.endpoints: tuple[EtcdEndpoint, ...] = tuple(
@@ -50,7 +53,9 @@ class EtcdClient:
             context = tls.context()
         elif any(e.tls for e in self.endpoints):
             context = ssl.create_default_context()
-        self._transport = Transport(context, timeout, tls.server_name if tls else None)
+        self._transport = Transport(
+            context, timeout, tls.server_name if tls else None, deadline_seconds=deadline
+        )
         self._hash_timeout = max(hash_timeout, timeout)
         self._max_lag = max_lag
         self._prefer_leader = prefer_leader

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import ssl
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
+from drkit import deadline
+from drkit.deadline import DeadlineExceeded
 from drkit.errors import EtcdError
 from drkit.etcd.config import EtcdEndpoint
 from drkit.etcd.errors import EtcdRequestFailed, EtcdTLSError, EtcdUnavailable
 
 READ_SIZE = 256 << 10
+SLOW_HINT = "is the endpoint up and reachable? A slow one may need a longer --timeout (DRKIT_TIMEOUT)"
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 CLIENT_CERT_HINT = (
     "etcd with --client-cert-auth needs a client certificate and key signed by its CA"
@@ -29,14 +35,49 @@ SCHEME_HINT = "the endpoint may serve TLS: use https:// and the etcd CA and clie
 
 
 class Transport:
-    """Opens one connection per call (etcd calls are few and long; no pooling needed)."""
+    """Opens one connection per call (etcd calls are few and long; no pooling needed).
+
+    ``timeout`` bounds the connect and each read; ``deadline_seconds`` (default: the CLI's
+    ``--timeout``, ``drkit.deadline.current().metadata``) bounds a whole call, and a snapshot stream
+    until its answer starts. A call still unanswered after ``Timeouts.slow_seconds`` is reported once
+    (WARNING); one unanswered at the deadline raises ``EtcdUnavailable`` naming the endpoint."""
 
     def __init__(
-        self, context: ssl.SSLContext | None, timeout: float, server_name: str | None = None
+        self,
+        context: ssl.SSLContext | None,
+        timeout: float,
+        server_name: str | None = None,
+        *,
+        deadline_seconds: float | None = None,
     ) -> None:
+        limits = deadline.current()
+        self.deadline = deadline_seconds if deadline_seconds is not None else limits.metadata
         self._context = context
-        self._timeout = timeout
+        self._timeout = min(timeout, self.deadline)
         self._server_name = server_name
+        self._slow = min(limits.slow_seconds, self.deadline / 4)
+        self._warned_slow = False
+
+    def _bounded(self, endpoint: EtcdEndpoint, path: str, seconds: float, fn: Callable[[], T]) -> T:
+        def slow(elapsed: float) -> None:
+            level = logging.DEBUG if self._warned_slow else logging.WARNING
+            self._warned_slow = True
+            log.log(
+                level,
+                "etcd %s is slow: %s has had no answer for %.1fs; waiting up to %.1fs more",
+                endpoint,
+                path,
+                elapsed,
+                max(0.0, seconds - elapsed),
+            )
+
+        try:
+            return deadline.run(fn, seconds, slow=min(self._slow, seconds / 2), on_slow=slow)
+        except DeadlineExceeded:
+            raise EtcdUnavailable(
+                f"etcd {endpoint} ({path}): no answer within {seconds:g}s",
+                hint=SLOW_HINT,
+            ) from None
 
     def _connect(self, endpoint: EtcdEndpoint, timeout: float | None) -> http.client.HTTPConnection:
         timeout = self._timeout if timeout is None else timeout
@@ -95,7 +136,25 @@ class Transport:
         timeout: float | None = None,
     ) -> Any:
         """One JSON request; the decoded JSON answer (also for the error statuses in ``accept``).
-        ``timeout`` overrides the transport's for this call."""
+        ``timeout`` overrides the transport's for this call (and its deadline, when longer)."""
+        seconds = max(self.deadline, timeout or 0.0)
+        return self._bounded(
+            endpoint,
+            path,
+            seconds,
+            lambda: self._call(endpoint, method, path, body, accept=accept, timeout=timeout),
+        )
+
+    def _call(
+        self,
+        endpoint: EtcdEndpoint,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        accept: tuple[int, ...],
+        timeout: float | None,
+    ) -> Any:
         conn, resp = self._send(endpoint, method, path, body, accept=accept, timeout=timeout)
         try:
             raw = resp.read()
@@ -111,9 +170,12 @@ class Transport:
     def stream(self, endpoint: EtcdEndpoint, path: str, body: Any = None) -> Iterator[bytes]:
         """POST and yield the response body in pieces of up to ``READ_SIZE`` (chunked encoding undone).
 
-        The connection is closed when the generator ends or is closed. ``timeout`` bounds each read.
+        The connection is closed when the generator ends or is closed. The answer must start within
+        the deadline; then ``timeout`` bounds each read (a snapshot may take long, but never stalls).
         """
-        conn, resp = self._send(endpoint, "POST", path, body)
+        conn, resp = self._bounded(
+            endpoint, path, self.deadline, lambda: self._send(endpoint, "POST", path, body)
+        )
         try:
             while True:
                 try:

@@ -10,6 +10,7 @@ are slow and they drop fields they do not know.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,13 +26,16 @@ from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from drkit import deadline
+from drkit.deadline import DeadlineExceeded
 from drkit.errors import ConfigError
 from drkit.kube.errors import KubeAPIError, KubeForbidden, KubeGone, KubeNotFound, KubeUnavailable
 
 JSON = "application/json"
-DEFAULT_TIMEOUT = 60.0
 DEFAULT_POOL_SIZE = 8
 _IN_CLUSTER_ENV = "KUBERNETES_SERVICE_HOST"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,12 +48,22 @@ class RawResponse:
 class KubeClient:
     """Raw HTTP requests to one API server, with the credentials of one kubeconfig context.
 
-    Thread-safe: the connection pool is shared (``pool_size`` connections)."""
+    Thread-safe: the connection pool is shared (``pool_size`` connections).
 
-    def __init__(self, api: k8s_client.ApiClient, *, context: str | None, timeout: float = DEFAULT_TIMEOUT):
+    ``timeout``: the deadline of each request, in seconds, every retry of the connection pool
+    included (default: ``drkit.deadline.current().metadata``, the CLI's ``--timeout``). A request
+    still unanswered after ``drkit.deadline.Timeouts.slow_seconds`` is reported once (WARNING); one
+    unanswered at the deadline raises ``KubeUnavailable`` naming the server."""
+
+    def __init__(
+        self, api: k8s_client.ApiClient, *, context: str | None, timeout: float | None = None
+    ) -> None:
         self._api = api
         self.context = context
-        self.timeout = timeout
+        limits = deadline.current()
+        self.timeout = timeout if timeout is not None else limits.metadata
+        self._slow = min(limits.slow_seconds, self.timeout / 4)
+        self._warned_slow = False
 
     @property
     def server(self) -> str:
@@ -62,7 +76,7 @@ class KubeClient:
         path: Path | None = None,
         context: str | None = None,
         *,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> KubeClient:
         """Credentials from ``path`` (else ``$KUBECONFIG``, else ``~/.kube/config``) and ``context`` (else
@@ -105,7 +119,50 @@ class KubeClient:
         content_type: str = JSON,
     ) -> RawResponse:
         """Send one request; return the answer when its status is 2xx, else raise a ``KubeAPIError``
-        subclass carrying the status and the API server's message."""
+        subclass carrying the status and the API server's message. Bounded by ``timeout``."""
+
+        def slow(elapsed: float) -> None:
+            level = logging.DEBUG if self._warned_slow else logging.WARNING
+            self._warned_slow = True
+            log.log(
+                level,
+                "API server %s is slow: %s %s has had no answer for %.1fs; waiting up to %.1fs more",
+                self.server,
+                verb,
+                path,
+                elapsed,
+                max(0.0, self.timeout - elapsed),
+            )
+
+        try:
+            return deadline.run(
+                lambda: self._request(
+                    verb, path, query=query, body=body, accept=accept, content_type=content_type
+                ),
+                self.timeout,
+                slow=self._slow,
+                on_slow=slow,
+            )
+        except DeadlineExceeded:
+            raise KubeUnavailable(
+                f"{verb} {self.server}{path}: no answer within {self.timeout:g}s",
+                status=0,
+                verb=verb,
+                path=path,
+                hint="is the API server up and reachable? A slow one may need a longer --timeout "
+                "(DRKIT_TIMEOUT)",
+            ) from None
+
+    def _request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None,
+        body: bytes | None,
+        accept: str,
+        content_type: str,
+    ) -> RawResponse:
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type

@@ -41,3 +41,9 @@ class TransientStoreError(StoreError):
     """Throttling, timeouts, 5xx, a refused connection: worth retrying with backoff."""
 
     transient = True
+
+
+class StoreTimeout(StoreError):
+    """An operation found no answer within its deadline, every attempt included (``RetryingStore``).
+
+    Final, not transient: the deadline already covered the retries."""

@@ -1,7 +1,17 @@
-"""RetryingStore: retries a store's transient errors with exponential backoff and full jitter.
+"""RetryingStore: the one layer that retries a store's transient errors and bounds how long each takes.
 
-Only errors whose ``transient`` attribute is true are retried (``TransientStoreError``); every other
-error passes through at once. Each retry is logged at WARNING on ``drkit.storage.retry``.
+It owns the attempt count: the S3 client under it makes one attempt per call (botocore's own retries
+are off), so ``attempts`` is the number of requests sent, and a lost reply is seen here, where a put
+can be checked against what landed. Only errors whose ``transient`` attribute is true are retried
+(``TransientStoreError``); every other error passes through at once. Pauses are exponential with full
+jitter. Each retry is logged at WARNING on ``drkit.storage.retry``.
+
+Every operation has a deadline, all attempts and pauses included (``drkit.deadline.Timeouts``:
+``metadata`` for head/list/versions/retention/delete, ``data`` for get and put). An attempt still
+running after ``slow`` seconds is reported once per store at WARNING ("slow"); one still running at
+the deadline is abandoned and ``StoreTimeout`` (exit 15) names the store's endpoint, the operation,
+the key and how many attempts were made. A transient error that survives every attempt is raised
+again naming the endpoint too.
 
 Two cases need more than "call again":
 
@@ -17,6 +27,8 @@ Two cases need more than "call again":
 from __future__ import annotations
 
 import builtins
+import functools
+import itertools
 import logging
 import random
 import time
@@ -24,24 +36,35 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
+from drkit import deadline
+from drkit.deadline import DeadlineExceeded, Timeouts
 from drkit.storage.base import ObjectInfo, Retention, Store
-from drkit.storage.errors import ObjectExists, ObjectNotFound
+from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreTimeout, TransientStoreError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+DEFAULT_ATTEMPTS = 6
+LIST_BATCH = 1000  # keys fetched per deadline-bounded step of a listing (one S3 page)
+_DATA_OPS = frozenset({"get", "put"})
+SLOW_HINT = "is the endpoint up and reachable? A slow one may need a longer --timeout (DRKIT_TIMEOUT)"
+
 
 class RetryingStore:
-    """Wraps ``inner``; ``attempts`` counts the first try. Delays: uniform(0, min(max, base * 2**n))."""
+    """Wraps ``inner``; ``attempts`` counts the first try. Delays: uniform(0, min(max, base * 2**n)).
+
+    ``timeouts``: the deadlines (default: ``drkit.deadline.current()`` when the store is built).
+    """
 
     def __init__(
         self,
         inner: Store,
         *,
-        attempts: int = 5,
+        attempts: int = DEFAULT_ATTEMPTS,
         base_delay: float = 0.2,
         max_delay: float = 10.0,
+        timeouts: Timeouts | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -51,8 +74,10 @@ class RetryingStore:
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.timeouts = timeouts or deadline.current()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._warned_slow = False
 
     def __repr__(self) -> str:
         return f"RetryingStore({self.inner!r}, attempts={self.attempts})"
@@ -65,23 +90,86 @@ class RetryingStore:
     def url(self) -> str:
         return self.inner.url
 
+    @property
+    def where(self) -> str:
+        """The store for messages: its endpoint first when it has one (S3), then its URL."""
+        endpoint = getattr(self.inner, "endpoint", None)
+        return f"{endpoint} ({self.url})" if endpoint else self.url
+
     def delay(self, retry: int) -> float:
         """The pause before retry number ``retry`` (0 for the first retry): full jitter."""
         cap = min(self.max_delay, self.base_delay * (2**retry))
         return self._rng.uniform(0.0, cap)
 
+    def _seconds(self, op: str) -> float:
+        return self.timeouts.data_seconds if op in _DATA_OPS else self.timeouts.metadata
+
     def _call(self, op: str, key: str, fn: Callable[[], T]) -> T:
+        seconds = self._seconds(op)
+        start = time.monotonic()
         for attempt in range(1, self.attempts + 1):
+            remaining = seconds - (time.monotonic() - start)
             try:
-                return fn()
+                return self._attempt(op, key, fn, attempt, remaining)
+            except DeadlineExceeded:
+                raise self._timeout(op, key, seconds, attempt, None) from None
             except Exception as exc:
-                if not getattr(exc, "transient", False) or attempt >= self.attempts:
+                if not getattr(exc, "transient", False):
                     raise
-                self._pause(op, key, attempt, exc)
+                if attempt >= self.attempts:
+                    raise self._gave_up(op, key, attempt, start, exc) from exc
+                if not self._pause(op, key, attempt, exc, seconds - (time.monotonic() - start)):
+                    raise self._timeout(op, key, seconds, attempt, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _pause(self, op: str, key: str, attempt: int, exc: BaseException) -> None:
+    def _attempt(self, op: str, key: str, fn: Callable[[], T], attempt: int, remaining: float) -> T:
+        """One attempt, abandoned after ``remaining`` seconds; reported once per store when slow."""
+        if remaining <= 0:
+            raise DeadlineExceeded(0.0)
+
+        def slow(elapsed: float) -> None:
+            level = logging.DEBUG if self._warned_slow else logging.WARNING
+            self._warned_slow = True
+            log.log(
+                level,
+                "store %s is slow: %s %s has had no answer for %.1fs (attempt %d); waiting up to %.1fs more",
+                self.where,
+                op,
+                key or "-",
+                elapsed,
+                attempt,
+                max(0.0, remaining - elapsed),
+                extra={"store": self.url, "op": op, "key": key, "attempt": attempt},
+            )
+
+        return deadline.run(fn, remaining, slow=self.timeouts.slow_seconds, on_slow=slow)
+
+    def _timeout(
+        self, op: str, key: str, seconds: float, attempts: int, last: BaseException | None
+    ) -> StoreTimeout:
+        detail = f"; last error: {last}" if last is not None else ""
+        what = "no answer" if last is None else "no success"
+        return StoreTimeout(
+            f"{self.where}: {op} {key or '-'}: {what} within {seconds:g}s "
+            f"({attempts} attempt{'s' if attempts > 1 else ''}){detail}",
+            key=key or None,
+            hint=SLOW_HINT,
+        )
+
+    def _gave_up(
+        self, op: str, key: str, attempts: int, start: float, exc: BaseException
+    ) -> TransientStoreError:
+        return TransientStoreError(
+            f"{self.where}: {exc} (gave up after {attempts} attempts in {time.monotonic() - start:.1f}s)",
+            key=getattr(exc, "key", None) or key or None,
+            hint=getattr(exc, "hint", None) or SLOW_HINT,
+        )
+
+    def _pause(self, op: str, key: str, attempt: int, exc: BaseException, remaining: float) -> bool:
+        """Sleep before the next attempt; ``False`` (no sleep) when the deadline would pass first."""
         pause = self.delay(attempt - 1)
+        if pause >= remaining:
+            return False
         log.warning(
             "store %s %s failed (attempt %d of %d), retrying in %.2fs: %s",
             op,
@@ -93,6 +181,7 @@ class RetryingStore:
             extra={"store": self.inner.url, "op": op, "key": key, "attempt": attempt},
         )
         self._sleep(pause)
+        return True
 
     def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
         tried = False
@@ -157,16 +246,41 @@ class RetryingStore:
         self._call("delete", key, attempt)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every key once. Each step (up to ``LIST_BATCH`` keys) has the metadata deadline; a listing
+        broken by a transient error starts again and skips the keys already yielded."""
         seen: set[str] = set()
+        seconds = self.timeouts.metadata
+        start = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             try:
-                for info in self.inner.list(prefix):
-                    if info.key not in seen:
-                        seen.add(info.key)
-                        yield info
+                pages = self.inner.list(prefix)
+                step = functools.partial(_take, pages)
+                while True:
+                    step_start = time.monotonic()
+                    batch = self._attempt(
+                        "list",
+                        prefix,
+                        step,
+                        attempt,
+                        seconds,
+                    )
+                    for info in batch:
+                        if info.key not in seen:
+                            seen.add(info.key)
+                            yield info
+                    if len(batch) < LIST_BATCH:
+                        return
+                    start = step_start  # a step that answered resets the clock for the next one
+            except DeadlineExceeded:
+                raise self._timeout("list", prefix, seconds, attempt, None) from None
             except Exception as exc:
-                if not getattr(exc, "transient", False) or attempt >= self.attempts:
+                if not getattr(exc, "transient", False):
                     raise
-                self._pause("list", prefix, attempt, exc)
-            else:
-                return
+                if attempt >= self.attempts:
+                    raise self._gave_up("list", prefix, attempt, start, exc) from exc
+                if not self._pause("list", prefix, attempt, exc, seconds - (time.monotonic() - start)):
+                    raise self._timeout("list", prefix, seconds, attempt, exc) from exc
+
+
+def _take(items: Iterator[ObjectInfo]) -> builtins.list[ObjectInfo]:
+    return builtins.list(itertools.islice(items, LIST_BATCH))

@@ -7,8 +7,10 @@ locked original stays readable by its version id.
 
 Errors are classified here, at the boundary (``raise ... from``): not found, exists (412), locked
 (a refusal caused by retention), access denied, transient (throttling, 5xx, timeouts, connection
-failures), anything else a ``StoreError`` naming the key. botocore retries once (standard mode, two
-attempts); ``RetryingStore`` does the patient retrying.
+failures, a body whose checksum does not match), anything else a ``StoreError`` naming the key.
+botocore makes one attempt per call (its own retries are off): ``RetryingStore`` is the one layer
+that retries, so that it counts every request sent and sees a put whose reply was lost. Socket
+timeouts are one attempt's share of the deadline (``drkit.deadline.Timeouts.attempt_seconds``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from drkit import deadline
+from drkit.deadline import Timeouts
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode, ObjectInfo, Retention
 from drkit.storage.errors import (
@@ -61,6 +65,8 @@ _TRANSIENT_EXC = (
     botocore.exceptions.HTTPClientError,  # read timeout, ...
     botocore.exceptions.ResponseStreamingError,  # the body broke off while reading
     botocore.exceptions.IncompleteReadError,
+    # The body's checksum (x-amz-checksum-*) did not match: a byte flipped in transit; read again.
+    botocore.exceptions.FlexibleChecksumError,
 )
 # Words of a refusal caused by a lock (MinIO: "Object is WORM protected ...", AWS: "... protected by
 # object lock"). Not "retention" alone: "not authorized to perform s3:PutObjectRetention" is a credential.
@@ -81,6 +87,7 @@ class S3Store:
         options: S3Options | None = None,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -88,7 +95,8 @@ class S3Store:
             check_key(self.prefix)
         self.options = options or S3Options()
         self._clock = clock
-        self._client: S3Client = _make_client(self.options)
+        self.timeouts = timeouts or deadline.current()
+        self._client: S3Client = _make_client(self.options, self.timeouts)
         self._object_lock: bool | None = None
 
     def __repr__(self) -> str:
@@ -97,6 +105,13 @@ class S3Store:
     @property
     def url(self) -> str:
         return s3_url(self.bucket, self.prefix, self.options)
+
+    @property
+    def endpoint(self) -> str:
+        """The server's address, for messages: the configured endpoint, else AWS S3 in its region."""
+        if self.options.endpoint:
+            return f"S3 endpoint {self.options.endpoint}"
+        return f"AWS S3 ({self._client.meta.region_name})"
 
     @property
     def client(self) -> S3Client:
@@ -349,7 +364,7 @@ _CREDENTIAL_METHODS = {
 }
 
 
-def _make_client(options: S3Options) -> S3Client:
+def _make_client(options: S3Options, timeouts: Timeouts) -> S3Client:
     try:
         session = boto3.session.Session(profile_name=options.profile)
     except botocore.exceptions.ProfileNotFound as exc:
@@ -359,10 +374,10 @@ def _make_client(options: S3Options) -> S3Client:
     config = Config(
         region_name=region,
         signature_version="s3v4",
-        retries={"mode": "standard", "max_attempts": 2},
+        retries={"mode": "standard", "total_max_attempts": 1},  # RetryingStore owns the attempts
         s3={"addressing_style": "path" if path_style else "virtual"},
-        connect_timeout=10,
-        read_timeout=120,
+        connect_timeout=min(10.0, timeouts.attempt_seconds),
+        read_timeout=timeouts.attempt_seconds,
         # drkit sends its own SHA-256 on put; no aws-chunked trailers that some servers refuse.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_supported",

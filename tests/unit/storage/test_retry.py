@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from drkit.deadline import Timeouts
 from drkit.storage.base import LockMode, ObjectInfo, Retention
-from drkit.storage.errors import ObjectExists, ObjectLocked, ObjectNotFound, TransientStoreError
+from drkit.storage.errors import (
+    ObjectExists,
+    ObjectLocked,
+    ObjectNotFound,
+    StoreTimeout,
+    TransientStoreError,
+)
 from drkit.storage.local import LocalStore
 from drkit.storage.retry import RetryingStore
 
@@ -192,3 +201,82 @@ def test_properties_pass_through(tmp_path: Path) -> None:
 def test_attempts_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="attempts"):
         RetryingStore(LocalStore(tmp_path), attempts=0)
+
+
+class Hung(LocalStore):
+    """A real LocalStore whose ``get`` and ``list`` never answer (until ``release``)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+        self.calls = 0
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        self.calls += 1
+        self.release.wait(30)
+        return super().get(key, version_id=version_id)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        self.release.wait(30)
+        yield from super().list(prefix)
+
+
+def test_an_operation_that_never_answers_fails_at_its_deadline_naming_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = Hung(tmp_path)
+    store = RetryingStore(inner, timeouts=Timeouts(metadata=0.2, data=0.4, slow=0.1))
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="drkit.storage.retry"), pytest.raises(StoreTimeout) as err:
+        store.get("data/k")
+    took = time.monotonic() - start
+    inner.release.set()
+    assert 0.4 <= took < 2.0
+    assert not err.value.transient  # the deadline covered the retries: nothing above retries again
+    assert err.value.exit_code == 15
+    assert str(err.value).startswith(f"{inner.url}: get data/k: no answer within 0.4s")
+    slow = [r.getMessage() for r in caplog.records if "is slow" in r.getMessage()]
+    assert len(slow) == 1
+    assert inner.url in slow[0]
+
+
+def test_only_the_first_slow_attempt_of_a_store_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    inner = Hung(tmp_path)
+    store = RetryingStore(inner, timeouts=Timeouts(metadata=0.25, slow=0.1))
+    with caplog.at_level(logging.DEBUG, logger="drkit.storage.retry"):
+        for _ in range(2):
+            with pytest.raises(StoreTimeout):
+                list(store.list("data/"))
+    inner.release.set()
+    levels = [r.levelno for r in caplog.records if "is slow" in r.getMessage()]
+    assert levels == [logging.WARNING, logging.DEBUG]
+
+
+def test_no_pause_outlives_the_deadline(tmp_path: Path) -> None:
+    inner = Flaky(tmp_path, {"get": 10})
+    inner.put("k", b"x")
+    sleeps: list[float] = []
+    store = RetryingStore(
+        inner,
+        attempts=10,
+        base_delay=5.0,
+        max_delay=5.0,
+        sleep=sleeps.append,
+        rng=random.Random(1),
+        timeouts=Timeouts(metadata=0.1, data=0.1),
+    )
+    with pytest.raises(
+        StoreTimeout, match=r"no success within 0\.1s \(\d+ attempts?\); last error: get: 503"
+    ):
+        store.get("k")
+    assert all(s < 0.1 for s in sleeps)
+
+
+def test_a_transient_error_that_outlasts_every_attempt_names_the_store(tmp_path: Path) -> None:
+    inner = Flaky(tmp_path, {"get": 10})
+    inner.put("k", b"x")
+    with pytest.raises(TransientStoreError, match=r"gave up after 3 attempts") as err:
+        retrying(inner, [], attempts=3).get("k")
+    assert str(err.value).startswith(inner.url)

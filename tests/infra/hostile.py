@@ -1,0 +1,121 @@
+"""Hostile loopback servers: one that accepts connections and never answers, one that answers slowly.
+
+    with SilentServer() as server:     # accepts TCP, reads what is sent, never writes a byte
+        url = server.url               # http://127.0.0.1:PORT
+    with SlowServer(delay=30) as server:   # answers every request after ``delay`` seconds, then
+        ...                                # trickles a valid HTTP answer a byte every ``trickle`` s
+
+Both bind 127.0.0.1 on a free port and close every connection they hold when the ``with`` ends, so
+that a test can prove a client gives up by itself (its deadline), not because the server went away.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+
+class SilentServer:
+    """Accepts every connection and reads from it forever, never answering."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name=type(self).__name__, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        with self._lock:
+            for conn in self._held:
+                conn.close()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                self._held.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                if not conn.recv(65536):
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+
+class SlowServer(SilentServer):
+    """Reads a request, waits ``delay`` seconds, then sends a valid JSON HTTP answer one byte every
+    ``trickle`` seconds (so that no single read ever waits long: socket timeouts never fire)."""
+
+    BODY = b'{"status": "ok"}'
+
+    def __init__(self, delay: float = 0.0, trickle: float = 0.5) -> None:
+        super().__init__()
+        self.delay = delay
+        self.trickle = trickle
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        received = b""
+        while b"\r\n\r\n" not in received and not self._stop.is_set():
+            try:
+                piece = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not piece:
+                return
+            received += piece
+        if self._stop.wait(self.delay):
+            return
+        answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(self.BODY)}\r\n\r\n".encode()
+            + self.BODY
+        )
+        for i in range(len(answer)):
+            try:
+                conn.sendall(answer[i : i + 1])
+            except OSError:
+                return
+            if self._stop.wait(self.trickle):
+                return
+
+
+def elapsed(start: float) -> float:
+    return time.monotonic() - start
