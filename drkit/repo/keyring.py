@@ -20,6 +20,7 @@ from drkit.errors import ConfigError, DrkitError, VerificationFailed, WrongKey
 from drkit.repo import keyslots
 from drkit.repo.keys import MasterKey, WriterKey
 from drkit.repo.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo, SlotTampered
+from drkit.repo.objects import agreed_read
 from drkit.storage.base import Store
 from drkit.storage.errors import ObjectNotFound
 
@@ -153,7 +154,7 @@ class KeyRing:
                 if i > 0 and version.version_id is None:
                     break
                 try:
-                    document = self.store.get(key, version_id=version.version_id)
+                    document = agreed_read(self.store, key, version_id=version.version_id)
                     info = keyslots.slot_info(document)
                 except ObjectNotFound:
                     continue

@@ -57,6 +57,9 @@ _TRANSIENT = {
     "OperationAborted",
     "ConditionalRequestConflict",
     "XMinioServerNotInitialized",
+    # The body the server received does not match the checksum sent with it: changed in transit.
+    "XAmzContentChecksumMismatch",
+    "BadDigest",
 }
 _TRANSIENT_STATUS = {500, 502, 503, 504}
 _DENIED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}

@@ -117,5 +117,50 @@ class SlowServer(SilentServer):
                 return
 
 
+class ErrorServer(SilentServer):
+    """Answers every request at once with ``status`` (503 SlowDown by default) and counts them."""
+
+    def __init__(self, status: int = 503, code: str = "SlowDown") -> None:
+        super().__init__()
+        self.status = status
+        self.body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            "<Message>Please reduce your request rate.</Message></Error>"
+        ).encode()
+        self.requests = 0
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.settimeout(0.2)
+        received = b""
+        while not self._stop.is_set():
+            try:
+                piece = conn.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not piece:
+                return
+            received += piece
+            while b"\r\n\r\n" in received:
+                head, _, received = received.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                received = received[length:]
+                with self._lock:
+                    self.requests += 1
+                answer = (
+                    f"HTTP/1.1 {self.status} Error\r\nContent-Type: application/xml\r\n"
+                    f"Content-Length: {len(self.body)}\r\n\r\n"
+                ).encode() + self.body
+                try:
+                    conn.sendall(answer)
+                except OSError:
+                    return
+
+
 def elapsed(start: float) -> float:
     return time.monotonic() - start

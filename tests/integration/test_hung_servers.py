@@ -25,11 +25,11 @@ from drkit.etcd.errors import EtcdUnavailable
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeUnavailable
 from drkit.secret import Secret
-from drkit.storage.errors import StoreTimeout
+from drkit.storage.errors import StoreTimeout, TransientStoreError
 from drkit.storage.options import S3Options
 from drkit.storage.retry import RetryingStore
 from drkit.storage.s3 import S3Store
-from tests.infra.hostile import SilentServer, SlowServer
+from tests.infra.hostile import ErrorServer, SilentServer, SlowServer
 
 DEADLINE = 1.0
 SLACK = 2.0  # scheduling on a loaded machine; before the fix these took 4 s to minutes
@@ -61,6 +61,17 @@ def test_s3_gives_up_at_its_deadline_naming_the_endpoint(hostile: SilentServer) 
     assert err.exit_code == ExitCode.STORAGE
     err = fails_in_time(lambda: list(store.list("snapshots/")), StoreTimeout)
     assert hostile.url in str(err)
+
+
+def test_one_layer_owns_the_attempts_one_request_per_attempt() -> None:
+    """botocore retries nothing itself: ``attempts`` is the number of requests the server sees
+    (before, botocore's second attempt doubled it, and hid a lost put reply from RetryingStore)."""
+    with ErrorServer(503, "SlowDown") as server:
+        options = S3Options(endpoint=server.url, access_key="k", secret_key=Secret("s"), region="us-east-1")
+        store = RetryingStore(S3Store("bucket", "repo", options), attempts=3, base_delay=0.01, max_delay=0.01)
+        with pytest.raises(TransientStoreError, match=r"SlowDown.*gave up after 3 attempts"):
+            store.get("config")
+        assert server.requests == 3
 
 
 def test_a_cli_command_on_a_hung_endpoint_fails_within_timeout_with_exit_15(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from botocore.exceptions import (
     ClientError,
     EndpointConnectionError,
+    FlexibleChecksumError,
     NoCredentialsError,
     ReadTimeoutError,
     SSLError,
@@ -59,7 +60,15 @@ def reply(code: str, status: int, message: str = "") -> ClientError:
         (reply("XMinioServerNotInitialized", 503), None, TransientStoreError),
         (reply("BadGateway", 502), None, TransientStoreError),
         (reply("InvalidRequest", 400, "Invalid Request"), None, StoreError),
-        (reply("XAmzContentChecksumMismatch", 400), None, StoreError),
+        # the body the server received does not match the checksum sent with it: changed in transit
+        (reply("XAmzContentChecksumMismatch", 400), None, TransientStoreError),
+        (reply("BadDigest", 400), None, TransientStoreError),
+        # the body received does not match the checksum the server sent with it: read it again
+        (
+            FlexibleChecksumError(error_msg="Expected checksum abc did not match calculated checksum: def"),
+            None,
+            TransientStoreError,
+        ),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), None, TransientStoreError),
         (NoCredentialsError(), None, AccessDenied),

@@ -1,0 +1,139 @@
+"""Faults in transit (issue 19.11): a flipped byte is re-read, a lost put reply is not a failure.
+
+A byte flipped on the way (and a server that sends no checksum header, so nothing below drkit
+catches it) must cost a re-read, not a "corrupt" verdict; a version corrupt in the store must still
+be called corrupt, and said to be consistently so. A put whose reply was lost while the request
+landed must count as done for every kind of object drkit writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import pytest
+
+from drkit.errors import VerificationFailed
+from drkit.repo import audit
+from drkit.repo.keyring import KeyRing
+from drkit.repo.keyslots import Credential
+from drkit.repo.layout import CONFIG_KEY, pack_key
+from drkit.repo.objects import VerifiedReader
+from drkit.secret import Secret
+from drkit.storage.base import Retention
+from drkit.storage.errors import TransientStoreError
+from drkit.storage.retry import RetryingStore
+from tests.treecompare import assert_same_tree
+from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, make_tree, new_repo, open_repo
+
+
+class Flipping(SafeStore):
+    """Flips one byte of the next ``flips[key]`` reads of ``key`` (``"*"``: of any key, once each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flips: dict[str, int] = {}
+        self.flipped: list[str] = []
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        data = super().get(key, version_id=version_id)
+        left = self.flips.get(key, 0)
+        if left > 0 and data:
+            self.flips[key] = left - 1
+            self.flipped.append(key)
+            flipped = bytearray(data)
+            flipped[(len(data) // 2 + left) % len(data)] ^= 0x40  # not the same byte each time
+            return bytes(flipped)
+        return data
+
+
+class LostReply(SafeStore):
+    """Each put lands, then its reply is lost (a transient error) the first time for each key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: list[str] = []
+
+    def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
+        vid = super().put(key, data, retention=retention)
+        if key not in self.lost:
+            self.lost.append(key)
+            raise TransientStoreError(f"{key}: put failed: Connection was closed before we received a reply")
+        return vid
+
+
+def test_a_version_that_fails_once_then_passes_is_a_fault_in_transit_not_tampering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = Flipping()
+    store.put("snapshots/a", b"good bytes")
+    store.flips["snapshots/a"] = 1
+    reader = VerifiedReader(store)
+    valid = lambda data: data == b"good bytes"  # noqa: E731
+    with caplog.at_level(logging.WARNING, logger="drkit.repo.objects"):
+        assert reader.read("snapshots/a", valid) == (b"good bytes", None)
+    assert reader.events == []
+    assert [e.message for e in reader.transit] == [
+        "snapshots/a: failed 1 read(s), then passed (a fault in transit, not stored)"
+    ]
+    assert "failed 1 read(s), then passed" in caplog.text
+
+
+def test_a_version_corrupt_in_the_store_is_read_a_bounded_number_of_times_then_called_corrupt() -> None:
+    store = Flipping()
+    store.put("snapshots/a", b"good bytes")
+    store.inner._objects["snapshots/a"][0].data = b"bad bytes"
+    store.flips["snapshots/a"] = 0
+    reads: list[str] = []
+    original = store.get
+
+    def counting(key: str, *, version_id: str | None = None) -> bytes:
+        reads.append(key)
+        return original(key, version_id=version_id)
+
+    store.get = counting  # type: ignore[method-assign]
+    with pytest.raises(VerificationFailed, match="consistently corrupt: read 3 times"):
+        VerifiedReader(store).read("snapshots/a", lambda data: data == b"good bytes")
+    assert 3 <= len(reads) <= 6  # the version read, then (the same one, listed) no other version
+
+
+def test_backup_restore_and_verify_pass_through_flipped_reads(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = Flipping()
+    snap = new_repo(store).backup_path(src, host="h")
+    for key in store.keys(""):
+        store.flips[key] = 2  # every object read flips twice, then reads true
+    repo = open_repo(store)
+    repo.restore_path(snap.id, tmp_path / "out")
+    assert_same_tree(src, tmp_path / "out")
+    report = repo.verify(read_data_percent=100)
+    assert report.problems == ()
+    assert store.flipped  # the faults did happen
+    assert repo._reader.transit
+
+
+def test_a_pack_corrupt_in_the_store_is_still_corrupt_and_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    store = Flipping()
+    snap = new_repo(store).backup_path(src, host="h")
+    for pack_id in snap.packs:
+        corrupt(store, pack_key(pack_id))
+    with pytest.raises(VerificationFailed, match="consistently corrupt"):
+        open_repo(store).restore_path(snap.id, tmp_path / "out")
+
+
+def test_a_lost_put_reply_is_success_for_init_key_add_and_audit_records() -> None:
+    store = LostReply()
+    retrying = RetryingStore(store, sleep=lambda _s: None, rng=random.Random(3))
+    repo = new_repo(retrying)  # keys/<slot> and config: both replies lost
+    assert CONFIG_KEY in store.lost
+    assert any(k.startswith("keys/") for k in store.lost)
+    other = Credential(passphrase=Secret("another passphrase"))
+    slot = KeyRing(retrying, scrypt_n=SCRYPT_N).add(repo.key, other, "second")
+    assert f"keys/{slot.slot_id}" in store.lost
+    record = audit.append(repo, audit.AuditRecord.now("backup", "drkit backup", "ok"))
+    assert record.key in store.lost
+    assert [r.key for r in audit.list_records(open_repo(retrying)).records] == [record.key]
