@@ -16,7 +16,8 @@ again naming the endpoint too.
 Two cases need more than "call again":
 
 * ``put``: the first attempt may have reached the store before the connection failed. If a retry
-  then meets ``ObjectExists`` and the stored bytes are the bytes being written, the put succeeded:
+  then meets ``ObjectExists`` and the stored bytes are the bytes being written (read up to three
+  times: a byte flipped on the way back is not someone else's object), the put succeeded:
   its version id is returned (and the retention extended to the one asked for, which is a no-op
   when the first attempt set it).
 * ``delete``: the newest version is pinned (``head``) before deleting, so that retries cannot
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_ATTEMPTS = 6
+COMPARE_READS = 3  # reads of a stored object before "other content" is believed
 LIST_BATCH = 1000  # keys fetched per deadline-bounded step of a listing (one S3 page)
 _DATA_OPS = frozenset({"get", "put"})
 SLOW_HINT = "is the endpoint up and reachable? A slow one may need a longer --timeout (DRKIT_TIMEOUT)"
@@ -202,12 +204,17 @@ class RetryingStore:
     def _put_landed(self, key: str, data: bytes, retention: Retention | None) -> str | None:
         """After a failed attempt, ``ObjectExists``: return the version if it holds our bytes."""
         info = self.inner.head(key)
-        if info.size != len(data) or self.inner.get(key, version_id=info.version_id) != data:
+        if info.size != len(data) or not self._holds(key, info.version_id, data):
             raise ObjectExists(f"{key}: already exists with other content", key=key)
         if retention is not None:
             self.inner.extend_retention(key, retention.until, version_id=info.version_id)
         log.info("store put %s: an earlier attempt had landed; keeping it", key)
         return info.version_id
+
+    def _holds(self, key: str, version_id: str | None, data: bytes) -> bool:
+        """Whether the stored version is ``data``; a mismatch is read again (``COMPARE_READS`` in all),
+        so that a byte flipped on the way back is not taken for someone else's object."""
+        return any(self.inner.get(key, version_id=version_id) == data for _ in range(COMPARE_READS))
 
     def get(self, key: str, *, version_id: str | None = None) -> bytes:
         return self._call("get", key, lambda: self.inner.get(key, version_id=version_id))

@@ -280,3 +280,19 @@ def test_a_transient_error_that_outlasts_every_attempt_names_the_store(tmp_path:
     with pytest.raises(TransientStoreError, match=r"gave up after 3 attempts") as err:
         retrying(inner, [], attempts=3).get("k")
     assert str(err.value).startswith(inner.url)
+
+
+def test_a_landed_put_is_recognised_even_when_the_comparing_read_is_flipped_once(tmp_path: Path) -> None:
+    class FlipOnce(Flaky):
+        flipped = False
+
+        def get(self, key: str, *, version_id: str | None = None) -> bytes:
+            data = super().get(key, version_id=version_id)
+            if not self.flipped:
+                self.flipped = True
+                return bytes([data[0] ^ 1]) + data[1:]
+            return data
+
+    inner = FlipOnce(tmp_path, {"put": 1}, land=True)
+    assert retrying(inner, []).put("k", b"mine") is None
+    assert inner.flipped
