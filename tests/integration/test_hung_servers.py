@@ -32,7 +32,7 @@ from drkit.storage.s3 import S3Store
 from tests.infra.hostile import ErrorServer, SilentServer, SlowServer
 
 DEADLINE = 1.0
-SLACK = 2.0  # scheduling on a loaded machine; before the fix these took 4 s to minutes
+SLACK = 4.0  # a loaded, shared machine; before the fix these took 4 s (with other messages) to minutes
 
 
 @pytest.fixture(params=["silent", "trickle"])
@@ -108,7 +108,8 @@ def test_a_cli_command_on_a_hung_endpoint_fails_within_timeout_with_exit_15(tmp_
     # Each attempt's socket timeout is a third of --timeout: the attempts run out before the
     # deadline of an object body (5x --timeout), or the deadline ends them.
     assert re.search(
-        r"drkit: error: S3 endpoint \S+ .*(no answer within 5s|gave up after 6 attempts)", result.stderr
+        r"drkit: error: S3 endpoint \S+ .*(no (answer|success) within 5s|gave up after 6 attempts)",
+        result.stderr,
     )
     assert "--timeout" in result.stderr  # the hint says what to change
     assert took < 5 * DEADLINE + SLACK + 5  # + interpreter start-up
