@@ -6,13 +6,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv sysdeps testbin lint test test-unit demo demo-down clean-testbin bench
+.PHONY: help venv sysdeps testbin image lint test test-unit demo demo-down clean-testbin bench
 
 help:
 	@echo "make demo      run drkit's main job on embedded defaults (local repository, local sandbox cluster)"
 	@echo "make test      run the whole test suite (builds the pinned test servers on first use)"
 	@echo "make lint      ruff, mypy --strict, import-linter"
 	@echo "make testbin   build the pinned test servers into .testbin/bin (cached by version)"
+	@echo "make image     build drkit's image and the test images into .testbin/images (OCI archives, no Docker)"
 	@echo "make bench     run the benchmarks in bench/"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
@@ -31,6 +32,12 @@ sysdeps:
 
 testbin: sysdeps
 	bash hack/testbin/build.sh
+
+# drkit.local/drkit:dev, drkit.local/testapp:1, drkit.local/pause:1 as OCI archives in .testbin/images
+# (root: mmdebstrap and chroot; the Debian base and the drkit layer are cached in ~/.cache/drkit/images)
+image: venv sysdeps
+	bash hack/testbin/build.sh etcd
+	$(BIN)/python hack/image/build.py
 
 lint: venv
 	$(BIN)/ruff check .
