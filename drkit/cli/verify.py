@@ -66,12 +66,14 @@ def verify(
             {"kind": p.kind.value, "object": p.object, "message": p.message, "snapshots": list(p.snapshots)}
             for p in report.problems
         ],
+        "warnings": list(report.warnings),
     }
     lines = [
         f"checked {report.snapshots_checked} snapshots, {report.trees_checked} trees, "
         f"{report.blobs_checked} blobs, {report.packs_checked} packs ({report.packs_read} read in full)"
     ]
     lines += [f"  {p}" for p in report.problems]
+    lines += [f"  warning: {w}" for w in report.warnings]
     lines.append("no problems found" if report.ok else f"{len(report.problems)} problems found")
     emit(data, output, text="\n".join(lines))
     affected = sorted({s[:8] for p in report.problems for s in p.snapshots})

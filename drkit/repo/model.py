@@ -141,6 +141,7 @@ class VerifyReport:
     packs_checked: int
     packs_read: int
     problems: tuple[Problem, ...]
+    warnings: tuple[str, ...] = ()  # not damage, but worth a look: objects locked far beyond drkit's dates
 
     @property
     def ok(self) -> bool:

@@ -5,6 +5,11 @@ checked snapshots opens (its pack is read and hashed) and is well formed; every 
 names is in an index and its pack exists; every pack a snapshot names exists, and a newer version
 of it that fails its hash (someone overwrote it) is reported as tampering. ``read_data_percent``
 of the packs are also read in full: hash, header, every blob opened and checked against its id.
+
+Locks: every pack, index and manifest the snapshots name is asked for its retain-until date; one
+locked more than :data:`RETENTION_SLACK` beyond the latest date drkit itself set (recorded in the
+manifests) gets a warning: a writer credential can extend COMPLIANCE retention to any date (a cost
+attack: nothing can be pruned until then), see docs/security.md.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from drkit.errors import VerificationFailed
 from drkit.repo.blobs import BlobType, open_blob
 from drkit.repo.index import MasterIndex
-from drkit.repo.layout import name_of_key, object_name, pack_key
+from drkit.repo.layout import index_key, name_of_key, object_name, pack_key, snapshot_key
 from drkit.repo.model import Problem, ProblemKind, Snapshot, VerifyReport
 from drkit.repo.objects import VerifiedReader
 from drkit.repo.pack import read_header
@@ -27,6 +33,10 @@ from drkit.repo.sealing import MASTER_SEALER, Openers, session_key
 from drkit.repo.tree import NodeType, decode_tree
 from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
+
+RETENTION_SLACK = timedelta(days=2)
+"""How far beyond drkit's own retain-until an object may be locked before verify warns (locks are
+rounded up to at most a day)."""
 
 
 class Verifier:
@@ -53,6 +63,7 @@ class Verifier:
             for p in s.packs:
                 self._pack_snapshots[p].add(s.id)
         self._seen: set[tuple[ProblemKind, str]] = {(p.kind, p.object) for p in self.problems}
+        self.warnings: list[str] = []
 
     def _problem(self, kind: ProblemKind, obj: str, message: str, snapshots: Iterable[str] = ()) -> None:
         if (kind, obj) in self._seen:
@@ -84,6 +95,7 @@ class Verifier:
             if p in existing:
                 self._check_versions(p)
         self._check_sessions(referenced_packs)
+        self._check_locks(snapshots, existing)
         packs_read = self._read_data(sorted(p for p in referenced_packs if p in existing), read_data_percent)
         for ev in self.reader.events:
             self._problem(
@@ -99,7 +111,49 @@ class Verifier:
             packs_checked=len(referenced_packs),
             packs_read=packs_read,
             problems=tuple(self.problems),
+            warnings=tuple(self.warnings),
         )
+
+    def _check_locks(self, snapshots: list[Snapshot], existing: dict[str, ObjectInfo]) -> None:
+        """Warn about objects locked far beyond what drkit set (the manifests record each date)."""
+        expected: dict[str, datetime | None] = {}
+
+        def record(key: str, until: datetime | None) -> None:
+            known = expected.get(key)
+            expected[key] = until if known is None or (until is not None and until > known) else known
+
+        checked: set[str] = set()
+        chosen = {s.id for s in snapshots}
+        for snap in [*self.all_snapshots, *(s for s in snapshots if s not in self.all_snapshots)]:
+            keys = [(snapshot_key(snap.id), snap.retain_until)]
+            keys += [(pack_key(p), ref.retain_until) for p, ref in snap.packs.items() if p in existing]
+            keys += [(index_key(i), until) for i, until in snap.indexes.items()]
+            for key, until in keys:
+                record(key, until)  # a later snapshot may have extended it: every snapshot counts
+                if snap.id in chosen:
+                    checked.add(key)
+        far: list[tuple[str, datetime, datetime | None]] = []
+        for key in sorted(checked):
+            try:
+                info = self.store.head(key)
+            except ObjectNotFound:
+                continue  # reported as missing where it matters
+            actual = info.retention.until if info.retention is not None else None
+            limit = expected[key]
+            if actual is not None and (limit is None or actual > limit + RETENTION_SLACK):
+                far.append((key, actual, limit))
+        if far:
+            key, actual, limit = far[0]
+            set_by_drkit = limit.date().isoformat() if limit is not None else "no lock"
+            self.warnings.append(
+                f"{len(far)} objects are locked far beyond the retention drkit set (first: {key} until "
+                f"{actual.date().isoformat()}, drkit set {set_by_drkit}): a writer credential may have "
+                "extended them (a cost attack: they cannot be pruned before then; docs/security.md)"
+            )
+            self.warnings += [
+                f"{k} locked until {a.isoformat()}, drkit set {lim.isoformat() if lim else 'no lock'}"
+                for k, a, lim in far[1:50]
+            ]
 
     def _walk(
         self,

@@ -18,6 +18,7 @@ from typing import Any, Final
 import pytest
 from botocore.exceptions import ClientError
 
+from drkit.errors import SandboxError
 from drkit.sandbox.minio import assume_role
 from drkit.sandbox.s3server import S3Credentials, S3Server
 from tests.infra.plugin import ROOT
@@ -362,3 +363,68 @@ def test_drkit_backs_up_as_writer_and_prunes_only_as_pruner(s3: S3Server, tmp_pa
         ("prune", "partial"),  # the writer's, which deleted nothing
         ("prune", "ok"),
     ]
+
+
+# --- retention extension as a cost attack (issue 19.9) ------------------------------------------------
+
+
+def _with_retention_cap(bucket: str) -> dict[str, Any]:
+    """The writer policy plus docs/iam/writer-retention-cap.json (a Deny above 400 days)."""
+    doc = policy("writer-policy.json", bucket)
+    doc["Statement"] += policy("writer-retention-cap.json", bucket)["Statement"]
+    return doc
+
+
+@on_minio
+def test_a_writer_can_extend_compliance_retention_to_2099_without_the_cap(s3: S3Server) -> None:
+    """The attack: PutObjectRetention lets any writer lock an object for decades (nothing can free it)."""
+    writer = boto3_client(s3, credentials(s3, "writer-policy.json"))
+    version = put_locked(writer, s3.bucket, "data/ee/pack", b"pack", mode=COMPLIANCE, until=_in(60))
+    far = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+    writer.put_object_retention(
+        Bucket=s3.bucket,
+        Key="data/ee/pack",
+        VersionId=version,
+        Retention={"Mode": COMPLIANCE, "RetainUntilDate": far},
+    )
+    assert retention(writer, s3.bucket, "data/ee/pack", version) == (COMPLIANCE, far)
+
+
+@on_minio
+def test_the_retention_cap_refuses_extensions_beyond_it(s3: S3Server) -> None:
+    """The mitigation docs/security.md gives, enforced by MinIO: s3:object-lock-remaining-retention-days."""
+    writer = boto3_client(s3, assume_role(s3.endpoint, s3.admin, _with_retention_cap(s3.bucket), 3600))
+    version = put_locked(writer, s3.bucket, "data/ff/pack", b"pack", mode=COMPLIANCE, until=_in(60))
+    within = _in(300 * 24 * 60)  # 300 days: what drkit's own extensions need, allowed
+    writer.put_object_retention(
+        Bucket=s3.bucket,
+        Key="data/ff/pack",
+        VersionId=version,
+        Retention={"Mode": COMPLIANCE, "RetainUntilDate": within},
+    )
+    assert retention(writer, s3.bucket, "data/ff/pack", version) == (COMPLIANCE, within)
+    for beyond in (_in(500 * 24 * 60), dt.datetime(2099, 1, 1, tzinfo=dt.UTC)):
+        refused(
+            DENIED,
+            writer.put_object_retention,
+            Bucket=s3.bucket,
+            Key="data/ff/pack",
+            VersionId=version,
+            Retention={"Mode": COMPLIANCE, "RetainUntilDate": beyond},
+        )
+    assert retention(writer, s3.bucket, "data/ff/pack", version) == (COMPLIANCE, within)
+
+
+@on_minio
+def test_minio_takes_the_cap_on_put_object_retention_only(s3: S3Server) -> None:
+    """On AWS the condition key also applies to s3:PutObject (a new object locked for decades); the
+    pinned MinIO refuses a policy that uses it there, so on MinIO a writer can still put new objects
+    with a far retain-until: docs/security.md says so, and verify warns about such objects."""
+    doc = _with_retention_cap(s3.bucket)
+    doc["Statement"][-1]["Action"] = ["s3:PutObject", "s3:PutObjectRetention"]
+    with pytest.raises(SandboxError, match="unsupported condition keys"):
+        assume_role(s3.endpoint, s3.admin, doc, 3600)
+    writer = boto3_client(s3, assume_role(s3.endpoint, s3.admin, _with_retention_cap(s3.bucket), 3600))
+    far = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
+    version = put_locked(writer, s3.bucket, "data/gg/pack", b"x", mode=COMPLIANCE, until=far)
+    assert retention(writer, s3.bucket, "data/gg/pack", version) == (COMPLIANCE, far)

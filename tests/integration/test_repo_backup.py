@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,8 +69,21 @@ def _round_trip(store: Store, tmp_path: Path) -> Repository:
     assert describe(tmp_path / "sub") == describe(src / "sub" / "deeper")
     report = repo.verify(read_data_percent=100)
     assert report.ok, report.problems
+    assert report.warnings == ()  # drkit's own locks and extensions are not "far beyond" (19.9)
     assert report.packs_read == len(list(store.list(DATA_PREFIX)))
     return repo
+
+
+def test_s3_verify_warns_about_a_lock_extended_to_2099(s3: S3Server, tmp_path: Path) -> None:
+    """A writer credential extends a pack's COMPLIANCE lock to 2099 (S3 allows it): verify says so."""
+    store = _s3_store(s3, s3.writer)
+    repo = _round_trip(store, tmp_path)
+    pack = next(iter(store.list(DATA_PREFIX))).key
+    store.extend_retention(pack, datetime(2099, 1, 1, tzinfo=UTC))
+    report = repo.verify()
+    assert report.ok
+    assert pack in report.warnings[0]
+    assert "until 2099-01-01" in report.warnings[0]
 
 
 def test_local_store_round_trip(tmp_path: Path) -> None:
