@@ -13,6 +13,7 @@ import html
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from drkit.drill.checks import Status
 from drkit.drill.result import PHASE_CLUSTER_UP, PHASE_RESTORE, RTO_PHASES, DrillResult
@@ -56,6 +57,13 @@ def junit_xml(result: DrillResult) -> str:
     el = case(f"{result.provider} scratch cluster up", up.duration_s if up else 0.0)
     if up is None or not up.ok:
         ET.SubElement(el, "failure", message=up.message if up else "not started").text = result.error or ""
+    proof = etcd_proof(result)
+    if proof is not None:  # the etcd provider: the restored database proven equal to the snapshot
+        el = case("etcd HashKV proof", 0.0)
+        if proof["hashKVVerified"]:
+            ET.SubElement(el, "system-out").text = proof_text(proof)
+        else:
+            ET.SubElement(el, "skipped", message=proof_text(proof))
     restore = result.phase(PHASE_RESTORE)
     if up is not None and up.ok:
         el = case(f"restore snapshot {result.snapshot_id[:8]}", restore.duration_s if restore else 0.0)
@@ -86,6 +94,7 @@ def junit_xml(result: DrillResult) -> str:
         ("rtoSeconds", f"{result.rto_s:.3f}"),
         ("rpoSeconds", f"{result.rpo_s:.3f}"),
         *((f"phase.{p.name}.seconds", f"{p.duration_s:.3f}") for p in result.phases),
+        *_proof_properties(proof),
     ):
         ET.SubElement(props, "property", name=key, value=value)
     suite.insert(0, props)
@@ -93,6 +102,31 @@ def junit_xml(result: DrillResult) -> str:
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def etcd_proof(result: DrillResult) -> dict[str, Any] | None:
+    """What the etcd provider proved about the restored database (``cluster.etcd``), if it ran."""
+    proof = result.cluster.get("etcd") if isinstance(result.cluster, dict) else None
+    return proof if isinstance(proof, dict) else None
+
+
+def proof_text(proof: dict[str, Any]) -> str:
+    verdict = "verified" if proof.get("hashKVVerified") else "NOT verified"
+    return (
+        f"HashKV {verdict}: snapshot revision {proof.get('snapshotRevision')}, restored at revision "
+        f"{proof.get('restoredRevision')}; {proof.get('verification', '')}"
+    ).rstrip("; ")
+
+
+def _proof_properties(proof: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if proof is None:
+        return []
+    return [
+        ("etcd.hashKVVerified", str(bool(proof.get("hashKVVerified"))).lower()),
+        ("etcd.snapshotRevision", str(proof.get("snapshotRevision"))),
+        ("etcd.restoredRevision", str(proof.get("restoredRevision"))),
+        ("etcd.verification", str(proof.get("verification", ""))),
+    ]
 
 
 _ICON = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.SKIP: "SKIP"}
@@ -116,6 +150,9 @@ def markdown(result: DrillResult) -> str:
     ]
     if result.error:
         lines.append(f"- error: {result.error}")
+    proof = etcd_proof(result)
+    if proof is not None:
+        lines += ["", "## etcd", "", f"- {_cell(proof_text(proof))}"]
     lines += ["", "## Phases", "", "| phase | start | duration | ok | note |", "|---|---|---|---|---|"]
     for p in result.phases:
         rto = "" if p.name in RTO_PHASES else " (not in RTO)"
@@ -172,6 +209,9 @@ def html_page(result: DrillResult) -> str:
     )
     verdict = "PASSED" if result.ok else "FAILED"
     error = f"<p><b>error:</b> {html.escape(result.error)}</p>" if result.error else ""
+    proof = etcd_proof(result)
+    if proof is not None:
+        error += f"<h2>etcd</h2><p>{html.escape(proof_text(proof))}</p>"
     taken = html.escape(result.snapshot_time.isoformat())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>DR drill {html.escape(result.id)}: {verdict}</title>

@@ -411,6 +411,26 @@ def test_etcd_provider_boots_an_api_server_on_the_restored_etcd_and_checks_it(
     assert SECRET_VALUE not in done.stdout + done.stderr
     assert_torn_down(drkit, result["id"])
 
+    # --keep: the table output says how to stop what it left running, and that is all there is
+    from drkit.sandbox.process import stop_pid
+
+    kept = drkit.run("drill", "run", str(plan), "--provider", "etcd", "--keep", "--no-store", "--report-dir",
+                     str(tmp_path / "reports"))  # fmt: skip
+    report = json.loads(next((tmp_path / "reports").glob("drill-*.json")).read_text())
+    pids = report["cluster"]["pids"]
+    try:
+        assert kept.returncode == 0, kept.stdout + kept.stderr
+        assert len(pids) == 2  # kube-apiserver and etcd
+        assert f"stop it with: kill {' '.join(str(p) for p in pids)}" in kept.stdout
+        assert f"then remove {report['cluster']['workdir']}" in kept.stdout
+        assert sorted(drill_processes(report["id"])) == sorted(pids)
+        assert "## etcd\n\n- HashKV verified: snapshot revision" in kept.stdout
+    finally:
+        for pid in pids:
+            stop_pid(pid)
+        shutil.rmtree(report["cluster"]["workdir"], ignore_errors=True)
+    assert_torn_down(drkit, report["id"])
+
 
 def test_keep_leaves_the_scratch_cluster_running_and_says_how_to_stop_it(
     shop: tuple[Drkit, str], tmp_path: Path

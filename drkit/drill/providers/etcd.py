@@ -118,6 +118,9 @@ class EtcdScratch(ScratchBase):
 
     def describe(self) -> dict[str, Any]:
         out = {**super().describe(), "server": self.server}
+        if self.workdir is not None:  # what --keep leaves running, and where
+            out["workdir"] = str(self.workdir)
+            out["pids"] = self.pids()
         if self.restored is not None:
             v = self.restored.verification
             out["etcd"] = {

@@ -133,3 +133,34 @@ def test_json_round_trips_and_write_reports_names_files_by_id(tmp_path: Path) ->
 )
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def test_the_etcd_providers_hashkv_proof_is_in_every_report() -> None:
+    from dataclasses import replace
+
+    proof = {
+        "snapshotRevision": 812,
+        "restoredRevision": 1812,
+        "hashKVVerified": True,
+        "verification": "HashKV 123456 at revision 812 equals the recorded one",
+    }
+    etcd = replace(result(failed=False), provider="etcd", cluster={"provider": "etcd", "etcd": proof})
+    text = "HashKV verified: snapshot revision 812, restored at revision 1812"
+    assert f"## etcd\n\n- {text}" in markdown(etcd)
+    assert text in html_page(etcd)
+    assert json.loads(to_json(etcd))["cluster"]["etcd"] == proof
+    suite = parse(junit_xml(etcd)).find("testsuite")
+    assert suite is not None
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["etcd.hashKVVerified"] == "true"
+    assert props["etcd.snapshotRevision"] == "812"
+    (case,) = [c for c in suite.iter("testcase") if c.get("name") == "etcd HashKV proof"]
+    out = case.find("system-out")
+    assert out is not None
+    assert out.text is not None
+    assert text in out.text
+    unproven = replace(etcd, cluster={"etcd": {**proof, "hashKVVerified": False, "verification": "no etcd"}})
+    (case,) = [c for c in parse(junit_xml(unproven)).iter("testcase") if c.get("name") == "etcd HashKV proof"]
+    assert case.find("skipped") is not None
+    assert "HashKV NOT verified" in markdown(unproven)
+    assert "## etcd" not in markdown(result())  # other providers: no such section
