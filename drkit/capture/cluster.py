@@ -40,6 +40,7 @@ from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient
 from drkit.kube.client import KubeClient
 from drkit.repo.model import Snapshot
+from drkit.repo.progress import NullProgress, Progress
 from drkit.repo.repository import Repository
 from drkit.repo.snapshotwriter import SnapshotWriter
 from drkit.storage.base import LockMode
@@ -125,9 +126,15 @@ def _use_lock(repo: Repository, request: ClusterBackupRequest) -> None:
 
 
 def backup_cluster(
-    repo: Repository, request: ClusterBackupRequest, *, notify: Notify | None = None
+    repo: Repository,
+    request: ClusterBackupRequest,
+    *,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
 ) -> ClusterBackupResult:
-    """Capture etcd (if configured) and the API resources (if configured) into one new snapshot."""
+    """Capture etcd (if configured) and the API resources (if configured) into one new snapshot.
+    ``notify`` hears each phase's messages; ``progress`` counts the bytes stored, phase by phase
+    (``etcd``, ``resources``, ``volumes``)."""
     if request.etcd is None and request.kube is None:
         raise ConfigError("nothing to back up: give a Kubernetes context/kubeconfig, etcd endpoints, or both")
     say = notify or (lambda _msg: None)
@@ -143,8 +150,10 @@ def backup_cluster(
         writer["schedule"] = request.schedule
     meta: dict[str, Any] = {"drkit": writer}
     _use_lock(repo, request)
-    with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host) as snap:
+    bars = progress or NullProgress()
+    with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host, progress=progress) as snap:
         if request.etcd is not None:
+            bars.start("etcd", None)
             stream = request.etcd.snapshot()
             say(f"etcd: streaming a snapshot from {stream.endpoint}")
             with stream:
@@ -153,6 +162,7 @@ def backup_cluster(
             meta["etcd"] = etcd_record
             say(f"etcd: {size} bytes at revision {etcd_record['revision']}, checksum verified")
         if request.kube is not None:
+            bars.start("resources", None)
             capture = capture_resources(request.kube, request.capture_filter)
             records = []
             for obj in capture:
@@ -168,6 +178,7 @@ def backup_cluster(
             meta["kubernetes"] = {"server": request.kube.server, "context": request.kube.context}
             say(f"resources: {summary.objects} objects of {len(summary.counts)} resource types")
         if wants_volumes and request.kube is not None and request.volumes is not None:
+            bars.start("volumes", None)
             volumes = _capture_volumes(repo, snap, request.kube, request.volumes, request.capture_filter, say)
             meta["volumes"] = volumes.to_record(request.volumes.selection, request.volumes.mover)
         snap.set_meta(meta)

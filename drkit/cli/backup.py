@@ -16,7 +16,7 @@ import click
 from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
-from drkit.cli.progress import make_progress
+from drkit.cli.progress import make_progress, phase_printer
 from drkit.cli.render import human_bytes, plural, snapshot_row
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings, write_only_option
 from drkit.config.limits import MAX_UID
@@ -213,6 +213,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="Job mode: how long one mover Job (or VolumeSnapshot) may take.",
 )
 @write_only_option
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A bar and the phases on a terminal (default when stderr is one), the phases as lines on "
+    "stderr otherwise; --no-progress: only the log (--log-level info).",
+)
 @output_option
 @audited("backup", "backup run")
 def backup_run(
@@ -248,6 +254,7 @@ def backup_run(
     no_hooks: bool,
     volume_timeout: str,
     write_only: bool,
+    progress: bool | None,
     output: str,
 ) -> None:
     """Back up a cluster: an etcd snapshot (when endpoints are given), its API resources and, with
@@ -297,7 +304,8 @@ def backup_run(
         )
     with _run_lines(schedule_name) as finished:
         r = repo.open_for_backup(write_only)
-        result = backup_cluster(r, request, notify=lambda msg: log.info("%s", msg))
+        bars = make_progress(progress)
+        result = backup_cluster(r, request, notify=phase_printer(bars, progress), progress=bars)
         finished(result)
     snap = result.snapshot
     note(snapshot=snap.id)

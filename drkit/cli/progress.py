@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -93,6 +94,11 @@ class RichProgress:
             if self._bars is not None and self._task is not None:
                 self._bars.advance(self._task, n)
 
+    def say(self, message: str) -> None:
+        """A line above the bars (a phase message); the bars keep drawing below it."""
+        with self._lock:
+            self._console.print(message, markup=False, highlight=False)
+
     def done(self) -> None:
         with self._lock:
             self._close_locked()
@@ -168,3 +174,21 @@ def _is_terminal(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # closed or replaced streams
         return False
+
+
+def phase_printer(
+    progress: Progress, enabled: bool | None, logger: logging.Logger = log
+) -> Callable[[str], None]:
+    """Where a long command's phase messages (``etcd: streaming a snapshot from ...``) go: above the
+    bars on a terminal; as plain lines on stderr otherwise, unless the log shows them already
+    (``--log-level info``) or ``--no-progress`` asked for the log only."""
+
+    def say(message: str) -> None:
+        if isinstance(progress, RichProgress):
+            progress.say(message)
+        elif enabled is not False and not logger.isEnabledFor(logging.INFO):
+            click.echo(f"drkit: {message}", err=True)
+        else:
+            logger.info("%s", message)
+
+    return say

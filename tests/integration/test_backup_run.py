@@ -217,7 +217,11 @@ def test_backup_run_captures_every_kind_and_etcd_and_dedups_the_second_run(
     cm = cluster.api("GET", f"/api/v1/namespaces/{namespace}/configmaps/settings")
     cm["data"]["mode"] = "green"
     cluster.api("PUT", f"/api/v1/namespaces/{namespace}/configmaps/settings", cm)
-    second = drkit.json(*common)
+    ran = drkit.run(*common, "-o", "json")  # stderr is no terminal: the phases as lines
+    assert ran.returncode == 0, ran.stderr
+    second = json.loads(ran.stdout)
+    assert "drkit: resources: " in ran.stderr
+    assert "\x1b[" not in ran.stderr and "\r" not in ran.stderr  # no bars drawn into a pipe
     first_resources = snap["meta"]["resources"]["bytes"]
     assert second["meta"]["resources"]["objects"] == snap["meta"]["resources"]["objects"]
     # one changed object, its directory trees and the object list: a small fraction of the capture

@@ -246,3 +246,29 @@ def test_non_tty_stderr_gets_log_lines_and_no_control_codes() -> None:
     assert sum("drkit.progress: upload: 3.0 MiB in " in line for line in lines) == 2
     assert sum("drkit.progress: scan: 12 files in " in line for line in lines) == 2
     assert not CONTROL.search(result.stderr), repr(result.stderr)
+
+
+def test_phase_messages_go_above_the_bars_or_to_stderr_or_to_the_log(
+    capsys: pytest.CaptureFixture[str], records: list[logging.LogRecord]
+) -> None:
+    from drkit.cli.progress import phase_printer
+
+    out = io.StringIO()
+    bars = RichProgress(Console(file=out, force_terminal=True, width=100, color_system=None))
+    bars.start("etcd", None)
+    phase_printer(bars, None)("etcd: streaming a snapshot from https://127.0.0.1:2379")
+    bars.advance(4096)
+    bars.done()
+    assert "etcd: streaming a snapshot from https://127.0.0.1:2379" in out.getvalue()
+    assert "etcd" in out.getvalue().split("streaming", 1)[1]  # the bar goes on below the message
+
+    quiet = logging.getLogger("drkit.test.progress.quiet")
+    quiet.setLevel(logging.WARNING)  # the default --log-level
+    lines = LogProgress()
+    phase_printer(lines, None, quiet)("resources: 12 objects of 3 resource types")  # no terminal: stderr
+    assert capsys.readouterr().err == "drkit: resources: 12 objects of 3 resource types\n"
+    chatty = logging.getLogger("drkit.test.progress")  # --log-level info: the log has the line already
+    phase_printer(lines, None, chatty)("volumes: 1 selected")
+    phase_printer(lines, False, quiet)("volumes: 2 selected")  # --no-progress: only the log (quiet here)
+    assert capsys.readouterr().err == ""
+    assert [r.getMessage() for r in records if r.levelno == logging.INFO] == ["volumes: 1 selected"]
