@@ -221,7 +221,8 @@ def test_backup_run_captures_every_kind_and_etcd_and_dedups_the_second_run(
     assert ran.returncode == 0, ran.stderr
     second = json.loads(ran.stdout)
     assert "drkit: resources: " in ran.stderr
-    assert "\x1b[" not in ran.stderr and "\r" not in ran.stderr  # no bars drawn into a pipe
+    assert "\x1b[" not in ran.stderr  # no bars drawn into a pipe
+    assert "\r" not in ran.stderr
     first_resources = snap["meta"]["resources"]["bytes"]
     assert second["meta"]["resources"]["objects"] == snap["meta"]["resources"]["objects"]
     # one changed object, its directory trees and the object list: a small fraction of the capture
