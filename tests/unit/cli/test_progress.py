@@ -249,7 +249,7 @@ def test_non_tty_stderr_gets_log_lines_and_no_control_codes() -> None:
 
 
 def test_phase_messages_go_above_the_bars_or_to_stderr_or_to_the_log(
-    capsys: pytest.CaptureFixture[str], records: list[logging.LogRecord]
+    capsys: pytest.CaptureFixture[str], records: list[logging.LogRecord], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from drkit.cli.progress import phase_printer
 
@@ -264,10 +264,12 @@ def test_phase_messages_go_above_the_bars_or_to_stderr_or_to_the_log(
 
     quiet = logging.getLogger("drkit.test.progress.quiet")
     quiet.setLevel(logging.WARNING)  # the default --log-level
+    monkeypatch.setattr(quiet, "propagate", False)
     lines = LogProgress()
     phase_printer(lines, None, quiet)("resources: 12 objects of 3 resource types")  # no terminal: stderr
     assert capsys.readouterr().err == "drkit: resources: 12 objects of 3 resource types\n"
     chatty = logging.getLogger("drkit.test.progress")  # --log-level info: the log has the line already
+    monkeypatch.setattr(chatty, "propagate", False)  # kept by the fixture's handler only
     phase_printer(lines, None, chatty)("volumes: 1 selected")
     phase_printer(lines, False, quiet)("volumes: 2 selected")  # --no-progress: only the log (quiet here)
     assert capsys.readouterr().err == ""
