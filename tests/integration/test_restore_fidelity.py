@@ -64,6 +64,15 @@ def _condition(obj: dict[str, Any], kind: str) -> bool:
     return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
+def _served(cluster: ControlPlane, path: str) -> bool:
+    try:
+        return cluster.exists(path)
+    except http.HTTPStatusError as exc:
+        if exc.status == 429:  # "storage is (re)initializing" just after the CRD became Established
+            return False
+        raise
+
+
 def _delete(cluster: ControlPlane, path: str) -> None:
     try:
         cluster.api("DELETE", path)
@@ -84,7 +93,7 @@ def app(cluster: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iter
     crd_path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}"
     _wait(lambda: _condition(c.api("GET", crd_path), "Established"), "the CRD Established")
     widgets = f"/apis/{group}/v1/namespaces/{ns}/widgets"
-    _wait(lambda: c.exists(widgets), "the widgets served")
+    _wait(lambda: _served(c, widgets), "the widgets served")
     c.api(
         "POST",
         widgets,
