@@ -35,8 +35,8 @@ testbin: sysdeps
 
 # drkit.local/drkit:dev, drkit.local/testapp:1, drkit.local/pause:1 as OCI archives in .testbin/images
 # (root: mmdebstrap and chroot; the Debian base and the drkit layer are cached in ~/.cache/drkit/images)
+# etcdutl: this checkout's testbin build (build.py runs `hack/testbin/build.sh etcd` when it is missing)
 image: venv sysdeps
-	bash hack/testbin/build.sh etcd
 	$(BIN)/python hack/image/build.py
 
 lint: venv

@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILDER_VERSION = "1"
 # Every time stamp in every layer is clamped to this (2024-01-01T00:00:00Z): same inputs, same digests.
 EPOCH = 1704067200
+# Layers of each kind kept in the cache (a drkit layer is ~70 MB).
+KEEP_LAYERS = 3
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
 
@@ -182,6 +184,7 @@ PAUSE_NAME = "drkit.local/pause:1"
 PAUSE_ENTRYPOINT = ("/bin/busybox", "sleep", "2147483647")
 BUSYBOX = Path("/bin/busybox")
 ALL_IMAGES = ("drkit", "testapp", "pause")
+DEFAULT_ETCDUTL = ROOT / ".testbin/bin/etcdutl"
 
 
 def log(message: str) -> None:
@@ -250,6 +253,7 @@ class Cache:
         meta = self.path / "layers" / f"{kind}-{key}.json"
         blob = meta.with_suffix(".tar.gz")
         if meta.is_file() and blob.is_file():
+            meta.touch()  # recently used: kept by prune()
             return oci.Layer.from_json(blob, json.loads(meta.read_text()))
         return None
 
@@ -259,7 +263,15 @@ class Cache:
     def keep_layer(self, kind: str, key: str, layer: oci.Layer) -> oci.Layer:
         meta = self.path / "layers" / f"{kind}-{key}.json"
         meta.write_text(json.dumps(layer.to_json(), indent=1) + "\n")
+        self.prune(kind)
         return layer
+
+    def prune(self, kind: str) -> None:
+        """Keep the KEEP_LAYERS most recently used layers of a kind (other checkouts may use older ones)."""
+        metas = sorted((self.path / "layers").glob(f"{kind}-*.json"), key=lambda p: p.stat().st_mtime)
+        for meta in metas[:-KEEP_LAYERS]:
+            meta.with_suffix(".tar.gz").unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
 
 
 # --- drkit: the Debian base ---------------------------------------------------------------------------
@@ -318,6 +330,7 @@ def build_base_layer(cache: Cache, base: BaseDefinition, refresh: bool) -> tuple
     key = sha256_text(base_key(base), repr(base), BUILDER_VERSION, oci.file_sha256(Path(oci.__file__)))[:16]
     layer = cache.layer("drkit-base", key)
     if layer is not None:
+        log("base layer: cached")
         return layer, where
     log("base layer: removing shells and package managers, adding the drkit user")
     start = time.monotonic()
@@ -336,38 +349,53 @@ def build_base_layer(cache: Cache, base: BaseDefinition, refresh: bool) -> tuple
                 owned = extra_dirs[name]
                 out.add_dir(name, 0o755, base.uid if owned else 0, base.gid if owned else 0)
                 continue
-            member = members[name]
-            info = _copy_info(member, name)
-            if info.isfile() or info.islnk():
-                info.mode &= ~0o6000  # no setuid/setgid anywhere
-            if info.islnk():
-                target = info.linkname.removeprefix("./")
-                if target in removed_targets:
-                    # a hard link to something removed becomes a file of its own
-                    target_member = members[target]
-                    info.type = tarfile.REGTYPE
-                    info.linkname = ""
-                    info.size = target_member.size
-                    out.add(info, src.extractfile(target_member))
-                    continue
-                info.linkname = target
-                out.add(info)
-            elif name in accounts:
-                data = src.extractfile(member)
-                assert data is not None
-                content = data.read()
-                if not content.endswith(b"\n"):
-                    content += b"\n"
-                content += accounts[name]
-                info.size = len(content)
-                out.add(info, io.BytesIO(content))
-            elif info.isfile():
-                out.add(info, src.extractfile(member))
-            else:
-                out.add(info)
+            _add_hardened(
+                src, out, members[name], name, members=members, removed=removed_targets, accounts=accounts
+            )
     assert out.layer is not None
     log(f"base layer: done in {time.monotonic() - start:.0f}s ({len(removed_targets)} paths removed)")
     return cache.keep_layer("drkit-base", key, out.layer), where
+
+
+def _add_hardened(
+    src: tarfile.TarFile,
+    out: oci.LayerWriter,
+    member: tarfile.TarInfo,
+    name: str,
+    *,
+    members: dict[str, tarfile.TarInfo],
+    removed: set[str],
+    accounts: dict[str, bytes],
+) -> None:
+    """Copy one entry of mmdebstrap's tar: no setuid/setgid bits, the drkit user in the account files."""
+    info = _copy_info(member, name)
+    if info.isfile() or info.islnk():
+        info.mode &= ~0o6000
+    if info.islnk():
+        target = info.linkname.removeprefix("./")
+        if target in removed:
+            # a hard link to something removed becomes a file of its own
+            target_member = members[target]
+            info.type = tarfile.REGTYPE
+            info.linkname = ""
+            info.size = target_member.size
+            out.add(info, src.extractfile(target_member))
+            return
+        info.linkname = target
+        out.add(info)
+    elif name in accounts:
+        data = src.extractfile(member)
+        assert data is not None
+        content = data.read()
+        if not content.endswith(b"\n"):
+            content += b"\n"
+        content += accounts[name]
+        info.size = len(content)
+        out.add(info, io.BytesIO(content))
+    elif info.isfile():
+        out.add(info, src.extractfile(member))
+    else:
+        out.add(info)
 
 
 def _copy_info(member: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
@@ -395,12 +423,25 @@ def drkit_sources_key() -> str:
     return h.hexdigest()
 
 
-def check_etcdutl(etcdutl: Path, version: str) -> None:
+def etcdutl_is(etcdutl: Path, version: str) -> bool:
     if not etcdutl.is_file():
-        raise BuildError(f"{etcdutl}: missing; build it with `bash hack/testbin/build.sh etcd`")
+        return False
     out = run([str(etcdutl), "version"]).stdout
-    if f"etcdutl version: {version.removeprefix('v')}" not in out:
-        raise BuildError(f"{etcdutl}: is not etcdutl {version} (hack/testbin/versions.env): {out.strip()}")
+    return f"etcdutl version: {version.removeprefix('v')}" in out
+
+
+def ensure_etcdutl(etcdutl: Path) -> None:
+    """etcdutl at the pin of hack/testbin/versions.env: this checkout's testbin link is (re)made by
+    hack/testbin/build.sh (a cache hit when `make testbin` has run); another path must already be it."""
+    version = etcd_version()
+    if etcdutl_is(etcdutl, version):
+        return
+    if etcdutl != DEFAULT_ETCDUTL:
+        raise BuildError(f"{etcdutl}: missing or not etcdutl {version} (hack/testbin/versions.env)")
+    log(f"etcdutl {version}: bash hack/testbin/build.sh etcd")
+    result = subprocess.run(["bash", str(ROOT / "hack/testbin/build.sh"), "etcd"], check=False)
+    if result.returncode != 0 or not etcdutl_is(etcdutl, version):
+        raise BuildError(f"hack/testbin/build.sh etcd did not give etcdutl {version} at {etcdutl}")
 
 
 def fetch_wheels(dest: Path) -> None:
@@ -455,7 +496,6 @@ def chroot(rootfs: Path, *cmd: str) -> str:
 def build_app_layer(cache: Cache, d: DrkitDefinition, base_dir: Path, etcdutl: Path) -> oci.Layer:
     """The venv with drkit (made by the base's own Python in a chroot, offline) and etcdutl."""
     version = etcd_version()
-    check_etcdutl(etcdutl, version)
     key = sha256_text(
         base_key(d.base),
         repr(d),
@@ -681,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="*", help="drkit, testapp, pause (default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / ".testbin/images", help="where the archives go")
-    parser.add_argument("--etcdutl", type=Path, default=ROOT / ".testbin/bin/etcdutl")
+    parser.add_argument("--etcdutl", type=Path, default=DEFAULT_ETCDUTL, help="default: the testbin build")
     parser.add_argument(
         "--cache",
         type=Path,
@@ -703,6 +743,8 @@ def main(argv: list[str] | None = None) -> int:
         check_host(images)
         cache = Cache(args.cache)
         built: list[Path] = []
+        if "drkit" in images:
+            ensure_etcdutl(args.etcdutl)
         with cache.locked():
             if "drkit" in images:
                 built.append(build_drkit(cache, args.out, args.etcdutl, args.refresh_base))

@@ -139,3 +139,37 @@ def test_base_removes_shells_and_package_managers_and_keeps_the_rest() -> None:
         "etc/ssl/certs/ca-certificates.crt",
     ]:
         assert not base.removed(path), path
+
+
+def test_cache_keeps_the_most_recently_used_layers_of_a_kind(tmp_path: Path) -> None:
+    cache = build.Cache(tmp_path / "cache")
+    tree = _tree(tmp_path / "src")
+    for i in range(build.KEEP_LAYERS + 2):
+        with cache.layer_writer("drkit-app", f"k{i}", "test") as out:
+            out.add_tree(tree, "opt/app")
+        assert out.layer is not None
+        cache.keep_layer("drkit-app", f"k{i}", out.layer)
+        stamp = EPOCH + i
+        os.utime(tmp_path / f"cache/layers/drkit-app-k{i}.json", (stamp, stamp))
+        if i == 0:
+            with cache.layer_writer("testapp", "other", "test") as other:
+                other.add_dir("tmp")
+            assert other.layer is not None
+            cache.keep_layer("testapp", "other", other.layer)
+    assert cache.layer("drkit-app", "k0") is None  # the oldest went when the fourth came
+    assert cache.layer("drkit-app", "k2") is not None  # used again: now the most recent
+    with cache.layer_writer("drkit-app", "new", "test") as out:
+        out.add_dir("opt")
+    assert out.layer is not None
+    cache.keep_layer("drkit-app", "new", out.layer)
+    kept = sorted(p.name for p in (tmp_path / "cache/layers").iterdir())
+    assert kept == [
+        "drkit-app-k2.json",
+        "drkit-app-k2.tar.gz",
+        "drkit-app-k4.json",
+        "drkit-app-k4.tar.gz",
+        "drkit-app-new.json",
+        "drkit-app-new.tar.gz",
+        "testapp-other.json",  # another kind: not counted
+        "testapp-other.tar.gz",
+    ]
