@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from drkit.repo import catalog
 from drkit.repo.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
 from drkit.repo.model import LockedObject, PruneResult, Snapshot
 from drkit.storage.base import ObjectInfo, Store
@@ -92,7 +93,16 @@ def forget_snapshots(
     """Delete these snapshots' manifests: (deleted ids, locked manifests, manifests the store refused)."""
     d = _Deleter(store, now, dry_run)
     deleted = [s.id for s in snapshots if d.delete(snapshot_key(s.id))]
+    _forget_entries(store, d, deleted)
     return deleted, d.locked, d.denied
+
+
+def _forget_entries(store: Store, d: _Deleter, deleted: list[str]) -> None:
+    """Delete the catalog entries of the snapshots whose manifests were deleted (after them: an entry
+    left behind is reported by verify, a manifest left without its entry is not)."""
+    if deleted:
+        for key in catalog.entries_of(store, deleted):
+            d.delete(key)
 
 
 def prune_repository(
@@ -122,6 +132,7 @@ def prune_repository(
             deleted_snaps.append(s.id)
         else:
             remaining.append(s)
+    _forget_entries(store, d, deleted_snaps)
     needed_packs = {p for s in remaining for p in s.packs}
     needed_indexes = {i for s in remaining for i in s.indexes}
 

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drkit.errors import ConfigError, RepositoryNotFound, VerificationFailed
+from drkit.errors import ConfigError, DrkitError, RepositoryNotFound, VerificationFailed
+from drkit.repo import catalog
 from drkit.repo.backup import ParentTrees, TreeBackup
 from drkit.repo.blobs import BlobType
 from drkit.repo.chunker import ChunkerParams
@@ -675,8 +676,13 @@ class Repository:
         )
         data = encode_manifest(self._write_keys, snap)
         sid = object_name(data)
-        put_once(self.store, snapshot_key(sid), data, self._lock())
+        lock = self._lock()
+        put_once(self.store, snapshot_key(sid), data, lock)
         snap = replace(snap, id=sid)
+        try:  # after the manifest: a crash in between leaves a snapshot without an entry, never the reverse
+            catalog.write_entry(self.store, sid, now, retention_at(lock.mode, lock.retention, lock.clock()))
+        except (DrkitError, ObjectExists) as exc:
+            _log.warning("snapshot %s: its catalog entry was not stored: %s", sid[:8], exc)
         snapshots = self._load_snapshots()
         snapshots.append(snap)
         snapshots.sort(key=lambda s: (s.time, s.id))
@@ -748,7 +754,12 @@ class Repository:
             load_problems=[*state.problems, *self._snapshot_problems],
             progress=progress,
         )
-        return verifier.run(chosen, read_data_percent=read_data_percent)
+        report = verifier.run(chosen, read_data_percent=read_data_percent)
+        if snapshot:
+            return report
+        manifests = {name_of_key(o.key) for o in self.store.list(SNAPSHOTS_PREFIX)}
+        deleted = catalog.check(self.store, manifests, self._clock())
+        return replace(report, problems=(*report.problems, *deleted)) if deleted else report
 
     # -- forget and prune ------------------------------------------------------------------------
 

@@ -1,0 +1,166 @@
+"""The snapshot catalog: a locked record written with each snapshot, so that a deleted manifest is seen.
+
+A manifest that is deleted (beneath the S3 API by whoever controls the disks, by a lifecycle rule, by
+a GOVERNANCE bypass, or in a repository without Object Lock) would otherwise leave no trace: nothing
+else names it. Right after a snapshot's manifest is stored, a catalog entry is put at
+``catalog/<time>-<snapshot id>`` (``<time>`` UTC ``YYYYmmddTHHMMSS.ffffffZ``, so that names sort in time
+order), locked like the manifest. Its body is canonical JSON::
+
+    {"format": "drkit-catalog", "version": 1, "snapshot": "<id>", "time": "<RFC 3339>",
+     "retain_until": "<RFC 3339>" | null,
+     "previous": {"snapshot": "<id>", "key": "catalog/...", "retain_until": ...} | null}
+
+``previous`` is the newest catalog entry when it was written, so entries form a chain: deleting a
+manifest *and* its entry still leaves the next entry naming it. ``verify`` reports (``missing``):
+
+- an entry whose manifest is gone;
+- a ``previous`` whose manifest and entry are both gone while its lock had not yet expired (after
+  expiry, a prune may have removed both).
+
+``forget`` and ``prune`` delete a snapshot's entry with its manifest. Entries are plain JSON (no
+secret: ids and times, which object names and dates already show), so a write-only writer can write
+and read them. Writing one is best effort: a snapshot whose entry could not be stored still exists
+(its manifest is written first), it is only not protected this way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from drkit.repo.layout import snapshot_key
+from drkit.repo.model import Problem, ProblemKind
+from drkit.storage.base import Retention, Store
+from drkit.storage.errors import ObjectNotFound
+
+CATALOG_PREFIX: Final = "catalog/"
+FORMAT: Final = "drkit-catalog"
+VERSION: Final = 1
+MAX_ENTRY_BYTES: Final = 4096
+
+
+@dataclass(frozen=True)
+class EntryName:
+    key: str
+    time: str  # the sortable time part of the name
+    snapshot: str
+
+
+def parse_name(key: str) -> EntryName | None:
+    """``catalog/<time>-<snapshot id>``; ``None`` for anything else."""
+    name = key.removeprefix(CATALOG_PREFIX)
+    time, _, sid = name.partition("-")
+    if not key.startswith(CATALOG_PREFIX) or len(sid) != 64 or not time:
+        return None
+    return EntryName(key, time, sid)
+
+
+def entry_key(sid: str, when: datetime) -> str:
+    return f"{CATALOG_PREFIX}{when.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}-{sid}"
+
+
+def list_entries(store: Store) -> list[EntryName]:
+    """Every catalog entry, oldest first."""
+    names = [n for n in (parse_name(o.key) for o in store.list(CATALOG_PREFIX)) if n is not None]
+    return sorted(names, key=lambda n: (n.time, n.snapshot))
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.astimezone(UTC).isoformat()
+
+
+def read_entry(store: Store, key: str) -> dict[str, Any] | None:
+    """The body of an entry, ``None`` when it is gone or no valid entry."""
+    try:
+        data = store.get(key)
+    except ObjectNotFound:
+        return None
+    if len(data) > MAX_ENTRY_BYTES:
+        return None
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        return None
+    return body
+
+
+def write_entry(store: Store, sid: str, when: datetime, retention: Retention | None) -> str:
+    """Store the catalog entry of snapshot ``sid`` (its manifest already stored), chained to the newest."""
+    previous: dict[str, Any] | None = None
+    entries = list_entries(store)
+    if entries:
+        newest = entries[-1]
+        body = read_entry(store, newest.key) or {}
+        previous = {"snapshot": newest.snapshot, "key": newest.key, "retain_until": body.get("retain_until")}
+    key = entry_key(sid, when)
+    body = {
+        "format": FORMAT,
+        "version": VERSION,
+        "snapshot": sid,
+        "time": _iso(when),
+        "retain_until": _iso(retention.until) if retention is not None else None,
+        "previous": previous,
+    }
+    store.put(
+        key, (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode(), retention=retention
+    )
+    return key
+
+
+def entries_of(store: Store, snapshot_ids: Iterable[str]) -> list[str]:
+    """The catalog keys of these snapshots (to delete with their manifests)."""
+    wanted = set(snapshot_ids)
+    return [n.key for n in list_entries(store) if n.snapshot in wanted]
+
+
+def check(store: Store, manifests: set[str], now: datetime) -> list[Problem]:
+    """Snapshots the catalog recorded whose manifest is gone. ``manifests``: the ids under snapshots/."""
+    problems: list[Problem] = []
+    entries = list_entries(store)
+    cataloged = {n.snapshot for n in entries}
+    for name in entries:
+        body = read_entry(store, name.key)
+        if name.snapshot not in manifests:
+            when = body.get("time") if body else None
+            problems.append(
+                Problem(
+                    ProblemKind.MISSING,
+                    snapshot_key(name.snapshot),
+                    f"the manifest is gone, but {name.key} records the snapshot"
+                    + (f" (taken {when})" if when else "")
+                    + ": it was deleted (if it was forgotten on purpose, delete the catalog entry too)",
+                    (name.snapshot,),
+                )
+            )
+        previous = body.get("previous") if body else None
+        if not isinstance(previous, dict):
+            continue
+        psid = previous.get("snapshot")
+        if not isinstance(psid, str) or psid in manifests or psid in cataloged:
+            continue
+        until = previous.get("retain_until")
+        locked_until = _parse(until) if isinstance(until, str) else None
+        if locked_until is not None and locked_until > now:
+            problems.append(
+                Problem(
+                    ProblemKind.MISSING,
+                    snapshot_key(psid),
+                    f"the manifest and its catalog entry are gone, though {name.key} names the snapshot "
+                    f"and it was locked until {until}: both were deleted beneath the lock",
+                    (psid,),
+                )
+            )
+    return problems
+
+
+def _parse(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
