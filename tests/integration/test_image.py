@@ -23,6 +23,7 @@ import sys
 import tarfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,18 +149,24 @@ def _unpack(images: Path, archive: str, name: str, tmp: Path) -> Bundle:
 
 
 @pytest.fixture(scope="session")
-def drkit_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    return _unpack(built_images, "drkit.oci.tar", build.DRKIT.name, tmp_path_factory.mktemp("drkit-image"))
+def drkit_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
+    tmp = tmp_path_factory.mktemp("drkit-image")
+    yield _unpack(built_images, "drkit.oci.tar", build.DRKIT.name, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)  # an unpacked drkit image is ~400 MB
 
 
 @pytest.fixture(scope="session")
-def testapp_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    return _unpack(built_images, "testapp.oci.tar", build.TESTAPP_NAME, tmp_path_factory.mktemp("testapp"))
+def testapp_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
+    tmp = tmp_path_factory.mktemp("testapp")
+    yield _unpack(built_images, "testapp.oci.tar", build.TESTAPP_NAME, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)  # an unpacked drkit image is ~400 MB
 
 
 @pytest.fixture(scope="session")
-def pause_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    return _unpack(built_images, "pause.oci.tar", build.PAUSE_NAME, tmp_path_factory.mktemp("pause"))
+def pause_image(built_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundle]:
+    tmp = tmp_path_factory.mktemp("pause")
+    yield _unpack(built_images, "pause.oci.tar", build.PAUSE_NAME, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)  # an unpacked drkit image is ~400 MB
 
 
 def test_archives_carry_the_full_names(built_images: Path) -> None:
