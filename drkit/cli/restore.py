@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from drkit.repo.model import Snapshot
     from drkit.repo.repository import Repository
     from drkit.restore.model import ApplyReport, RestorePlan
+    from drkit.restore.released import ReleasedVolume
     from drkit.restore.volumes import Filler, FillOptions, FillPlan, FillResult
 
 
@@ -241,6 +242,12 @@ def _volume_args(
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
+@click.option(
+    "--rebind-released",
+    is_flag=True,
+    help="In place over Retain volumes: a Released PersistentVolume whose claimRef names the very claim "
+    "being restored loses the deleted claim's uid, so that it binds to the restored claim.",
+)
 @output_option
 @audited("restore", "restore run")
 def restore_run(
@@ -258,6 +265,7 @@ def restore_run(
     mover_run_as_user: int | None,
     dry_run: bool,
     progress: bool | None,
+    rebind_released: bool,
     output: str,
 ) -> None:
     """Restore the API resources of a snapshot as PLAN.yaml says: plan, then server-side apply in order,
@@ -277,6 +285,7 @@ def restore_run(
         dry_run=dry_run,
         progress=progress,
         volume_args=volume_args,
+        rebind=rebind_released,
     )
 
 
@@ -291,10 +300,12 @@ def _run(
     dry_run: bool,
     progress: bool | None,
     volume_args: Mapping[str, Any] | None = None,
+    rebind: bool = False,
 ) -> None:
     from drkit.capture.stored import stored_objects
     from drkit.config.restoreplan import load_restore_plan
     from drkit.restore.planner import PlannerOptions, prepare
+    from drkit.restore.released import find_released
 
     started = time.monotonic()
     config = load_restore_plan(plan_file)
@@ -332,8 +343,10 @@ def _run(
 
         options = fill_options(config, **(volume_args or {}))
         fills = plan_fills(snap.meta.get("volumes"), plan, snap.id)
+    released = find_released(kube, plan) if kube is not None else []
+    released_lines = _released_lines(released, rebind=rebind)
     if dry_run or kube is None:  # a scratch target can only be planned
-        data = {"plan": config.name, **plan.to_json()}
+        data = {"plan": config.name, **plan.to_json(), "releasedVolumes": [v.to_json() for v in released]}
         if fills is not None and options is not None:
             from drkit.restore.volumes import planned_where
 
@@ -341,13 +354,44 @@ def _run(
             for row, fill in zip(planned["fills"], fills.fills, strict=True):
                 row["where"] = planned_where(fill, options)
             data["volumes"] = {"mover": options.mover, **planned}
-        emit(data, output, text=_plan_text(header, plan, fills, options))
+        emit(data, output, text="\n".join([_plan_text(header, plan, fills, options), *released_lines]))
         return
     from drkit.restore.volumes import make_filler
 
     note(plan=config.name, snapshot=snap.id, target=plan.target)
+    unbindable = _settle_released(kube, released, released_lines, rebind=rebind)
     filler = make_filler(options, r, kube) if options is not None else None
-    _apply(kube, config, plan, header, (fills, filler), output, progress, started)
+    _apply(kube, config, plan, header, (fills, filler), output, progress, started, unbindable)
+
+
+def _released_lines(released: Sequence[ReleasedVolume], *, rebind: bool) -> list[str]:
+    """What the plan says about claims that cannot bind (Released PVs with a stale claimRef uid)."""
+    from drkit.restore.released import REBIND_HINT
+
+    lines = [f"claim cannot bind: {v.cause()}" for v in released]
+    if released:
+        lines.append("  --rebind-released re-binds them" if rebind else f"  hint: {REBIND_HINT}")
+    return lines
+
+
+def _settle_released(
+    kube: KubeClient, released: Sequence[ReleasedVolume], lines: Sequence[str], *, rebind: bool
+) -> dict[str, str]:
+    """With --rebind-released, re-bind the Released PVs first; else warn and return the claims that
+    cannot bind (``ns/pvc`` -> why), which then fail at once instead of waiting out a timeout."""
+    from drkit.restore.released import rebind_released
+
+    if not released:
+        return {}
+    if rebind:
+        rebind_released(kube, list(released))
+        note(rebound=[v.pv for v in released])
+        for v in released:
+            click.echo(f"re-bound PersistentVolume {v.pv} to the restored claim {v.key}", err=True)
+        return {}
+    for line in lines:
+        click.echo(f"drkit: warning: {line.strip()}", err=True)
+    return {v.key: v.cause() for v in released}
 
 
 def _choose(config: RestorePlanConfig, snapshot_ref: str | None, r: Repository) -> Snapshot:
@@ -385,12 +429,19 @@ def _apply(
     output: str,
     progress: bool | None,
     started: float,
+    unbindable: Mapping[str, str] | None = None,
 ) -> None:
     from drkit.restore.volumes import apply_with_volumes
 
     fills, filler = volumes
     report, filled = apply_with_volumes(
-        kube, plan, fills, filler, timeouts=config.waits.seconds(), progress=make_progress(progress)
+        kube,
+        plan,
+        fills,
+        filler,
+        timeouts=config.waits.seconds(),
+        progress=make_progress(progress),
+        unbindable=unbindable,
     )
     total_s = time.monotonic() - started
     data = {"plan": config.name, **plan.to_json(), "report": report.to_json(), "durationS": round(total_s, 3)}

@@ -48,13 +48,14 @@ from drkit.capture.volumes import (
 )
 from drkit.config.restoreplan import RestorePlanConfig
 from drkit.errors import ConfigError, DrkitError, KubernetesError
-from drkit.kube.apply import Requester
+from drkit.kube.apply import Requester, get
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeAPIError, KubeNotFound
 from drkit.repo.progress import NullProgress, Progress
 from drkit.repo.repository import Repository
 from drkit.restore.applier import apply_plan
 from drkit.restore.model import Action, ActionResult, ApplyReport, RestorePlan, Verb
+from drkit.restore.released import REBIND_HINT
 
 Json = dict[str, Any]
 BIND_TIMEOUT_S = 120.0
@@ -196,6 +197,9 @@ def fill_volumes(
     happened to each volume)."""
     progress = progress or NullProgress()
     results: list[FillResult] = []
+    prepare = getattr(filler, "prepare", None)
+    if callable(prepare):  # e.g. wait for every claim to bind at once, under one deadline
+        prepare(fills)
     progress.start("restore volumes", len(fills), "volumes")
     try:
         for fill in fills:
@@ -215,6 +219,52 @@ def fill_volumes(
     finally:
         progress.done()
     return results
+
+
+def _claim_path(fill: VolumeFill) -> str:
+    return f"/api/v1/namespaces/{fill.namespace}/persistentvolumeclaims/{fill.pvc}"
+
+
+def _bound_pv(claim: Json) -> str | None:
+    pv = (claim.get("spec") or {}).get("volumeName")
+    return str(pv) if pv and (claim.get("status") or {}).get("phase") == "Bound" else None
+
+
+UNMAPPED_HINT = (
+    "map the claim to a directory: --volume-path-map 'NS/PVC=/path' (or '*/*=/root/{namespace}/{pvc}')"
+)
+
+
+def why_unbound(kube: Requester, claim: Json) -> tuple[str, str]:
+    """Why ``claim`` is not Bound, as far as its PersistentVolume tells, and what to do about it."""
+    meta = claim.get("metadata") or {}
+    key = f"{meta.get('namespace')}/{meta.get('name')}"
+    pv_name = (claim.get("spec") or {}).get("volumeName")
+    if not pv_name:
+        return (
+            "no PersistentVolume was provisioned or matched for it",
+            "check its StorageClass and provisioner (kubectl describe pvc); or " + UNMAPPED_HINT,
+        )
+    pv = get(kube, f"/api/v1/persistentvolumes/{pv_name}")
+    if pv is None:
+        return (
+            f"it names PersistentVolume {pv_name}, which does not exist in the target",
+            "restore the PersistentVolume too (restore it with the claim), or " + UNMAPPED_HINT,
+        )
+    ref = (pv.get("spec") or {}).get("claimRef") or {}
+    phase = (pv.get("status") or {}).get("phase")
+    if ref and (ref.get("namespace"), ref.get("name")) != (meta.get("namespace"), meta.get("name")):
+        return (
+            f"its PersistentVolume {pv_name} is claimed by {ref.get('namespace')}/{ref.get('name')}",
+            "restore into a claim the PV is not bound to, or release the PV first",
+        )
+    if phase == "Released" and ref.get("uid") and ref.get("uid") != meta.get("uid"):
+        return (
+            f"its PersistentVolume {pv_name} is Released and its claimRef still holds the uid of the deleted "
+            f"claim {key} ({ref.get('uid')})",
+            REBIND_HINT,
+        )
+    return f"its PersistentVolume {pv_name} is {phase or 'in an unknown phase'}", UNMAPPED_HINT
 
 
 def _get(kube: Requester, path: str) -> Json:
@@ -271,23 +321,37 @@ class LocalFiller:
         self.node_name = node_name or local_node_name()
         self.bind_timeout_s = bind_timeout_s
         self.poll_s = poll_s
+        self._deadline: float | None = None  # one deadline for every claim's binding (see prepare)
+
+    def prepare(self, fills: Sequence[VolumeFill]) -> None:
+        """Wait for the claims whose directory only their PV can tell, all at once, under one deadline
+        (``bind_timeout_s``): independent claims bind in parallel, so N claims never take N timeouts."""
+        self._deadline = time.monotonic() + self.bind_timeout_s
+        if self.kube is None:
+            return
+        waiting = {f.key: f for f in fills if claim_rule_dir(f, self.rules) is None}
+        while waiting and time.monotonic() < self._deadline:
+            for key, fill in list(waiting.items()):
+                if _bound_pv(_get(self.kube, _claim_path(fill))):
+                    del waiting[key]
+            if waiting:
+                time.sleep(self.poll_s)
 
     def _bound_volume(self, fill: VolumeFill) -> VolumeInfo:
         if self.kube is None:
             raise ConfigError(f"volume {fill.key}: no --volume-path-map rule matches it")
-        claim_path = f"/api/v1/namespaces/{fill.namespace}/persistentvolumeclaims/{fill.pvc}"
-        deadline = time.monotonic() + self.bind_timeout_s
+        deadline = self._deadline if self._deadline is not None else time.monotonic() + self.bind_timeout_s
         while True:
-            claim = _get(self.kube, claim_path)
-            pv = (claim.get("spec") or {}).get("volumeName")
-            if pv and (claim.get("status") or {}).get("phase") == "Bound":
+            claim = _get(self.kube, _claim_path(fill))
+            pv = _bound_pv(claim)
+            if pv:
                 break
             if time.monotonic() >= deadline:
+                cause, hint = why_unbound(self.kube, claim)
                 raise KubernetesError(
-                    f"claim {fill.key} was not Bound after {self.bind_timeout_s:.0f}s, so its volume's "
-                    "path is unknown",
-                    hint="map the claim to a directory: --volume-path-map 'NS/PVC=/path' "
-                    "(or '*/*=/root/{namespace}/{pvc}')",
+                    f"claim {fill.key} was not Bound after {self.bind_timeout_s:.0f}s ({cause}), so its "
+                    "volume's path is unknown",
+                    hint=hint,
                 )
             time.sleep(self.poll_s)
         volume = _get(self.kube, f"/api/v1/persistentvolumes/{pv}")
@@ -458,15 +522,24 @@ def apply_with_volumes(
     *,
     timeouts: Mapping[str, float] | None = None,
     progress: Progress | None = None,
+    unbindable: Mapping[str, str] | None = None,
 ) -> tuple[ApplyReport, list[FillResult]]:
     """Apply ``plan``; with ``fills``, fill the claims it created after everything but the workloads
-    is applied (so the mover Secret and the claims exist) and before the first workload."""
+    is applied (so the mover Secret and the claims exist) and before the first workload.
+    ``unbindable`` (``ns/pvc`` -> why) names claims known not to bind: they fail at once with that
+    reason instead of waiting out a timeout (see ``drkit.restore.released``)."""
     filled: list[FillResult] = []
+    stuck = dict(unbindable or {})
 
     def before_workloads() -> None:
         if fills is not None and filler is not None:
             created = _created_claims(applied)
-            todo = [f for f in fills.fills if (f.namespace, f.pvc) in created]
+            todo = [f for f in fills.fills if (f.namespace, f.pvc) in created and f.key not in stuck]
+            filled.extend(
+                FillResult(f, filler.mode, message=f"{stuck[f.key]} (hint: {REBIND_HINT})")
+                for f in fills.fills
+                if (f.namespace, f.pvc) in created and f.key in stuck
+            )
             filled.extend(fill_volumes(todo, filler, progress=progress))
             filled.extend(
                 FillResult(f, filler.mode, message=f"not filled: the claim {f.key} was not created")
