@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -721,3 +722,61 @@ def test_a_restore_job_the_namespace_refuses_fails_fast_with_the_reason(
         assert "its pod: not scheduled" in again.message  # admitted, then waiting for its claim
     finally:
         kube.close()
+
+
+def test_in_place_over_a_released_volume_the_plan_says_so_and_rebind_released_restores(
+    cluster: ControlPlane, tmp_path: Path
+) -> None:
+    """The namespace is deleted: its claim goes, its Retain PV turns Released and keeps the deleted
+    claim's uid. Restored in place, the claim would stay Pending; --rebind-released binds it."""
+    namespace = _new_namespace(cluster)
+    data = make_sample_tree(tmp_path / "hostdir")
+    original = tmp_path / "original"
+    shutil.copytree(data, original, symlinks=True)
+    pv = _bound_claim(cluster, namespace, "data", data)
+    try:
+        _app(cluster, namespace)
+        env = _init_repo(tmp_path / "repo")
+        done = _drkit(
+            "backup", "run", "--kubeconfig", str(cluster.kubeconfig), "--include-namespaces", namespace,
+            "--volumes", "all", "--volume-path-map", f"{pv}={data}", "-o", "json",
+            env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        _delete(cluster, f"/api/v1/namespaces/{namespace}")
+        cluster.wait(lambda: not cluster.exists(f"/api/v1/namespaces/{namespace}"), "namespace gone", 120)
+        cluster.wait(
+            lambda: (
+                cluster.api("GET", f"/api/v1/persistentvolumes/{pv}")["status"].get("phase") == "Released"
+            ),
+            f"PV {pv} Released",
+        )
+        shutil.rmtree(data)  # the volume's files are lost too: the restore brings them back
+        data.mkdir()
+        plan = _plan_file(tmp_path / "plan.yaml", tmp_path / "repo", cluster, namespace, namespace)
+        document = yaml.safe_load(plan.read_text())
+        document["spec"]["scope"]["includeClusterResources"] = "auto"  # the PV too: it exists, skipped
+        plan.write_text(yaml.safe_dump(document, sort_keys=False))
+
+        planned = _drkit("restore", "plan", str(plan), env=env)
+        assert planned.returncode == 0, planned.stderr
+        assert (
+            f"claim cannot bind: claim {namespace}/data cannot bind: its PersistentVolume {pv} is Released"
+            in (planned.stdout)
+        )
+        assert "hint: restore with --rebind-released" in planned.stdout
+        as_json = json.loads(_drkit("restore", "plan", str(plan), "-o", "json", env=env).stdout)
+        assert [(v["claim"], v["pv"]) for v in as_json["releasedVolumes"]] == [("data", pv)]
+
+        ran = _drkit("restore", "run", str(plan), "--rebind-released", "-o", "json", env=env)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert f"re-bound PersistentVolume {pv} to the restored claim {namespace}/data" in ran.stderr
+        (filled,) = json.loads(ran.stdout)["volumes"]["results"]
+        assert filled["ok"] is True, filled["message"]
+        assert_same_tree(original, data)
+        claim = cluster.api("GET", _claim_path(namespace, "data"))
+        assert (claim["status"]["phase"], claim["spec"]["volumeName"]) == ("Bound", pv)
+        assert cluster.exists(f"/apis/apps/v1/namespaces/{namespace}/deployments/app")
+    finally:
+        _delete(cluster, f"/api/v1/namespaces/{namespace}")
+        _delete(cluster, f"/api/v1/persistentvolumes/{pv}")
