@@ -365,7 +365,9 @@ def test_restore_into_a_second_cluster_with_a_namespace_mapping(
     assert t.api("GET", _path("v1", "ConfigMap", target_ns, "settings"))["data"] == {"mode": "blue"}
     # both runs are in the audit log (the dry run is not: it changed nothing)
     records = [
-        r for r in drkit.json("audit", "--action", "restore")["records"] if r["command"] == "restore run"
+        r
+        for r in drkit.json("audit", "--repo", str(drkit.repo), "--action", "restore")["records"]
+        if r["command"] == "restore run"
     ]
     assert [r["result"] for r in records] == ["ok", "ok"]
     assert records[0]["detail"]["snapshot"] == result["snapshot"]
