@@ -162,7 +162,7 @@ def _verification(repo: Repository, snap: Snapshot) -> dict[str, Any]:
             status = "ok"
         elif snap.short_id in affected:
             status = "failed"
-        elif "problems" in rec.detail and not rec.detail.get("affectedTruncated"):
+        elif "affected" in rec.detail and not rec.detail.get("affectedTruncated"):
             status = "ok"  # the problems found were in other snapshots
         else:
             status = "unknown"

@@ -62,3 +62,23 @@ def test_show_json_and_verification_from_the_audit_log(
     assert "etcd:" not in plain.out
     assert "Paths:" in plain.out
     assert "none has restored this snapshot" in plain.out
+
+
+def test_a_failed_verify_that_does_not_name_its_snapshots_leaves_the_status_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drkit.repo import audit
+
+    local = make_repo(tmp_path, monkeypatch)
+    # e.g. the daemon's verify: it counts problems, it does not list the snapshots they affect
+    audit.append(
+        local.repo, audit.AuditRecord.now("verify", "daemon verify", "failed", detail={"problems": 2})
+    )
+    page = json.loads(drkit(capsys, "snapshot", "show", local.cluster.id, "-o", "json").out)
+    assert page["verification"]["status"] == "unknown"
+    audit.append(
+        local.repo,
+        audit.AuditRecord.now("verify", "verify", "failed", detail={"problems": 1, "affected": ["0123abcd"]}),
+    )
+    page = json.loads(drkit(capsys, "snapshot", "show", local.cluster.id, "-o", "json").out)
+    assert page["verification"]["status"] == "ok"  # the damage is in another snapshot
