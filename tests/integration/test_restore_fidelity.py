@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from drkit.sandbox import http
 from drkit.sandbox.controlplane import ControlPlane
@@ -346,3 +347,51 @@ def test_namespace_selector_and_a_selector_that_matches_nothing(app: App, cluste
         "--namespace-selector", "team=nobody-has-this",
     )  # fmt: skip
     assert "matched no namespace" in none["meta"]["resources"]["warnings"][0]
+
+
+def test_a_drill_checks_all_these_kinds_and_fails_when_the_status_is_lost(
+    app: App, cluster: ControlPlane
+) -> None:
+    """The drill of this application into a scratch cluster passes with `includeStatus: true` (status,
+    hand-written EndpointSlice, token Secret, binding, classes; the completed Job not rerun) and fails,
+    naming the check, when the plan loses the custom resource's status."""
+    ns = app.namespace
+    checks: list[dict[str, Any]] = [
+        {"statusEquals": {"kind": "Widget", "name": "w1", "namespace": ns}, "timeout": "10s"},
+        {"exists": {"kind": "EndpointSlice", "name": "external-1", "namespace": ns}, "timeout": "10s"},
+        {"exists": {"kind": "Secret", "name": "ci-token", "namespace": ns}, "timeout": "10s"},
+        {"exists": {"kind": "ClusterRoleBinding", "name": app.crb}, "timeout": "10s"},
+        {"exists": {"kind": "PriorityClass", "name": f"{ns}-nightly"}, "timeout": "10s"},
+        {"exists": {"kind": "IngressClass", "name": f"{ns}-public"}, "timeout": "10s"},
+        {"count": {"kind": "Job", "namespace": ns, "equals": 0}, "timeout": "10s"},
+    ]
+
+    def drill(include_status: bool) -> tuple[int, dict[str, Any]]:
+        spec = {
+            "repository": {"url": str(app.drkit.repo)},
+            "snapshot": app.backup["id"],
+            "target": {"scratch": True},
+            "scope": {"includeNamespaces": [ns], "includeClusterResources": "auto"},
+            "includeStatus": include_status,
+            "waits": {"enabled": False},
+            "checks": checks,
+        }
+        plan = app.tmp / "drill.yaml"
+        doc = {
+            "apiVersion": "drkit.io/v1",
+            "kind": "RestorePlan",
+            "metadata": {"name": "fidelity"},
+            "spec": spec,
+        }
+        plan.write_text(yaml.safe_dump(doc, sort_keys=False))
+        done = app.drkit.run("drill", "run", str(plan), "--provider", "local", "--no-store", "-o", "json")
+        return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
+
+    code, result = drill(include_status=True)
+    assert code == 0, result
+    assert {c["status"] for c in result["checks"]} == {"pass"}, result["checks"]
+    code, result = drill(include_status=False)
+    assert code != 0
+    failed = {c["name"]: c["message"] for c in result["checks"] if c["status"] == "fail"}
+    assert list(failed) == [f"statusEquals Widget {ns}/w1"], result["checks"]
+    assert "differs from the snapshot's" in failed[f"statusEquals Widget {ns}/w1"]
