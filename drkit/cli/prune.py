@@ -10,7 +10,7 @@ import click
 from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
-from drkit.cli.render import human_bytes
+from drkit.cli.render import human_bytes, leftover_json
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import PartialFailure
 from drkit.repo.retention import describe, policy_from_options
@@ -125,6 +125,21 @@ def prune(
     if result.denied:
         lines.append(f"{len(result.denied)} objects could not be deleted: this credential may not delete")
     data["denied"] = list(result.denied)
+    data["leftovers_removed"] = [leftover_json(item) for item in result.discarded_leftovers]
+    data["leftovers_kept_young"] = [leftover_json(item) for item in result.young_leftovers]
+    data["notes"] = list(result.notes)
+    if result.discarded_leftovers:
+        size = human_bytes(sum(item.size for item in result.discarded_leftovers))
+        lines.append(
+            f"{'would remove' if dry_run else 'removed'} {len(result.discarded_leftovers)} leftovers of "
+            f"interrupted writes ({size})"
+        )
+    if result.young_leftovers:
+        lines.append(
+            f"kept {len(result.young_leftovers)} leftovers younger than 1 hour "
+            "(a running backup may own them)"
+        )
+    lines += [f"note: {n}" for n in result.notes]
     emit(data, output, text="\n".join(lines))
     if result.denied:
         raise PartialFailure(

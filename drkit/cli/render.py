@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drkit.repo.model import Snapshot, UnreadableSnapshot
+from drkit.storage.base import Leftover
 
 
 def human_bytes(n: int) -> str:
@@ -71,3 +72,16 @@ def unreadable_row(snap: UnreadableSnapshot) -> dict[str, Any]:
 def unreadable_lines(snaps: list[UnreadableSnapshot]) -> list[str]:
     """One line per unreadable snapshot, for a listing's table output."""
     return [f"UNREADABLE {s.id[:8]}  {s.object}: {s.message}" for s in snaps]
+
+
+LEFTOVERS_SHOWN = 10
+
+
+def leftover_json(item: Leftover) -> dict[str, Any]:
+    """A leftover of an interrupted write (temporary file, incomplete multipart upload) for -o json."""
+    return {
+        "name": item.name,
+        "size": item.size,
+        "started": item.started.isoformat(),
+        "upload_id": item.upload_id,
+    }

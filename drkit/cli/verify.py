@@ -8,6 +8,7 @@ from drkit.cli.audit import audited, note
 from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress
+from drkit.cli.render import LEFTOVERS_SHOWN, human_bytes, leftover_json
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import VerificationFailed
 
@@ -67,6 +68,7 @@ def verify(
             for p in report.problems
         ],
         "warnings": list(report.warnings),
+        "leftovers": [leftover_json(item) for item in report.leftovers],
     }
     lines = [
         f"checked {report.snapshots_checked} snapshots, {report.trees_checked} trees, "
@@ -75,6 +77,16 @@ def verify(
     lines += [f"  {p}" for p in report.problems]
     lines += [f"  warning: {w}" for w in report.warnings]
     lines.append("no problems found" if report.ok else f"{len(report.problems)} problems found")
+    if report.leftovers:
+        size = human_bytes(sum(item.size for item in report.leftovers))
+        oldest = min(item.started for item in report.leftovers).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(
+            f"{len(report.leftovers)} leftovers of interrupted writes (temporary files, incomplete "
+            f"uploads; {size}, oldest {oldest}): `drkit prune` removes those older than 1 hour"
+        )
+        lines += [f"  {item.name}" for item in report.leftovers[:LEFTOVERS_SHOWN]]
+        if len(report.leftovers) > LEFTOVERS_SHOWN:
+            lines.append(f"  ... and {len(report.leftovers) - LEFTOVERS_SHOWN} more (-o json lists all)")
     emit(data, output, text="\n".join(lines))
     affected = sorted({s[:8] for p in report.problems for s in p.snapshots})
     note(

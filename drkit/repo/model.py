@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from drkit.storage.base import LockMode
+from drkit.storage.base import Leftover, LockMode
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,9 @@ class VerifyReport:
     packs_read: int
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...] = ()  # not damage, but worth a look: objects locked far beyond drkit's dates
+    # What interrupted writes left (temporary files, incomplete multipart uploads): not a problem of
+    # the repository's content (verify stays ok), but space to reclaim: ``prune`` removes old ones.
+    leftovers: tuple[Leftover, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -164,6 +167,11 @@ class PruneResult:
     locked: tuple[LockedObject, ...]
     dry_run: bool = False
     denied: tuple[str, ...] = ()  # objects this credential was not allowed to delete
+    # Leftovers of interrupted writes: removed (or, dry run, to remove) and the young ones kept
+    # because a write in progress may own them.
+    discarded_leftovers: tuple[Leftover, ...] = ()
+    young_leftovers: tuple[Leftover, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def next_free(self) -> datetime | None:

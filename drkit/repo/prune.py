@@ -16,8 +16,11 @@ from datetime import datetime, timedelta
 from drkit.repo import catalog
 from drkit.repo.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
 from drkit.repo.model import LockedObject, PruneResult, Snapshot
-from drkit.storage.base import ObjectInfo, Store
-from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound
+from drkit.storage.base import Housekeeping, Leftover, ObjectInfo, Store
+from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound, StoreError
+
+GRACE = timedelta(hours=1)
+"""Packs and leftovers younger than this are left alone: a backup running now may own them."""
 
 
 @dataclass
@@ -105,6 +108,38 @@ def _forget_entries(store: Store, d: _Deleter, deleted: list[str]) -> None:
             d.delete(key)
 
 
+def prune_leftovers(
+    store: Store, *, now: datetime, grace: timedelta, dry_run: bool
+) -> tuple[tuple[Leftover, ...], tuple[Leftover, ...], tuple[str, ...]]:
+    """Remove what interrupted writes left (``.tmp-*`` files, incomplete multipart uploads) that is
+    older than ``grace``; a younger one may belong to a write in progress and stays.
+
+    Returns (discarded or, with ``dry_run``, to discard; kept as young; notes). A store that cannot
+    list them (no such capability, or a credential without ``s3:ListBucketMultipartUploads``) gives
+    a note, never an error: leftovers cost space, not correctness."""
+    if not isinstance(store, Housekeeping):
+        return (), (), ()
+    try:
+        found = store.leftovers()
+    except StoreError as exc:
+        return (), (), (f"leftovers of interrupted writes not listed: {exc}",)
+    old = tuple(item for item in found if now - item.started >= grace)
+    young = tuple(item for item in found if now - item.started < grace)
+    done: list[Leftover] = []
+    notes: list[str] = []
+    for item in old:
+        if dry_run:
+            done.append(item)
+            continue
+        try:
+            store.discard(item)
+        except StoreError as exc:
+            notes.append(f"{item.name}: not removed: {exc}")
+            continue
+        done.append(item)
+    return tuple(done), young, tuple(notes)
+
+
 def prune_repository(
     store: Store,
     index_packs: dict[str, set[str]],
@@ -113,13 +148,14 @@ def prune_repository(
     *,
     now: datetime,
     dry_run: bool = False,
-    grace: timedelta = timedelta(hours=1),
+    grace: timedelta = GRACE,
 ) -> PruneResult:
     """Remove the snapshots not in ``keep``, then every unreferenced, unlocked pack and index object.
 
     ``index_packs`` maps each index object to the packs it describes. Packs modified less than
     ``grace`` ago are left alone when the store reports their time: a backup running right now may
-    be about to name them in its manifest.
+    be about to name them in its manifest. Leftovers of interrupted writes older than ``grace`` go
+    too (``prune_leftovers``).
     """
     keep_ids = set(keep)
     d = _Deleter(store, now, dry_run)
@@ -147,6 +183,7 @@ def prune_repository(
         if d.delete(index_key(index_id)):
             deleted_indexes.append(index_id)
             freed += info.size
+    discarded, young, notes = prune_leftovers(store, now=now, grace=grace, dry_run=dry_run)
     return PruneResult(
         kept_snapshots=tuple(s.id for s in remaining),
         deleted_snapshots=tuple(deleted_snaps),
@@ -156,4 +193,7 @@ def prune_repository(
         locked=tuple(d.locked),
         denied=tuple(d.denied),
         dry_run=dry_run,
+        discarded_leftovers=discarded,
+        young_leftovers=young,
+        notes=notes,
     )

@@ -82,8 +82,8 @@ from drkit.repo.snapshotwriter import SnapshotWriter
 from drkit.repo.tree import decode_tree
 from drkit.repo.verify import Verifier
 from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
-from drkit.storage.base import LockMode, Store
-from drkit.storage.errors import ObjectExists, ObjectNotFound
+from drkit.storage.base import Housekeeping, Leftover, LockMode, Store
+from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -755,11 +755,23 @@ class Repository:
             progress=progress,
         )
         report = verifier.run(chosen, read_data_percent=read_data_percent)
+        leftovers, notes = self.leftovers()
+        report = replace(report, leftovers=leftovers, warnings=(*report.warnings, *notes))
         if snapshot:
             return report
         manifests = {name_of_key(o.key) for o in self.store.list(SNAPSHOTS_PREFIX)}
         deleted = catalog.check(self.store, manifests, self._clock())
         return replace(report, problems=(*report.problems, *deleted)) if deleted else report
+
+    def leftovers(self) -> tuple[tuple[Leftover, ...], tuple[str, ...]]:
+        """What interrupted writes left in the store (``.tmp-*`` files, incomplete multipart
+        uploads), and notes when they could not be listed (a credential without the right)."""
+        if not isinstance(self.store, Housekeeping):
+            return (), ()
+        try:
+            return tuple(self.store.leftovers()), ()
+        except StoreError as exc:
+            return (), (f"leftovers of interrupted writes not listed: {exc}",)
 
     # -- forget and prune ------------------------------------------------------------------------
 

@@ -96,3 +96,25 @@ class Store(Protocol):
     def extend_retention(self, key: str, until: datetime, *, version_id: str | None = None) -> None: ...
 
     def delete(self, key: str, *, version_id: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What an interrupted write left behind: a local store's temporary file, an S3 multipart upload
+    never completed or aborted. Never an object: no reader sees it, but it takes space (and, on S3,
+    is billed) until removed."""
+
+    name: str  # local: the file's path under the store's root; S3: the upload's key
+    size: int  # bytes (S3: of the parts uploaded so far)
+    started: datetime  # local: the file's mtime; S3: when the upload was initiated
+    upload_id: str | None = None  # S3 only
+
+
+@runtime_checkable
+class Housekeeping(Protocol):
+    """Optional capability of a store: find and remove ``Leftover``s (``verify`` reports them,
+    ``prune`` removes the old ones). ``discard`` of one already gone is not an error."""
+
+    def leftovers(self) -> builtins.list[Leftover]: ...
+
+    def discard(self, leftover: Leftover) -> None: ...

@@ -12,6 +12,10 @@ both win) and the directory fsynced. Retention is recorded and enforced by drkit
 write access to the directory can delete objects. Keys whose segments start with ``.`` are refused
 (``drkit.storage.validate``), so the store's own files never collide with objects.
 
+Leftovers: a crash between writing the temporary file and publishing it leaves a ``.tmp-*`` file
+(nothing replaces it later: each put picks a new random name). ``leftovers()`` lists them,
+``discard()`` removes one; ``verify`` reports them and ``prune`` removes those older than its grace.
+
 Limits: no versions (``version_id`` is ``None``; asking for one is ``ObjectNotFound``); a key cannot
 be both an object and a directory of other keys (``a`` and ``a/b``), a filesystem limit S3 has not;
 flock must work on the filesystem (local disks do; some network filesystems do not).
@@ -29,7 +33,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drkit.storage.base import LockMode, ObjectInfo, Retention
+from drkit.storage.base import Leftover, LockMode, ObjectInfo, Retention
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound, StoreError
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
@@ -193,6 +197,42 @@ class LocalStore:
 
     def versions(self, key: str) -> builtins.list[ObjectInfo]:
         return [self.head(key)]
+
+    # -- leftovers ---------------------------------------------------------------------------------
+
+    def leftovers(self) -> builtins.list[Leftover]:
+        """The temporary files (``.tmp-*``) that puts interrupted by a crash left, anywhere under the
+        root (object directories and ``.retention/``). A put in progress has one too, for a moment:
+        callers leave young ones alone (``prune`` removes those older than its grace)."""
+        found: builtins.list[Leftover] = []
+        if not self.root.is_dir():
+            return found
+        for dirpath, _dirnames, filenames in os.walk(self.root, onerror=_raise_walk_error(".tmp-*")):
+            for name in filenames:
+                if not name.startswith(_TMP_PREFIX):
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    st = path.lstat()
+                except FileNotFoundError:
+                    continue  # its put finished while we looked
+                found.append(
+                    Leftover(
+                        name=path.relative_to(self.root).as_posix(),
+                        size=st.st_size,
+                        started=datetime.fromtimestamp(st.st_mtime, UTC),
+                    )
+                )
+        found.sort(key=lambda item: item.name)
+        return found
+
+    def discard(self, leftover: Leftover) -> None:
+        """Remove one temporary file (only a ``.tmp-*`` file under the root: never an object)."""
+        path = (self.root / leftover.name).resolve()
+        if not path.name.startswith(_TMP_PREFIX) or not path.is_relative_to(self.root.resolve()):
+            raise StoreError(f"{leftover.name}: not a temporary file of this store", key=leftover.name)
+        with _os_errors(leftover.name, "discard"):
+            path.unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         check_prefix(prefix)

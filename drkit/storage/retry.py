@@ -39,7 +39,7 @@ from typing import TypeVar
 
 from drkit import deadline
 from drkit.deadline import DeadlineExceeded, Timeouts
-from drkit.storage.base import ObjectInfo, Retention, Store
+from drkit.storage.base import Housekeeping, Leftover, ObjectInfo, Retention, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreTimeout, TransientStoreError
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,18 @@ class RetryingStore:
                 # an earlier attempt deleted this very version before its reply was lost
 
         self._call("delete", key, attempt)
+
+    def leftovers(self) -> builtins.list[Leftover]:
+        """The inner store's leftovers (none when it cannot have any)."""
+        inner = self.inner
+        if not isinstance(inner, Housekeeping):
+            return []
+        return self._call("leftovers", "", inner.leftovers)
+
+    def discard(self, leftover: Leftover) -> None:
+        inner = self.inner
+        if isinstance(inner, Housekeeping):
+            self._call("discard", leftover.name, lambda: inner.discard(leftover))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every key once. Each step (up to ``LIST_BATCH`` keys) has the metadata deadline; a listing

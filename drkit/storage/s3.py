@@ -29,7 +29,7 @@ from botocore.config import Config
 from drkit import deadline
 from drkit.deadline import Timeouts
 from drkit.errors import ConfigError
-from drkit.storage.base import LockMode, ObjectInfo, Retention
+from drkit.storage.base import Leftover, LockMode, ObjectInfo, Retention
 from drkit.storage.errors import (
     AccessDenied,
     ObjectExists,
@@ -350,6 +350,57 @@ class S3Store:
         # Servers list a key's versions newest first; the stable sort keeps that order within a second.
         found.sort(key=lambda i: i.last_modified or datetime.min.replace(tzinfo=UTC), reverse=True)
         return found
+
+    # -- leftovers: incomplete multipart uploads --------------------------------------------------
+
+    def leftovers(self) -> builtins.list[Leftover]:
+        """Multipart uploads under the prefix that were started and never completed or aborted (an
+        interrupted upload by any tool: drkit's own puts are single requests). Their parts are
+        stored and billed until aborted; no reader sees them."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        found: builtins.list[Leftover] = []
+        try:
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            # The whole bucket, filtered here: MinIO lists an upload under a Prefix only when the
+            # prefix is its whole key (2026-02 build), so a prefix would hide every one of them.
+            for page in paginator.paginate(Bucket=self.bucket):
+                for up in page.get("Uploads", []):
+                    key, upload_id = up["Key"], up["UploadId"]
+                    if not key.startswith(base):
+                        continue
+                    found.append(
+                        Leftover(
+                            name=key[len(base) :],
+                            size=self._parts_size(key, upload_id),
+                            started=up["Initiated"].astimezone(UTC),
+                            upload_id=upload_id,
+                        )
+                    )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            self._raise(exc, base or "/", "list_multipart_uploads")
+        return found
+
+    def _parts_size(self, key: str, upload_id: str) -> int:
+        total = 0
+        paginator = self._client.get_paginator("list_parts")
+        for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+            total += sum(int(p.get("Size", 0)) for p in page.get("Parts", []))
+        return total
+
+    def discard(self, leftover: Leftover) -> None:
+        """Abort one incomplete multipart upload (its parts are deleted). Gone already: no error."""
+        if leftover.upload_id is None:
+            raise StoreError(f"{leftover.name}: not a multipart upload", key=leftover.name)
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=self._key(leftover.name), UploadId=leftover.upload_id
+            )
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) == "NoSuchUpload":
+                return
+            self._raise(exc, leftover.name, "abort_multipart_upload")
+        except botocore.exceptions.BotoCoreError as exc:
+            self._raise(exc, leftover.name, "abort_multipart_upload")
 
 
 # -- configuration ---------------------------------------------------------------------------------
