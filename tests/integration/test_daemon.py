@@ -131,9 +131,7 @@ class Daemon:
         argv = [
             sys.executable,
             "-m",
-            "drkit",
-            "--log-level",
-            "info",
+            "drkit",  # no --log-level: the daemon logs its runs at info by default
             "--log-format",
             "json",
             "daemon",
@@ -264,6 +262,19 @@ def test_runs_happen_prune_verify_drill_metrics_health_and_sigterm(
     assert etcd_lines
     assert all(x.get("run_id") and x.get("schedule") == "every" for x in etcd_lines)
     assert PASSWORD not in d.log.read_text()
+    # one line per run start and end; a backup's end names its snapshot, bytes and next run
+    ends = {x["run_id"]: x for x in lines if x.get("outcome")}
+    for backup in backups:
+        end = ends[backup["run_id"]]
+        assert (end["level"], end["job"], end["schedule"]) == ("info", "backup", "every")
+        assert end["snapshot_id"] == backup["snapshot_id"]
+        assert end["bytes_total"] == backup["details"]["bytes"] > 0
+        assert end["bytes_new"] == backup["details"]["new_bytes"]
+        assert end["next_run"]
+        assert end["duration_s"] >= 0
+    failed_drill = next(x for x in ends.values() if x["job"] == "drill")
+    assert failed_drill["level"] == "error"
+    assert "drill-plan.yaml" in failed_drill["error"]
 
     assert d.terminate() == 0
     started = {r["run_id"] for r in d.records("started")}
