@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,6 +21,11 @@ from drkit.cli.output import emit, render_table
 from drkit.config.durations import parse_duration
 from drkit.config.schedule import Schedule, load_schedules
 from drkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from drkit.daemon.events import EventRecorder
+    from drkit.daemon.leader import ElectionConfig
+    from drkit.kube.client import KubeClient
 
 log = logging.getLogger("drkit.cli.daemon")
 
@@ -123,6 +129,12 @@ def _default_identity() -> str:
 @click.option(
     "--notify-url", envvar="DRKIT_NOTIFY_URL", metavar="URL", help="POST a JSON report here when a run fails."
 )
+@click.option(
+    "--events/--no-events",
+    default=True,
+    show_default=True,
+    help="Create Kubernetes Events for failed runs on the Lease (or on $POD_NAME's Pod).",
+)
 @click.option("--test-every-seconds", type=click.IntRange(1, 59), hidden=True)
 @click.option("--test-stall-after-etcd", type=DURATION, default=0.0, hidden=True)
 @click.pass_context
@@ -146,6 +158,7 @@ def daemon(
     retry_max_delay: float,
     misfire_grace: float,
     notify_url: str | None,
+    events: bool,
     test_every_seconds: int | None,
     test_stall_after_etcd: float,
 ) -> None:
@@ -196,6 +209,7 @@ def daemon(
         retries=(retries, retry_delay, retry_max_delay),
         misfire_grace=misfire_grace,
         notify_url=notify_url,
+        events=events,
         every_seconds=test_every_seconds,
         stall=test_stall_after_etcd,
     )
@@ -214,16 +228,16 @@ def _serve(
     retries: tuple[int, float, float],
     misfire_grace: float,
     notify_url: str | None,
+    events: bool,
     every_seconds: int | None,
     stall: float,
 ) -> None:
     from drkit.daemon import runcontext
-    from drkit.daemon.leader import ElectionConfig, KubeLeaseAPI, LeaderElector
+    from drkit.daemon.leader import KubeLeaseAPI, LeaderElector
     from drkit.daemon.metrics import HealthServer, Metrics
     from drkit.daemon.retry import RetryPolicy
     from drkit.daemon.service import Daemon, DaemonSettings
     from drkit.daemon.webhook import Webhook
-    from drkit.kube.client import KubeClient
 
     logsetup.command_default("info")  # one line per run start and end unless --log-level says otherwise
     runcontext.install(logging.getLogger().handlers)
@@ -238,14 +252,19 @@ def _serve(
     )
     metrics = Metrics()
     webhook = Webhook(notify_url) if notify_url else None
+    kube, config, recorder = _kube_and_events(lease, events, identity, kubeconfig, context)
     service = Daemon(
-        [s for s in schedules if isinstance(s, Schedule)], settings, metrics=metrics, webhook=webhook
+        [s for s in schedules if isinstance(s, Schedule)],
+        settings,
+        metrics=metrics,
+        webhook=webhook,
+        events=recorder,
     )
     elector: LeaderElector | None = None
     if lease is not None:
-        namespace, name, duration = lease
-        config = ElectionConfig.for_duration(namespace, name, identity, duration)
-        kube = KubeClient.from_kubeconfig(kubeconfig, context, timeout=max(1.0, config.retry_period * 2))
+        assert kube is not None
+        assert config is not None
+        namespace, name, _ = lease
         elector = LeaderElector(
             KubeLeaseAPI(kube, namespace, name),
             config,
@@ -323,3 +342,35 @@ def runs(state_dir: Path | None, schedule: str | None, job: str | None, last: in
 
 def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _kube_and_events(
+    lease: tuple[str, str, float] | None,
+    events: bool,
+    identity: str,
+    kubeconfig: Path | None,
+    context: str | None,
+) -> tuple[KubeClient | None, ElectionConfig | None, EventRecorder | None]:
+    """The client and election settings for the Lease, and the recorder of Events: on the Lease,
+    else (no election) on the Pod named by $POD_NAME/$POD_NAMESPACE, else none."""
+    from drkit.daemon.events import EventRecorder, EventTarget
+    from drkit.daemon.leader import ElectionConfig
+    from drkit.kube.client import KubeClient
+
+    kube: KubeClient | None = None
+    config: ElectionConfig | None = None
+    target: EventTarget | None = None
+    if lease is not None:
+        config = ElectionConfig.for_duration(lease[0], lease[1], identity, lease[2])
+        kube = KubeClient.from_kubeconfig(kubeconfig, context, timeout=max(1.0, config.retry_period * 2))
+        target = EventTarget.lease(lease[0], lease[1])
+    elif events and os.environ.get("POD_NAME") and os.environ.get("POD_NAMESPACE"):
+        kube = KubeClient.from_kubeconfig(kubeconfig, context, timeout=10.0)
+        target = EventTarget.pod(os.environ["POD_NAMESPACE"], os.environ["POD_NAME"])
+    if not events:
+        return kube, config, None
+    if kube is None or target is None:
+        log.info("no Kubernetes Events: no Lease and no $POD_NAME/$POD_NAMESPACE to put them on")
+        return kube, config, None
+    log.info("Kubernetes Events on %s %s/%s", target.kind, target.namespace, target.name)
+    return kube, config, EventRecorder(kube, target, identity)

@@ -42,7 +42,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from drkit.config.schedule import Schedule, cron_trigger
-from drkit.daemon import jobs, runlines
+from drkit.daemon import events, jobs, runlines
+from drkit.daemon.events import EventSink
 from drkit.daemon.leader import LeaderElector
 from drkit.daemon.metrics import Metrics
 from drkit.daemon.records import Job, Result, RunEnd, RunLog, RunStart, new_run_id
@@ -84,11 +85,14 @@ class Daemon:
         metrics: Metrics | None = None,
         webhook: Webhook | None = None,
         drill_runner: jobs.DrillRunner | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self.schedules = {s.name: s for s in schedules}
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.webhook = webhook
+        self.events = events
+        self._last_result: dict[tuple[str, Job], str | None] = {}
         self.drill_runner = drill_runner if drill_runner is not None else jobs.find_drill_runner()
         self.runs = RunLog(settings.state_dir)
         self.elector: LeaderElector | None = None
@@ -259,8 +263,9 @@ class Daemon:
                 extra={"run_id": run.run_id, "schedule": run.schedule},
             )
             self._count(run, Result.FAILED)
-            retried = self._has_job(run.schedule, run.job) and self._schedule_retry(run) is not None
-            self._report(end, final=not retried)
+            retry_at = self._schedule_retry(run) if self._has_job(run.schedule, run.job) else None
+            self._report(end, final=retry_at is None)
+            self._event(end, retry_at)
 
     def _has_job(self, name: str, job: Job) -> bool:
         """The schedule still exists and still has this kind of job (the files may have changed)."""
@@ -396,6 +401,39 @@ class Daemon:
         )
         level = {Result.SUCCESS: logging.INFO, Result.FAILED: logging.ERROR}.get(result, logging.WARNING)
         log.log(level, "%s", message, extra=extra)
+        self._event(end, retry_at)
+
+    def _previous_result(self, name: str, job: Job) -> str | None:
+        """The result of this schedule's job before the run that just ended (from the records once,
+        then remembered)."""
+        key = (name, job)
+        if key not in self._last_result:
+            runs = self.runs.finished_runs(name, job)
+            self._last_result[key] = str(runs[-2]["result"]) if len(runs) >= 2 else None
+        return self._last_result[key]
+
+    def _event(self, end: RunEnd, retry_at: datetime | None) -> None:
+        """A Kubernetes Event for a failed or partial run, and for the first success after one."""
+        run = end.run
+        previous = self._previous_result(run.schedule, run.job)
+        self._last_result[(run.schedule, run.job)] = end.result.value
+        if self.events is None:
+            return
+        what = f"{run.job.value} of {run.schedule}"
+        if end.result is Result.FAILED:
+            then = f"retry at {runlines.iso(retry_at)}" if retry_at is not None else "not retried"
+            message = f"{what} failed (attempt {run.attempt}, run {run.run_id}; {then}): {end.error}"
+            self.events.emit(events.WARNING, events.failed_reason(run.job.value), message)
+        elif end.result is Result.PARTIAL:
+            message = (
+                f"{what}: snapshot {(end.snapshot_id or '')[:8]} is partial (run {run.run_id}): {end.error}"
+            )
+            self.events.emit(events.WARNING, "BackupPartial", message)
+        elif end.result is Result.SUCCESS and previous in (Result.FAILED.value, Result.PARTIAL.value):
+            message = f"{what} succeeded after a {previous} run (run {run.run_id})"
+            if run.job is Job.DRILL and "rto_seconds" in end.details:
+                message += f", RTO {float(end.details['rto_seconds']):.1f}s"
+            self.events.emit(events.NORMAL, events.recovered_reason(run.job.value), message)
 
     def _next_run(self, name: str, job: Job, retry_at: datetime | None) -> datetime | None:
         """When this schedule's job runs next: its retry, else its regular time (None when stopping)."""
@@ -446,6 +484,10 @@ class Daemon:
                 self.metrics.prune_total.labels(schedule.name, "failed").inc()
                 details["prune_error"] = describe(exc)
                 log.error("prune of %s failed: %s", schedule.name, describe(exc), extra=extra)  # noqa: TRY400
+                if self.events is not None:
+                    self.events.emit(
+                        events.WARNING, "PruneFailed", f"prune of {schedule.name} failed: {describe(exc)}"
+                    )
             else:
                 if pruned is not None:
                     self.metrics.prune_total.labels(schedule.name, "success").inc()

@@ -463,6 +463,60 @@ def test_backup_account_can_list_everything_a_backup_captures(
     )
 
 
+def test_the_daemon_creates_events_on_its_lease_with_the_backup_account(
+    cluster: ControlPlane, backup_identity: Identity
+) -> None:
+    """docs/daemon.md, "Events": the daemon's account creates Events in its namespace, nothing more,
+    and an Event it creates on its Lease is what `kubectl get events` shows about that Lease."""
+    from drkit.daemon.events import EventRecorder, EventTarget
+    from drkit.kube.client import KubeClient
+    from drkit.kube.errors import KubeForbidden
+
+    user = backup_identity.user
+    assert allowed(cluster, user, "create", "", "events", namespace=NS)
+    for verb in ("get", "list", "update", "patch", "delete"):
+        assert not allowed(cluster, user, verb, "", "events", namespace=NS), verb
+    assert not allowed(cluster, user, "create", "", "events", namespace="default")
+    assert not allowed(cluster, user, "create", "events.k8s.io", "events", namespace="default")
+
+    lease = "drkit-events-test"
+    with KubeClient.from_kubeconfig(backup_identity.kubeconfig, None) as kube:
+        created = kube.send_json(  # as the daemon's election does, with the same account
+            "POST",
+            f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases",
+            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": lease}},
+        )
+        try:
+            recorder = EventRecorder(kube, EventTarget.lease(NS, lease), "drkit-0")
+            recorder.send("Warning", "DrillFailed", "drill of nightly failed (attempt 1): check web: 503")
+            recorder.send("Normal", "DrillPassed", "drill of nightly succeeded after a failed run")
+            listed = kubectl(
+                cluster.kubeconfig,
+                "-n",
+                NS,
+                "get",
+                "events",
+                "--field-selector",
+                f"involvedObject.kind=Lease,involvedObject.name={lease}",
+                "-o",
+                "json",
+            )
+            assert listed.returncode == 0, listed.stderr
+            items = json.loads(listed.stdout)["items"]
+            assert [(e["type"], e["reason"]) for e in items] == [
+                ("Warning", "DrillFailed"),
+                ("Normal", "DrillPassed"),
+            ]
+            assert {e["involvedObject"]["uid"] for e in items} == {created["metadata"]["uid"]}
+            assert items[0]["source"]["component"] == "drkit-daemon"
+            # elsewhere, the same account is refused
+            other = EventRecorder(kube, EventTarget.lease("default", lease), "drkit-0")
+            with pytest.raises(KubeForbidden):
+                other.send("Warning", "DrillFailed", "not here")
+        finally:
+            cluster.api("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases/{lease}")
+
+
 def test_backup_account_cannot_write_anything(cluster: ControlPlane, backup_identity: Identity) -> None:
     granted = [
         f"{verb} {resource}.{group or 'core'}"

@@ -161,3 +161,92 @@ def test_the_daemon_logs_at_info_unless_a_level_was_chosen(restore_logging: None
     logsetup.configure("error", "text")  # --log-level error / DRKIT_LOG_LEVEL=error wins
     logsetup.command_default("info")
     assert logging.getLogger("drkit").level == logging.ERROR
+
+
+# -- Kubernetes Events (the recorder's API is faked here; tests/integration/test_deploy_rbac.py sends
+# them to the real API server with the daemon's ServiceAccount) ----------------------------------------
+
+
+class FakeSink:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def emit(self, type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+
+def test_failed_runs_and_a_drill_that_passes_after_a_failure_emit_events(
+    schedule: Schedule, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    answers = [DrillOutcome(ok=False, error="check web answered 503"), DrillOutcome(ok=True, rto_seconds=7.0)]
+
+    def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
+        return answers.pop(0) if answers else DrillOutcome(ok=True, rto_seconds=7.0)
+
+    sink = FakeSink()
+    settings = DaemonSettings(state_dir=tmp_path / "state", every_seconds=1)
+    d = Daemon([schedule], settings, drill_runner=drill, events=sink)
+    daemons.append(d)
+    d.start()
+    _wait(lambda: len([e for e in sink.events if e[1].startswith("Drill")]) >= 2, "two drill events")
+    d.shutdown(5)
+    drill_events = [e for e in sink.events if e[1].startswith("Drill")]
+    assert drill_events[0][:2] == ("Warning", "DrillFailed")
+    assert "check web answered 503" in drill_events[0][2]
+    assert "not retried" in drill_events[0][2]  # a negative answer is final
+    assert drill_events[1][:2] == ("Normal", "DrillPassed")
+    assert "RTO 7.0s" in drill_events[1][2]
+    assert len(drill_events) == 2, "a drill that passes after a pass makes no event"
+    backup = next(e for e in sink.events if e[1] == "BackupFailed")
+    assert backup[0] == "Warning"
+    assert "kubeconfig" in backup[2]
+
+
+def test_a_restarted_daemon_remembers_the_last_failure_for_the_recovery_event(
+    schedule: Schedule, tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    from datetime import UTC, datetime
+
+    from drkit.daemon.records import Result, RunEnd, RunLog, RunStart
+
+    run = RunStart("20261126T000000Z-0badf00d", "unit", Job.DRILL, 1, datetime.now(UTC))
+    log = RunLog(tmp_path / "state")
+    log.started(run)
+    log.finished(RunEnd(run, datetime.now(UTC), Result.FAILED, error="before the restart"))
+    sink = FakeSink()
+    settings = DaemonSettings(state_dir=tmp_path / "state", every_seconds=1)
+    d = Daemon([schedule], settings, drill_runner=lambda s, p: DrillOutcome(ok=True), events=sink)
+    daemons.append(d)
+    d.start()
+    _wait(lambda: any(e[1] == "DrillPassed" for e in sink.events), "the recovery event")
+
+
+def test_the_event_object_names_its_target_and_is_bounded() -> None:
+    from drkit.daemon.events import EventRecorder, EventTarget
+
+    class API:
+        def __init__(self) -> None:
+            self.sent: list[tuple[str, str, dict[str, object]]] = []
+
+        def get_json(self, path: str) -> dict[str, object]:
+            assert path == "/apis/coordination.k8s.io/v1/namespaces/drkit/leases/drkit-daemon"
+            return {"metadata": {"uid": "u-1"}}
+
+        def send_json(self, verb: str, path: str, body: dict[str, object]) -> dict[str, object]:
+            self.sent.append((verb, path, body))
+            return body
+
+    api = API()
+    recorder = EventRecorder(api, EventTarget.lease("drkit", "drkit-daemon"), "drkit-0")
+    event = recorder.send("Warning", "BackupFailed", "x" * 5000)
+    assert api.sent[0][:2] == ("POST", "/api/v1/namespaces/drkit/events")
+    assert event["involvedObject"] == {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "namespace": "drkit",
+        "name": "drkit-daemon",
+        "uid": "u-1",
+    }
+    assert len(str(event["message"])) == 1024
+    assert str(event["metadata"]["name"]).startswith("drkit-daemon.")  # type: ignore[index]
+    assert event["source"] == {"component": "drkit-daemon", "host": "drkit-0"}
