@@ -77,7 +77,7 @@ def request_from_schedule(schedule: Schedule, *, host: str | None = None) -> Clu
         etcd=etcd,
         kube=kube,
         capture_filter=capture_filter(schedule),
-        tags=schedule.tags,
+        tags=(*schedule.tags, f"schedule={schedule.name}"),  # the status page groups snapshots by it
         host=host,
         volumes=volume_options(schedule),
         lock_mode=schedule.lock.mode,

@@ -25,6 +25,8 @@ from drkit.errors import ConfigError
 if TYPE_CHECKING:
     from drkit.daemon.events import EventRecorder
     from drkit.daemon.leader import ElectionConfig
+    from drkit.daemon.service import Daemon
+    from drkit.daemon.statuspage import StatusServer
     from drkit.kube.client import KubeClient
 
 log = logging.getLogger("drkit.cli.daemon")
@@ -130,6 +132,18 @@ def _default_identity() -> str:
     "--notify-url", envvar="DRKIT_NOTIFY_URL", metavar="URL", help="POST a JSON report here when a run fails."
 )
 @click.option(
+    "--status-addr",
+    default="127.0.0.1:9091",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Serve the read-only status page here ('off' to serve nothing).",
+)
+@click.option(
+    "--status-token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Ask for 'Authorization: Bearer <the file's content>' on the status page.",
+)
+@click.option(
     "--events/--no-events",
     default=True,
     show_default=True,
@@ -158,6 +172,8 @@ def daemon(
     retry_max_delay: float,
     misfire_grace: float,
     notify_url: str | None,
+    status_addr: str,
+    status_token_file: Path | None,
     events: bool,
     test_every_seconds: int | None,
     test_stall_after_etcd: float,
@@ -209,6 +225,7 @@ def daemon(
         retries=(retries, retry_delay, retry_max_delay),
         misfire_grace=misfire_grace,
         notify_url=notify_url,
+        status=(status_addr, status_token_file),
         events=events,
         every_seconds=test_every_seconds,
         stall=test_stall_after_etcd,
@@ -228,6 +245,7 @@ def _serve(
     retries: tuple[int, float, float],
     misfire_grace: float,
     notify_url: str | None,
+    status: tuple[str, Path | None],
     events: bool,
     every_seconds: int | None,
     stall: float,
@@ -276,6 +294,7 @@ def _serve(
         server = HealthServer(metrics_addr, metrics, lambda: service.ready)
         server.start()
         log.info("serving /metrics, /healthz, /readyz on port %d", server.port)
+    page = _status_server(status[0], status[1], service)
 
     stop = threading.Event()
     received: list[int] = []
@@ -300,6 +319,8 @@ def _serve(
     cut = service.shutdown()
     if server is not None:
         server.stop()
+    if page is not None:
+        page.stop()
     log.info("daemon stopped (%d runs cut off)", len(cut))
     if cut:  # their threads still run: leave without waiting for them (the repository stays valid)
         logging.shutdown()
@@ -374,3 +395,48 @@ def _kube_and_events(
         return kube, config, None
     log.info("Kubernetes Events on %s %s/%s", target.kind, target.namespace, target.name)
     return kube, config, EventRecorder(kube, target, identity)
+
+
+def _status_server(address: str, token_file: Path | None, service: Daemon) -> StatusServer | None:
+    """The read-only status page of the schedules' repositories (docs/daemon.md, "Status page"). A port
+    that cannot be bound is logged and the daemon goes on without the page."""
+    from drkit.daemon import jobs
+    from drkit.daemon.statuspage import StatusServer, collect, render
+    from drkit.repo.repository import Repository
+    from drkit.secret import Secret
+
+    if address.lower() in ("off", "none", ""):
+        return None
+    token = None
+    if token_file is not None:
+        text = token_file.read_text().strip()
+        if not text:
+            raise ConfigError("the status token file is empty", file=str(token_file))
+        token = Secret(text)
+    opened: dict[str, Repository] = {}
+
+    def page() -> str:
+        repos: list[tuple[str, Repository]] = []
+        for schedule in service.schedules.values():
+            url = schedule.repository.url
+            if url not in opened:
+                opened[url] = jobs.open_repository(schedule.repository)
+            if all(u != url for u, _ in repos):
+                repos.append((url, opened[url]))
+        return render(
+            collect(
+                repos,
+                list(service.schedules.values()),
+                runs=service.runs.finished_runs(),
+                next_run=service.next_backup,
+            )
+        )
+
+    try:
+        server = StatusServer(address, page, token=token)
+    except ConfigError as exc:
+        log.error("no status page: %s", exc)  # noqa: TRY400 - the daemon goes on without it
+        return None
+    server.start()
+    log.info("serving the status page on port %d%s", server.port, " (bearer token)" if token else "")
+    return server

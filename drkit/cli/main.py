@@ -61,6 +61,7 @@ def _register() -> None:
     from drkit.cli.mover import mover
     from drkit.cli.prune import prune
     from drkit.cli.repo import repo
+    from drkit.cli.report import report
     from drkit.cli.restore import restore
     from drkit.cli.restoreetcd import restore_etcd_command  # noqa: F401 - attaches `restore etcd`
     from drkit.cli.sandbox import sandbox
@@ -69,7 +70,20 @@ def _register() -> None:
     from drkit.cli.validate import validate
     from drkit.cli.verify import verify
 
-    for command in (repo, backup, snapshots, snapshot, verify, prune, restore, drill, sandbox, daemon, mover):
+    for command in (
+        repo,
+        backup,
+        snapshots,
+        snapshot,
+        verify,
+        prune,
+        restore,
+        drill,
+        sandbox,
+        daemon,
+        mover,
+        report,
+    ):
         cli.add_command(command)
     cli.add_command(audit)
     cli.add_command(validate)

@@ -435,6 +435,14 @@ class Daemon:
                 message += f", RTO {float(end.details['rto_seconds']):.1f}s"
             self.events.emit(events.NORMAL, events.recovered_reason(run.job.value), message)
 
+    def next_backup(self, name: str) -> datetime | None:
+        """When the schedule's next backup runs (its retry when one is pending); None when unknown."""
+        retry: datetime | None = None
+        with contextlib.suppress(Exception):
+            pending = self._scheduler.get_job(f"{name}:{Job.BACKUP.value}:retry")
+            retry = pending.next_run_time if pending is not None else None
+        return self._next_run(name, Job.BACKUP, retry)
+
     def _next_run(self, name: str, job: Job, retry_at: datetime | None) -> datetime | None:
         """When this schedule's job runs next: its retry, else its regular time (None when stopping)."""
         if self._stopping:

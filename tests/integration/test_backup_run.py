@@ -360,7 +360,11 @@ spec:
 """
     )
     snap = drkit.json("backup", "run", "--schedule", str(schedule), "--tag", "extra")
-    assert snap["tags"] == ["scheduled", "extra"]
+    assert snap["tags"] == [
+        "scheduled",
+        "schedule=ns-backup",
+        "extra",
+    ]  # schedule=: the status page groups by it
     assert snap["meta"]["etcd"]["revision"] > 0
     assert snap["meta"]["drkit"] == {"capture": 1, "version": __version__, "schedule": "ns-backup"}
     shown = subprocess.run(

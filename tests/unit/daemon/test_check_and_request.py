@@ -68,7 +68,7 @@ spec:
     request = request_from_schedule(load_schedule(path))
     assert request.kube is None
     assert request.etcd is not None
-    assert request.tags == ("t1",)
+    assert request.tags == ("t1", "schedule=plain")
     assert request.volumes is None, "spec.volumes defaults to none"
 
     with_volumes = tmp_path / "v.yaml"
