@@ -59,4 +59,7 @@ drkit restore plan "${copy[@]:0:3}"
 drkit restore run "${copy[@]}"
 diff -r "$demo/shop-data" "$demo/restored/shop-copy/data" && echo "the restored volume equals the original"
 
-say "done. KUBECONFIG=$KUBECONFIG talks to the sandbox; 'make demo-down' stops it."
+say "9. the status page: each snapshot and what it holds, the drill, RPO, size and lock plots (docs/status-page.md)"
+drkit report html -o "$demo/status.html"
+
+say "done. KUBECONFIG=$KUBECONFIG talks to the sandbox; 'make demo-down' stops it. Status page: $demo/status.html"

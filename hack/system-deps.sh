@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages that drkit's tests and demo need and that Go modules or PyPI do not
 # provide: the real node's runtime (containerd, runc, CNI plugins), the image builder (mmdebstrap,
-# umoci) and a static busybox for the test-application image.
+# umoci), a static busybox for the test-application image, and the headless browser that tests
+# the status page (chromium, chromium-driver: tests/e2e/test_status_page_browser.py).
 #
 #   hack/system-deps.sh            install what is missing (needs root and apt-get)
 #   hack/system-deps.sh --check    list what is missing, install nothing (exit 1 when something is)
@@ -9,7 +10,7 @@
 # Packages already installed are left alone, so a warm machine pays nothing.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins busybox-static mmdebstrap umoci)
+packages=(containerd runc containernetworking-plugins busybox-static mmdebstrap umoci chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do
