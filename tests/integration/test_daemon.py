@@ -126,6 +126,7 @@ spec:
 class Daemon:
     def __init__(self, setup: Setup, name: str, *args: str) -> None:
         self.port = free_port()
+        self.status_port = free_port()
         self.state = setup.tmp / f"state-{name}"
         self.log = setup.tmp / f"daemon-{name}.log"
         argv = [
@@ -141,6 +142,8 @@ class Daemon:
             str(self.state),
             "--metrics-addr",
             f"127.0.0.1:{self.port}",
+            "--status-addr",
+            f"127.0.0.1:{self.status_port}",
             "--test-every-seconds",
             "2",
             *args,
@@ -275,6 +278,16 @@ def test_runs_happen_prune_verify_drill_metrics_health_and_sigterm(
     failed_drill = next(x for x in ends.values() if x["job"] == "drill")
     assert failed_drill["level"] == "error"
     assert "drill-plan.yaml" in failed_drill["error"]
+
+    # the status page, served read-only on its own loopback port from the repository and the records
+    with urllib.request.urlopen(f"http://127.0.0.1:{d.status_port}/", timeout=30) as answer:
+        page = answer.read().decode()
+        assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+    assert '<tr id="schedule-every" data-rpo="green">' in page
+    assert 'data-drill="failed"' in page  # the drill run with a missing plan
+    assert 'id="snap-' in page
+    assert "schedule every" in page  # the daemon's backups carry schedule=every
+    assert PASSWORD not in page
 
     assert d.terminate() == 0
     started = {r["run_id"] for r in d.records("started")}
