@@ -250,3 +250,43 @@ def test_the_event_object_names_its_target_and_is_bounded() -> None:
     assert len(str(event["message"])) == 1024
     assert str(event["metadata"]["name"]).startswith("drkit-daemon.")  # type: ignore[index]
     assert event["source"] == {"component": "drkit-daemon", "host": "drkit-0"}
+
+
+def test_backup_run_logs_the_same_start_and_end_lines(tmp_path: Path, restore_logging: None) -> None:
+    """The CronJob form (``--log-level=info --log-format=json backup run``): a start line, and an end
+    line with the outcome, the error and its hint (here: nothing listens at the etcd endpoint)."""
+    import socket
+    from datetime import timedelta
+
+    from click.testing import CliRunner
+
+    from drkit.cli.main import cli
+    from drkit.repo.keyslots import Credential
+    from drkit.repo.repository import Repository
+    from drkit.secret import Secret
+    from drkit.storage.url import open_store
+
+    Repository.init(
+        open_store(str(tmp_path / "repo")),
+        Credential(passphrase=Secret("pw for the log test")),
+        lock_mode=None,
+        retention=timedelta(days=1),
+        scrypt_n=1024,
+    )
+    (tmp_path / "pw").write_text("pw for the log test")
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--log-level=info", "--log-format=json", "backup", "run", "--repo", str(tmp_path / "repo")]
+    args += ["--password-file", str(tmp_path / "pw"), "--no-resources"]
+    args += ["--etcd-endpoints", f"http://127.0.0.1:{port}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    start = next(x for x in lines if x["msg"] == "backup started")
+    end = next(x for x in lines if x.get("outcome"))
+    assert (start["level"], start["job"], start["schedule"]) == ("info", "backup", None)
+    assert end["run_id"] == start["run_id"]
+    assert (end["level"], end["outcome"]) == ("error", "failed")
+    assert str(port) in end["error"]
+    assert "pw for the log test" not in result.stderr
