@@ -408,13 +408,13 @@ def test_overlap_prevented_and_sigterm_mid_backup_leaves_a_valid_repository(
         )
 
     _wait(mid_backup, "a backup in the middle of its snapshot", d.process)
-    before = len(setup.snapshots())
-    assert d.terminate() == 0
+    assert d.terminate() == 0  # at once: a CLI call here can outlast the 6 s stall on a loaded machine
     cut = [r for r in d.records() if r["result"] == "failed"]
     assert len(cut) == 1
     assert "cut off by shutdown" in cut[0]["error"]
     assert {r["run_id"] for r in d.records("started")} == {r["run_id"] for r in d.records()}
-    assert len(setup.snapshots()) == before  # the cut-off run committed nothing
+    # the cut-off run committed nothing: one snapshot per successful backup (locked: none pruned)
+    assert len(setup.snapshots()) == d.results().count("success")
     verify = setup.verify()
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
