@@ -158,3 +158,43 @@ def test_a_slow_but_timely_answer_is_taken_and_the_slowness_reported(
     warned = [r.getMessage() for r in caplog.records if "is slow" in r.getMessage()]
     assert len(warned) == 2
     assert all(server.address in w for w in warned)
+
+
+@pytest.mark.parametrize("target", ["kube", "etcd"])
+def test_the_cli_timeout_bounds_a_backup_against_a_hung_cluster(target: str, tmp_path: Path) -> None:
+    """``drkit --timeout`` reaches the Kubernetes and etcd clients a command builds."""
+    env = {
+        **os.environ,
+        "DRKIT_REPO": str(tmp_path / "repo"),
+        "DRKIT_PASSWORD": "pw",
+        "DRKIT_SCRYPT_N": "1024",
+    }
+    env.pop("KUBECONFIG", None)
+    subprocess.run(
+        [sys.executable, "-m", "drkit", "repo", "init", "--lock-mode", "none"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with SilentServer() as server:
+        if target == "kube":
+            args = ["--kubeconfig", str(_kubeconfig(tmp_path, server.url))]
+            code = ExitCode.KUBERNETES
+        else:
+            args = ["--no-resources", "--etcd-endpoints", server.url]
+            code = ExitCode.ETCD
+        start = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "drkit", "--timeout", "1", "backup", "run", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=120,
+        )
+        took = time.monotonic() - start
+    assert result.returncode == code, result.stderr
+    assert server.address in result.stderr
+    assert "no answer within 1s" in result.stderr
+    assert took < DEADLINE + SLACK + 5  # + interpreter start-up
