@@ -91,11 +91,12 @@ def _prune_packs(
 
 
 def forget_snapshots(
-    store: Store, snapshots: Iterable[Snapshot], *, now: datetime, dry_run: bool
+    store: Store, snapshot_ids: Iterable[str], *, now: datetime, dry_run: bool
 ) -> tuple[list[str], list[LockedObject], list[str]]:
-    """Delete these snapshots' manifests: (deleted ids, locked manifests, manifests the store refused)."""
+    """Delete these snapshots' manifests (readable or not): (deleted ids, locked manifests, manifests
+    the store refused)."""
     d = _Deleter(store, now, dry_run)
-    deleted = [s.id for s in snapshots if d.delete(snapshot_key(s.id))]
+    deleted = [sid for sid in snapshot_ids if d.delete(snapshot_key(sid))]
     _forget_entries(store, d, deleted)
     return deleted, d.locked, d.denied
 

@@ -776,14 +776,25 @@ class Repository:
     # -- forget and prune ------------------------------------------------------------------------
 
     def forget(self, snapshots: Sequence[str], *, dry_run: bool = False) -> ForgetResult:
-        """Delete these snapshots' manifests where their lock has expired; report the others."""
-        chosen = list({s.id: s for s in (self.find_snapshot(ref) for ref in snapshots)}.values())
+        """Delete these snapshots' manifests where their lock has expired; report the others. An
+        unreadable snapshot named by its id (or a unique prefix) can be forgotten too: its manifest is
+        the one object drkit knows of it."""
+        chosen = list(dict.fromkeys(self._forgettable(ref) for ref in snapshots))
         deleted, locked, denied = forget_snapshots(self.store, chosen, now=self._clock(), dry_run=dry_run)
         if not dry_run:
             self._snapshots = None
         return ForgetResult(
             tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run, tuple(denied)
         )
+
+    def _forgettable(self, ref: str) -> str:
+        try:
+            return self.find_snapshot(ref).id
+        except VerificationFailed:
+            broken = self._unreadable_matching(ref)
+            if ref != "latest" and len(broken) == 1:
+                return broken[0].id
+            raise
 
     def retention(
         self, policy: Policy, now: datetime | None = None

@@ -198,3 +198,28 @@ def test_the_readable_snapshot_still_restores(broken: Broken) -> None:
     assert (broken.tmp / "ok" / "file.txt").read_text() == "the first backup\n" * 100
     shown = broken.run("snapshot", "show", broken.good[:8], "-o", "json")
     assert shown.code == 0, shown.err
+
+
+def test_forget_removes_an_unreadable_snapshot_so_that_prune_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = tmp_path / "unlocked"
+    monkeypatch.setenv("DRKIT_REPO", str(repo))
+    monkeypatch.setenv("DRKIT_PASSWORD", MASTER)
+    monkeypatch.setenv("DRKIT_SCRYPT_N", "1024")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a\n")
+    assert drkit(capsys, "repo", "init", "--no-lock").code == 0
+    good = drkit(capsys, "backup", "path", str(src), "-o", "json").json()["id"]
+    (src / "a.txt").write_text("b\n")
+    bad = drkit(capsys, "backup", "path", str(src), "-o", "json").json()["id"]
+    _flip(repo / "snapshots" / bad)
+    assert drkit(capsys, "prune").code == ExitCode.VERIFICATION_FAILED
+    forgot = drkit(capsys, "forget", bad[:8], "-o", "json")
+    assert forgot.code == 0, forgot.err
+    assert forgot.json()["forgotten"] == [bad]
+    listed = drkit(capsys, "snapshots", "-o", "json")
+    assert [r["id"] for r in listed.json()] == [good]
+    assert drkit(capsys, "prune").code == 0
+    assert drkit(capsys, "verify").code == 0
