@@ -29,7 +29,14 @@ from kubernetes.config.config_exception import ConfigException
 from drkit import deadline
 from drkit.deadline import DeadlineExceeded
 from drkit.errors import ConfigError
-from drkit.kube.errors import KubeAPIError, KubeForbidden, KubeGone, KubeNotFound, KubeUnavailable
+from drkit.kube.errors import (
+    KubeAPIError,
+    KubeForbidden,
+    KubeGone,
+    KubeNotFound,
+    KubeTimeout,
+    KubeUnavailable,
+)
 
 JSON = "application/json"
 DEFAULT_POOL_SIZE = 8
@@ -53,7 +60,7 @@ class KubeClient:
     ``timeout``: the deadline of each request, in seconds, every retry of the connection pool
     included (default: ``drkit.deadline.current().metadata``, the CLI's ``--timeout``). A request
     still unanswered after ``drkit.deadline.Timeouts.slow_seconds`` is reported once (WARNING); one
-    unanswered at the deadline raises ``KubeUnavailable`` naming the server."""
+    unanswered at the deadline raises ``KubeTimeout`` naming the server (final: not retried)."""
 
     def __init__(
         self, api: k8s_client.ApiClient, *, context: str | None, timeout: float | None = None
@@ -144,7 +151,7 @@ class KubeClient:
                 on_slow=slow,
             )
         except DeadlineExceeded:
-            raise KubeUnavailable(
+            raise KubeTimeout(
                 f"{verb} {self.server}{path}: no answer within {self.timeout:g}s",
                 status=0,
                 verb=verb,

@@ -38,6 +38,12 @@ class KubeUnavailable(KubeAPIError):
     transient = True
 
 
+class KubeTimeout(KubeAPIError):
+    """No answer within the request's deadline (``--timeout``), every retry of the connection pool
+    included. Not transient: the deadline already covered the retries, so nothing above retries it
+    again (a hung API server would otherwise cost the deadline once per retry of every caller)."""
+
+
 class KubeForbidden(KubeAPIError):
     """401 or 403: the credentials are not accepted, or RBAC denies this verb on this resource."""
 

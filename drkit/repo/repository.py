@@ -756,7 +756,8 @@ class Repository:
         )
         report = verifier.run(chosen, read_data_percent=read_data_percent)
         leftovers, notes = self.leftovers()
-        report = replace(report, leftovers=leftovers, warnings=(*report.warnings, *notes))
+        transit = tuple(dict.fromkeys(e.message for e in self._reader.transit))  # re-reads that passed
+        report = replace(report, leftovers=leftovers, warnings=(*report.warnings, *transit, *notes))
         if snapshot:
             return report
         manifests = {name_of_key(o.key) for o in self.store.list(SNAPSHOTS_PREFIX)}

@@ -110,6 +110,7 @@ def test_backup_restore_and_verify_pass_through_flipped_reads(tmp_path: Path) ->
     assert_same_tree(src, tmp_path / "out")
     report = repo.verify(read_data_percent=100)
     assert report.problems == ()
+    assert any("then passed (a fault in transit, not stored)" in w for w in report.warnings)
     assert store.flipped  # the faults did happen
     assert repo._reader.transit
 
