@@ -104,7 +104,9 @@ def test_no_secret_in_any_output(cluster: ControlPlane, secret_namespace: str, t
         drkit(f"verify {fmt}", "--log-level", "debug", "verify", "--read-data", "-o", fmt)
         drkit(f"audit {fmt}", "--log-level", "debug", "audit", "-o", fmt)
     audit = json.loads(outputs["audit json: stdout"])
-    assert [r["command"] for r in audit["records"]] == ["backup run"] * 3
+    assert [r["command"] for r in audit["records"]] == ["backup run"] * 3 + [
+        "verify"
+    ] * 2  # verify is audited
     assert audit["problems"] == []
     # A failing command prints its error; that path must be clean too.
     drkit(
