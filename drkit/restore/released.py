@@ -74,7 +74,10 @@ def find_released(kube: Requester, plan: RestorePlan) -> list[ReleasedVolume]:
         pv_name = ((body.get("spec") or {}) if isinstance(body, dict) else {}).get("volumeName")
         if not pv_name:
             continue
-        pv = get(kube, f"/api/v1/persistentvolumes/{pv_name}")
+        try:
+            pv = get(kube, f"/api/v1/persistentvolumes/{pv_name}")
+        except KubeAPIError:  # e.g. a namespace-bound restore identity may not read PVs: cannot tell
+            continue
         if pv is None:
             continue
         claim_ref = (pv.get("spec") or {}).get("claimRef") or {}

@@ -245,7 +245,10 @@ def why_unbound(kube: Requester, claim: Json) -> tuple[str, str]:
             "no PersistentVolume was provisioned or matched for it",
             "check its StorageClass and provisioner (kubectl describe pvc); or " + UNMAPPED_HINT,
         )
-    pv = get(kube, f"/api/v1/persistentvolumes/{pv_name}")
+    try:
+        pv = get(kube, f"/api/v1/persistentvolumes/{pv_name}")
+    except KubeAPIError as exc:
+        return f"its PersistentVolume {pv_name} cannot be read ({exc.status})", UNMAPPED_HINT
     if pv is None:
         return (
             f"it names PersistentVolume {pv_name}, which does not exist in the target",

@@ -136,3 +136,12 @@ def test_claims_wait_together_under_one_deadline(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(KubernetesError):
         filler.target_dir(fills.fills[0])  # past the shared deadline: no new wait
     assert clock.now == pytest.approx(120, abs=1.5)
+
+
+def test_an_identity_that_may_not_read_pvs_gets_no_false_alarm() -> None:
+    api = fake_api("shop")
+    api.failures["/api/v1/persistentvolumes/pv-data"] = [403, 403]  # forbidden, as for a namespaced restorer
+    plan = restore_plan(claim_with_volume("shop", "data", "pv-data"))
+    assert find_released(api, plan) == []
+    claim = {"metadata": {"namespace": "shop", "name": "data"}, "spec": {"volumeName": "pv-data"}}
+    assert why_unbound(api, claim)[0] == "its PersistentVolume pv-data cannot be read (403)"
