@@ -30,20 +30,36 @@ def sandbox() -> None:
     """Start, inspect and stop a local sandbox cluster.
 
     The sandbox is etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake
-    nodes whose pods become Running) on 127.0.0.1, plus MinIO as Object Lock S3 storage. The
-    processes keep running after `up` returns; `down` stops them.
+    nodes whose pods become Running) on 127.0.0.1, plus MinIO as Object Lock S3 storage. With
+    --real-nodes (root), real nodes (containerd + kubelet) run containers from locally built images
+    (`make image`), claims are provisioned, and the API server and MinIO listen on the pod network's
+    gateway so that pods reach them. The processes keep running after `up` returns; `down` stops them.
     """
 
 
 @sandbox.command()
 @_dir_option
 @click.option("--nodes", type=click.IntRange(0, 100), default=1, show_default=True, help="Fake (kwok) nodes.")
+@click.option(
+    "--real-nodes",
+    type=click.IntRange(0, 8),
+    default=0,
+    show_default=True,
+    help="Real nodes (containerd + kubelet; needs root and `make image`).",
+)
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="An OCI image archive to import into the real nodes (repeatable; default: `make image`'s).",
+)
 @click.option("--no-s3", is_flag=True, help="Do not start MinIO.")
-def up(directory: Path, nodes: int, no_s3: bool) -> None:
+def up(directory: Path, nodes: int, real_nodes: int, images: tuple[Path, ...], no_s3: bool) -> None:
     """Start the sandbox (or say that it already runs)."""
     from drkit.sandbox import session
 
-    result = session.up(directory, nodes=nodes, s3=not no_s3)
+    result = session.up(directory, nodes=nodes, s3=not no_s3, real_nodes=real_nodes, images=images)
     state = result.state
     dead = [c.name for c in state.components if not c.alive()]
     if result.already_running and dead:
@@ -55,9 +71,9 @@ def up(directory: Path, nodes: int, no_s3: bool) -> None:
     elif result.already_running:
         click.echo(f"The sandbox in {state.directory} is already up (see `drkit sandbox status`).")
     else:
-        click.echo(
-            f"Sandbox up in {result.seconds:.1f}s: {len(state.nodes)} kwok node(s), API server {state.server}"
-        )
+        real = len(state.real_nodes)
+        kinds = f"{len(state.nodes) - real} kwok node(s)" + (f", {real} real node(s)" if real else "")
+        click.echo(f"Sandbox up in {result.seconds:.1f}s: {kinds}, API server {state.server}")
     for note in result.notes:
         click.echo(f"Note: {note}")
     click.echo(f"Kubeconfig: {state.kubeconfig}")
@@ -87,11 +103,17 @@ def _rows(directory: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "kubeconfig": state.kubeconfig,
         "server": state.server,
         "nodes": state.nodes,
+        "node_kinds": {
+            "real": [n["name"] for n in state.real_nodes],
+            "kwok": [n for n in state.nodes if n not in {r["name"] for r in state.real_nodes}],
+        },
         "components": rows,
         "s3": None
         if state.s3 is None
         else {
             "endpoint": state.s3.endpoint,
+            # pods on real nodes reach MinIO at the same address; kwok nodes run no containers
+            "endpoint_in_cluster": state.s3.endpoint if state.real_nodes else None,
             "region": state.s3.region,
             "bucket": state.s3.bucket,
             "credentials_file": state.s3.credentials_file,

@@ -1,22 +1,30 @@
 """A local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-kwok with fake nodes, all on loopback, all files under one work directory.
+kwok with fake nodes, all on loopback, all files under one work directory; optionally real nodes
+(containerd + kubelet, :mod:`drkit.sandbox.realnode`) where containers really run.
 
-    cp = ControlPlane.start(workdir, nodes=1)
+    cp = ControlPlane.start(workdir, nodes=1)                    # kwok only, loopback only
+    cp = ControlPlane.start(workdir, nodes=0, real_nodes=1, images=[...])   # root: real pods
     ...  # KUBECONFIG=cp.kubeconfig
     cp.stop()
+
+With real nodes the API server listens on the pod network's gateway instead of loopback (pods reach
+it there, and through the ``kubernetes`` Service), a StorageClass ``drkit-local`` (the default) is
+provisioned by :mod:`drkit.sandbox.provisioner`, and ``cp.gateway`` is where other servers that pods
+must reach (MinIO) should listen.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from drkit.errors import SandboxError
-from drkit.sandbox import binaries, http, kubeconfig, kwok, process
+from drkit.sandbox import binaries, http, kubeconfig, kwok, netbridge, process, provisioner, realnode
 from drkit.sandbox.etcd import EtcdServer
 from drkit.sandbox.kubecomponents import (
     EtcdClient,
@@ -65,6 +73,13 @@ class ControlPlane:
     etcd: EtcdServer
     components: list[Component]
     nodes: list[str] = field(default_factory=list)
+    real_nodes: list[realnode.RealNode] = field(default_factory=list)
+    bridge: netbridge.Bridge | None = None
+
+    @property
+    def gateway(self) -> str | None:
+        """The address pods reach this machine at (None without real nodes)."""
+        return None if self.bridge is None else self.bridge.gateway
 
     @classmethod
     def start(
@@ -72,25 +87,36 @@ class ControlPlane:
         workdir: Path,
         nodes: int = 1,
         *,
+        real_nodes: int = 0,
+        images: Sequence[Path] = (),
         etcd_tls: bool = False,
         taint: bool = False,
         timeout: float = STARTUP_TIMEOUT,
     ) -> ControlPlane:
-        """Start everything, create ``nodes`` fake nodes, and return once they are Ready and the
-        ``default`` service account exists. On failure everything started is stopped again and a
-        ``SandboxError`` names the component and ends with its log; a missing binary raises
+        """Start everything, create ``nodes`` fake nodes and ``real_nodes`` real ones (with
+        ``images`` imported), and return once they are Ready and the ``default`` service account
+        exists. On failure everything started is stopped again and a ``SandboxError`` names the
+        component and ends with its log; a missing binary (or root, for real nodes) raises
         ``MissingComponent`` before anything starts."""
         exes = {name: binaries.find(name) for name in COMPONENTS}
+        if real_nodes:
+            realnode.requirements()
         workdir = workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         started: list[Component] = []
+        extra = _Extra()
         try:
             return cls._start(
-                workdir, exes, started, nodes=nodes, etcd_tls=etcd_tls, taint=taint, timeout=timeout
-            )
+                workdir, exes, started, extra, nodes=nodes, real_nodes=real_nodes, images=images,
+                etcd_tls=etcd_tls, taint=taint, timeout=timeout,
+            )  # fmt: skip
         except BaseException:
+            for node in reversed(extra.nodes):
+                node.stop()
             for component in reversed(started):
                 component.process.stop()
+            if extra.bridge is not None:
+                extra.bridge.delete()
             raise
 
     @classmethod
@@ -99,14 +125,21 @@ class ControlPlane:
         workdir: Path,
         exes: dict[str, Path],
         started: list[Component],
+        extra: _Extra,
         *,
         nodes: int,
+        real_nodes: int,
+        images: Sequence[Path],
         etcd_tls: bool,
         taint: bool,
         timeout: float,
     ) -> ControlPlane:
         logs = workdir / "logs"
-        pki = ClusterPKI.create(workdir / "pki")
+        address = "127.0.0.1"
+        if real_nodes:
+            extra.bridge = netbridge.Bridge.create()
+            address = extra.bridge.gateway
+        pki = ClusterPKI.create(workdir / "pki", extra_ips=() if address == "127.0.0.1" else (address,))
 
         etcd = EtcdServer.start(workdir / "etcd", tls=etcd_tls, timeout=timeout)
         started.append(Component("etcd", etcd.process, etcd.endpoint))
@@ -116,9 +149,14 @@ class ControlPlane:
             client = EtcdClient(etcd.endpoint, etcd.ca_file, files.cert, files.key)
 
         port = free_port()
-        server = f"https://127.0.0.1:{port}"
+        server = f"https://{address}:{port}"
         argv = apiserver_argv(
-            exes["kube-apiserver"], port=port, pki=pki, etcd=client, cert_dir=workdir / "apiserver"
+            exes["kube-apiserver"],
+            port=port,
+            pki=pki,
+            etcd=client,
+            cert_dir=workdir / "apiserver",
+            address=address,
         )
         apiserver = Component(
             "kube-apiserver", process.start("kube-apiserver", argv, logs / "kube-apiserver.log"), server
@@ -135,7 +173,9 @@ class ControlPlane:
         admin_kubeconfig = kubeconfig.write(
             workdir / "kubeconfig", server=server, ca_file=pki.ca.cert, user=ADMIN_USER, client=pki.admin
         )
-        plane = cls(workdir, server, admin_kubeconfig, pki, etcd, started)
+        plane = cls(workdir, server, admin_kubeconfig, pki, etcd, started, bridge=extra.bridge)
+        if extra.bridge is not None:
+            netbridge.add_service_rule(extra.bridge, port)
         node_names = [f"kwok-node-{i}" for i in range(nodes)]
         for name in node_names:
             plane._create(apiserver, "/api/v1/nodes", kwok.node_manifest(name, taint=taint))
@@ -168,7 +208,44 @@ class ControlPlane:
             process=kcm.process,
             timeout=timeout,
         )
+        if real_nodes and extra.bridge is not None:
+            plane._start_real_nodes(real_nodes, images, extra, timeout)
         return plane
+
+    def _start_real_nodes(self, count: int, images: Sequence[Path], extra: _Extra, timeout: float) -> None:
+        assert self.bridge is not None
+        self._create(self.component("kube-apiserver"), "/apis/storage.k8s.io/v1/storageclasses",
+                     provisioner.storage_class())  # fmt: skip
+        argv: list[str | Path] = [
+            sys.executable, "-m", "drkit.sandbox.provisioner", "--server", self.server,
+            "--ca", self.pki.ca.cert, "--cert", self.pki.admin.cert, "--key", self.pki.admin.key,
+            "--root", self.workdir / "volumes",
+        ]  # fmt: skip
+        prov = process.start("provisioner", argv, self.workdir / "logs" / "provisioner.log")
+        self.components.append(Component("provisioner", prov, ""))
+        ca = self.pki.authority()
+        for i in range(count):
+            name = f"node-{i}"
+            node = realnode.RealNode.start(
+                self.workdir / "nodes" / name, name=name, index=i, bridge=self.bridge, server=self.server,
+                ca=ca, ca_file=self.pki.ca.cert, images=images,
+            )  # fmt: skip
+            extra.nodes.append(node)
+            self.real_nodes.append(node)
+            self.components += [
+                Component(f"containerd-{name}", node.containerd, str(node.socket)),
+                Component(f"kubelet-{name}", node.kubelet, node.ip),
+            ]
+        names = {n.name for n in self.real_nodes}
+
+        def ready() -> bool:
+            items = self.api("GET", f"/api/v1/nodes?labelSelector={realnode.NODE_LABEL}%3Dreal")["items"]
+            return {n["metadata"]["name"] for n in items if kwok.node_ready(n)} >= names
+
+        process.wait_until(
+            ready, what=f"{count} real node(s) Ready", process=self.real_nodes[-1].kubelet, timeout=timeout
+        )
+        self.nodes += sorted(names)
 
     # --- talking to the API server as the admin -------------------------------------------------
 
@@ -219,9 +296,14 @@ class ControlPlane:
         return [c.record() for c in self.components]
 
     def stop(self) -> None:
-        """Stop every component, last started first."""
+        """Stop every component, last started first (a real node: its kubelet, containers and
+        containerd, then its mounts); then remove the pod network."""
+        for node in reversed(self.real_nodes):
+            node.stop()
         for component in reversed(self.components):
             component.process.stop()
+        if self.bridge is not None:
+            self.bridge.delete()
 
     def __enter__(self) -> ControlPlane:
         return self
@@ -230,6 +312,14 @@ class ControlPlane:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@dataclass
+class _Extra:
+    """What a failed start must also undo: the pod network and real nodes started so far."""
+
+    bridge: netbridge.Bridge | None = None
+    nodes: list[realnode.RealNode] = field(default_factory=list)
 
 
 def _ok(url: str, context: ssl.SSLContext) -> bool:

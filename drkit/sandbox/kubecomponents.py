@@ -21,11 +21,14 @@ class EtcdClient:
     key_file: Path | None = None
 
 
-def apiserver_argv(exe: Path, *, port: int, pki: ClusterPKI, etcd: EtcdClient, cert_dir: Path) -> list[str]:
+def apiserver_argv(
+    exe: Path, *, port: int, pki: ClusterPKI, etcd: EtcdClient, cert_dir: Path, address: str = "127.0.0.1"
+) -> list[str]:
+    """``address``: loopback, or a real node's pod network gateway (pods must reach the server)."""
     argv = [
         str(exe),
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
         f"--secure-port={port}",
         f"--cert-dir={cert_dir}",
         f"--tls-cert-file={pki.apiserver.cert}",
@@ -46,6 +49,10 @@ def apiserver_argv(exe: Path, *, port: int, pki: ClusterPKI, etcd: EtcdClient, c
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
         f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
         f"--proxy-client-key-file={pki.front_proxy_client.key}",
+        # exec, logs and port-forward go to a real node's kubelet at its address, as this client
+        f"--kubelet-client-certificate={pki.kubelet_client.cert}",
+        f"--kubelet-client-key={pki.kubelet_client.key}",
+        "--kubelet-preferred-address-types=InternalIP",
         # The "kubernetes" Endpoints may not name a loopback address: do not reconcile it.
         "--endpoint-reconciler-type=none",
         "--profiling=false",

@@ -5,6 +5,7 @@ service-account signing keys."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from drkit.sandbox.pki import (
 ADMIN_USER = "system:admin"
 MASTERS = "system:masters"
 FRONT_PROXY_USER = "front-proxy-client"
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,11 @@ class ClusterPKI:
     service_account: KeyPairFiles
     front_proxy_ca: CertFiles
     front_proxy_client: CertFiles
+    kubelet_client: CertFiles  # the API server's identity towards kubelets (exec, logs, proxy)
 
     @classmethod
-    def create(cls, directory: Path) -> ClusterPKI:
+    def create(cls, directory: Path, extra_ips: Sequence[str] = ()) -> ClusterPKI:
+        """``extra_ips``: more addresses the API server serves on (a real node's pod network gateway)."""
         ca = CertificateAuthority.create("kubernetes")
         # The aggregation layer's own CA: the API server proxies to extension API servers with it.
         front_proxy = CertificateAuthority.create("front-proxy-ca")
@@ -46,7 +50,7 @@ class ClusterPKI:
                 "apiserver",
                 common_name="kube-apiserver",
                 dns_names=KUBE_SERVER_DNS,
-                ip_addresses=KUBE_SERVER_IPS,
+                ip_addresses=(*KUBE_SERVER_IPS, *extra_ips),
             ),
             admin=ca.issue_client(directory, "admin", common_name=ADMIN_USER, organizations=[MASTERS]),
             controller_manager=ca.issue_client(
@@ -62,4 +66,14 @@ class ClusterPKI:
             front_proxy_client=front_proxy.issue_client(
                 directory, "front-proxy-client", common_name=FRONT_PROXY_USER
             ),
+            kubelet_client=ca.issue_client(
+                directory,
+                "apiserver-kubelet-client",
+                common_name=KUBELET_CLIENT_USER,
+                organizations=[MASTERS],
+            ),
         )
+
+    def authority(self) -> CertificateAuthority:
+        """The cluster CA itself (to issue a real node's certificates)."""
+        return CertificateAuthority.load(self.ca)

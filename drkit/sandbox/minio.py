@@ -34,13 +34,14 @@ READY_TIMEOUT = 60.0
 WRITER_SESSION_SECONDS = 30 * 24 * 3600  # MinIO accepts 900 s .. 365 days
 
 
-def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
+def start(workdir: Path, *, timeout: float = READY_TIMEOUT, host: str = "127.0.0.1") -> S3Server:
+    """``host``: loopback, or a real node's pod network gateway so that pods reach the same endpoint."""
     exe = binaries.find("minio")
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     data.mkdir(exist_ok=True)
     port, console = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{host}:{port}"
     admin = random_credentials("root")
     env = {
         "MINIO_ROOT_USER": admin.access_key,
@@ -54,7 +55,7 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
         "server",
         data,
         "--address",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--console-address",
         f"127.0.0.1:{console}",
         "--certs-dir",

@@ -116,6 +116,15 @@ class CertificateAuthority:
         )
         return cls(cert, key)
 
+    @classmethod
+    def load(cls, files: CertFiles) -> CertificateAuthority:
+        """A CA written by :meth:`write`."""
+        cert = x509.load_pem_x509_certificate(files.cert.read_bytes())
+        key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{files.key} is not an EC private key")
+        return cls(cert, key)
+
     def write(self, directory: Path, name: str = "ca") -> CertFiles:
         """``<name>.crt`` and ``<name>.key`` (0600) in ``directory``."""
         return _write_pair(directory, name, self.cert, self.key)

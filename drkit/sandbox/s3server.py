@@ -151,11 +151,11 @@ class S3Server:
             path.unlink(missing_ok=True)
 
 
-def start_minio(workdir: Path) -> S3Server:
-    """Start MinIO on loopback with a fresh root user and an STS writer credential."""
+def start_minio(workdir: Path, host: str = "127.0.0.1") -> S3Server:
+    """Start MinIO on loopback (or ``host``) with a fresh root user and an STS writer credential."""
     from drkit.sandbox import minio
 
-    return minio.start(workdir)
+    return minio.start(workdir, host=host)
 
 
 def start_seaweedfs(workdir: Path) -> S3Server:

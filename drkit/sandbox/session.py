@@ -9,12 +9,13 @@ import datetime
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drkit.errors import MissingComponent, SandboxError
-from drkit.sandbox import process
+from drkit.sandbox import netbridge, process, realnode
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.pki import write_private
 from drkit.sandbox.state import STATE_FILE, ComponentState, S3State, SandboxState, running_exe
@@ -40,8 +41,12 @@ def _component(name: str, pid: int, endpoint: str, log_path: str, exe_hint: str 
     return ComponentState(name=name, pid=pid, exe=exe, endpoint=endpoint, log=log_path)
 
 
-def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
-    """Start the sandbox in ``directory`` unless it is already running there."""
+def up(
+    directory: Path, *, nodes: int = 1, s3: bool = True, real_nodes: int = 0, images: Sequence[Path] = ()
+) -> UpResult:
+    """Start the sandbox in ``directory`` unless it is already running there. With ``real_nodes``
+    (root only) containers really run, ``images`` (default: ``make image``'s archives) are imported
+    into each node, and MinIO listens where pods reach it."""
     directory = directory.resolve()
     previous = SandboxState.load(directory)
     if previous is not None and previous.alive():
@@ -58,8 +63,10 @@ def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
                 shutil.rmtree(directory / leftover)
     directory.mkdir(parents=True, exist_ok=True)
 
+    if real_nodes and not images:
+        images = realnode.default_images()
     began = time.monotonic()
-    plane = ControlPlane.start(directory / "cluster", nodes=nodes)
+    plane = ControlPlane.start(directory / "cluster", nodes=nodes, real_nodes=real_nodes, images=images)
     components = [
         _component(r["name"], r["pid"], r["endpoint"], r["log"], str(Path(r["exe"]).resolve()))
         for r in plane.records()
@@ -67,7 +74,7 @@ def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
     s3_state: S3State | None = None
     if s3:
         try:
-            s3_state, s3_components, note = _start_s3(directory)
+            s3_state, s3_components, note = _start_s3(directory, host=plane.gateway or "127.0.0.1")
         except BaseException:
             plane.stop()
             raise
@@ -82,18 +89,22 @@ def up(directory: Path, *, nodes: int = 1, s3: bool = True) -> UpResult:
         components=components,
         s3=s3_state,
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        real_nodes=[n.record() for n in plane.real_nodes],
+        bridge=None if plane.bridge is None else plane.bridge.record(),
     )
     state.save()
     return UpResult(state, seconds=time.monotonic() - began, notes=notes)
 
 
-def _start_s3(directory: Path) -> tuple[S3State | None, list[ComponentState], str | None]:
+def _start_s3(
+    directory: Path, host: str = "127.0.0.1"
+) -> tuple[S3State | None, list[ComponentState], str | None]:
     try:
         from drkit.sandbox.s3server import start_minio
     except ImportError:
         return None, [], "S3 was not started: drkit.sandbox.s3server is not available in this drkit yet"
     try:
-        server = start_minio(directory / "s3")
+        server = start_minio(directory / "s3", host=host)
     except MissingComponent as exc:
         raise MissingComponent(str(exc), hint=f"{exc.hint}; or run `drkit sandbox up --no-s3`") from exc
     credentials = write_private(
@@ -153,9 +164,19 @@ def down(directory: Path, *, purge: bool = False) -> list[ComponentState]:
     state = SandboxState.load(directory)
     stopped: list[ComponentState] = []
     if state is not None:
-        for component in reversed(state.components):
+        # A real node: its kubelet first (it would restart containers), then its containers while
+        # containerd still runs, then the rest in reverse order, then the pod network.
+        kubelets = [c for c in state.components if c.name.startswith("kubelet-")]
+        for component in kubelets:
             if component.alive() and process.stop_pid(component.pid):
                 stopped.append(component)
+        for record in state.real_nodes:
+            realnode.teardown(record)
+        for component in reversed(state.components):
+            if component not in kubelets and component.alive() and process.stop_pid(component.pid):
+                stopped.append(component)
+        if state.bridge:
+            netbridge.Bridge(state.bridge["name"], int(state.bridge["index"])).delete()
     if purge and directory.exists():
         if state is None and any(directory.iterdir()):
             raise SandboxError(

