@@ -13,7 +13,7 @@ import pytest
 IN_CI = bool(os.environ.get("CI"))
 ROOT = Path(__file__).resolve().parents[2]
 
-pytest_plugins = ["tests.infra.etcd", "tests.infra.cluster", "tests.infra.s3"]
+pytest_plugins = ["tests.infra.etcd", "tests.infra.cluster", "tests.infra.s3", "tests.infra.nodes"]
 
 
 def missing(what: str, hint: str = "run `make testbin`") -> None:
@@ -31,3 +31,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "e2e" in path.parts:
             item.add_marker(pytest.mark.e2e)
+        elif "node" in path.parts:
+            item.add_marker(pytest.mark.node)
