@@ -83,6 +83,13 @@ def _sigterm_interrupts() -> Iterator[None]:
 )
 @click.option("--kind-image", metavar="IMAGE", help="kind provider: the node image (default: kind's).")
 @click.option(
+    "--real-nodes",
+    type=click.IntRange(0, 8),
+    default=0,
+    help="local provider: real nodes (containerd + kubelet; root and `make image`) instead of kwok, so "
+    "the restored application runs and httpProbe checks ask it.",
+)
+@click.option(
     "--store/--no-store", default=True, show_default=True, help="Record the result in the repository."
 )
 @output_option
@@ -98,6 +105,7 @@ def drill_run(
     kubeconfig: Path | None,
     context: str | None,
     kind_image: str | None,
+    real_nodes: int,
     store: bool,
     output: str,
 ) -> None:
@@ -127,6 +135,10 @@ def drill_run(
         }
     elif provider == "kind" and kind_image:
         options = {"image": kind_image}
+    if real_nodes:
+        if provider != "local":
+            raise ConfigError("--real-nodes is an option of the local provider", field="--real-nodes")
+        options = {"real_nodes": real_nodes}
     scratch = make_provider(provider, **options)
     r = repo_for_plan(repo, config).open()
 

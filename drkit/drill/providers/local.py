@@ -2,12 +2,15 @@
 controller-manager, scheduler, kwok) on loopback, in a temp dir removed afterwards.
 
 kwok nodes run no containers, so Services have no endpoints: ``httpProbe`` checks are skipped.
-Volume data is restored by drkit itself into ``<workdir>/volumes/<namespace>/<pvc>`` (no mover Job
-could run), where ``volumeChecksum`` checks read it.
+With ``real_nodes`` (``drill run --real-nodes N``, root and ``make image``) the scratch cluster has
+real nodes instead, the restored application really runs, and ``httpProbe`` asks it through its
+Service. Volume data is restored by drkit itself into ``<workdir>/volumes/<namespace>/<pvc>``,
+where ``volumeChecksum`` checks read it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from drkit.drill.providers.base import (
     new_workdir,
     remove_tree,
 )
+from drkit.sandbox import realnode
 from drkit.sandbox.controlplane import STARTUP_TIMEOUT, ControlPlane
 
 
@@ -26,9 +30,22 @@ class LocalCluster(ScratchBase):
     service_proxy = False
     service_proxy_reason = "kwok nodes run no containers: a Service proxy has no endpoint to reach"
 
-    def __init__(self, *, nodes: int = 1, temp_root: Path | None = None, timeout: float = STARTUP_TIMEOUT):
+    def __init__(
+        self,
+        *,
+        nodes: int = 1,
+        real_nodes: int = 0,
+        images: Sequence[Path] = (),
+        temp_root: Path | None = None,
+        timeout: float = STARTUP_TIMEOUT,
+    ):
         super().__init__()
-        self.nodes = nodes
+        self.nodes = 0 if real_nodes else nodes
+        self.real_nodes = real_nodes
+        self.images = tuple(images)
+        if real_nodes:  # containers run: a Service has endpoints the API server can proxy to
+            self.service_proxy = True
+            self.service_proxy_reason = ""
         self.temp_root = temp_root
         self.timeout = timeout
         self.workdir: Path | None = None
@@ -38,7 +55,14 @@ class LocalCluster(ScratchBase):
         with deferred_interrupts():  # the dir and its path, never one without the other
             self.workdir = new_workdir(self.id, self.temp_root)
         self.volumes = DirectoryVolumes(self.workdir / "volumes")
-        self.plane = ControlPlane.start(self.workdir / "cluster", nodes=self.nodes, timeout=self.timeout)
+        images = self.images or (realnode.default_images() if self.real_nodes else ())
+        self.plane = ControlPlane.start(
+            self.workdir / "cluster",
+            nodes=self.nodes,
+            real_nodes=self.real_nodes,
+            images=images,
+            timeout=self.timeout,
+        )
         return self.plane.kubeconfig
 
     def _down(self) -> None:
@@ -56,6 +80,7 @@ class LocalCluster(ScratchBase):
         if self.plane is not None:
             out["server"] = self.plane.server
             out["nodes"] = list(self.plane.nodes)
+            out["realNodes"] = [n.name for n in self.plane.real_nodes]
             out["workdir"] = str(self.workdir)
             out["pids"] = self.pids()
         return out
