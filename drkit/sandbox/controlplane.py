@@ -89,12 +89,14 @@ class ControlPlane:
         *,
         real_nodes: int = 0,
         images: Sequence[Path] = (),
+        volume_root: Path | None = None,
         etcd_tls: bool = False,
         taint: bool = False,
         timeout: float = STARTUP_TIMEOUT,
     ) -> ControlPlane:
         """Start everything, create ``nodes`` fake nodes and ``real_nodes`` real ones (with
-        ``images`` imported), and return once they are Ready and the ``default`` service account
+        ``images`` imported; claims provisioned under ``volume_root``, default ``workdir/volumes``),
+        and return once they are Ready and the ``default`` service account
         exists. On failure everything started is stopped again and a ``SandboxError`` names the
         component and ends with its log; a missing binary (or root, for real nodes) raises
         ``MissingComponent`` before anything starts."""
@@ -108,7 +110,8 @@ class ControlPlane:
         try:
             return cls._start(
                 workdir, exes, started, extra, nodes=nodes, real_nodes=real_nodes, images=images,
-                etcd_tls=etcd_tls, taint=taint, timeout=timeout,
+                volume_root=volume_root or workdir / "volumes", etcd_tls=etcd_tls, taint=taint,
+                timeout=timeout,
             )  # fmt: skip
         except BaseException:
             for node in reversed(extra.nodes):
@@ -130,6 +133,7 @@ class ControlPlane:
         nodes: int,
         real_nodes: int,
         images: Sequence[Path],
+        volume_root: Path,
         etcd_tls: bool,
         taint: bool,
         timeout: float,
@@ -209,17 +213,19 @@ class ControlPlane:
             timeout=timeout,
         )
         if real_nodes and extra.bridge is not None:
-            plane._start_real_nodes(real_nodes, images, extra, timeout)
+            plane._start_real_nodes(real_nodes, images, volume_root, extra, timeout)
         return plane
 
-    def _start_real_nodes(self, count: int, images: Sequence[Path], extra: _Extra, timeout: float) -> None:
+    def _start_real_nodes(
+        self, count: int, images: Sequence[Path], volume_root: Path, extra: _Extra, timeout: float
+    ) -> None:
         assert self.bridge is not None
         self._create(self.component("kube-apiserver"), "/apis/storage.k8s.io/v1/storageclasses",
                      provisioner.storage_class())  # fmt: skip
         argv: list[str | Path] = [
             sys.executable, "-m", "drkit.sandbox.provisioner", "--server", self.server,
             "--ca", self.pki.ca.cert, "--cert", self.pki.admin.cert, "--key", self.pki.admin.key,
-            "--root", self.workdir / "volumes",
+            "--root", volume_root,
         ]  # fmt: skip
         prov = process.start("provisioner", argv, self.workdir / "logs" / "provisioner.log")
         self.components.append(Component("provisioner", prov, ""))

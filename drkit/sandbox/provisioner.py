@@ -7,6 +7,11 @@ provisioner then creates a PV pinned to that node (node affinity) and bound to t
 (``claimRef`` with its uid), and the volume controller binds them. A Released PV of this class with
 reclaim policy Delete is deleted with its directory, as local-path-provisioner does.
 
+A claim that names a PersistentVolume (``spec.volumeName``) which does not exist -- a claim restored
+without its PV, as drills restore them -- gets that PV, a hostPath at ``<root>/<namespace>/<claim>``
+with the claim's class: the directory where a drill restores the claim's data
+(``DirectoryVolumes``), so the restored application mounts the restored files.
+
 Directories are mode 0777 (like local-path-provisioner's): hostPath volumes get no fsGroup, and
 non-root pods (drkit's movers run as uid 65532) must be able to write into a new volume.
 
@@ -95,6 +100,29 @@ def volume_for(claim: dict[str, Any], root: Path) -> dict[str, Any]:
     }
 
 
+def named_volume_for(claim: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The missing PV a claim names, at ``<root>/<namespace>/<claim>`` (no node affinity: every node
+    of a sandbox is on this machine)."""
+    meta, spec = claim["metadata"], claim["spec"]
+    pv = volume_for({**claim, "metadata": {**meta, "annotations": {SELECTED_NODE: ""}}}, root)
+    pv["metadata"]["name"] = spec["volumeName"]
+    pv["spec"]["hostPath"]["path"] = str(root / meta["namespace"] / meta["name"])
+    pv["spec"]["storageClassName"] = spec.get("storageClassName") or ""
+    pv["spec"]["persistentVolumeReclaimPolicy"] = "Retain"
+    del pv["spec"]["nodeAffinity"]
+    return pv
+
+
+def _names_missing_volume(claim: dict[str, Any], existing: set[str]) -> bool:
+    meta, spec = claim["metadata"], claim["spec"]
+    return (
+        bool(spec.get("volumeName"))
+        and spec["volumeName"] not in existing
+        and (claim.get("status") or {}).get("phase") == "Pending"
+        and "deletionTimestamp" not in meta
+    )
+
+
 def _wants_volume(claim: dict[str, Any]) -> bool:
     meta, spec = claim["metadata"], claim["spec"]
     return (
@@ -112,9 +140,12 @@ def reconcile(api: Api, root: Path) -> list[str]:
     volumes = api("GET", "/api/v1/persistentvolumes")["items"]
     existing = {v["metadata"]["name"] for v in volumes}
     for claim in api("GET", "/api/v1/persistentvolumeclaims")["items"]:
-        if not _wants_volume(claim) or pv_name(claim) in existing:
+        if _names_missing_volume(claim, existing):
+            pv = named_volume_for(claim, root)
+        elif _wants_volume(claim) and pv_name(claim) not in existing:
+            pv = volume_for(claim, root)
+        else:
             continue
-        pv = volume_for(claim, root)
         directory = Path(pv["spec"]["hostPath"]["path"])
         directory.mkdir(parents=True, exist_ok=True)
         directory.chmod(0o777)  # hostPath gets no fsGroup: non-root pods must be able to write
@@ -124,6 +155,7 @@ def reconcile(api: Api, root: Path) -> list[str]:
             if exc.status != 409:
                 raise
         meta = claim["metadata"]
+        existing.add(pv["metadata"]["name"])
         done.append(f"provisioned {pv['metadata']['name']} for {meta['namespace']}/{meta['name']}")
     for volume in volumes:
         meta, spec = volume["metadata"], volume["spec"]

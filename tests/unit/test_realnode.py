@@ -147,3 +147,18 @@ def test_provisioner_deletes_released_volumes_of_its_class_with_their_directory(
     assert provisioner.reconcile(api, tmp_path) == [f"deleted {pv['metadata']['name']}"]
     assert not directory.exists()
     assert [v["metadata"]["name"] for v in api.volumes] == ["keep-me"]
+
+
+def test_a_claim_naming_a_missing_volume_gets_it_where_a_drill_restores_its_data(tmp_path: Path) -> None:
+    restored = _claim("data")
+    restored["spec"].update(volumeName="shop-data", storageClassName="manual")
+    bound_elsewhere = _claim("other")
+    bound_elsewhere["spec"]["volumeName"] = "exists"
+    api = FakeApi([restored, bound_elsewhere], [{"metadata": {"name": "exists"}, "spec": {}, "status": {}}])
+    assert provisioner.reconcile(api, tmp_path) == ["provisioned shop-data for shop/data"]
+    pv = api.volumes[-1]
+    assert pv["spec"]["hostPath"]["path"] == str(tmp_path / "shop" / "data")  # DirectoryVolumes' layout
+    assert pv["spec"]["storageClassName"] == "manual"
+    assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"  # restored data is never deleted
+    assert pv["spec"]["claimRef"]["uid"] == "uid-data"
+    assert provisioner.reconcile(api, tmp_path) == []

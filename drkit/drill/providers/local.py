@@ -61,6 +61,7 @@ class LocalCluster(ScratchBase):
             nodes=self.nodes,
             real_nodes=self.real_nodes,
             images=images,
+            volume_root=self.workdir / "volumes",  # a restored claim's PV: where its data was restored
             timeout=self.timeout,
         )
         return self.plane.kubeconfig
