@@ -7,7 +7,8 @@
 The repository settings come from files in ``--repo-config`` (a Secret mounted as a directory), never
 from environment variables: ``url`` (required), ``password`` or ``keyfile``, optional ``write-only``
 (any content: open with a write-only key slot), ``s3-endpoint``, ``s3-region``, ``s3-ca.pem``,
-``s3-path-style`` (true/false), ``aws-access-key-id`` + ``aws-secret-access-key``.
+``s3-path-style`` (true/false), ``aws-access-key-id`` + ``aws-secret-access-key`` (+
+``aws-session-token`` for temporary credentials, e.g. STS).
 
 Both commands print one JSON line (their result) on stdout and write it to ``--result-file`` (the
 Job's termination message), also when they fail (then with ``error``).
@@ -56,6 +57,7 @@ def open_repository(directory: Path) -> Any:
         password if password.is_file() else None, keyfile if keyfile.is_file() else None, env={}
     )
     access, secret = _read(directory, "aws-access-key-id"), _read(directory, "aws-secret-access-key")
+    token = _read(directory, "aws-session-token")
     path_style = _read(directory, "s3-path-style")
     ca = directory / "s3-ca.pem"
     s3 = S3Options(
@@ -65,6 +67,7 @@ def open_repository(directory: Path) -> Any:
         ca_bundle=ca if ca.is_file() else None,
         access_key=access,
         secret_key=Secret(secret) if secret is not None else None,
+        session_token=Secret(token) if token is not None else None,
     )
     store = open_store(url, s3 if s3.set_fields() else None)
     if (directory / "write-only").is_file():

@@ -52,15 +52,18 @@ def deployment(name: str, script: str, uid: int = w.APP_UID) -> dict[str, Any]:
 
 
 def repo_secret(s3: S3Server) -> dict[str, Any]:
-    """The mover Secret: the repository as seen from a pod (MinIO on the pod network's gateway)."""
+    """The mover Secret: the repository as seen from a pod (MinIO on the pod network's gateway), with
+    the writer's temporary STS credentials (put with retention, read, list; no delete)."""
+    assert s3.writer.session_token is not None
     files = {
         "url": f"s3://{s3.bucket}",
         "password": PASSWORD,
         "s3-endpoint": s3.endpoint,
         "s3-region": s3.region,
         "s3-path-style": "true",
-        "aws-access-key-id": s3.admin.access_key,
-        "aws-secret-access-key": str(s3.admin.secret_key.reveal()),
+        "aws-access-key-id": s3.writer.access_key,
+        "aws-secret-access-key": str(s3.writer.secret_key.reveal()),
+        "aws-session-token": str(s3.writer.session_token.reveal()),
     }
     return {
         "apiVersion": "v1",
