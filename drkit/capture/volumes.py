@@ -753,18 +753,14 @@ def _run_backup_job(  # noqa: PLR0917
     cluster.create(job)
     finished = cluster.wait_job(target.namespace, name, options.job_timeout_s)
     state = job_finished(finished)
-    result: Json | None = None
-    for message in cluster.job_messages(target.namespace, name):
-        try:
-            result = parse_result(message)
-            break
-        except KubernetesError:
-            continue
+    messages = cluster.job_messages(target.namespace, name)
+    result = _first_result(messages)
     if result is None and state == "Complete" and repo is not None:
         result = _result_from_repository(repo, target, run)
     if state != "Complete":
-        why = (result or {}).get("error") or "see the Job's pod logs"
-        raise KubernetesError(f"mover Job {target.namespace}/{name} failed: {why}")
+        raise KubernetesError(
+            f"mover Job {target.namespace}/{name} failed: {failure_reason(result, messages)}"
+        )
     if result is None:
         raise KubernetesError(f"mover Job {target.namespace}/{name} completed without a result")
     outcome.result = result
@@ -773,6 +769,30 @@ def _run_backup_job(  # noqa: PLR0917
     outcome.bytes = int(result.get("bytes", 0))
     outcome.new_bytes = int(result.get("newBytes", 0))
     outcome.reused_files = int(result.get("reusedFiles", 0))
+
+
+def _first_result(messages: list[str]) -> Json | None:
+    """The mover's result: the first termination message that is one."""
+    for message in messages:
+        try:
+            return parse_result(message)
+        except KubernetesError:
+            continue
+    return None
+
+
+FAILURE_TAIL = 600
+
+
+def failure_reason(result: Json | None, messages: list[str]) -> str:
+    """Why a mover Job failed, for its error: the mover's own ``error``, else what its pod said last
+    (a crash before the mover could write a result leaves its log as the termination message)."""
+    if result and result.get("error"):
+        return str(result["error"])
+    said = next((m.strip() for m in messages if m.strip()), "")
+    if not said:
+        return "its pod left no message (see the Job's pod logs)"
+    return f"its pod said: {said[-FAILURE_TAIL:]}"
 
 
 def _result_from_repository(repo: Repository, target: MoverTarget, run: str) -> Json | None:
@@ -908,16 +928,12 @@ def run_restore_job(
             cluster.delete(job)  # a pending Job would fill the claim after the workloads started
         raise
     state = job_finished(finished)
-    result: Json | None = None
-    for message in cluster.job_messages(target.namespace, name):
-        try:
-            result = parse_result(message)
-            break
-        except KubernetesError:
-            continue
+    messages = cluster.job_messages(target.namespace, name)
+    result = _first_result(messages)
     if state != "Complete":
-        why = (result or {}).get("error") or "see the Job's pod logs"
-        raise KubernetesError(f"restore Job {target.namespace}/{name} failed: {why}")
+        raise KubernetesError(
+            f"restore Job {target.namespace}/{name} failed: {failure_reason(result, messages)}"
+        )
     if result is None:
         raise KubernetesError(f"restore Job {target.namespace}/{name} completed without a result")
     return {**result, "job": name}

@@ -154,7 +154,7 @@ def test_mover_jobs_back_up_and_restore_a_claim_under_pod_security_restricted(
         "backup", "run", "--include-namespaces", app_ns, "--volumes", "all", "--volume-mover", "job",
         "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m",
     )  # fmt: skip
-    (volume,) = backup["volumes"]["volumes"]
+    (volume,) = backup["volumes"]
     assert (volume["status"], volume["mode"], volume["error"]) == ("ok", "job", "")
     assert volume["files"] == 4
     assert volume["bytes"] > 3_000_000
@@ -174,7 +174,7 @@ def test_mover_jobs_back_up_and_restore_a_claim_under_pod_security_restricted(
                 "kind": "RestorePlan",
                 "metadata": {"name": "copy"},
                 "spec": {
-                    "snapshot": backup.get("id", "latest"),
+                    "snapshot": backup["id"],
                     "target": {"scratch": True},
                     "scope": {"includeNamespaces": [app_ns], "includeClusterResources": False},
                     "namespaceMapping": {app_ns: copy_ns},
@@ -229,7 +229,7 @@ def test_exec_hooks_run_in_the_app_container_around_the_copy(
         "backup", "run", "--include-namespaces", app_ns, "--volumes", "all", "--volume-mover", "job",
         "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m",
     )  # fmt: skip
-    (volume,) = backup["volumes"]["volumes"]
+    (volume,) = backup["volumes"]
     assert volume["status"] == "ok", volume["error"]
     assert [(h["phase"], h["ok"], h["container"]) for h in volume["hooks"]] == [
         ("pre", True, "app"),
@@ -267,7 +267,7 @@ def test_a_failing_pre_hook_fails_the_volume_with_its_stderr_and_skips_the_copy(
         "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m", "-o", "json",
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # partial: the snapshot exists, one volume failed
-    (volume,) = json.loads(done.stdout)["volumes"]["volumes"]
+    (volume,) = json.loads(done.stdout)["volumes"]
     assert volume["status"] != "ok"
     assert "cannot freeze /data" in volume["error"]
     pre, post = volume["hooks"]

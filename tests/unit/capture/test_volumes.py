@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 
 from drkit.capture.hooks import ExecResult, Hook, claim_pods, parse_command, pod_hooks, run_around
-from drkit.capture.movers import LABEL_SNAPSHOT, MoverSettings, result_text
+from drkit.capture.movers import LABEL_SNAPSHOT, MoverSettings, MoverTarget, result_text
 from drkit.capture.volumes import (
     LocalSource,
     PathRule,
@@ -28,6 +28,7 @@ from drkit.capture.volumes import (
     job_finished,
     resolve_local,
     restore_volume,
+    run_restore_job,
     select_volumes,
     target_from_record,
 )
@@ -569,6 +570,25 @@ def test_job_mode_failures_are_per_volume(repo: Repository) -> None:
         two = capture_volumes(snap, Selected([volume], {}), job_options(), cluster=silent)
     assert "failed: wrong passphrase" in one.outcomes[0].error
     assert "completed without a result" in two.outcomes[0].error
+
+
+def test_a_mover_that_crashed_before_its_result_is_reported_with_what_its_pod_said(repo: Repository) -> None:
+    """A crash (a traceback, a wrong image) leaves the log as the termination message: the error
+    shows its end, not only "see the logs"."""
+    volume = VolumeInfo("shop", "data", "pv-1")
+    crash = "Traceback (most recent call last):\n" + "  x\n" * 400 + "PermissionError: [Errno 13] /data/x"
+    crashed = FakeMovers(state="Failed", message=crash)
+    quiet = FakeMovers(state="Failed", message="")
+    with repo.new_snapshot(kind="cluster") as snap:
+        one = capture_volumes(snap, Selected([volume], {}), job_options(), cluster=crashed)
+        two = capture_volumes(snap, Selected([volume], {}), job_options(), cluster=quiet)
+    error = one.outcomes[0].error
+    assert "its pod said:" in error
+    assert error.endswith("PermissionError: [Errno 13] /data/x")
+    assert len(error) < 800  # the end of it, not the whole log
+    assert "left no message" in two.outcomes[0].error
+    with pytest.raises(KubernetesError, match="PermissionError"):
+        run_restore_job(crashed, MoverTarget("shop", "data"), "s1", MoverSettings())
 
 
 def test_job_mode_with_a_snapshot_class_backs_up_a_clone_and_cleans_up(repo: Repository) -> None:
