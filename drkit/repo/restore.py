@@ -456,7 +456,12 @@ class TreeRestore:
         for path, node, ident in sorted(plan.dirs, key=lambda d: d[0].count(b"/"), reverse=True):
             self._set_fd(path, node, _DIR_FLAGS, ident)
         if root is not None:
-            self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0), None)
+            try:
+                self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0), None)
+            except PermissionError as e:
+                # The target existed before (a volume's mount point, owned by root): a non-root
+                # restore may fill it but not change its mode or times. Everything inside is set.
+                self.warnings.append(f"{os.fsdecode(target)}: cannot set its mode and times: {e.strerror}")
 
 
 @dataclass

@@ -169,3 +169,28 @@ def test_a_symlinked_target_is_refused(
     assert list(elsewhere.rglob("*")) == []  # nothing written where the link leads
     repo.restore_path(sid, resolved)  # the resolved path, given explicitly, is accepted
     assert _files(resolved) == contents
+
+
+def test_a_target_whose_own_mode_cannot_be_set_is_filled_with_a_warning(
+    backed_up: tuple[Repository, SafeStore, str, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A non-root restore Job fills a volume whose mount point belongs to root: it may write inside but
+    not change the directory's own mode or times (EPERM). Found on a real node: the restore failed
+    with an internal error; now everything inside is restored and the one thing not set is a warning."""
+    repo, _, sid, contents = backed_up
+    target = tmp_path / "mount-point"
+    target.mkdir()
+    root_inode = target.stat().st_ino
+    real_fchmod = os.fchmod
+
+    def fchmod(fd: int, mode: int) -> None:
+        if os.fstat(fd).st_ino == root_inode:
+            raise PermissionError(1, "Operation not permitted")
+        real_fchmod(fd, mode)
+
+    monkeypatch.setattr(os, "fchmod", fchmod)
+    result = repo.restore_path(sid, target)
+    assert _files(target) == contents
+    assert any("mount-point: cannot set its mode and times" in w for w in result.warnings), result.warnings
