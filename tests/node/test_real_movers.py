@@ -209,7 +209,7 @@ def _hooked(pre: str, post: str) -> dict[str, str]:
 
 
 def test_exec_hooks_run_in_the_app_container_around_the_copy(
-    real_cluster: ControlPlane, real_s3: S3Server, app_ns: str
+    real_cluster: ControlPlane, real_s3: S3Server, app_ns: str, tmp_path: Path
 ) -> None:
     cluster = real_cluster
     w.claim(cluster, app_ns, "data")
@@ -240,11 +240,11 @@ def test_exec_hooks_run_in_the_app_container_around_the_copy(
         f"pre-{w.APP_UID}\npost\n/tmp/pre-ran\n"
     )
     # and the copy was taken between them
-    restored = drkit.run("restore", "path", f"{volume['snapshot']}:volumes/{app_ns}/data/hooks.log", "-")
-    if restored.returncode != 0:  # the volume snapshot keeps the tree at its root
-        restored = drkit.run("restore", "path", f"{volume['snapshot']}:hooks.log", "-")
+    out = tmp_path / "copy"
+    restored = drkit.run("restore", "path", f"{volume['snapshot']}:volumes/{app_ns}/data", str(out))
     assert restored.returncode == 0, restored.stderr
-    assert restored.stdout == f"pre-{w.APP_UID}\n"
+    assert (out / "hooks.log").read_text() == f"pre-{w.APP_UID}\n"
+    assert (out / "base").read_text() == "base\n"
 
 
 def test_a_failing_pre_hook_fails_the_volume_with_its_stderr_and_skips_the_copy(
