@@ -214,6 +214,9 @@ def _run_one(hook: Hook, executor: PodExec, clock: Callable[[], float]) -> HookR
         return HookResult(hook, False, None, clock() - started, error=str(exc))
     ok = answer.exit_code == 0
     error = "" if ok else f"exit code {answer.exit_code}"
+    said = (answer.stderr.strip() or answer.stdout.strip())[-300:]
+    if not ok and said:  # what the command said is what the operator needs (e.g. "cannot freeze")
+        error += f": {said}"
     return HookResult(hook, ok, answer.exit_code, clock() - started, error=error, output=_tail(answer))
 
 

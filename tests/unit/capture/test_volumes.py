@@ -266,7 +266,8 @@ class FakeExec:
         self.timeline.append(f"exec {command[0]}")
         if pod in self.broken:
             raise KubernetesError(f"pods/exec forbidden for {pod}")
-        return ExecResult(self.codes.get((pod, command[0]), 0), stdout=f"ran {command[0]}")
+        code = self.codes.get((pod, command[0]), 0)
+        return ExecResult(code, stdout=f"ran {command[0]}", stderr=f"{command[0]} failed" if code else "")
 
 
 def test_pod_hooks_parse_velero_style_annotations() -> None:
@@ -341,7 +342,8 @@ def test_a_failing_fail_pre_hook_skips_the_capture_but_still_thaws() -> None:
     assert order == []
     # p2's pre hooks never started, so its post hook is not run; p3 has only a post hook
     assert [c[2][0] for c in fake.calls] == ["freeze", "flush", "thaw", "p3-post"]
-    assert run.failed == "pre hook in a/p1[app] failed: exit code 3"
+    # what the command wrote to stderr is in the error: the operator's first clue
+    assert run.failed == "pre hook in a/p1[app] failed: exit code 3: flush failed"
 
 
 def test_a_continue_pre_hook_failure_is_recorded_and_the_capture_goes_on() -> None:
@@ -366,7 +368,7 @@ def test_post_hooks_run_when_the_capture_raises_and_a_failing_post_hook_fails_th
         run_around(hooks, fake, boom)
     assert [c[2][0] for c in fake.calls] == ["freeze", "thaw"]
     run = run_around(hooks, FakeExec(codes={("p1", "thaw"): 1}), lambda: None)
-    assert run.failed == "post hook in a/p1[app] failed: exit code 1"
+    assert run.failed == "post hook in a/p1[app] failed: exit code 1: thaw failed"
 
 
 # -- the volume step: local mode into a real repository ------------------------------------------
