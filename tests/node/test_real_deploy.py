@@ -156,9 +156,11 @@ def test_the_cronjob_backs_up_the_cluster_as_its_own_service_account(
     spec = cluster.api("GET", f"/api/v1/namespaces/{NS}/pods/{pod}")["spec"]
     assert spec["serviceAccountName"] == "drkit-backup"
     assert spec["securityContext"]["runAsUser"] == 65532
-    # --log-format=json: every line a JSON object, and no secret in any of them
-    lines = [json.loads(line) for line in logs.splitlines() if line.strip()]
-    assert lines, "the backup logged nothing"
+    # --log-format=json: the log lines (stderr) are JSON objects beside the summary (stdout), and no
+    # secret is in any of them
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert [e["msg"] for e in lines if e.get("job") == "backup"][:1] == ["backup started"], logs
+    assert any(e.get("outcome") == "success" and e.get("snapshot_id") for e in lines), logs
     assert PASSWORD not in logs
     assert str(deployed.writer.secret_key.reveal()) not in logs
 
@@ -223,6 +225,15 @@ def test_a_real_pod_with_the_backup_token_cannot_write(
     }
 
 
+READ_METRICS = """
+import sys, urllib.request
+for arg in sys.argv[1:]:
+    name, ip = arg.split("=")
+    print("== " + name)
+    print(urllib.request.urlopen("http://%s:9090/metrics" % ip, timeout=10).read().decode())
+"""
+
+
 def test_the_daemon_with_two_replicas_elects_one_leader_and_serves_metrics_to_another_pod(
     real_cluster: ControlPlane, deployed: S3Server
 ) -> None:
@@ -270,8 +281,16 @@ def test_the_daemon_with_two_replicas_elects_one_leader_and_serves_metrics_to_an
     # another pod (the test application, in its own namespace) reads each replica's /metrics
     reader_ns = w.namespace(cluster, "metrics-reader")
     try:
-        fetch = " ; ".join(f"echo == {n}; wget -qO- http://{ip}:9090/metrics" for n, ip in names.items())
-        w.create(cluster, reader_ns, w.app_pod("reader", fetch, claim_name=None))
+        reader = w.app_pod("reader", "", claim_name=None, once=True)
+        container = reader["spec"]["containers"][0]
+        container["image"], container["imagePullPolicy"] = w.DRKIT_IMAGE, "Never"
+        container["command"] = [
+            "/opt/drkit/bin/python",
+            "-c",
+            READ_METRICS,
+            *(f"{n}={ip}" for n, ip in names.items()),
+        ]
+        w.create(cluster, reader_ns, reader)
         w.wait_phase(cluster, reader_ns, "reader", {"Succeeded", "Failed"}, timeout=120)
         _, body = http.call("GET", f"{cluster.server}/api/v1/namespaces/{reader_ns}/pods/reader/log",
                             context=cluster.admin_context())  # fmt: skip

@@ -74,8 +74,10 @@ def app_pod(
     uid: int = APP_UID,
     annotations: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
+    once: bool = False,
 ) -> dict[str, Any]:
-    """A restricted pod of the test-application image running ``script`` (sh) with the claim at /data."""
+    """A restricted pod of the test-application image running ``script`` (sh) with the claim at /data;
+    ``once``: run to completion (restartPolicy Never) instead of being restarted."""
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -83,6 +85,7 @@ def app_pod(
         "spec": {
             "securityContext": {"runAsUser": uid, "runAsGroup": uid, "runAsNonRoot": True},
             "terminationGracePeriodSeconds": 1,
+            "restartPolicy": "Never" if once else "Always",
             "containers": [
                 {
                     "name": "app",
