@@ -5,13 +5,10 @@ scheduler + kwok):
   under a mapped namespace; its files land byte-identical in the `--volume-path-map` directory, which
   `restore plan` announced; a second run never writes into the claim it finds; a directory that
   already holds files is refused while the resources are still applied;
-* job mode in-process, with the test playing the kubelet: the restore Job created for the new claim
-  is run locally (its claim mounted as the PersistentVolume's host path, its Secret as files, as a
-  node would) before any workload exists; the mover Secret comes back with the restore itself.
-  A missing Secret fails only that volume.
-
-Two tests are expected failures (strict) that show bugs: a failed volume's hint is dropped, and a
-restore Job that timed out is left behind to fill its claim later.
+* job mode's failures: a missing mover Secret fails only that volume (no Job is created) and keeps
+  its hint; a restore Job that times out is not left to fill its claim later. Restore Jobs that really
+  run (the claim filled before the workloads, the Secret restored first) are tested on a real node:
+  tests/node/test_real_movers.py.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,10 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
-from drkit.capture import cluster as capture_cluster
 from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
 from drkit.capture.filters import CaptureFilter
-from drkit.capture.movers import TERMINATION_LOG, MoverSettings
+from drkit.capture.movers import MoverSettings
 from drkit.capture.stored import stored_objects
 from drkit.capture.volumes import CREATE_GRACE_S, KubeMoverCluster, PathRule, VolumeOptions, VolumeSelection
 from drkit.config.restoreplan import load_restore_plan
@@ -55,7 +50,6 @@ from drkit.restore.volumes import (
 )
 from drkit.sandbox import http
 from drkit.sandbox.controlplane import ControlPlane
-from drkit.sandbox.process import wait_until
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 from tests.integration.claims import Nudge, touch_claim
@@ -228,113 +222,6 @@ def _plan_file(  # noqa: PLR0917
 
 
 # -- the kubelet's part ----------------------------------------------------------------------------
-
-
-@dataclass
-class PlayedJob:
-    namespace: str
-    name: str
-    args: list[str]
-    data_dir: Path
-    deployments_then: list[str]  # the Deployments of the namespace when the Job ran
-
-
-class KubeletPlayer(KubeMoverCluster):
-    """kwok runs no containers: for each mover Job drkit waits for, do what a node would. Once kwok
-    has run the Job's pod (so it was scheduled: its claim is Bound; see :class:`Nudge`), run the
-    container's command here with each mount resolved as a kubelet resolves it (a claim: its
-    PersistentVolume's host path; a Secret: its keys as files; an emptyDir: a new directory), then put
-    the result into the pod's termination message."""
-
-    def __init__(self, kube: KubeClient, work: Path) -> None:
-        super().__init__(kube, poll_s=0.2)
-        self.work = work
-        self.played: list[PlayedJob] = []
-
-    def wait_job(self, namespace: str, name: str, timeout_s: float) -> Json:
-        self._play(namespace, name)
-        return super().wait_job(namespace, name, timeout_s)
-
-    def _succeeded_pod(self, namespace: str, job: str, claim: str) -> Json:
-        found: list[Json] = []
-        nudge = Nudge(lambda: self._touch(_claim_path(namespace, claim)))
-
-        def ready() -> bool:
-            pods = self.kube.get_json(
-                f"/api/v1/namespaces/{namespace}/pods", {"labelSelector": f"job-name={job}"}
-            )
-            found[:] = [p for p in pods["items"] if (p.get("status") or {}).get("phase") == "Succeeded"]
-            bound = (self.kube.get_json(_claim_path(namespace, claim)).get("status") or {}).get("phase")
-            nudge.unless(bound == "Bound")
-            return bool(found)
-
-        wait_until(ready, what=f"the pod of Job {namespace}/{job} Succeeded (kwok)", timeout=60)
-        return found[0]
-
-    def _touch(self, path: str) -> None:
-        annotations = {"drkit.test/nudged": str(time.time_ns())}
-        self.kube.send_json(
-            "PATCH",
-            path,
-            {"metadata": {"annotations": annotations}},
-            content_type="application/merge-patch+json",
-        )
-
-    def _mount(self, namespace: str, volume: Json, job: str) -> Path:
-        if "persistentVolumeClaim" in volume:
-            claim = self.kube.get_json(_claim_path(namespace, volume["persistentVolumeClaim"]["claimName"]))
-            pv = self.kube.get_json(f"/api/v1/persistentvolumes/{claim['spec']['volumeName']}")
-            return Path(pv["spec"]["hostPath"]["path"])
-        if "secret" in volume:
-            secret = self.kube.get_json(
-                f"/api/v1/namespaces/{namespace}/secrets/{volume['secret']['secretName']}"
-            )
-            where = self.work / f"{job}-{volume['name']}"
-            where.mkdir(parents=True)
-            for key, value in (secret.get("data") or {}).items():
-                (where / key).write_bytes(base64.b64decode(value))
-            return where
-        if "emptyDir" in volume:
-            where = self.work / f"{job}-{volume['name']}"
-            where.mkdir(parents=True)
-            return where
-        raise AssertionError(f"the kubelet player cannot mount {volume}")
-
-    def _play(self, namespace: str, name: str) -> None:
-        job = self.kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}")
-        spec = job["spec"]["template"]["spec"]
-        (container,) = spec["containers"]
-        assert container["command"] == ["drkit"]
-        deployments = self.kube.get_json(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"]
-        volumes = {v["name"]: v for v in spec["volumes"]}
-        (claim,) = [
-            v["persistentVolumeClaim"]["claimName"] for v in volumes.values() if "persistentVolumeClaim" in v
-        ]
-        pod = self._succeeded_pod(namespace, name, claim)
-        log = self.work / f"{name}.termination-log"
-        mapping = {TERMINATION_LOG: str(log)}
-        for mount in container["volumeMounts"]:
-            mapping[mount["mountPath"]] = str(self._mount(namespace, volumes[mount["name"]], name))
-        args = [mapping.get(a, a) for a in container["args"]]
-        done = _drkit(*args)
-        assert done.returncode == 0, done.stderr
-        self.played.append(
-            PlayedJob(
-                namespace,
-                name,
-                list(container["args"]),
-                Path(mapping["/data"]),
-                sorted(d["metadata"]["name"] for d in deployments),
-            )
-        )
-        statuses = pod["status"]["containerStatuses"]
-        statuses[0]["state"]["terminated"]["message"] = log.read_text()
-        self.kube.send_json(
-            "PATCH",
-            f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/status",
-            {"status": {"containerStatuses": statuses}},
-            content_type="application/merge-patch+json",
-        )
 
 
 # -- local mode through the command line -----------------------------------------------------------
@@ -513,68 +400,6 @@ def _restore_in_process(
     return report, filled, dict(snap.meta["volumes"])
 
 
-@pytest.mark.parametrize("capture", ["local", "job"])
-def test_job_mode_fills_the_new_claim_before_the_workloads(
-    cluster: ControlPlane, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capture: str
-) -> None:
-    data = make_sample_tree(tmp_path / "hostdir")
-    source_pv = _bound_claim(cluster, namespace, "data", data)
-    _init_repo(tmp_path / "repo")
-    _mover_secret(cluster, namespace, tmp_path / "repo")  # comes back with the restore
-    _app(cluster, namespace)
-    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
-    player = KubeletPlayer(kube, tmp_path / "kubelet")
-    repo = _open(tmp_path / "repo")
-    target = f"{namespace}-job"
-    restored = tmp_path / "restored"
-    restored.mkdir()
-    target_pv = _volume_for(cluster, target, "data", restored)  # the provisioner's part
-    try:
-        if capture == "job":  # the real backup, its mover Jobs run by the kubelet player
-            # backup_cluster makes its own KubeMoverCluster: give it the kubelet player instead
-            monkeypatch.setattr(capture_cluster, "KubeMoverCluster", lambda _kube: player)
-            options = VolumeOptions(VolumeSelection.parse("all"), mover="job")
-        else:
-            options = VolumeOptions(VolumeSelection.parse("all"), (PathRule.parse(f"{source_pv}={data}"),))
-        snapshot = _backup_in_process(kube, repo, namespace, options)
-        assert [p.data_dir for p in player.played] == ([data] if capture == "job" else [])
-        player.played.clear()
-
-        plan = _plan_file(
-            tmp_path / "plan.yaml", tmp_path / "repo", cluster, namespace, target,
-            waits={"timeouts": {"Deployment": "60s"}},
-        )  # fmt: skip
-        report, filled, meta = _restore_in_process(kube, _open(tmp_path / "repo"), plan, JobFiller(
-            kube, MoverSettings(), cluster=player, timeout_s=120
-        ))  # fmt: skip
-        assert report.failed == [], [r.message for r in report.failed]
-        (result,) = filled
-        assert result.ok, result.message
-        (played,) = player.played
-        assert result.where == f"Job {target}/{played.name}"
-        (record,) = meta["volumes"]
-        data_snapshot = record["snapshot"] if capture == "job" else snapshot
-        assert data_snapshot
-        assert result.fill.snapshot_id == data_snapshot
-        assert played.args[played.args.index("--path") + 1] == f"volumes/{namespace}/data"
-        assert played.args[played.args.index("--snapshot") + 1] == data_snapshot
-        assert played.data_dir == restored, "the Job mounted the claim bound to the reserved PV"
-        assert played.deployments_then == [], "the data came before the workloads"
-        assert (result.files, result.bytes) == (record["files"], record["bytes"])
-        assert_same_tree(data, restored)
-        # the Secret the Job read came back with the restore; the workload came up on the filled claim
-        assert cluster.exists(f"/api/v1/namespaces/{target}/secrets/drkit-repo")
-        claim = cluster.api("GET", _claim_path(target, "data"))
-        assert (claim["spec"]["volumeName"], claim["status"]["phase"]) == (target_pv, "Bound")
-        waited = [w for w in report.waits if "deployments.apps/app" in w.action.ref.display()]
-        assert [w.ok for w in waited] == [True]
-    finally:
-        kube.close()
-        _delete(cluster, f"/api/v1/namespaces/{target}")
-        _delete(cluster, f"/api/v1/persistentvolumes/{target_pv}")
-        _delete(cluster, f"/api/v1/persistentvolumes/{source_pv}")
-
-
 def test_job_mode_without_the_mover_secret_fails_only_that_volume(
     cluster: ControlPlane, namespace: str, tmp_path: Path
 ) -> None:
@@ -589,19 +414,17 @@ def test_job_mode_without_the_mover_secret_fails_only_that_volume(
     try:
         options = VolumeOptions(VolumeSelection.parse("all"), (PathRule.parse(f"{source_pv}={data}"),))
         _backup_in_process(kube, _open(tmp_path / "repo"), namespace, options)
-        player = KubeletPlayer(kube, tmp_path / "kubelet")
         plan = _plan_file(tmp_path / "plan.yaml", tmp_path / "repo", cluster, namespace, target)
         report, filled, _meta = _restore_in_process(
             kube,
             _open(tmp_path / "repo"),
             plan,
-            JobFiller(kube, MoverSettings(), cluster=player, timeout_s=60),
+            JobFiller(kube, MoverSettings(), cluster=KubeMoverCluster(kube, poll_s=0.2), timeout_s=60),
         )
         (result,) = filled
         assert not result.ok
         assert f"needs the Secret drkit-repo in namespace {target}" in result.message
         assert "there is none" in result.message
-        assert player.played == []
         assert kube.get_json(f"/apis/batch/v1/namespaces/{target}/jobs")["items"] == []
         assert [r.action.ref.name for r in report.failed] == ["app"]  # held back: it mounts the claim
         assert not cluster.exists(f"/apis/apps/v1/namespaces/{target}/deployments/app")
@@ -621,7 +444,7 @@ def test_a_failed_volume_keeps_the_errors_hint(cluster: ControlPlane, namespace:
         fill = VolumeFill(
             "src/data", namespace, "data", "0" * 64, "volumes/src/data", {"namespace": "src", "pvc": "data"}
         )
-        filler = JobFiller(kube, MoverSettings(), cluster=KubeletPlayer(kube, tmp_path))
+        filler = JobFiller(kube, MoverSettings(), cluster=KubeMoverCluster(kube, poll_s=0.2))
         (result,) = fill_volumes([fill], filler)
         assert not result.ok
         assert "there is none" in result.message

@@ -4,11 +4,8 @@
   a claim, its files byte-identical in the snapshot, per-volume stats in meta, a second run that reads
   only the changed file;
 * the mover manifests (Job, clone PVC, restore PVC and Job) accepted by the API server's validation;
-* the Job orchestration: kwok runs no containers, so the test plays the kubelet's part: it reads the
-  Job the orchestrator created from the API, runs its container's command (`drkit mover backup`) on
-  local paths (the volume's directory for /data, a repository config for /etc/drkit/repo), and writes
-  the result into the pod's termination message through the pods/status API, as a kubelet does. kwok
-  moves the pod to Succeeded and the real Job controller completes the Job.
+* the Job orchestration itself (mover Jobs that really run, backup and restore) is tested on a real
+  node: tests/node/test_real_movers.py.
 """
 
 from __future__ import annotations
@@ -18,14 +15,9 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from drkit.capture.movers import (
-    DATA_DIR,
-    REPO_CONFIG_DIR,
-    TERMINATION_LOG,
     MoverSettings,
     MoverTarget,
     backup_job,
@@ -35,12 +27,6 @@ from drkit.capture.movers import (
 )
 from drkit.capture.volumes import (
     KubeMoverCluster,
-    VolumeOptions,
-    VolumeSelection,
-    capture_volumes,
-    discover_volumes,
-    restore_volume,
-    target_from_record,
 )
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
@@ -304,124 +290,4 @@ def test_mover_manifests_are_accepted_by_the_api_server(
             assert kept["securityContext"] == sent["securityContext"]
             assert kept["volumes"][0] == sent["volumes"][0]
             assert created["spec"]["backoffLimit"] == 0
-    kube.close()
-
-
-def _play_kubelet(  # noqa: PLR0917
-    kube: KubeClient, namespace: str, job_name: str, data: Path, repo_config: Path, work: Path
-) -> None:
-    """Do what the node would: run the Job's container command with its mounts mapped to local paths,
-    then report its termination message on the pod's status."""
-    job = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{job_name}")
-    container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["drkit"]
-    log = work / f"{job_name}.termination-log"
-    mapping = {DATA_DIR: str(data), REPO_CONFIG_DIR: str(repo_config), TERMINATION_LOG: str(log)}
-    args = [mapping.get(a, a) for a in container["args"]]
-    done = subprocess.run(
-        [sys.executable, "-m", "drkit", *args], capture_output=True, text=True, check=False,
-        env={**os.environ, **ENV},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    pods_path = f"/api/v1/namespaces/{namespace}/pods"
-
-    def succeeded() -> list[dict[str, Any]]:
-        pods = kube.get_json(pods_path, {"labelSelector": f"job-name={job_name}"})["items"]
-        return [p for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"]
-
-    deadline_pods: list[dict[str, Any]] = []
-
-    def ready() -> bool:
-        deadline_pods[:] = succeeded()
-        return bool(deadline_pods)
-
-    from drkit.sandbox.process import wait_until
-
-    wait_until(ready, what=f"the pod of Job {job_name} Succeeded (kwok)", timeout=60)
-    pod = deadline_pods[0]
-    statuses = pod["status"]["containerStatuses"]
-    statuses[0]["state"]["terminated"]["message"] = log.read_text()
-    kube.send_json(
-        "PATCH",
-        f"{pods_path}/{pod['metadata']['name']}/status",
-        {"status": {"containerStatuses": statuses}},
-        content_type="application/merge-patch+json",
-    )
-
-
-class KubeletPlayingCluster(KubeMoverCluster):
-    def __init__(self, kube: KubeClient, data: Path, repo_config: Path, work: Path) -> None:
-        super().__init__(kube, poll_s=0.2)
-        self.data, self.repo_config, self.work = data, repo_config, work
-        self.played: list[str] = []
-
-    def wait_job(self, namespace: str, name: str, timeout_s: float) -> dict[str, Any]:
-        _play_kubelet(self.kube, namespace, name, self.data, self.repo_config, self.work)
-        self.played.append(name)
-        return super().wait_job(namespace, name, timeout_s)
-
-
-def test_mover_job_orchestration_records_the_jobs_result(
-    cluster: ControlPlane, namespace: str, tmp_path: Path
-) -> None:
-    data = make_sample_tree(tmp_path / "hostdir")
-    pv = _bound_claim(cluster, namespace, "data", data)
-    node = _pod_using(cluster, namespace, "data")
-    _init_repo(tmp_path / "repo")
-    repo_config = tmp_path / "repo-config"
-    repo_config.mkdir()
-    (repo_config / "url").write_text(str(tmp_path / "repo") + "\n")
-    (repo_config / "password").write_text(PASSWORD + "\n")
-    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
-    movers = KubeletPlayingCluster(kube, data, repo_config, tmp_path)
-    options = VolumeOptions(VolumeSelection.parse("all"), mover="job")
-    selected = discover_volumes(kube, options, lambda ns: ns == namespace)
-    assert [(v.pvc, v.pv, v.node) for v in selected.volumes] == [("data", pv, node)]
-    repo = _open(tmp_path / "repo")
-    with repo.new_snapshot(kind="cluster") as snap:
-        capture = capture_volumes(snap, selected, options, run="rtest1", cluster=movers, repo=repo)
-        snap.set_meta({"volumes": capture.to_record(options.selection, options.mover)})
-    (outcome,) = capture.outcomes
-    assert outcome.ok, outcome.error
-    assert movers.played == [outcome.job]
-    job = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs/{outcome.job}")
-    pinned = job["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
-    assert pinned["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchFields"][0][
-        "values"
-    ] == [node]
-    assert job["metadata"]["labels"]["drkit.io/snapshot"] == "rtest1"
-    # the result came from the termination message, and names the volume snapshot the mover wrote
-    assert "from" not in outcome.result
-    volume_snap = _open(tmp_path / "repo").find_snapshot(outcome.snapshot)
-    assert volume_snap.kind == "volume"
-    assert volume_snap.host == f"pvc:{namespace}/data"
-    assert "drkit.io/snapshot=rtest1" in volume_snap.tags
-    assert outcome.files == volume_snap.stats.files > 0
-    assert outcome.bytes == volume_snap.stats.bytes
-    recorded = _open(tmp_path / "repo").find_snapshot(snap.snapshot.id if snap.snapshot else "")
-    (rec,) = recorded.meta["volumes"]["volumes"]
-    assert (rec["mode"], rec["job"], rec["snapshot"]) == ("job", outcome.job, outcome.snapshot)
-    # restore into another namespace: a new claim (same class, modes, size) filled by a restore Job
-    other = cluster.api(
-        "POST",
-        "/api/v1/namespaces",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"generateName": "restore-"}},
-    )["metadata"]["name"]
-    try:
-        target = tmp_path / "restore-target"
-        target.mkdir()
-        _volume_for(cluster, other, "data", target, "ReadWriteOnce")  # the provisioner's part
-        movers.data = target
-        where = replace(target_from_record(rec), namespace=other)
-        result = restore_volume(
-            movers, where, outcome.snapshot, MoverSettings(), path=f"volumes/{namespace}/data"
-        )
-        assert result["files"] == outcome.files
-        assert_same_tree(data, target)
-        claim = kube.get_json(f"/api/v1/namespaces/{other}/persistentvolumeclaims/data")
-        assert claim["spec"]["storageClassName"] == "manual"
-        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
-        assert claim["metadata"]["labels"]["drkit.io/mover"] == "restore"
-    finally:
-        cluster.api("DELETE", f"/api/v1/namespaces/{other}")
     kube.close()
