@@ -858,6 +858,8 @@ def unreadable_error(snapshot: UnreadableSnapshot) -> VerificationFailed:
 def _referenced_snapshots(snap: Snapshot) -> list[str]:
     """Snapshot ids a snapshot's meta names (``volumes[].snapshot`` of a cluster backup in job mode)."""
     volumes = snap.meta.get("volumes") if isinstance(snap.meta, dict) else None
+    if isinstance(volumes, dict):  # the meta.volumes record of a cluster backup (docs/volumes.md)
+        volumes = volumes.get("volumes")
     if not isinstance(volumes, list):
         return []
     return [

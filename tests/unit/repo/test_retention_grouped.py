@@ -63,3 +63,17 @@ def test_empty_policy_keeps_everything() -> None:
     keep, remove, _ = run(Policy())
     assert remove == []
     assert sorted(keep) == sorted(s.id for s in snaps())
+
+
+def test_a_kept_cluster_snapshot_keeps_the_volume_snapshots_its_meta_names() -> None:
+    """The references come from the meta.volumes record as backups write it ({"run", "volumes": [...]});
+    read as a list only, prune found none and could forget a volume snapshot a kept backup needs."""
+    from drkit.repo.repository import _referenced_snapshots
+    from tests.unit.repo.repohelpers import SafeStore, new_repo
+
+    repo = new_repo(SafeStore())
+    volumes = [{"namespace": "shop", "pvc": "data", "snapshot": "ab" * 32}, {"pvc": "local-mode"}]
+    with repo.new_snapshot(kind="cluster") as snap:
+        snap.set_meta({"volumes": {"run": "r1", "selection": "all", "mover": "job", "volumes": volumes}})
+    assert snap.snapshot is not None
+    assert _referenced_snapshots(repo.find_snapshot(snap.snapshot.id)) == ["ab" * 32]
