@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import struct
+import time
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
 
 import pytest
+import zstandard
 
 from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo import audit
@@ -178,6 +182,9 @@ def test_unknown_action_or_result_is_refused() -> None:
         audit.append(repo, record(action="exfiltrate"))
     with pytest.raises(ValueError, match="result"):
         audit.append(repo, record(result="maybe"))
+    naive = AuditRecord.now("backup", "b", "ok", actor=WHO, time=datetime(2026, 1, 1), detail={})
+    with pytest.raises(ValueError, match=r"^audit record time must be aware$"):
+        audit.append(repo, naive)
 
 
 def test_service_account_identity_from_token(tmp_path: Path) -> None:
@@ -190,3 +197,165 @@ def test_service_account_identity_from_token(tmp_path: Path) -> None:
     assert audit.service_account_identity(tmp_path / "absent") is None
     token.write_text("not a token")
     assert audit.service_account_identity(token) is None
+
+
+# --- the record format, message by message (gaps found by mutation testing, docs/testing.md) -------
+
+
+def _seal_plain(repo: Repository, key: str, plain: bytes) -> bytes:
+    """A record built by hand as the module docstring lays it out, sealed with the repository's key."""
+    keys = repo.write_keys()
+    aad = b"drkit-audit:" + key.encode()
+    return keys.sealer_id + keys.seal(zstandard.ZstdCompressor().compress(plain), aad)
+
+
+def _signed(repo: Repository, body: bytes, *, sig: bytes | None = None) -> bytes:
+    return struct.pack("<I", len(body)) + body + (repo.write_keys().sign(body) if sig is None else sig)
+
+
+KEY = "audit/20261126T060000.000000Z-00000000000000aa"
+
+
+def _doc(**changes: object) -> bytes:
+    doc: dict[str, object] = {"version": 1, **record().to_json(), "key": KEY}
+    doc.update(changes)
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_record_built_by_the_documented_layout_opens() -> None:
+    repo = new_repo(SafeStore())
+    got = audit.decode_record(
+        repo.read_keys(), repo.config.verify_key, KEY, _seal_plain(repo, KEY, _signed(repo, _doc()))
+    )
+    assert (got.key, got.action, got.command, got.actor) == (KEY, "backup", "backup run", WHO)
+
+
+@pytest.mark.parametrize(
+    ("plain", "message"),
+    [
+        (lambda r: b"\x01\x00", "is truncated"),
+        (lambda r: _signed(r, _doc())[:-10], "is truncated"),  # the body whole, the signature short
+        (lambda r: _signed(r, b"not json"), "is malformed"),
+        (lambda r: _signed(r, _doc(version=9)), "has an unknown version"),
+        (
+            lambda r: _signed(r, _doc(key="audit/19700101T000000.000000Z-0000000000000000")),
+            "was written as audit/1970",
+        ),
+        (lambda r: _signed(r, json.dumps({"version": 1, "key": KEY}).encode()), "is malformed: 'time'"),
+        (lambda r: _signed(r, _doc(time="2026-11-26T06:00:00")), "is malformed: naive time"),
+        (lambda r: _signed(r, _doc(), sig=b"\x00" * 64), "has an invalid signature"),
+    ],
+)
+def test_a_bad_record_is_refused_with_a_message_naming_it(plain: object, message: str) -> None:
+    repo = new_repo(SafeStore())
+    data = _seal_plain(repo, KEY, plain(repo))  # type: ignore[operator]
+    with pytest.raises(VerificationFailed, match=f"^audit record {re.escape(KEY)} {message}"):
+        audit.decode_record(repo.read_keys(), repo.config.verify_key, KEY, data)
+
+
+def test_a_record_that_is_not_zstd_does_not_open() -> None:
+    repo = new_repo(SafeStore())
+    keys = repo.write_keys()
+    data = keys.sealer_id + keys.seal(b"not a zstd frame", b"drkit-audit:" + KEY.encode())
+    with pytest.raises(VerificationFailed, match=f"^audit record {re.escape(KEY)} does not open: "):
+        audit.decode_record(repo.read_keys(), repo.config.verify_key, KEY, data)
+
+
+def test_the_body_is_canonical_json_and_carries_any_detail_as_text() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    stored = audit.append(repo, record(when=datetime(2026, 1, 2, tzinfo=UTC), path=Path("/etc/x")))
+    keys = repo.read_keys()
+    data = store.get(stored.key)
+    plain = zstandard.ZstdDecompressor().decompress(
+        keys.open(data[:16], data[16:], b"drkit-audit:" + stored.key.encode())
+    )
+    (n,) = struct.unpack_from("<I", plain)
+    body = plain[4 : 4 + n]
+    assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    got = audit.list_records(open_repo(store)).records[0]
+    assert got.detail == {"when": "2026-01-02 00:00:00+00:00", "path": "/etc/x"}
+
+
+def test_append_names_the_record_by_its_utc_time_and_16_hex_digits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a local zone that is not UTC
+    time.tzset()
+    try:
+        store = SafeStore()
+        repo = new_repo(store)
+        at = datetime(2026, 11, 26, 8, 30, tzinfo=timezone(timedelta(hours=2)))
+        stored = audit.append(
+            repo, AuditRecord.now("restore", "restore run", "partial", actor=WHO, time=at, detail={})
+        )
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert re.fullmatch(r"audit/20261126T063000\.000000Z-[0-9a-f]{16}", stored.key), stored.key
+    assert stored.time.utcoffset() == timedelta(0)
+    assert stored.to_json()["time"] == "2026-11-26T06:30:00+00:00"
+    got = audit.list_records(open_repo(store)).records[0]
+    assert (got.command, got.result, got.time) == ("restore run", "partial", at)
+    assert got.time.utcoffset() == timedelta(0)
+
+
+def test_an_actor_without_identity_round_trips_as_none() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    nobody = Actor("bob", "ci-runner")
+    audit.append(repo, AuditRecord.now("verify", "verify", "ok", actor=nobody, time=T0, detail={}))
+    got = audit.list_records(open_repo(store)).records[0]
+    assert got.actor == nobody
+    assert got.actor.identity is None
+
+
+def test_the_tampering_problem_says_what_was_found() -> None:
+    store = SafeStore()
+    repo = new_repo(store)
+    stored = audit.append(repo, record())
+    store.inner.overwrite(stored.key, b"\x00" * 64)
+    log = audit.list_records(open_repo(store))
+    assert "fails its check" in log.problems[0].message
+    assert "intact version" in log.problems[0].message
+
+
+def test_actor_current_names_user_host_and_identity(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(audit, "_user", lambda: "carol")
+    monkeypatch.setattr(audit.socket, "gethostname", lambda: "node-7")
+    assert audit.Actor.current("system:serviceaccount:x:y") == Actor(
+        "carol", "node-7", "system:serviceaccount:x:y"
+    )
+    monkeypatch.setattr(audit, "service_account_identity", lambda: "system:serviceaccount:drkit:drkit")
+    assert audit.Actor.current() == Actor("carol", "node-7", "system:serviceaccount:drkit:drkit")
+    assert audit.Actor.current("given") == Actor("carol", "node-7", "given")
+
+
+def _token(tmp_path: Path, payload: object) -> Path:
+    raw = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    token = tmp_path / "token"
+    token.write_text(f"eyJhbGciOiJSUzI1NiJ9.{raw}.c2ln\n")
+    return token
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        "system:serviceaccount:a:b",
+        "system:serviceaccount:a:bc",
+        "system:serviceaccount:a:bcd",
+        "system:serviceaccount:a:bcde",
+    ],
+)
+def test_service_account_identity_whatever_the_padding(tmp_path: Path, sub: str) -> None:
+    assert audit.service_account_identity(_token(tmp_path, {"sub": sub, "iss": "k"})) == sub
+
+
+def test_service_account_identity_without_a_subject_is_none(tmp_path: Path) -> None:
+    assert audit.service_account_identity(_token(tmp_path, {"iss": "k"})) is None
+    assert audit.service_account_identity(_token(tmp_path, ["not", "an", "object"])) is None
+    assert audit.service_account_identity(_token(tmp_path, {"sub": ""})) is None
+
+
+def test_error_text_is_the_message_or_the_type_and_bounded() -> None:
+    assert audit.error_text(ValueError("disk full")) == "disk full"
+    assert audit.error_text(KeyError()) == "KeyError"
+    assert audit.error_text(RuntimeError("x" * 5000)) == "x" * audit.MAX_DETAIL_TEXT

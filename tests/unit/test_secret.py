@@ -80,5 +80,5 @@ def test_reveal_gives_the_value_and_equality_compares_it() -> None:
 
 
 def test_a_secret_is_not_pickled(secret: Secret) -> None:
-    with pytest.raises(TypeError, match="^a Secret is not pickled$"):
+    with pytest.raises(TypeError, match=r"^a Secret is not pickled$"):
         pickle.dumps(secret)
