@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help venv sysdeps testbin image images-if-root lint test test-unit demo demo-down clean-testbin bench
+.PHONY: help venv sysdeps testbin image images-if-root lint test test-unit mutate demo demo-down clean-testbin bench
 
 help:
 	@echo "make demo      run drkit's main job on embedded defaults (local repository, local sandbox cluster)"
@@ -15,6 +15,7 @@ help:
 	@echo "make testbin   build the pinned test servers into .testbin/bin (cached by version)"
 	@echo "make image     build drkit's image and the test images into .testbin/images (OCI archives, no Docker)"
 	@echo "make bench     run the benchmarks in bench/"
+	@echo "make mutate    mutation testing of the data-critical modules (slow; docs/testing.md)"
 
 # The virtualenv is rebuilt when pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -55,6 +56,11 @@ test: venv testbin images-if-root
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+# Mutation testing (mutmut, unit tier) of the modules listed in pyproject.toml [tool.mutmut]; writes
+# mutants/report.md. MUTATE_MODULES, MUTATE_JOBS, MUTATE_TIMEOUT (seconds per module) bound it.
+mutate: venv
+	bash hack/mutate.sh
 
 demo: venv testbin images-if-root
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash hack/demo.sh

@@ -104,3 +104,12 @@ def test_every_event_is_recorded_once() -> None:
     for _ in range(3):
         reader.read_named(KEY, NAME)
     assert len(reader.events) == 1
+
+
+def test_a_missing_pinned_version_and_no_intact_other_is_corrupt_not_missing() -> None:
+    store = LosingStore()
+    store.put(KEY, b"bit rot")
+    v2 = store.overwrite(KEY, GOOD)
+    store.gone.add(v2)
+    with pytest.raises(VerificationFailed, match=f"^{KEY} is corrupt or tampered with"):
+        VerifiedReader(store).read_named(KEY, NAME, version_id=v2)
