@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import zstandard
 
 from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo.blobs import BlobType, looks_incompressible, open_blob, seal_blob
@@ -14,7 +16,7 @@ from drkit.repo.chunker import Chunker, ChunkerParams
 from drkit.repo.index import PackRecord, decode_index, encode_index
 from drkit.repo.keys import MasterKey
 from drkit.repo.layout import object_name, pack_key
-from drkit.repo.manifest import decode_manifest, encode_manifest
+from drkit.repo.manifest import decode_manifest, encode_manifest, manifest_body
 from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.pack import BLOBS_START, PackBuilder, read_header
 from drkit.repo.repoconfig import RepoConfig, check_config, encode_config, parse_config
@@ -210,3 +212,34 @@ def test_chunker_is_deterministic_and_bounded() -> None:
 
 def test_pack_key_layout() -> None:
     assert pack_key("ab" + "0" * 62) == "data/ab/ab" + "0" * 62
+
+
+def _sealed_manifest(body: bytes) -> bytes:
+    plain = struct.pack("<I", len(body)) + body + W.sign(body)
+    return W.sealer_id + W.seal(zstandard.ZstdCompressor().compress(plain), b"drkit-snapshot")
+
+
+@pytest.mark.parametrize(
+    ("time", "message"),
+    [("2026-05-01T00:00:00", "naive time in manifest"), (None, "no time")],
+)
+def test_manifest_without_an_aware_time_is_malformed(time: str | None, message: str) -> None:
+    snap = Snapshot(
+        id="",
+        time=datetime(2026, 5, 1, tzinfo=UTC),
+        host="h",
+        tags=(),
+        paths=("/x",),
+        tree=MK.content_id(b"t"),
+        root=RootMeta(0o755, 0, 0, 5),
+        stats=SnapshotStats(),
+    )
+    doc = json.loads(manifest_body(snap))
+    doc["time"] = time
+    data = _sealed_manifest(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    assert (
+        decode_manifest(_openers(), MK.verify_key(), "s1", _sealed_manifest(manifest_body(snap))).time
+        == snap.time
+    )
+    with pytest.raises(VerificationFailed, match=f"^snapshot s1 is malformed: {message}$"):
+        decode_manifest(_openers(), MK.verify_key(), "s1", data)
