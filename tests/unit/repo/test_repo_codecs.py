@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,10 +155,12 @@ def test_manifest_is_signed_and_sealed() -> None:
         tree=MK.content_id(b"t"),
         root=RootMeta(0o755, 0, 0, 5),
         stats=SnapshotStats(files=3, skipped=("fifo: special file",)),
-        parent=None,
+        parent="ef" * 32,
         retain_until=datetime(2026, 6, 1, tzinfo=UTC),
-        packs={"ab" * 32: PackRef("v1", datetime(2026, 6, 1, tzinfo=UTC))},
-        indexes={"cd" * 32: None},
+        packs={"ab" * 32: PackRef("v1", datetime(2026, 6, 1, tzinfo=UTC)), "ac" * 32: PackRef(None, None)},
+        indexes={"cd" * 32: None, "ce" * 32: datetime(2026, 6, 2, tzinfo=UTC)},
+        kind="cluster",
+        meta={"cluster": "prod", "items": [1, 2]},
     )
     data = encode_manifest(W, snap)
     sid = object_name(data)
@@ -167,6 +170,8 @@ def test_manifest_is_signed_and_sealed() -> None:
     assert back.packs == snap.packs
     assert back.indexes == snap.indexes
     assert (back.time, back.tags, back.tree, back.root) == (snap.time, snap.tags, snap.tree, snap.root)
+    assert back == replace(snap, id=sid)  # every compared field: host, paths, parent, retain_until, kind
+    assert back.meta == snap.meta
     with pytest.raises(VerificationFailed, match="signature"):
         decode_manifest(_openers(), MasterKey.generate().verify_key(), sid, data)
 
