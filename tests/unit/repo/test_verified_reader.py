@@ -113,3 +113,13 @@ def test_a_missing_pinned_version_and_no_intact_other_is_corrupt_not_missing() -
     store.gone.add(v2)
     with pytest.raises(VerificationFailed, match=f"^{KEY} is corrupt or tampered with"):
         VerifiedReader(store).read_named(KEY, NAME, version_id=v2)
+
+
+def test_the_event_names_the_pinned_version_as_bad_not_the_newest() -> None:
+    store = FakeStore()
+    v1 = store.put(KEY, GOOD)
+    v2 = store.overwrite(KEY, b"attacker")
+    store.overwrite(KEY, b"newest, not the one asked for")
+    reader = VerifiedReader(store)
+    assert reader.read_named(KEY, NAME, version_id=v2) == (GOOD, v1)
+    assert (reader.events[0].bad_version, reader.events[0].good_version) == (v2, v1)
