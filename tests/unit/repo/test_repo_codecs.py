@@ -154,7 +154,18 @@ def test_manifest_is_signed_and_sealed() -> None:
         paths=("/x",),
         tree=MK.content_id(b"t"),
         root=RootMeta(0o755, 0, 0, 5),
-        stats=SnapshotStats(files=3, skipped=("fifo: special file",)),
+        stats=SnapshotStats(
+            files=3,
+            dirs=4,
+            symlinks=5,
+            bytes=6,
+            new_bytes=7,
+            stored_bytes=8,
+            new_packs=9,
+            reused_files=10,
+            duration_s=1.25,
+            skipped=("fifo: special file",),
+        ),
         parent="ef" * 32,
         retain_until=datetime(2026, 6, 1, tzinfo=UTC),
         packs={"ab" * 32: PackRef("v1", datetime(2026, 6, 1, tzinfo=UTC)), "ac" * 32: PackRef(None, None)},
@@ -248,3 +259,21 @@ def test_manifest_without_an_aware_time_is_malformed(time: str | None, message: 
     )
     with pytest.raises(VerificationFailed, match=f"^snapshot s1 is malformed: {message}$"):
         decode_manifest(_openers(), MK.verify_key(), "s1", data)
+
+
+def test_manifest_written_before_reused_files_was_counted_reads_as_zero() -> None:
+    snap = Snapshot(
+        id="",
+        time=datetime(2026, 5, 1, tzinfo=UTC),
+        host="h",
+        tags=(),
+        paths=("/x",),
+        tree=MK.content_id(b"t"),
+        root=RootMeta(0o755, 0, 0, 5),
+        stats=SnapshotStats(files=1, reused_files=4),
+    )
+    doc = json.loads(manifest_body(snap))
+    assert doc["stats"]["reused_files"] == 4
+    del doc["stats"]["reused_files"]
+    data = _sealed_manifest(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+    assert decode_manifest(_openers(), MK.verify_key(), "s1", data).stats == SnapshotStats(files=1)
