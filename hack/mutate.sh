@@ -2,9 +2,9 @@
 # make mutate: mutation testing (mutmut) of the modules where a silent bug loses or exposes data, with
 # the unit tier as the test command; see docs/testing.md. Not part of .ci/run (too slow for it).
 #
-# Runs module by module, each bounded by MUTATE_TIMEOUT seconds (default 1800) and niced. Naming a
-# module runs all of its mutants again; a module cut short keeps the results it had and reports the
-# rest as 'not run'.
+# Runs module by module, each bounded by MUTATE_TIMEOUT seconds (default 1800) and niced, from a
+# clean mutants/ (the first module also runs the whole unit tier once to map tests to functions). A
+# module cut short keeps the results it had and reports the rest as 'not run'.
 # Each module's output goes to mutants/logs/MODULE.log; the report (per module: killed, survived,
 # no tests, not run, score; every survivor by name) to mutants/report.md.
 #
@@ -16,6 +16,9 @@ BIN=.venv/bin
 modules=${MUTATE_MODULES:-$("$BIN/python" hack/mutation_report.py --modules)}
 jobs=${MUTATE_JOBS:-1}
 limit=${MUTATE_TIMEOUT:-1800}
+# Start clean: mutmut's incremental stats (tests added since the last run) fail with pytest's usage
+# error on this suite, and naming a module reruns all of its mutants anyway.
+rm -rf mutants
 mkdir -p mutants/logs
 
 for module in $modules; do
