@@ -31,8 +31,8 @@ def modules() -> list[str]:
     return [p.removesuffix(".py").replace("/", ".") for p in config["only_mutate"]]
 
 
-def counts(module: str) -> tuple[Counter[str], list[str]]:
-    meta = ROOT / "mutants" / (module.replace(".", "/") + ".py.meta")
+def counts(module: str, mutants: Path) -> tuple[Counter[str], list[str]]:
+    meta = mutants / (module.replace(".", "/") + ".py.meta")
     tally: Counter[str] = Counter()
     survivors: list[str] = []
     if not meta.exists():
@@ -45,7 +45,7 @@ def counts(module: str) -> tuple[Counter[str], list[str]]:
     return tally, sorted(survivors)
 
 
-def report() -> str:
+def report(mutants: Path) -> str:
     lines = [
         "# Mutation testing report (mutmut, unit tier)",
         "",
@@ -56,7 +56,7 @@ def report() -> str:
     ]
     details: list[str] = []
     for module in modules():
-        tally, survivors = counts(module)
+        tally, survivors = counts(module, mutants)
         run = sum(n for status, n in tally.items() if status != "not run")
         caught = tally["killed"] + tally["timeout"]
         score = f"{100 * caught / run:.1f}%" if run else "not measured"
@@ -75,11 +75,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--modules", action="store_true", help="print the modules under mutation")
     parser.add_argument("--out", type=Path, help="also write the report here")
+    parser.add_argument("--mutants", type=Path, default=ROOT / "mutants", help="mutmut's directory")
     args = parser.parse_args()
     if args.modules:
         print("\n".join(modules()))
         return
-    text = report()
+    text = report(args.mutants)
     print(text, end="")
     if args.out:
         args.out.write_text(text)
