@@ -91,7 +91,8 @@ def test_sealer_matches_the_functions_and_hides_its_key() -> None:
     assert open_sealed(KEY, sealer.seal(b"x", b"a"), b"a") == b"x"
     assert sealer.open(seal(KEY, b"y", b"a", algorithm=Algorithm.CHACHA20_POLY1305), b"a") == b"y"
     assert KEY.hex() not in repr(sealer)
-    with pytest.raises(TypeError, match="not pickled"):
+    assert repr(sealer) == str(sealer) == "Sealer(<key hidden>)"
+    with pytest.raises(TypeError, match=r"^a Sealer is not pickled: it holds a key$"):
         pickle.dumps(sealer)
     with pytest.raises(VerificationFailed):
         sealer.open(sealer.seal(b"x", b"a")[:-1], b"a")
