@@ -10,7 +10,7 @@ import pytest
 
 from drkit.errors import MissingComponent
 from drkit.etcd import snapshotfile
-from drkit.etcd.errors import SnapshotCorrupt
+from drkit.etcd.errors import EtcdError, SnapshotCorrupt
 from tests.unit.etcd import streams
 
 
@@ -61,3 +61,50 @@ def test_check_refuses_a_file_without_trailer(tmp_path: Path) -> None:
 def test_a_missing_etcdutl_is_a_missing_component(tmp_path: Path) -> None:
     with pytest.raises(MissingComponent, match="etcdutl"):
         snapshotfile.revision_from_db(tmp_path / "x.db", etcdutl=tmp_path / "no-etcdutl")
+
+
+def test_write_goes_through_a_partial_file_named_after_the_target(tmp_path: Path) -> None:
+    path = tmp_path / "etcd.db"
+    seen: list[tuple[bool, bool]] = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"a" * 10
+        seen.append(((tmp_path / "etcd.db.partial").exists(), path.exists()))
+        yield b"b" * 10
+
+    assert snapshotfile.write(chunks(), path) == 20
+    assert seen == [(True, False)]  # while writing: only the partial file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["etcd.db"]
+
+
+class _StatSays(type(Path())):  # type: ignore[misc]
+    """A path whose stat() reports another size than the file has (it changes while read)."""
+
+    size = 0
+
+    def stat(self, *, follow_symlinks: bool = True) -> object:  # type: ignore[override]
+        real = super().stat(follow_symlinks=follow_symlinks)
+        return type("S", (), {"st_size": self.size, "st_mode": real.st_mode})()
+
+
+def test_a_snapshot_that_shrinks_while_read_is_corrupt(tmp_path: Path) -> None:
+    data = stored()
+    path = _StatSays(tmp_path / "etcd.db")
+    path.write_bytes(data)
+    path.size = len(data) + 512  # stat said more than there is
+    with pytest.raises(SnapshotCorrupt, match=r"etcd\.db: shrank while being read$"):
+        snapshotfile.check(path)
+
+
+def test_a_snapshot_that_grows_while_read_is_checked_as_it_was_stat(tmp_path: Path) -> None:
+    data = stored()
+    path = _StatSays(tmp_path / "etcd.db")
+    path.write_bytes(data + b"\x00" * 512)  # appended to after stat
+    path.size = len(data)
+    assert snapshotfile.check(path).sha256 == hashlib.sha256(data[:-32]).hexdigest()
+
+
+def test_an_unreadable_snapshot_is_named_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / "absent.db"
+    with pytest.raises(EtcdError, match=r"absent\.db: cannot read the snapshot: No such file or directory$"):
+        snapshotfile.check(path)
