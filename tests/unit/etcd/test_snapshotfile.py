@@ -108,3 +108,18 @@ def test_an_unreadable_snapshot_is_named_with_the_reason(tmp_path: Path) -> None
     path = tmp_path / "absent.db"
     with pytest.raises(EtcdError, match=r"absent\.db: cannot read the snapshot: No such file or directory$"):
         snapshotfile.check(path)
+
+
+def test_find_etcdutl_looks_on_the_path_and_hints_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = tmp_path / "etcdutl"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert snapshotfile.find_etcdutl() == tool
+    assert snapshotfile.find_etcdutl(tool) == tool
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(MissingComponent) as err:
+        snapshotfile.find_etcdutl()
+    assert err.value.hint == "install etcdutl of the cluster's etcd version (or `make testbin` for the tests)"
