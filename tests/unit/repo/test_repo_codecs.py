@@ -277,3 +277,23 @@ def test_manifest_written_before_reused_files_was_counted_reads_as_zero() -> Non
     del doc["stats"]["reused_files"]
     data = _sealed_manifest(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
     assert decode_manifest(_openers(), MK.verify_key(), "s1", data).stats == SnapshotStats(files=1)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"content": ["ab" * 31]}, "has a malformed chunk id"),
+        ({"size": -1}, "has a negative size"),
+        ({"user": 0}, "has a malformed user"),
+        ({"group": ["g"]}, "has a malformed group"),
+        ({"xattrs": {"": "00"}}, "has malformed xattrs"),
+        ({"xattrs": ["user.a"]}, "has malformed xattrs"),
+    ],
+)
+def test_tree_entry_errors_name_the_tree_and_the_entry(change: dict[str, object], message: str) -> None:
+    entry = {"name": "f", "type": "file", "mode": 0o644, "uid": 0, "gid": 0, "mtime_ns": 0,
+             "size": 3, "content": ["ab" * 32]}  # fmt: skip
+    decode_tree(json.dumps({"version": 1, "entries": [entry]}).encode(), where="t1")  # the entry is valid
+    entry.update(change)
+    with pytest.raises(VerificationFailed, match=rf"^tree t1: b'f' {message}$"):
+        decode_tree(json.dumps({"version": 1, "entries": [entry]}).encode(), where="t1")
