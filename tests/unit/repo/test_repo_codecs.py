@@ -297,3 +297,13 @@ def test_tree_entry_errors_name_the_tree_and_the_entry(change: dict[str, object]
     entry.update(change)
     with pytest.raises(VerificationFailed, match=rf"^tree t1: b'f' {message}$"):
         decode_tree(json.dumps({"version": 1, "entries": [entry]}).encode(), where="t1")
+
+
+def test_tree_errors_name_a_bad_subtree_id_and_the_unknown_version() -> None:
+    entry = {"name": "d", "type": "dir", "mode": 0o755, "uid": 0, "gid": 0, "mtime_ns": 0, "subtree": "ab"}
+    with pytest.raises(VerificationFailed, match=r"^tree t1: b'd' has a malformed subtree id$"):
+        decode_tree(json.dumps({"version": 1, "entries": [entry]}).encode(), where="t1")
+    with pytest.raises(VerificationFailed, match=r"^tree t1 has unknown version 2$"):
+        decode_tree(json.dumps({"version": 2, "entries": []}).encode(), where="t1")
+    with pytest.raises(VerificationFailed, match=r"^tree t1 has unknown version None$"):
+        decode_tree(b"[]", where="t1")
