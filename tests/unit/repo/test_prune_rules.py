@@ -128,12 +128,12 @@ def test_a_snapshot_whose_manifest_is_already_gone_is_not_reported_deleted() -> 
 def test_forget_dry_run_deletes_nothing() -> None:
     store = FakeStore(clock=lambda: T0)
     store.put(snapshot_key(S_GONE), b"m")
-    deleted, locked, denied = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=True)
+    deleted, locked, denied = forget_snapshots(store, [S_GONE], now=NOW, dry_run=True)
     assert denied == []
     assert deleted == [S_GONE]
     assert locked == []
     assert store.exists(snapshot_key(S_GONE))
-    deleted, _, _ = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=False)
+    deleted, _, _ = forget_snapshots(store, [S_GONE], now=NOW, dry_run=False)
     assert deleted == [S_GONE]
     assert not store.exists(snapshot_key(S_GONE))
 
@@ -172,7 +172,7 @@ def test_every_version_is_deleted_by_its_own_id() -> None:
     store = S3LikeStore(clock=clock)
     first = store.put(snapshot_key(S_GONE), b"original")
     second = store.overwrite(snapshot_key(S_GONE), b"a newer version")
-    deleted, _, _ = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=False)
+    deleted, _, _ = forget_snapshots(store, [S_GONE], now=NOW, dry_run=False)
     assert deleted == [S_GONE]
     assert sorted(store.deleted_versions) == sorted(
         [(snapshot_key(S_GONE), first), (snapshot_key(S_GONE), second)]
@@ -188,7 +188,7 @@ def test_the_lock_of_an_older_version_holds_though_the_newest_is_unlocked() -> N
     until = NOW + timedelta(days=3)
     store.put(snapshot_key(S_GONE), b"original", retention=Retention(LockMode.GOVERNANCE, until))
     store.overwrite(snapshot_key(S_GONE), b"attacker's version")
-    deleted, locked, denied = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=False)
+    deleted, locked, denied = forget_snapshots(store, [S_GONE], now=NOW, dry_run=False)
     assert denied == []
     assert deleted == []
     assert locked == [LockedObject(snapshot_key(S_GONE), until)]
@@ -215,7 +215,7 @@ def test_a_version_that_vanishes_before_its_head_does_not_hide_the_lock_of_the_n
     store.put(snapshot_key(S_GONE), b"original", retention=Retention(LockMode.GOVERNANCE, until))
     newest = store.overwrite(snapshot_key(S_GONE), b"newer")
     store.vanish_on_head.add(newest)  # listed newest first, gone by the time it is read
-    deleted, locked, denied = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=False)
+    deleted, locked, denied = forget_snapshots(store, [S_GONE], now=NOW, dry_run=False)
     assert denied == []
     assert deleted == []
     assert locked == [LockedObject(snapshot_key(S_GONE), until)]
@@ -227,7 +227,7 @@ def test_a_retention_that_ends_exactly_now_is_over() -> None:
     store = FakeStore(clock=clock)
     store.put(snapshot_key(S_GONE), b"m", retention=Retention(LockMode.COMPLIANCE, NOW))
     clock.now = NOW
-    deleted, locked, denied = forget_snapshots(store, [snap(S_GONE)], now=NOW, dry_run=False)
+    deleted, locked, denied = forget_snapshots(store, [S_GONE], now=NOW, dry_run=False)
     assert denied == []
     assert (deleted, locked) == ([S_GONE], [])
 
