@@ -113,3 +113,20 @@ def test_a_reference_to_a_snapshot_that_is_gone_is_ignored() -> None:
     assert remove == []
     assert decisions["vol"].snapshot_id == "vol"
     assert decisions["vol"].reasons == ("referenced by cluster",)
+
+
+def test_a_policy_refuses_bad_values_naming_the_rule() -> None:
+    with pytest.raises(ConfigError) as err:
+        Policy(daily=-2)
+    assert err.value.message == "keep-daily: expected a count >= 0 or 'unlimited', got -2"
+    with pytest.raises(ConfigError) as err:
+        Policy(yearly=MAX_KEEP_COUNT + 1)
+    assert err.value.hint == "write 'unlimited' to keep every one"
+    assert err.value.field == "keep-yearly"
+    with pytest.raises(ConfigError) as err:
+        Policy(within=timedelta(seconds=-1))
+    assert err.value.message == "keep-within: a duration cannot be negative: -1 day, 23:59:59"
+    with pytest.raises(ConfigError) as err:
+        Policy(keep_tags=frozenset({""}))
+    assert err.value.message == "keep-tag: expected a set of non-empty tags, got frozenset({''})"
+    assert Policy(keep_tags=["b", "a"]).keep_tags == frozenset({"a", "b"})  # type: ignore[arg-type]
