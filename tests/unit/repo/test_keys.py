@@ -191,3 +191,36 @@ def test_writer_session_seals_what_only_the_master_key_opens(master: MasterKey) 
         master.session_sealer(other.session_id, other.wrapped).open(blob, b"blob aad")
     assert session.session_id in repr(session)
     assert master.data_key.hex() not in repr(session)
+
+
+def test_each_key_type_names_itself_when_refusing_pickling(master: MasterKey) -> None:
+    writer = master.writer_key()
+    for obj, name in [
+        (master, "MasterKey"),
+        (writer, "WriterKey"),
+        (writer.start_session(), "WriterSession"),
+    ]:
+        with pytest.raises(TypeError) as err:
+            pickle.dumps(obj)
+        assert str(err.value) == f"a {name} is not pickled: key material leaves a process only in a key slot"
+
+
+def test_open_session_default_aad_and_its_refusals(master: MasterKey) -> None:
+    session_key, wrapped = master.writer_key().new_session()
+    assert master.open_session(wrapped) == session_key  # the same empty AAD on both sides by default
+    with pytest.raises(VerificationFailed) as err:
+        master.open_session(b"short")
+    assert (
+        err.value.message
+        == f"wrapped session key is 5 bytes, not {SESSION_WRAP_BYTES}: authentication failed"
+    )
+    low_order = bytes(32) + wrapped[32:]  # an all-zero X25519 point: no shared secret
+    with pytest.raises(VerificationFailed) as err:
+        master.open_session(low_order)
+    assert err.value.message == "wrapped session key authentication failed"
+
+
+def test_a_writer_key_of_another_version_is_refused(master: MasterKey) -> None:
+    raw = master.writer_key().to_bytes()
+    with pytest.raises(VerificationFailed, match=r"^the key slot holds no valid writer key$"):
+        WriterKey.from_bytes(bytes([raw[0] + 1]) + raw[1:])
