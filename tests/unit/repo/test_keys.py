@@ -224,3 +224,25 @@ def test_a_writer_key_of_another_version_is_refused(master: MasterKey) -> None:
     raw = master.writer_key().to_bytes()
     with pytest.raises(VerificationFailed, match=r"^the key slot holds no valid writer key$"):
         WriterKey.from_bytes(bytes([raw[0] + 1]) + raw[1:])
+
+
+def test_keys_of_a_three_key_master_are_derived_as_docs_keys_md_says() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    data_key, id_key, sign_seed = bytes(range(32)), bytes(range(32, 64)), bytes(range(64, 96))
+    key = MasterKey(data_key, id_key, sign_seed)
+
+    def documented(label: bytes) -> bytes:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"drkit/v1 derived " + label)
+        return hkdf.derive(data_key + id_key + sign_seed)
+
+    assert key.index_key == documented(b"index key")
+    assert key.box_key == documented(b"box key")
+
+
+def test_refusal_messages_of_keys_and_signatures(master: MasterKey) -> None:
+    with pytest.raises(VerificationFailed, match=r"^the key slot holds no valid master key$"):
+        MasterKey.from_bytes(b"\x00" * 7)
+    with pytest.raises(VerificationFailed, match=r"^signature verification failed$"):
+        verify_signature(master.verify_key(), b"m", b"\x00" * 64)
