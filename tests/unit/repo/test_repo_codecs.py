@@ -307,3 +307,61 @@ def test_tree_errors_name_a_bad_subtree_id_and_the_unknown_version() -> None:
         decode_tree(json.dumps({"version": 2, "entries": []}).encode(), where="t1")
     with pytest.raises(VerificationFailed, match=r"^tree t1 has unknown version None$"):
         decode_tree(b"[]", where="t1")
+
+
+def _manifest_doc() -> dict[str, object]:
+    snap = Snapshot(
+        id="",
+        time=datetime(2026, 5, 1, tzinfo=UTC),
+        host="h",
+        tags=(),
+        paths=("/x",),
+        tree=MK.content_id(b"t"),
+        root=RootMeta(0o755, 0, 0, 5),
+        stats=SnapshotStats(),
+    )
+    doc: dict[str, object] = json.loads(manifest_body(snap))
+    return doc
+
+
+def _body(doc: object) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_manifest_written_before_kind_and_meta_reads_as_a_path_snapshot() -> None:
+    doc = _manifest_doc()
+    del doc["kind"], doc["meta"]
+    back = decode_manifest(_openers(), MK.verify_key(), "s1", _sealed_manifest(_body(doc)))
+    assert (back.kind, back.meta, back.parent) == ("path", {}, None)
+
+
+@pytest.mark.parametrize(
+    ("plain", "message"),
+    [
+        (lambda: b"\x01\x00", "is truncated"),
+        (lambda: struct.pack("<I", 2) + b"{}" + b"\x00" * 10, "is truncated"),  # the signature short
+        (lambda: _signed_plain(b"not json"), "is malformed: "),
+        (lambda: _signed_plain(_body([1])), "has an unknown version"),
+        (lambda: _signed_plain(_body({**_manifest_doc(), "version": 9})), "has an unknown version"),
+        (
+            lambda: _signed_plain(_body({**_manifest_doc(), "meta": [1]})),
+            "is malformed: meta is not an object",
+        ),
+    ],
+)
+def test_a_bad_manifest_is_refused_with_a_message_naming_it(plain: object, message: str) -> None:
+    data = W.sealer_id + W.seal(zstandard.ZstdCompressor().compress(plain()), b"drkit-snapshot")  # type: ignore[operator]
+    with pytest.raises(VerificationFailed) as err:
+        decode_manifest(_openers(), MK.verify_key(), "s1", data)
+    assert err.value.message.startswith(f"snapshot s1 {message}")
+
+
+def test_a_manifest_that_is_not_zstd_does_not_decompress() -> None:
+    data = W.sealer_id + W.seal(b"not a zstd frame", b"drkit-snapshot")
+    with pytest.raises(VerificationFailed) as err:
+        decode_manifest(_openers(), MK.verify_key(), "s1", data)
+    assert err.value.message.startswith("snapshot s1 does not decompress: ")
+
+
+def _signed_plain(body: bytes) -> bytes:
+    return struct.pack("<I", len(body)) + body + W.sign(body)
