@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from drkit.secret import Secret
 from drkit.storage.base import LockMode, Retention
+from drkit.storage.errors import AccessDenied, ObjectExists, StoreError, TransientStoreError
 from drkit.storage.options import S3Options
 from drkit.storage.s3 import S3Store
 
@@ -93,3 +95,45 @@ def test_put_parameters_with_stubber(store: S3Store) -> None:
         )
         assert store.put("snapshots/ff", DATA, retention=Retention(LockMode.COMPLIANCE, until)) == "v-9"
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("code", ["PreconditionFailed", "412"])
+def test_put_over_an_existing_key_is_object_exists(store: S3Store, code: str) -> None:
+    with Stubber(store.client) as stub:
+        stub.add_client_error("put_object", service_error_code=code, http_status_code=412)
+        with pytest.raises(ObjectExists) as err:
+            store.put("snapshots/ff", DATA)
+    assert err.value.key == "snapshots/ff"
+    assert str(err.value) == "snapshots/ff: already exists"
+
+
+def test_a_refused_put_names_the_key_the_operation_and_the_credentials(store: S3Store) -> None:
+    with Stubber(store.client) as stub:
+        stub.add_client_error("put_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(AccessDenied) as err:
+            store.put("snapshots/ff", DATA)
+    assert err.value.key == "snapshots/ff"
+    assert str(err.value).startswith("snapshots/ff: put ")
+    assert err.value.hint is not None
+    assert "the access key given in the repository settings" in err.value.hint
+
+
+def test_a_put_that_cannot_connect_is_transient(store: S3Store) -> None:
+    def refuse(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+
+    store.client.meta.events.register("before-send.s3.PutObject", refuse)
+    with pytest.raises(TransientStoreError) as err:
+        store.put("snapshots/ff", DATA)
+    assert err.value.key == "snapshots/ff"
+    assert "put" in str(err.value)
+
+
+def test_a_retention_in_the_past_is_refused_before_sending(store: S3Store) -> None:
+    with Stubber(store.client) as stub:  # no response queued: any call would fail the stubber
+        with pytest.raises(StoreError, match=r"^snapshots/ff: retain-until .* is not in the future$") as err:
+            store.put(
+                "snapshots/ff", DATA, retention=Retention(LockMode.COMPLIANCE, NOW - timedelta(seconds=1))
+            )
+        stub.assert_no_pending_responses()
+    assert err.value.key == "snapshots/ff"
