@@ -33,6 +33,8 @@ else
 fi
 if drkit sandbox status -o json | python3 -c 'import json,sys; sys.exit(not json.load(sys.stdin)["node_kinds"]["real"])'; then
   real_nodes=(--real-nodes 1)
+  # the sandbox's real node is this machine: local-mode volume capture may read its host paths
+  export NODE_NAME=node-0
   echo "real node: the application's containers really run (drkit sandbox status shows the node kinds)"
 fi
 etcd=$(drkit sandbox status -o json | python3 -c 'import json,sys; print(next(c["endpoint"] for c in json.load(sys.stdin)["components"] if c["name"] == "etcd"))')
@@ -44,7 +46,7 @@ date -u > "$demo/shop-data/last-write"
 sed "s#DATA_DIR#$demo/shop-data#" hack/demo/shop.yaml | "$kubectl" apply -f -
 "$kubectl" -n shop rollout status deployment/web --timeout=180s
 if [[ ${#real_nodes[@]} -gt 0 ]]; then
-  printf 'web serves the volume: %s' "$("$kubectl" get --raw /api/v1/namespaces/shop/services/web:80/proxy/orders/1.txt)"
+  printf 'web serves the volume: %s\n' "$("$kubectl" get --raw /api/v1/namespaces/shop/services/web:80/proxy/orders/1.txt)"
 fi
 "$kubectl" -n shop wait --for=jsonpath='{.status.phase}'=Bound pvc/data --timeout=120s
 

@@ -7,10 +7,12 @@ provisioner then creates a PV pinned to that node (node affinity) and bound to t
 (``claimRef`` with its uid), and the volume controller binds them. A Released PV of this class with
 reclaim policy Delete is deleted with its directory, as local-path-provisioner does.
 
-A claim that names a PersistentVolume (``spec.volumeName``) which does not exist -- a claim restored
-without its PV, as drills restore them -- gets that PV, a hostPath at ``<root>/<namespace>/<claim>``
-with the claim's class: the directory where a drill restores the claim's data
-(``DirectoryVolumes``), so the restored application mounts the restored files.
+Restored claims (drills, copies into the sandbox) name what the source cluster had. Two cases get a
+hostPath volume at ``<root>/<namespace>/<claim>``, with the claim's class and reclaim policy Retain:
+a claim that names a PersistentVolume (``spec.volumeName``) which does not exist, and a claim of a
+StorageClass this cluster does not have (``manual``, ``gp3``: nothing else would ever bind it). That
+directory is where a drill restores the claim's data (``DirectoryVolumes``), so the restored
+application mounts the restored files.
 
 Directories are mode 0777 (like local-path-provisioner's): hostPath volumes get no fsGroup, and
 non-root pods (drkit's movers run as uid 65532) must be able to write into a new volume.
@@ -105,7 +107,7 @@ def named_volume_for(claim: dict[str, Any], root: Path) -> dict[str, Any]:
     of a sandbox is on this machine)."""
     meta, spec = claim["metadata"], claim["spec"]
     pv = volume_for({**claim, "metadata": {**meta, "annotations": {SELECTED_NODE: ""}}}, root)
-    pv["metadata"]["name"] = spec["volumeName"]
+    pv["metadata"]["name"] = spec.get("volumeName") or pv_name(claim)
     pv["spec"]["hostPath"]["path"] = str(root / meta["namespace"] / meta["name"])
     pv["spec"]["storageClassName"] = spec.get("storageClassName") or ""
     pv["spec"]["persistentVolumeReclaimPolicy"] = "Retain"
@@ -113,14 +115,15 @@ def named_volume_for(claim: dict[str, Any], root: Path) -> dict[str, Any]:
     return pv
 
 
-def _names_missing_volume(claim: dict[str, Any], existing: set[str]) -> bool:
+def _needs_static_volume(claim: dict[str, Any], existing: set[str], classes: set[str]) -> bool:
+    """A Pending claim that names a missing PV, or asks for a class this cluster does not have."""
     meta, spec = claim["metadata"], claim["spec"]
-    return (
-        bool(spec.get("volumeName"))
-        and spec["volumeName"] not in existing
-        and (claim.get("status") or {}).get("phase") == "Pending"
-        and "deletionTimestamp" not in meta
-    )
+    if (claim.get("status") or {}).get("phase") != "Pending" or "deletionTimestamp" in meta:
+        return False
+    if spec.get("volumeName"):
+        return bool(spec["volumeName"] not in existing)
+    wanted = spec.get("storageClassName")
+    return bool(wanted) and wanted not in classes
 
 
 def _wants_volume(claim: dict[str, Any]) -> bool:
@@ -139,12 +142,15 @@ def reconcile(api: Api, root: Path) -> list[str]:
     done: list[str] = []
     volumes = api("GET", "/api/v1/persistentvolumes")["items"]
     existing = {v["metadata"]["name"] for v in volumes}
+    classes = {c["metadata"]["name"] for c in api("GET", "/apis/storage.k8s.io/v1/storageclasses")["items"]}
     for claim in api("GET", "/api/v1/persistentvolumeclaims")["items"]:
-        if _names_missing_volume(claim, existing):
+        if _needs_static_volume(claim, existing, classes):
             pv = named_volume_for(claim, root)
-        elif _wants_volume(claim) and pv_name(claim) not in existing:
+        elif _wants_volume(claim):
             pv = volume_for(claim, root)
         else:
+            continue
+        if pv["metadata"]["name"] in existing:  # made in an earlier pass; the binding is under way
             continue
         directory = Path(pv["spec"]["hostPath"]["path"])
         directory.mkdir(parents=True, exist_ok=True)

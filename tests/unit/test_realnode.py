@@ -84,6 +84,8 @@ class FakeApi:
             return {"items": self.volumes}
         if (method, path) == ("GET", "/api/v1/persistentvolumeclaims"):
             return {"items": self.claims}
+        if (method, path) == ("GET", "/apis/storage.k8s.io/v1/storageclasses"):
+            return {"items": [{"metadata": {"name": provisioner.CLASS_NAME}}, {"metadata": {"name": "fast"}}]}
         if (method, path) == ("POST", "/api/v1/persistentvolumes"):
             self.volumes.append(body)
             return body
@@ -110,7 +112,7 @@ def test_provisioner_creates_a_volume_on_the_chosen_node_only_once(tmp_path: Pat
     chosen = _claim("data", **{provisioner.SELECTED_NODE: "node-1"})
     waiting = _claim("later")  # no pod scheduled yet: no node chosen, nothing to do
     other = _claim("theirs", **{provisioner.SELECTED_NODE: "node-1"})
-    other["spec"]["storageClassName"] = "fast-ssd"
+    other["spec"]["storageClassName"] = "fast"  # a class of this cluster with its own provisioner
     api = FakeApi([chosen, waiting, other], [])
     assert provisioner.reconcile(api, tmp_path) == ["provisioned pvc-uid-data for shop/data"]
     (pv,) = api.volumes
@@ -161,4 +163,23 @@ def test_a_claim_naming_a_missing_volume_gets_it_where_a_drill_restores_its_data
     assert pv["spec"]["storageClassName"] == "manual"
     assert pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"  # restored data is never deleted
     assert pv["spec"]["claimRef"]["uid"] == "uid-data"
+    assert provisioner.reconcile(api, tmp_path) == []
+
+
+def test_a_restored_claim_of_a_class_the_scratch_cluster_lacks_gets_a_volume_where_its_data_is(
+    tmp_path: Path,
+) -> None:
+    """A drill restores claims without their PV (volumeName dropped) and with the source's class:
+    nothing else would bind them in a scratch cluster."""
+    lacking = _claim("data")
+    lacking["spec"]["storageClassName"] = "manual"
+    served = _claim("fast-one")
+    served["spec"]["storageClassName"] = "fast"  # a class this cluster has: its provisioner's job
+    manual = _claim("static")
+    manual["spec"]["storageClassName"] = ""  # explicitly static: the user binds it
+    api = FakeApi([lacking, served, manual], [])
+    assert provisioner.reconcile(api, tmp_path) == ["provisioned pvc-uid-data for shop/data"]
+    (pv,) = api.volumes
+    assert pv["spec"]["hostPath"]["path"] == str(tmp_path / "shop" / "data")
+    assert pv["spec"]["storageClassName"] == "manual"
     assert provisioner.reconcile(api, tmp_path) == []
