@@ -17,8 +17,10 @@ pod sandbox image is ``drkit.local/pause:1``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -90,9 +92,19 @@ def _which(name: str) -> Path | None:
     return None
 
 
-def containerd_config(workdir: Path, cni_conf_dir: Path, runc: Path) -> str:
+SOCKET_ROOT = Path("/run/drkit")
+
+
+def socket_dir(workdir: Path) -> Path:
+    """A short directory for a node's containerd sockets: a Unix socket path may not be longer than
+    104 bytes, and a node's own directory can be deep (``--dir``, pytest's temp dirs)."""
+    digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
+    return SOCKET_ROOT / digest
+
+
+def containerd_config(workdir: Path, cni_conf_dir: Path, runc: Path, sock: Path | None = None) -> str:
     """containerd 1.6's config (version 2): its own root, state and socket; the CRI plugin's knobs."""
-    sock = workdir / "containerd.sock"
+    sock = sock or workdir / "containerd.sock"
     return f"""version = 2
 root = "{workdir / "root"}"
 state = "{workdir / "state"}"
@@ -197,7 +209,7 @@ class RealNode:
 
     @property
     def socket(self) -> Path:
-        return self.workdir / "containerd" / "containerd.sock"
+        return socket_dir(self.workdir) / "containerd.sock"
 
     @classmethod
     def start(
@@ -228,7 +240,9 @@ class RealNode:
         cdir = workdir / "containerd"
         cdir.mkdir(parents=True, exist_ok=True)
         config = cdir / "config.toml"
-        config.write_text(containerd_config(cdir, cni_dir, exes["runc"]))
+        sock = socket_dir(workdir) / "containerd.sock"
+        sock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config.write_text(containerd_config(cdir, cni_dir, exes["runc"], sock))
         env = {"PATH": f"{exes['containerd-shim-runc-v2'].parent}:{os.environ.get('PATH', '')}"}
         containerd = process.start(
             f"containerd-{name}", [exes["containerd"], "--config", config], logs / "containerd.log", env=env
@@ -363,6 +377,8 @@ def teardown(record: dict[str, Any], *, containerd: process.Process | None = Non
         containerd.stop()
     _kill_matching(socket)
     _unmount_under(Path(record["workdir"]))
+    if Path(socket).parent.parent == SOCKET_ROOT:
+        shutil.rmtree(Path(socket).parent, ignore_errors=True)
 
 
 def _kill_matching(socket: str) -> None:

@@ -54,7 +54,9 @@ def test_sandbox_up_with_a_real_node_tells_where_pods_reach_s3_and_down_cleans_u
         endpoint = doc["s3"]["endpoint_in_cluster"]
         assert endpoint == doc["s3"]["endpoint"]
         assert endpoint.startswith("http://10.2")  # the pod network's gateway, not loopback
-        bridge = json.loads((directory / "sandbox.json").read_text())["bridge"]["name"]
+        state = json.loads((directory / "sandbox.json").read_text())
+        bridge, socket = state["bridge"]["name"], Path(state["real_nodes"][0]["socket"])
+        assert socket.is_socket()
         assert Path("/sys/class/net", bridge).exists()
 
         # a pod of that sandbox reaches MinIO at the endpoint status gave
@@ -88,6 +90,8 @@ def test_sandbox_up_with_a_real_node_tells_where_pods_reach_s3_and_down_cleans_u
         line for line in Path("/proc/self/mounts").read_text().splitlines() if str(directory) in line
     ] == []
     assert _processes_under(directory) == []
+    assert _processes_under(socket.parent) == []  # containerd and its shims
+    assert not socket.parent.exists()
 
 
 class _Api:

@@ -183,3 +183,10 @@ def test_a_restored_claim_of_a_class_the_scratch_cluster_lacks_gets_a_volume_whe
     assert pv["spec"]["hostPath"]["path"] == str(tmp_path / "shop" / "data")
     assert pv["spec"]["storageClassName"] == "manual"
     assert provisioner.reconcile(api, tmp_path) == []
+
+
+def test_a_deep_node_directory_still_gets_a_socket_path_unix_accepts(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "cluster" / "nodes" / "node-0"
+    sock = realnode.socket_dir(deep) / "containerd.sock.ttrpc"
+    assert len(str(sock)) < 104
+    assert realnode.socket_dir(deep) != realnode.socket_dir(deep.parent / "node-1")  # one per node
