@@ -92,12 +92,14 @@ def _which(name: str) -> Path | None:
     return None
 
 
-SOCKET_ROOT = Path("/run/drkit")
+SOCKET_ROOT = Path("/var/lib/drkit/nodes")
 
 
 def socket_dir(workdir: Path) -> Path:
-    """A short directory for a node's containerd sockets: a Unix socket path may not be longer than
-    104 bytes, and a node's own directory can be deep (``--dir``, pytest's temp dirs)."""
+    """A short directory for what of a node holds Unix sockets -- containerd's sockets and the
+    kubelet's root (pod-resources, plugin registration): a socket path may not be longer than 104
+    bytes, and a node's own directory can be deep (``--dir``, pytest's temp dirs). Removed at
+    teardown."""
     digest = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:16]
     return SOCKET_ROOT / digest
 
@@ -301,7 +303,7 @@ class RealNode:
             exe,
             f"--config={kdir / 'config.yaml'}",
             f"--kubeconfig={config_path}",
-            f"--root-dir={kdir / 'root'}",
+            f"--root-dir={socket_dir(self.workdir) / 'kubelet'}",
             f"--cert-dir={pki}",
             f"--node-ip={self.ip}",
             f"--hostname-override={self.name}",
@@ -377,8 +379,10 @@ def teardown(record: dict[str, Any], *, containerd: process.Process | None = Non
         containerd.stop()
     _kill_matching(socket)
     _unmount_under(Path(record["workdir"]))
-    if Path(socket).parent.parent == SOCKET_ROOT:
-        shutil.rmtree(Path(socket).parent, ignore_errors=True)
+    short = Path(socket).parent
+    if short.parent == SOCKET_ROOT:
+        _unmount_under(short)
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def _kill_matching(socket: str) -> None:
