@@ -48,9 +48,10 @@ from drkit.capture.movers import (
     restore_pvc,
     volume_snapshot,
 )
-from drkit.errors import ConfigError, DrkitError, KubernetesError, StorageError
+from drkit.errors import ConfigError, DrkitError, KubernetesError, PartialFailure, StorageError
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeForbidden, KubeNotFound
+from drkit.repo.backup import unreadable
 
 if TYPE_CHECKING:
     from drkit.repo.repository import Repository
@@ -689,6 +690,9 @@ def _capture_local(snap: SnapshotWriter, outcome: VolumeOutcome, source: Path) -
     outcome.reused_files = snap.reused_files - reused
     outcome.new_bytes = _writer_new_bytes(snap) - new
     outcome.result = {"skippedEntries": len(snap.skipped) - skipped_before}
+    missing = unreadable(snap.skipped[skipped_before:])
+    if missing:
+        raise _unreadable_error(outcome, len(missing), missing, "run drkit as a user that can read them")
 
 
 Around = Callable[[Callable[[], None]], None]
@@ -769,6 +773,23 @@ def _run_backup_job(  # noqa: PLR0917
     outcome.bytes = int(result.get("bytes", 0))
     outcome.new_bytes = int(result.get("newBytes", 0))
     outcome.reused_files = int(result.get("reusedFiles", 0))
+    count = int(result.get("unreadableCount", 0))
+    if count:
+        raise _unreadable_error(
+            outcome, count, [str(x) for x in result.get("unreadable", [])],
+            "run the mover as their owner (--mover-run-as-user UID, spec.volumes.runAsUser) or with "
+            "--mover-read-as-root",
+        )  # fmt: skip
+
+
+def _unreadable_error(outcome: VolumeOutcome, count: int, first: list[str], remedy: str) -> PartialFailure:
+    """A volume with entries that could not be read is failed, never "ok": its snapshot lacks data."""
+    where = f" (snapshot {outcome.snapshot[:8]} holds the rest)" if outcome.snapshot else ""
+    shown = "; ".join(first[:3])
+    return PartialFailure(
+        f"volume {outcome.volume.key}: {count} entries could not be read{where}: {shown}",
+        hint=f"{remedy} (docs/volumes.md)",
+    )
 
 
 def _first_result(messages: list[str]) -> Json | None:

@@ -130,6 +130,8 @@ def mover_backup(
     result_file: Path | None,
 ) -> None:
     """Back up SOURCE into a new snapshot of kind "volume"."""
+    from drkit.repo.backup import unreadable
+
     started = time.monotonic()
     result: dict[str, Any] = {"op": "backup", "path": snap_path}
     try:
@@ -145,8 +147,11 @@ def mover_backup(
             "newBytes": st.new_bytes,
             "storedBytes": st.stored_bytes,
             "reusedFiles": st.reused_files,
-            "skipped": list(st.skipped[:20]),
+            "skipped": list(st.skipped[:10]),
             "skippedCount": len(st.skipped),
+            # data the snapshot lacks: the orchestrator fails the volume on these (docs/volumes.md)
+            "unreadable": unreadable(st.skipped)[:5],
+            "unreadableCount": len(unreadable(st.skipped)),
             "parent": snap.snapshot.parent,
         }
     except DrkitError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,19 @@ class WalkResult:
     sparse_files: int = 0
     skipped: list[str] = field(default_factory=list)
     referenced: set[BlobKey] = field(default_factory=set)
+
+
+_UNREADABLE = ("cannot list directory", "cannot open", "cannot read link", "cannot stat", "read error")
+
+
+def unreadable(skipped: Iterable[str]) -> list[str]:
+    """The entries of a walk's ``skipped`` that existed but could not be read (permission, I/O):
+    data the snapshot lacks. Special files and entries that vanished during the walk are not."""
+    return [
+        entry
+        for entry in skipped
+        if any(f": {why}" in entry for why in _UNREADABLE) and "No such file or directory" not in entry
+    ]
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,30 @@ def test_mover_jobs_back_up_and_restore_a_claim_under_pod_security_restricted(
         w.delete_namespace(cluster, copy_ns)
 
 
+def _app_with_repo(
+    cluster: ControlPlane, s3: S3Server, ns: str, script: str, annotations: dict[str, str] | None = None
+) -> tuple[Drkit, str]:
+    """A claim, the mover Secret, the Deployment ``web`` running ``script`` (Ready), an initialised
+    repository: returns the CLI and the app's pod."""
+    w.claim(cluster, ns, "data")
+    w.create(cluster, ns, repo_secret(s3))
+    app = deployment("web", script)
+    if annotations:
+        app["spec"]["template"]["metadata"]["annotations"] = annotations
+    cluster.api("POST", f"/apis/apps/v1/namespaces/{ns}/deployments", app)
+    pod = wait_app(cluster, ns)
+    drkit = Drkit(cluster, s3)
+    assert drkit.run("repo", "init", "--retention", "1d").returncode == 0
+    return drkit, pod
+
+
+def _job_backup(drkit: Drkit, ns: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return drkit.run(
+        "backup", "run", "--include-namespaces", ns, "--volumes", "all", "--volume-mover", "job",
+        "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m", "-o", "json", *extra,
+    )  # fmt: skip
+
+
 def _hooked(pre: str, post: str) -> dict[str, str]:
     return {
         "pre.hook.backup.drkit.io/command": json.dumps(["sh", "-c", pre]),
@@ -212,23 +236,17 @@ def test_exec_hooks_run_in_the_app_container_around_the_copy(
     real_cluster: ControlPlane, real_s3: S3Server, app_ns: str, tmp_path: Path
 ) -> None:
     cluster = real_cluster
-    w.claim(cluster, app_ns, "data")
-    w.create(cluster, app_ns, repo_secret(real_s3))
-    app = deployment("web", "echo base > /data/base && exec httpd -f -p 8080 -h /data")
     # the pre hook leaves a mark in the data (so the copy must contain it) and one outside of it; the
     # post hook appends after the copy (so the copy must not contain it)
-    app["spec"]["template"]["metadata"]["annotations"] = _hooked(
+    hooks = _hooked(
         "echo pre-$(id -u) >> /data/hooks.log && touch /tmp/pre-ran", "echo post >> /data/hooks.log"
     )
-    cluster.api("POST", f"/apis/apps/v1/namespaces/{app_ns}/deployments", app)
-    pod = wait_app(cluster, app_ns)
-
-    drkit = Drkit(cluster, real_s3)
-    assert drkit.run("repo", "init", "--retention", "1d").returncode == 0
-    backup = drkit.json(
-        "backup", "run", "--include-namespaces", app_ns, "--volumes", "all", "--volume-mover", "job",
-        "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m",
-    )  # fmt: skip
+    drkit, pod = _app_with_repo(
+        cluster, real_s3, app_ns, "echo base > /data/base && exec httpd -f -p 8080 -h /data", hooks
+    )
+    done = _job_backup(drkit, app_ns)
+    assert done.returncode == 0, done.stderr
+    backup = json.loads(done.stdout)
     (volume,) = backup["volumes"]
     assert volume["status"] == "ok", volume["error"]
     assert [(h["phase"], h["ok"], h["container"]) for h in volume["hooks"]] == [
@@ -251,21 +269,9 @@ def test_a_failing_pre_hook_fails_the_volume_with_its_stderr_and_skips_the_copy(
     real_cluster: ControlPlane, real_s3: S3Server, app_ns: str
 ) -> None:
     cluster = real_cluster
-    w.claim(cluster, app_ns, "data")
-    w.create(cluster, app_ns, repo_secret(real_s3))
-    app = deployment("web", "exec httpd -f -p 8080 -h /data")
-    app["spec"]["template"]["metadata"]["annotations"] = _hooked(
-        "echo cannot freeze /data >&2; exit 3", "echo thawed > /tmp/post-ran"
-    )
-    cluster.api("POST", f"/apis/apps/v1/namespaces/{app_ns}/deployments", app)
-    pod = wait_app(cluster, app_ns)
-
-    drkit = Drkit(cluster, real_s3)
-    assert drkit.run("repo", "init", "--retention", "1d").returncode == 0
-    done = drkit.run(
-        "backup", "run", "--include-namespaces", app_ns, "--volumes", "all", "--volume-mover", "job",
-        "--image", w.DRKIT_IMAGE, "--volume-timeout", "5m", "-o", "json",
-    )  # fmt: skip
+    hooks = _hooked("echo cannot freeze /data >&2; exit 3", "echo thawed > /tmp/post-ran")
+    drkit, pod = _app_with_repo(cluster, real_s3, app_ns, "exec httpd -f -p 8080 -h /data", hooks)
+    done = _job_backup(drkit, app_ns)
     assert done.returncode == 1, done.stderr  # partial: the snapshot exists, one volume failed
     (volume,) = json.loads(done.stdout)["volumes"]
     assert volume["status"] != "ok"
@@ -276,3 +282,34 @@ def test_a_failing_pre_hook_fails_the_volume_with_its_stderr_and_skips_the_copy(
     assert exec_in(cluster, app_ns, pod, "cat /tmp/post-ran") == "thawed\n"
     jobs = cluster.api("GET", f"/apis/batch/v1/namespaces/{app_ns}/jobs")["items"]
     assert jobs == [], "no mover Job was created: the copy was skipped"
+
+
+def test_a_volume_uid_65532_cannot_read_is_captured_as_the_applications_user(
+    real_cluster: ControlPlane, real_s3: S3Server, app_ns: str, tmp_path: Path
+) -> None:
+    """Files the application keeps private (mode 0600, its own uid) are unreadable to the mover's
+    default uid 65532: that backup fails the volume and says why; with --mover-run-as-user (the
+    application's uid, admitted by "restricted") the same files are captured."""
+    cluster = real_cluster
+    script = (
+        "umask 077 && mkdir -p /data/db && echo secret-rows > /data/db/table; exec httpd -f -p 8080 -h /data"
+    )
+    assert "0700" not in script  # the directory is private through the umask, as a database's would be
+    drkit, pod = _app_with_repo(cluster, real_s3, app_ns, script)
+    assert exec_in(cluster, app_ns, pod, "stat -c %a /data/db/table").strip() == "600"
+
+    denied = _job_backup(drkit, app_ns)
+    assert denied.returncode == 1, denied.stderr  # partial
+    (volume,) = json.loads(denied.stdout)["volumes"]
+    assert volume["status"] != "ok"
+    assert "entries could not be read" in volume["error"], volume["error"]
+    assert "db: cannot list directory: Permission denied" in volume["error"]
+
+    done = _job_backup(drkit, app_ns, "--mover-run-as-user", str(w.APP_UID))
+    assert done.returncode == 0, done.stderr
+    (volume,) = json.loads(done.stdout)["volumes"]
+    assert volume["status"] == "ok", volume["error"]
+    out = tmp_path / "copy"
+    restored = drkit.run("restore", "path", f"{volume['snapshot']}:volumes/{app_ns}/data", str(out))
+    assert restored.returncode == 0, restored.stderr
+    assert (out / "db" / "table").read_text() == "secret-rows\n"

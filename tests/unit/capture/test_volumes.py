@@ -769,3 +769,59 @@ def test_backup_run_volume_options() -> None:
         "registry/drkit:dev", "repo-secret", 1000, 1000, 2000, "snap",
     )  # fmt: skip
     assert opts.job_timeout_s == 5400
+
+
+def test_unreadable_entries_are_data_the_snapshot_lacks_special_and_vanished_ones_are_not() -> None:
+    from drkit.repo.backup import unreadable
+
+    skipped = [
+        "db: cannot list directory: Permission denied",
+        "db/table: cannot open: Permission denied",
+        "big: read error: Input/output error",
+        "sock: special file skipped (socket)",
+        "tmp/x: cannot open: No such file or directory",  # deleted during the walk: normal for live data
+        "a: user.* xattrs unreadable (entry kept without them)",
+    ]
+    assert unreadable(skipped) == skipped[:3]
+
+
+def test_a_job_mode_volume_the_mover_could_not_read_fails_with_the_remedy(repo: Repository) -> None:
+    """Found on a real node: a mover running as uid 65532 over a 0700 directory of uid 1000 captured
+    "0 files" and the volume was reported ok. The snapshot lacks data: the volume fails (partial)."""
+    volume = VolumeInfo("shop", "data", "pv-1")
+    first = ["db: cannot list directory: Permission denied", "x: cannot open: Permission denied"]
+    result = {"op": "backup", "snapshot": "ab" * 32, "files": 0, "unreadableCount": 2, "unreadable": first}
+    with repo.new_snapshot(kind="cluster") as snap:
+        capture = capture_volumes(
+            snap, Selected([volume], {}), job_options(), cluster=FakeMovers(message=result_text(result))
+        )
+    (out,) = capture.outcomes
+    assert not out.ok
+    assert "2 entries could not be read (snapshot abababab holds the rest)" in out.error
+    assert "db: cannot list directory: Permission denied" in out.error
+    assert capture.partial
+
+
+def test_a_local_volume_with_an_unreadable_directory_fails(
+    repo: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "vol"
+    (source / "private").mkdir(parents=True)
+    (source / "a.txt").write_text("a\n")
+    import drkit.repo.backup as walker
+
+    real_scandir = walker.os.scandir
+
+    def scandir(path: Any) -> Any:
+        if str(path).rstrip("/").endswith("private") or bytes(path).rstrip(b"/").endswith(b"private"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(walker.os, "scandir", scandir)
+    options = VolumeOptions(VolumeSelection.parse("all"), path_rules=(PathRule.parse(f"pv-1={source}"),))
+    with repo.new_snapshot(kind="cluster") as snap:
+        capture = capture_volumes(snap, Selected([VolumeInfo("shop", "data", "pv-1")], {}), options, run="r1")
+    (out,) = capture.outcomes
+    assert not out.ok
+    assert "1 entries could not be read" in out.error
+    assert "private: cannot list directory" in out.error
