@@ -335,15 +335,9 @@ class RealNode:
         """Import an OCI archive into the node's containerd (the kubelet's image store)."""
         if not archive.is_file():
             raise MissingComponent(f"image archive {archive} not found", hint="build it with `make image`")
-        done = self._ctr("images", "import", "--no-unpack=false", str(archive))
-        if done.returncode != 0:
-            done = self._ctr("images", "import", str(archive))
+        done = self._ctr("images", "import", str(archive))  # unpacked for the default snapshotter
         if done.returncode != 0:
             raise SandboxError(f"importing {archive} into node {self.name} failed: {done.stderr.strip()}")
-
-    def images(self) -> list[str]:
-        done = self._ctr("images", "ls", "-q")
-        return [line for line in done.stdout.splitlines() if line and not line.startswith("sha256:")]
 
     def record(self) -> dict[str, Any]:
         return {
