@@ -59,18 +59,28 @@ def backup_path(
     r = repo.open_for_backup(write_only)
     snap = r.backup_path(directory, tags=tags, host=host, progress=make_progress(progress))
     note(snapshot=snap.id)
+    from drkit.repo.backup import unreadable
+
     st = snap.stats
     row = snapshot_row(snap)
+    missing = unreadable(st.skipped)
+    row["unreadable"] = missing
     text = (
         f"snapshot {snap.short_id} saved: {st.files} files, {st.dirs} dirs, {human_bytes(st.bytes)} "
         f"({human_bytes(st.new_bytes)} new, {human_bytes(st.stored_bytes)} stored, {st.new_packs} new packs) "
         f"in {st.duration_s:.1f}s"
     )
-    if st.skipped:
-        text += "\nskipped (special files): " + ", ".join(st.skipped[:20])
+    if st.skipped:  # each entry says why: a special file, a vanished file, or one that could not be read
+        text += "\nskipped: " + ", ".join(st.skipped[:20])
         if len(st.skipped) > 20:
             text += f" and {len(st.skipped) - 20} more"
     emit(row, output, text=text)
+    if missing:  # the snapshot lacks data: never a plain success (exit 1, partial)
+        raise PartialFailure(
+            f"snapshot {snap.short_id} lacks {len(missing)} {'entry' if len(missing) == 1 else 'entries'} "
+            f"that could not be read (first: {missing[0]})",
+            hint="run drkit as a user that can read them; the snapshot holds everything else",
+        )
 
 
 def _etcd_client(
