@@ -226,7 +226,8 @@ def wrap(exc: Exception, endpoint: EtcdEndpoint, path: str) -> EtcdError:  # noq
             f"{where}: connection reset during TLS (client certificate refused or missing?): {exc}",
             hint=CLIENT_CERT_HINT,
         )
-    if isinstance(exc, http.client.RemoteDisconnected) and not endpoint.tls:
+    if isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError) and not endpoint.tls:
+        # a TLS-only listener either answers plain HTTP with a 400 or drops it: both mean "use https"
         return EtcdUnavailable(f"{where}: closed the connection without an answer", hint=SCHEME_HINT)
     if isinstance(exc, TimeoutError | socket.timeout):
         return EtcdUnavailable(f"{where}: timed out")
