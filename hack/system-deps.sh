@@ -10,7 +10,10 @@
 # Packages already installed are left alone, so a warm machine pays nothing.
 set -euo pipefail
 
-packages=(containerd runc containernetworking-plugins busybox-static mmdebstrap umoci chromium chromium-driver)
+# gpg and debian-archive-keyring: mmdebstrap checks the Debian archive signatures (installed without
+# its Recommends, it would not bring gpg)
+packages=(containerd runc containernetworking-plugins busybox-static mmdebstrap gpg debian-archive-keyring umoci
+  chromium chromium-driver)
 
 missing=()
 for p in "${packages[@]}"; do
