@@ -7,6 +7,7 @@
     python -m bench --tools drkit,drkit-raw,kopia   # also drkit without compression (kopia's default)
     python -m bench --require-all         # fail (exit 2) when a tool is missing instead of skipping it
     python -m bench --drkit-ref worktree  # drkit as checked out (default: HEAD, exported to .bench/drkit/)
+    python -m bench --datasets source     # only the real source tree (first, 1%-of-files change, restore)
 
 Install the competitors first with ``hack/bench-tools.sh``. Results go to ``.bench/results/``
 (markdown and JSON, also copied as ``latest.*``); each tool's output goes to ``.bench/logs/``.
@@ -21,8 +22,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from bench.measure import NoGnuTime, gnu_time
 from bench.report import Report
-from bench.run import MissingTools, Options, execute
+from bench.run import DATASETS, MissingTools, Options, execute
 from bench.tools import KNOWN, ORDER
 
 
@@ -41,23 +43,38 @@ def parse(argv: list[str]) -> tuple[Options, int]:
         default="HEAD",
         help="commit of drkit to measure (exported to .bench/drkit/), or 'worktree' for the checkout as is",
     )
+    parser.add_argument(
+        "--datasets",
+        default=",".join(DATASETS),
+        help=f"comma-separated datasets of {','.join(DATASETS)} (default: all)",
+    )
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="checkout holding .bench/ (default: .)")
     args = parser.parse_args(argv)
     tools = tuple(t.strip() for t in args.tools.split(",") if t.strip())
     unknown = [t for t in tools if t not in KNOWN]
     if unknown:
         parser.error(f"unknown tools: {', '.join(unknown)} (choose from {', '.join(KNOWN)})")
+    datasets = tuple(d.strip() for d in args.datasets.split(",") if d.strip())
+    if not datasets or any(d not in DATASETS for d in datasets):
+        parser.error(f"--datasets: choose from {', '.join(DATASETS)}")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     if not 0 < args.scale <= 4:
         parser.error("--scale must be in (0, 4]")
     command = shlex.join(["python", "-m", "bench", *argv])
-    opts = Options(args.root.resolve(), args.scale, tools, args.require_all, command, args.drkit_ref)
+    opts = Options(
+        args.root.resolve(), args.scale, tools, args.require_all, command, args.drkit_ref, datasets=datasets
+    )
     return opts, args.repeat
 
 
 def main(argv: list[str] | None = None) -> int:
     opts, repeat = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        gnu_time()
+    except NoGnuTime as e:
+        print(e, file=sys.stderr)
+        return 2
     opts.bench_dir.mkdir(parents=True, exist_ok=True)
     with (opts.bench_dir / ".lock").open("w") as lock:
         try:

@@ -20,6 +20,8 @@ import math
 import os
 import random
 import shutil
+import stat
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,3 +291,98 @@ def warm(root: Path) -> None:
             with open(os.path.join(dirpath, name), "rb") as f:  # noqa: PTH118, PTH123
                 while f.read(MIB):
                     pass
+
+
+# --- the real source tree: the Python standard library and site-packages, copied from this machine ---
+
+SOURCE_VERSION = 1
+SOURCE_FILES = 62_000  # about what the standard library (with its tests and __pycache__) + site-packages hold
+
+
+def source_origins() -> list[Path]:
+    """Where the real source tree is copied from: this interpreter's standard library and site-packages."""
+    paths = sysconfig.get_paths()
+    return [Path(paths["stdlib"]), Path(paths["purelib"])]
+
+
+def _source_files(origins: list[Path]) -> list[tuple[Path, str]]:
+    """(origin file, relative path in the copy) of every regular file, in a stable order (symlinks and
+    special files are left out: a restore check reads every file)."""
+    out: list[tuple[Path, str]] = []
+    for i, origin in enumerate(origins):
+        top = f"{i}-{origin.name}"
+        for dirpath, dirs, names in os.walk(origin):
+            dirs.sort()
+            rel_dir = os.path.relpath(dirpath, origin)
+            for name in sorted(names):
+                full = os.path.join(dirpath, name)  # noqa: PTH118 - os.walk gives str paths
+                if not stat.S_ISREG(os.lstat(full).st_mode):
+                    continue
+                rel = os.path.normpath(os.path.join(top, rel_dir, name))  # noqa: PTH118
+                out.append((Path(full), rel))
+    return out
+
+
+def ensure_source(root: Path, scale: float, origins: list[Path] | None = None) -> int:
+    """Make ``root`` a copy of a real source tree (``origins``, default: the standard library and
+    site-packages of this Python): at scale 1 every file (~60k files in ~10k directories, ~1 GiB), at a
+    smaller scale the first ``scale`` share of them in walk order. Files keep their own mtimes (a real
+    tree's spread). Copied once, then reused; a mutation recorded in the stamp is undone. Returns the
+    number of files."""
+    origins = origins if origins is not None else source_origins()
+    want = {"generator": SOURCE_VERSION, "scale": scale, "kind": "source"}
+    stamp = _read_stamp(root)
+    if {k: stamp.get(k) for k in want} == want and root.is_dir():
+        _undo_source_mutation(root, stamp)
+        files = stamp.get("files")
+        return files if isinstance(files, int) else 0
+    shutil.rmtree(root, ignore_errors=True)
+    _stamp_path(root).unlink(missing_ok=True)
+    files = _source_files(origins)
+    files = files[: max(100, round(len(files) * scale))] if scale < 1 else files
+    copied = 0
+    for origin, rel in files:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copy2(origin, target)
+        except OSError:  # unreadable or vanished: a real tree may have such files; leave it out
+            continue
+        copied += 1
+    _write_stamp(root, {**want, "files": copied, "origins": [str(o) for o in origins], "mutated": {}})
+    return copied
+
+
+def mutate_source(root: Path, fraction: float = 0.01) -> int:
+    """Change ``fraction`` of the source tree's files (chosen by a fixed seed): a line appended to each,
+    with a later mtime. The stamp records each file's size and mtime so ``ensure_source`` can undo it.
+    Returns the number of files changed."""
+    files = sorted(
+        os.path.relpath(os.path.join(d, n), root)  # noqa: PTH118
+        for d, _dirs, names in os.walk(root)
+        for n in names
+    )
+    rng = random.Random(f"{SEED}:source-mutate")
+    chosen = rng.sample(files, max(1, round(len(files) * fraction)))
+    mutated: dict[str, list[int]] = {}
+    for rel in sorted(chosen):
+        path = root / rel
+        st = path.stat()
+        mutated[rel] = [st.st_size, st.st_mtime_ns]
+        with path.open("ab") as f:
+            f.write(f"# drkit bench: changed {rel}\n".encode())
+        os.utime(path, (MUTATED_MTIME, MUTATED_MTIME))
+    stamp = _read_stamp(root)
+    _write_stamp(root, {**stamp, "mutated": mutated})
+    return len(mutated)
+
+
+def _undo_source_mutation(root: Path, stamp: dict[str, object]) -> None:
+    mutated = stamp.get("mutated")
+    if not isinstance(mutated, dict) or not mutated:
+        return
+    for rel, (size, mtime_ns) in mutated.items():
+        path = root / rel
+        os.truncate(path, size)
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+    _write_stamp(root, {**stamp, "mutated": {}})

@@ -155,6 +155,8 @@ class Report:
             "repetitions",
             "datasets",
             "mutation",
+            "source_mutation",
+            "peak_rss",
             "page_cache",
             "versions",
         )

@@ -2,8 +2,10 @@
 
 Phases on the mixed tree: first backup; the tree changes (1% of its bytes); incremental backup; restore
 of that latest snapshot into an empty directory (checked against the source afterwards, untimed).
-Then the first backup of the small-files tree into a new repository. Before every timed step the
-source tree is read once, so that every tool starts from the same warm page cache.
+Then the first backup of the small-files tree into a new repository. Then the real source tree (the
+standard library and site-packages, ~60k files in ~10k directories): first backup; 1% of its files
+change; incremental backup; restore (checked). Before every timed step the source tree is read once,
+so that every tool starts from the same warm page cache.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ FIRST = "mixed: first backup"
 INCREMENTAL = "mixed: incremental (1% changed)"
 RESTORE = "mixed: restore"
 SMALL = "small files: first backup"
+SOURCE_FIRST = "source tree: first backup"
+SOURCE_INCREMENTAL = "source tree: incremental (1% of files changed)"
+SOURCE_RESTORE = "source tree: restore"
+DATASETS = ("mixed", "small", "source")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Options:
     command: str
     drkit_ref: str = "HEAD"  # a commit to export and run, or "worktree" for the checkout as it is
     rotation: int = 0  # run the tools in an order rotated by this much (spreads the bias of going first)
+    datasets: tuple[str, ...] = DATASETS
 
     @property
     def bench_dir(self) -> Path:
@@ -88,6 +95,7 @@ class Bench:
         self.logs = opts.bench_dir / "logs"
         self.mixed = self.data / f"mixed-{opts.scale:g}"
         self.small = self.data / f"small-{opts.scale:g}"
+        self.source = self.data / f"source-{opts.scale:g}"
         started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         meta: dict[str, Any] = {"started": started, "command": opts.command, "machine": machine()}
         self.report = Report(meta=meta, skipped=skipped)
@@ -97,7 +105,37 @@ class Bench:
 
     def execute(self) -> Report:
         shutil.rmtree(self.logs, ignore_errors=True)
-        specs = self.prepare_data()
+        self.describe_run()
+        if "mixed" in self.opts.datasets:
+            self.run_mixed()
+        if "small" in self.opts.datasets:
+            self.run_small()
+        if "source" in self.opts.datasets:
+            self.run_source()
+        self.report.meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.report
+
+    def describe_run(self) -> None:
+        self.say(f"datasets at scale {self.opts.scale:g} in {self.data} (generated once, then reused)")
+        meta = self.report.meta
+        meta["scale"] = self.opts.scale
+        meta["datasets"] = {}
+        meta["page_cache"] = (
+            "warm: each source tree is read once before every timed step (no drop_caches); repositories "
+            "and restores are on the same disk as the data"
+        )
+        meta["peak_rss"] = "each tool's own (GNU time %M around the command), not the harness's"
+        meta["versions"] = {}
+        meta["compression"] = {name: COMPRESSION[name] for name in self.found}
+
+    def _describe(self, name: str, root: Path) -> None:
+        files, size = dataset.tree_stats(root)
+        dirs = sum(len(d) for _p, d, _f in os.walk(root))
+        self.report.meta["datasets"][name] = f"{files} files in {dirs} directories, {size / 2**20:.0f} MiB"
+
+    def run_mixed(self) -> None:
+        specs = dataset.ensure_mixed(self.mixed, self.opts.scale)
+        self._describe("mixed", self.mixed)
         tools = self.start_tools("mixed")
         for tool in tools:
             self.step(FIRST, tool, tool.backup(self.mixed, "first"), self.mixed)
@@ -107,34 +145,34 @@ class Bench:
             self.step(INCREMENTAL, tool, tool.backup(self.mixed, "incremental"), self.mixed)
         expected = dataset.tree_digest(self.mixed)
         for tool in tools:
-            self.restore(tool, expected)
+            self.restore(RESTORE, tool, self.mixed, expected)
             shutil.rmtree(tool.work, ignore_errors=True)
+        dataset.ensure_mixed(self.mixed, self.opts.scale)  # undo the mutation for the next run
+
+    def run_small(self) -> None:
+        dataset.ensure_small(self.small, self.opts.scale)
+        self._describe("small", self.small)
         for tool in self.start_tools("small"):
             self.step(SMALL, tool, tool.backup(self.small, "small"), self.small)
             shutil.rmtree(tool.work, ignore_errors=True)
-        dataset.ensure_mixed(self.mixed, self.opts.scale)  # undo the mutation for the next run
-        self.report.meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return self.report
 
-    def prepare_data(self) -> list[dataset.FileSpec]:
-        self.say(f"datasets at scale {self.opts.scale:g} in {self.data} (generated once, then reused)")
-        specs = dataset.ensure_mixed(self.mixed, self.opts.scale)
-        dataset.ensure_small(self.small, self.opts.scale)
-        mixed_files, mixed_bytes = dataset.tree_stats(self.mixed)
-        small_files, small_bytes = dataset.tree_stats(self.small)
-        meta = self.report.meta
-        meta["scale"] = self.opts.scale
-        meta["datasets"] = {
-            "mixed": f"{mixed_files} files, {mixed_bytes / 2**20:.0f} MiB",
-            "small": f"{small_files} files, {small_bytes / 2**20:.0f} MiB",
-        }
-        meta["page_cache"] = (
-            "warm: each source tree is read once before every timed step (no drop_caches); repositories "
-            "and restores are on the same disk as the data"
-        )
-        meta["versions"] = {}
-        meta["compression"] = {name: COMPRESSION[name] for name in self.found}
-        return specs
+    def run_source(self) -> None:
+        dataset.ensure_source(self.source, self.opts.scale)
+        self._describe("source", self.source)
+        tools = self.start_tools("source")
+        try:
+            for tool in tools:
+                self.step(SOURCE_FIRST, tool, tool.backup(self.source, "first"), self.source)
+            changed = dataset.mutate_source(self.source)
+            self.report.meta["source_mutation"] = f"{changed} files changed (a line appended, a later mtime)"
+            for tool in tools:
+                self.step(SOURCE_INCREMENTAL, tool, tool.backup(self.source, "incremental"), self.source)
+            expected = dataset.tree_digest(self.source)
+            for tool in tools:
+                self.restore(SOURCE_RESTORE, tool, self.source, expected)
+                shutil.rmtree(tool.work, ignore_errors=True)
+        finally:
+            dataset.ensure_source(self.source, self.opts.scale)  # undo the mutation for the next run
 
     def start_tools(self, dataset_name: str) -> list[Tool]:
         """Fresh work directories and initialised repositories; a tool whose init fails is skipped."""
@@ -178,15 +216,15 @@ class Bench:
         )
         return m
 
-    def restore(self, tool: Tool, expected: str) -> None:
+    def restore(self, phase: str, tool: Tool, source: Path, expected: str) -> None:
         """Restore the latest snapshot into an empty directory, then compare it with the source (untimed)."""
         target = self.work / "restore" / tool.name
         shutil.rmtree(target, ignore_errors=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        m = self.step(RESTORE, tool, tool.restore(self.mixed, "incremental", target), self.mixed)
-        if m.ok and dataset.tree_digest(tool.restored_root(self.mixed, target)) != expected:
+        m = self.step(phase, tool, tool.restore(source, "incremental", target), source)
+        if m.ok and dataset.tree_digest(tool.restored_root(source, target)) != expected:
             self.report.results[-1] = replace(self.report.results[-1], ok=False, note="restored tree differs")
-            self.say(f"{RESTORE}: {tool.name}: the restored tree differs from the source")
+            self.say(f"{phase}: {tool.name}: the restored tree differs from the source")
         shutil.rmtree(target, ignore_errors=True)
 
 

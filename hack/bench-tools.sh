@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned competitors that `make bench` (python -m bench) measures drkit against.
 #
-#   hack/bench-tools.sh [restic] [kopia] [borg] [py-spy]   (default: the three competitors)
+#   hack/bench-tools.sh [restic] [kopia] [borg] [py-spy] [time]   (default: time and the three competitors)
 #
 # Each tool goes into the git-ignored .bench/tools/<name>-<version>/ and is linked as
 # .bench/tools/bin/<name>. A version already installed (a .complete stamp) is not rebuilt.
@@ -10,6 +10,8 @@
 #   borg    PyPI borgbackup==PIN in its own venv (built from source: needs a C compiler and the
 #           dev headers below, which are installed with apt-get when missing)
 #   py-spy  PyPI py-spy==PIN in its own venv: the sampling profiler docs/performance.md used on drkit
+#   time    GNU time (/usr/bin/time, Debian package `time`, apt-get when missing): bench/measure.py
+#           reads each tool's own peak RSS from it (wait4 from the harness would include its own)
 set -euo pipefail
 
 RESTIC_DEB_VERSION="${RESTIC_DEB_VERSION:-0.14.0-1+b5}"   # Debian bookworm
@@ -82,14 +84,24 @@ install_py-spy() {
   "$dest/venv/bin/pip" install -q "py-spy==$version"
 }
 
+ensure_time() {
+  if [[ -x /usr/bin/time ]]; then
+    log "time: $(/usr/bin/time --version 2>&1 | head -1)"
+  else
+    log "time: apt-get install time"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+  fi
+}
+
 want=("$@")
-((${#want[@]})) || want=(restic kopia borg)
+((${#want[@]})) || want=(time restic kopia borg)
 for tool in "${want[@]}"; do
   case "$tool" in
+    time) ensure_time ;;
     restic) ensure restic "$RESTIC_DEB_VERSION" usr/bin/restic version ;;
     kopia) ensure kopia "$KOPIA_VERSION" bin/kopia --version ;;
     borg) ensure borg "$BORG_VERSION" venv/bin/borg --version ;;
     py-spy) ensure py-spy "$PYSPY_VERSION" venv/bin/py-spy --version ;;
-    *) log "unknown tool: $tool (restic, kopia, borg, py-spy)"; exit 2 ;;
+    *) log "unknown tool: $tool (restic, kopia, borg, py-spy, time)"; exit 2 ;;
   esac
 done

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from bench import dataset
+from bench import dataset, measure
 from bench.report import Report, Result
-from bench.tools import Restic
+from bench.tools import Command, Restic
 
 SCALE = 0.0005  # a few MiB: the smallest sizes the generator allows
 
@@ -114,3 +115,61 @@ def test_combined_runs_report_the_median_and_keep_every_sample() -> None:
     assert not kopia.ok  # one failed run fails the cell
     assert merged.meta["repetitions"] == 3
     assert "| mixed: first backup | 9.0 / 3.0 / 5.0 | 10.0 / 10.0 / 10.0 |" in merged.to_markdown()
+
+
+def test_peak_rss_is_the_childs_own_not_the_harness_peak(tmp_path: Path) -> None:
+    """A /bin/true started from a big parent reports its own few MiB (wait4 from the parent reports the
+    parent's peak: execve folds the replaced copy of the parent's address space into ru_maxrss)."""
+    ballast = bytearray(256 * 2**20)
+    for i in range(0, len(ballast), 4096):  # touch every page: resident, not just reserved
+        ballast[i] = 1
+    m = measure.run(Command(["/bin/true"]), tmp_path / "true.log")
+    assert m.ok
+    assert 0 < m.max_rss_kib < 32 * 1024, m.max_rss_kib
+    assert len(ballast) == 256 * 2**20  # the ballast stayed alive (and resident) during the run
+
+
+def test_peak_rss_of_a_child_that_allocates_is_measured(tmp_path: Path) -> None:
+    script = "b = bytearray(96 * 2**20)\nfor i in range(0, len(b), 4096): b[i] = 1\n"
+    m = measure.run(Command([sys.executable, "-c", script]), tmp_path / "alloc.log")
+    assert m.ok
+    assert 96 * 1024 <= m.max_rss_kib < 200 * 1024, m.max_rss_kib
+
+
+def test_a_failing_child_keeps_its_exit_code(tmp_path: Path) -> None:
+    m = measure.run(Command(["/bin/false"]), tmp_path / "false.log")
+    assert m.returncode == 1
+    assert not m.ok
+
+
+def _origin(tmp_path: Path) -> Path:
+    origin = tmp_path / "origin"
+    for i in range(300):
+        p = origin / f"pkg{i % 7}" / f"sub{i % 3}" / f"mod{i:03d}.py"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(f"x = {i}\n" * (i % 11 + 1))
+    (origin / "pkg0" / "link.py").symlink_to("sub0/mod000.py")  # left out: only regular files
+    return origin
+
+
+def test_source_tree_copies_regular_files_and_scales(tmp_path: Path) -> None:
+    origin = _origin(tmp_path)
+    assert dataset.ensure_source(tmp_path / "full", 1.0, [origin]) == 300
+    assert dataset.tree_stats(tmp_path / "full")[0] == 300
+    assert not (tmp_path / "full" / "0-origin" / "pkg0" / "link.py").exists()
+    src = origin / "pkg3" / "sub1" / "mod010.py"
+    copy = tmp_path / "full" / "0-origin" / "pkg3" / "sub1" / "mod010.py"
+    assert copy.read_bytes() == src.read_bytes()
+    assert copy.stat().st_mtime_ns == src.stat().st_mtime_ns  # a real tree's own mtimes
+    assert dataset.ensure_source(tmp_path / "half", 0.5, [origin]) == 150
+
+
+def test_source_mutation_changes_one_percent_of_files_and_ensure_undoes_it(tmp_path: Path) -> None:
+    origin = _origin(tmp_path)
+    root = tmp_path / "src"
+    dataset.ensure_source(root, 1.0, [origin])
+    before = dataset.tree_digest(root)
+    assert dataset.mutate_source(root) == 3  # 1% of 300
+    assert dataset.tree_digest(root) != before
+    assert dataset.ensure_source(root, 1.0, [origin]) == 300
+    assert dataset.tree_digest(root) == before
