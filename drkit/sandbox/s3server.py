@@ -151,20 +151,6 @@ class S3Server:
             path.unlink(missing_ok=True)
 
 
-def start_minio(workdir: Path, host: str = "127.0.0.1") -> S3Server:
-    """Start MinIO on loopback (or ``host``) with a fresh root user and an STS writer credential."""
-    from drkit.sandbox import minio
-
-    return minio.start(workdir, host=host)
-
-
-def start_seaweedfs(workdir: Path) -> S3Server:
-    """Start SeaweedFS (master, volume, filer, S3) on loopback with admin and writer identities."""
-    from drkit.sandbox import seaweedfs
-
-    return seaweedfs.start(workdir)
-
-
 def random_credentials(prefix: str) -> S3Credentials:
     """A fresh access key (``prefix`` + random, alphanumeric) and a 40-character secret."""
     return S3Credentials(

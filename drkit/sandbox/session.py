@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drkit.errors import MissingComponent, SandboxError
-from drkit.sandbox import netbridge, process, realnode
+from drkit.sandbox import minio, netbridge, process, realnode
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.pki import write_private
 from drkit.sandbox.state import STATE_FILE, ComponentState, S3State, SandboxState, running_exe
@@ -74,13 +74,11 @@ def up(
     s3_state: S3State | None = None
     if s3:
         try:
-            s3_state, s3_components, note = _start_s3(directory, host=plane.gateway or "127.0.0.1")
+            s3_state, s3_components = _start_s3(directory, host=plane.gateway or "127.0.0.1")
         except BaseException:
             plane.stop()
             raise
         components += s3_components
-        if note:
-            notes.append(note)
     state = SandboxState(
         directory=str(directory),
         kubeconfig=str(plane.kubeconfig),
@@ -96,15 +94,9 @@ def up(
     return UpResult(state, seconds=time.monotonic() - began, notes=notes)
 
 
-def _start_s3(
-    directory: Path, host: str = "127.0.0.1"
-) -> tuple[S3State | None, list[ComponentState], str | None]:
+def _start_s3(directory: Path, host: str = "127.0.0.1") -> tuple[S3State, list[ComponentState]]:
     try:
-        from drkit.sandbox.s3server import start_minio
-    except ImportError:
-        return None, [], "S3 was not started: drkit.sandbox.s3server is not available in this drkit yet"
-    try:
-        server = start_minio(directory / "s3", host=host)
+        server = minio.start(directory / "s3", host=host)
     except MissingComponent as exc:
         raise MissingComponent(str(exc), hint=f"{exc.hint}; or run `drkit sandbox up --no-s3`") from exc
     credentials = write_private(
@@ -136,7 +128,7 @@ def _start_s3(
         bucket=server.bucket,
         credentials_file=str(credentials),
     )
-    return state, components, None
+    return state, components
 
 
 def _credentials(creds: S3Credentials) -> dict[str, str]:

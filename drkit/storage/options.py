@@ -1,9 +1,11 @@
-"""S3Options: how to reach an S3 bucket. Plain data, no boto3 (``drkit.storage.s3`` uses it)."""
+"""S3Options: how to reach an S3 bucket, and ``s3_url``: the canonical URL of a bucket with its options.
+Plain data, no boto3 (``drkit.storage.s3`` and ``drkit.storage.url`` use it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 from drkit.errors import ConfigError
 from drkit.secret import Secret
@@ -42,3 +44,20 @@ class S3Options:
             for f in fields(self)
             if getattr(self, f.name) != getattr(default, f.name)
         }
+
+
+def s3_url(bucket: str, prefix: str, options: S3Options) -> str:
+    """The canonical URL of a bucket and prefix with its non-secret options."""
+    query: dict[str, str] = {}
+    if options.endpoint:
+        query["endpoint"] = options.endpoint
+    if options.region:
+        query["region"] = options.region
+    if options.path_style is not None:
+        query["path_style"] = "true" if options.path_style else "false"
+    if options.ca_bundle:
+        query["ca_bundle"] = str(options.ca_bundle)
+    if options.profile:
+        query["profile"] = options.profile
+    path = f"/{quote(prefix)}" if prefix else ""
+    return f"s3://{bucket}{path}" + (f"?{urlencode(query)}" if query else "")

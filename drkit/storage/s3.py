@@ -38,8 +38,7 @@ from drkit.storage.errors import (
     StoreError,
     TransientStoreError,
 )
-from drkit.storage.options import S3Options
-from drkit.storage.url import s3_url
+from drkit.storage.options import S3Options, s3_url
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
 if TYPE_CHECKING:

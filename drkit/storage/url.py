@@ -16,12 +16,12 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from drkit.errors import ConfigError
 from drkit.storage.base import Store
 from drkit.storage.errors import InvalidKey
-from drkit.storage.options import S3Options
+from drkit.storage.options import S3Options, s3_url
 from drkit.storage.validate import check_key
 
 URL_OPTIONS = ("endpoint", "region", "path_style", "ca_bundle", "profile")
@@ -49,23 +49,6 @@ class S3Location:
     @property
     def url(self) -> str:
         return s3_url(self.bucket, self.prefix, self.options)
-
-
-def s3_url(bucket: str, prefix: str, options: S3Options) -> str:
-    """The canonical URL of a bucket and prefix with its non-secret options."""
-    query: dict[str, str] = {}
-    if options.endpoint:
-        query["endpoint"] = options.endpoint
-    if options.region:
-        query["region"] = options.region
-    if options.path_style is not None:
-        query["path_style"] = "true" if options.path_style else "false"
-    if options.ca_bundle:
-        query["ca_bundle"] = str(options.ca_bundle)
-    if options.profile:
-        query["profile"] = options.profile
-    path = f"/{quote(prefix)}" if prefix else ""
-    return f"s3://{bucket}{path}" + (f"?{urlencode(query)}" if query else "")
 
 
 def parse_url(url: str, options: S3Options | None = None) -> LocalLocation | S3Location:

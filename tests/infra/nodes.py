@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from drkit.errors import MissingComponent
-from drkit.sandbox import realnode
+from drkit.sandbox import minio, realnode
 from drkit.sandbox.controlplane import ControlPlane
-from drkit.sandbox.s3server import S3Server, start_minio
+from drkit.sandbox.s3server import S3Server
 from tests.infra.plugin import missing
 from tests.infra.s3 import bucket_name
 
@@ -42,7 +42,7 @@ def real_s3_server(
     """MinIO listening on the pod network's gateway: the same endpoint for this process and for pods."""
     assert real_cluster.gateway is not None
     try:
-        server = start_minio(tmp_path_factory.mktemp("real-s3"), host=real_cluster.gateway)
+        server = minio.start(tmp_path_factory.mktemp("real-s3"), host=real_cluster.gateway)
     except MissingComponent as exc:
         missing(str(exc), exc.hint or "run `make testbin`")
         raise

@@ -22,7 +22,8 @@ import pytest
 from botocore.config import Config
 
 from drkit.errors import MissingComponent
-from drkit.sandbox.s3server import S3Credentials, S3Server, start_minio, start_seaweedfs
+from drkit.sandbox import minio, seaweedfs
+from drkit.sandbox.s3server import S3Credentials, S3Server
 from tests.infra.plugin import missing
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ S3_KINDS = ["minio", "seaweedfs"]
 # shorter retention. AWS and SeaweedFS say AccessDenied (403); MinIO says InvalidRequest (400,
 # "Object is WORM protected and cannot be overwritten").
 LOCKED_ERROR_CODES = {"minio": "InvalidRequest", "seaweedfs": "AccessDenied"}
-_STARTERS: dict[str, Callable[[Path], S3Server]] = {"minio": start_minio, "seaweedfs": start_seaweedfs}
+_STARTERS: dict[str, Callable[[Path], S3Server]] = {"minio": minio.start, "seaweedfs": seaweedfs.start}
 
 
 @pytest.fixture(scope="session", params=S3_KINDS, ids=S3_KINDS)

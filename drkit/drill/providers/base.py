@@ -1,6 +1,6 @@
 """The scratch-cluster protocol and what every provider shares.
 
-    with make_provider("local") as cluster:        # up() on enter, down() on exit, always
+    with make_provider("local") as cluster:        # drkit.drill.providers; up() on enter, down() on exit
         kube = KubeClient.from_kubeconfig(cluster.kubeconfig, cluster.context)
         mapping = cluster.namespace_map(["shop"])   # {"shop": "shop"}, or prefixed on a shared cluster
 
@@ -17,7 +17,7 @@ import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -174,27 +174,3 @@ def new_workdir(drill: str, temp_root: Path | None) -> Path:
 def remove_tree(path: Path | None) -> None:
     if path is not None:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def make_provider(name: str, **options: Any) -> ScratchCluster:
-    """A provider by name; ``options`` are its constructor's keyword arguments."""
-    factories: dict[str, Callable[..., ScratchCluster]] = {}
-    if name == "local":
-        from drkit.drill.providers.local import LocalCluster
-
-        factories[name] = LocalCluster
-    elif name == "kind":
-        from drkit.drill.providers.kind import KindCluster
-
-        factories[name] = KindCluster
-    elif name == "kubeconfig":
-        from drkit.drill.providers.kubeconfig import ExistingCluster
-
-        factories[name] = ExistingCluster
-    elif name == "etcd":
-        from drkit.drill.providers.etcd import EtcdScratch
-
-        factories[name] = EtcdScratch
-    else:
-        raise ConfigError(f"unknown provider {name!r}: one of {', '.join(PROVIDERS)}", field="provider")
-    return factories[name](**options)
