@@ -50,6 +50,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy drkit
 	$(BIN)/lint-imports
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit/test_import_cycles.py
 
 test: venv testbin images-if-root
 	$(BIN)/pytest tests $(PYTEST_ARGS)
