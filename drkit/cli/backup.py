@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,7 @@ from drkit.errors import PartialFailure
 if TYPE_CHECKING:
     from drkit.capture.cluster import ClusterBackupRequest, ClusterBackupResult
     from drkit.capture.volumes import VolumeCapture, VolumeOptions
-    from drkit.etcd import EtcdClient
+    from drkit.config.capture import CaptureSettings
 
 log = logging.getLogger("drkit.cli.backup")
 
@@ -81,29 +80,6 @@ def backup_path(
             f"that could not be read (first: {missing[0]})",
             hint="run drkit as a user that can read them; the snapshot holds everything else",
         )
-
-
-def _etcd_client(
-    endpoints: str | None,
-    cacert: Path | None,
-    cert: Path | None,
-    key: Path | None,
-    kubeadm: bool,
-) -> EtcdClient | None:
-    from drkit.etcd import EtcdClient, EtcdTLS, endpoints_from
-
-    if not endpoints:
-        if cacert or cert or key or kubeadm:
-            raise click.UsageError("etcd certificates given without --etcd-endpoints")
-        return None
-    tls: EtcdTLS | None = None
-    if kubeadm:
-        tls = EtcdTLS.kubeadm()
-    elif cacert or cert or key:
-        tls = EtcdTLS(ca_file=cacert, cert_file=cert, key_file=key)
-    if tls is not None:
-        tls.check()
-    return EtcdClient(endpoints_from(endpoints), tls)
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -274,9 +250,8 @@ def backup_run(
     cannot be listed (forbidden, gone) and volumes that fail are reported one by one and the command
     exits 1 (partial).
     """
-    from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
-    from drkit.capture.filters import CaptureFilter
-    from drkit.kube.client import KubeClient
+    from drkit.capture.cluster import backup_cluster
+    from drkit.capture.request import request_from_settings
 
     schedule_name: str | None = None
     if schedule_file is not None:
@@ -284,34 +259,35 @@ def backup_run(
     else:
         if not repo.url:
             raise click.UsageError("give --repo (or DRKIT_REPO), or --schedule with a repository")
-        etcd = _etcd_client(etcd_endpoints, etcd_cacert, etcd_cert, etcd_key, etcd_kubeadm)
-        kube = None if no_resources else KubeClient.from_kubeconfig(kubeconfig, context)
-        capture_filter = CaptureFilter.build(
-            include_namespaces=_split(include_namespaces),
-            exclude_namespaces=_split(exclude_namespaces),
-            include_resources=_split(include_resources),
-            exclude_resources=_split(exclude_resources),
-            label_selector=selector,
-            include_cluster_resources=include_cluster_resources,
+        settings = capture_settings(
+            kubeconfig=kubeconfig,
+            context=context,
+            no_resources=no_resources,
+            etcd_endpoints=etcd_endpoints,
+            etcd_cacert=etcd_cacert,
+            etcd_cert=etcd_cert,
+            etcd_key=etcd_key,
+            etcd_kubeadm=etcd_kubeadm,
+            include_namespaces=include_namespaces,
+            exclude_namespaces=exclude_namespaces,
+            include_resources=include_resources,
+            exclude_resources=exclude_resources,
+            selector=selector,
             namespace_selector=namespace_selector,
+            include_cluster_resources=include_cluster_resources,
+            volumes=volumes,
+            volume_path_map=volume_path_map,
+            volume_mover=volume_mover,
+            volume_snapshot_class=volume_snapshot_class,
+            mover_image=mover_image,
+            mover_secret=mover_secret,
+            mover_run_as_user=mover_run_as_user,
+            mover_fs_group=mover_fs_group,
+            mover_read_as_root=mover_read_as_root,
+            no_hooks=no_hooks,
+            volume_timeout=volume_timeout,
         )
-        volume_options = _volume_options(
-            volumes,
-            volume_path_map,
-            volume_mover,
-            volume_snapshot_class,
-            mover_image,
-            mover_secret,
-            mover_run_as_user,
-            mover_fs_group,
-            mover_read_as_root,
-            node_name,
-            no_hooks,
-            volume_timeout,
-        )
-        request = ClusterBackupRequest(
-            etcd=etcd, kube=kube, capture_filter=capture_filter, tags=tags, host=host, volumes=volume_options
-        )
+        request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
     with _run_lines(schedule_name) as finished:
         r = repo.open_for_backup(write_only)
         bars = make_progress(progress)
@@ -358,35 +334,122 @@ def backup_run(
         )
 
 
-# Options that say what to capture: with --schedule, the schedule says it.
-_CAPTURE_OPTIONS = (
-    "kubeconfig",
-    "context",
-    "no_resources",
-    "etcd_endpoints",
-    "etcd_cacert",
-    "etcd_cert",
-    "etcd_key",
-    "etcd_kubeadm",
-    "include_namespaces",
-    "exclude_namespaces",
-    "include_resources",
-    "exclude_resources",
-    "selector",
-    "namespace_selector",
-    "include_cluster_resources",
-    "volumes",
-    "volume_path_map",
-    "volume_mover",
-    "volume_snapshot_class",
-    "mover_image",
-    "mover_secret",
-    "mover_run_as_user",
-    "mover_fs_group",
-    "mover_read_as_root",
-    "no_hooks",
-    "volume_timeout",
-)
+CAPTURE_FLAGS: dict[str, str] = {
+    "kubeconfig": "kube.kubeconfig",
+    "context": "kube.context",
+    "no_resources": "resources.enabled",
+    "etcd_endpoints": "etcd.endpoints",
+    "etcd_cacert": "etcd.ca_file",
+    "etcd_cert": "etcd.cert_file",
+    "etcd_key": "etcd.key_file",
+    "etcd_kubeadm": "etcd.kubeadm",
+    "include_namespaces": "resources.include_namespaces",
+    "exclude_namespaces": "resources.exclude_namespaces",
+    "include_resources": "resources.include_resources",
+    "exclude_resources": "resources.exclude_resources",
+    "selector": "resources.selector",
+    "namespace_selector": "resources.namespace_selector",
+    "include_cluster_resources": "resources.include_cluster_resources",
+    "volumes": "volumes.mode",
+    "volume_path_map": "volumes.path_map",
+    "volume_mover": "volumes.mover",
+    "volume_snapshot_class": "volumes.snapshot_class",
+    "mover_image": "volumes.image",
+    "mover_secret": "volumes.secret",
+    "mover_run_as_user": "volumes.run_as_user",
+    "mover_fs_group": "volumes.fs_group",
+    "mover_read_as_root": "volumes.read_as_root",
+    "no_hooks": "volumes.hooks",
+    "volume_timeout": "volumes.timeout",
+}
+"""The options of ``backup run`` that say what to capture, and the field of
+:class:`~drkit.config.capture.CaptureSettings` each sets (a schedule's are ``CAPTURE_KEYS``). With
+``--schedule``, the schedule says it: these options cannot be combined with it."""
+
+_CAPTURE_OPTIONS = tuple(CAPTURE_FLAGS)
+
+
+def capture_settings(
+    *,
+    kubeconfig: Path | None = None,
+    context: str | None = None,
+    no_resources: bool = False,
+    etcd_endpoints: str | None = None,
+    etcd_cacert: Path | None = None,
+    etcd_cert: Path | None = None,
+    etcd_key: Path | None = None,
+    etcd_kubeadm: bool = False,
+    include_namespaces: tuple[str, ...] = (),
+    exclude_namespaces: tuple[str, ...] = (),
+    include_resources: tuple[str, ...] = (),
+    exclude_resources: tuple[str, ...] = (),
+    selector: str | None = None,
+    namespace_selector: str | None = None,
+    include_cluster_resources: str = "auto",
+    volumes: str = "none",
+    volume_path_map: tuple[str, ...] = (),
+    volume_mover: str = "local",
+    volume_snapshot_class: str | None = None,
+    mover_image: str | None = None,
+    mover_secret: str = "drkit-repo",  # noqa: S107 - a Secret's name, not a password
+    mover_run_as_user: int | None = None,
+    mover_fs_group: int | None = None,
+    mover_read_as_root: bool = False,
+    no_hooks: bool = False,
+    volume_timeout: str = "1h",
+) -> CaptureSettings:
+    """The options of ``backup run`` (see ``CAPTURE_FLAGS``) as the request model a schedule fills too."""
+    from drkit.capture.volumes import VolumeSelection
+    from drkit.config.capture import (
+        CaptureSettings,
+        EtcdSettings,
+        KubeSettings,
+        ResourceSettings,
+        VolumeSettings,
+    )
+    from drkit.config.durations import parse_duration
+    from drkit.etcd import endpoints_from
+
+    if not VolumeSelection.parse(volumes).enabled and (volume_path_map or volume_snapshot_class):
+        raise click.UsageError("--volume-path-map/--volume-snapshot-class need --volumes all or a selector")
+    etcd: EtcdSettings | None = None
+    if etcd_endpoints:
+        etcd = EtcdSettings(
+            endpoints=tuple(endpoints_from(etcd_endpoints)),
+            ca_file=etcd_cacert,
+            cert_file=etcd_cert,
+            key_file=etcd_key,
+            kubeadm=etcd_kubeadm,
+        )
+    elif etcd_cacert or etcd_cert or etcd_key or etcd_kubeadm:
+        raise click.UsageError("etcd certificates given without --etcd-endpoints")
+    return CaptureSettings(
+        kube=KubeSettings(kubeconfig=kubeconfig, context=context),
+        etcd=etcd,
+        resources=ResourceSettings(
+            enabled=not no_resources,
+            include_namespaces=tuple(_split(include_namespaces)),
+            exclude_namespaces=tuple(_split(exclude_namespaces)),
+            include_resources=tuple(_split(include_resources)),
+            exclude_resources=tuple(_split(exclude_resources)),
+            selector=selector,
+            include_cluster_resources=include_cluster_resources,
+            namespace_selector=namespace_selector,
+        ),
+        volumes=VolumeSettings(
+            mode=volumes,
+            mover=volume_mover,
+            path_map=volume_path_map,
+            snapshot_class=volume_snapshot_class,
+            image=mover_image,
+            secret=mover_secret,
+            timeout=parse_duration(volume_timeout, "volume-timeout"),
+            run_as_user=mover_run_as_user,
+            fs_group=mover_fs_group,
+            read_as_root=mover_read_as_root,
+            hooks=not no_hooks,
+        ),
+    )
 
 
 @contextmanager
@@ -475,33 +538,24 @@ def _volume_options(
     no_hooks: bool,
     timeout: str = "1h",
 ) -> VolumeOptions | None:
-    from drkit.capture.movers import MoverSettings
-    from drkit.capture.volumes import PathRule, VolumeOptions, VolumeSelection
-    from drkit.config.durations import parse_duration
+    """The volume options of ``backup run`` as the capture takes them (through :func:`capture_settings`,
+    as a schedule's ``spec.volumes``)."""
+    from drkit.capture.request import volume_options
 
-    selection = VolumeSelection.parse(volumes)
-    if not selection.enabled:
-        if path_map or snapshot_class:
-            raise click.UsageError(
-                "--volume-path-map/--volume-snapshot-class need --volumes all or a selector"
-            )
-        return None
-    settings = MoverSettings(snapshot_class=snapshot_class, secret=secret, read_as_root=read_as_root)
-    if image:
-        settings = replace(settings, image=image)
-    if run_as_user is not None:
-        settings = replace(settings, run_as_user=run_as_user, run_as_group=run_as_user)
-    if fs_group is not None:
-        settings = replace(settings, fs_group=fs_group)
-    options = VolumeOptions(
-        selection=selection,
-        path_rules=tuple(PathRule.parse(rule) for rule in path_map),
-        mover=mover,
-        settings=settings,
-        run_hooks=not no_hooks,
-        job_timeout_s=parse_duration(timeout, "volume-timeout").total_seconds(),
+    settings = capture_settings(
+        volumes=volumes,
+        volume_path_map=path_map,
+        volume_mover=mover,
+        volume_snapshot_class=snapshot_class,
+        mover_image=image,
+        mover_secret=secret,
+        mover_run_as_user=run_as_user,
+        mover_fs_group=fs_group,
+        mover_read_as_root=read_as_root,
+        no_hooks=no_hooks,
+        volume_timeout=timeout,
     )
-    return replace(options, node_name=node_name) if node_name else options
+    return volume_options(settings.volumes, node_name=node_name)
 
 
 LEFT_OUT_SHOWN = 5

@@ -131,6 +131,19 @@ def _plan_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+VOLUME_FLAGS: dict[str, str] = {
+    "volume_mover": "mover",
+    "volume_path_map": "path_map",
+    "mover_image": "image",
+    "mover_secret": "secret",
+    "volume_timeout": "timeout",
+    "mover_run_as_user": "run_as_user",
+}
+"""The volume options of ``restore plan|run`` and the field of a plan's ``spec.volumes``
+(:class:`~drkit.config.restoreplan.VolumeRestoreSettings`) each overrides. ``--node-name`` is not one:
+it says where drkit runs ($NODE_NAME), not what a plan restores."""
+
+
 def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """How volume data is restored (plans with ``restore.volumes: true``); they override ``spec.volumes``."""
     for option in reversed(

@@ -344,6 +344,17 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 }
 """Every mapping of the file format (by dotted path) and the keys it allows."""
 
+VOLUME_KEYS: dict[str, str] = {
+    "mover": "spec.volumes.mover",
+    "path_map": "spec.volumes.pathMap",
+    "secret": "spec.volumes.moverSecret",
+    "image": "spec.volumes.image",
+    "timeout": "spec.volumes.timeout",
+    "run_as_user": "spec.volumes.runAsUser",
+}
+"""Each field of :class:`VolumeRestoreSettings` and the plan key that sets it (the command line's are
+``VOLUME_FLAGS`` in ``drkit/cli/restore.py``, which override them; a test checks both are complete)."""
+
 
 def load_restore_plan(path: Path) -> RestorePlanConfig:
     """Read and validate one plan file. ``ConfigError`` naming file, line and field on any problem."""
@@ -774,6 +785,7 @@ __all__: Sequence[str] = (
     "API_VERSION",
     "KIND",
     "SCHEMA",
+    "VOLUME_KEYS",
     "ExistingPolicy",
     "FinishedJobs",
     "LabelSelector",
@@ -784,6 +796,7 @@ __all__: Sequence[str] = (
     "ScopeSettings",
     "SnapshotSelector",
     "TargetSettings",
+    "VolumeRestoreSettings",
     "WaitSettings",
     "load_restore_plan",
     "parse_time",

@@ -36,8 +36,9 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
+from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
-from drkit.config.limits import MAX_KEEP_COUNT, MIN_LOCK_RETENTION
+from drkit.config.limits import MAX_KEEP_COUNT, MAX_UID, MIN_LOCK_RETENTION
 from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
@@ -71,44 +72,6 @@ class RepositorySettings:
     s3_path_style: bool | None = None
     s3_ca_bundle: Path | None = None
     s3_profile: str | None = None
-
-
-@dataclass(frozen=True)
-class KubeSettings:
-    kubeconfig: Path | None = None  # None: $KUBECONFIG, ~/.kube/config or in-cluster
-    context: str | None = None  # None: the kubeconfig's current context
-
-
-@dataclass(frozen=True)
-class EtcdSettings:
-    endpoints: tuple[str, ...]
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    kubeadm: bool = False  # kubeadm's CA and healthcheck client under /etc/kubernetes/pki/etcd
-
-
-@dataclass(frozen=True)
-class ResourceSettings:
-    enabled: bool = True
-    include_namespaces: tuple[str, ...] = ()
-    exclude_namespaces: tuple[str, ...] = ()
-    include_resources: tuple[str, ...] = ()
-    exclude_resources: tuple[str, ...] = ()
-    selector: str | None = None
-    include_cluster_resources: str = "auto"  # auto | true | false
-    namespace_selector: str | None = None  # label selector over the live Namespace objects
-
-
-@dataclass(frozen=True)
-class VolumeSettings:
-    mode: str = "none"  # "all" | "none" | a label selector of the PVCs to back up
-    mover: str = "local"  # local: read host paths here; job: a mover Job per claim
-    path_map: tuple[str, ...] = ()  # --volume-path-map rules (checked by the capture)
-    snapshot_class: str | None = None
-    image: str | None = None
-    secret: str | None = None
-    timeout: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +133,11 @@ class Schedule:
     @property
     def tz(self) -> tzinfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def capture(self) -> CaptureSettings:
+        """What this schedule's backups capture: the request ``drkit backup run`` fills from its options."""
+        return CaptureSettings(kube=self.kube, etcd=self.etcd, resources=self.resources, volumes=self.volumes)
 
 
 # -- cron -----------------------------------------------------------------------------------------
@@ -268,7 +236,19 @@ _RESOURCES = (
     "namespaceSelector",
     "includeClusterResources",
 )
-_VOLUMES = ("mode", "mover", "pathMap", "snapshotClass", "image", "moverSecret", "timeout")
+_VOLUMES = (
+    "mode",
+    "mover",
+    "pathMap",
+    "snapshotClass",
+    "image",
+    "moverSecret",
+    "timeout",
+    "runAsUser",
+    "fsGroup",
+    "readAsRoot",
+    "hooks",
+)
 _COUNTS = ("keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly")
 _RETENTION = (*_COUNTS, "keepWithin", "keepTags")
 _LOCK = ("mode", "period")
@@ -292,6 +272,37 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "spec.drill": _DRILL,
 }
 """Every mapping of the file format (by dotted path) and the keys it allows; the docs test reads it."""
+
+CAPTURE_KEYS: dict[str, str] = {
+    "kube.kubeconfig": "spec.kube.kubeconfig",
+    "kube.context": "spec.kube.context",
+    "etcd.endpoints": "spec.etcd.endpoints",
+    "etcd.ca_file": "spec.etcd.caFile",
+    "etcd.cert_file": "spec.etcd.certFile",
+    "etcd.key_file": "spec.etcd.keyFile",
+    "etcd.kubeadm": "spec.etcd.kubeadm",
+    "resources.enabled": "spec.resources.enabled",
+    "resources.include_namespaces": "spec.resources.includeNamespaces",
+    "resources.exclude_namespaces": "spec.resources.excludeNamespaces",
+    "resources.include_resources": "spec.resources.includeResources",
+    "resources.exclude_resources": "spec.resources.excludeResources",
+    "resources.selector": "spec.resources.selector",
+    "resources.include_cluster_resources": "spec.resources.includeClusterResources",
+    "resources.namespace_selector": "spec.resources.namespaceSelector",
+    "volumes.mode": "spec.volumes.mode",
+    "volumes.mover": "spec.volumes.mover",
+    "volumes.path_map": "spec.volumes.pathMap",
+    "volumes.snapshot_class": "spec.volumes.snapshotClass",
+    "volumes.image": "spec.volumes.image",
+    "volumes.secret": "spec.volumes.moverSecret",
+    "volumes.timeout": "spec.volumes.timeout",
+    "volumes.run_as_user": "spec.volumes.runAsUser",
+    "volumes.fs_group": "spec.volumes.fsGroup",
+    "volumes.read_as_root": "spec.volumes.readAsRoot",
+    "volumes.hooks": "spec.volumes.hooks",
+}
+"""Each field of :class:`~drkit.config.capture.CaptureSettings` and the schedule key that sets it (the
+command line's are ``CAPTURE_FLAGS`` in ``drkit/cli/backup.py``; a test checks both are complete)."""
 
 
 def load_schedule(path: Path) -> Schedule:
@@ -560,6 +571,15 @@ class _Loader:
             timeout = vol.duration(node, "spec.volumes.timeout")
             if timeout <= timedelta(0):
                 raise vol.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
+        read_as_root = vol.bool_default("readAsRoot", False)
+        run_as_user = self._id(vol, "runAsUser")
+        if run_as_user == 0 and not read_as_root:
+            raise vol.error(
+                vol.require("runAsUser"),
+                "spec.volumes.runAsUser",
+                "user 0 is root, which the mover does not run as",
+                "readAsRoot: true reads files of any owner as root with only CAP_DAC_READ_SEARCH",
+            )
         return VolumeSettings(
             mode=mode.lower() if mode.lower() in ("all", "none") else mode,
             mover=mover,
@@ -568,7 +588,23 @@ class _Loader:
             image=vol.str_optional("image"),
             secret=vol.str_optional("moverSecret"),
             timeout=timeout,
+            run_as_user=run_as_user,
+            fs_group=self._id(vol, "fsGroup"),
+            read_as_root=read_as_root,
+            hooks=vol.bool_default("hooks", True),
         )
+
+    def _id(self, section: Section, key: str) -> int | None:
+        """A user or group id from 0 to ``MAX_UID``."""
+        node = section.get(key)
+        if node is None:
+            return None
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
+            raise section.error(
+                node, section.child(key), f"expected an id from 0 to {MAX_UID}, got {node.kind}"
+            )
+        return value
 
     def _retention(self, spec: Section) -> RetentionSettings:
         ret = spec.section("retention", _RETENTION)
@@ -715,6 +751,10 @@ def to_document(schedule: Schedule) -> dict[str, object]:
             timeout=format_duration(schedule.volumes.timeout)
             if schedule.volumes.timeout is not None
             else None,
+            runAsUser=schedule.volumes.run_as_user,
+            fsGroup=schedule.volumes.fs_group,
+            readAsRoot=schedule.volumes.read_as_root or None,
+            hooks=None if schedule.volumes.hooks else False,
         ),
         "tags": list(schedule.tags),
         "retention": _compact(
@@ -765,9 +805,11 @@ def _number(text: str) -> float | str:
 
 __all__: Sequence[str] = (
     "API_VERSION",
+    "CAPTURE_KEYS",
     "KIND",
     "SCHEMA",
     "UNLIMITED",
+    "CaptureSettings",
     "DrillSettings",
     "EtcdSettings",
     "KubeSettings",
