@@ -28,9 +28,9 @@ from typing import Any
 
 from drkit import __version__
 from drkit.capture.filters import CaptureFilter, is_glob
+from drkit.capture.jobclient import KubeMoverCluster
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
 from drkit.capture.volumes import (
-    KubeMoverCluster,
     VolumeCapture,
     VolumeOptions,
     capture_volumes,

@@ -7,10 +7,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from drkit.capture.claims import VolumeSelection
 from drkit.capture.cluster import ClusterBackupRequest
 from drkit.capture.filters import CaptureFilter
+from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings
-from drkit.capture.volumes import PathRule, VolumeOptions, VolumeSelection
+from drkit.capture.volumes import VolumeOptions
 from drkit.config.capture import CaptureSettings, EtcdSettings, VolumeSettings
 from drkit.config.schedule import Schedule
 from drkit.errors import ConfigError

@@ -399,7 +399,7 @@ def capture_settings(
     volume_timeout: str = "1h",
 ) -> CaptureSettings:
     """The options of ``backup run`` (see ``CAPTURE_FLAGS``) as the request model a schedule fills too."""
-    from drkit.capture.volumes import VolumeSelection
+    from drkit.capture.claims import VolumeSelection
     from drkit.config.capture import (
         CaptureSettings,
         EtcdSettings,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from drkit.capture.localpaths import PathRule
 from drkit.capture.resources import CapturedObject
 from drkit.capture.stored import stored_objects
-from drkit.capture.volumes import PathRule
 from drkit.config.restoreplan import RestorePlanConfig, SnapshotSelector
 from drkit.config.yamlsource import Node, load_yaml_file
 from drkit.drill.checks import CheckSpec, SnapshotFiles, message_of, parse_checks, resolver

@@ -34,18 +34,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from drkit.capture.claims import VolumeInfo, affinity_node
+from drkit.capture.jobclient import KubeMoverCluster, MoverCluster
+from drkit.capture.localpaths import PathRule, local_node_name, resolve_local
 from drkit.capture.movers import MoverSettings, MoverTarget
-from drkit.capture.volumes import (
-    KubeMoverCluster,
-    MoverCluster,
-    PathRule,
-    VolumeInfo,
-    affinity_node,
-    local_node_name,
-    resolve_local,
-    run_restore_job,
-    target_from_record,
-)
 from drkit.config.restoreplan import RestorePlanConfig
 from drkit.errors import ConfigError, DrkitError, KubernetesError
 from drkit.kube.apply import Requester, get
@@ -56,6 +48,7 @@ from drkit.repo.repository import Repository
 from drkit.restore.applier import apply_plan
 from drkit.restore.model import Action, ActionResult, ApplyReport, RestorePlan, Verb
 from drkit.restore.released import REBIND_HINT
+from drkit.restore.restorejob import run_restore_job, target_from_record
 
 Json = dict[str, Any]
 BIND_TIMEOUT_S = 120.0

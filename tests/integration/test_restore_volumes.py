@@ -27,11 +27,14 @@ from typing import Any
 import pytest
 import yaml
 
+from drkit.capture.claims import VolumeSelection
 from drkit.capture.cluster import ClusterBackupRequest, backup_cluster
 from drkit.capture.filters import CaptureFilter
+from drkit.capture.jobclient import CREATE_GRACE_S, KubeMoverCluster
+from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings
 from drkit.capture.stored import stored_objects
-from drkit.capture.volumes import CREATE_GRACE_S, KubeMoverCluster, PathRule, VolumeOptions, VolumeSelection
+from drkit.capture.volumes import VolumeOptions
 from drkit.config.restoreplan import load_restore_plan
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from drkit.capture.jobclient import KubeMoverCluster
 from drkit.capture.movers import (
     MoverSettings,
     MoverTarget,
@@ -24,9 +25,6 @@ from drkit.capture.movers import (
     clone_pvc,
     restore_job,
     restore_pvc,
-)
-from drkit.capture.volumes import (
-    KubeMoverCluster,
 )
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient

@@ -13,29 +13,17 @@ from typing import Any, cast
 
 import pytest
 
+from drkit.capture.claims import Selected, VolumeInfo, VolumeSelection, select_volumes
 from drkit.capture.hooks import ExecResult, Hook, claim_pods, parse_command, pod_hooks, run_around
+from drkit.capture.jobclient import collection_path, job_finished
+from drkit.capture.localpaths import LocalSource, PathRule, resolve_local
 from drkit.capture.movers import LABEL_SNAPSHOT, MoverSettings, MoverTarget, result_text
-from drkit.capture.volumes import (
-    LocalSource,
-    PathRule,
-    Selected,
-    VolumeInfo,
-    VolumeOptions,
-    VolumeSelection,
-    capture_volumes,
-    collection_path,
-    discover_volumes,
-    job_finished,
-    resolve_local,
-    restore_volume,
-    run_restore_job,
-    select_volumes,
-    target_from_record,
-)
+from drkit.capture.volumes import VolumeOptions, capture_volumes, discover_volumes
 from drkit.errors import ConfigError, KubernetesError
 from drkit.kube.client import KubeClient, api_error
 from drkit.repo.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
+from drkit.restore.restorejob import restore_volume, run_restore_job, target_from_record
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from drkit.capture.cluster import OBJECTS_PATH, STABLE_MTIME, _object_record
+from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings, result_text
 from drkit.capture.resources import object_path
-from drkit.capture.volumes import PathRule
 from drkit.config.restoreplan import load_restore_plan
 from drkit.errors import ConfigError, ExitCode, KubernetesError, StorageError
 from drkit.kube.client import KubeClient
