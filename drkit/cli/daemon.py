@@ -149,8 +149,6 @@ def _default_identity() -> str:
     show_default=True,
     help="Create Kubernetes Events for failed runs on the Lease (or on $POD_NAME's Pod).",
 )
-@click.option("--test-every-seconds", type=click.IntRange(1, 59), hidden=True)
-@click.option("--test-stall-after-etcd", type=DURATION, default=0.0, hidden=True)
 @click.pass_context
 def daemon(
     ctx: click.Context,
@@ -175,8 +173,6 @@ def daemon(
     status_addr: str,
     status_token_file: Path | None,
     events: bool,
-    test_every_seconds: int | None,
-    test_stall_after_etcd: float,
 ) -> None:
     """Run the schedules in DIR: backups (then prune), verify and drills on their clocks.
 
@@ -227,8 +223,6 @@ def daemon(
         notify_url=notify_url,
         status=(status_addr, status_token_file),
         events=events,
-        every_seconds=test_every_seconds,
-        stall=test_stall_after_etcd,
     )
 
 
@@ -247,8 +241,6 @@ def _serve(
     notify_url: str | None,
     status: tuple[str, Path | None],
     events: bool,
-    every_seconds: int | None,
-    stall: float,
 ) -> None:
     from drkit.daemon import runcontext
     from drkit.daemon.leader import KubeLeaseAPI, LeaderElector
@@ -265,8 +257,6 @@ def _serve(
         grace_period=grace_period,
         misfire_grace=misfire_grace,
         retry=RetryPolicy(retries=retries[0], delay=retries[1], max_delay=retries[2]),
-        every_seconds=every_seconds,
-        stall_after_etcd=stall,
     )
     metrics = Metrics()
     webhook = Webhook(notify_url) if notify_url else None

@@ -38,7 +38,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from drkit.config.schedule import Schedule, cron_trigger
@@ -64,10 +63,16 @@ class DaemonSettings:
     misfire_grace: float = 300.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     workers: int = 8
-    every_seconds: int | None = None
-    """Test hook (time compression): every cron of every schedule fires every N seconds instead."""
-    stall_after_etcd: float = 0.0
-    """Test hook: a backup waits this long after its etcd stream is stored (mid-snapshot)."""
+
+
+Triggers = Callable[[str, Schedule, bool], BaseTrigger]
+"""How one of a schedule's cron expressions becomes an APScheduler trigger: ``(cron, schedule,
+jitter)``, ``jitter`` True when the schedule's jitter applies (backups)."""
+
+
+def cron_triggers(cron: str, schedule: Schedule, jitter: bool) -> BaseTrigger:
+    """The schedule's cron expression in its timezone, with its jitter for backups."""
+    return cron_trigger(cron, schedule.timezone, schedule.jitter if jitter else None)
 
 
 @dataclass
@@ -86,9 +91,13 @@ class Daemon:
         webhook: Webhook | None = None,
         drill_runner: jobs.DrillRunner | None = None,
         events: EventSink | None = None,
+        triggers: Triggers = cron_triggers,
     ) -> None:
+        """``triggers`` turns the schedules' cron expressions into triggers (tests give one that fires
+        every few seconds: cron has no seconds field)."""
         self.schedules = {s.name: s for s in schedules}
         self.settings = settings
+        self._triggers = triggers
         self.metrics = metrics or Metrics()
         self.webhook = webhook
         self.events = events
@@ -207,17 +216,11 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------------------
 
-    def _trigger(self, cron: str, schedule: Schedule, *, jitter: bool) -> BaseTrigger:
-        every = self.settings.every_seconds
-        if every:
-            return CronTrigger(second=f"*/{every}", timezone=UTC)
-        return cron_trigger(cron, schedule.timezone, schedule.jitter if jitter else None)
-
     def _add_jobs(self, schedule: Schedule) -> None:
         name = schedule.name
         self._scheduler.add_job(
             self._execute,
-            self._trigger(schedule.cron, schedule, jitter=True),
+            self._triggers(schedule.cron, schedule, True),
             args=[name, Job.BACKUP, 1],
             id=f"{name}:{Job.BACKUP.value}",
             name=f"{name}:{Job.BACKUP.value}",
@@ -225,7 +228,7 @@ class Daemon:
         if schedule.verify is not None:
             self._scheduler.add_job(
                 self._execute,
-                self._trigger(schedule.verify.cron, schedule, jitter=False),
+                self._triggers(schedule.verify.cron, schedule, False),
                 args=[name, Job.VERIFY, 1],
                 id=f"{name}:{Job.VERIFY.value}",
                 name=f"{name}:{Job.VERIFY.value}",
@@ -233,7 +236,7 @@ class Daemon:
         if schedule.drill is not None:
             self._scheduler.add_job(
                 self._execute,
-                self._trigger(schedule.drill.cron, schedule, jitter=False),
+                self._triggers(schedule.drill.cron, schedule, False),
                 args=[name, Job.DRILL, 1],
                 id=f"{name}:{Job.DRILL.value}",
                 name=f"{name}:{Job.DRILL.value}",
@@ -478,8 +481,6 @@ class Daemon:
 
         def notify(message: str) -> None:
             log.info("%s", message, extra=extra)
-            if self.settings.stall_after_etcd and message.startswith("etcd:") and "revision" in message:
-                time.sleep(self.settings.stall_after_etcd)
 
         result, repo = jobs.backup(schedule, notify=notify)
         outcome = jobs.backup_outcome(result)

@@ -1,20 +1,26 @@
-"""Hostile loopback servers: one that accepts connections and never answers, one that answers slowly.
+"""Hostile loopback servers: one that accepts connections and never answers, one that answers slowly,
+one that answers every request with an error, and a TCP proxy that holds each new connection.
 
     with SilentServer() as server:     # accepts TCP, reads what is sent, never writes a byte
         url = server.url               # http://127.0.0.1:PORT
     with SlowServer(delay=30) as server:   # answers every request after ``delay`` seconds, then
         ...                                # trickles a valid HTTP answer a byte every ``trickle`` s
 
-Both bind 127.0.0.1 on a free port and close every connection they hold when the ``with`` ends, so
+    with SlowProxy("127.0.0.1", 6443, delay=6) as proxy:   # a slow network in front of a real server
+        ...                                # https://{proxy.address}: TLS passes through unchanged
+
+They bind 127.0.0.1 on a free port and close every connection they hold when the ``with`` ends, so
 that a test can prove a client gives up by itself (its deadline), not because the server went away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
 
 class SilentServer:
@@ -38,7 +44,7 @@ class SilentServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> SilentServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -160,6 +166,49 @@ class ErrorServer(SilentServer):
                     conn.sendall(answer)
                 except OSError:
                     return
+
+
+class SlowProxy(SilentServer):
+    """A TCP proxy to ``host:port`` that holds each new connection ``delay`` seconds before it connects
+    upstream and relays both ways (bytes unchanged: TLS and its certificate checks pass through). A
+    real slow network: a client that opens a connection waits, whatever it speaks. ``delay`` may be
+    changed while it runs; it applies to the connections accepted afterwards."""
+
+    def __init__(self, host: str, port: int, delay: float) -> None:
+        super().__init__()
+        self.upstream = (host, port)
+        self.delay = delay
+
+    def _handle(self, conn: socket.socket) -> None:
+        if self._stop.wait(self.delay):
+            return
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=10)
+        except OSError:
+            conn.close()
+            return
+        with self._lock:
+            self._held.append(upstream)
+        threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True).start()
+        self._pipe(conn, upstream)
+
+    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
+        source.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                data = source.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                with contextlib.suppress(OSError):
+                    target.shutdown(socket.SHUT_WR)
+                return
+            try:
+                target.sendall(data)
+            except OSError:
+                return
 
 
 def elapsed(start: float) -> float:

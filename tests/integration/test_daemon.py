@@ -1,13 +1,17 @@
 """`drkit daemon` against the real control plane and its etcd, with time compressed.
 
-Every daemon is a subprocess (`python -m drkit daemon`) with the hidden test hook
-`--test-every-seconds 2`: every cron of every schedule fires every 2 seconds (docs/daemon.md).
-The repository is a local directory. Nothing is timed: the tests wait for conditions with generous
-deadlines and assert on counts and states (run records, /metrics scraped over HTTP, the Lease).
+Every daemon is a subprocess running drkit's real command line through `tests.infra.daemonclock`,
+which gives the daemon a trigger factory that fires every cron of every schedule every 2 seconds
+(cron has no seconds field). A slow backup is a real slow network: the schedule's kubeconfig points
+at a `SlowProxy` in front of the kube-apiserver, so each backup waits there after its etcd stream
+is stored. The repository is a local directory. Nothing is timed: the tests wait for conditions with
+generous deadlines and assert on counts and states (run records, /metrics scraped over HTTP, the
+Lease).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -28,9 +33,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.ports import free_port
 from drkit.sandbox.process import Process, start
+from tests.infra.hostile import SlowProxy
 
 PASSWORD = "daemon test passphrase never in a report"
 ENV = {"DRKIT_SCRYPT_N": "1024"}
+ROOT = Path(__file__).resolve().parents[2]
+EVERY_SECONDS = "2"
 
 
 def _drkit(*args: str) -> subprocess.CompletedProcess[str]:
@@ -89,6 +97,7 @@ class Setup:
         *,
         etcd: str | None = None,
         repo: Path | None = None,
+        kubeconfig: Path | None = None,
         extra: str = "",
     ) -> None:
         etcd_url = etcd or self.cluster.etcd.endpoint
@@ -103,13 +112,21 @@ spec:
     url: {repo or self.repo}
     passwordFile: {self.password_file}
   kube:
-    kubeconfig: {self.cluster.kubeconfig}
+    kubeconfig: {kubeconfig or self.cluster.kubeconfig}
   etcd:
     endpoints: ["{etcd_url}"]
   resources:
     includeNamespaces: [{self.namespace}]
 {extra}"""
         )
+
+    def slow_kubeconfig(self, proxy: SlowProxy) -> Path:
+        """The cluster's kubeconfig with its server behind ``proxy`` (its certificate names 127.0.0.1)."""
+        path = self.tmp / f"kubeconfig-slow-{proxy.port}"
+        text = self.cluster.kubeconfig.read_text()
+        assert self.cluster.server in text
+        path.write_text(text.replace(self.cluster.server, f"https://{proxy.address}"))
+        return path
 
     def snapshots(self) -> list[dict[str, Any]]:
         result = _drkit(
@@ -132,7 +149,9 @@ class Daemon:
         argv = [
             sys.executable,
             "-m",
-            "drkit",  # no --log-level: the daemon logs its runs at info by default
+            "tests.infra.daemonclock",  # drkit's command line, every cron firing every 2 s
+            EVERY_SECONDS,
+            # no --log-level: the daemon logs its runs at info by default
             "--log-format",
             "json",
             "daemon",
@@ -144,11 +163,9 @@ class Daemon:
             f"127.0.0.1:{self.port}",
             "--status-addr",
             f"127.0.0.1:{self.status_port}",
-            "--test-every-seconds",
-            "2",
             *args,
         ]
-        self.process = start(f"daemon-{name}", argv, self.log, env=ENV)
+        self.process = start(f"daemon-{name}", argv, self.log, env=ENV, cwd=ROOT)
 
     def get(self, path: str) -> tuple[int, str]:
         try:
@@ -205,6 +222,20 @@ def setup(tmp_path: Path, cluster: ControlPlane, namespace: str) -> Setup:
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"a": "1"}},
     )
     return Setup(tmp_path, cluster, namespace)
+
+
+@pytest.fixture
+def slow_api() -> Iterator[Callable[..., SlowProxy]]:
+    """``slow_api(setup, delay=D)``: a ``SlowProxy`` in front of the cluster's kube-apiserver."""
+    with contextlib.ExitStack() as stack:
+
+        def make(setup: Setup, *, delay: float) -> SlowProxy:
+            server = urllib.parse.urlsplit(setup.cluster.server)
+            assert server.hostname
+            assert server.port
+            return stack.enter_context(SlowProxy(server.hostname, server.port, delay=delay))
+
+        yield make
 
 
 @pytest.fixture
@@ -374,11 +405,13 @@ def test_failed_runs_are_retried_counted_and_reported(setup: Setup, daemons: lis
 
 
 def test_overlap_prevented_and_sigterm_mid_backup_leaves_a_valid_repository(
-    setup: Setup, daemons: list[Daemon]
+    setup: Setup, daemons: list[Daemon], slow_api: Callable[..., SlowProxy]
 ) -> None:
-    setup.schedule("slow", extra="  retention:\n    keepLast: 1\n")
-    # each backup stalls 6 s after its etcd stream is stored, while the cron fires every 2 s
-    d = Daemon(setup, "slow", "--no-leader-election", "--test-stall-after-etcd", "6", "--grace-period", "1")
+    # each backup waits 6 s for the API server after its etcd stream is stored (a slow network
+    # between the daemon and the kube-apiserver), while the cron fires every 2 s
+    proxy = slow_api(setup, delay=6)
+    setup.schedule("slow", kubeconfig=setup.slow_kubeconfig(proxy), extra="  retention:\n    keepLast: 1\n")
+    d = Daemon(setup, "slow", "--no-leader-election", "--grace-period", "1")
     daemons.append(d)
     _wait(lambda: d.results().count("success") >= 1, "a first slow backup", d.process)
     _wait(
@@ -408,7 +441,7 @@ def test_overlap_prevented_and_sigterm_mid_backup_leaves_a_valid_repository(
         )
 
     _wait(mid_backup, "a backup in the middle of its snapshot", d.process)
-    assert d.terminate() == 0  # at once: a CLI call here can outlast the 6 s stall on a loaded machine
+    assert d.terminate() == 0  # at once: a CLI call here can outlast the 6 s wait on a loaded machine
     cut = [r for r in d.records() if r["result"] == "failed"]
     assert len(cut) == 1
     assert "cut off by shutdown" in cut[0]["error"]
@@ -420,17 +453,20 @@ def test_overlap_prevented_and_sigterm_mid_backup_leaves_a_valid_repository(
 
 
 def test_crash_mid_backup_is_recorded_as_failed_and_retried_after_restart(
-    setup: Setup, daemons: list[Daemon]
+    setup: Setup, daemons: list[Daemon], slow_api: Callable[..., SlowProxy]
 ) -> None:
-    setup.schedule("crashy")
+    # the first daemon's backups wait 30 s for the API server: it is killed mid-run
+    proxy = slow_api(setup, delay=30)
+    setup.schedule("crashy", kubeconfig=setup.slow_kubeconfig(proxy))
     # the retry comes before the next regular run (which would supersede it: docs/daemon.md)
     args = ("--no-leader-election", "--retry-delay", "0.1")
-    first = Daemon(setup, "crash", *args, "--test-stall-after-etcd", "30")
+    first = Daemon(setup, "crash", *args)
     daemons.append(first)
     _wait(lambda: len(first.records("started")) >= 1, "a backup started", first.process)
     first.kill()
     assert first.records() == []  # killed mid-run: started, never finished
 
+    proxy.delay = 0  # the network is well again for the next daemon
     second = Daemon(setup, "crash", *args)
     daemons.append(second)
     _wait(

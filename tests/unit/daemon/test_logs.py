@@ -19,6 +19,7 @@ from drkit.daemon.records import Job
 from drkit.daemon.retry import RetryPolicy
 from drkit.daemon.runlines import finish_line, human_bytes
 from drkit.daemon.service import Daemon, DaemonSettings
+from tests.infra.daemonclock import every_seconds
 
 
 def _wait(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -74,8 +75,8 @@ def test_a_run_logs_one_line_when_it_starts_and_one_when_it_ends(
     def drill(_schedule: Schedule, plan: Path) -> DrillOutcome:
         return DrillOutcome(ok=True, rto_seconds=42.5)
 
-    settings = DaemonSettings(state_dir=tmp_path / "state", identity="unit", every_seconds=1)
-    d = Daemon([schedule], settings, drill_runner=drill)
+    settings = DaemonSettings(state_dir=tmp_path / "state", identity="unit")
+    d = Daemon([schedule], settings, drill_runner=drill, triggers=every_seconds(1))
     daemons.append(d)
     d.start()
     _wait(lambda: any(getattr(r, "outcome", None) == "success" for r in _lines(caplog, "drill")), "a drill")
@@ -106,10 +107,8 @@ def test_a_permanent_error_is_logged_with_its_hint_and_a_retry_as_a_warning(
             raise RuntimeError("scratch cluster did not start")
         return DrillOutcome(ok=True)
 
-    settings = DaemonSettings(
-        state_dir=tmp_path / "state", every_seconds=1, retry=RetryPolicy(delay=0.1, max_delay=0.2)
-    )
-    d = Daemon([schedule], settings, drill_runner=drill)
+    settings = DaemonSettings(state_dir=tmp_path / "state", retry=RetryPolicy(delay=0.1, max_delay=0.2))
+    d = Daemon([schedule], settings, drill_runner=drill, triggers=every_seconds(1))
     daemons.append(d)
     d.start()
     _wait(lambda: any(getattr(r, "outcome", None) == "failed" for r in _lines(caplog, "backup")), "backup")
@@ -184,8 +183,8 @@ def test_failed_runs_and_a_drill_that_passes_after_a_failure_emit_events(
         return answers.pop(0) if answers else DrillOutcome(ok=True, rto_seconds=7.0)
 
     sink = FakeSink()
-    settings = DaemonSettings(state_dir=tmp_path / "state", every_seconds=1)
-    d = Daemon([schedule], settings, drill_runner=drill, events=sink)
+    settings = DaemonSettings(state_dir=tmp_path / "state")
+    d = Daemon([schedule], settings, drill_runner=drill, events=sink, triggers=every_seconds(1))
     daemons.append(d)
     d.start()
     _wait(lambda: len([e for e in sink.events if e[1].startswith("Drill")]) >= 2, "two drill events")
@@ -214,8 +213,14 @@ def test_a_restarted_daemon_remembers_the_last_failure_for_the_recovery_event(
     log.started(run)
     log.finished(RunEnd(run, datetime.now(UTC), Result.FAILED, error="before the restart"))
     sink = FakeSink()
-    settings = DaemonSettings(state_dir=tmp_path / "state", every_seconds=1)
-    d = Daemon([schedule], settings, drill_runner=lambda s, p: DrillOutcome(ok=True), events=sink)
+    settings = DaemonSettings(state_dir=tmp_path / "state")
+    d = Daemon(
+        [schedule],
+        settings,
+        drill_runner=lambda s, p: DrillOutcome(ok=True),
+        events=sink,
+        triggers=every_seconds(1),
+    )
     daemons.append(d)
     d.start()
     _wait(lambda: any(e[1] == "DrillPassed" for e in sink.events), "the recovery event")

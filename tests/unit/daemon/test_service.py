@@ -15,6 +15,7 @@ from drkit.daemon.jobs import DrillOutcome, DrillRunner
 from drkit.daemon.records import Job
 from drkit.daemon.retry import RetryPolicy
 from drkit.daemon.service import CUT_OFF, Daemon, DaemonSettings
+from tests.infra.daemonclock import every_seconds
 
 
 def _wait(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -53,10 +54,9 @@ def _daemon(schedule: Schedule, tmp_path: Path, runner: DrillRunner) -> Daemon:
     settings = DaemonSettings(
         state_dir=tmp_path / "state",
         identity="unit",
-        every_seconds=1,
         retry=RetryPolicy(delay=0.1, max_delay=0.2),
     )
-    return Daemon([schedule], settings, drill_runner=runner)
+    return Daemon([schedule], settings, drill_runner=runner, triggers=every_seconds(1))
 
 
 def _value(d: Daemon, name: str, **labels: str) -> float:
@@ -140,7 +140,7 @@ def test_drill_results_feed_the_metrics_and_a_standby_runs_nothing(
 def test_without_a_drill_runner_a_drill_is_recorded_as_skipped(
     schedule: Schedule, tmp_path: Path, cleanup: list[Daemon]
 ) -> None:
-    d = Daemon([schedule], DaemonSettings(state_dir=tmp_path / "state", every_seconds=1))
+    d = Daemon([schedule], DaemonSettings(state_dir=tmp_path / "state"), triggers=every_seconds(1))
     cleanup.append(d)
     d.drill_runner = None  # as long as drkit.drill provides no runner
     d.start()
