@@ -12,12 +12,12 @@ from enum import IntEnum
 
 class ExitCode(IntEnum):
     """Process exit codes. Stable: scripts and the daemon's callers rely on them. 11 is never used:
-    drkit takes no repository lock (docs/cli.md says why), and 11 stays free rather than change meaning."""
+    drkit takes no repository lock (docs/cli.md says why), and 11 stays free rather than change meaning;
+    3 ("not implemented yet") went when the last planned command landed, and stays free too."""
 
     OK = 0
     PARTIAL = 1
     USAGE = 2
-    NOT_IMPLEMENTED = 3
     REPOSITORY_NOT_FOUND = 10
     WRONG_KEY = 12
     VERIFICATION_FAILED = 13
@@ -75,12 +75,6 @@ class ConfigError(DrkitError):
         self.file = file
         self.line = line
         self.field = field
-
-
-class NotImplementedYet(DrkitError):
-    """A command whose issue has not landed yet."""
-
-    exit_code = ExitCode.NOT_IMPLEMENTED
 
 
 class RepositoryNotFound(DrkitError):

@@ -78,15 +78,6 @@ class ResourceDecision:
     reason: str  # why not, when not included; "" when included
 
 
-# The cluster-scoped resources the AUTO rule knows how to need (group, plural).
-CRDS = ("apiextensions.k8s.io", "customresourcedefinitions")
-PVS = ("", "persistentvolumes")
-PVCS = ("", "persistentvolumeclaims")
-NAMESPACES = ("", "namespaces")
-CLUSTER_ROLES = ("rbac.authorization.k8s.io", "clusterroles")
-ROLE_BINDINGS = ("rbac.authorization.k8s.io", "rolebindings")
-STORAGE_CLASSES = ("storage.k8s.io", "storageclasses")
-
 NeededObject = tuple[str, str, str]  # (group, plural, name) of a cluster-scoped object
 
 

@@ -10,7 +10,6 @@ import click
 
 from drkit import __version__, deadline
 from drkit.cli import logsetup
-from drkit.cli.placeholders import PLANNED, placeholder
 from drkit.deadline import DATA_FACTOR, DEFAULT_METADATA, MAX_SECONDS, MIN_SECONDS, Timeouts
 from drkit.errors import DrkitError, ExitCode
 
@@ -88,9 +87,6 @@ def _register() -> None:
     cli.add_command(audit)
     cli.add_command(validate)
     cli.add_command(forget)
-    for name in PLANNED:
-        if name not in cli.commands:
-            cli.add_command(placeholder(name))
 
 
 _register()

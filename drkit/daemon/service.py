@@ -572,12 +572,3 @@ def _result_of(outcome: jobs.Outcome) -> Result:
     if outcome.snapshot_id is not None:
         return Result.PARTIAL
     return Result.FAILED
-
-
-def wait_for(condition: Callable[[], bool], stop: threading.Event, period: float = 0.5) -> bool:
-    """Wait until ``condition()`` or ``stop`` is set; True when the condition held."""
-    while not stop.is_set():
-        if condition():
-            return True
-        stop.wait(period)
-    return condition()

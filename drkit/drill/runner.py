@@ -32,7 +32,7 @@ from drkit.drill.result import (
     Phase,
     RestoreSummary,
 )
-from drkit.errors import ConfigError, DrkitError, MissingComponent, NotImplementedYet
+from drkit.errors import ConfigError, DrkitError, MissingComponent
 from drkit.kube.apply import Requester
 from drkit.kube.resource import Resource
 from drkit.repo.model import Snapshot
@@ -148,7 +148,7 @@ def run_drill(req: DrillRequest) -> DrillResult:
         line.notify(PHASE_CLUSTER_UP)
         try:
             kubeconfig = provider.up()
-        except (ConfigError, MissingComponent, NotImplementedYet):
+        except (ConfigError, MissingComponent):
             raise  # a drill that cannot be run is not a failed drill: the caller says what is missing
         except DrkitError as exc:
             line.add(PHASE_CLUSTER_UP, t0, False, str(exc))

@@ -106,15 +106,3 @@ class ListPager:
                 yield ListedItem(
                     key[0], key[1], str(om.get("resourceVersion") or ""), canonical_json(obj), obj
                 )
-
-
-def list_items(
-    client: KubeClient,
-    resource: Resource,
-    *,
-    namespace: str | None = None,
-    label_selector: str | None = None,
-    limit: int = PAGE_SIZE,
-) -> Iterator[ListedItem]:
-    """Shorthand for ``iter(ListPager(...))`` when the list's resourceVersion is not needed."""
-    return iter(ListPager(client, resource, namespace=namespace, label_selector=label_selector, limit=limit))

@@ -126,7 +126,6 @@ class S3Server:
     admin: S3Credentials
     writer: S3Credentials
     workdir: Path
-    startup_seconds: float = 0.0  # from starting the process to the default bucket being ready
     stop_timeout: float = 10.0  # SIGTERM grace before SIGKILL
     processes: list[Process] = field(default_factory=list, repr=False)
     leftovers: list[Path] = field(default_factory=list, repr=False)  # files to remove after stop

@@ -14,7 +14,6 @@ master, volume and filer ports away from anyone who is not the S3 gateway.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from drkit.sandbox import binaries, process
@@ -106,7 +105,6 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
         "-s3.allowDeleteBucketNotEmpty=false",
         "-s3.autoCreateBucket=false",
     ]
-    began = time.monotonic()
     proc = process.start("seaweedfs", argv, workdir / "weed.log", cwd=workdir)
     server = S3Server(
         kind="seaweedfs",
@@ -138,7 +136,6 @@ def start(workdir: Path, *, timeout: float = READY_TIMEOUT) -> S3Server:
     except BaseException:
         proc.stop(STOP_TIMEOUT)
         raise
-    server.startup_seconds = time.monotonic() - began
     server.leftovers = [
         sock for port in ports.values() for sock in SOCKET_DIR.glob(f"seaweedfs-*-{port}.sock")
     ]

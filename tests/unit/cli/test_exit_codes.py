@@ -56,6 +56,7 @@ def test_specific_codes_match_the_contract() -> None:
     assert errors.ConfigError.exit_code == 2
     assert errors.RepositoryNotFound.exit_code == 10
     assert 11 not in {int(code) for code in ExitCode}  # no repository lock: never exits 11
+    assert 3 not in {int(code) for code in ExitCode}  # was "not implemented yet": every command landed
     assert errors.WrongKey.exit_code == 12
     assert errors.VerificationFailed.exit_code == 13
     assert errors.DrillFailed.exit_code == 14
@@ -110,16 +111,3 @@ def test_python_m_drkit_version_and_help() -> None:
     assert helped.returncode == 0
     for group in ("repo", "backup", "snapshots", "verify", "prune", "restore", "drill", "daemon", "sandbox"):
         assert re.search(rf"^\s+{group}\s", helped.stdout, flags=re.MULTILINE), group
-
-
-def test_a_group_not_landed_yet_exits_3_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from drkit.cli import placeholders
-
-    monkeypatch.setitem(placeholders.PLANNED, "future", ("Something for later.", "a later issue"))
-    monkeypatch.setitem(cli_main.cli.commands, "future", placeholders.placeholder("future"))
-    with pytest.raises(SystemExit) as exc:
-        cli_main.main(["future", "anything", "--whatever"])
-    assert exc.value.code == ExitCode.NOT_IMPLEMENTED
-    assert "'drkit future' is not implemented yet; it arrives with a later issue" in capsys.readouterr().err
