@@ -9,7 +9,7 @@
 # no tests, not run, score; every survivor by name) to mutants/report.md.
 #
 #   make mutate                                       # every module of [tool.mutmut] only_mutate
-#   make mutate MUTATE_MODULES="drkit.secret drkit.repo.prune" MUTATE_JOBS=2 MUTATE_TIMEOUT=600
+#   make mutate MUTATE_MODULES="drkit.secret drkit.repo.engine.prune" MUTATE_JOBS=2 MUTATE_TIMEOUT=600
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=.venv/bin

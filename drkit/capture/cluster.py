@@ -39,10 +39,10 @@ from drkit.capture.volumes import (
 from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient
 from drkit.kube.client import KubeClient
-from drkit.repo.model import Snapshot
-from drkit.repo.progress import NullProgress, Progress
+from drkit.repo.engine.progress import NullProgress, Progress
+from drkit.repo.engine.snapshotwriter import SnapshotWriter
+from drkit.repo.format.model import Snapshot
 from drkit.repo.repository import Repository
-from drkit.repo.snapshotwriter import SnapshotWriter
 from drkit.storage.base import LockMode
 
 ETCD_PATH = "etcd/snapshot.db"

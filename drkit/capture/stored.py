@@ -9,7 +9,7 @@ from typing import Any
 from drkit.capture.cluster import OBJECTS_PATH
 from drkit.capture.resources import CapturedObject
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo.snapshotreader import SnapshotReader
+from drkit.repo.engine.snapshotreader import SnapshotReader
 
 
 def object_records(reader: SnapshotReader) -> list[dict[str, Any]]:

@@ -46,11 +46,11 @@ from drkit.capture.movers import (
 from drkit.errors import ConfigError, DrkitError, KubernetesError, PartialFailure, StorageError
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeForbidden, KubeNotFound
-from drkit.repo.backup import unreadable
+from drkit.repo.engine.backup import unreadable
 
 if TYPE_CHECKING:
+    from drkit.repo.engine.snapshotwriter import SnapshotWriter
     from drkit.repo.repository import Repository
-    from drkit.repo.snapshotwriter import SnapshotWriter
 
 Json = dict[str, Any]
 Notify = Callable[[str], None]

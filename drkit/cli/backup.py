@@ -58,7 +58,7 @@ def backup_path(
     r = repo.open_for_backup(write_only)
     snap = r.backup_path(directory, tags=tags, host=host, progress=make_progress(progress))
     note(snapshot=snap.id)
-    from drkit.repo.backup import unreadable
+    from drkit.repo.engine.backup import unreadable
 
     st = snap.stats
     row = snapshot_row(snap)

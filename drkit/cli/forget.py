@@ -10,7 +10,7 @@ from drkit.cli.output import emit
 from drkit.cli.render import plural
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import PartialFailure
-from drkit.repo.layout import name_of_key
+from drkit.repo.format.layout import name_of_key
 
 
 @click.command()

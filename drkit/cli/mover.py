@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from drkit.errors import ConfigError, DrkitError
-from drkit.repo.model import KIND_VOLUME
+from drkit.repo.format.model import KIND_VOLUME
 from drkit.secret import Secret
 
 _TRUE = ("1", "true", "yes", "on")
@@ -41,7 +41,7 @@ def _read(directory: Path, name: str) -> str | None:
 
 def open_repository(directory: Path) -> Any:
     """The repository ``directory``'s files describe (see the module's docstring)."""
-    from drkit.repo.keyslots import Credential
+    from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
     from drkit.storage.options import S3Options
     from drkit.storage.url import open_store
@@ -130,7 +130,7 @@ def mover_backup(
     result_file: Path | None,
 ) -> None:
     """Back up SOURCE into a new snapshot of kind "volume"."""
-    from drkit.repo.backup import unreadable
+    from drkit.repo.engine.backup import unreadable
 
     started = time.monotonic()
     result: dict[str, Any] = {"op": "backup", "path": snap_path}

@@ -1,6 +1,6 @@
 """Progress for people: bars on a terminal, one log line per phase everywhere else.
 
-Only the CLI draws (the core takes a :class:`drkit.repo.progress.Progress` and never imports rich).
+Only the CLI draws (the core takes a :class:`drkit.repo.engine.progress.Progress` and never imports rich).
 Bars go to stderr and are used only when stderr is a terminal, so that piped or logged output never
 holds cursor movements or carriage returns; elsewhere each phase ends with one INFO log line such as
 ``upload: 1.5 GiB in 12.0s (128.0 MiB/s)``, which the default log level (warning) keeps quiet.
@@ -30,7 +30,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBars
 from rich.text import Text
 
-from drkit.repo.progress import Progress
+from drkit.repo.engine.progress import Progress
 
 log = logging.getLogger("drkit.progress")
 

@@ -13,7 +13,7 @@ from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes, leftover_json
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import PartialFailure
-from drkit.repo.retention import describe, policy_from_options
+from drkit.repo.engine.retention import describe, policy_from_options
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drkit.repo.model import Snapshot, UnreadableSnapshot
+from drkit.repo.format.model import Snapshot, UnreadableSnapshot
 from drkit.storage.base import Leftover
 
 

@@ -16,9 +16,9 @@ from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.config.durations import format_duration, parse_duration
 from drkit.config.limits import MIN_LOCK_RETENTION
 from drkit.errors import ConfigError
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keyslots import Credential, KeySlotInfo, generate_keyfile
-from drkit.repo.repoconfig import compression_level
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential, KeySlotInfo, generate_keyfile
+from drkit.repo.format.repoconfig import compression_level
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.base import LockMode

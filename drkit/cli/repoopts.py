@@ -15,7 +15,7 @@ import click
 
 from drkit.config.schedule import RepositorySettings
 from drkit.errors import ConfigError, WrongKey
-from drkit.repo.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
+from drkit.repo.format.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.base import Store

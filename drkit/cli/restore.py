@@ -19,12 +19,12 @@ from drkit.cli.render import human_bytes
 from drkit.cli.repoopts import RepoOptions, repo_options, with_settings
 from drkit.config.limits import MAX_UID
 from drkit.errors import ConfigError, PartialFailure
-from drkit.repo.restore import RestoreIncomplete
+from drkit.repo.engine.restore import RestoreIncomplete
 
 if TYPE_CHECKING:
     from drkit.config.restoreplan import RestorePlanConfig
     from drkit.kube.client import KubeClient
-    from drkit.repo.model import Snapshot
+    from drkit.repo.format.model import Snapshot
     from drkit.repo.repository import Repository
     from drkit.restore.model import ApplyReport, RestorePlan
     from drkit.restore.released import ReleasedVolume

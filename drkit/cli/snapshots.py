@@ -9,7 +9,7 @@ from drkit.cli.output import emit, render_table
 from drkit.cli.render import human_bytes, snapshot_row, unreadable_lines, unreadable_row
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import VerificationFailed
-from drkit.repo.model import SNAPSHOT_KINDS
+from drkit.repo.format.model import SNAPSHOT_KINDS
 
 
 @click.command()

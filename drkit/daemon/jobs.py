@@ -20,10 +20,10 @@ from drkit.config.schedule import RepositorySettings, RetentionSettings, Schedul
 from drkit.daemon.records import Result, RunEnd
 from drkit.errors import DrkitError
 from drkit.repo import audit
-from drkit.repo.keyslots import Credential
-from drkit.repo.model import PruneResult, VerifyReport
+from drkit.repo.engine.retention import Policy, policy_from_options
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.model import PruneResult, VerifyReport
 from drkit.repo.repository import Repository
-from drkit.repo.retention import Policy, policy_from_options
 from drkit.storage.options import S3Options
 from drkit.storage.url import open_store
 

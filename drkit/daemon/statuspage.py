@@ -35,7 +35,7 @@ from drkit.daemon.metrics import parse_address
 from drkit.daemon.runlines import human_bytes
 from drkit.drill.store import drill_records
 from drkit.errors import ConfigError
-from drkit.repo.model import KIND_DRILL, Snapshot
+from drkit.repo.format.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 

@@ -378,7 +378,7 @@ def _default_name(spec: CheckSpec) -> str:
 
 
 class SnapshotFiles(Protocol):
-    """What checks read from the snapshot: :class:`drkit.repo.snapshotreader.SnapshotReader` is one."""
+    """What checks read from the snapshot: :class:`drkit.repo.engine.snapshotreader.SnapshotReader` is one."""
 
     def exists(self, path: str) -> bool: ...
 

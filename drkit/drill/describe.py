@@ -17,7 +17,7 @@ from typing import Any
 from drkit.drill.store import drill_records
 from drkit.errors import DrkitError
 from drkit.repo import audit
-from drkit.repo.model import KIND_DRILL, Snapshot
+from drkit.repo.format.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
 
 VERIFY_SCOPE_ALL = "all"

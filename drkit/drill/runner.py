@@ -35,7 +35,7 @@ from drkit.drill.result import (
 from drkit.errors import ConfigError, DrkitError, MissingComponent
 from drkit.kube.apply import Requester
 from drkit.kube.resource import Resource
-from drkit.repo.model import Snapshot
+from drkit.repo.format.model import Snapshot
 from drkit.restore.model import ApplyReport, Verb
 
 WORKLOAD_WAITS = frozenset({"available", "complete"})

@@ -25,7 +25,7 @@ from drkit.drill.runner import run_drill
 from drkit.drill.service import drill_request
 from drkit.drill.store import store_result
 from drkit.errors import DrkitError
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.storage.options import S3Options
 from drkit.storage.url import open_store

@@ -29,7 +29,7 @@ from drkit.kube.apply import Requester
 from drkit.kube.client import KubeClient
 from drkit.kube.discovery import discover
 from drkit.kube.resource import Resource
-from drkit.repo.model import Snapshot
+from drkit.repo.format.model import Snapshot
 from drkit.repo.repository import Repository
 from drkit.restore.applier import existing_objects
 from drkit.restore.planner import PlannerOptions, prepare

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from drkit.drill.result import DrillResult
-from drkit.repo.model import KIND_DRILL, Snapshot
+from drkit.repo.format.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
 
 RESULT_PATH: Final = "drill/result.json"

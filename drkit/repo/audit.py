@@ -34,11 +34,11 @@ from typing import Any, Final
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.keys import SIGNATURE_SIZE, verify_signature
-from drkit.repo.locking import retention_at
-from drkit.repo.objects import VerifiedReader
+from drkit.repo.format.masterkey import SIGNATURE_SIZE, verify_signature
+from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.retainuntil import retention_at
+from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 from drkit.repo.repository import Repository
-from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 from drkit.storage.errors import ObjectNotFound
 
 AUDIT_PREFIX: Final = "audit/"

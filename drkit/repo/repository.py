@@ -18,15 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from drkit.errors import ConfigError, DrkitError, RepositoryNotFound, VerificationFailed
-from drkit.repo import catalog
-from drkit.repo.backup import ParentTrees, TreeBackup
-from drkit.repo.blobs import BlobType
-from drkit.repo.chunker import ChunkerParams
-from drkit.repo.index import BlobKey, MasterIndex, PackRecord, decode_index
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keys import MasterKey, WriterKey
-from drkit.repo.keyslots import Credential
-from drkit.repo.layout import (
+from drkit.repo.engine.backup import ParentTrees, TreeBackup
+from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.prune import forget_snapshots, prune_repository
+from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
+from drkit.repo.engine.retention import Decision, Policy, apply_grouped
+from drkit.repo.engine.snapshotreader import SnapshotReader
+from drkit.repo.engine.snapshotwriter import SnapshotWriter
+from drkit.repo.engine.verify import Verifier
+from drkit.repo.format import catalog
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
+from drkit.repo.format.chunker import ChunkerParams
+from drkit.repo.format.index import BlobKey, MasterIndex, PackRecord, decode_index
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.layout import (
     CONFIG_KEY,
     INDEX_PREFIX,
     KEYS_PREFIX,
@@ -38,9 +45,9 @@ from drkit.repo.layout import (
     pack_key,
     snapshot_key,
 )
-from drkit.repo.locking import lock_until, retention_at
-from drkit.repo.manifest import decode_manifest, encode_manifest
-from drkit.repo.model import (
+from drkit.repo.format.manifest import decode_manifest, encode_manifest
+from drkit.repo.format.masterkey import MasterKey, WriterKey
+from drkit.repo.format.model import (
     KIND_CLUSTER,
     KIND_DRILL,
     KIND_PATH,
@@ -55,11 +62,9 @@ from drkit.repo.model import (
     UnreadableSnapshot,
     VerifyReport,
 )
-from drkit.repo.objects import VerifiedReader
-from drkit.repo.packsource import PackSource
-from drkit.repo.progress import Progress
-from drkit.repo.prune import forget_snapshots, prune_repository
-from drkit.repo.repoconfig import (
+from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.packsource import PackSource
+from drkit.repo.format.repoconfig import (
     DEFAULT_PACK_SIZE,
     RepoConfig,
     check_config,
@@ -67,9 +72,8 @@ from drkit.repo.repoconfig import (
     encode_config,
     parse_config,
 )
-from drkit.repo.restore import RestoreIncomplete, TreeRestore
-from drkit.repo.retention import Decision, Policy, apply_grouped
-from drkit.repo.sealing import (
+from drkit.repo.format.retainuntil import lock_until, retention_at
+from drkit.repo.format.sealing import (
     MASTER_SEALER,
     MasterWriteKeys,
     Openers,
@@ -77,11 +81,7 @@ from drkit.repo.sealing import (
     WriteKeys,
     session_key,
 )
-from drkit.repo.snapshotreader import SnapshotReader
-from drkit.repo.snapshotwriter import SnapshotWriter
-from drkit.repo.tree import decode_tree
-from drkit.repo.verify import Verifier
-from drkit.repo.writer import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
+from drkit.repo.format.tree import decode_tree
 from drkit.storage.base import Housekeeping, Leftover, LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreError
 

@@ -36,7 +36,7 @@ from itertools import groupby
 from drkit.kube.apply import Requester, create, existing_names, exists, server_side_apply
 from drkit.kube.errors import KubeAPIError, KubeNotFound, KubeUnavailable
 from drkit.kube.waits import Wait, WaitResult, condition_for, wait_all
-from drkit.repo.progress import NullProgress, Progress
+from drkit.repo.engine.progress import NullProgress, Progress
 from drkit.restore.model import (
     PHASE_NAMES,
     PHASE_WORKLOADS,

@@ -46,7 +46,7 @@ from drkit.capture.cluster import ETCD_PATH
 from drkit.errors import ConfigError, DrkitError, EtcdError, MissingComponent, VerificationFailed
 from drkit.etcd import EtcdClient, snapshotfile
 from drkit.etcd.snapshotfile import DbStatus
-from drkit.repo.snapshotreader import SnapshotReader
+from drkit.repo.engine.snapshotreader import SnapshotReader
 from drkit.sandbox import process
 from drkit.sandbox.ports import free_port
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from drkit.config.restoreplan import ScopeSettings, SnapshotSelector
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo.model import KIND_CLUSTER, Snapshot, UnreadableSnapshot
+from drkit.repo.format.model import KIND_CLUSTER, Snapshot, UnreadableSnapshot
 
 MIN_PREFIX = 4
 

@@ -43,7 +43,7 @@ from drkit.errors import ConfigError, DrkitError, KubernetesError
 from drkit.kube.apply import Requester, get
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeAPIError, KubeNotFound
-from drkit.repo.progress import NullProgress, Progress
+from drkit.repo.engine.progress import NullProgress, Progress
 from drkit.repo.repository import Repository
 from drkit.restore.applier import apply_plan
 from drkit.restore.model import Action, ActionResult, ApplyReport, RestorePlan, Verb

@@ -17,7 +17,7 @@ import pytest
 from drkit.capture.cluster import OBJECTS_PATH, STABLE_MTIME
 from drkit.drill.store import store_result
 from drkit.errors import ExitCode
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.secret import Secret

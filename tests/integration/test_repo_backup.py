@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.layout import DATA_PREFIX, SNAPSHOTS_PREFIX, pack_key, snapshot_key
-from drkit.repo.model import ProblemKind
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.layout import DATA_PREFIX, SNAPSHOTS_PREFIX, pack_key, snapshot_key
+from drkit.repo.format.model import ProblemKind
 from drkit.repo.repository import Repository
-from drkit.repo.writer import WriterSettings
 from drkit.sandbox.s3server import S3Credentials, S3Server
 from drkit.storage.base import LockMode, Store
 from drkit.storage.local import LocalStore
@@ -151,7 +151,7 @@ _BACKUP_SCRIPT = """
 import sys
 from pathlib import Path
 from drkit.repo.repository import Repository
-from drkit.repo.writer import WriterSettings
+from drkit.repo.format.blobwriter import WriterSettings
 from drkit.storage.local import LocalStore
 from tests.unit.repo.repohelpers import CRED
 repo = Repository.open(LocalStore(Path(sys.argv[1])), CRED, settings=WriterSettings(workers=2, index_every=1))

@@ -15,7 +15,7 @@ import pytest
 
 from drkit.capture.cluster import ETCD_PATH
 from drkit.errors import ConfigError, ExitCode
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.restore.etcd import EtcdRestoreRequest, parse_initial_cluster, start_command
 from drkit.sandbox import binaries, http, process

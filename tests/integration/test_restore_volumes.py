@@ -38,7 +38,7 @@ from drkit.capture.volumes import VolumeOptions
 from drkit.config.restoreplan import load_restore_plan
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.restore.applier import existing_objects
 from drkit.restore.model import ApplyReport

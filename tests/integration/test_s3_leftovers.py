@@ -7,7 +7,7 @@ import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from drkit.repo.prune import GRACE, prune_leftovers
+from drkit.repo.engine.prune import GRACE, prune_leftovers
 from drkit.sandbox.s3server import S3Server
 from drkit.storage.base import Housekeeping
 from drkit.storage.options import S3Options

@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import EtcdError
-from drkit.repo.blobs import BlobType
-from drkit.repo.layout import DATA_PREFIX, SNAPSHOTS_PREFIX, pack_key
-from drkit.repo.model import KIND_CLUSTER, Snapshot
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.layout import DATA_PREFIX, SNAPSHOTS_PREFIX, pack_key
+from drkit.repo.format.model import KIND_CLUSTER, Snapshot
 from drkit.repo.repository import Repository
-from drkit.repo.writer import WriterSettings
 from drkit.sandbox.s3server import S3Credentials, S3Server
 from drkit.storage.base import LockMode, Store
 from drkit.storage.local import LocalStore

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.layout import SNAPSHOTS_PREFIX
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.layout import SNAPSHOTS_PREFIX
 from drkit.repo.repository import Repository
-from drkit.repo.writer import WriterSettings
 from drkit.sandbox.s3server import S3Credentials, S3Server
 from drkit.storage.base import LockMode, Store
 from drkit.storage.local import LocalStore

@@ -28,7 +28,7 @@ from drkit.capture.movers import (
 )
 from drkit.errors import ExitCode
 from drkit.kube.client import KubeClient
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.secret import Secret

@@ -19,11 +19,11 @@ import zstandard
 from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo import audit
 from drkit.repo.audit import Actor, AuditRecord
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keys import MasterKey
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.masterkey import MasterKey
+from drkit.repo.format.sealing import SESSIONS_PREFIX, WriteKeys
 from drkit.repo.repository import Repository
-from drkit.repo.sealing import SESSIONS_PREFIX, WriteKeys
 from drkit.secret import Secret
 from drkit.storage.base import LockMode
 from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, new_repo, open_repo

@@ -18,7 +18,7 @@ from typing import Any
 
 from drkit.drill.providers.base import ScratchBase, deferred_interrupts, new_workdir, remove_tree
 from drkit.errors import ConfigError
-from drkit.repo.snapshotreader import SnapshotReader
+from drkit.repo.engine.snapshotreader import SnapshotReader
 from drkit.restore.etcd import EtcdRestoreRequest, EtcdRestoreResult, restore_etcd
 from drkit.sandbox import binaries, http, kubeconfig, process
 from drkit.sandbox.etcd import EtcdServer

@@ -21,7 +21,7 @@ from drkit.capture.movers import LABEL_SNAPSHOT, MoverSettings, MoverTarget, res
 from drkit.capture.volumes import VolumeOptions, capture_volumes, discover_volumes
 from drkit.errors import ConfigError, KubernetesError
 from drkit.kube.client import KubeClient, api_error
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.restore.restorejob import restore_volume, run_restore_job, target_from_record
 from drkit.secret import Secret
@@ -760,7 +760,7 @@ def test_backup_run_volume_options() -> None:
 
 
 def test_unreadable_entries_are_data_the_snapshot_lacks_special_and_vanished_ones_are_not() -> None:
-    from drkit.repo.backup import unreadable
+    from drkit.repo.engine.backup import unreadable
 
     skipped = [
         "db: cannot list directory: Permission denied",
@@ -796,7 +796,7 @@ def test_a_local_volume_with_an_unreadable_directory_fails(
     source = tmp_path / "vol"
     (source / "private").mkdir(parents=True)
     (source / "a.txt").write_text("a\n")
-    import drkit.repo.backup as walker
+    import drkit.repo.engine.backup as walker
 
     real_scandir = walker.os.scandir
 

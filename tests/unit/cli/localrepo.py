@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from drkit.cli.main import main
-from drkit.repo.keyslots import Credential
-from drkit.repo.model import KIND_DRILL, KIND_VOLUME, Snapshot
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.model import KIND_DRILL, KIND_VOLUME, Snapshot
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore

@@ -30,7 +30,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 
 def _deny(monkeypatch: pytest.MonkeyPatch, name: bytes) -> None:
     """As root every directory is readable: make one fail to list, as it would for another user."""
-    import drkit.repo.backup as walker
+    import drkit.repo.engine.backup as walker
 
     real = walker.os.scandir
 

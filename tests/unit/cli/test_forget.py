@@ -10,7 +10,7 @@ import pytest
 
 from drkit.errors import ExitCode
 from drkit.repo import audit
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.base import LockMode

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from drkit.cli.progress import LogProgress, RichProgress, format_amount, make_progress
-from drkit.repo.progress import CountingProgress, NullProgress, PhaseRecord, Progress, phase
+from drkit.repo.engine.progress import CountingProgress, NullProgress, PhaseRecord, Progress, phase
 
 # Any C0 control character except newline and tab, plus DEL and the C1 CSI: what bars leave behind.
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")

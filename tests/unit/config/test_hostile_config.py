@@ -19,7 +19,7 @@ from drkit.config.restoreplan import load_restore_plan
 from drkit.config.schedule import load_schedule
 from drkit.config.yamlsource import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, load_yaml_file
 from drkit.errors import ConfigError, ExitCode
-from drkit.repo.retention import Policy, policy_from_options
+from drkit.repo.engine.retention import Policy, policy_from_options
 
 SCHEDULE = (
     "apiVersion: drkit.io/v1\nkind: Schedule\nmetadata:\n  name: test\nspec:\n"

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from drkit.capture.cluster import OBJECTS_PATH
-from drkit.repo.keyslots import Credential
-from drkit.repo.locking import LockMode
-from drkit.repo.model import KIND_DRILL, Snapshot
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.model import KIND_DRILL, Snapshot
+from drkit.repo.format.retainuntil import LockMode
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.url import open_store

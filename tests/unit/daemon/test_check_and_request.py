@@ -13,9 +13,9 @@ from drkit.daemon.jobs import lock_details, retention_policy
 from drkit.daemon.metrics import parse_address
 from drkit.daemon.webhook import check_url
 from drkit.errors import ConfigError
-from drkit.repo.keyslots import Credential
+from drkit.repo.engine.retention import UNLIMITED
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
-from drkit.repo.retention import UNLIMITED
 from drkit.secret import Secret
 from drkit.storage.base import LockMode
 from drkit.storage.url import open_store

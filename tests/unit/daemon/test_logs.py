@@ -266,7 +266,7 @@ def test_backup_run_logs_the_same_start_and_end_lines(tmp_path: Path, restore_lo
     from click.testing import CliRunner
 
     from drkit.cli.main import cli
-    from drkit.repo.keyslots import Credential
+    from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
     from drkit.secret import Secret
     from drkit.storage.url import open_store

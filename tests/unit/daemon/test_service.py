@@ -297,7 +297,7 @@ def test_every_run_is_recorded_in_the_audit_log_of_the_schedules_repository(
     from datetime import timedelta
 
     from drkit.repo import audit
-    from drkit.repo.keyslots import Credential
+    from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
     from drkit.secret import Secret
     from drkit.storage.local import LocalStore

@@ -11,7 +11,7 @@ from drkit.drill.checks import parse_checks
 from drkit.drill.result import RTO_PHASES
 from drkit.drill.runner import DrillRequest, RestoreOutcome, namespace_mapping, outcome_of, run_drill
 from drkit.errors import MissingComponent, SandboxError
-from drkit.repo.model import RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.model import RootMeta, Snapshot, SnapshotStats
 from drkit.restore.model import Action, ActionResult, ApplyReport, ObjectRef, Verb
 from tests.unit.drill.fakes import Clock, FakeKube, FakeRestorer, FakeScratch, FakeTarget
 

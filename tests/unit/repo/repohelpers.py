@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from drkit.errors import StorageError
-from drkit.repo.chunker import ChunkerParams
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.chunker import ChunkerParams
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
-from drkit.repo.writer import WriterSettings
 from drkit.secret import Secret
 from drkit.storage.base import LockMode, ObjectInfo, Retention
 from tests.unit.repo.fakestore import FakeStore

@@ -10,10 +10,10 @@ import hashlib
 import os
 from pathlib import Path
 
-from drkit.repo.backup import TreeBackup, _read_all
-from drkit.repo.blobs import BlobType
-from drkit.repo.fsmeta import Xattrs
-from drkit.repo.tree import Node, NodeType, decode_tree
+from drkit.repo.engine.backup import TreeBackup, _read_all
+from drkit.repo.engine.fsmeta import Xattrs
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.tree import Node, NodeType, decode_tree
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 
 

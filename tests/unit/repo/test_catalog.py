@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ExitCode
-from drkit.repo.catalog import CATALOG_PREFIX, list_entries, read_entry
-from drkit.repo.layout import SNAPSHOTS_PREFIX, snapshot_key
-from drkit.repo.model import ProblemKind
-from drkit.repo.retention import Policy
+from drkit.repo.engine.retention import Policy
+from drkit.repo.format.catalog import CATALOG_PREFIX, list_entries, read_entry
+from drkit.repo.format.layout import SNAPSHOTS_PREFIX, snapshot_key
+from drkit.repo.format.model import ProblemKind
 from drkit.storage.local import LocalStore
 from tests.unit.repo.repohelpers import SafeStore, make_tree, new_repo, open_repo, vanish
 from tests.unit.restore.test_cli_plan import drkit

@@ -5,8 +5,8 @@ import os
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo import crypto
-from drkit.repo.crypto import KEY_SIZE, OVERHEAD, Algorithm, open_sealed, seal
+from drkit.repo.format import crypto
+from drkit.repo.format.crypto import KEY_SIZE, OVERHEAD, Algorithm, open_sealed, seal
 
 KEY = bytes(range(KEY_SIZE))
 
@@ -85,7 +85,7 @@ def test_key_length_is_checked_without_showing_the_key() -> None:
 def test_sealer_matches_the_functions_and_hides_its_key() -> None:
     import pickle
 
-    from drkit.repo.crypto import Sealer
+    from drkit.repo.format.crypto import Sealer
 
     sealer = Sealer(KEY)
     assert open_sealed(KEY, sealer.seal(b"x", b"a"), b"a") == b"x"

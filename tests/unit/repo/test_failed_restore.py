@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, ExitCode, VerificationFailed
-from drkit.repo.blobs import BlobType
-from drkit.repo.layout import pack_key
+from drkit.repo.engine.restore import RestoreIncomplete
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.layout import pack_key
 from drkit.repo.repository import Repository
-from drkit.repo.restore import RestoreIncomplete
 from tests.unit.repo.repohelpers import SafeStore, corrupt, new_repo, vanish
 
 FILES = 12

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, ExitCode, VerificationFailed, WrongKey
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keys import MasterKey
-from drkit.repo.keyslots import Credential, SlotTampered, generate_keyfile
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential, SlotTampered, generate_keyfile
+from drkit.repo.format.masterkey import MasterKey
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 from tests.unit.repo.fakestore import FakeStore

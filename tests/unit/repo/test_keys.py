@@ -5,7 +5,7 @@ import pickle
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo.keys import (
+from drkit.repo.format.masterkey import (
     MASTER_KEY_BYTES,
     SESSION_WRAP_BYTES,
     MasterKey,
@@ -169,7 +169,7 @@ def test_fingerprint_as_documented(master: MasterKey) -> None:
 
 
 def test_writer_session_seals_what_only_the_master_key_opens(master: MasterKey) -> None:
-    from drkit.repo.keys import WriterSession
+    from drkit.repo.format.masterkey import WriterSession
 
     session = master.writer_key().start_session()
     assert isinstance(session, WriterSession)

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, ExitCode, VerificationFailed, WrongKey
-from drkit.repo import keyslots
-from drkit.repo.keys import MasterKey
-from drkit.repo.keyslots import (
+from drkit.repo.format import keyslots
+from drkit.repo.format.keyslots import (
     Credential,
     KeySlotInfo,
     SlotTampered,
@@ -21,6 +20,7 @@ from drkit.repo.keyslots import (
     wrap,
     wrap_writer,
 )
+from drkit.repo.format.masterkey import MasterKey
 from drkit.secret import Secret
 
 FAST_N = 2**10  # tests only; real slots use keyslots.SCRYPT_N

@@ -8,9 +8,9 @@ from __future__ import annotations
 import builtins
 from datetime import UTC, datetime, timedelta
 
-from drkit.repo.layout import index_key, pack_key, snapshot_key
-from drkit.repo.model import LockedObject, PackRef, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.prune import forget_snapshots, prune_repository
+from drkit.repo.engine.prune import forget_snapshots, prune_repository
+from drkit.repo.format.layout import index_key, pack_key, snapshot_key
+from drkit.repo.format.model import LockedObject, PackRef, RootMeta, Snapshot, SnapshotStats
 from drkit.storage.base import LockMode, ObjectInfo, Retention
 from drkit.storage.errors import ObjectLocked, ObjectNotFound
 from tests.unit.repo.fakestore import FakeStore

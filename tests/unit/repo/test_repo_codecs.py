@@ -12,17 +12,17 @@ import pytest
 import zstandard
 
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo.blobs import BlobType, looks_incompressible, open_blob, seal_blob
-from drkit.repo.chunker import Chunker, ChunkerParams
-from drkit.repo.index import PackRecord, decode_index, encode_index
-from drkit.repo.keys import MasterKey
-from drkit.repo.layout import object_name, pack_key
-from drkit.repo.manifest import decode_manifest, encode_manifest, manifest_body
-from drkit.repo.model import PackRef, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.pack import BLOBS_START, PackBuilder, read_header
-from drkit.repo.repoconfig import RepoConfig, check_config, encode_config, parse_config
-from drkit.repo.sealing import MASTER_SEALER, MasterWriteKeys, Openers
-from drkit.repo.tree import Node, NodeType, decode_tree, encode_tree
+from drkit.repo.format.blobs import BlobType, looks_incompressible, open_blob, seal_blob
+from drkit.repo.format.chunker import Chunker, ChunkerParams
+from drkit.repo.format.index import PackRecord, decode_index, encode_index
+from drkit.repo.format.layout import object_name, pack_key
+from drkit.repo.format.manifest import decode_manifest, encode_manifest, manifest_body
+from drkit.repo.format.masterkey import MasterKey
+from drkit.repo.format.model import PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.pack import BLOBS_START, PackBuilder, read_header
+from drkit.repo.format.repoconfig import RepoConfig, check_config, encode_config, parse_config
+from drkit.repo.format.sealing import MASTER_SEALER, MasterWriteKeys, Openers
+from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
 from drkit.storage.base import LockMode
 
 MK = MasterKey.generate()

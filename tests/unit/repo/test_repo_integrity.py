@@ -9,12 +9,19 @@ from typing import cast
 import pytest
 
 from drkit.errors import StorageError, VerificationFailed
-from drkit.repo.blobs import BlobType
-from drkit.repo.layout import CONFIG_KEY, DATA_PREFIX, SNAPSHOTS_PREFIX, object_name, pack_key, snapshot_key
-from drkit.repo.manifest import encode_manifest
-from drkit.repo.model import ProblemKind, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.sealing import WriteKeys
-from drkit.repo.writer import BlobWriter
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import BlobWriter
+from drkit.repo.format.layout import (
+    CONFIG_KEY,
+    DATA_PREFIX,
+    SNAPSHOTS_PREFIX,
+    object_name,
+    pack_key,
+    snapshot_key,
+)
+from drkit.repo.format.manifest import encode_manifest
+from drkit.repo.format.model import ProblemKind, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.sealing import WriteKeys
 from tests.unit.repo.repohelpers import SafeStore, corrupt, describe, make_tree, new_repo, open_repo, vanish
 
 

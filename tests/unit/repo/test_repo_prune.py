@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drkit.repo.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_key, snapshot_key
-from drkit.repo.locking import granule, lock_until
-from drkit.repo.retention import Policy
+from drkit.repo.engine.retention import Policy
+from drkit.repo.format.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX, pack_key, snapshot_key
+from drkit.repo.format.retainuntil import granule, lock_until
 from drkit.storage.base import LockMode
 from tests.unit.repo.fakestore import FakeStore
 from tests.unit.repo.repohelpers import Clock, SafeStore, describe, make_tree, new_repo, open_repo

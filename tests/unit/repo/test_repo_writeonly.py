@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, WrongKey
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keyslots import Credential
-from drkit.repo.layout import DATA_PREFIX, pack_key
-from drkit.repo.model import ProblemKind
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.layout import DATA_PREFIX, pack_key
+from drkit.repo.format.model import ProblemKind
+from drkit.repo.format.sealing import MASTER_SEALER, SESSIONS_PREFIX
 from drkit.repo.repository import Repository
-from drkit.repo.sealing import MASTER_SEALER, SESSIONS_PREFIX
-from drkit.repo.writer import WriterSettings
 from drkit.secret import Secret
 from tests.unit.repo.fakestore import FakeStore
 from tests.unit.repo.repohelpers import (

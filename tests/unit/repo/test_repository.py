@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, RepositoryNotFound, WrongKey
-from drkit.repo.keyslots import Credential
-from drkit.repo.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.layout import DATA_PREFIX, INDEX_PREFIX, SNAPSHOTS_PREFIX
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from tests.unit.repo.repohelpers import CRED, Clock, SafeStore, describe, make_tree, new_repo, open_repo

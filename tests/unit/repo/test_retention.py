@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from drkit.errors import ConfigError
-from drkit.repo.retention import (
+from drkit.repo.engine.retention import (
     UNLIMITED,
     Decision,
     Policy,

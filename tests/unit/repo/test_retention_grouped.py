@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from drkit.repo.retention import Policy, apply_grouped
+from drkit.repo.engine.retention import Policy, apply_grouped
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import pytest
 
 from drkit.config.limits import MAX_KEEP_COUNT
 from drkit.errors import ConfigError
-from drkit.repo.retention import UNLIMITED, Policy, apply_grouped, apply_policy, policy_from_options
+from drkit.repo.engine.retention import UNLIMITED, Policy, apply_grouped, apply_policy, policy_from_options
 
 NOW = datetime(2026, 11, 26, 12, tzinfo=UTC)
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ConfigError, EtcdError
-from drkit.repo.blobs import BlobType
-from drkit.repo.chunker import ChunkerParams
-from drkit.repo.layout import DATA_PREFIX, SNAPSHOTS_PREFIX
-from drkit.repo.model import KIND_CLUSTER, KIND_PATH
+from drkit.repo.engine.snapshotwriter import SnapshotWriter
+from drkit.repo.engine.vtree import NoSuchPath
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import WriterSettings
+from drkit.repo.format.chunker import ChunkerParams
+from drkit.repo.format.layout import DATA_PREFIX, SNAPSHOTS_PREFIX
+from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH
 from drkit.repo.repository import Repository
-from drkit.repo.snapshotwriter import SnapshotWriter
-from drkit.repo.vtree import NoSuchPath
-from drkit.repo.writer import WriterSettings
 from drkit.storage.local import LocalStore
 from tests.unit.repo.fakestore import FakeStore
 from tests.unit.repo.repohelpers import (

@@ -16,10 +16,10 @@ import pytest
 
 from drkit.errors import VerificationFailed
 from drkit.repo import audit
-from drkit.repo.keyring import KeyRing
-from drkit.repo.keyslots import Credential
-from drkit.repo.layout import CONFIG_KEY, pack_key
-from drkit.repo.objects import VerifiedReader
+from drkit.repo.format.keyring import KeyRing
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.layout import CONFIG_KEY, pack_key
+from drkit.repo.format.objects import VerifiedReader
 from drkit.secret import Secret
 from drkit.storage.base import Retention
 from drkit.storage.errors import TransientStoreError
@@ -71,7 +71,7 @@ def test_a_version_that_fails_once_then_passes_is_a_fault_in_transit_not_tamperi
     store.flips["snapshots/a"] = 1
     reader = VerifiedReader(store)
     valid = lambda data: data == b"good bytes"  # noqa: E731
-    with caplog.at_level(logging.WARNING, logger="drkit.repo.objects"):
+    with caplog.at_level(logging.WARNING, logger="drkit.repo.format.objects"):
         assert reader.read("snapshots/a", valid) == (b"good bytes", None)
     assert reader.events == []
     assert [e.message for e in reader.transit] == [

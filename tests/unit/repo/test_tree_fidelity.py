@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo.backup import ParentTrees, TreeBackup
-from drkit.repo.blobs import BlobType
-from drkit.repo.model import RootMeta, Snapshot, SnapshotStats
+from drkit.repo.engine.backup import ParentTrees, TreeBackup
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.model import RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
 from drkit.repo.repository import Repository
-from drkit.repo.tree import Node, NodeType, decode_tree, encode_tree
 from tests.unit.repo.repohelpers import SMALL_CHUNKS, SafeStore, new_repo
 from tests.unit.repo.treefidelity import (
     AS_ROOT,
@@ -454,8 +454,8 @@ def test_hard_link_groups_stay_inside_the_target(tmp_path: Path, outside: Path) 
 
 
 def test_xattr_failures_are_warnings_not_silence(tmp_path: Path) -> None:
-    from drkit.repo.packsource import PackSource
-    from drkit.repo.restore import TreeRestore
+    from drkit.repo.engine.restore import TreeRestore
+    from drkit.repo.format.packsource import PackSource
 
     repo = new_repo(SafeStore())
     bad = {"xattrs": {"bogus-namespace.x": "01"}}
@@ -478,8 +478,8 @@ def test_a_directory_swapped_for_a_symlink_during_the_restore_is_not_written_thr
     tmp_path: Path, outside: Path
 ) -> None:
     """A process racing the restore replaces a restored directory by a link out, between the passes."""
-    from drkit.repo.packsource import PackSource
-    from drkit.repo.restore import RestoreError, TreeRestore
+    from drkit.repo.engine.restore import RestoreError, TreeRestore
+    from drkit.repo.format.packsource import PackSource
 
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo.layout import object_name, pack_key
-from drkit.repo.objects import TamperEvent, VerifiedReader
+from drkit.repo.format.layout import object_name, pack_key
+from drkit.repo.format.objects import TamperEvent, VerifiedReader
 from drkit.storage.errors import ObjectNotFound
 from tests.unit.repo.fakestore import FakeStore
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.layout import pack_key, snapshot_key
+from drkit.repo.format.layout import pack_key, snapshot_key
 from drkit.storage.local import LocalStore
 from tests.unit.repo.repohelpers import Clock, SafeStore, make_tree, new_repo
 from tests.unit.restore.test_cli_plan import drkit

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.blobs import BlobType
-from drkit.repo.layout import pack_key
-from drkit.repo.model import ProblemKind, Snapshot
-from drkit.repo.objects import VerifiedReader
-from drkit.repo.progress import CountingProgress, PhaseRecord
+from drkit.repo.engine.progress import CountingProgress, PhaseRecord
+from drkit.repo.engine.verify import Verifier
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.layout import pack_key
+from drkit.repo.format.model import ProblemKind, Snapshot
+from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.repository import Repository
-from drkit.repo.verify import Verifier
 from tests.unit.repo.repohelpers import SafeStore, make_tree, new_repo, open_repo
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drkit.repo.progress import CountingProgress
+from drkit.repo.engine.progress import CountingProgress
 from drkit.restore.applier import apply_plan, existing_objects
 from drkit.restore.model import (
     PHASE_CONFIGMAPS,

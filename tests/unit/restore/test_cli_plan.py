@@ -16,7 +16,7 @@ from drkit.capture.cluster import OBJECTS_PATH, STABLE_MTIME, _object_record
 from drkit.capture.resources import CapturedObject, object_path
 from drkit.cli.main import main
 from drkit.errors import ExitCode
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore

@@ -9,7 +9,7 @@ import pytest
 
 from drkit.config.restoreplan import LabelSelector, SnapshotSelector
 from drkit.errors import ConfigError
-from drkit.repo.model import RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.model import RootMeta, Snapshot, SnapshotStats
 from drkit.restore.select import choose_snapshot, resource_matches
 
 

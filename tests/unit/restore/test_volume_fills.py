@@ -21,7 +21,7 @@ from drkit.capture.resources import object_path
 from drkit.config.restoreplan import load_restore_plan
 from drkit.errors import ConfigError, ExitCode, KubernetesError, StorageError
 from drkit.kube.client import KubeClient
-from drkit.repo.keyslots import Credential
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
 from drkit.restore.model import (
     PHASE_CONFIGMAPS,

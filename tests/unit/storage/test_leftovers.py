@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drkit.repo.prune import GRACE, prune_leftovers
+from drkit.repo.engine.prune import GRACE, prune_leftovers
 from drkit.repo.repository import Repository
 from drkit.storage.base import Housekeeping, Leftover
 from drkit.storage.errors import StoreError

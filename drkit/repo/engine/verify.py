@@ -21,16 +21,16 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from drkit.errors import VerificationFailed
-from drkit.repo.blobs import BlobType, open_blob
-from drkit.repo.index import MasterIndex
-from drkit.repo.layout import index_key, name_of_key, object_name, pack_key, snapshot_key
-from drkit.repo.model import Problem, ProblemKind, Snapshot, VerifyReport
-from drkit.repo.objects import VerifiedReader
-from drkit.repo.pack import read_header
-from drkit.repo.packsource import PackSource
-from drkit.repo.progress import Progress
-from drkit.repo.sealing import MASTER_SEALER, Openers, session_key
-from drkit.repo.tree import NodeType, decode_tree
+from drkit.repo.engine.progress import Progress
+from drkit.repo.format.blobs import BlobType, open_blob
+from drkit.repo.format.index import MasterIndex
+from drkit.repo.format.layout import index_key, name_of_key, object_name, pack_key, snapshot_key
+from drkit.repo.format.model import Problem, ProblemKind, Snapshot, VerifyReport
+from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.pack import read_header
+from drkit.repo.format.packsource import PackSource
+from drkit.repo.format.sealing import MASTER_SEALER, Openers, session_key
+from drkit.repo.format.tree import NodeType, decode_tree
 from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from drkit.errors import VerificationFailed
-from drkit.repo.layout import object_name
+from drkit.repo.format.layout import object_name
 from drkit.storage.base import Store
 from drkit.storage.errors import ObjectNotFound
 

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from drkit.errors import DrkitError
-from drkit.repo.blobs import BlobType
-from drkit.repo.chunker import Chunker, ChunkerParams
-from drkit.repo.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
-from drkit.repo.index import BlobKey
-from drkit.repo.model import RootMeta
-from drkit.repo.progress import Progress
-from drkit.repo.tree import Node, NodeType, encode_tree
-from drkit.repo.writer import BlobWriter
+from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
+from drkit.repo.engine.progress import Progress
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import BlobWriter
+from drkit.repo.format.chunker import Chunker, ChunkerParams
+from drkit.repo.format.index import BlobKey
+from drkit.repo.format.model import RootMeta
+from drkit.repo.format.tree import Node, NodeType, encode_tree
 
 INLINE_BELOW = 256 * 1024
 """Chunks smaller than this are sealed on the walking thread, larger ones in the worker pool."""

@@ -5,7 +5,7 @@ real directories. :class:`VirtualTree` collects them by path, creating intermedi
 implicitly, and encodes them bottom-up into ordinary tree blobs (docs/format.md, "Trees"), so that
 restore, verify and prune handle the result like any other snapshot. :func:`split_path` is the one
 place virtual paths are checked: relative, ``/``-separated, no empty, ``.`` or ``..`` segments,
-every segment a :func:`~drkit.repo.tree.safe_name`.
+every segment a :func:`~drkit.repo.format.tree.safe_name`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drkit.errors import ConfigError
-from drkit.repo.tree import Node, NodeType, safe_name
+from drkit.repo.format.tree import Node, NodeType, safe_name
 
 DIR_MODE = 0o700
 """Mode of implicitly created directories (and of a cluster snapshot's root)."""

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from drkit.repo.layout import snapshot_key
-from drkit.repo.model import Problem, ProblemKind
+from drkit.repo.format.layout import snapshot_key
+from drkit.repo.format.model import Problem, ProblemKind
 from drkit.storage.base import Retention, Store
 from drkit.storage.errors import ObjectNotFound
 

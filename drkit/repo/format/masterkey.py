@@ -3,7 +3,7 @@
 A :class:`MasterKey` is a bundle of independent random 32-byte keys, one per purpose (no key is used
 for two primitives):
 
-* ``data_key``  -- AEAD key (``drkit.repo.crypto``) for the contents of every object,
+* ``data_key``  -- AEAD key (``drkit.repo.format.crypto``) for the contents of every object,
 * ``id_key``    -- keyed BLAKE3 key: content ids of plaintext chunks and blobs,
 * ``sign_seed`` -- Ed25519 private seed: manifests are signed,
 * ``index_key`` -- AEAD key for index objects (chunk id -> pack, size), shared with writers in
@@ -11,7 +11,7 @@ for two primitives):
 * ``box_key``   -- X25519 private key: opens session keys that write-only writers wrap to the repository.
 
 The master key is never stored in plaintext: it is serialized only to be sealed inside a key slot
-(``drkit.repo.keyslots``). ``repr``/``str`` show a fingerprint, never key bytes, and it refuses to be
+(``drkit.repo.format.keyslots``). ``repr``/``str`` show a fingerprint, never key bytes, and it refuses to be
 pickled. Python cannot wipe ``bytes`` from memory; docs/keys.md says what that means.
 """
 
@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from drkit.errors import VerificationFailed
-from drkit.repo import crypto
-from drkit.repo.crypto import KEY_SIZE
+from drkit.repo.format import crypto
+from drkit.repo.format.crypto import KEY_SIZE
 
 MASTER_KEY_VERSION: Final = 1
 MASTER_KEY_BYTES: Final = 1 + 5 * KEY_SIZE
@@ -109,7 +109,7 @@ class MasterKey:
         return blake3.blake3(data, key=self.id_key).digest()
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
-        """AEAD-seal ``plaintext`` with the data key (``drkit.repo.crypto`` layout)."""
+        """AEAD-seal ``plaintext`` with the data key (``drkit.repo.format.crypto`` layout)."""
         return self._data.seal(plaintext, aad)
 
     def open(self, blob: bytes | memoryview, aad: bytes) -> bytes:

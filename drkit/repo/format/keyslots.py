@@ -3,7 +3,7 @@
 A slot is a small JSON document stored under ``keys/<slot_id>``. Its layout, and the reason for each
 field, is in docs/keys.md. In short: a key-encryption key (KEK) is derived from the credential --
 scrypt for a passphrase, HKDF-SHA256 for a key file -- with a random per-slot salt, and seals the
-serialized master key (``drkit.repo.crypto``) with associated data that binds every other field of
+serialized master key (``drkit.repo.format.crypto``) with associated data that binds every other field of
 the document. A slot also carries ``check``, a short MAC of a fixed string under the KEK: it tells a
 wrong credential (``check`` differs: ``WrongKey``) from a document changed after it was written (the
 credential derives the right KEK, ``check`` matches, the sealed key does not open:
@@ -35,9 +35,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from drkit.errors import ConfigError, VerificationFailed, WrongKey
-from drkit.repo import crypto
-from drkit.repo.crypto import KEY_SIZE
-from drkit.repo.keys import MasterKey, WriterKey
+from drkit.repo.format import crypto
+from drkit.repo.format.crypto import KEY_SIZE
+from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.secret import Secret
 
 FORMAT: Final = "drkit-keyslot"

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from drkit.repo.blobs import BlobType, seal_blob
-from drkit.repo.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
-from drkit.repo.layout import index_key, object_name, pack_key
-from drkit.repo.locking import retention_at
-from drkit.repo.pack import PackBuilder, PackEntry
-from drkit.repo.sealing import WriteKeys
+from drkit.repo.format.blobs import BlobType, seal_blob
+from drkit.repo.format.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
+from drkit.repo.format.layout import index_key, object_name, pack_key
+from drkit.repo.format.pack import PackBuilder, PackEntry
+from drkit.repo.format.retainuntil import retention_at
+from drkit.repo.format.sealing import WriteKeys
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists
 

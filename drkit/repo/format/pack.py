@@ -4,7 +4,7 @@ Byte layout (little-endian)::
 
     "DRKPACK1"                      8 bytes magic
     sealer id                       16 bytes: zero = master data key, else a write-only session
-    blob 0 | blob 1 | ...           sealed blobs (drkit.repo.blobs), back to back
+    blob 0 | blob 1 | ...           sealed blobs (drkit.repo.format.blobs), back to back
     header                          seal(sealer's key, entries, aad = "drkit-pack-header")
     header_length                   u32: length of the sealed header
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from drkit.errors import VerificationFailed
-from drkit.repo.blobs import BlobType
-from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 PACK_MAGIC: Final = b"DRKPACK1"
 HEADER_AAD: Final = b"drkit-pack-header"

@@ -22,9 +22,9 @@ from typing import Any, Final, Protocol
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.blobs import BlobType
-from drkit.repo.pack import PackEntry
-from drkit.repo.sealing import MASTER_SEALER, WriteKeys
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.pack import PackEntry
+from drkit.repo.format.sealing import MASTER_SEALER, WriteKeys
 
 INDEX_AAD: Final = b"drkit-index"
 INDEX_VERSION: Final = 1

@@ -2,7 +2,7 @@
 
 A cluster backup is not one directory: it is an etcd database streamed from the API, thousands of
 small API objects, volume directories, and a metadata document. :class:`SnapshotWriter` collects
-them at chosen paths (:mod:`drkit.repo.vtree`) through the same blob writer as ``backup_path``, and
+them at chosen paths (:mod:`drkit.repo.engine.vtree`) through the same blob writer as ``backup_path``, and
 commits one snapshot whose root tree holds them all (docs/format.md, "Cluster snapshots")::
 
     with repo.new_snapshot(kind="cluster", tags=("nightly",)) as snap:
@@ -38,15 +38,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from drkit.errors import ConfigError, DrkitError
-from drkit.repo.backup import INLINE_BELOW, ParentTrees, TreeBackup
-from drkit.repo.blobs import BlobType
-from drkit.repo.chunker import Chunker
-from drkit.repo.index import BlobKey
-from drkit.repo.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.progress import Progress
-from drkit.repo.tree import Node, NodeType, encode_tree
-from drkit.repo.vtree import DIR_MODE, VirtualTree, split_path
-from drkit.repo.writer import BlobWriter
+from drkit.repo.engine.backup import INLINE_BELOW, ParentTrees, TreeBackup
+from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.vtree import DIR_MODE, VirtualTree, split_path
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.blobwriter import BlobWriter
+from drkit.repo.format.chunker import Chunker
+from drkit.repo.format.index import BlobKey
+from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.tree import Node, NodeType, encode_tree
 
 if TYPE_CHECKING:
     from drkit.repo.repository import Repository

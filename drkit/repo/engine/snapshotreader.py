@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from drkit.errors import VerificationFailed
-from drkit.repo.blobs import BlobType
-from drkit.repo.model import RestoreStats, Snapshot
-from drkit.repo.packsource import PackSource
-from drkit.repo.progress import Progress
-from drkit.repo.restore import TreeRestore
-from drkit.repo.tree import Node, NodeType, decode_tree
-from drkit.repo.vtree import NoSuchPath, join_path, split_path
+from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.restore import TreeRestore
+from drkit.repo.engine.vtree import NoSuchPath, join_path, split_path
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.model import RestoreStats, Snapshot
+from drkit.repo.format.packsource import PackSource
+from drkit.repo.format.tree import Node, NodeType, decode_tree
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 

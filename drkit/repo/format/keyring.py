@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from drkit.errors import ConfigError, DrkitError, VerificationFailed, WrongKey
-from drkit.repo import keyslots
-from drkit.repo.keys import MasterKey, WriterKey
-from drkit.repo.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo, SlotTampered
-from drkit.repo.objects import agreed_read
+from drkit.repo.format import keyslots
+from drkit.repo.format.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo, SlotTampered
+from drkit.repo.format.masterkey import MasterKey, WriterKey
+from drkit.repo.format.objects import agreed_read
 from drkit.storage.base import Store
 from drkit.storage.errors import ObjectNotFound
 
@@ -89,7 +89,7 @@ class KeyRing:
     def open(self, credential: Credential, *, verify_key: bytes | None = None) -> tuple[MasterKey, str]:
         """The master key and the id of the slot that opened it.
 
-        ``WrongKey`` if no slot opens; :class:`~drkit.repo.keyslots.SlotTampered` (a
+        ``WrongKey`` if no slot opens; :class:`~drkit.repo.format.keyslots.SlotTampered` (a
         ``VerificationFailed``, exit 13) if none opens and the credential is right for a slot whose
         document was changed; ``VerificationFailed`` naming the objects under ``keys/`` that are no
         valid slot document when none opens and there are such objects (one of them may have been

@@ -47,14 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo.blobs import BlobType, open_blob
-from drkit.repo.fsmeta import gid_of, is_zero, uid_of, write_xattrs
-from drkit.repo.layout import pack_key
-from drkit.repo.model import RestoreStats, RootMeta, Snapshot
-from drkit.repo.pack import pack_sealer
-from drkit.repo.packsource import PackSource
-from drkit.repo.progress import Progress
-from drkit.repo.tree import Node, NodeType, decode_tree
+from drkit.repo.engine.fsmeta import gid_of, is_zero, uid_of, write_xattrs
+from drkit.repo.engine.progress import Progress
+from drkit.repo.format.blobs import BlobType, open_blob
+from drkit.repo.format.layout import pack_key
+from drkit.repo.format.model import RestoreStats, RootMeta, Snapshot
+from drkit.repo.format.pack import pack_sealer
+from drkit.repo.format.packsource import PackSource
+from drkit.repo.format.tree import Node, NodeType, decode_tree
 
 
 class RestoreError(VerificationFailed):

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo.chunker import ChunkerParams
-from drkit.repo.keys import MasterKey, verify_signature
+from drkit.repo.format.chunker import ChunkerParams
+from drkit.repo.format.masterkey import MasterKey, verify_signature
 from drkit.storage.base import LockMode
 
 FORMAT: Final = "drkit-repository"

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from drkit.repo import catalog
-from drkit.repo.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
-from drkit.repo.model import LockedObject, PruneResult, Snapshot
+from drkit.repo.format import catalog
+from drkit.repo.format.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
+from drkit.repo.format.model import LockedObject, PruneResult, Snapshot
 from drkit.storage.base import Housekeeping, Leftover, ObjectInfo, Store
 from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound, StoreError
 

@@ -17,7 +17,7 @@ from typing import Final
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.sealing import Openers, WriteKeys
+from drkit.repo.format.sealing import Openers, WriteKeys
 
 ZSTD_LEVEL: Final = 3
 _MIN_COMPRESS: Final = 64

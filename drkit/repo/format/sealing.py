@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from drkit.errors import VerificationFailed
-from drkit.repo.crypto import Sealer
-from drkit.repo.keys import MasterKey, WriterSession
+from drkit.repo.format.crypto import Sealer
+from drkit.repo.format.masterkey import MasterKey, WriterSession
 
 SEALER_ID_SIZE: Final = 16
 MASTER_SEALER: Final = bytes(SEALER_ID_SIZE)

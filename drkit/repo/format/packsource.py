@@ -6,12 +6,12 @@ import threading
 from collections import OrderedDict
 
 from drkit.errors import VerificationFailed
-from drkit.repo.blobs import BlobType, open_blob
-from drkit.repo.index import MasterIndex
-from drkit.repo.layout import pack_key
-from drkit.repo.objects import VerifiedReader
-from drkit.repo.pack import pack_sealer
-from drkit.repo.sealing import Openers
+from drkit.repo.format.blobs import BlobType, open_blob
+from drkit.repo.format.index import MasterIndex
+from drkit.repo.format.layout import pack_key
+from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.pack import pack_sealer
+from drkit.repo.format.sealing import Openers
 
 
 class PackSource:

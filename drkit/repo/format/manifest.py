@@ -19,9 +19,9 @@ from typing import Any, Final
 import zstandard
 
 from drkit.errors import VerificationFailed
-from drkit.repo.keys import SIGNATURE_SIZE, verify_signature
-from drkit.repo.model import KIND_PATH, PackRef, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.sealing import SEALER_ID_SIZE, Openers, WriteKeys
+from drkit.repo.format.masterkey import SIGNATURE_SIZE, verify_signature
+from drkit.repo.format.model import KIND_PATH, PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 MANIFEST_AAD: Final = b"drkit-snapshot"
 MANIFEST_VERSION: Final = 1
