@@ -64,6 +64,7 @@ def _register() -> None:
     from drkit.cli.restore import restore
     from drkit.cli.restoreetcd import restore_etcd_command  # noqa: F401 - attaches `restore etcd`
     from drkit.cli.sandbox import sandbox
+    from drkit.cli.schema import schema
     from drkit.cli.snapshot import snapshot
     from drkit.cli.snapshots import snapshots
     from drkit.cli.validate import validate
@@ -86,6 +87,7 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(audit)
     cli.add_command(validate)
+    cli.add_command(schema)
     cli.add_command(forget)
 
 

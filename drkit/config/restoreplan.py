@@ -30,6 +30,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from drkit.config.limits import MAX_UID
+from drkit.config.model import keys_by_path
+from drkit.config.plandoc import RestorePlanDocument
 from drkit.config.schedule import RepositorySettings
 from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file
 from drkit.errors import ConfigError
@@ -293,56 +295,26 @@ class RestorePlanConfig:
         return ConfigError(message, file=str(self.source), line=self.lines.get(field), field=field, hint=hint)
 
 
-_TOP = ("apiVersion", "kind", "metadata", "spec")
-_METADATA = ("name",)
-_SPEC = (
-    "repository",
-    "snapshot",
-    "target",
-    "scope",
-    "namespaceMapping",
-    "modifiers",
-    "existingPolicy",
-    "restore",
-    "volumes",
-    "waits",
-    "includeStatus",
-    "keepLastAppliedConfiguration",
-    "finishedJobs",
-    "checks",
-)
-_SNAPSHOT = ("id", "latestBefore", "schedule")
-_TARGET = ("kubeconfig", "context", "scratch")
-_SCOPE = (
-    "includeNamespaces",
-    "excludeNamespaces",
-    "includeResources",
-    "excludeResources",
-    "selector",
-    "namespaceSelector",
-    "includeClusterResources",
-)
-_MODIFIER = ("kinds", "names", "namespaces", "jsonPatch", "mergePatch")
-_RESTORE = ("resources", "etcd", "volumes")
-_WAITS = ("enabled", "timeouts")
-_VOLUMES = ("mover", "pathMap", "moverSecret", "image", "timeout", "runAsUser")
-_PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
-
 SCHEMA: dict[str, tuple[str, ...]] = {
-    "": _TOP,
-    "metadata": _METADATA,
-    "spec": _SPEC,
-    "spec.repository": ("url", "passwordFile", "keyFile", "s3"),
-    "spec.repository.s3": ("endpoint", "region", "pathStyle", "caBundle", "profile"),
-    "spec.snapshot": _SNAPSHOT,
-    "spec.target": _TARGET,
-    "spec.scope": _SCOPE,
-    "spec.modifiers[]": _MODIFIER,
-    "spec.restore": _RESTORE,
-    "spec.volumes": _VOLUMES,
-    "spec.waits": _WAITS,
+    path: keys
+    for path, keys in keys_by_path(RestorePlanDocument).items()
+    if not path.startswith("spec.checks") and path != "spec.modifiers[].jsonPatch[]"
 }
-"""Every mapping of the file format (by dotted path) and the keys it allows."""
+"""Every mapping of the file format (by dotted path) and the keys it allows, from the document model
+(:class:`~drkit.config.plandoc.RestorePlanDocument`); ``checks`` are drkit.drill.checks' own."""
+
+_TOP = SCHEMA[""]
+_METADATA = SCHEMA["metadata"]
+_SPEC = SCHEMA["spec"]
+_SNAPSHOT = SCHEMA["spec.snapshot"]
+_TARGET = SCHEMA["spec.target"]
+_SCOPE = SCHEMA["spec.scope"]
+_MODIFIER = SCHEMA["spec.modifiers[]"]
+_RESTORE = SCHEMA["spec.restore"]
+_WAITS = SCHEMA["spec.waits"]
+_VOLUMES = SCHEMA["spec.volumes"]
+_PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
+_PATCH_KEYS = keys_by_path(RestorePlanDocument)["spec.modifiers[].jsonPatch[]"]
 
 VOLUME_KEYS: dict[str, str] = {
     "mover": "spec.volumes.mover",
@@ -615,7 +587,7 @@ class _Loader:
         ops: list[Mapping[str, object]] = []
         for i, item in enumerate(node.value):
             op_field = f"{field_name}[{i}]"
-            op = Section(item, op_field, self.file, ("op", "path", "value", "from"))
+            op = Section(item, op_field, self.file, _PATCH_KEYS)
             name = op.str_required("op")
             if name not in _PATCH_OPS:
                 raise op.error(

@@ -39,6 +39,8 @@ from apscheduler.triggers.cron import CronTrigger
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
 from drkit.config.limits import MAX_KEEP_COUNT, MAX_UID, MIN_LOCK_RETENTION
+from drkit.config.model import keys_by_path
+from drkit.config.scheduledoc import ScheduleDocument
 from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
@@ -205,73 +207,24 @@ def next_runs(schedule: Schedule, count: int, now: datetime) -> list[datetime]:
 
 # -- loading --------------------------------------------------------------------------------------
 
-_TOP = ("apiVersion", "kind", "metadata", "spec")
-_METADATA = ("name",)
-_SPEC = (
-    "cron",
-    "timezone",
-    "jitter",
-    "repository",
-    "kube",
-    "etcd",
-    "resources",
-    "volumes",
-    "tags",
-    "retention",
-    "lock",
-    "verify",
-    "drill",
-)
-_REPOSITORY = ("url", "passwordFile", "keyFile", "s3")
-_S3 = ("endpoint", "region", "pathStyle", "caBundle", "profile")
-_KUBE = ("kubeconfig", "context")
-_ETCD = ("endpoints", "caFile", "certFile", "keyFile", "kubeadm")
-_RESOURCES = (
-    "enabled",
-    "includeNamespaces",
-    "excludeNamespaces",
-    "includeResources",
-    "excludeResources",
-    "selector",
-    "namespaceSelector",
-    "includeClusterResources",
-)
-_VOLUMES = (
-    "mode",
-    "mover",
-    "pathMap",
-    "snapshotClass",
-    "image",
-    "moverSecret",
-    "timeout",
-    "runAsUser",
-    "fsGroup",
-    "readAsRoot",
-    "hooks",
-)
-_COUNTS = ("keepLast", "keepHourly", "keepDaily", "keepWeekly", "keepMonthly", "keepYearly")
-_RETENTION = (*_COUNTS, "keepWithin", "keepTags")
-_LOCK = ("mode", "period")
-_VERIFY = ("cron", "readDataPercent")
-_DRILL = ("cron", "plan")
+SCHEMA: dict[str, tuple[str, ...]] = keys_by_path(ScheduleDocument)
+"""Every mapping of the file format (by dotted path) and the keys it allows, from the document model
+(:class:`~drkit.config.scheduledoc.ScheduleDocument`); the docs test reads it."""
 
-
-SCHEMA: dict[str, tuple[str, ...]] = {
-    "": _TOP,
-    "metadata": _METADATA,
-    "spec": _SPEC,
-    "spec.repository": _REPOSITORY,
-    "spec.repository.s3": _S3,
-    "spec.kube": _KUBE,
-    "spec.etcd": _ETCD,
-    "spec.resources": _RESOURCES,
-    "spec.volumes": _VOLUMES,
-    "spec.retention": _RETENTION,
-    "spec.lock": _LOCK,
-    "spec.verify": _VERIFY,
-    "spec.drill": _DRILL,
-}
-"""Every mapping of the file format (by dotted path) and the keys it allows; the docs test reads it."""
+_TOP = SCHEMA[""]
+_METADATA = SCHEMA["metadata"]
+_SPEC = SCHEMA["spec"]
+_REPOSITORY = SCHEMA["spec.repository"]
+_S3 = SCHEMA["spec.repository.s3"]
+_KUBE = SCHEMA["spec.kube"]
+_ETCD = SCHEMA["spec.etcd"]
+_RESOURCES = SCHEMA["spec.resources"]
+_VOLUMES = SCHEMA["spec.volumes"]
+_RETENTION = SCHEMA["spec.retention"]
+_COUNTS = tuple(key for key in _RETENTION if key not in ("keepWithin", "keepTags"))
+_LOCK = SCHEMA["spec.lock"]
+_VERIFY = SCHEMA["spec.verify"]
+_DRILL = SCHEMA["spec.drill"]
 
 CAPTURE_KEYS: dict[str, str] = {
     "kube.kubeconfig": "spec.kube.kubeconfig",

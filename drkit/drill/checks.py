@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from drkit.config.checkdoc import CHECK_MODELS
+from drkit.config.model import keys_by_path
 from drkit.config.yamlsource import Node, Section, kind_of
 from drkit.errors import ConfigError, DrkitError
 from drkit.kube.apply import Requester, get
@@ -47,29 +49,10 @@ DEFAULT_TIMEOUT_S = 60.0
 POLL_INTERVAL_S = 1.0
 OUTPUT_TAIL = 2000
 
-CHECK_TYPES = (
-    "exists",
-    "count",
-    "available",
-    "configmapEquals",
-    "secretEquals",
-    "statusEquals",
-    "volumeChecksum",
-    "httpProbe",
-    "command",
-)
+CHECK_TYPES = tuple(CHECK_MODELS)
 COMMON_FIELDS = ("name", "timeout")
-FIELDS: dict[str, tuple[str, ...]] = {
-    "exists": ("kind", "apiVersion", "name", "namespace"),
-    "count": ("kind", "apiVersion", "namespace", "selector", "min", "equals"),
-    "available": ("kind", "name", "namespace"),
-    "configmapEquals": ("name", "namespace"),
-    "secretEquals": ("name", "namespace"),
-    "statusEquals": ("kind", "apiVersion", "name", "namespace"),
-    "volumeChecksum": ("namespace", "pvc", "path"),
-    "httpProbe": ("namespace", "service", "port", "path", "scheme", "expectStatus", "contains"),
-    "command": ("run", "shell"),
-}
+FIELDS: dict[str, tuple[str, ...]] = {kind: keys_by_path(model)[kind] for kind, model in CHECK_MODELS.items()}
+"""Each check type and the keys of its mapping, from the document models (drkit.config.checkdoc)."""
 AVAILABLE_KINDS = ("Deployment", "StatefulSet")
 
 

@@ -1,0 +1,91 @@
+"""The base of drkit's document models (pydantic v2) and the value types the file formats share.
+
+Models describe the *shape* of a YAML document: keys in camelCase (the Python names are snake_case
+with generated aliases), unknown keys refused, each value's type. They are the source of the published
+JSON Schemas (``drkit schema``, ``docs/schemas/``) and of the key tables the loaders check a document
+against (:func:`keys_by_path`). What a value means (a cron expression that APScheduler reads like
+crontab, a URL the storage layer accepts, a time zone that exists) is checked by the loaders, which
+name file, line and field; :mod:`drkit.config.translate` turns the models' own errors into such
+messages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from drkit.config.limits import MAX_UID
+
+API_VERSION = "drkit.io/v1"
+
+
+class Model(BaseModel):
+    """A mapping of a drkit document: camelCase keys, no unknown ones, frozen."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, use_enum_values=True
+    )
+
+
+Duration = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^\s*([0-9]+[ywdhms]?)+\s*$")] | Annotated[int, Field(ge=0)],
+    Field(description="a duration: 30d, 12h, 2w, 1y, 90m, 1d12h, or a number of seconds"),
+]
+Text = Annotated[str, StringConstraints(min_length=1)]
+Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id")]
+ClusterResources = Annotated[
+    bool | Literal["auto", "true", "false"],
+    Field(description="auto: the cluster-scoped objects the selected namespaced ones need; true: all"),
+]
+Mover = Literal["local", "job"]
+
+
+class Metadata(Model):
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
+
+
+class S3(Model):
+    endpoint: Text | None = None
+    region: Text | None = None
+    path_style: bool | None = None
+    ca_bundle: Text | None = None
+    profile: Text | None = None
+
+
+class Repository(Model):
+    """``spec.repository``: the same in schedules and restore plans."""
+
+    url: Text
+    password_file: Text | None = None
+    key_file: Text | None = None
+    s3: S3 | None = None
+
+
+def keys_by_path(model: type[Model], path: str = "") -> dict[str, tuple[str, ...]]:
+    """Every mapping of ``model``'s document (by dotted path, ``[]`` for the items of a list) and its
+    keys, as the loaders' ``SCHEMA`` tables hold them."""
+    out: dict[str, tuple[str, ...]] = {path: tuple(_alias(name, f) for name, f in model.model_fields.items())}
+    for name, f in model.model_fields.items():
+        child = f"{path}.{_alias(name, f)}" if path else _alias(name, f)
+        for sub, suffix in _models_in(f.annotation):
+            out.update(keys_by_path(sub, child + suffix))
+    return out
+
+
+def _alias(name: str, field: Any) -> str:
+    return str(field.alias or name)
+
+
+def _models_in(annotation: Any, suffix: str = "") -> list[tuple[type[Model], str]]:
+    """The document models a field holds (directly, in a union, or as the items of a list)."""
+    if isinstance(annotation, type) and issubclass(annotation, Model):
+        return [(annotation, suffix)]
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in (list, tuple):
+        return [m for a in args for m in _models_in(a, suffix + "[]")]
+    if origin is dict:
+        return []
+    return [m for a in args for m in _models_in(a, suffix)]

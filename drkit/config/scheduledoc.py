@@ -1,0 +1,107 @@
+"""The schedule file format as a document model (``schedules/*.yaml``; docs/schedules.md): the source
+of ``drkit schema schedule`` and of the keys :mod:`drkit.config.schedule` allows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from drkit.config.limits import MAX_KEEP_COUNT
+from drkit.config.model import ClusterResources, Duration, Id, Metadata, Model, Mover, Repository, Text
+
+Count = Annotated[
+    Annotated[int, Field(ge=0, le=MAX_KEEP_COUNT)] | Literal["unlimited", "all"],
+    Field(description="how many to keep, or unlimited"),
+]
+
+
+class Kube(Model):
+    kubeconfig: Text | None = None
+    context: Text | None = None
+
+
+class Etcd(Model):
+    endpoints: Annotated[list[Annotated[str, Field(pattern=r"^https?://")]], Field(min_length=1)]
+    ca_file: Text | None = None
+    cert_file: Text | None = None
+    key_file: Text | None = None
+    kubeadm: bool | None = None
+
+
+class Resources(Model):
+    enabled: bool | None = None
+    include_namespaces: list[Text] | None = None
+    exclude_namespaces: list[Text] | None = None
+    include_resources: list[Text] | None = None
+    exclude_resources: list[Text] | None = None
+    selector: Text | None = None
+    namespace_selector: Text | None = None
+    include_cluster_resources: ClusterResources | None = None
+
+
+class Volumes(Model):
+    mode: Annotated[Text, Field(description="all, none, or a label selector of the claims")] | None = None
+    mover: Mover | None = None
+    path_map: list[Text] | None = None
+    snapshot_class: Text | None = None
+    image: Text | None = None
+    mover_secret: Text | None = None
+    timeout: Duration | None = None
+    run_as_user: Id | None = None
+    fs_group: Id | None = None
+    read_as_root: bool | None = None
+    hooks: bool | None = None
+
+
+class Retention(Model):
+    keep_last: Count | None = None
+    keep_hourly: Count | None = None
+    keep_daily: Count | None = None
+    keep_weekly: Count | None = None
+    keep_monthly: Count | None = None
+    keep_yearly: Count | None = None
+    keep_within: Duration | None = None
+    keep_tags: list[Text] | None = None
+
+
+class Lock(Model):
+    mode: Literal["compliance", "governance"] | None = None
+    period: Duration | None = None
+
+
+class Verify(Model):
+    cron: Text
+    read_data_percent: (
+        Annotated[float, Field(ge=0, le=100)] | Annotated[str, Field(pattern=r"^\s*[0-9.]+\s*%\s*$")] | None
+    ) = None
+
+
+class Drill(Model):
+    cron: Text
+    plan: Text
+
+
+class Spec(Model):
+    cron: Annotated[Text, Field(description="five cron fields or a macro such as @daily")]
+    timezone: Text | None = None
+    jitter: Duration | None = None
+    repository: Repository
+    kube: Kube | None = None
+    etcd: Etcd | None = None
+    resources: Resources | None = None
+    volumes: Volumes | None = None
+    tags: list[Text] | None = None
+    retention: Retention | None = None
+    lock: Lock | None = None
+    verify: Verify | None = None
+    drill: Drill | None = None
+
+
+class ScheduleDocument(Model):
+    """A schedule: what ``drkit backup run`` captures, plus the clock that runs it (docs/schedules.md)."""
+
+    api_version: Literal["drkit.io/v1"]
+    kind: Literal["Schedule"]
+    metadata: Metadata
+    spec: Spec
