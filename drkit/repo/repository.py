@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from drkit.errors import ConfigError, DrkitError, RepositoryNotFound, VerificationFailed
-from drkit.repo.engine.backup import ParentTrees, TreeBackup
+from drkit.repo.engine.backup import ParentTrees
+from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.prune import forget_snapshots, prune_repository
+from drkit.repo.engine.references import lock_references
 from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
 from drkit.repo.engine.retention import Decision, Policy, apply_grouped
 from drkit.repo.engine.snapshotreader import SnapshotReader
@@ -30,7 +31,7 @@ from drkit.repo.format import catalog
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.index import BlobKey, MasterIndex, PackRecord, decode_index
+from drkit.repo.format.index import BlobKey, MasterIndex, decode_index
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
@@ -38,11 +39,9 @@ from drkit.repo.format.layout import (
     INDEX_PREFIX,
     KEYS_PREFIX,
     SNAPSHOTS_PREFIX,
-    index_key,
     is_object_name,
     name_of_key,
     object_name,
-    pack_key,
     snapshot_key,
 )
 from drkit.repo.format.manifest import decode_manifest, encode_manifest
@@ -50,15 +49,12 @@ from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.model import (
     KIND_CLUSTER,
     KIND_DRILL,
-    KIND_PATH,
-    PackRef,
     Problem,
     ProblemKind,
     PruneResult,
     RepoInfo,
     RestoreStats,
     Snapshot,
-    SnapshotStats,
     UnreadableSnapshot,
     VerifyReport,
 )
@@ -74,7 +70,6 @@ from drkit.repo.format.repoconfig import (
 )
 from drkit.repo.format.retainuntil import lock_until, retention_at
 from drkit.repo.format.sealing import (
-    MASTER_SEALER,
     MasterWriteKeys,
     Openers,
     SessionWriteKeys,
@@ -495,63 +490,6 @@ class Repository:
 
     # -- backup ----------------------------------------------------------------------------------
 
-    def _known_untils(self) -> tuple[dict[str, datetime], dict[str, datetime]]:
-        packs: dict[str, datetime] = {}
-        indexes: dict[str, datetime] = {}
-        for s in self._load_snapshots():
-            for p, ref in s.packs.items():
-                if ref.retain_until is not None and (p not in packs or ref.retain_until > packs[p]):
-                    packs[p] = ref.retain_until
-            for i, t in s.indexes.items():
-                if t is not None and (i not in indexes or t > indexes[i]):
-                    indexes[i] = t
-        return packs, indexes
-
-    def _lock_references(
-        self,
-        index: MasterIndex,
-        referenced: set[BlobKey],
-        new_indexes: dict[str, datetime | None],
-        needed: datetime | None,
-    ) -> tuple[dict[str, PackRef], dict[str, datetime | None]]:
-        """The packs and index objects a snapshot needs, each locked at least until ``needed``.
-
-        A reused object whose known retain-until is earlier gets ``extend_retention`` (with the
-        version id recorded for packs); the config's lock is extended along.
-        """
-        pack_ids: set[str] = set()
-        for k in referenced:
-            loc = index.get(k)
-            if loc is None:  # pragma: no cover - the writer indexes every blob it stores
-                raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
-            pack_ids.add(loc.pack_id)
-        known_packs, known_indexes = self._known_untils()
-        pack_refs: dict[str, PackRef] = {}
-        index_refs: dict[str, datetime | None] = {}
-        sessions: set[bytes] = set()
-        for p in sorted(pack_ids):
-            rec: PackRecord = index.packs[p]
-            until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
-            if needed is not None and (until is None or until < needed):
-                self.store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
-                until = needed
-            pack_refs[p] = PackRef(rec.version_id, until)
-            if needed is not None and rec.sealer != MASTER_SEALER and rec.sealer not in sessions:
-                self.store.extend_retention(session_key(rec.sealer), needed)
-                sessions.add(rec.sealer)
-            index_id = index.pack_index.get(p)
-            if index_id is not None and index_id not in index_refs:
-                iuntil = new_indexes.get(index_id) or known_indexes.get(index_id)
-                if needed is not None and (iuntil is None or iuntil < needed):
-                    self.store.extend_retention(
-                        index_key(index_id), needed, version_id=index.index_versions.get(index_id)
-                    )
-                    iuntil = needed
-                index_refs[index_id] = iuntil
-        if needed is not None:
-            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
-        return pack_refs, index_refs
-
     def backup_path(
         self,
         source: Path,
@@ -561,57 +499,20 @@ class Repository:
         progress: Progress | None = None,
     ) -> Snapshot:
         """Back up the directory ``source``; the snapshot exists once its manifest is written."""
-        started = time.monotonic()
-        source = Path(source)
-        if not source.is_dir():
-            raise ConfigError(f"{source} is not a directory", field="source")
-        snapshots = self._load_snapshots()
-        host = host or socket.gethostname()
-        paths = (str(source.absolute()),)
-        parent = next(
-            (s for s in reversed(snapshots) if s.kind == KIND_PATH and s.host == host and s.paths == paths),
-            None,
-        )
-        writer = self._blob_writer()
-        walker = TreeBackup(writer, self.config.chunker, workers=self.settings.workers, progress=progress)
-        parent_trees = None
-        if parent is not None and self.settings.use_parent and self._openers is not None:
-            parent_trees = self._parent_trees(parent, parent.tree)
-        if progress is not None:
-            progress.start("backup", None)
-        try:
-            result = walker.run(source, parent_trees)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            if progress is not None:
-                progress.done()
-        snap = Snapshot(
-            id="",
-            time=self._clock(),
-            host=host,
-            tags=tuple(tags),
-            paths=paths,
-            tree=result.tree,
-            root=result.root,
-            stats=SnapshotStats(
-                files=result.files,
-                dirs=result.dirs,
-                symlinks=result.symlinks,
-                bytes=result.bytes,
-                new_bytes=writer.new_bytes,
-                stored_bytes=writer.stored_bytes,
-                new_packs=len(writer.new_packs),
-                reused_files=result.reused_files,
-                skipped=tuple(result.skipped),
-            ),
-            parent=parent.id if parent is not None else None,
-        )
-        return self._commit_snapshot(snap, writer, result.referenced, started)
+        return backup_path(self, source, tags=tags, host=host, progress=progress)
 
-    # -- building blocks of a backup (also used by SnapshotWriter) ----------------------------------
+    # -- what the engines that write a snapshot need (engine/target.py, SnapshotTarget) ---------------
+
+    @property
+    def chunker_params(self) -> ChunkerParams:
+        return self.config.chunker
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def known_snapshots(self) -> list[Snapshot]:
+        """The readable snapshots, oldest first (none when opened write-only), cached."""
+        return self._load_snapshots()
 
     def write_keys(self) -> WriteKeys:
         """The keys new objects are sealed with. A write-only session's wrapped key is stored first
@@ -630,7 +531,7 @@ class Repository:
         """How new objects are locked (the repository's mode and period)."""
         return self._lock()
 
-    def _blob_writer(self) -> BlobWriter:
+    def blob_writer(self) -> BlobWriter:
         """A writer for one backup; stores the write-only session's key first if not yet done."""
         state = self._load_index()
         return BlobWriter(
@@ -643,7 +544,7 @@ class Repository:
             compression_level=compression_level(self.config.compression),
         )
 
-    def _parent_trees(self, parent: Snapshot, tree: bytes) -> ParentTrees:
+    def parent_trees(self, parent: Snapshot, tree: bytes) -> ParentTrees:
         """The parent snapshot's trees from ``tree`` down, to skip files unchanged since it was made."""
         packs = PackSource(self._read_keys(), self._load_index().index, self._reader, cache_packs=4)
         started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
@@ -653,7 +554,7 @@ class Repository:
             changed_before_ns=started_ns - PARENT_MARGIN_NS,
         )
 
-    def _commit_snapshot(
+    def commit_snapshot(
         self, snap: Snapshot, writer: BlobWriter, referenced: set[BlobKey], started: float
     ) -> Snapshot:
         """Lock what ``snap`` references, then store its manifest: the snapshot exists from then on.
@@ -665,7 +566,16 @@ class Repository:
         now = self._clock()
         mode, retention = self.lock_settings
         needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
-        pack_refs, index_refs = self._lock_references(state.index, referenced, writer.new_indexes, needed)
+        pack_refs, index_refs = lock_references(
+            self.store,
+            state.index,
+            self._load_snapshots(),
+            referenced,
+            new_indexes=writer.new_indexes,
+            needed=needed,
+        )
+        if needed is not None:  # the config is read by every reader: it lives as long as any snapshot
+            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
         snap = replace(
             snap,
             time=now,

@@ -35,11 +35,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from drkit.errors import ConfigError, DrkitError
 from drkit.repo.engine.backup import INLINE_BELOW, ParentTrees, TreeBackup
 from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.target import SnapshotTarget
 from drkit.repo.engine.vtree import DIR_MODE, VirtualTree, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
@@ -47,9 +48,6 @@ from drkit.repo.format.chunker import Chunker
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.format.tree import Node, NodeType, encode_tree
-
-if TYPE_CHECKING:
-    from drkit.repo.repository import Repository
 
 MAX_META_BYTES: Final = 1024 * 1024
 """The meta document travels in every manifest (read by every listing): large data belongs in files."""
@@ -102,11 +100,14 @@ def _mtime_ns(mtime: datetime | None, default: int) -> int:
 
 
 class SnapshotWriter:
-    """One snapshot being built. Made by :meth:`Repository.new_snapshot`; not reusable."""
+    """One snapshot being built. Made by :meth:`Repository.new_snapshot`; not reusable.
+
+    ``target`` is the repository, seen through :class:`SnapshotTarget` (what a snapshot needs of it).
+    """
 
     def __init__(
         self,
-        repo: Repository,
+        target: SnapshotTarget,
         *,
         kind: str = KIND_CLUSTER,
         tags: Iterable[str] = (),
@@ -116,7 +117,7 @@ class SnapshotWriter:
     ) -> None:
         if not kind or kind == KIND_PATH:
             raise ConfigError(f"snapshot kind {kind!r} is for backup_path; use e.g. 'cluster'", field="kind")
-        self._repo = repo
+        self._target = target
         self._started = time.monotonic()
         self.kind = kind
         self.tags = tuple(tags)
@@ -125,14 +126,14 @@ class SnapshotWriter:
         self._meta: dict[str, Any] = {}
         if meta is not None:
             self.set_meta(meta)
-        now_ns = int(repo._clock().timestamp()) * 1_000_000_000
+        now_ns = int(target.now().timestamp()) * 1_000_000_000
         self._tree = VirtualTree(now_ns)
         self._parent = self._find_parent()
-        self._writer: BlobWriter = repo._blob_writer()
+        self._writer: BlobWriter = target.blob_writer()
         self._referenced: set[BlobKey] = set()
         self._ref_lock = threading.Lock()
         self._local = threading.local()
-        self._workers = max(1, repo.settings.workers)
+        self._workers = max(1, target.settings.workers)
         self._window = threading.BoundedSemaphore(self._workers * 2)
         self._pool: ThreadPoolExecutor | None = None
         self._failed: BaseException | None = None
@@ -224,7 +225,7 @@ class SnapshotWriter:
             raise ConfigError(f"{source} is not a directory", field="source")
         self._tree.reserve(parts)
         walker = TreeBackup(
-            self._writer, self._repo.config.chunker, workers=self._workers, progress=self.progress
+            self._writer, self._target.chunker_params, workers=self._workers, progress=self.progress
         )
         result = walker.run(source, self._parent_trees(parts))
         root = result.root
@@ -279,7 +280,7 @@ class SnapshotWriter:
                 self.progress.done()
         snap = Snapshot(
             id="",
-            time=self._repo._clock(),
+            time=self._target.now(),
             host=self.host,
             tags=self.tags,
             paths=(),
@@ -302,7 +303,7 @@ class SnapshotWriter:
         )
         self._state = "committing"
         try:
-            self.snapshot = self._repo._commit_snapshot(snap, self._writer, self._referenced, self._started)
+            self.snapshot = self._target.commit_snapshot(snap, self._writer, self._referenced, self._started)
         except BaseException:
             self._state = "aborted"
             raise
@@ -330,7 +331,7 @@ class SnapshotWriter:
     def _chunker(self) -> Chunker:
         chunker: Chunker | None = getattr(self._local, "chunker", None)
         if chunker is None:
-            chunker = Chunker(self._repo.config.chunker)
+            chunker = Chunker(self._target.chunker_params)
             self._local.chunker = chunker
         return chunker
 
@@ -377,9 +378,9 @@ class SnapshotWriter:
         return tree_id
 
     def _find_parent(self) -> Snapshot | None:
-        if not self._repo.settings.use_parent or self._repo.write_only:
+        if not self._target.settings.use_parent:
             return None
-        snaps = self._repo._load_snapshots()
+        snaps = self._target.known_snapshots()  # none when opened write-only
         return next((s for s in reversed(snaps) if s.kind == self.kind and s.host == self.host), None)
 
     def _parent_trees(self, parts: tuple[bytes, ...]) -> ParentTrees | None:
@@ -388,7 +389,7 @@ class SnapshotWriter:
         if parent is None:
             return None
         try:
-            pt = self._repo._parent_trees(parent, parent.tree)
+            pt = self._target.parent_trees(parent, parent.tree)
             tree: bytes | None = parent.tree
             for name in parts:
                 assert tree is not None

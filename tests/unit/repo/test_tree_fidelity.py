@@ -279,7 +279,7 @@ def test_parent_cache_requires_the_same_inode_and_filesystem(tmp_path: Path) -> 
 
 def hostile_snapshot(repo: Repository, build: Callable[[Callable[[bytes], bytes]], bytes]) -> Snapshot:
     """A snapshot whose trees are written as given (raw tree JSON), bypassing every writer-side check."""
-    writer = repo._blob_writer()
+    writer = repo.blob_writer()
     referenced: set[tuple[BlobType, bytes]] = set()
 
     def put(raw: bytes) -> bytes:
@@ -299,7 +299,7 @@ def hostile_snapshot(repo: Repository, build: Callable[[Callable[[bytes], bytes]
         root=RootMeta(0o755, os.getuid(), os.getgid(), 1),
         stats=SnapshotStats(),
     )
-    return repo._commit_snapshot(snap, writer, referenced, time.monotonic())
+    return repo.commit_snapshot(snap, writer, referenced, time.monotonic())
 
 
 def _entry(name: str, kind: str, **kw: object) -> dict[str, object]:

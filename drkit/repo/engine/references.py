@@ -1,0 +1,80 @@
+"""What a new snapshot references, each object locked at least as long as the snapshot.
+
+A snapshot needs its packs, the index objects that list them, and the write-only session keys that
+sealed them. Each is locked until the snapshot's own retain-until (docs/format.md, "Object Lock");
+an object reused from an earlier snapshot whose known retain-until is earlier gets
+``extend_retention`` (by the version id recorded for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from drkit.errors import VerificationFailed
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.index import BlobKey, MasterIndex
+from drkit.repo.format.layout import index_key, pack_key
+from drkit.repo.format.model import PackRef, Snapshot
+from drkit.repo.format.sealing import MASTER_SEALER, session_key
+from drkit.storage.base import Store
+
+
+def known_untils(snapshots: Iterable[Snapshot]) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """The latest retain-until that ``snapshots`` record for each pack and each index object."""
+    packs: dict[str, datetime] = {}
+    indexes: dict[str, datetime] = {}
+    for s in snapshots:
+        for p, ref in s.packs.items():
+            if ref.retain_until is not None and (p not in packs or ref.retain_until > packs[p]):
+                packs[p] = ref.retain_until
+        for i, t in s.indexes.items():
+            if t is not None and (i not in indexes or t > indexes[i]):
+                indexes[i] = t
+    return packs, indexes
+
+
+def lock_references(
+    store: Store,
+    index: MasterIndex,
+    snapshots: Iterable[Snapshot],
+    referenced: set[BlobKey],
+    *,
+    new_indexes: dict[str, datetime | None],
+    needed: datetime | None,
+) -> tuple[dict[str, PackRef], dict[str, datetime | None]]:
+    """The packs and index objects a snapshot needs, each locked at least until ``needed``.
+
+    ``snapshots`` are the existing ones (what they record of each object's retain-until);
+    ``new_indexes`` the index objects this backup wrote, with their retain-until.
+    """
+    pack_ids: set[str] = set()
+    for k in referenced:
+        loc = index.get(k)
+        if loc is None:  # pragma: no cover - the writer indexes every blob it stores
+            raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
+        pack_ids.add(loc.pack_id)
+    known_packs, known_indexes = known_untils(snapshots)
+    pack_refs: dict[str, PackRef] = {}
+    index_refs: dict[str, datetime | None] = {}
+    sessions: set[bytes] = set()
+    for p in sorted(pack_ids):
+        rec = index.packs[p]
+        until = max((t for t in (rec.retain_until, known_packs.get(p)) if t is not None), default=None)
+        if needed is not None and (until is None or until < needed):
+            store.extend_retention(pack_key(p), needed, version_id=rec.version_id)
+            until = needed
+        pack_refs[p] = PackRef(rec.version_id, until)
+        if needed is not None and rec.sealer != MASTER_SEALER and rec.sealer not in sessions:
+            store.extend_retention(session_key(rec.sealer), needed)
+            sessions.add(rec.sealer)
+        index_id = index.pack_index.get(p)
+        if index_id is not None and index_id not in index_refs:
+            iuntil = new_indexes.get(index_id) or known_indexes.get(index_id)
+            if needed is not None and (iuntil is None or iuntil < needed):
+                store.extend_retention(
+                    index_key(index_id), needed, version_id=index.index_versions.get(index_id)
+                )
+                iuntil = needed
+            index_refs[index_id] = iuntil
+    return pack_refs, index_refs
