@@ -74,12 +74,6 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
-class KeySlotSummary:
-    id: str
-    label: str
-
-
-@dataclass(frozen=True)
 class RepoInfo:
     id: str
     url: str
