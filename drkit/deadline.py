@@ -10,6 +10,9 @@ when its socket times out or the process exits: it holds no lock of the caller's
 The process-wide limits are a ``Timeouts`` (``current()``); the CLI sets them from ``--timeout``
 (``configure``), and each client (``drkit.storage``, ``drkit.kube``, ``drkit.etcd``) reads them when
 it is built.
+
+``Deadline`` is the one way drkit waits for something to become true (a server ready, a Job finished,
+a claim bound): a moment on the monotonic clock, what is left of it, and ``polls`` to loop until it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextvars
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -78,6 +81,41 @@ def configure(timeouts: Timeouts) -> None:
     """Set the process-wide limits: clients built afterwards use them."""
     global _current  # noqa: PLW0603 - one setting per process, like logging's
     _current = timeouts
+
+
+class Deadline:
+    """``seconds`` from now on ``clock`` (monotonic): what is left, whether it passed, and the polls
+    until then. One deadline may be shared by several waits (one budget for many claims)."""
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left (0 once it passed)."""
+        return max(0.0, self._end - self._clock())
+
+    def expired(self) -> bool:
+        return self._clock() >= self._end
+
+    def polls(self, interval: float, *, sleep: Callable[[float], None] = time.sleep) -> Iterator[int]:
+        """Attempt numbers 1, 2, ...: the first at once, then one every ``interval`` seconds, the last
+        one when the deadline comes (never a sleep past it). Leave the loop when done; a loop that ends
+        by itself ran out of time::
+
+            for _ in Deadline(30).polls(0.5):
+                if ready():
+                    break
+            else:
+                raise TimeoutError("not ready after 30s")
+        """
+        attempt = 1
+        yield attempt
+        while not self.expired():
+            sleep(min(interval, self.remaining()))
+            attempt += 1
+            yield attempt
 
 
 class DeadlineExceeded(Exception):

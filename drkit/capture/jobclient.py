@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from drkit.capture.movers import parse_result
+from drkit.deadline import Deadline
 from drkit.errors import ConfigError, DrkitError, KubernetesError
 from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeNotFound
@@ -94,14 +95,11 @@ class KubeMoverCluster:
     def _poll(
         self, get: Callable[[], Json], done: Callable[[Json], bool], what: str, timeout_s: float
     ) -> Json:
-        deadline = time.monotonic() + timeout_s
-        while True:
+        for _ in Deadline(timeout_s).polls(self.poll_s):
             obj = get()
             if done(obj):
                 return obj
-            if time.monotonic() >= deadline:
-                raise KubernetesError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-            time.sleep(self.poll_s)
+        raise KubernetesError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
     def wait_job(self, namespace: str, name: str, timeout_s: float) -> Json:
         """The finished Job. A Job whose pod cannot even be created (the namespace's Pod Security

@@ -49,6 +49,7 @@ from drkit.daemon.records import Job, Result, RunEnd, RunLog, RunStart, new_run_
 from drkit.daemon.retry import RetryPolicy, describe, permanent
 from drkit.daemon.runcontext import run_context
 from drkit.daemon.webhook import Webhook
+from drkit.deadline import Deadline
 
 log = logging.getLogger("drkit.daemon")
 
@@ -188,12 +189,12 @@ class Daemon:
             self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        deadline = time.monotonic() + grace
+        deadline = Deadline(grace)
         with self._idle:
             if self._running:
                 log.info("shutting down: waiting up to %.0fs for %d running jobs", grace, len(self._running))
-            while self._running and time.monotonic() < deadline:
-                self._idle.wait(max(0.0, min(1.0, deadline - time.monotonic())))
+            while self._running and not deadline.expired():
+                self._idle.wait(min(1.0, deadline.remaining()))
             leftover = list(self._running.values())
             self._running.clear()
         cut: list[RunEnd] = []

@@ -39,6 +39,7 @@ from urllib.parse import quote
 from drkit.config.checkdoc import CHECK_MODELS
 from drkit.config.model import keys_by_path
 from drkit.config.yamlsource import Node, Section, kind_of
+from drkit.deadline import Deadline
 from drkit.errors import ConfigError, DrkitError
 from drkit.kube.apply import Requester, get
 from drkit.kube.errors import KubeAPIError, KubeNotFound
@@ -414,19 +415,16 @@ def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:
     if spec.type == "command":
         look = _command_run(spec, ctx)
         return CheckResult(spec, look.status, look.message, ctx.clock() - started)
-    deadline = started + spec.timeout_s
-    attempts = 0
-    while True:
-        attempts += 1
+    polls = Deadline(spec.timeout_s, clock=ctx.clock).polls(ctx.interval, sleep=ctx.sleep)
+    for attempts in polls:  # noqa: B007 - the count is reported after the loop
         try:
             look = _LOOKS[spec.type](spec, ctx)
         except (KubeAPIError, ConfigError) as exc:
             look = _Look(Status.FAIL, str(exc), final=isinstance(exc, ConfigError))
         except DrkitError as exc:
             look = _Look(Status.FAIL, str(exc), final=True)
-        if look.status is not Status.FAIL or look.final or ctx.clock() >= deadline:
+        if look.status is not Status.FAIL or look.final:
             break
-        ctx.sleep(ctx.interval)
     message = look.message
     if look.status is Status.FAIL and not look.final:
         message = f"{message} (still so after {spec.timeout_s:g}s)"

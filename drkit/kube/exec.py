@@ -10,7 +10,6 @@ this module is exercised against real clusters only; the hook logic is tested wi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
+from drkit.deadline import Deadline
 from drkit.errors import KubernetesError
 from drkit.kube.client import KubeClient, api_error
 
@@ -61,16 +61,15 @@ class KubePodExec:
             raise KubernetesError(f"exec in {namespace}/{pod}[{container}]: {exc}") from exc
         out: list[str] = []
         err: list[str] = []
-        deadline = time.monotonic() + timeout_s
+        deadline = Deadline(timeout_s)
         try:
             while ws.is_open():
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if deadline.expired():
                     raise KubernetesError(
                         f"exec in {namespace}/{pod}[{container}] timed out after {timeout_s:.0f}s: "
                         f"{' '.join(command)}"
                     )
-                ws.update(timeout=min(left, 1.0))
+                ws.update(timeout=min(deadline.remaining(), 1.0))
                 if ws.peek_stdout():
                     out.append(ws.read_stdout())
                 if ws.peek_stderr():

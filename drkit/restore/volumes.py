@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +39,7 @@ from drkit.capture.jobclient import KubeMoverCluster, MoverCluster
 from drkit.capture.localpaths import PathRule, local_node_name, resolve_local
 from drkit.capture.movers import MoverSettings, MoverTarget
 from drkit.config.restoreplan import RestorePlanConfig
+from drkit.deadline import Deadline
 from drkit.errors import ConfigError, DrkitError, KubernetesError
 from drkit.kube.apply import Requester, get
 from drkit.kube.client import KubeClient
@@ -310,6 +311,8 @@ class LocalFiller:
         node_name: str | None = None,
         bind_timeout_s: float = BIND_TIMEOUT_S,
         poll_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.repo = repo
         self.kube = kube
@@ -317,39 +320,40 @@ class LocalFiller:
         self.node_name = node_name or local_node_name()
         self.bind_timeout_s = bind_timeout_s
         self.poll_s = poll_s
-        self._deadline: float | None = None  # one deadline for every claim's binding (see prepare)
+        self._clock = clock
+        self._sleep = sleep
+        self._deadline: Deadline | None = None  # one deadline for every claim's binding (see prepare)
 
     def prepare(self, fills: Sequence[VolumeFill]) -> None:
         """Wait for the claims whose directory only their PV can tell, all at once, under one deadline
         (``bind_timeout_s``): independent claims bind in parallel, so N claims never take N timeouts."""
-        self._deadline = time.monotonic() + self.bind_timeout_s
+        self._deadline = Deadline(self.bind_timeout_s, clock=self._clock)
         if self.kube is None:
             return
         waiting = {f.key: f for f in fills if claim_rule_dir(f, self.rules) is None}
-        while waiting and time.monotonic() < self._deadline:
+        for _ in self._deadline.polls(self.poll_s, sleep=self._sleep):
             for key, fill in list(waiting.items()):
                 if _bound_pv(_get(self.kube, _claim_path(fill))):
                     del waiting[key]
-            if waiting:
-                time.sleep(self.poll_s)
+            if not waiting:
+                break
 
     def _bound_volume(self, fill: VolumeFill) -> VolumeInfo:
         if self.kube is None:
             raise ConfigError(f"volume {fill.key}: no --volume-path-map rule matches it")
-        deadline = self._deadline if self._deadline is not None else time.monotonic() + self.bind_timeout_s
-        while True:
+        deadline = self._deadline or Deadline(self.bind_timeout_s, clock=self._clock)
+        for _ in deadline.polls(self.poll_s, sleep=self._sleep):
             claim = _get(self.kube, _claim_path(fill))
             pv = _bound_pv(claim)
             if pv:
                 break
-            if time.monotonic() >= deadline:
-                cause, hint = why_unbound(self.kube, claim)
-                raise KubernetesError(
-                    f"claim {fill.key} was not Bound after {self.bind_timeout_s:.0f}s ({cause}), so its "
-                    "volume's path is unknown",
-                    hint=hint,
-                )
-            time.sleep(self.poll_s)
+        else:
+            cause, hint = why_unbound(self.kube, claim)
+            raise KubernetesError(
+                f"claim {fill.key} was not Bound after {self.bind_timeout_s:.0f}s ({cause}), so its "
+                "volume's path is unknown",
+                hint=hint,
+            )
         volume = _get(self.kube, f"/api/v1/persistentvolumes/{pv}")
         spec = volume.get("spec") or {}
         host = (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")

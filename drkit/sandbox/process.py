@@ -6,11 +6,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from drkit.deadline import Deadline
 from drkit.errors import SandboxError
 
 
@@ -84,8 +84,7 @@ def wait_until(
     interval: float = 0.1,
 ) -> None:
     """Poll ``ready`` until true; fail early if ``process`` dies, with the end of its log."""
-    deadline = time.monotonic() + timeout
-    while True:
+    for _ in Deadline(timeout).polls(interval):
         try:
             if ready():
                 return
@@ -96,10 +95,8 @@ def wait_until(
                 f"{process.name} exited with code {process.popen.returncode} before {what}; "
                 f"log {process.log_path}:\n{process.tail()}"
             )
-        if time.monotonic() > deadline:
-            tail = f"; log {process.log_path}:\n{process.tail()}" if process else ""
-            raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
-        time.sleep(interval)
+    tail = f"; log {process.log_path}:\n{process.tail()}" if process else ""
+    raise SandboxError(f"timed out after {timeout:.0f}s waiting for {what}{tail}")
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> bool:
@@ -108,12 +105,10 @@ def stop_pid(pid: int, timeout: float = 10.0) -> bool:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for _ in Deadline(timeout).polls(0.1):
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return True
-        time.sleep(0.1)
     _signal_group(pid, signal.SIGKILL)
     return True

@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from drkit.deadline import Deadline
 from drkit.errors import SandboxError
 from drkit.sandbox.process import Process
 from drkit.secret import Secret
@@ -160,14 +160,15 @@ def random_credentials(prefix: str) -> S3Credentials:
 def retry_until(call: Callable[[], T], *, process: Process, timeout: float, interval: float = 0.1) -> T:
     """``call()`` until it stops raising ``SandboxError`` (a server still initialising); then its
     last error, with the end of the process's log."""
-    deadline = time.monotonic() + timeout
-    while True:
+    last = SandboxError(f"no attempt within {timeout:.0f}s")
+    for _ in Deadline(timeout).polls(interval):
         try:
             return call()
         except SandboxError as exc:
-            if not process.alive() or time.monotonic() > deadline:
-                raise SandboxError(f"{exc.message}\nlog {process.log_path}:\n{process.tail()}") from exc
-        time.sleep(interval)
+            last = exc
+            if not process.alive():
+                break
+    raise SandboxError(f"{last.message}\nlog {process.log_path}:\n{process.tail()}") from last
 
 
 # --- a minimal SigV4 client -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from drkit.deadline import DeadlineExceeded, Timeouts, run
+from drkit.deadline import Deadline, DeadlineExceeded, Timeouts, run
 
 
 def test_a_quick_call_returns_its_value_and_is_never_called_slow() -> None:
@@ -49,3 +49,51 @@ def test_timeouts_derive_data_slow_and_attempt_seconds_and_refuse_nonsense() -> 
     assert Timeouts(metadata=2).slow_seconds == 0.5
     with pytest.raises(ValueError, match="outside"):
         Timeouts(metadata=0)
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_polls_start_at_once_and_end_with_a_last_look_at_the_deadline() -> None:
+    clock = FakeClock()
+    deadline = Deadline(1.0, clock=clock)
+    seen = [(attempt, clock.now) for attempt in deadline.polls(0.4, sleep=clock.sleep)]
+    assert [a for a, _ in seen] == [1, 2, 3, 4]
+    assert [t for _, t in seen] == pytest.approx([100.0, 100.4, 100.8, 101.0])
+    assert clock.sleeps == pytest.approx([0.4, 0.4, 0.2])  # never a sleep past the deadline
+    assert deadline.expired()
+    assert deadline.remaining() == 0.0
+
+
+def test_leaving_the_loop_stops_polling_and_keeps_the_rest_of_the_time() -> None:
+    clock = FakeClock()
+    deadline = Deadline(10.0, clock=clock)
+    for attempt in deadline.polls(1.0, sleep=clock.sleep):
+        if attempt == 3:
+            break
+    else:
+        pytest.fail("the loop ran out of time")
+    assert clock.sleeps == [1.0, 1.0]
+    assert deadline.remaining() == pytest.approx(8.0)
+    assert not deadline.expired()
+
+
+def test_a_zero_or_spent_deadline_still_looks_once() -> None:
+    clock = FakeClock()
+    assert list(Deadline(0.0, clock=clock).polls(1.0, sleep=clock.sleep)) == [1]
+    shared = Deadline(2.0, clock=clock)
+    list(shared.polls(1.0, sleep=clock.sleep))  # the first wait spends the budget
+    assert list(shared.polls(1.0, sleep=clock.sleep)) == [1]  # the next gets one look, no sleep
+    assert clock.sleeps == [1.0, 1.0]

@@ -12,7 +12,6 @@ import pytest
 
 from drkit.errors import KubernetesError
 from drkit.repo.repository import Repository
-from drkit.restore import volumes
 from drkit.restore.model import ObjectRef
 from drkit.restore.released import REBIND_OPTION, find_released
 from drkit.restore.volumes import LocalFiller, apply_with_volumes, fill_volumes, plan_fills, why_unbound
@@ -111,9 +110,8 @@ class FakeTime:
         self.now += seconds
 
 
-def test_claims_wait_together_under_one_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_claims_wait_together_under_one_deadline() -> None:
     clock = FakeTime()
-    monkeypatch.setattr(volumes, "time", clock)
     api = fake_api("shop")
     names = ["a", "b", "c"]
     for name in names:  # Pending for ever: their PV is Released with the old claim's uid
@@ -127,7 +125,16 @@ def test_claims_wait_together_under_one_deadline(monkeypatch: pytest.MonkeyPatch
         pv(api, f"pv-{name}", "Released", {"namespace": "shop", "name": name, "uid": "old"})
     plan = restore_plan(*(claim_with_volume("shop", n, f"pv-{n}") for n in names))
     fills = plan_fills({"volumes": [record("shop", n) for n in names]}, plan, SNAP)
-    filler = LocalFiller(cast(Repository, None), api, [], node_name="n1", bind_timeout_s=120, poll_s=1)
+    filler = LocalFiller(
+        cast(Repository, None),
+        api,
+        [],
+        node_name="n1",
+        bind_timeout_s=120,
+        poll_s=1,
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+    )
     results = fill_volumes(fills.fills, filler)
     assert clock.now == pytest.approx(120, abs=1.5)  # one deadline for the three, not 3 x 120 s
     assert [r.ok for r in results] == [False, False, False]
