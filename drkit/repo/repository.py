@@ -76,7 +76,6 @@ from drkit.repo.format.sealing import (
     WriteKeys,
     session_key,
 )
-from drkit.repo.format.tree import decode_tree
 from drkit.storage.base import Housekeeping, Leftover, LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreError
 
@@ -550,7 +549,7 @@ class Repository:
         started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
         return ParentTrees(
             tree=tree,
-            load=lambda t: decode_tree(packs.blob(BlobType.TREE, t), where=t.hex()),
+            read=lambda t: packs.blob(BlobType.TREE, t),
             changed_before_ns=started_ns - PARENT_MARGIN_NS,
         )
 

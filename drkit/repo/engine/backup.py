@@ -28,7 +28,17 @@ from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
-from drkit.repo.format.tree import Node, NodeType, encode_tree
+from drkit.repo.format.tree import (
+    Node,
+    NodeType,
+    StoredEntry,
+    decode_tree,
+    doc_name,
+    encode_tree,
+    entry_node,
+    node_doc,
+    tree_entries,
+)
 
 INLINE_BELOW = 256 * 1024
 """Chunks smaller than this are sealed on the walking thread, larger ones in the worker pool."""
@@ -82,9 +92,25 @@ class ParentTrees:
     """
 
     tree: bytes
-    load: Callable[[bytes], list[Node]]
+    read: Callable[[bytes], bytes]  # a tree id -> the tree's plaintext
     changed_before_ns: int
     strict_device: bool = False
+
+    def entries(self, tree_id: bytes) -> dict[bytes, dict[str, Any]]:
+        """A parent tree's entries by name, as stored (``tree_entries``)."""
+        return tree_entries(self.read(tree_id), where=tree_id.hex())
+
+    def nodes(self, tree_id: bytes) -> list[Node]:
+        """A parent tree's entries, decoded."""
+        return decode_tree(self.read(tree_id), where=tree_id.hex())
+
+
+# The fields a backup writes for each kind of entry (tree.py): a stored entry with any other field (or
+# ``name_hex``, links > 1) is not reused as it is, only compared through a decoded ``Node``.
+_COMMON_KEYS = frozenset({"name", "type", "mode", "uid", "gid", "mtime_ns", "user", "group", "xattrs"})
+_FILE_KEYS = _COMMON_KEYS | {"size", "content", "inode", "device", "sparse"}
+_DIR_KEYS = _COMMON_KEYS | {"subtree"}
+_LINK_KEYS = _COMMON_KEYS | {"target"}
 
 
 class _PendingFile:
@@ -201,13 +227,72 @@ class TreeBackup:
         assert self._result is not None
         self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
 
-    def _parent_nodes(self, tree_id: bytes | None) -> dict[bytes, Node]:
+    def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, dict[str, Any]]:
         if tree_id is None or self._parent is None:
             return {}
         try:
-            return {n.name: n for n in self._parent.load(tree_id)}
+            return self._parent.entries(tree_id)
         except DrkitError:
             return {}  # an unreadable parent tree only costs speed: the files are read again
+
+    def _same_meta(
+        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs, keys: frozenset[str]
+    ) -> bool:
+        """Whether a stored entry holds exactly the type-independent fields this walk would write."""
+        return (
+            doc.get("mtime_ns") == st.st_mtime_ns
+            and doc.get("mode") == stat.S_IMODE(st.st_mode)
+            and doc.get("uid") == st.st_uid
+            and doc.get("gid") == st.st_gid
+            and doc.keys() <= keys
+            and doc.get("user") == user_name(st.st_uid)
+            and doc.get("group") == group_name(st.st_gid)
+            and doc.get("xattrs") == ({k: v.hex() for k, v in xattrs} if xattrs else None)
+        )
+
+    def _reuse_file(
+        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs, sparse: bool
+    ) -> StoredEntry | None:
+        """The parent's entry itself, for a file unchanged since the parent backup in every field this
+        walk writes (so the entry encodes to the same bytes); None when anything differs."""
+        p = self._parent
+        assert p is not None
+        if (
+            doc.get("type") != "file"
+            or doc.get("size") != st.st_size
+            or st.st_ctime_ns >= p.changed_before_ns
+            or doc.get("inode") != st.st_ino
+            or doc.get("device") != st.st_dev
+            or doc.get("sparse") is not (True if sparse else None)
+            or not self._same_meta(doc, st, xattrs, _FILE_KEYS)
+            or not self._same_device(st.st_dev, st.st_dev)
+        ):
+            return None
+        content = doc.get("content")
+        if not isinstance(content, list):
+            return None
+        index = self.writer.index
+        keys = []
+        for c in content:
+            try:
+                cid = bytes.fromhex(c)
+            except (TypeError, ValueError):
+                return None
+            key = (BlobType.DATA, cid)
+            if len(cid) != 32 or key not in index:
+                return None
+            keys.append(key)
+        self._result.referenced.update(keys)  # type: ignore[union-attr]
+        return StoredEntry(doc_name(doc), doc)
+
+    def _old_node(self, doc: dict[str, Any] | None) -> Node | None:
+        """A stored entry decoded (None when there is none, or it does not decode)."""
+        if doc is None:
+            return None
+        try:
+            return entry_node(doc, where="parent")
+        except DrkitError:
+            return None
 
     def _unchanged(self, old: Node | None, st: os.stat_result) -> tuple[bytes, ...] | None:
         """The parent's chunk ids for a file that cannot have changed since the parent backup."""
@@ -244,18 +329,18 @@ class TreeBackup:
     def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes:
         res = self._result
         assert res is not None
-        old_nodes = self._parent_nodes(parent_tree)
+        old_entries = self._parent_entries(parent_tree)
         try:
             with os.scandir(path) as it:
                 names = sorted(e.name for e in it)
         except OSError as e:
             self._skip(rel, f"cannot list directory: {e.strerror}")
             names = []
-        nodes: list[Node] = []
+        nodes: list[Node | StoredEntry] = []
         pending: list[_PendingFile] = []
         prefix = path if path.endswith(b"/") else path + b"/"
         for name in names:
-            entry = self._entry(prefix, rel, name, old_nodes.get(name))
+            entry = self._entry(prefix, rel, name, old_entries.get(name))
             if isinstance(entry, _PendingFile):
                 pending.append(entry)
             elif entry is not None:
@@ -269,6 +354,17 @@ class TreeBackup:
                 res.bytes += pf.size
             nodes.append(pf.node(ids))
         res.files += len(pending)
+        if (
+            parent_tree is not None
+            and not pending
+            and len(nodes) == len(old_entries)
+            and all(type(n) is StoredEntry for n in nodes)
+            and (BlobType.TREE, parent_tree) in self.writer.index
+        ):
+            # Every entry is the parent's own, unchanged (and every name is there): the tree would
+            # encode to the parent's bytes, so it is the parent's tree. Nothing to encode or seal.
+            res.referenced.add((BlobType.TREE, parent_tree))
+            return parent_tree
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
         res.referenced.add((BlobType.TREE, tree_id))
         return tree_id
@@ -298,9 +394,12 @@ class TreeBackup:
             "xattrs": self._xattrs(full, rel),
         }
 
-    def _entry(self, prefix: bytes, rel: bytes, name: bytes, old: Node | None) -> Node | _PendingFile | None:
-        """One directory entry (``prefix``: its directory's path ending in a separator): a finished
-        node, a file whose chunks are in flight, or nothing."""
+    def _entry(
+        self, prefix: bytes, rel: bytes, name: bytes, old: dict[str, Any] | None
+    ) -> Node | StoredEntry | _PendingFile | None:
+        """One directory entry (``prefix``: its directory's path ending in a separator; ``old``: the
+        parent's stored entry of that name): a finished node, the parent's entry when nothing changed,
+        a file whose chunks are in flight, or nothing."""
         res = self._result
         assert res is not None
         full = prefix + name  # os.path.join, spelled out: two per entry showed in profiles
@@ -314,24 +413,50 @@ class TreeBackup:
         if stat.S_ISREG(mode):
             return self._regular(full, child_rel, name, st, old)
         if stat.S_ISDIR(mode):
-            node = self._node(full, child_rel, name, NodeType.DIR, st)
-            old_sub = old.subtree if old is not None and old.type is NodeType.DIR else None
-            subtree = self._dir(full, child_rel, old_sub)
-            res.dirs += 1
-            return Node(**node, subtree=subtree)
+            return self._directory(full, child_rel, name, st, old)
         if stat.S_ISLNK(mode):
-            return self._link(full, child_rel, name, st)
+            return self._link(full, child_rel, name, st, old)
         self._skip(child_rel, f"special file skipped ({_kind(mode)})")
         return None
 
+    def _directory(
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: dict[str, Any] | None
+    ) -> Node | StoredEntry:
+        """A directory's entry after its subtree: the parent's own when nothing in it changed."""
+        assert self._result is not None
+        node = self._node(full, rel, name, NodeType.DIR, st)
+        old_sub = _subtree(old)
+        subtree = self._dir(full, rel, old_sub)
+        self._result.dirs += 1
+        if (
+            old is not None
+            and old_sub == subtree
+            and old.get("type") == "dir"
+            and self._same_meta(old, st, node["xattrs"], _DIR_KEYS)
+        ):
+            return StoredEntry(name, old)
+        return Node(**node, subtree=subtree)
+
     def _regular(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Node | None
-    ) -> _PendingFile | None:
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old_doc: dict[str, Any] | None
+    ) -> _PendingFile | StoredEntry | None:
         res = self._result
         assert res is not None
         xattrs = self._xattrs(full, rel)
         sparse = looks_sparse(st)
         linked = st.st_nlink > 1
+        if old_doc is not None and not linked:
+            same = self._reuse_file(old_doc, st, xattrs, sparse)
+            if same is not None:  # the fast path of an incremental: no node made, nothing read or sealed
+                res.reused_files += 1
+                res.files += 1
+                res.bytes += st.st_size
+                if sparse:
+                    res.sparse_files += 1
+                if self.progress is not None:
+                    self.progress.advance(st.st_size)
+                return same
+        old = self._old_node(old_doc)
         if linked:
             first = self._inodes.get((st.st_dev, st.st_ino))
             if first is not None:
@@ -358,7 +483,9 @@ class TreeBackup:
             self._inodes[(st.st_dev, st.st_ino)] = pf
         return pf
 
-    def _link(self, full: bytes, rel: bytes, name: bytes, st: os.stat_result) -> Node | None:
+    def _link(
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: dict[str, Any] | None
+    ) -> Node | StoredEntry | None:
         assert self._result is not None
         try:
             target = os.readlink(full)
@@ -366,7 +493,10 @@ class TreeBackup:
             self._skip(rel, f"cannot read link: {e.strerror}")
             return None
         self._result.symlinks += 1
-        return Node(**self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
+        node = Node(**self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
+        if old is not None and old.keys() <= _LINK_KEYS and node_doc(node) == old:
+            return StoredEntry(name, old)
+        return node
 
     def _file(self, full: bytes, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
         """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be."""
@@ -450,6 +580,17 @@ def _read_all(fd: int, size: int) -> bytes:
         parts.append(more)
         more = os.read(fd, 1024 * 1024)
     return b"".join(parts)
+
+
+def _subtree(doc: dict[str, Any] | None) -> bytes | None:
+    """The subtree id of a stored directory entry (None for anything else)."""
+    if doc is None or doc.get("type") != "dir":
+        return None
+    try:
+        sub = bytes.fromhex(doc["subtree"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return sub if len(sub) == 32 else None
 
 
 def _kind(mode: int) -> str:

@@ -393,7 +393,7 @@ class SnapshotWriter:
             tree: bytes | None = parent.tree
             for name in parts:
                 assert tree is not None
-                node = next((n for n in pt.load(tree) if n.name == name), None)
+                node = next((n for n in pt.nodes(tree) if n.name == name), None)
                 if node is None or node.type is not NodeType.DIR:
                     return None
                 tree = node.subtree

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -60,6 +61,19 @@ class Node:
         if self.type is NodeType.FILE and self.links > 1 and self.inode:
             return (self.device, self.inode)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry of a stored tree kept as its decoded JSON object, to be written back as it was.
+
+    An incremental backup reuses the parent snapshot's entry of a file or directory that has not
+    changed in any field: no ``Node`` is made, and the entry encodes to the very same bytes (the
+    encoding is canonical), so an unchanged directory keeps its tree id.
+    """
+
+    name: bytes
+    doc: dict[str, Any]
 
 
 def safe_name(name: bytes) -> bool:
@@ -112,12 +126,13 @@ def _node_json(n: Node) -> dict[str, Any]:
     return doc
 
 
-def encode_tree(nodes: list[Node]) -> bytes:
+def encode_tree(nodes: Sequence[Node | StoredEntry]) -> bytes:
     ordered = sorted(nodes, key=lambda n: n.name)
     for a, b in itertools.pairwise(ordered):
         if a.name == b.name:
             raise ValueError(f"duplicate name {a.name!r} in a tree")
-    doc = {"version": TREE_VERSION, "entries": [_node_json(n) for n in ordered]}
+    entries = [n.doc if isinstance(n, StoredEntry) else _node_json(n) for n in ordered]
+    doc = {"version": TREE_VERSION, "entries": entries}
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
@@ -171,6 +186,45 @@ def _check_version(doc: object, where: str) -> list[dict[str, Any]]:
         raise VerificationFailed(f"tree {where} has unknown version {version!r}")
     entries: list[dict[str, Any]] = doc["entries"]
     return entries
+
+
+def tree_entries(data: bytes, *, where: str) -> dict[bytes, dict[str, Any]]:
+    """A stored tree as a map from entry name to its decoded JSON object, for an incremental backup
+    to compare entries with (no ``Node`` per entry: most of them are only compared, then reused).
+
+    Only the names are checked here; what a backup takes from an entry it checks as it compares (a
+    reused entry equals, field by field, what the backup would write itself).
+    """
+    try:
+        entries = _check_version(json.loads(data), where)
+        out = {_get_bytes(e, "name"): e for e in entries}
+    except VerificationFailed:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerificationFailed(f"tree {where} is malformed: {e}") from None
+    if len(out) != len(entries) or not all(safe_name(name) for name in out):
+        raise VerificationFailed(f"tree {where} has a hostile or duplicate entry name")
+    return out
+
+
+def node_doc(n: Node) -> dict[str, Any]:
+    """The JSON object ``n`` encodes to inside a tree."""
+    return _node_json(n)
+
+
+def doc_name(doc: dict[str, Any]) -> bytes:
+    """The name of a stored entry (``tree_entries`` checked it)."""
+    return _get_bytes(doc, "name")
+
+
+def entry_node(doc: dict[str, Any], *, where: str) -> Node:
+    """One stored entry decoded and checked as ``decode_tree`` does."""
+    try:
+        return _node_from_json(doc, where)
+    except VerificationFailed:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerificationFailed(f"tree {where} is malformed: {e}") from None
 
 
 def decode_tree(data: bytes, *, where: str) -> list[Node]:

@@ -47,8 +47,11 @@ class FakeWriter:
         self.blobs[(blob_type, bid)] = raw
         return bid
 
+    def raw(self, tree_id: bytes) -> bytes:
+        return self.blobs[(BlobType.TREE, tree_id)]
+
     def tree(self, tree_id: bytes) -> list[Node]:
-        return decode_tree(self.blobs[(BlobType.TREE, tree_id)], where=tree_id.hex())
+        return decode_tree(self.raw(tree_id), where=tree_id.hex())
 
     def nodes(self, tree_id: bytes) -> dict[bytes, Node]:
         """Every node below ``tree_id`` by relative path."""
@@ -229,7 +232,7 @@ def test_incremental_reads_only_changed_files_even_when_mtime_was_set_back(tmp_p
         p.write_bytes(os.urandom(st.st_size))  # same size ...
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and mtime set back (touch -d)
         assert p.stat().st_ctime_ns >= cutoff
-    parent = ParentTrees(first._result.tree, w.tree, changed_before_ns=cutoff)
+    parent = ParentTrees(first._result.tree, w.raw, changed_before_ns=cutoff)
     second, reads = walk(src, w, parent)
     assert sorted(reads) == sorted(os.fsencode(p) for p in changed)
     assert second._result is not None
@@ -255,7 +258,7 @@ def test_parent_cache_requires_the_same_inode_and_filesystem(tmp_path: Path) -> 
     far_future = time.time_ns() + 10**15  # ctime alone would let every file through
 
     def parent(nodes: list[Node], **kw: bool) -> ParentTrees:
-        return ParentTrees(w.add(BlobType.TREE, encode_tree(nodes)), w.tree, far_future, **kw)
+        return ParentTrees(w.add(BlobType.TREE, encode_tree(nodes)), w.raw, far_future, **kw)
 
     def names(reads: list[bytes]) -> list[bytes]:
         return sorted(os.path.basename(r) for r in reads)
