@@ -231,7 +231,8 @@ def _git(root: Path, *args: str) -> str:
 
 
 def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
-    """Export ``drkit/`` of commit ``ref`` into .bench/drkit/<tree id>/ (once); returns (directory, commit).
+    """Export ``drkit/`` of commit ``ref`` into .bench/drkit/<tree id>/ (once, byte-compiled); returns
+    (directory, commit).
 
     The checkout is shared with work in progress: benchmarking a commit keeps the numbers reproducible.
     """
@@ -251,6 +252,12 @@ def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
         tmp.rename(dest)
+    if not (dest / "drkit" / "__pycache__").is_dir():
+        # Byte-compiled once, as an installed package is (pip compiles at install time): with
+        # PYTHONDONTWRITEBYTECODE set, every measured command would otherwise compile every module.
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(dest / "drkit")], check=True, timeout=300
+        )
     return dest, commit[:12]
 
 
