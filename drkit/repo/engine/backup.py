@@ -236,9 +236,10 @@ class TreeBackup:
             return {}  # an unreadable parent tree only costs speed: the files are read again
 
     def _same_meta(
-        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs, keys: frozenset[str]
+        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs | None, keys: frozenset[str]
     ) -> bool:
-        """Whether a stored entry holds exactly the type-independent fields this walk would write."""
+        """Whether a stored entry holds exactly the type-independent fields this walk would write
+        (``xattrs`` None: the entry's own are taken as they are)."""
         return (
             doc.get("mtime_ns") == st.st_mtime_ns
             and doc.get("mode") == stat.S_IMODE(st.st_mode)
@@ -247,14 +248,16 @@ class TreeBackup:
             and doc.keys() <= keys
             and doc.get("user") == user_name(st.st_uid)
             and doc.get("group") == group_name(st.st_gid)
-            and doc.get("xattrs") == ({k: v.hex() for k, v in xattrs} if xattrs else None)
+            and (xattrs is None or doc.get("xattrs") == ({k: v.hex() for k, v in xattrs} if xattrs else None))
         )
 
-    def _reuse_file(
-        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs, sparse: bool
-    ) -> StoredEntry | None:
+    def _reuse_file(self, doc: dict[str, Any], st: os.stat_result, sparse: bool) -> StoredEntry | None:
         """The parent's entry itself, for a file unchanged since the parent backup in every field this
-        walk writes (so the entry encodes to the same bytes); None when anything differs."""
+        walk writes (so the entry encodes to the same bytes); None when anything differs.
+
+        Its extended attributes are not read again: setting or removing one moves the ctime, and the
+        ctime is older than the parent backup's start, so the parent read the ones the file has now.
+        """
         p = self._parent
         assert p is not None
         if (
@@ -264,7 +267,8 @@ class TreeBackup:
             or doc.get("inode") != st.st_ino
             or doc.get("device") != st.st_dev
             or doc.get("sparse") is not (True if sparse else None)
-            or not self._same_meta(doc, st, xattrs, _FILE_KEYS)
+            or not self._same_meta(doc, st, None, _FILE_KEYS)
+            or (not self.xattrs and "xattrs" in doc)
             or not self._same_device(st.st_dev, st.st_dev)
         ):
             return None
@@ -442,11 +446,10 @@ class TreeBackup:
     ) -> _PendingFile | StoredEntry | None:
         res = self._result
         assert res is not None
-        xattrs = self._xattrs(full, rel)
         sparse = looks_sparse(st)
         linked = st.st_nlink > 1
         if old_doc is not None and not linked:
-            same = self._reuse_file(old_doc, st, xattrs, sparse)
+            same = self._reuse_file(old_doc, st, sparse)
             if same is not None:  # the fast path of an incremental: no node made, nothing read or sealed
                 res.reused_files += 1
                 res.files += 1
@@ -456,6 +459,7 @@ class TreeBackup:
                 if self.progress is not None:
                     self.progress.advance(st.st_size)
                 return same
+        xattrs = self._xattrs(full, rel)
         old = self._old_node(old_doc)
         if linked:
             first = self._inodes.get((st.st_dev, st.st_ino))

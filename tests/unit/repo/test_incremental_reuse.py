@@ -8,7 +8,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
+from drkit.repo.engine import backup
 from drkit.repo.engine.backup import ParentTrees, TreeBackup
+from drkit.repo.engine.fsmeta import Xattrs, read_xattrs
 from drkit.repo.format.blobs import BlobType
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 from tests.unit.repo.test_tree_fidelity import FakeWriter, _cutoff_after, _wait_past
@@ -41,7 +45,7 @@ def _deep_tree(src: Path) -> None:
     (src / "a0" / "link").symlink_to("b0/f0.py")
 
 
-def test_unchanged_tree_seals_and_encodes_nothing(tmp_path: Path) -> None:
+def test_unchanged_tree_seals_and_encodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "src"
     _deep_tree(src)
     w = CountingWriter()
@@ -49,10 +53,20 @@ def test_unchanged_tree_seals_and_encodes_nothing(tmp_path: Path) -> None:
     first = _walk(src, w)
     assert first._result is not None
     w.adds = {BlobType.DATA: 0, BlobType.TREE: 0}
+    xattr_reads: list[bytes | int] = []
+
+    def counted(path: bytes | int) -> tuple[Xattrs, str | None]:
+        xattr_reads.append(path)
+        return read_xattrs(path)
+
+    monkeypatch.setattr(backup, "read_xattrs", counted)
     second = _walk(src, w, ParentTrees(first._result.tree, w.raw, cutoff))
     assert second._result is not None
     assert second._result.tree == first._result.tree
     assert w.adds == {BlobType.DATA: 0, BlobType.TREE: 0}
+    # unchanged files (ctime before the parent) keep the parent's xattrs: only directories and the
+    # symlink are asked
+    assert len(xattr_reads) == second._result.dirs + 1
     assert second._result.reused_files == second._result.files == 120
     assert second._result.referenced == first._result.referenced  # every blob is still referenced
 
