@@ -191,6 +191,7 @@ class TreeBackup:
         self._inodes: dict[tuple[int, int], _PendingFile] = {}
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
+        self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
 
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
@@ -358,6 +359,9 @@ class TreeBackup:
                 res.bytes += pf.size
             nodes.append(pf.node(ids))
         res.files += len(pending)
+        if self._reused_bytes and self.progress is not None:
+            self.progress.advance(self._reused_bytes)
+        self._reused_bytes = 0
         if (
             parent_tree is not None
             and not pending
@@ -456,8 +460,7 @@ class TreeBackup:
                 res.bytes += st.st_size
                 if sparse:
                     res.sparse_files += 1
-                if self.progress is not None:
-                    self.progress.advance(st.st_size)
+                self._reused_bytes += st.st_size  # reported once per directory (a lock per call)
                 return same
         xattrs = self._xattrs(full, rel)
         old = self._old_node(old_doc)
