@@ -24,7 +24,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit, render_table
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import DrkitError, PartialFailure, VerificationFailed
-from drkit.repo import audit as audit_log
+from drkit.repo.format import audit as audit_log
 from drkit.repo.repository import Repository
 
 log = logging.getLogger("drkit.cli.audit")
@@ -60,7 +60,7 @@ class _Recording(RepoOptions):
 
 
 def audited(action: str, command: str) -> Callable[[F], F]:
-    """Record each run of the decorated command as ``action`` (see ``drkit.repo.audit.ACTIONS``)."""
+    """Record each run of the decorated command as ``action`` (see ``drkit.repo.format.audit.ACTIONS``)."""
 
     def decorate(func: F) -> F:
         @functools.wraps(func)

@@ -19,8 +19,8 @@ from drkit.capture.request import request_from_schedule
 from drkit.config.schedule import RepositorySettings, RetentionSettings, Schedule
 from drkit.daemon.records import Result, RunEnd
 from drkit.errors import DrkitError
-from drkit.repo import audit
 from drkit.repo.engine.retention import Policy, policy_from_options
+from drkit.repo.format import audit
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.model import PruneResult, VerifyReport
 from drkit.repo.repository import Repository

@@ -278,7 +278,7 @@ def _verify_checks(repo: Repository | None, runs: Iterable[dict[str, Any]]) -> l
             text = str(r["error"])
         checks.append(Check(when, r["result"] == "success", text))
     try:
-        from drkit.repo.audit import list_records
+        from drkit.repo.format.audit import list_records
 
         for rec in list_records(repo).records if repo is not None else []:
             if rec.action == "verify":

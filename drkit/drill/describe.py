@@ -16,7 +16,7 @@ from typing import Any
 
 from drkit.drill.store import drill_records
 from drkit.errors import DrkitError
-from drkit.repo import audit
+from drkit.repo.format import audit
 from drkit.repo.format.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
 

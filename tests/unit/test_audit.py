@@ -1,4 +1,4 @@
-"""drkit.repo.audit on the fake store: records are sealed, signed, locked, listed in order, and a
+"""drkit.repo.format.audit on the fake store: records are sealed, signed, locked, listed in order, and a
 tampered, moved or foreign record is reported, never listed."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import zstandard
 
 from drkit.errors import ConfigError, VerificationFailed
-from drkit.repo import audit
-from drkit.repo.audit import Actor, AuditRecord
+from drkit.repo.format import audit
+from drkit.repo.format.audit import Actor, AuditRecord
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.masterkey import MasterKey

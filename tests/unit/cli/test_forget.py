@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import ExitCode
-from drkit.repo import audit
+from drkit.repo.format import audit
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.secret import Secret

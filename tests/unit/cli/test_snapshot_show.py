@@ -67,7 +67,7 @@ def test_show_json_and_verification_from_the_audit_log(
 def test_a_failed_verify_that_does_not_name_its_snapshots_leaves_the_status_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from drkit.repo import audit
+    from drkit.repo.format import audit
 
     local = make_repo(tmp_path, monkeypatch)
     # e.g. the daemon's verify: it counts problems, it does not list the snapshots they affect

@@ -296,7 +296,7 @@ def test_every_run_is_recorded_in_the_audit_log_of_the_schedules_repository(
 ) -> None:
     from datetime import timedelta
 
-    from drkit.repo import audit
+    from drkit.repo.format import audit
     from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
     from drkit.secret import Secret

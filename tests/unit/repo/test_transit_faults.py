@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo import audit
+from drkit.repo.format import audit
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import CONFIG_KEY, pack_key

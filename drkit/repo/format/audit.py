@@ -29,16 +29,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import zstandard
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.masterkey import SIGNATURE_SIZE, verify_signature
 from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.repoconfig import RepoConfig
 from drkit.repo.format.retainuntil import retention_at
 from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
-from drkit.repo.repository import Repository
+from drkit.storage.base import Store
 from drkit.storage.errors import ObjectNotFound
 
 AUDIT_PREFIX: Final = "audit/"
@@ -48,6 +49,24 @@ RESULTS: Final = ("ok", "partial", "failed", "skipped")  # skipped: a daemon run
 SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 MAX_DETAIL_TEXT: Final = 2000
 _LEN: Final = struct.Struct("<I")
+
+
+class AuditedRepository(Protocol):
+    """What the audit log needs of an open repository (``Repository`` provides it)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def config(self) -> RepoConfig: ...
+
+    def write_keys(self) -> WriteKeys:
+        """The keys new objects are sealed with (a write-only session's, stored first)."""
+        ...
+
+    def read_keys(self) -> Openers:
+        """The keys that open stored objects (``ConfigError`` when opened write-only)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -126,7 +145,7 @@ class AuditLog:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def append(repo: Repository, record: AuditRecord) -> AuditRecord:
+def append(repo: AuditedRepository, record: AuditRecord) -> AuditRecord:
     """Store ``record`` as a new locked object; return it with its ``key``.
 
     Works with a write-only repository too (the record is sealed with its session key, which is
@@ -169,7 +188,7 @@ def _check(record: AuditRecord) -> None:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def list_records(repo: Repository) -> AuditLog:
+def list_records(repo: AuditedRepository) -> AuditLog:
     """Every audit record, oldest first, each opened and its signature checked.
 
     A record that does not open, fails its signature, or names another key is a problem (reported),
@@ -200,7 +219,9 @@ def list_records(repo: Repository) -> AuditLog:
     return AuditLog(records, problems)
 
 
-def _why(openers: Openers, verify_key: bytes, key: str, repo: Repository, failure: VerificationFailed) -> str:
+def _why(
+    openers: Openers, verify_key: bytes, key: str, repo: AuditedRepository, failure: VerificationFailed
+) -> str:
     """The newest version's own reason for failing, more telling than "no version passes"."""
     try:
         decode_record(openers, verify_key, key, repo.store.get(key))
@@ -297,9 +318,9 @@ def error_text(exc: BaseException) -> str:
     return text[:MAX_DETAIL_TEXT]
 
 
-def _write_keys(repo: Repository) -> WriteKeys:
+def _write_keys(repo: AuditedRepository) -> WriteKeys:
     return repo.write_keys()
 
 
-def _openers(repo: Repository) -> Openers:
+def _openers(repo: AuditedRepository) -> Openers:
     return repo.read_keys()
