@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag
+from pydantic import BeforeValidator, Discriminator, Field, Tag
+from pydantic_core import PydanticCustomError
 
-from drkit.config.model import Duration, Model, Text
+from drkit.config.model import Duration, Model, Text, Word
+from drkit.config.yamlsource import kind_of
 
 
 class ObjectRef(Model):
@@ -47,15 +49,26 @@ class VolumeChecksum(Model):
 class HttpProbe(Model):
     namespace: Text
     service: Text
-    port: Annotated[int, Field(ge=1, le=65535)] | Text
+    port: Annotated[int | str, Field(description="a port number or name")]
     path: str | None = None
     scheme: Literal["http", "https"] | None = None
     expect_status: Annotated[int, Field(ge=100)] | None = None
     contains: str | None = None
 
 
+def _argument(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        raise PydanticCustomError(
+            "argument", "expected a non-empty string, got {kind}", {"kind": kind_of(value)}
+        )
+    return value
+
+
 class Command(Model):
-    run: Text | Annotated[list[Text], Field(min_length=1)]
+    run: Annotated[
+        Word | Annotated[list[Annotated[str, BeforeValidator(_argument)]], Field(min_length=1)],
+        Field(description="a command: a string (run by sh) or a list of arguments"),
+    ]
     shell: bool | None = None
 
 

@@ -11,10 +11,12 @@ messages.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from drkit.config.limits import MAX_UID
 
@@ -33,7 +35,31 @@ Duration = Annotated[
     Annotated[str, StringConstraints(pattern=r"^\s*([0-9]+[ywdhms]?)+\s*$")] | Annotated[int, Field(ge=0)],
     Field(description="a duration: 30d, 12h, 2w, 1y, 90m, 1d12h, or a number of seconds"),
 ]
-Text = Annotated[str, StringConstraints(min_length=1)]
+_ENV_REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "expected a non-empty string")
+    return value
+
+
+def _not_expanded(value: str) -> str:
+    if _ENV_REFERENCE.search(value):
+        raise PydanticCustomError(
+            "env_reference",
+            f"{value!r} looks like an environment-variable reference; schedule files are not expanded",
+        )
+    return value
+
+
+Text = Annotated[
+    str, StringConstraints(min_length=1), AfterValidator(_not_blank), AfterValidator(_not_expanded)
+]
+"""A non-empty string, taken as written: an environment-variable reference is refused (nothing is
+expanded; secrets stay in files)."""
+Word = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
+"""A non-empty string that may mention ``$VARIABLE`` (a command run with the variable set)."""
 Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id")]
 ClusterResources = Annotated[
     bool | Literal["auto", "true", "false"],

@@ -36,9 +36,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from pydantic import TypeAdapter
+from pydantic.alias_generators import to_snake
+
+from drkit.config import checkdoc
 from drkit.config.checkdoc import CHECK_MODELS
 from drkit.config.model import keys_by_path
-from drkit.config.yamlsource import Node, Section, kind_of
+from drkit.config.translate import validate_node
+from drkit.config.yamlsource import Node, Section
 from drkit.deadline import Deadline
 from drkit.errors import ConfigError, DrkitError
 from drkit.kube.apply import Requester, get
@@ -190,150 +195,108 @@ def _parse_one(node: Node, file: str, path: str) -> CheckSpec:
             field=path,
         )
     kind = types[0]
-    timeout = section.duration_optional("timeout")
+    item = validate_node(_CHECK, node, file=file, path=path, model=CHECK_MODELS[kind], skip=1)
+    timeout = section.duration_optional("timeout")  # the model checked its form; this its meaning
     timeout_s = DEFAULT_TIMEOUT_S if timeout is None else timeout.total_seconds()
     if timeout_s <= 0:
         raise section.error(section.require("timeout"), section.child("timeout"), "must be positive")
     body = section.required_section(kind, FIELDS[kind])
     where = f"{file}:{node.line}" if node.line else f"{file}: {path}"
-    spec = _PARSERS[kind](body, CheckSpec(type=kind, name="", timeout_s=timeout_s, where=where))
-    given = section.str_optional("name")
-    return _replace(spec, name=given or _default_name(spec))
+    spec = CheckSpec(type=kind, name="", timeout_s=timeout_s, where=where)
+    spec = _BUILDERS[kind](getattr(item, to_snake(kind)), body, spec)
+    return _replace(spec, name=item.name or _default_name(spec))
+
+
+_CHECK: TypeAdapter[checkdoc.Check] = TypeAdapter(checkdoc.Check)
 
 
 def _replace(spec: CheckSpec, **changes: Any) -> CheckSpec:
     return replace(spec, **changes)
 
 
-def _int(section: Section, key: str, *, minimum: int = 0) -> int | None:
-    node = section.get(key)
-    if node is None:
-        return None
-    if isinstance(node.value, bool) or not isinstance(node.value, int):
-        raise section.error(node, section.child(key), f"expected a whole number, got {kind_of(node.value)}")
-    if node.value < minimum:
-        raise section.error(node, section.child(key), f"must be at least {minimum}")
-    return node.value
-
-
-def _object(body: Section, spec: CheckSpec, *, kind: str | None = None) -> CheckSpec:
+def _object(m: checkdoc.ObjectRef | checkdoc.Available, body: Section, spec: CheckSpec) -> CheckSpec:
     return _replace(
         spec,
-        kind=kind or body.str_required("kind"),
-        api_version=body.str_optional("apiVersion") if "apiVersion" in FIELDS[spec.type] else None,
-        object_name=body.str_required("name"),
-        namespace=body.str_optional("namespace") or "",
+        kind=m.kind,
+        api_version=m.api_version if isinstance(m, checkdoc.ObjectRef) else None,
+        object_name=m.name,
+        namespace=m.namespace or "",
     )
 
 
-def _exists(body: Section, spec: CheckSpec) -> CheckSpec:
-    return _object(body, spec)
-
-
-def _count(body: Section, spec: CheckSpec) -> CheckSpec:
-    minimum, equals = _int(body, "min"), _int(body, "equals")
-    if minimum is None and equals is None:
+def _count(m: checkdoc.Count, body: Section, spec: CheckSpec) -> CheckSpec:
+    if m.min is None and m.equals is None:
         raise ConfigError(
             "give min or equals", file=body.file, line=body.node.line, field=body.path, hint="e.g. min: 1"
         )
-    if minimum is not None and equals is not None:
+    if m.min is not None and m.equals is not None:
         raise body.error(body.require("equals"), body.child("equals"), "give min or equals, not both")
     return _replace(
         spec,
-        kind=body.str_required("kind"),
-        api_version=body.str_optional("apiVersion"),
-        namespace=body.str_optional("namespace") or "",
-        selector=body.str_optional("selector") or "",
-        min=minimum,
-        equals=equals,
+        kind=m.kind,
+        api_version=m.api_version,
+        namespace=m.namespace or "",
+        selector=m.selector or "",
+        min=m.min,
+        equals=m.equals,
     )
 
 
-def _available(body: Section, spec: CheckSpec) -> CheckSpec:
-    kind_node = body.require("kind")
-    kind = body.text(kind_node, body.child("kind"))
-    if kind not in AVAILABLE_KINDS:
-        raise body.error(kind_node, body.child("kind"), f"expected Deployment or StatefulSet, got {kind!r}")
-    return _object(body, spec, kind=kind)
+def _named(kind: str) -> Callable[[checkdoc.Named, Section, CheckSpec], CheckSpec]:
+    def build(m: checkdoc.Named, body: Section, spec: CheckSpec) -> CheckSpec:
+        return _replace(spec, kind=kind, object_name=m.name, namespace=m.namespace)
+
+    return build
 
 
-def _configmap(body: Section, spec: CheckSpec) -> CheckSpec:
-    return _replace(
-        spec,
-        kind="ConfigMap",
-        object_name=body.str_required("name"),
-        namespace=body.str_required("namespace"),
-    )
-
-
-def _secret(body: Section, spec: CheckSpec) -> CheckSpec:
-    return _replace(
-        spec, kind="Secret", object_name=body.str_required("name"), namespace=body.str_required("namespace")
-    )
-
-
-def _volume(body: Section, spec: CheckSpec) -> CheckSpec:
-    path_node = body.require("path")
-    path = body.text(path_node, body.child("path")).strip("/")
+def _volume(m: checkdoc.VolumeChecksum, body: Section, spec: CheckSpec) -> CheckSpec:
+    path = m.path.strip("/")
     if not path or any(part in ("", ".", "..") for part in path.split("/")):
-        raise body.error(path_node, body.child("path"), "expected a relative file path inside the volume")
-    return _replace(spec, namespace=body.str_required("namespace"), pvc=body.str_required("pvc"), path=path)
-
-
-def _http(body: Section, spec: CheckSpec) -> CheckSpec:
-    port_node = body.require("port")
-    if isinstance(port_node.value, bool) or not isinstance(port_node.value, int | str):
         raise body.error(
-            port_node, body.child("port"), f"expected a port number or name, got {port_node.kind}"
+            body.require("path"), body.child("path"), "expected a relative file path inside the volume"
         )
-    scheme = body.str_optional("scheme") or ""
-    if scheme not in ("", "http", "https"):
-        raise body.error(body.require("scheme"), body.child("scheme"), "expected http or https")
-    status = _int(body, "expectStatus", minimum=100)
-    path = body.str_optional("path") or "/"
+    return _replace(spec, namespace=m.namespace, pvc=m.pvc, path=path)
+
+
+def _http(m: checkdoc.HttpProbe, body: Section, spec: CheckSpec) -> CheckSpec:
+    path = m.path or "/"
     return _replace(
         spec,
-        namespace=body.str_required("namespace"),
-        service=body.str_required("service"),
-        port=str(port_node.value),
-        scheme=scheme,
+        namespace=m.namespace,
+        service=m.service,
+        port=str(m.port),
+        scheme=m.scheme or "",
         path=path if path.startswith("/") else f"/{path}",
-        expect_status=200 if status is None else status,
-        contains=body.str_optional("contains") or "",
+        expect_status=200 if m.expect_status is None else m.expect_status,
+        contains=m.contains or "",
     )
 
 
-def _command(body: Section, spec: CheckSpec) -> CheckSpec:
-    # Not Section.text: a command may well mention $KUBECONFIG (it runs with it set).
-    node = body.require("run")
-    field_name = body.child("run")
-    if isinstance(node.value, str) and node.value.strip():
-        argv: tuple[str, ...] = (node.value,)
-        shell = True
-    elif isinstance(node.value, list) and node.value:
-        for i, item in enumerate(node.value):
-            if not isinstance(item.value, str) or not item.value:
-                raise body.error(item, f"{field_name}[{i}]", f"expected a non-empty string, got {item.kind}")
-        argv = tuple(str(item.value) for item in node.value)
-        shell = body.bool_default("shell", False)
-    else:
-        raise body.error(node, field_name, "expected a command: a string (run by sh) or a list of arguments")
-    if isinstance(node.value, str) and body.bool_optional("shell") is False:
-        raise body.error(node, body.child("run"), "a string runs in a shell; give a list to run without one")
-    return _replace(spec, argv=argv, shell=shell)
+def _command(m: checkdoc.Command, body: Section, spec: CheckSpec) -> CheckSpec:
+    if isinstance(m.run, str):
+        if m.shell is False:
+            raise body.error(
+                body.require("run"),
+                body.child("run"),
+                "a string runs in a shell; give a list to run without one",
+            )
+        return _replace(spec, argv=(m.run,), shell=True)  # noqa: S604 - a string is a shell command
+    return _replace(spec, argv=tuple(m.run), shell=bool(m.shell))
 
 
-_PARSERS: dict[str, Callable[[Section, CheckSpec], CheckSpec]] = {
-    "exists": _exists,
+_BUILDERS: dict[str, Callable[[Any, Section, CheckSpec], CheckSpec]] = {
+    "exists": _object,
     "count": _count,
-    "available": _available,
-    "configmapEquals": _configmap,
-    "secretEquals": _secret,
-    "statusEquals": _exists,
+    "available": _object,
+    "configmapEquals": _named("ConfigMap"),
+    "secretEquals": _named("Secret"),
+    "statusEquals": _object,
     "volumeChecksum": _volume,
     "httpProbe": _http,
     "command": _command,
 }
+"""How each validated check item (its model in drkit.config.checkdoc) becomes a :class:`CheckSpec`:
+the checks a model cannot say (one of min or equals, a path inside the volume) name their line."""
 
 
 def _at(namespace: str, name: str) -> str:
