@@ -390,8 +390,8 @@ def _kube_and_events(
 def _status_server(address: str, token_file: Path | None, service: Daemon) -> StatusServer | None:
     """The read-only status page of the schedules' repositories (docs/daemon.md, "Status page"). A port
     that cannot be bound is logged and the daemon goes on without the page."""
-    from drkit.daemon import jobs
     from drkit.daemon.statuspage import StatusServer, collect, render
+    from drkit.repo.opening import open_repository
     from drkit.repo.repository import Repository
     from drkit.secret import Secret
 
@@ -410,7 +410,7 @@ def _status_server(address: str, token_file: Path | None, service: Daemon) -> St
         for schedule in service.schedules.values():
             url = schedule.repository.url
             if url not in opened:
-                opened[url] = jobs.open_repository(schedule.repository)
+                opened[url] = open_repository(schedule.repository)
             if all(u != url for u, _ in repos):
                 repos.append((url, opened[url]))
         return render(

@@ -39,7 +39,7 @@ def _read(directory: Path, name: str) -> str | None:
         raise ConfigError(f"cannot read {path}: {exc}", file=str(path)) from None
 
 
-def open_repository(directory: Path) -> Any:
+def open_repo_config(directory: Path) -> Any:
     """The repository ``directory``'s files describe (see the module's docstring)."""
     from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
@@ -135,7 +135,7 @@ def mover_backup(
     started = time.monotonic()
     result: dict[str, Any] = {"op": "backup", "path": snap_path}
     try:
-        repo = open_repository(repo_config)
+        repo = open_repo_config(repo_config)
         with repo.new_snapshot(kind=KIND_VOLUME, tags=tags, host=host) as snap:
             snap.add_directory(snap_path, source)
         st = snap.snapshot.stats
@@ -178,7 +178,7 @@ def mover_restore(
     started = time.monotonic()
     result: dict[str, Any] = {"op": "restore", "snapshot": snapshot_id, "path": snap_path}
     try:
-        repo = open_repository(repo_config)
+        repo = open_repo_config(repo_config)
         target.mkdir(parents=True, exist_ok=True)
         stats = repo.restore_path(snapshot_id, target, subpath=snap_path)
         result |= {"files": stats.files, "dirs": stats.dirs, "bytes": stats.bytes, "symlinks": stats.symlinks}

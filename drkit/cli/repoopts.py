@@ -190,13 +190,7 @@ def with_settings(repo: RepoOptions, settings: RepositorySettings) -> RepoOption
 
     s3 = repo.s3
     if not repo.s3.set_fields():
-        s3 = S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            path_style=settings.s3_path_style,
-            ca_bundle=settings.s3_ca_bundle,
-            profile=settings.s3_profile,
-        )
+        s3 = settings.s3_options()
     # replace(), not a new RepoOptions: a subclass (the audit log's recorder) stays what it is
     return dataclasses.replace(
         repo,

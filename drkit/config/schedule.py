@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from drkit.config.scheduledoc import ScheduleDocument
 from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
+from drkit.storage.options import S3Options
 
 API_VERSION = "drkit.io/v1"
 KIND = "Schedule"
@@ -74,6 +75,17 @@ class RepositorySettings:
     s3_path_style: bool | None = None
     s3_ca_bundle: Path | None = None
     s3_profile: str | None = None
+
+    def s3_options(self) -> S3Options:
+        """The S3 connection settings (``spec.repository.s3``); all unset for a local repository.
+        The one place a file's repository settings become ``S3Options``."""
+        return S3Options(
+            endpoint=self.s3_endpoint,
+            region=self.s3_region,
+            path_style=self.s3_path_style,
+            ca_bundle=self.s3_ca_bundle,
+            profile=self.s3_profile,
+        )
 
 
 @dataclass(frozen=True)
@@ -411,15 +423,9 @@ class _Loader:
         """The storage layer's own URL rules (bucket names, prefixes, endpoint form, no credentials).
         Files are not looked at (a schedule can be checked away from where it runs), so the CA bundle
         is left out of the check."""
-        from drkit.storage.options import S3Options
         from drkit.storage.url import parse_url
 
-        options = S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            path_style=settings.s3_path_style,
-            profile=settings.s3_profile,
-        )
+        options = replace(settings.s3_options(), ca_bundle=None)
         try:
             parse_url(settings.url, options if options.set_fields() or settings.s3_ca_bundle else None)
         except ConfigError as exc:

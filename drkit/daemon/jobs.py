@@ -16,16 +16,14 @@ from typing import Any, Protocol
 
 from drkit.capture.cluster import ClusterBackupResult, backup_cluster
 from drkit.capture.request import request_from_schedule
-from drkit.config.schedule import RepositorySettings, RetentionSettings, Schedule
+from drkit.config.schedule import RetentionSettings, Schedule
 from drkit.daemon.records import Result, RunEnd
 from drkit.errors import DrkitError
 from drkit.repo.engine.retention import Policy, policy_from_options
 from drkit.repo.format import audit
-from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.model import PruneResult, VerifyReport
+from drkit.repo.opening import open_repository
 from drkit.repo.repository import Repository
-from drkit.storage.options import S3Options
-from drkit.storage.url import open_store
 
 log = logging.getLogger("drkit.daemon.jobs")
 
@@ -45,20 +43,6 @@ class Outcome:
     skipped: str | None = None  # why the run did nothing (e.g. no drill runner)
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def open_repository(settings: RepositorySettings) -> Repository:
-    """Open the schedule's repository with its credential (files, else the daemon's environment)."""
-    s3 = S3Options(
-        endpoint=settings.s3_endpoint,
-        region=settings.s3_region,
-        path_style=settings.s3_path_style,
-        ca_bundle=settings.s3_ca_bundle,
-        profile=settings.s3_profile,
-    )
-    store = open_store(settings.url, s3 if s3.set_fields() else None)
-    credential = Credential.from_env_and_options(settings.password_file, settings.key_file)
-    return Repository.open(store, credential)
 
 
 def retention_policy(settings: RetentionSettings) -> Policy:

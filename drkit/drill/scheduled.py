@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from drkit.config.restoreplan import load_restore_plan
-from drkit.config.schedule import RepositorySettings, Schedule
+from drkit.config.schedule import Schedule
 from drkit.drill.providers import make_provider
 from drkit.drill.runner import run_drill
 from drkit.drill.service import drill_request
 from drkit.drill.store import store_result
 from drkit.errors import DrkitError
-from drkit.repo.format.keyslots import Credential
-from drkit.repo.repository import Repository
-from drkit.storage.options import S3Options
-from drkit.storage.url import open_store
+from drkit.repo.opening import open_repository
 
 PROVIDER_ENV = "DRKIT_DRILL_PROVIDER"
 
@@ -41,18 +38,6 @@ class ScheduledDrillOutcome:
     rto_seconds: float | None = None
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def open_repository(settings: RepositorySettings) -> Repository:
-    s3 = S3Options(
-        endpoint=settings.s3_endpoint,
-        region=settings.s3_region,
-        path_style=settings.s3_path_style,
-        ca_bundle=settings.s3_ca_bundle,
-        profile=settings.s3_profile,
-    )
-    store = open_store(settings.url, s3 if s3.set_fields() else None)
-    return Repository.open(store, Credential.from_env_and_options(settings.password_file, settings.key_file))
 
 
 def run_scheduled_drill(schedule: Schedule, plan: Path, /) -> ScheduledDrillOutcome:
