@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import NoReturn
@@ -16,7 +17,53 @@ from drkit.errors import DrkitError, ExitCode
 log = logging.getLogger("drkit.cli")
 
 
-@click.group(context_settings={"auto_envvar_prefix": "DRKIT", "help_option_names": ["-h", "--help"]})
+# Each command's module, imported only when the command is looked up (a call, its --help, or the list
+# in `drkit --help`): a command pays for its own imports only (the Kubernetes client and the drill and
+# daemon machinery cost a `backup path` ~0.3 s of CPU at every start otherwise).
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "repo": ("drkit.cli.repo",),
+    "backup": ("drkit.cli.backup",),
+    "snapshots": ("drkit.cli.snapshots",),
+    "snapshot": ("drkit.cli.snapshot",),
+    "verify": ("drkit.cli.verify",),
+    "prune": ("drkit.cli.prune",),
+    "restore": ("drkit.cli.restore", "drkit.cli.restoreetcd"),  # the second attaches `restore etcd`
+    "drill": ("drkit.cli.drill",),
+    "sandbox": ("drkit.cli.sandbox",),
+    "daemon": ("drkit.cli.daemon",),
+    "mover": ("drkit.cli.mover",),
+    "report": ("drkit.cli.report",),
+    "audit": ("drkit.cli.audit",),
+    "validate": ("drkit.cli.validate",),
+    "schema": ("drkit.cli.schema",),
+    "forget": ("drkit.cli.forget",),
+}
+
+
+class _LazyGroup(click.Group):
+    """The top-level group: commands come from ``_COMMANDS``, each imported on first lookup."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+
+def load_command(name: str) -> click.Command:
+    """The top-level command ``name`` (its module, and those that attach to it, imported)."""
+    modules = [importlib.import_module(module) for module in _COMMANDS[name]]  # the later ones attach
+    command = getattr(modules[0], name)
+    assert isinstance(command, click.Command)
+    return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"auto_envvar_prefix": "DRKIT", "help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, "--version", prog_name="drkit")
 @click.option(
     "--log-level",
@@ -49,49 +96,6 @@ def cli(log_level: str | None, log_format: str, timeout: float) -> None:
     """
     logsetup.configure(log_level, log_format)
     deadline.configure(Timeouts(metadata=timeout))
-
-
-def _register() -> None:
-    from drkit.cli.audit import audit
-    from drkit.cli.backup import backup
-    from drkit.cli.daemon import daemon
-    from drkit.cli.drill import drill
-    from drkit.cli.forget import forget
-    from drkit.cli.mover import mover
-    from drkit.cli.prune import prune
-    from drkit.cli.repo import repo
-    from drkit.cli.report import report
-    from drkit.cli.restore import restore
-    from drkit.cli.restoreetcd import restore_etcd_command  # noqa: F401 - attaches `restore etcd`
-    from drkit.cli.sandbox import sandbox
-    from drkit.cli.schema import schema
-    from drkit.cli.snapshot import snapshot
-    from drkit.cli.snapshots import snapshots
-    from drkit.cli.validate import validate
-    from drkit.cli.verify import verify
-
-    for command in (
-        repo,
-        backup,
-        snapshots,
-        snapshot,
-        verify,
-        prune,
-        restore,
-        drill,
-        sandbox,
-        daemon,
-        mover,
-        report,
-    ):
-        cli.add_command(command)
-    cli.add_command(audit)
-    cli.add_command(validate)
-    cli.add_command(schema)
-    cli.add_command(forget)
-
-
-_register()
 
 
 def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:

@@ -29,8 +29,11 @@ def resolve(words: list[str]) -> tuple[click.Command, list[str]]:
     """The command ``words`` name, and the words after it."""
     command: click.Command = cli
     rest = words
-    while isinstance(command, click.Group) and rest and rest[0] in command.commands:
-        command, rest = command.commands[rest[0]], rest[1:]
+    while isinstance(command, click.Group) and rest:
+        sub = command.get_command(click.Context(command), rest[0])  # top-level commands load lazily
+        if sub is None:
+            break
+        command, rest = sub, rest[1:]
     return command, rest
 
 
