@@ -151,3 +151,26 @@ def test_a_document_of_the_wrong_shape_is_invalid(kind: str, spec: dict[str, Any
 def walk(errors: list[Any]) -> list[Any]:
     """The errors and, under each anyOf/oneOf, the errors of its branches."""
     return [x for e in errors for x in [e, *walk(list(e.context or []))]]
+
+
+def test_what_daemon_check_prints_is_valid_against_the_schema(tmp_path: Path) -> None:
+    """``to_document`` (``daemon --check``) writes every default out: still the published format."""
+    from drkit.config.schedule import load_schedule, to_document
+
+    check = validator("schedule")
+    path = tmp_path / "full.yaml"
+    docs = [to_document(load_schedule(p)) for p in sorted((ROOT / "schedules").glob("*.yaml"))]
+    volumes = {
+        "mode": "all",
+        "mover": "job",
+        "runAsUser": 1000,
+        "fsGroup": 2000,
+        "readAsRoot": True,
+        "hooks": False,
+    }
+    with_volumes = {**docs[0], "spec": {**docs[0]["spec"], "volumes": volumes}}  # type: ignore[dict-item]
+    path.write_text(yaml.safe_dump(with_volumes), encoding="utf-8")
+    docs.append(to_document(load_schedule(path)))
+    assert docs[-1]["spec"]["volumes"]["runAsUser"] == 1000  # type: ignore[index]
+    for doc in docs:
+        assert [e.message for e in check.iter_errors(plain(doc))] == []
