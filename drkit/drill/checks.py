@@ -1,7 +1,7 @@
 """Drill checks: what a restored cluster must show, declared in a restore plan's ``checks:`` list.
 
     specs = parse_checks(node, file="restore-plans/shop.yaml")      # ConfigError with file/line/field
-    results = run_checks(specs, CheckContext(kube=..., resolve=..., snapshot=reader, ...))
+    results = [run_check(spec, CheckContext(kube=..., resolve=..., snapshot=reader, ...)) for spec in specs]
 
 Each item of ``checks:`` is a mapping with exactly one check key, plus an optional ``name`` and
 ``timeout`` (default 60s)::
@@ -366,11 +366,6 @@ class _Look:
     status: Status
     message: str
     final: bool = False  # True: looking again cannot change the answer
-
-
-def run_checks(specs: Iterable[CheckSpec], ctx: CheckContext) -> list[CheckResult]:
-    """Every check in order; one check's error never stops the others."""
-    return [run_check(spec, ctx) for spec in specs]
 
 
 def run_check(spec: CheckSpec, ctx: CheckContext) -> CheckResult:

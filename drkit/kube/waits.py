@@ -6,8 +6,8 @@ never hold (a Job that failed, a Namespace being deleted), or ``timeout`` passes
 result, not an exception: :class:`WaitResult` says what was last seen. Several waits run together
 with :func:`wait_all` (one poll round for all of them per interval).
 
-    result = wait_for(kube, Wait("deployment", object_path("apps", "v1", "deployments", "shop", "web")),
-                      timeout=300)
+    [result] = wait_all(kube, [Wait("web available", object_path("apps", "v1", "deployments", "shop",
+                                    "web"), deployment_available, 300)])
     result.ok, result.message   # False, "1 of 2 replicas available (observedGeneration 2 of 2)"
 """
 
@@ -208,17 +208,6 @@ def wait_all(
         pending = [w.timeout for i, w in enumerate(waits) if i not in results]
         left = min(pending) - (clock() - started)
         sleep(max(0.0, min(interval, left)))
-
-
-def wait_for(
-    kube: Requester,
-    wait: Wait,
-    *,
-    interval: float = DEFAULT_INTERVAL,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> WaitResult:
-    return wait_all(kube, [wait], interval=interval, clock=clock, sleep=sleep)[0]
 
 
 def _look(kube: Requester, w: Wait) -> tuple[Check, Mapping[str, Any]]:

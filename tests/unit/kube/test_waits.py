@@ -13,7 +13,6 @@ from drkit.kube.waits import (
     namespace_active,
     statefulset_ready,
     wait_all,
-    wait_for,
 )
 from tests.unit.kube.fakeapi import FakeApi, FakeClock
 
@@ -113,13 +112,13 @@ def test_wait_all_polls_together_and_a_timeout_is_a_result_with_the_last_status(
     assert clock.now_s < 11
 
 
-def test_wait_for_stops_at_a_final_state_and_survives_read_errors() -> None:
+def test_a_wait_stops_at_a_final_state_and_survives_read_errors() -> None:
     api, clock = FakeApi(), FakeClock()
     api.add("/api/v1/namespaces/x", {"metadata": {"name": "x"}, "status": {"phase": "Terminating"}})
     api.failures["/api/v1/namespaces/x"] = [503]
-    result = wait_for(
+    [result] = wait_all(
         api,
-        Wait("x Active", "/api/v1/namespaces/x", namespace_active, 60),
+        [Wait("x Active", "/api/v1/namespaces/x", namespace_active, 60)],
         clock=clock.now,
         sleep=clock.sleep,
     )
