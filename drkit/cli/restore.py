@@ -171,7 +171,8 @@ def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--volume-timeout",
                 metavar="DURATION",
-                help="Job mode: how long one restore Job may take (default: the plan's, else 1h).",
+                help="Job mode: how long the restore Jobs may take, all together: one deadline for every "
+                "claim's Job (they run 4 at a time; default: the plan's, else 1h).",
             ),
             click.option(
                 "--mover-run-as-user",

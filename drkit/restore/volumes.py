@@ -19,7 +19,8 @@ Rules (docs/volumes.md, "Restore"):
   claim, else the host path of the PersistentVolume it binds to. The directory must be empty.
 * Job mode runs a restore Job per claim (``drkit mover restore`` in the drkit image), which reads the
   repository settings from the mover Secret of the claim's namespace; that Secret must exist and must
-  not be write-only (a write-only key cannot read).
+  not be write-only (a write-only key cannot read). The Jobs of independent claims run a few at a
+  time under one deadline for all of them (:class:`JobFiller`).
 * One volume failing is recorded and the others go on; the caller reports a partial restore. A
   workload (or Pod) that mounts a claim that could not be filled is **held back** (a failed result
   naming the claim): started on an empty volume, an application may initialise fresh data there.
@@ -30,9 +31,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from drkit.capture.claims import VolumeInfo, affinity_node
 from drkit.capture.jobclient import KubeMoverCluster, MoverCluster
@@ -188,31 +190,43 @@ def fill_volumes(
 ) -> list[FillResult]:
     """Fill every claim; one failing is recorded and the others go on. A storage failure of the
     repository itself is recorded too (the resources are already applied: the report must say what
-    happened to each volume)."""
+    happened to each volume). A filler with ``parallel`` above 1 fills that many claims at a time
+    (restore Jobs of independent claims); the results keep the order of ``fills``."""
     progress = progress or NullProgress()
-    results: list[FillResult] = []
     prepare = getattr(filler, "prepare", None)
     if callable(prepare):  # e.g. wait for every claim to bind at once, under one deadline
         prepare(fills)
+    at_once = min(max(1, int(getattr(filler, "parallel", 1))), len(fills))
     progress.start("restore volumes", len(fills), "volumes")
     try:
-        for fill in fills:
-            result = FillResult(fill, filler.mode)
-            started = time.monotonic()
-            try:
-                filler.fill(fill, result)
-                result.ok = True
-            except (DrkitError, OSError) as exc:
-                result.message = str(exc)
-                if isinstance(exc, DrkitError) and exc.hint:
-                    result.message += f" (hint: {exc.hint})"
-            finally:
-                result.duration_s = time.monotonic() - started
-            results.append(result)
-            progress.advance(1)
+        if at_once <= 1:
+            results = []
+            for fill in fills:
+                results.append(_fill_one(filler, fill))
+                progress.advance(1)
+            return results
+        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="drkit-fill") as pool:
+            futures = [pool.submit(_fill_one, filler, fill) for fill in fills]
+            for _done in as_completed(futures):
+                progress.advance(1)  # here, not in the workers: one thread reports
+            return [f.result() for f in futures]
     finally:
         progress.done()
-    return results
+
+
+def _fill_one(filler: Filler, fill: VolumeFill) -> FillResult:
+    result = FillResult(fill, filler.mode)
+    started = time.monotonic()
+    try:
+        filler.fill(fill, result)
+        result.ok = True
+    except (DrkitError, OSError) as exc:
+        result.message = str(exc)
+        if isinstance(exc, DrkitError) and exc.hint:
+            result.message += f" (hint: {exc.hint})"
+    finally:
+        result.duration_s = time.monotonic() - started
+    return result
 
 
 def _claim_path(fill: VolumeFill) -> str:
@@ -387,8 +401,19 @@ class LocalFiller:
             result.message += f" ({len(stats.warnings)} warnings: {stats.warnings[0]}, ...)"
 
 
+RESTORE_JOBS_AT_ONCE: Final = 4
+"""How many restore Jobs of one restore run at a time (each mounts its own claim: they are independent)."""
+TIMEOUT_HINT = (
+    "give the restore Jobs more time: --volume-timeout / spec.volumes.timeout (one deadline for all the "
+    "restore Jobs of a restore)"
+)
+
+
 class JobFiller:
-    """Fills each claim with a restore Job that mounts it (the claim exists: the plan created it)."""
+    """Fills each claim with a restore Job that mounts it (the claim exists: the plan created it). The
+    Jobs of independent claims run ``parallel`` at a time, all under one deadline (``timeout_s`` from
+    :meth:`prepare`): N claims never take N timeouts, and a claim whose Job could not finish (or start)
+    in time is named with the cause."""
 
     mode = "job"
 
@@ -399,11 +424,29 @@ class JobFiller:
         *,
         cluster: MoverCluster | None = None,
         timeout_s: float = 3600.0,
+        parallel: int = RESTORE_JOBS_AT_ONCE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.cluster = cluster if cluster is not None else KubeMoverCluster(kube)
         self.timeout_s = timeout_s
+        self.parallel = max(1, parallel)
+        self.clock = clock
+        self._deadline: float | None = None
+        self._claims = 1
+
+    def prepare(self, fills: Sequence[VolumeFill]) -> None:
+        """Start the one deadline of this restore's Jobs."""
+        self._deadline = self.clock() + self.timeout_s
+        self._claims = max(1, len(fills))
+
+    def _budget(self) -> str:
+        budget = f"the restore's volume deadline of {self.timeout_s:.0f}s"
+        if self._claims > 1:
+            at_once = min(self.parallel, self._claims)
+            budget += f", shared by the restore Jobs of {self._claims} claims ({at_once} at a time)"
+        return budget
 
     def check_secret(self, namespace: str) -> None:
         """The mover Secret must exist in ``namespace`` and open the repository for reading."""
@@ -432,14 +475,30 @@ class JobFiller:
 
     def fill(self, fill: VolumeFill, result: FillResult) -> None:
         self.check_secret(fill.namespace)
-        done = run_restore_job(
-            self.cluster,
-            fill.mover_target(),
-            fill.snapshot_id,
-            self.settings,
-            path=fill.path,
-            timeout_s=self.timeout_s,
-        )
+        deadline = self._deadline if self._deadline is not None else self.clock() + self.timeout_s
+        left = deadline - self.clock()
+        if left <= 0:
+            raise KubernetesError(
+                f"claim {fill.key}: its restore Job was not started: {self._budget()} had passed while "
+                "the Jobs of the other claims ran",
+                hint=TIMEOUT_HINT,
+            )
+        try:
+            done = run_restore_job(
+                self.cluster,
+                fill.mover_target(),
+                fill.snapshot_id,
+                self.settings,
+                path=fill.path,
+                timeout_s=left,
+            )
+        except KubernetesError as exc:
+            if self.clock() < deadline:
+                raise  # failed on its own (the mover's error, a pod that cannot be created)
+            raise KubernetesError(
+                f"claim {fill.key}: its restore Job did not finish within {self._budget()}: {exc.message}",
+                hint=exc.hint or TIMEOUT_HINT,
+            ) from None
         result.where = f"Job {fill.namespace}/{done.get('job', '')}"
         result.files, result.bytes = int(done.get("files", 0)), int(done.get("bytes", 0))
         result.message = f"{result.files} files, {result.bytes} bytes by {result.where}"

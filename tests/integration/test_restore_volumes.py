@@ -6,9 +6,10 @@ scheduler + kwok):
   `restore plan` announced; a second run never writes into the claim it finds; a directory that
   already holds files is refused while the resources are still applied;
 * job mode's failures: a missing mover Secret fails only that volume (no Job is created) and keeps
-  its hint; a restore Job that times out is not left to fill its claim later. Restore Jobs that really
-  run (the claim filled before the workloads, the Secret restored first) are tested on a real node:
-  tests/node/test_real_movers.py.
+  its hint; a restore Job that times out is not left to fill its claim later; the restore Jobs of
+  two claims share one deadline and each failure names its claim and its pod's real cause. Restore
+  Jobs that really run (the claim filled before the workloads, the Secret restored first) are tested
+  on a real node: tests/node/test_real_movers.py.
 """
 
 from __future__ import annotations
@@ -487,6 +488,49 @@ def test_a_restore_job_that_times_out_is_not_left_to_run_later(
         assert not result.ok
         assert "timed out" in result.message
         assert f"Job {namespace}/drkit-restore-data-" in result.message
+        jobs = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
+        assert [j["metadata"]["name"] for j in jobs if not j["metadata"].get("deletionTimestamp")] == []
+    finally:
+        kube.close()
+
+
+def test_restore_jobs_of_two_claims_share_one_deadline_and_name_each_claim_and_its_cause(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """Two claims that nothing provisions: their restore Jobs run together under one deadline, and each
+    failure names its claim, the shared deadline and the real cause the scheduler gives for the pod
+    (not a generic timeout, not a hint about something else). Both Jobs are removed."""
+    _mover_secret(cluster, namespace, tmp_path / "repo")
+    for name in ("data", "logs"):
+        cluster.api(
+            "POST",
+            f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name},
+                "spec": {
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "manual",
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+    kube = KubeClient.from_kubeconfig(cluster.kubeconfig)
+    try:
+        fills = [
+            VolumeFill(f"src/{n}", namespace, n, "0" * 64, f"volumes/src/{n}", {"namespace": "src", "pvc": n})
+            for n in ("data", "logs")
+        ]
+        filler = JobFiller(kube, MoverSettings(), cluster=KubeMoverCluster(kube, poll_s=0.2), timeout_s=6)
+        results = fill_volumes(fills, filler)
+        assert [r.ok for r in results] == [False, False]
+        for name, result in zip(("data", "logs"), results, strict=True):
+            assert f"claim {namespace}/{name}: its restore Job did not finish within" in result.message
+            assert "deadline of 6s, shared by the restore Jobs of 2 claims (2 at a time)" in result.message
+            assert "not scheduled:" in result.message, result.message
+            assert "unbound immediate PersistentVolumeClaims" in result.message
+            assert "--volume-timeout" in result.message
         jobs = kube.get_json(f"/apis/batch/v1/namespaces/{namespace}/jobs")["items"]
         assert [j["metadata"]["name"] for j in jobs if not j["metadata"].get("deletionTimestamp")] == []
     finally:
