@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from drkit.errors import DrkitError
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
-from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
@@ -160,6 +159,22 @@ class _PendingFile:
         )
 
 
+class StoredBlobs(Protocol):
+    def __contains__(self, key: BlobKey) -> bool: ...
+
+
+class BlobSink(Protocol):
+    """Where a backup puts blobs: ``add`` stores one (if new) and returns its id; thread-safe.
+    :class:`~drkit.repo.format.blobwriter.BlobWriter` is one."""
+
+    @property
+    def index(self) -> StoredBlobs:
+        """The blobs stored already (a parent's unchanged entries are reused only if theirs are)."""
+        ...
+
+    def add(self, blob_type: BlobType, data: bytes) -> bytes: ...
+
+
 class TreeBackup:
     """One backup walk. Not reusable.
 
@@ -169,7 +184,7 @@ class TreeBackup:
 
     def __init__(
         self,
-        writer: BlobWriter,
+        writer: BlobSink,
         params: ChunkerParams,
         *,
         workers: int,

@@ -47,13 +47,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drkit.errors import ConfigError, VerificationFailed
+from drkit.repo.engine.blobsource import PackedBlobSource
 from drkit.repo.engine.fsmeta import gid_of, is_zero, uid_of, write_xattrs
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType, open_blob
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.model import RestoreStats, RootMeta, Snapshot
 from drkit.repo.format.pack import pack_sealer
-from drkit.repo.format.packsource import PackSource
 from drkit.repo.format.tree import Node, NodeType, decode_tree
 
 
@@ -121,7 +121,7 @@ class TreeRestore:
 
     def __init__(
         self,
-        packs: PackSource,
+        packs: PackedBlobSource,
         snapshot: Snapshot,
         *,
         workers: int = 4,
@@ -273,7 +273,7 @@ class TreeRestore:
             plan.first_link[group] = entry
         offset = 0
         for chunk_id in n.content:
-            loc = self.packs.index.get((BlobType.DATA, chunk_id))
+            loc = self.packs.locate((BlobType.DATA, chunk_id))
             if loc is None:
                 raise VerificationFailed(
                     f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
@@ -318,7 +318,7 @@ class TreeRestore:
         failed: set[bytes] = set()
         errors: list[str] = []
         for chunk_id, targets in blobs.items():
-            loc = self.packs.index.get((BlobType.DATA, chunk_id))
+            loc = self.packs.locate((BlobType.DATA, chunk_id))
             assert loc is not None
             try:
                 raw = open_blob(

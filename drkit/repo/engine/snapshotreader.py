@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from drkit.errors import VerificationFailed
+from drkit.repo.engine.blobsource import BlobSource, PackedBlobSource
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.restore import TreeRestore
 from drkit.repo.engine.vtree import NoSuchPath, join_path, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.model import RestoreStats, Snapshot
-from drkit.repo.format.packsource import PackSource
 from drkit.repo.format.tree import Node, NodeType, decode_tree
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,7 +48,9 @@ def _time(ns: int) -> datetime:
 class SnapshotReader:
     """Read access to one snapshot. Made by :meth:`Repository.snapshot_reader`."""
 
-    def __init__(self, snapshot: Snapshot, *, trees: PackSource, data: PackSource, workers: int = 4) -> None:
+    def __init__(
+        self, snapshot: Snapshot, *, trees: PackedBlobSource, data: BlobSource, workers: int = 4
+    ) -> None:
         self.snapshot = snapshot
         self._trees = trees
         self._data = data

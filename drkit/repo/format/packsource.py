@@ -7,7 +7,7 @@ from collections import OrderedDict
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType, open_blob
-from drkit.repo.format.index import MasterIndex
+from drkit.repo.format.index import BlobKey, BlobLocation, MasterIndex
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.format.pack import pack_sealer
@@ -44,6 +44,10 @@ class PackSource:
                 while len(self._cache) > self._cache_packs:
                     self._cache.popitem(last=False)
         return data
+
+    def locate(self, key: BlobKey) -> BlobLocation | None:
+        """Which pack holds a blob, where in it, and how long it is; ``None`` if in no index."""
+        return self.index.get(key)
 
     def blob(self, blob_type: BlobType, blob_id: bytes) -> bytes:
         loc = self.index.get((blob_type, blob_id))
