@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from drkit.config.durations import parse_duration
 from drkit.config.limits import MAX_UID
+from drkit.config.yamlsource import kind_of
+from drkit.errors import ConfigError
 
 API_VERSION = "drkit.io/v1"
 
@@ -31,10 +34,6 @@ class Model(BaseModel):
     )
 
 
-Duration = Annotated[
-    Annotated[str, StringConstraints(pattern=r"^\s*([0-9]+[ywdhms]?)+\s*$")] | Annotated[int, Field(ge=0)],
-    Field(description="a duration: 30d, 12h, 2w, 1y, 90m, 1d12h, or a number of seconds"),
-]
 _ENV_REFERENCE = re.compile(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?")
 
 
@@ -60,12 +59,47 @@ Text = Annotated[
 expanded; secrets stay in files)."""
 Word = Annotated[str, StringConstraints(min_length=1), AfterValidator(_not_blank)]
 """A non-empty string that may mention ``$VARIABLE`` (a command run with the variable set)."""
-Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id")]
+
+
+def _kind(value: object) -> str:
+    return kind_of(value)
+
+
+def _duration(value: Any) -> Any:
+    """The loaders' duration rules (:func:`~drkit.config.durations.parse_duration`), in their words."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PydanticCustomError("duration", f"expected a duration such as 30d or 12h, got {_kind(value)}")
+    try:
+        parse_duration(value, "")
+    except ConfigError as exc:
+        raise PydanticCustomError("duration", exc.message) from None
+    return value
+
+
+def lowered(value: Any) -> Any:
+    """A word as the loaders read it: surrounding blanks and case do not matter (``" Job "``)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+Duration = Annotated[
+    Annotated[str, StringConstraints(pattern=r"^\s*([0-9]+[ywdhms]?)+\s*$")] | Annotated[int, Field(ge=0)],
+    BeforeValidator(_duration),
+    Field(description="a duration: 30d, 12h, 2w, 1y, 90m, 1d12h, or a number of seconds"),
+]
+
+
+def _id(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
+        raise PydanticCustomError("id", f"expected an id from 0 to {MAX_UID}, got {_kind(value)}")
+    return value
+
+
+Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id"), BeforeValidator(_id)]
 ClusterResources = Annotated[
     bool | Literal["auto", "true", "false"],
     Field(description="auto: the cluster-scoped objects the selected namespaced ones need; true: all"),
 ]
-Mover = Literal["local", "job"]
+Mover = Annotated[Literal["local", "job"], BeforeValidator(lowered)]
 
 
 class Metadata(Model):

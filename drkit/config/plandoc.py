@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from drkit.config.checkdoc import Check
 from drkit.config.limits import MAX_UID
@@ -62,13 +63,21 @@ class Restore(Model):
     volumes: bool | None = None
 
 
+def _nonroot_uid(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_UID:
+        raise PydanticCustomError(
+            "uid", f"expected a user id above 0 (not root) and at most {MAX_UID}, got {value!r}"
+        )
+    return value
+
+
 class Volumes(Model):
     mover: Mover | None = None
     path_map: list[Text] | None = None
     mover_secret: Text | None = None
     image: Text | None = None
     timeout: Duration | None = None
-    run_as_user: Annotated[int, Field(ge=1, le=MAX_UID)] | None = None
+    run_as_user: Annotated[int, Field(ge=1, le=MAX_UID), BeforeValidator(_nonroot_uid)] | None = None
 
 
 class Waits(Model):

@@ -29,10 +29,13 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from drkit.config.limits import MAX_UID
+from pydantic import TypeAdapter
+
+from drkit.config import plandoc
 from drkit.config.model import keys_by_path
 from drkit.config.plandoc import RestorePlanDocument
 from drkit.config.schedule import RepositorySettings
+from drkit.config.translate import validate_node
 from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file
 from drkit.errors import ConfigError
 
@@ -315,6 +318,8 @@ _WAITS = SCHEMA["spec.waits"]
 _VOLUMES = SCHEMA["spec.volumes"]
 _PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
 _PATCH_KEYS = keys_by_path(RestorePlanDocument)["spec.modifiers[].jsonPatch[]"]
+
+_VOLUMES_DOC: TypeAdapter[plandoc.Volumes] = TypeAdapter(plandoc.Volumes)
 
 VOLUME_KEYS: dict[str, str] = {
     "mover": "spec.volumes.mover",
@@ -649,40 +654,25 @@ class _Loader:
         return parts
 
     def _volumes(self, spec: Section) -> VolumeRestoreSettings:
-        section = spec.section("volumes", _VOLUMES)
-        if section is None:
+        node = spec.get("volumes")
+        if node is None:
             return VolumeRestoreSettings()
+        v = validate_node(_VOLUMES_DOC, node, file=self.file, path="spec.volumes", model=plandoc.Volumes)
+        section = Section(node, "spec.volumes", self.file, _VOLUMES)  # the lines of what a model cannot say
         for key, value in self._sub_lines(section).items():
             self.lines[f"spec.volumes.{key}"] = value
-        mover = section.str_optional("mover")
-        if mover is not None and mover.strip().lower() not in ("local", "job"):
+        timeout = section.duration_optional("timeout")
+        if timeout is not None and timeout <= timedelta(0):
             raise section.error(
-                section.require("mover"), "spec.volumes.mover", f"expected local or job, got {mover!r}"
+                section.require("timeout"), "spec.volumes.timeout", "a timeout must be longer than 0"
             )
-        timeout: timedelta | None = None
-        node = section.get("timeout")
-        if node is not None:
-            timeout = section.duration(node, "spec.volumes.timeout")
-            if timeout <= timedelta(0):
-                raise section.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
-        run_as_user: int | None = None
-        node = section.get("runAsUser")
-        if node is not None:
-            uid = node.value
-            if isinstance(uid, bool) or not isinstance(uid, int) or not 0 < uid <= MAX_UID:
-                raise section.error(
-                    node,
-                    "spec.volumes.runAsUser",
-                    f"expected a user id above 0 (not root) and at most {MAX_UID}, got {uid!r}",
-                )
-            run_as_user = uid
         return VolumeRestoreSettings(
-            mover=mover.strip().lower() if mover is not None else None,
-            path_map=section.str_list("pathMap"),
-            secret=section.str_optional("moverSecret"),
-            image=section.str_optional("image"),
+            mover=v.mover,
+            path_map=tuple(v.path_map or ()),
+            secret=v.mover_secret,
+            image=v.image,
             timeout=timeout,
-            run_as_user=run_as_user,
+            run_as_user=v.run_as_user,
         )
 
     def _waits(self, spec: Section) -> WaitSettings:

@@ -35,12 +35,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
+from pydantic import TypeAdapter
 
+from drkit.config import scheduledoc
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
-from drkit.config.limits import MAX_KEEP_COUNT, MAX_UID, MIN_LOCK_RETENTION
+from drkit.config.limits import MAX_KEEP_COUNT, MIN_LOCK_RETENTION
 from drkit.config.model import keys_by_path
 from drkit.config.scheduledoc import ScheduleDocument
+from drkit.config.translate import validate_node
 from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
@@ -237,6 +240,8 @@ _COUNTS = tuple(key for key in _RETENTION if key not in ("keepWithin", "keepTags
 _LOCK = SCHEMA["spec.lock"]
 _VERIFY = SCHEMA["spec.verify"]
 _DRILL = SCHEMA["spec.drill"]
+
+_VOLUMES_DOC: TypeAdapter[scheduledoc.Volumes] = TypeAdapter(scheduledoc.Volumes)
 
 CAPTURE_KEYS: dict[str, str] = {
     "kube.kubeconfig": "spec.kube.kubeconfig",
@@ -515,55 +520,35 @@ class _Loader:
         )
 
     def _volumes(self, spec: Section) -> VolumeSettings:
-        vol = spec.section("volumes", _VOLUMES)
-        if vol is None:
+        node = spec.get("volumes")
+        if node is None:
             return VolumeSettings()
-        mode = (vol.str_optional("mode") or "none").strip()
-        mover = (vol.str_optional("mover") or "local").strip().lower()
-        if mover not in ("local", "job"):
-            raise vol.error(
-                vol.require("mover"), "spec.volumes.mover", f"expected local or job, got {mover!r}"
-            )
-        timeout: timedelta | None = None
-        node = vol.get("timeout")
-        if node is not None:
-            timeout = vol.duration(node, "spec.volumes.timeout")
-            if timeout <= timedelta(0):
-                raise vol.error(node, "spec.volumes.timeout", "a timeout must be longer than 0")
-        read_as_root = vol.bool_default("readAsRoot", False)
-        run_as_user = self._id(vol, "runAsUser")
-        if run_as_user == 0 and not read_as_root:
+        v = validate_node(_VOLUMES_DOC, node, file=self.file, path="spec.volumes", model=scheduledoc.Volumes)
+        vol = Section(node, "spec.volumes", self.file, _VOLUMES)  # the lines of what a model cannot say
+        timeout = vol.duration_optional("timeout")
+        if timeout is not None and timeout <= timedelta(0):
+            raise vol.error(vol.require("timeout"), "spec.volumes.timeout", "a timeout must be longer than 0")
+        if v.run_as_user == 0 and not v.read_as_root:
             raise vol.error(
                 vol.require("runAsUser"),
                 "spec.volumes.runAsUser",
                 "user 0 is root, which the mover does not run as",
                 "readAsRoot: true reads files of any owner as root with only CAP_DAC_READ_SEARCH",
             )
+        mode = (v.mode or "none").strip()
         return VolumeSettings(
             mode=mode.lower() if mode.lower() in ("all", "none") else mode,
-            mover=mover,
-            path_map=vol.str_list("pathMap"),
-            snapshot_class=vol.str_optional("snapshotClass"),
-            image=vol.str_optional("image"),
-            secret=vol.str_optional("moverSecret"),
+            mover=v.mover or "local",
+            path_map=tuple(v.path_map or ()),
+            snapshot_class=v.snapshot_class,
+            image=v.image,
+            secret=v.mover_secret,
             timeout=timeout,
-            run_as_user=run_as_user,
-            fs_group=self._id(vol, "fsGroup"),
-            read_as_root=read_as_root,
-            hooks=vol.bool_default("hooks", True),
+            run_as_user=v.run_as_user,
+            fs_group=v.fs_group,
+            read_as_root=bool(v.read_as_root),
+            hooks=v.hooks is not False,
         )
-
-    def _id(self, section: Section, key: str) -> int | None:
-        """A user or group id from 0 to ``MAX_UID``."""
-        node = section.get(key)
-        if node is None:
-            return None
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UID:
-            raise section.error(
-                node, section.child(key), f"expected an id from 0 to {MAX_UID}, got {node.kind}"
-            )
-        return value
 
     def _retention(self, spec: Section) -> RetentionSettings:
         ret = spec.section("retention", _RETENTION)

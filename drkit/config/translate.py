@@ -136,7 +136,10 @@ _WORDS: dict[str, Callable[[Node, dict[str, Any]], str]] = {
 }
 """drkit's words for pydantic's error types (the same as the loaders' own messages)."""
 
-_HINTS = {"env_reference": "write the value itself; keep secrets in files (passwordFile, keyFile)"}
+_HINTS = {
+    "env_reference": "write the value itself; keep secrets in files (passwordFile, keyFile)",
+    "duration": "write a duration such as 30d, 12h, 2w, 1y, 90m, 1d12h or a number of seconds",
+}
 
 
 def _error(x: _Located, model: type[BaseModel] | None, file: str) -> ConfigError:
