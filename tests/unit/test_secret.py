@@ -82,3 +82,10 @@ def test_reveal_gives_the_value_and_equality_compares_it() -> None:
 def test_a_secret_is_not_pickled(secret: Secret) -> None:
     with pytest.raises(TypeError, match=r"^a Secret is not pickled$"):
         pickle.dumps(secret)
+
+
+def test_distinct_secrets_hash_apart() -> None:
+    # A set or dict of secrets (keyring passphrases, tokens) stays a hash table, not one long chain.
+    hashes = {hash(Secret(f"passphrase-{i}")) for i in range(64)}
+    assert len(hashes) > 60
+    assert len({Secret(f"passphrase-{i}") for i in range(64)}) == 64
