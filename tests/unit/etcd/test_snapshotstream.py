@@ -179,3 +179,149 @@ def test_messages_are_json_lines() -> None:
     doc = json.loads(first)
     assert set(doc) == {"result"}
     assert set(doc["result"]) == {"blob", "remaining_bytes", "version"}
+
+
+# -- what each refusal says, and the edges of the format (each pins a behaviour a mutant changed) --
+
+
+def _lines(stream: bytes) -> list[bytes]:
+    return [line for line in stream.split(b"\n") if line]
+
+
+def test_the_default_source_is_etcd() -> None:
+    parser = SnapshotStreamParser()
+    with pytest.raises(SnapshotCorrupt, match=r"^etcd: snapshot stream message 1 is not JSON \("):
+        parser.feed(b"nonsense\n")
+
+
+def test_blank_lines_are_skipped_wherever_the_pieces_split() -> None:
+    db = bytes(range(256)) * 40
+    lines = _lines(streams.build(db, piece=4096))
+    spaced = b"\n" + b"\n\n".join(lines) + b"\n\n"
+    for piece in (1, 2, 3, 4097):
+        out, digest = parse(spaced, piece)
+        assert out == db
+        assert digest.messages == len(lines)
+
+
+def test_a_message_exactly_as_long_as_the_bound_is_accepted() -> None:
+    stream = streams.build(b"z" * 3000)
+    longest = max(len(line) for line in _lines(stream))
+    parser = SnapshotStreamParser("test", max_message=longest)
+    out = bytearray()
+    for line in _lines(stream):
+        for chunk in parser.feed(line) + parser.feed(b"\n"):  # the whole line waits for its newline
+            out += chunk
+    assert bytes(out) == b"z" * 3000
+    assert parser.finish().size == 3000
+    with pytest.raises(
+        SnapshotCorrupt,
+        match=r"^test: a snapshot stream message exceeds 10 bytes without ending \(not etcd's gateway\?\)$",
+    ):
+        SnapshotStreamParser("test", max_message=10).feed(b"x" * 11)
+
+
+def test_finish_after_a_failure_says_so() -> None:
+    parser = SnapshotStreamParser("test")
+    with pytest.raises(SnapshotCorrupt):
+        parser.feed(b"nonsense\n")
+    with pytest.raises(SnapshotCorrupt, match=r"^test: snapshot stream already failed$"):
+        parser.finish()
+
+
+def test_an_error_as_the_unterminated_last_message_fails_the_parser_for_good() -> None:
+    msgs = streams.messages(streams.recorded())
+    parser = SnapshotStreamParser("test")
+    parser.feed(streams.encode(msgs[:2]))
+    parser.feed(b'{"error": {"code": 14, "message": "etcdserver: server stopped"}}')
+    with pytest.raises(EtcdRequestFailed, match="server stopped"):
+        parser.finish()
+    with pytest.raises(SnapshotCorrupt, match="already failed"):
+        parser.finish()
+
+
+def test_a_data_message_at_the_end_without_newline_or_checksum() -> None:
+    db = b"d" * 4096
+    last_data = _lines(streams.build(db))[0]  # one data message; the checksum left out, no newline
+    with pytest.raises(
+        SnapshotCorrupt, match=r"^test: snapshot stream ended after 4096 database bytes, no checksum$"
+    ):
+        parse(last_data)
+
+
+def test_ended_early_names_what_was_received_and_what_was_announced() -> None:
+    msgs = streams.messages(streams.recorded())
+    with pytest.raises(
+        SnapshotCorrupt,
+        match=r"^test: snapshot stream ended early: 32768 of 114688 database bytes and no SHA-256 checksum$",
+    ):
+        parse(streams.encode(msgs[:1]))
+    with pytest.raises(SnapshotCorrupt, match=r"ended early: 0 of \? database bytes and no SHA-256"):
+        parse(b"\n")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"nonsense", r"^test: snapshot stream message 1 is not JSON \(.+\)$"),
+        (b"[1, 2]", r"^test: snapshot stream message 1 is not an object$"),
+        (b'{"result": "text"}', r"^test: snapshot stream message 1 has no result.blob$"),
+        (b'{"result": {"blob": 5}}', r"^test: snapshot stream message 1 has no result.blob$"),
+        (b'{"nothing": 1}', r"^test: snapshot stream message 1 has no result.blob$"),
+        (
+            b'{"result": {"blob": "QUJD", "remaining_bytes": "x"}}',
+            r"^test: snapshot stream message 1 is malformed \(.+\)$",
+        ),
+    ],
+)
+def test_each_malformed_message_is_named(line: bytes, message: str) -> None:
+    with pytest.raises(SnapshotCorrupt, match=message):
+        parse(line + b"\n")
+
+
+def test_a_blob_with_a_character_outside_base64_is_malformed() -> None:
+    msgs = streams.messages(streams.build(b"q" * 3000))
+    blob = msgs[0]["result"]["blob"]
+    msgs[0]["result"]["blob"] = blob[:8] + "*" + blob[8:]  # a lenient decoder would skip it and verify
+    with pytest.raises(SnapshotCorrupt, match=r"^test: snapshot stream message 1 is malformed \("):
+        parse(streams.encode(msgs))
+
+
+def test_a_message_without_a_blob_is_an_empty_piece() -> None:
+    # the gateway leaves out empty fields: a message with no blob carries no database bytes
+    db = b"e" * 5000
+    msgs = streams.messages(streams.build(db, piece=4000))
+    empty = {"result": {"remaining_bytes": msgs[0]["result"]["remaining_bytes"]}}
+    out, digest = parse(streams.encode([msgs[0], empty, *msgs[1:]]))
+    assert out == db
+    assert digest.messages == len(msgs) + 1
+
+
+def test_the_storage_version_is_taken_only_from_text() -> None:
+    msgs = streams.messages(streams.build(b"v" * 100))
+    for m in msgs:
+        del m["result"]["version"]
+    assert parse(streams.encode(msgs))[1].storage_version is None
+    msgs[0]["result"]["version"] = 360  # type: ignore[assignment]
+    assert parse(streams.encode(msgs))[1].storage_version is None
+    msgs[1]["result"]["version"] = "3.6.0"
+    assert parse(streams.encode(msgs))[1].storage_version == "3.6.0"
+
+
+@pytest.mark.parametrize(
+    ("error", "text", "code"),
+    [
+        ({"code": 14, "message": "etcdserver: server stopped"}, "etcdserver: server stopped (code 14)", 14),
+        ({"grpc_code": 8}, "unknown error (code 8)", 8),
+        ({"code": "UNAVAILABLE", "message": "gone"}, "gone (code UNAVAILABLE)", None),
+        ("a bare text", "a bare text (code None)", None),
+    ],
+)
+def test_an_error_object_is_reported_with_its_message_and_code(
+    error: object, text: str, code: int | None
+) -> None:
+    msgs = streams.messages(streams.recorded())
+    with pytest.raises(EtcdRequestFailed) as info:
+        parse(streams.encode([msgs[0], {"error": error}]))  # type: ignore[list-item]
+    assert str(info.value) == f"test: snapshot failed after 32768 bytes: {text}"
+    assert info.value.code == code
