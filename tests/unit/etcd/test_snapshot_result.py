@@ -134,3 +134,74 @@ def test_close_abandons_the_body() -> None:
     assert closed == [True]
     with pytest.raises(StopIteration):
         next(stream)
+
+
+def test_the_record_a_manifest_keeps() -> None:
+    moved = dataclasses.replace(BEFORE, revision=70, cluster_id=0xABC)
+    before = dataclasses.replace(BEFORE, cluster_id=0xABC)
+    stream = SnapshotStream(EP, before, HASH, pieces(streams.recorded()), lambda: (moved, False))
+    db = b"".join(streams.blobs(streams.recorded())[:-1])
+    list(stream)
+    assert stream.result.to_record() == {
+        "endpoint": "http://127.0.0.1:2379",
+        "member_id": "5",
+        "cluster_id": "abc",
+        "etcd_version": "3.6.16",
+        "storage_version": "3.6.0",
+        "size": 114688,
+        "stored_size": 114688 + 32,
+        "sha256": hashlib.sha256(db).hexdigest(),
+        "revision": None,
+        "revision_min": 62,
+        "revision_max": 70,
+        "hash_kv": {"revision": 62, "hash": 123, "compact_revision": -1},
+    }
+
+
+def test_the_storage_version_comes_from_the_stream_else_from_status() -> None:
+    old = dataclasses.replace(BEFORE, storage_version="3.5.0")
+    db = b"s" * 5000
+    with_version = SnapshotStream(EP, old, HASH, pieces(streams.build(db)), lambda: (old, False))
+    list(with_version)
+    assert with_version.result.storage_version == "3.6.0"  # what the stream said
+    msgs = streams.messages(streams.build(db))
+    for m in msgs:
+        del m["result"]["version"]
+    without = SnapshotStream(EP, old, HASH, pieces(streams.encode(msgs)), lambda: (old, False))
+    list(without)
+    assert without.result.storage_version == "3.5.0"
+
+
+def test_the_parser_names_the_endpoint_and_takes_the_message_bound() -> None:
+    stream = SnapshotStream(EP, BEFORE, HASH, iter([b"nonsense\n"]), lambda: (BEFORE, False))
+    with pytest.raises(
+        SnapshotCorrupt, match=r"^etcd http://127\.0\.0\.1:2379 snapshot: snapshot stream message 1"
+    ):
+        next(stream)
+    bounded = SnapshotStream(
+        EP, BEFORE, HASH, pieces(streams.recorded()), lambda: (BEFORE, False), max_message=1000
+    )
+    with pytest.raises(SnapshotCorrupt, match="exceeds 1000 bytes"):
+        list(bounded)
+
+
+def test_a_revision_that_went_back_is_refused() -> None:
+    back = dataclasses.replace(BEFORE, revision=61)
+    stream, _ = make(streams.recorded(), after_status=back)
+    with pytest.raises(EtcdError, match=r"^etcd http://127\.0\.0\.1:2379: revision went back from 62 to 61$"):
+        list(stream)
+
+
+def test_another_cluster_answering_afterwards_is_refused() -> None:
+    other = dataclasses.replace(BEFORE, cluster_id=8)
+    stream, _ = make(streams.recorded(), after_status=other)
+    with pytest.raises(EtcdError, match="member changed"):
+        list(stream)
+
+
+def test_close_of_a_body_that_cannot_be_closed() -> None:
+    stream = SnapshotStream(EP, BEFORE, HASH, iter([streams.recorded()]), lambda: (BEFORE, False))
+    next(stream)
+    stream.close()  # a plain iterator has no close(): nothing to release, no error
+    with pytest.raises(StopIteration):
+        next(stream)
