@@ -152,3 +152,27 @@ def test_a_renumbered_device_reuses_content_but_writes_the_new_device(tmp_path: 
     assert w.adds[BlobType.DATA] == 0
     assert second._result.reused_files == 120
     assert second._result.tree == first._result.tree  # the same bytes as the real tree
+
+
+def test_a_parent_tree_with_hostile_or_duplicate_names_is_never_taken_over(tmp_path: Path) -> None:
+    import json
+
+    from drkit.errors import VerificationFailed
+    from drkit.repo.format.tree import tree_entries
+
+    src = tmp_path / "src"
+    _deep_tree(src)
+    w = CountingWriter()
+    cutoff = _cutoff_after(src)
+    first = _walk(src, w)
+    assert first._result is not None
+    root_doc = json.loads(w.raw(first._result.tree))
+    hostile = dict(root_doc["entries"][0], name="../escape")
+    root_doc["entries"].append(hostile)
+    bad_root = w.add(BlobType.TREE, json.dumps(root_doc, sort_keys=True, separators=(",", ":")).encode())
+    second = _walk(src, w, ParentTrees(bad_root, w.raw, cutoff))
+    assert second._result is not None
+    assert second._result.tree == first._result.tree  # the extra entry is not carried over
+    root_doc["entries"].append(root_doc["entries"][0])
+    with pytest.raises(VerificationFailed, match="duplicate"):
+        tree_entries(json.dumps(root_doc).encode(), where="t")
