@@ -433,12 +433,12 @@ class JobFiller:
         self.timeout_s = timeout_s
         self.parallel = max(1, parallel)
         self.clock = clock
-        self._deadline: float | None = None
+        self._deadline: Deadline | None = None
         self._claims = 1
 
     def prepare(self, fills: Sequence[VolumeFill]) -> None:
         """Start the one deadline of this restore's Jobs."""
-        self._deadline = self.clock() + self.timeout_s
+        self._deadline = Deadline(self.timeout_s, clock=self.clock)
         self._claims = max(1, len(fills))
 
     def _budget(self) -> str:
@@ -475,9 +475,8 @@ class JobFiller:
 
     def fill(self, fill: VolumeFill, result: FillResult) -> None:
         self.check_secret(fill.namespace)
-        deadline = self._deadline if self._deadline is not None else self.clock() + self.timeout_s
-        left = deadline - self.clock()
-        if left <= 0:
+        deadline = self._deadline or Deadline(self.timeout_s, clock=self.clock)
+        if deadline.expired():
             raise KubernetesError(
                 f"claim {fill.key}: its restore Job was not started: {self._budget()} had passed while "
                 "the Jobs of the other claims ran",
@@ -490,10 +489,10 @@ class JobFiller:
                 fill.snapshot_id,
                 self.settings,
                 path=fill.path,
-                timeout_s=left,
+                timeout_s=deadline.remaining(),
             )
         except KubernetesError as exc:
-            if self.clock() < deadline:
+            if not deadline.expired():
                 raise  # failed on its own (the mover's error, a pod that cannot be created)
             raise KubernetesError(
                 f"claim {fill.key}: its restore Job did not finish within {self._budget()}: {exc.message}",
