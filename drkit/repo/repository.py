@@ -25,13 +25,14 @@ from drkit.repo.engine.references import lock_references
 from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
 from drkit.repo.engine.retention import Decision, Policy, apply_grouped
 from drkit.repo.engine.snapshotreader import SnapshotReader
+from drkit.repo.engine.snapshotref import find_snapshot, unreadable_matching
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
 from drkit.repo.engine.verify import Verifier
 from drkit.repo.format import catalog
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.index import BlobKey, MasterIndex, decode_index
+from drkit.repo.format.index import BlobKey, LoadedIndex, load_index
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
@@ -39,18 +40,15 @@ from drkit.repo.format.layout import (
     INDEX_PREFIX,
     KEYS_PREFIX,
     SNAPSHOTS_PREFIX,
-    is_object_name,
     name_of_key,
     object_name,
     snapshot_key,
 )
-from drkit.repo.format.manifest import decode_manifest, encode_manifest
+from drkit.repo.format.manifest import encode_manifest, load_manifests
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.model import (
     KIND_CLUSTER,
-    KIND_DRILL,
     Problem,
-    ProblemKind,
     PruneResult,
     RepoInfo,
     RestoreStats,
@@ -81,7 +79,6 @@ from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreError
 
 _log = logging.getLogger(__name__)
 
-MIN_PREFIX = 4
 _WRITE_ONLY = "this repository was opened with a write-only key: it can back up, not read"
 _WRITE_ONLY_HINT = "use a passphrase or key file of a master key slot"
 PARENT_MARGIN_NS = 2_000_000_000
@@ -94,13 +91,6 @@ class ForgetResult:
     locked: tuple[tuple[str, datetime | None], ...]
     dry_run: bool
     denied: tuple[str, ...] = ()  # manifests this credential may not delete
-
-
-@dataclass
-class _IndexState:
-    index: MasterIndex
-    index_packs: dict[str, set[str]]
-    problems: list[Problem]
 
 
 class Repository:
@@ -135,7 +125,7 @@ class Repository:
         self.settings = settings or WriterSettings()
         self._config_version = config_version
         self._reader = reader
-        self._index: _IndexState | None = None
+        self._index: LoadedIndex | None = None
         self._snapshots: list[Snapshot] | None = None
         self._snapshot_problems: list[Problem] = []
 
@@ -287,29 +277,9 @@ class Repository:
 
     # -- loading ---------------------------------------------------------------------------------
 
-    def _load_index(self) -> _IndexState:
-        if self._index is not None:
-            return self._index
-        existing = {name_of_key(o.key) for o in self.store.list("data/")}
-        index = MasterIndex()
-        index_packs: dict[str, set[str]] = {}
-        problems: list[Problem] = []
-        for info in sorted(self.store.list(INDEX_PREFIX), key=lambda i: i.key):
-            index_id = name_of_key(info.key)
-            if not is_object_name(index_id):
-                problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
-                continue
-            try:
-                data, index_vid = self._reader.read_named(info.key, index_id)
-                records = decode_index(self._write_keys, data, where=info.key)
-            except VerificationFailed as e:
-                problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
-                continue
-            index_packs[index_id] = {r.id for r in records}
-            for r in records:
-                if r.id in existing:
-                    index.add_pack(r, index_id, index_vid)
-        self._index = _IndexState(index, index_packs, problems)
+    def _load_index(self) -> LoadedIndex:
+        if self._index is None:
+            self._index = load_index(self.store, self._reader, self._write_keys)
         return self._index
 
     def refresh(self) -> None:
@@ -318,27 +288,14 @@ class Repository:
         self._index = None
 
     def _load_snapshots(self) -> list[Snapshot]:
-        if self._snapshots is not None:
-            return self._snapshots
-        if self._openers is None:
-            self._snapshots = []  # a write-only writer cannot open manifests
-            return self._snapshots
-        snaps: list[Snapshot] = []
-        problems: list[Problem] = []
-        for info in self.store.list(SNAPSHOTS_PREFIX):
-            sid = name_of_key(info.key)
-            if not is_object_name(sid):
-                problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
-                continue
-            try:
-                data, _vid = self._reader.read_named(info.key, sid)
-                snaps.append(decode_manifest(self._openers, self.config.verify_key, sid, data))
-            except VerificationFailed as e:
-                problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message, (sid,)))
-        snaps.sort(key=lambda s: (s.time, s.id))
-        self._snapshots = snaps
-        self._snapshot_problems = problems
-        return snaps
+        if self._snapshots is None:
+            if self._openers is None:  # a write-only writer cannot open manifests
+                self._snapshots, self._snapshot_problems = [], []
+            else:
+                self._snapshots, self._snapshot_problems = load_manifests(
+                    self.store, self._reader, self._openers, self.config.verify_key
+                )
+        return self._snapshots
 
     def _lock(self) -> LockPolicy:
         return LockPolicy(*self.lock_settings, self._clock)
@@ -423,49 +380,10 @@ class Repository:
             for p in self._snapshot_problems
         ]
 
-    def _unreadable_matching(self, ref: str) -> list[UnreadableSnapshot]:
-        ref = ref.lower()
-        return [
-            u
-            for u in self.unreadable_snapshots()
-            if u.id == ref or (len(ref) >= MIN_PREFIX and u.id.startswith(ref))
-        ]
-
     def find_snapshot(self, ref: str) -> Snapshot:
-        """A snapshot by full id, unique prefix (4+ hex digits) or ``latest``."""
+        """A snapshot by full id, unique prefix (4+ hex digits) or ``latest`` (engine/snapshotref.py)."""
         self._read_keys()
-        snaps = self._load_snapshots()
-        if ref == "latest":  # the newest backup: a drill's record is not one
-            backups = [s for s in snaps if s.kind != KIND_DRILL]
-            unreadable = self.unreadable_snapshots()
-            if unreadable:
-                _log.warning(
-                    "%d snapshots cannot be read and are not considered for 'latest': %s",
-                    len(unreadable),
-                    ", ".join(u.id[:8] for u in unreadable),
-                )
-            if not backups:
-                if unreadable:
-                    raise unreadable_error(unreadable[0])
-                raise ConfigError("the repository has no snapshots yet", field="snapshot")
-            return backups[-1]
-        exact = [s for s in snaps if s.id == ref]
-        if exact:
-            return exact[0]
-        if len(ref) < MIN_PREFIX:
-            raise ConfigError(
-                f"snapshot id {ref!r} is too short: give at least {MIN_PREFIX} digits", field="snapshot"
-            )
-        matches = [s for s in snaps if s.id.startswith(ref.lower())]
-        broken = self._unreadable_matching(ref)
-        if len(matches) == 1 and not broken:
-            return matches[0]
-        if len(matches) + len(broken) > 1:
-            ids = [s.short_id for s in matches] + [f"{u.id[:8]} (unreadable)" for u in broken]
-            raise ConfigError(f"snapshot id {ref!r} is ambiguous: {', '.join(ids)}", field="snapshot")
-        if broken:
-            raise unreadable_error(broken[0])
-        raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
+        return find_snapshot(ref, self._load_snapshots(), self.unreadable_snapshots())
 
     def info(self) -> RepoInfo:
         self._read_keys()
@@ -701,7 +619,7 @@ class Repository:
         try:
             return self.find_snapshot(ref).id
         except VerificationFailed:
-            broken = self._unreadable_matching(ref)
+            broken = unreadable_matching(ref, self.unreadable_snapshots())
             if ref != "latest" and len(broken) == 1:
                 return broken[0].id
             raise
@@ -754,14 +672,6 @@ class Repository:
             self._index = None
             self._snapshots = None
         return result
-
-
-def unreadable_error(snapshot: UnreadableSnapshot) -> VerificationFailed:
-    """The error for addressing a snapshot whose manifest cannot be read (exit 13), naming why."""
-    return VerificationFailed(
-        f"snapshot {snapshot.id} exists but cannot be read: {snapshot.message}",
-        hint="`drkit verify` checks the whole repository; restore from another snapshot",
-    )
 
 
 def _referenced_snapshots(snap: Snapshot) -> list[str]:

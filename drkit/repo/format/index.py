@@ -23,8 +23,12 @@ import zstandard
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.layout import INDEX_PREFIX, is_object_name, name_of_key
+from drkit.repo.format.model import Problem, ProblemKind
+from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.format.pack import PackEntry
 from drkit.repo.format.sealing import MASTER_SEALER, WriteKeys
+from drkit.storage.base import Store
 
 INDEX_AAD: Final = b"drkit-index"
 INDEX_VERSION: Final = 1
@@ -164,3 +168,37 @@ class MasterIndex:
 
     def blobs(self) -> Iterator[tuple[BlobKey, BlobLocation]]:
         return iter(list(self._blobs.items()))
+
+
+@dataclass
+class LoadedIndex:
+    """The master index built from every readable index object, and what could not be read."""
+
+    index: MasterIndex
+    index_packs: dict[str, set[str]]
+    """Each index object's id -> the packs it lists (prune deletes an index with its last pack)."""
+    problems: list[Problem]
+
+
+def load_index(store: Store, reader: VerifiedReader, keys: WriteKeys) -> LoadedIndex:
+    """Read every index object (by name, hash checked); index only the packs that exist."""
+    existing = {name_of_key(o.key) for o in store.list("data/")}
+    index = MasterIndex()
+    index_packs: dict[str, set[str]] = {}
+    problems: list[Problem] = []
+    for info in sorted(store.list(INDEX_PREFIX), key=lambda i: i.key):
+        index_id = name_of_key(info.key)
+        if not is_object_name(index_id):
+            problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
+            continue
+        try:
+            data, index_vid = reader.read_named(info.key, index_id)
+            records = decode_index(keys, data, where=info.key)
+        except VerificationFailed as e:
+            problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
+            continue
+        index_packs[index_id] = {r.id for r in records}
+        for r in records:
+            if r.id in existing:
+                index.add_pack(r, index_id, index_vid)
+    return LoadedIndex(index, index_packs, problems)

@@ -19,9 +19,20 @@ from typing import Any, Final
 import zstandard
 
 from drkit.errors import VerificationFailed
+from drkit.repo.format.layout import SNAPSHOTS_PREFIX, is_object_name, name_of_key
 from drkit.repo.format.masterkey import SIGNATURE_SIZE, verify_signature
-from drkit.repo.format.model import KIND_PATH, PackRef, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.model import (
+    KIND_PATH,
+    PackRef,
+    Problem,
+    ProblemKind,
+    RootMeta,
+    Snapshot,
+    SnapshotStats,
+)
+from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
+from drkit.storage.base import Store
 
 MANIFEST_AAD: Final = b"drkit-snapshot"
 MANIFEST_VERSION: Final = 1
@@ -157,3 +168,23 @@ def _meta(v: object) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise TypeError("meta is not an object")
     return v
+
+
+def load_manifests(
+    store: Store, reader: VerifiedReader, openers: Openers, verify_key: bytes
+) -> tuple[list[Snapshot], list[Problem]]:
+    """Every snapshot whose manifest opens and verifies, oldest first; a problem for each other one."""
+    snaps: list[Snapshot] = []
+    problems: list[Problem] = []
+    for info in store.list(SNAPSHOTS_PREFIX):
+        sid = name_of_key(info.key)
+        if not is_object_name(sid):
+            problems.append(Problem(ProblemKind.CORRUPT, info.key, "not a drkit object name"))
+            continue
+        try:
+            data, _vid = reader.read_named(info.key, sid)
+            snaps.append(decode_manifest(openers, verify_key, sid, data))
+        except VerificationFailed as e:
+            problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message, (sid,)))
+    snaps.sort(key=lambda s: (s.time, s.id))
+    return snaps, problems
