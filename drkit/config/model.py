@@ -97,7 +97,8 @@ def _id(value: Any) -> Any:
 Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id"), BeforeValidator(_id)]
 ClusterResources = Annotated[
     bool | Literal["auto", "true", "false"],
-    Field(description="auto: the cluster-scoped objects the selected namespaced ones need; true: all"),
+    BeforeValidator(lowered),
+    Field(description="auto, true or false"),
 ]
 Mover = Annotated[Literal["local", "job"], BeforeValidator(lowered)]
 

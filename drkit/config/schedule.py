@@ -27,20 +27,22 @@ for this module and for the daemon.
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
+from typing import TypeVar
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from drkit.config import scheduledoc
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
-from drkit.config.limits import MAX_KEEP_COUNT, MIN_LOCK_RETENTION
+from drkit.config.limits import MIN_LOCK_RETENTION
 from drkit.config.model import keys_by_path
 from drkit.config.scheduledoc import ScheduleDocument
 from drkit.config.translate import validate_node
@@ -54,7 +56,6 @@ KIND = "Schedule"
 UNLIMITED = -1
 """A retention count that keeps every bucket (``unlimited`` in a file; the repository's ``UNLIMITED``)."""
 
-CLUSTER_RESOURCES = ("auto", "true", "false")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAME_MAX = 63
 _MACROS = {
@@ -231,17 +232,18 @@ _METADATA = SCHEMA["metadata"]
 _SPEC = SCHEMA["spec"]
 _REPOSITORY = SCHEMA["spec.repository"]
 _S3 = SCHEMA["spec.repository.s3"]
-_KUBE = SCHEMA["spec.kube"]
-_ETCD = SCHEMA["spec.etcd"]
-_RESOURCES = SCHEMA["spec.resources"]
-_VOLUMES = SCHEMA["spec.volumes"]
 _RETENTION = SCHEMA["spec.retention"]
 _COUNTS = tuple(key for key in _RETENTION if key not in ("keepWithin", "keepTags"))
-_LOCK = SCHEMA["spec.lock"]
 _VERIFY = SCHEMA["spec.verify"]
 _DRILL = SCHEMA["spec.drill"]
 
-_VOLUMES_DOC: TypeAdapter[scheduledoc.Volumes] = TypeAdapter(scheduledoc.Volumes)
+M = TypeVar("M", bound=BaseModel)
+
+
+@functools.cache
+def _adapter(model: type[M]) -> TypeAdapter[M]:
+    return TypeAdapter(model)
+
 
 CAPTURE_KEYS: dict[str, str] = {
     "kube.kubeconfig": "spec.kube.kubeconfig",
@@ -445,37 +447,36 @@ class _Loader:
                 ) from None
             raise repo.error(url_node, "spec.repository.url", bare_message(exc), exc.hint) from None
 
+    def _section(self, spec: Section, key: str, model: type[M]) -> tuple[M, Section] | None:
+        """``spec.<key>`` validated by its document model, and a Section for the lines of the checks a
+        model cannot make; ``None`` when absent or null."""
+        node = spec.get(key)
+        if node is None:
+            return None
+        value = validate_node(_adapter(model), node, file=self.file, path=f"spec.{key}", model=model)
+        return value, Section(node, f"spec.{key}", self.file, SCHEMA[f"spec.{key}"])
+
+    def _path(self, text: str | None) -> Path | None:
+        return None if text is None else self.base / text
+
     def _kube(self, spec: Section) -> KubeSettings:
-        kube = spec.section("kube", _KUBE)
-        if kube is None:
+        found = self._section(spec, "kube", scheduledoc.Kube)
+        if found is None:
             return KubeSettings()
-        return KubeSettings(
-            kubeconfig=kube.path_optional("kubeconfig", self.base), context=kube.str_optional("context")
-        )
+        kube, _ = found
+        return KubeSettings(kubeconfig=self._path(kube.kubeconfig), context=kube.context)
 
     def _etcd(self, spec: Section) -> EtcdSettings | None:
-        etcd = spec.section("etcd", _ETCD)
-        if etcd is None:
+        found = self._section(spec, "etcd", scheduledoc.Etcd)
+        if found is None:
             return None
-        node = etcd.require("endpoints")
-        endpoints = etcd.str_list("endpoints")
-        if not endpoints:
-            raise etcd.error(node, "spec.etcd.endpoints", "expected at least one endpoint")
-        items = node.value if isinstance(node.value, list) else []
-        for i, (endpoint, item) in enumerate(zip(endpoints, items, strict=True)):
-            if not endpoint.startswith(("https://", "http://")):
-                raise etcd.error(
-                    item,
-                    f"spec.etcd.endpoints[{i}]",
-                    f"{endpoint!r} is not an http(s):// URL",
-                    "e.g. https://10.0.0.1:2379",
-                )
+        e, etcd = found
         settings = EtcdSettings(
-            endpoints=endpoints,
-            ca_file=etcd.path_optional("caFile", self.base),
-            cert_file=etcd.path_optional("certFile", self.base),
-            key_file=etcd.path_optional("keyFile", self.base),
-            kubeadm=etcd.bool_default("kubeadm", False),
+            endpoints=tuple(e.endpoints),
+            ca_file=self._path(e.ca_file),
+            cert_file=self._path(e.cert_file),
+            key_file=self._path(e.key_file),
+            kubeadm=bool(e.kubeadm),
         )
         if settings.kubeadm:
             for key in ("caFile", "certFile", "keyFile"):
@@ -495,36 +496,27 @@ class _Loader:
         return settings
 
     def _resources(self, spec: Section) -> ResourceSettings:
-        res = spec.section("resources", _RESOURCES)
-        if res is None:
+        found = self._section(spec, "resources", scheduledoc.Resources)
+        if found is None:
             return ResourceSettings()
-        mode = "auto"
-        node = res.get("includeClusterResources")
-        if node is not None:
-            field = "spec.resources.includeClusterResources"
-            if isinstance(node.value, bool):
-                mode = "true" if node.value else "false"
-            elif isinstance(node.value, str) and node.value.strip().lower() in CLUSTER_RESOURCES:
-                mode = node.value.strip().lower()
-            else:
-                raise res.error(node, field, f"expected auto, true or false, got {node.kind}")
+        r, _ = found
+        mode = r.include_cluster_resources
         return ResourceSettings(
-            enabled=res.bool_default("enabled", True),
-            include_namespaces=res.str_list("includeNamespaces"),
-            exclude_namespaces=res.str_list("excludeNamespaces"),
-            include_resources=res.str_list("includeResources"),
-            exclude_resources=res.str_list("excludeResources"),
-            selector=res.str_optional("selector"),
-            include_cluster_resources=mode,
-            namespace_selector=res.str_optional("namespaceSelector"),
+            enabled=r.enabled is not False,
+            include_namespaces=tuple(r.include_namespaces or ()),
+            exclude_namespaces=tuple(r.exclude_namespaces or ()),
+            include_resources=tuple(r.include_resources or ()),
+            exclude_resources=tuple(r.exclude_resources or ()),
+            selector=r.selector,
+            include_cluster_resources="auto" if mode is None else str(mode).lower(),
+            namespace_selector=r.namespace_selector,
         )
 
     def _volumes(self, spec: Section) -> VolumeSettings:
-        node = spec.get("volumes")
-        if node is None:
+        found = self._section(spec, "volumes", scheduledoc.Volumes)
+        if found is None:
             return VolumeSettings()
-        v = validate_node(_VOLUMES_DOC, node, file=self.file, path="spec.volumes", model=scheduledoc.Volumes)
-        vol = Section(node, "spec.volumes", self.file, _VOLUMES)  # the lines of what a model cannot say
+        v, vol = found
         timeout = vol.duration_optional("timeout")
         if timeout is not None and timeout <= timedelta(0):
             raise vol.error(vol.require("timeout"), "spec.volumes.timeout", "a timeout must be longer than 0")
@@ -551,67 +543,30 @@ class _Loader:
         )
 
     def _retention(self, spec: Section) -> RetentionSettings:
-        ret = spec.section("retention", _RETENTION)
-        if ret is None:
+        found = self._section(spec, "retention", scheduledoc.Retention)
+        if found is None:
             return RetentionSettings()
-        counts = [self._count(ret, key) for key in _COUNTS]
-        within = ret.get("keepWithin")
-        keep_within: str | None = None
-        if within is not None:
-            ret.duration(within, "spec.retention.keepWithin")
-            keep_within = str(within.value)
-        last, hourly, daily, weekly, monthly, yearly = counts
+        r, _ = found
+
+        def count(value: int | str | None) -> int | None:
+            return UNLIMITED if isinstance(value, str) else value
+
         return RetentionSettings(
-            keep_last=last,
-            keep_hourly=hourly,
-            keep_daily=daily,
-            keep_weekly=weekly,
-            keep_monthly=monthly,
-            keep_yearly=yearly,
-            keep_within=keep_within,
-            keep_tags=ret.str_list("keepTags"),
+            keep_last=count(r.keep_last),
+            keep_hourly=count(r.keep_hourly),
+            keep_daily=count(r.keep_daily),
+            keep_weekly=count(r.keep_weekly),
+            keep_monthly=count(r.keep_monthly),
+            keep_yearly=count(r.keep_yearly),
+            keep_within=None if r.keep_within is None else str(r.keep_within),
+            keep_tags=tuple(r.keep_tags or ()),
         )
 
-    def _count(self, section: Section, key: str) -> int | None:
-        node = section.get(key)
-        if node is None:
-            return None
-        field = section.child(key)
-        value = node.value
-        if isinstance(value, str) and value.strip().lower() in ("unlimited", "all"):
-            return UNLIMITED
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise section.error(node, field, f"expected a count or 'unlimited', got {node.kind}")
-        if value < 0:
-            raise section.error(
-                node, field, f"a count cannot be negative: {value}", "write 'unlimited' to keep every one"
-            )
-        if value > MAX_KEEP_COUNT:
-            raise section.error(
-                node,
-                field,
-                f"a count must be at most {MAX_KEEP_COUNT}, got {value}",
-                "write 'unlimited' to keep every one",
-            )
-        return value
-
     def _lock(self, spec: Section) -> LockSettings:
-        lock = spec.section("lock", _LOCK)
-        if lock is None:
+        found = self._section(spec, "lock", scheduledoc.Lock)
+        if found is None:
             return LockSettings()
-        mode: LockMode | None = None
-        node = lock.get("mode")
-        if node is not None:
-            text = lock.text(node, "spec.lock.mode")
-            try:
-                mode = LockMode(text.strip().lower())
-            except ValueError:
-                raise lock.error(
-                    node,
-                    "spec.lock.mode",
-                    f"expected compliance or governance, got {text!r}",
-                    "leave mode out to use the repository's own setting",
-                ) from None
+        m, lock = found
         period = lock.duration_optional("period")
         if period is not None and period < MIN_LOCK_RETENTION:
             raise lock.error(
@@ -619,7 +574,7 @@ class _Loader:
                 "spec.lock.period",
                 f"the lock period must be at least {format_duration(MIN_LOCK_RETENTION)} (longer than 0)",
             )
-        return LockSettings(mode=mode, period=period)
+        return LockSettings(mode=None if m.mode is None else LockMode(m.mode), period=period)
 
     def _verify(self, spec: Section, timezone: str) -> VerifySettings | None:
         verify = spec.section("verify", _VERIFY)

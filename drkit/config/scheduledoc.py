@@ -3,17 +3,53 @@ of ``drkit schema schedule`` and of the keys :mod:`drkit.config.schedule` allows
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from drkit.config.limits import MAX_KEEP_COUNT
-from drkit.config.model import ClusterResources, Duration, Id, Metadata, Model, Mover, Repository, Text
+from drkit.config.model import (
+    ClusterResources,
+    Duration,
+    Id,
+    Metadata,
+    Model,
+    Mover,
+    Repository,
+    Text,
+    lowered,
+)
+from drkit.config.yamlsource import kind_of
+
+
+def _count(value: Any) -> Any:
+    """The loader's rules for a retention count, in its words."""
+    if isinstance(value, str) and value.strip().lower() in ("unlimited", "all"):
+        return value.strip().lower()
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PydanticCustomError("count", f"expected a count or 'unlimited', got {kind_of(value)}")
+    if value < 0:
+        raise PydanticCustomError("count", f"a count cannot be negative: {value}")
+    if value > MAX_KEEP_COUNT:
+        raise PydanticCustomError("count", f"a count must be at most {MAX_KEEP_COUNT}, got {value}")
+    return value
+
 
 Count = Annotated[
     Annotated[int, Field(ge=0, le=MAX_KEEP_COUNT)] | Literal["unlimited", "all"],
+    BeforeValidator(_count),
     Field(description="how many to keep, or unlimited"),
 ]
+
+
+def _endpoint(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith(("https://", "http://")):
+        raise PydanticCustomError("endpoint", f"{value!r} is not an http(s):// URL")
+    return value
+
+
+Endpoint = Annotated[str, Field(pattern=r"^https?://"), BeforeValidator(_endpoint)]
 
 
 class Kube(Model):
@@ -22,7 +58,7 @@ class Kube(Model):
 
 
 class Etcd(Model):
-    endpoints: Annotated[list[Annotated[str, Field(pattern=r"^https?://")]], Field(min_length=1)]
+    endpoints: Annotated[list[Endpoint], Field(min_length=1)]
     ca_file: Text | None = None
     cert_file: Text | None = None
     key_file: Text | None = None
@@ -66,7 +102,7 @@ class Retention(Model):
 
 
 class Lock(Model):
-    mode: Literal["compliance", "governance"] | None = None
+    mode: Annotated[Literal["compliance", "governance"], BeforeValidator(lowered)] | None = None
     period: Duration | None = None
 
 

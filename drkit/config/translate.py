@@ -123,11 +123,10 @@ _WORDS: dict[str, Callable[[Node, dict[str, Any]], str]] = {
     "int_from_float": lambda node, ctx: f"expected a whole number, got {node.kind}",
     "float_type": lambda node, ctx: f"expected a number, got {node.kind}",
     "float_parsing": lambda node, ctx: f"expected a number, got {node.kind}",
-    "list_type": lambda node, ctx: f"expected a list, got {node.kind}",
     "dict_type": lambda node, ctx: f"expected a mapping, got {node.kind}",
     "model_type": lambda node, ctx: f"expected a mapping, got {node.kind}",
     "model_attributes_type": lambda node, ctx: f"expected a mapping, got {node.kind}",
-    "too_short": lambda node, ctx: f"expected at least {ctx.get('min_length', 1)} item(s), got none",
+    "too_short": lambda node, ctx: f"expected at least {_count_words(ctx.get('min_length', 1))}, got none",
     "literal_error": lambda node, ctx: (
         f"expected {_choices(str(ctx.get('expected', '')))}, got {node.value!r}"
     ),
@@ -136,7 +135,14 @@ _WORDS: dict[str, Callable[[Node, dict[str, Any]], str]] = {
 }
 """drkit's words for pydantic's error types (the same as the loaders' own messages)."""
 
+
+def _count_words(n: object) -> str:
+    return "one item" if n == 1 else f"{n} items"
+
+
 _HINTS = {
+    "endpoint": "e.g. https://10.0.0.1:2379",
+    "count": "write 'unlimited' to keep every one",
     "env_reference": "write the value itself; keep secrets in files (passwordFile, keyFile)",
     "duration": "write a duration such as 30d, 12h, 2w, 1y, 90m, 1d12h or a number of seconds",
 }
@@ -161,6 +167,10 @@ def _error(x: _Located, model: type[BaseModel] | None, file: str) -> ConfigError
         message = f"expected a string, got {node.kind}"
         if isinstance(node.value, bool | int | float):
             hint = "quote the value to make it a string"
+    elif kind == "list_type":
+        items = "mappings" if _walk(model, x.keys) is not None else "strings"
+        message = f"expected a list of {items}, got {node.kind}"
+        hint = "write [a, b] or - a" if items == "strings" else None
     elif kind == "string_pattern_mismatch":
         what = _description(model, x.keys)
         message = f"{node.value!r} is not {what}" if what else f"{node.value!r} has the wrong form"
