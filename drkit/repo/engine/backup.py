@@ -25,6 +25,7 @@ from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xatt
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
+from drkit.repo.format.gcpause import long_lived_frozen
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
 from drkit.repo.format.tree import (
@@ -217,7 +218,10 @@ class TreeBackup:
         root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         self._result = WalkResult(tree=b"", root=root)
         try:
-            tree = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
+            # Everything alive now (the index: objects per blob; the modules) lives through the walk:
+            # the collector's full passes, set off by the walk's short-lived objects, skip it.
+            with long_lived_frozen():
+                tree = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()

@@ -23,6 +23,7 @@ import zstandard
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.gcpause import collector_paused
 from drkit.repo.format.layout import INDEX_PREFIX, is_object_name, name_of_key
 from drkit.repo.format.model import Problem, ProblemKind
 from drkit.repo.format.objects import VerifiedReader
@@ -193,12 +194,14 @@ def load_index(store: Store, reader: VerifiedReader, keys: WriteKeys) -> LoadedI
             continue
         try:
             data, index_vid = reader.read_named(info.key, index_id)
-            records = decode_index(keys, data, where=info.key)
+            with collector_paused():  # objects per blob, no cycles: no collector passes over them
+                records = decode_index(keys, data, where=info.key)
         except VerificationFailed as e:
             problems.append(Problem(ProblemKind.CORRUPT, info.key, e.message))
             continue
         index_packs[index_id] = {r.id for r in records}
-        for r in records:
-            if r.id in existing:
-                index.add_pack(r, index_id, index_vid)
+        with collector_paused():
+            for r in records:
+                if r.id in existing:
+                    index.add_pack(r, index_id, index_vid)
     return LoadedIndex(index, index_packs, problems)
