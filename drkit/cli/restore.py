@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from drkit.kube.client import KubeClient
     from drkit.repo.format.model import Snapshot
     from drkit.repo.repository import Repository
+    from drkit.restore.fills import Filler, FillPlan, FillResult
     from drkit.restore.model import ApplyReport, RestorePlan
     from drkit.restore.released import ReleasedVolume
-    from drkit.restore.volumes import Filler, FillOptions, FillPlan, FillResult
+    from drkit.restore.volumes import FillOptions
 
 
 @click.group()
@@ -353,7 +354,8 @@ def _run(
     fills = None
     options: FillOptions | None = None
     if config.restore.volumes:
-        from drkit.restore.volumes import fill_options, plan_fills
+        from drkit.restore.fills import plan_fills
+        from drkit.restore.volumes import fill_options
 
         options = fill_options(config, **(volume_args or {}))
         fills = plan_fills(snap.meta.get("volumes"), plan, snap.id)

@@ -32,9 +32,12 @@ from drkit.kube.resource import Resource
 from drkit.repo.format.model import Snapshot
 from drkit.repo.repository import Repository
 from drkit.restore.applier import existing_objects
+from drkit.restore.fills import Filler, plan_fills
+from drkit.restore.jobfill import JobFiller
+from drkit.restore.localfill import LocalFiller
 from drkit.restore.planner import PlannerOptions, prepare
 from drkit.restore.select import choose_snapshot
-from drkit.restore.volumes import Filler, JobFiller, LocalFiller, apply_with_volumes, fill_options, plan_fills
+from drkit.restore.volumes import apply_with_volumes, fill_options
 
 _log = logging.getLogger(__name__)
 

@@ -5,17 +5,20 @@ workload that mounts it starts.
 
 The Job is created, waited for and read through the mover Job client shared with backups
 (:mod:`drkit.capture.jobclient`); its manifest is :func:`drkit.capture.movers.restore_job`. A restore
-plan fills its claims with :class:`drkit.restore.volumes.JobFiller`, which runs these Jobs.
+plan fills its claims with :class:`drkit.restore.jobfill.JobFiller`, which runs these Jobs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drkit.capture.jobclient import MoverCluster, run_job
 from drkit.capture.movers import MoverSettings, MoverTarget, restore_job, restore_pvc
 from drkit.errors import ConfigError, KubernetesError
+
+if TYPE_CHECKING:
+    pass
 
 Json = dict[str, Any]
 

@@ -42,16 +42,11 @@ from drkit.kube.client import KubeClient
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import Repository
 from drkit.restore.applier import existing_objects
+from drkit.restore.fills import FillResult, VolumeFill, fill_volumes, plan_fills
+from drkit.restore.jobfill import JobFiller
 from drkit.restore.model import ApplyReport
 from drkit.restore.planner import PlannerOptions, prepare
-from drkit.restore.volumes import (
-    FillResult,
-    JobFiller,
-    VolumeFill,
-    apply_with_volumes,
-    fill_volumes,
-    plan_fills,
-)
+from drkit.restore.volumes import apply_with_volumes
 from drkit.sandbox import http
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.secret import Secret

@@ -14,7 +14,8 @@ import pytest
 from drkit.capture.movers import MoverSettings, result_text
 from drkit.errors import KubernetesError
 from drkit.kube.client import KubeClient
-from drkit.restore.volumes import JobFiller, fill_volumes, plan_fills
+from drkit.restore.fills import fill_volumes, plan_fills
+from drkit.restore.jobfill import JobFiller
 from tests.unit.kube.fakeapi import FakeApi
 from tests.unit.restore.test_volume_fills import (
     SNAP,

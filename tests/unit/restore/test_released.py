@@ -12,9 +12,11 @@ import pytest
 
 from drkit.errors import KubernetesError
 from drkit.repo.repository import Repository
+from drkit.restore.fills import fill_volumes, plan_fills
+from drkit.restore.localfill import LocalFiller, why_unbound
 from drkit.restore.model import ObjectRef
 from drkit.restore.released import REBIND_OPTION, find_released
-from drkit.restore.volumes import LocalFiller, apply_with_volumes, fill_volumes, plan_fills, why_unbound
+from drkit.restore.volumes import apply_with_volumes
 from tests.unit.kube.fakeapi import FakeApi
 from tests.unit.restore.test_volume_fills import (
     SNAP,

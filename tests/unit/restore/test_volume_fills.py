@@ -1,7 +1,8 @@
-"""Volume data in `drkit restore run` (drkit/restore/volumes.py): which claims are filled (plan_fills),
-when (after everything but the workloads, only claims just created, one failure does not stop the
-rest), local mode into a real repository, job mode over a fake MoverCluster, the Secret check, the
-options of the plan and the command line, and the dry-run output of the CLI."""
+"""Volume data in `drkit restore run` (drkit/restore/fills.py, localfill.py, jobfill.py, volumes.py):
+which claims are filled (plan_fills), when (after everything but the workloads, only claims just
+created, one failure does not stop the rest), local mode into a real repository, job mode over a fake
+MoverCluster, the Secret check, the options of the plan and the command line, and the dry-run output
+of the CLI."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from drkit.errors import ConfigError, ExitCode, KubernetesError, StorageError
 from drkit.kube.client import KubeClient
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.repository import PARENT_MARGIN_NS, Repository
+from drkit.restore.fills import FillPlan, FillResult, VolumeFill, fill_volumes, plan_fills, summary
+from drkit.restore.jobfill import JobFiller
+from drkit.restore.localfill import LocalFiller
 from drkit.restore.model import (
     PHASE_CONFIGMAPS,
     PHASE_NAMESPACES,
@@ -34,19 +38,7 @@ from drkit.restore.model import (
     RestorePlan,
     Verb,
 )
-from drkit.restore.volumes import (
-    FillPlan,
-    FillResult,
-    JobFiller,
-    LocalFiller,
-    VolumeFill,
-    apply_with_volumes,
-    fill_options,
-    fill_volumes,
-    make_filler,
-    plan_fills,
-    summary,
-)
+from drkit.restore.volumes import apply_with_volumes, fill_options, make_filler
 from drkit.secret import Secret
 from drkit.storage.local import LocalStore
 from tests.unit.kube.fakeapi import FakeApi
