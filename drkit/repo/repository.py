@@ -8,7 +8,6 @@ prunes. The format it reads and writes is documented in ``docs/format.md``.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drkit.errors import ConfigError, DrkitError, RepositoryNotFound, VerificationFailed
+from drkit.errors import ConfigError, DrkitError, VerificationFailed
 from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
@@ -31,6 +30,7 @@ from drkit.repo.engine.verify import Verifier
 from drkit.repo.format import catalog
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
+from drkit.repo.format.bootstrap import Opened, create, open_config
 from drkit.repo.format.chunker import ChunkerParams
 from drkit.repo.format.index import BlobKey, LoadedIndex, load_index
 from drkit.repo.format.keyring import KeyRing
@@ -38,7 +38,6 @@ from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
     CONFIG_KEY,
     INDEX_PREFIX,
-    KEYS_PREFIX,
     SNAPSHOTS_PREFIX,
     name_of_key,
     object_name,
@@ -61,10 +60,7 @@ from drkit.repo.format.packsource import PackSource
 from drkit.repo.format.repoconfig import (
     DEFAULT_PACK_SIZE,
     RepoConfig,
-    check_config,
     compression_level,
-    encode_config,
-    parse_config,
 )
 from drkit.repo.format.retainuntil import lock_until, retention_at
 from drkit.repo.format.sealing import (
@@ -75,7 +71,7 @@ from drkit.repo.format.sealing import (
     session_key,
 )
 from drkit.storage.base import Housekeeping, Leftover, LockMode, Store
-from drkit.storage.errors import ObjectExists, ObjectNotFound, StoreError
+from drkit.storage.errors import ObjectExists, StoreError
 
 _log = logging.getLogger(__name__)
 
@@ -148,56 +144,19 @@ class Repository:
         clock: Callable[[], datetime] = utcnow,
     ) -> Repository:
         """Create a repository: a new master key, its first key slot, then the config."""
-        if store.exists(CONFIG_KEY):
-            raise ConfigError(f"a repository already exists at {store.url}", hint="open it instead of init")
-        if any(True for _ in store.list(KEYS_PREFIX)):
-            raise ConfigError(
-                f"{store.url} holds key slots but no config: an earlier init was interrupted",
-                hint="remove the keys/ objects, then init again",
-            )
-        if lock_mode is not None and not store.supports_object_lock:
-            raise ConfigError(
-                f"{store.url} does not support Object Lock",
-                field="lock_mode",
-                hint="enable Object Lock on the bucket",
-            )
-        if retention < timedelta(0):
-            raise ConfigError("the retention period cannot be negative", field="retention")
-        if pack_size < 4096:
-            raise ConfigError("pack size must be at least 4 KiB", field="pack_size")
-        key = MasterKey.generate()
-        params = chunker or ChunkerParams(seed=secrets.randbits(62) + 1)
-        params.check()
-        cfg = RepoConfig(
-            id=secrets.token_hex(16),
-            created=clock().replace(microsecond=0),
-            chunker=params,
+        opened = create(
+            store,
+            credential,
             lock_mode=lock_mode,
             retention=retention,
-            verify_key=key.verify_key(),
+            clock=clock,
+            label=label,
+            chunker=chunker,
             pack_size=pack_size,
             compression=compression,
+            scrypt_n=scrypt_n,
         )
-        compression_level(compression)
-        slot = KeyRing(store, scrypt_n=scrypt_n).add(key, credential, label)
-        try:
-            vid = store.put(
-                CONFIG_KEY,
-                encode_config(cfg, key),
-                retention=retention_at(lock_mode, retention, clock()),
-            )
-        except ObjectExists:
-            raise ConfigError(f"a repository already exists at {store.url} (created concurrently)") from None
-        return cls(
-            store,
-            key,
-            slot.slot_id,
-            cfg,
-            config_version=vid,
-            reader=VerifiedReader(store),
-            settings=settings,
-            clock=clock,
-        )
+        return cls._from(store, opened, settings, clock)
 
     @classmethod
     def open(
@@ -237,42 +196,25 @@ class Repository:
         settings: WriterSettings | None,
         clock: Callable[[], datetime],
     ) -> Repository:
-        try:
-            newest = store.get(CONFIG_KEY)
-        except ObjectNotFound:
-            raise RepositoryNotFound(
-                f"no drkit repository at {store.url}", hint="create one with `drkit repo init`"
-            ) from None
-        early: ConfigError | None = None
-        try:
-            parse_config(newest)
-        except ConfigError as e:
-            early = e  # maybe an overwritten config: decided after the key opens
-        except VerificationFailed:
-            pass
-        key: MasterKey | WriterKey
-        key, slot_id = (
-            KeyRing(store).open_writer(credential) if write_only else KeyRing(store).open(credential)
-        )
-        reader = VerifiedReader(store)
+        return cls._from(store, open_config(store, credential, write_only=write_only), settings, clock)
 
-        def valid(data: bytes) -> bool:
-            try:
-                cfg, body, sig = parse_config(data)
-                check_config(body, sig, cfg, key)
-            except (ConfigError, VerificationFailed):
-                return False
-            return True
-
-        try:
-            data, vid = reader.read(CONFIG_KEY, valid)
-        except VerificationFailed:
-            if early is not None:
-                raise early from None
-            raise
-        cfg, _body, _sig = parse_config(data)
+    @classmethod
+    def _from(
+        cls,
+        store: Store,
+        opened: Opened,
+        settings: WriterSettings | None,
+        clock: Callable[[], datetime],
+    ) -> Repository:
         return cls(
-            store, key, slot_id, cfg, config_version=vid, reader=reader, settings=settings, clock=clock
+            store,
+            opened.key,
+            opened.slot_id,
+            opened.config,
+            config_version=opened.config_version,
+            reader=opened.reader,
+            settings=settings,
+            clock=clock,
         )
 
     # -- loading ---------------------------------------------------------------------------------
