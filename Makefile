@@ -73,6 +73,7 @@ bench: venv testbin
 	bash hack/bench-tools.sh
 	$(BIN)/python -m bench --require-all
 	$(BIN)/python -m bench.kube_capture
+	$(BIN)/python -m bench.etcd_snapshot
 
 clean-testbin:
 	rm -rf .testbin
