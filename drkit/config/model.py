@@ -30,7 +30,7 @@ class Model(BaseModel):
     """A mapping of a drkit document: camelCase keys, no unknown ones, frozen."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, use_enum_values=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, use_enum_values=True
     )
 
 

@@ -38,6 +38,7 @@ from typing import TypeVar
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, TypeAdapter
+from pydantic.alias_generators import to_snake
 
 from drkit.config import scheduledoc
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
@@ -341,6 +342,9 @@ class _Loader:
             docs="docs/schedules.md",
         )
         name = self._name(metadata)
+        self.doc = validate_node(
+            _adapter(scheduledoc.Spec), spec.node, file=self.file, path="spec", model=scheduledoc.Spec
+        )
         timezone = self._timezone(spec)
         return Schedule(
             name=name,
@@ -353,7 +357,7 @@ class _Loader:
             etcd=self._etcd(spec),
             resources=self._resources(spec),
             volumes=self._volumes(spec),
-            tags=spec.str_list("tags"),
+            tags=tuple(self.doc.tags or ()),
             retention=self._retention(spec),
             lock=self._lock(spec),
             verify=self._verify(spec, timezone),
@@ -448,12 +452,13 @@ class _Loader:
             raise repo.error(url_node, "spec.repository.url", bare_message(exc), exc.hint) from None
 
     def _section(self, spec: Section, key: str, model: type[M]) -> tuple[M, Section] | None:
-        """``spec.<key>`` validated by its document model, and a Section for the lines of the checks a
-        model cannot make; ``None`` when absent or null."""
+        """``spec.<key>`` as its document model validated it, and a Section for the lines of the
+        checks a model cannot make; ``None`` when absent or null."""
         node = spec.get(key)
         if node is None:
             return None
-        value = validate_node(_adapter(model), node, file=self.file, path=f"spec.{key}", model=model)
+        value = getattr(self.doc, to_snake(key))
+        assert isinstance(value, model)
         return value, Section(node, f"spec.{key}", self.file, SCHEMA[f"spec.{key}"])
 
     def _path(self, text: str | None) -> Path | None:
@@ -577,32 +582,20 @@ class _Loader:
         return LockSettings(mode=None if m.mode is None else LockMode(m.mode), period=period)
 
     def _verify(self, spec: Section, timezone: str) -> VerifySettings | None:
-        verify = spec.section("verify", _VERIFY)
-        if verify is None:
+        found = self._section(spec, "verify", scheduledoc.Verify)
+        if found is None:
             return None
+        v, verify = found
         cron = self._cron(verify, verify.require("cron"), "cron", timezone)
-        percent = 0.0
-        node = verify.get("readDataPercent")
-        if node is not None:
-            percent = self._percent(verify, node, "spec.verify.readDataPercent")
-        return VerifySettings(cron=cron, read_data_percent=percent)
-
-    def _percent(self, section: Section, node: Node, field: str) -> float:
-        value = node.value
-        if isinstance(value, str) and value.strip().endswith("%"):
-            value = _number(value.strip()[:-1])
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise section.error(node, field, f"expected a percentage from 0 to 100, got {node.kind}")
-        if not 0 <= value <= 100:  # also refuses NaN
-            raise section.error(node, field, f"a percentage must be from 0 to 100, got {value:g}")
-        return float(value)
+        return VerifySettings(cron=cron, read_data_percent=float(v.read_data_percent or 0.0))
 
     def _drill(self, spec: Section, timezone: str) -> DrillSettings | None:
-        drill = spec.section("drill", _DRILL)
-        if drill is None:
+        found = self._section(spec, "drill", scheduledoc.Drill)
+        if found is None:
             return None
+        d, drill = found
         cron = self._cron(drill, drill.require("cron"), "cron", timezone)
-        return DrillSettings(cron=cron, plan=drill.path_required("plan", self.base))
+        return DrillSettings(cron=cron, plan=self.base / d.plan)
 
 
 # -- rendering ------------------------------------------------------------------------------------
@@ -693,13 +686,6 @@ def _count_text(value: int | None) -> int | str | None:
 
 def _snake(key: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
-
-
-def _number(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 __all__: Sequence[str] = (

@@ -106,11 +106,31 @@ class Lock(Model):
     period: Duration | None = None
 
 
+def _percent(value: Any) -> Any:
+    """The loader's rules for a percentage (``10``, ``2.5``, ``"10%"``), in its words; a number."""
+    number = value
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            number = float(value.strip()[:-1])
+        except ValueError:
+            number = value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise PydanticCustomError("percent", f"expected a percentage from 0 to 100, got {kind_of(value)}")
+    if not 0 <= number <= 100:  # also refuses NaN
+        raise PydanticCustomError("percent", f"a percentage must be from 0 to 100, got {number:g}")
+    return float(number)
+
+
+Percent = Annotated[
+    Annotated[float, Field(ge=0, le=100)] | Annotated[str, Field(pattern=r"^\s*[0-9.]+\s*%\s*$")],
+    BeforeValidator(_percent),
+    Field(description="a percentage from 0 to 100 (10 or '10%')"),
+]
+
+
 class Verify(Model):
     cron: Text
-    read_data_percent: (
-        Annotated[float, Field(ge=0, le=100)] | Annotated[str, Field(pattern=r"^\s*[0-9.]+\s*%\s*$")] | None
-    ) = None
+    read_data_percent: Percent | None = None
 
 
 class Drill(Model):

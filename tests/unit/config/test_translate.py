@@ -68,3 +68,14 @@ def test_the_check_union_is_discriminated_by_the_one_type_key() -> None:
     assert check_type({"name": "x"}) is None
     item = ADAPTER.validate_python({"count": {"kind": "Pod", "min": 1}, "timeout": "2m"}, strict=True)
     assert type(item).__name__ == "CountCheck"
+
+
+def test_python_names_are_not_keys() -> None:
+    """The models' snake_case attribute names are not accepted in place of the camelCase keys."""
+    from drkit.config.scheduledoc import Retention
+
+    node = load_yaml_text("keep_daily: 7\n", "s.yaml")
+    with pytest.raises(ConfigError) as caught:
+        validate_node(TypeAdapter(Retention), node, file="s.yaml", path="spec.retention", model=Retention)
+    assert caught.value.field == "spec.retention.keep_daily"
+    assert "did you mean 'keepDaily'?" in caught.value.message
