@@ -62,7 +62,7 @@ from drkit.repo.format.repoconfig import (
     RepoConfig,
     compression_level,
 )
-from drkit.repo.format.retainuntil import lock_until, retention_at
+from drkit.repo.format.retainuntil import lock_until, retention_at, stricter_lock
 from drkit.repo.format.sealing import (
     MasterWriteKeys,
     Openers,
@@ -254,28 +254,7 @@ class Repository:
         reuses keep their mode and have their retention extended to the new period. Only as strict
         or stricter: COMPLIANCE may replace GOVERNANCE, never the reverse, and a repository created
         without Object Lock cannot be given one here. ``ConfigError`` otherwise."""
-        base = self.config.lock_mode
-        if mode is not None and base is None:
-            raise ConfigError(
-                f"lock mode {mode.value}: this repository was created without Object Lock",
-                field="lock.mode",
-                hint="lock it from the start: drkit repo init --lock-mode compliance",
-            )
-        if mode is LockMode.GOVERNANCE and base is LockMode.COMPLIANCE:
-            raise ConfigError(
-                "lock mode governance is weaker than the repository's compliance: refused",
-                field="lock.mode",
-                hint="leave the mode out to use the repository's",
-            )
-        if period is not None:
-            if period <= timedelta(0):
-                raise ConfigError("the lock period must be longer than 0", field="lock.period")
-            if (mode or base) is None:
-                raise ConfigError(
-                    "a lock period needs Object Lock, and this repository was created without it",
-                    field="lock.period",
-                )
-        self._lock_override = (mode or base, period if period is not None else self.config.retention)
+        self._lock_override = stricter_lock(self.config.lock_mode, self.config.retention, mode, period)
 
     # -- keys ------------------------------------------------------------------------------------
 
