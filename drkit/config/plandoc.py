@@ -3,7 +3,8 @@ the source of ``drkit schema restore-plan`` and of the keys :mod:`drkit.config.r
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
@@ -11,10 +12,62 @@ from pydantic_core import PydanticCustomError
 
 from drkit.config.checkdoc import Check
 from drkit.config.limits import MAX_UID
-from drkit.config.model import ClusterResources, Duration, Metadata, Model, Mover, Repository, Text
+from drkit.config.model import (
+    ClusterResources,
+    Duration,
+    Metadata,
+    Model,
+    Mover,
+    Repository,
+    Text,
+    lowered,
+)
+from drkit.config.yamlsource import kind_of
 
 SnapshotId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{4,64}$")]
-Time = Annotated[datetime | str, Field(description="an RFC 3339 time with a zone: 2026-11-26T08:00:00Z")]
+_SNAPSHOT_ID = re.compile(r"[0-9a-f]{4,64}")
+
+
+def _time(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):  # PyYAML reads 2026-11-26 as a date
+        raise PydanticCustomError("time", "a date is not a time: write 2026-11-26T00:00:00Z")
+    return value
+
+
+Time = Annotated[
+    datetime | str,
+    BeforeValidator(_time),
+    Field(description="an RFC 3339 time with a zone: 2026-11-26T08:00:00Z"),
+]
+
+
+def _snapshot(value: Any) -> Any:
+    """The loader's rules for ``spec.snapshot`` as a word or an id, in its words."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text != "latest" and not _SNAPSHOT_ID.fullmatch(text.lower()):
+            raise PydanticCustomError("snapshot", f"{text!r} is not a snapshot reference")
+        return text if text == "latest" else text.lower()
+    if value is not None and not isinstance(value, dict):
+        raise PydanticCustomError("snapshot", f"expected latest, an id or a mapping, got {kind_of(value)}")
+    return value
+
+
+def _operation(value: Any) -> Any:
+    if isinstance(value, str) and value not in _OPS:
+        raise PydanticCustomError("operation", f"unknown operation {value!r}: one of " + ", ".join(_OPS))
+    return value
+
+
+def _operations(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise PydanticCustomError(
+            "operations", f"expected a non-empty list of operations, got {kind_of(value)}"
+        )
+    return value
+
+
+_OPS = ("add", "remove", "replace", "move", "copy", "test")
 
 
 class Snapshot(Model):
@@ -40,7 +93,7 @@ class Scope(Model):
 
 
 class PatchOperation(Model):
-    op: Literal["add", "remove", "replace", "move", "copy", "test"]
+    op: Annotated[Literal["add", "remove", "replace", "move", "copy", "test"], BeforeValidator(_operation)]
     path: str
     value: Any = None
     from_: Annotated[str | None, Field(alias="from")] = None
@@ -49,11 +102,16 @@ class PatchOperation(Model):
 Globs = Text | list[Text]
 
 
+Operations = Annotated[list[PatchOperation], Field(min_length=1), BeforeValidator(_operations)]
+
+
 class Modifier(Model):
     kinds: Globs | None = None
     names: Globs | None = None
     namespaces: Globs | None = None
-    json_patch: Annotated[list[PatchOperation], Field(min_length=1)] | None = None
+    json_patch: Annotated[list[PatchOperation], Field(min_length=1), BeforeValidator(_operations)] | None = (
+        None
+    )
     merge_patch: dict[str, Any] | None = None
 
 
@@ -87,18 +145,18 @@ class Waits(Model):
 
 class Spec(Model):
     repository: Repository | None = None
-    snapshot: Literal["latest"] | SnapshotId | Snapshot | None = None
+    snapshot: Annotated[Literal["latest"] | SnapshotId | Snapshot, BeforeValidator(_snapshot)] | None = None
     target: Target | None = None
     scope: Scope | None = None
     namespace_mapping: dict[str, Text] | None = None
     modifiers: list[Modifier] | None = None
-    existing_policy: Literal["skip", "update", "fail"] | None = None
+    existing_policy: Annotated[Literal["skip", "update", "fail"], BeforeValidator(lowered)] | None = None
     restore: Restore | None = None
     volumes: Volumes | None = None
     waits: Waits | None = None
     include_status: bool | None = None
     keep_last_applied_configuration: bool | None = None
-    finished_jobs: Literal["skip", "suspend"] | None = None
+    finished_jobs: Annotated[Literal["skip", "suspend"], BeforeValidator(lowered)] | None = None
     checks: list[Check] | None = None
 
 

@@ -320,6 +320,7 @@ _PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
 _PATCH_KEYS = keys_by_path(RestorePlanDocument)["spec.modifiers[].jsonPatch[]"]
 
 _VOLUMES_DOC: TypeAdapter[plandoc.Volumes] = TypeAdapter(plandoc.Volumes)
+_SPEC_DOC: TypeAdapter[plandoc.Spec] = TypeAdapter(plandoc.Spec)
 
 VOLUME_KEYS: dict[str, str] = {
     "mover": "spec.volumes.mover",
@@ -360,6 +361,11 @@ class _Loader:
         )
         name_node = metadata.require("name")
         name = self._dns(metadata, name_node, "metadata.name", "plan name")
+        # the shape of the whole spec, by its model; checks are drkit.drill.checks' own (its words)
+        shape = Node(
+            {k: v for k, v in spec.entries.items() if k != "checks"}, spec.node.line, spec.node.column
+        )
+        validate_node(_SPEC_DOC, shape, file=self.file, path="spec", model=plandoc.Spec)
         for key, node in spec.entries.items():
             self.lines[f"spec.{key}"] = node.line
         return RestorePlanConfig(

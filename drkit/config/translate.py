@@ -143,6 +143,8 @@ def _count_words(n: object) -> str:
 _HINTS = {
     "endpoint": "e.g. https://10.0.0.1:2379",
     "count": "write 'unlimited' to keep every one",
+    "snapshot": "write latest, an id (4 or more hex digits), or a mapping "
+    "{latestBefore: <RFC 3339 time>, schedule: <name>}",
     "env_reference": "write the value itself; keep secrets in files (passwordFile, keyFile)",
     "duration": "write a duration such as 30d, 12h, 2w, 1y, 90m, 1d12h or a number of seconds",
 }
