@@ -1,6 +1,7 @@
-"""drkit's etcd client: status, health, HashKV and verified snapshots over the gRPC-JSON gateway.
+"""drkit's etcd client: status, health, HashKV over the gRPC-JSON gateway; verified snapshots over gRPC.
 
-Only the standard library (``http.client``/``ssl``); see ``docs/etcd.md``.
+The standard library (``http.client``/``ssl``) for the gateway, ``grpcio`` for the snapshot stream;
+see ``docs/etcd.md``.
 """
 
 from drkit.etcd.client import EtcdClient, endpoints_from

@@ -1,4 +1,4 @@
-"""``EtcdClient``: status, health, HashKV and verified snapshots over etcd's gRPC-JSON gateway."""
+"""``EtcdClient``: status, health and HashKV over etcd's gRPC-JSON gateway; verified snapshots over gRPC."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from drkit.errors import ConfigError, EtcdError, VerificationFailed
+from drkit.etcd import grpcsnapshot
 from drkit.etcd.config import EtcdEndpoint, EtcdTLS
 from drkit.etcd.errors import EtcdRequestFailed
 from drkit.etcd.snapshot import HashKV, SnapshotStream
@@ -169,24 +170,34 @@ class EtcdClient:
 
     # -- snapshot -----------------------------------------------------------------------------
 
-    def snapshot(self, endpoint: str | EtcdEndpoint | None = None) -> SnapshotStream:
+    def snapshot(
+        self, endpoint: str | EtcdEndpoint | None = None, *, protocol: str = "grpc"
+    ) -> SnapshotStream:
         """Start a verified snapshot download from ``endpoint`` (default: the healthiest).
 
         Status and HashKV are read now (errors raise here); the stream starts on the first
         ``next()``. See :mod:`drkit.etcd.snapshot` for what is verified and what ``result`` proves.
+        ``protocol``: ``grpc`` (etcd's native API, as ``etcdctl``; several times faster, see
+        :mod:`drkit.etcd.grpcsnapshot`) or ``gateway`` (the JSON gateway, base64 in JSON lines).
         """
+        if protocol not in ("grpc", "gateway"):
+            raise ConfigError(f"etcd snapshot protocol {protocol!r} is not grpc or gateway", field="protocol")
         ep = self._endpoint(endpoint)
         before = self.status(ep)
         # HashKV(0): computed now at the current revision, never served from etcd's cache of hashes
         # taken at compactions (that cache answers HashKV(R) for a compacted R with the hash as it
         # was before the compaction, which a member restored from a later snapshot would not give).
         hash_before = self.hash_kv(0, ep)
-        body = self._transport.stream(ep, "/v3/maintenance/snapshot", {})
 
         def after() -> tuple[Status, bool]:
             return self.status(ep), self.compacted_since(hash_before.compact_revision, ep)
 
-        return SnapshotStream(ep, before, hash_before, body, after)
+        if protocol == "gateway":
+            body = self._transport.stream(ep, "/v3/maintenance/snapshot", {})
+            return SnapshotStream(ep, before, hash_before, body, after)
+        messages = grpcsnapshot.stream(ep, self.tls, self._transport.read_timeout)
+        parser = grpcsnapshot.GrpcSnapshotParser(f"etcd {ep} snapshot")
+        return SnapshotStream(ep, before, hash_before, messages, after, parser=parser)
 
 
 def endpoints_from(text: str | Sequence[str]) -> list[str]:

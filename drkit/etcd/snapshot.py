@@ -121,6 +121,7 @@ class SnapshotStream(Iterator[bytes]):
         after: Callable[[], tuple[Status, bool]],
         *,
         max_message: int | None = None,
+        parser: SnapshotStreamParser | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._before = before
@@ -128,7 +129,7 @@ class SnapshotStream(Iterator[bytes]):
         self._body = body
         self._after = after
         kwargs = {} if max_message is None else {"max_message": max_message}
-        self._parser = SnapshotStreamParser(f"etcd {endpoint} snapshot", **kwargs)
+        self._parser = parser or SnapshotStreamParser(f"etcd {endpoint} snapshot", **kwargs)
         self._pending: list[bytes] = []
         self._result: SnapshotResult | None = None
         self._done = False

@@ -158,9 +158,12 @@ class SnapshotStreamParser:
         except (binascii.Error, ValueError, TypeError) as exc:
             self._fail(f"snapshot stream message {self._messages} is malformed ({exc})")
         version = result.get("version")
-        if isinstance(version, str) and version:
-            self._version = version
+        return self._accept(blob, remaining, version if isinstance(version, str) else None)
 
+    def _accept(self, blob: bytes, remaining: int, version: str | None) -> bytes | None:
+        """One decoded message (whatever the wire form): its database bytes, None for the checksum."""
+        if version:
+            self._version = version
         if self._checksum is not None:
             self._fail(f"snapshot stream has a message after the SHA-256 checksum (message {self._messages})")
         if self._total is not None and self._received == self._total:

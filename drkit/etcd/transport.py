@@ -58,6 +58,11 @@ class Transport:
         self._slow = min(limits.slow_seconds, self.deadline / 4)
         self._warned_slow = False
 
+    @property
+    def read_timeout(self) -> float:
+        """Seconds a stream may wait for its next bytes."""
+        return self._timeout
+
     def _bounded(self, endpoint: EtcdEndpoint, path: str, seconds: float, fn: Callable[[], T]) -> T:
         def slow(elapsed: float) -> None:
             level = logging.DEBUG if self._warned_slow else logging.WARNING

@@ -166,12 +166,13 @@ def test_a_client_certificate_from_another_ca_is_refused(etcd_tls: EtcdServer, t
 # -- snapshots ------------------------------------------------------------------------------------
 
 
-def test_snapshot_stream_is_verified_and_pinned(etcd: EtcdServer) -> None:
+@pytest.mark.parametrize("protocol", ["grpc", "gateway"])
+def test_snapshot_stream_is_verified_and_pinned(etcd: EtcdServer, protocol: str) -> None:
     for i in range(200):
         put(etcd, f"/registry/configmaps/ns/cm-{i:03d}", "v" * 500)
     client = client_for(etcd)
     before = client.status(etcd.endpoint)
-    stream = client.snapshot()
+    stream = client.snapshot(protocol=protocol)
     data = b"".join(stream)
     res = stream.result
     assert res.size == len(data) - 32
