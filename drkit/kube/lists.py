@@ -1,6 +1,7 @@
 """Paged raw lists: ``limit``/``continue`` pages, a relist from scratch when the continue token has
 expired (410 Gone), each item re-serialized compactly with sorted keys and with the ``apiVersion`` and
-``kind`` that list items omit.
+``kind`` that list items omit. The next page is requested as soon as a page arrives, so that the API
+server prepares it while the caller stores this one (one page ahead, never more).
 
     pager = ListPager(client, resource, namespace="prod", label_selector="app=web")
     for item in pager:
@@ -11,7 +12,8 @@ expired (410 Gone), each item re-serialized compactly with sorted keys and with 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,31 @@ class ListedItem:
 def canonical_json(obj: Any) -> bytes:
     """The byte form drkit stores an object in: same object, same bytes (so it deduplicates)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class _Fetch:
+    """One page request running in a daemon thread; ``result()`` waits for it (and raises its error).
+    The request itself is bounded by the client's timeout, so the thread always ends."""
+
+    def __init__(self, fn: Callable[[], bytes]) -> None:
+        self._fn = fn
+        self._value: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="drkit-list-page", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer by result()
+            self._error = exc
+
+    def result(self) -> bytes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 class ListPager:
@@ -76,25 +103,30 @@ class ListPager:
             else:
                 return
 
+    def _fetch(self, path: str, token: str) -> _Fetch:
+        query = {"limit": str(self.limit)}
+        if token:
+            query["continue"] = token
+        if self.label_selector:
+            query["labelSelector"] = self.label_selector
+        return _Fetch(lambda: self.client.get_bytes(path, query))
+
     def _list_once(self, seen: set[tuple[str, str]]) -> Iterator[ListedItem]:
         path = self.resource.path(self.namespace)
         api_version = self.resource.group_version
         kind = self.resource.kind
-        token = ""
         first = True
-        while first or token:
-            query = {"limit": str(self.limit)}
-            if token:
-                query["continue"] = token
-            if self.label_selector:
-                query["labelSelector"] = self.label_selector
-            page = json.loads(self.client.get_bytes(path, query))
+        fetch: _Fetch | None = self._fetch(path, "")
+        while fetch is not None:
+            page = json.loads(fetch.result())
             self.pages += 1
             meta = page.get("metadata") or {}
             if first:
                 self.resource_version = str(meta.get("resourceVersion") or "")
                 first = False
             token = str(meta.get("continue") or "")
+            # the next page is asked for now: the API server prepares it while this one is consumed
+            fetch = self._fetch(path, token) if token else None
             for obj in page.get("items") or []:
                 obj["apiVersion"] = api_version
                 obj["kind"] = kind

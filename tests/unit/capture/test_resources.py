@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -335,3 +336,22 @@ def test_auto_follows_the_reference_graph() -> None:
         ("clusterroles.rbac.authorization.k8s.io", "reader"),
         ("validatingwebhookconfigurations.admissionregistration.k8s.io", "shop-hook"),
     }
+
+
+def test_the_next_page_is_asked_for_while_the_current_one_is_consumed() -> None:
+    """The API server prepares page n+1 while drkit stores page n (they overlap on two cores)."""
+    fake = cluster()
+    pager = iter(ListPager(fake.as_client(), CM, namespace="shop", limit=500))
+    first = next(pager)  # one item of page 1 taken; 499 still to come
+
+    def asked(token: str) -> bool:
+        return any(q.get("continue") == token for _p, q in list(fake.requests))
+
+    for _ in range(500):  # the request runs on another thread: give it up to 5 s to be sent
+        if asked("500"):
+            break
+        time.sleep(0.01)
+    assert asked("500")
+    assert not asked("1000")  # one page ahead, no more: memory stays one page per list
+    rest = list(pager)
+    assert [first.name, *(i.name for i in rest)] == [f"cm-{i:04d}" for i in range(1203)]
