@@ -156,12 +156,12 @@ def _run(root: Path, args: argparse.Namespace) -> int:
         for i in range(args.rounds):
             order = tools[i % len(tools) :] + tools[: i % len(tools)]
             dataset.ensure_source(source, args.scale)  # undo the last change
-            for t in order:
-                run(t.backup(source, "parent"), logs / f"{t.name}.log")
+            for t in order:  # labels unique per round: borg refuses an archive name twice
+                run(t.backup(source, f"parent-{i}"), logs / f"{t.name}.log")
             changed = dataset.mutate_source(source)
             for t in order:
                 dataset.warm(source)
-                m: Measurement = run(t.backup(source, "incremental"), logs / f"{t.name}.log")
+                m: Measurement = run(t.backup(source, f"incremental-{i}"), logs / f"{t.name}.log")
                 samples.append(
                     Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before)
                 )
