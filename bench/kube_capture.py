@@ -1,9 +1,11 @@
 """Cluster capture speed: N objects listed from a real kube-apiserver by drkit, next to `kubectl get`.
 
-    .venv/bin/python -m bench.kube_capture [--objects 10000] [--repeat 3]
+    .venv/bin/python -m bench.kube_capture [--objects 10000[,100000]] [--repeat 3]
 
 Starts the local control plane (drkit.sandbox; binaries from `make testbin`), creates N ConfigMaps
-in one namespace, then measures (wall time, median of --repeat runs, objects/s):
+in one namespace per count given (``bench-<N>``), then measures for each (wall time, median of
+--repeat runs, objects/s; for the backup also CPU time and the peak RSS of the drkit process alone,
+through GNU ``time`` as in ``bench.measure``, to show whether memory grows with the object count):
 
 * ``kubectl get configmaps -n NS -o json`` (the reference: one paged list, JSON to /dev/null),
 * drkit's capture alone (discovery + paged raw lists of that namespace: ``capture_resources``),
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,6 +28,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench.measure import run
+from bench.tools import Command
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.resources import capture_resources
 from drkit.kube.client import KubeClient
@@ -34,11 +39,11 @@ from drkit.sandbox.controlplane import ControlPlane
 NAMESPACE = "bench"
 
 
-def create_objects(plane: ControlPlane, count: int) -> None:
+def create_objects(plane: ControlPlane, count: int, namespace: str = NAMESPACE) -> None:
     plane.api(
         "POST",
         "/api/v1/namespaces",
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
     )
 
     def one(i: int) -> None:
@@ -48,7 +53,7 @@ def create_objects(plane: ControlPlane, count: int) -> None:
             "metadata": {"name": f"cm-{i:06d}", "labels": {"app": "bench", "shard": str(i % 16)}},
             "data": {"index": str(i), "payload": f"value-{i}-" + "x" * 400},
         }
-        plane.api("POST", f"/api/v1/namespaces/{NAMESPACE}/configmaps", body)
+        plane.api("POST", f"/api/v1/namespaces/{namespace}/configmaps", body)
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(count)))
@@ -67,79 +72,100 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument(
+        "--objects", default="10000", help="object counts, comma-separated (one namespace each)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="measure a running cluster instead (nothing is created): with --namespaces",
+    )
+    parser.add_argument("--namespaces", default="", help="with --kubeconfig: the namespaces to back up")
     args = parser.parse_args()
     kubectl = find("kubectl")
     with tempfile.TemporaryDirectory(prefix="drkit-bench-kube-") as tmp:
         work = Path(tmp)
-        plane = ControlPlane.start(work / "cluster", nodes=1)
-        try:
-            started = time.perf_counter()
-            create_objects(plane, args.objects)
-            print(
-                f"created {args.objects} ConfigMaps in {time.perf_counter() - started:.1f}s", file=sys.stderr
-            )
-            env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-
-            def kubectl_get() -> int:
-                out = subprocess.run(
-                    [str(kubectl), "get", "configmaps", "-n", NAMESPACE, "-o", "json", "--chunk-size=500"],
-                    capture_output=True,
-                    check=True,
-                    env=env,
-                )
-                return len(json.loads(out.stdout)["items"])
-
-            def drkit_capture() -> int:
-                with KubeClient.from_kubeconfig(plane.kubeconfig) as client:
-                    selected = CaptureFilter.build(
-                        include_namespaces=[NAMESPACE], include_resources=["configmaps"]
+        if args.kubeconfig:
+            rows = measure(args.kubeconfig, args.namespaces.split(","), kubectl, work, args.repeat)
+        else:
+            plane = ControlPlane.start(work / "cluster", nodes=1)
+            try:
+                namespaces = []
+                for count in (int(c) for c in args.objects.split(",")):
+                    namespace = f"{NAMESPACE}-{count}"
+                    started = time.perf_counter()
+                    create_objects(plane, count, namespace)
+                    print(
+                        f"created {count} ConfigMaps in {time.perf_counter() - started:.1f}s", file=sys.stderr
                     )
-                    return sum(1 for _ in capture_resources(client, selected))
-
-            runs = iter(range(1_000_000))
-
-            def drkit_backup_run() -> int:
-                repo = work / f"repo-{next(runs)}"
-                drkit_env = {**env, "DRKIT_REPO": str(repo), "DRKIT_PASSWORD": "bench passphrase, not secret"}
-                cmd = [sys.executable, "-m", "drkit"]
-                subprocess.run([*cmd, "repo", "init"], check=True, env=drkit_env, capture_output=True)
-                out = subprocess.run(
-                    [
-                        *cmd,
-                        "backup",
-                        "run",
-                        "--include-namespaces",
-                        NAMESPACE,
-                        "--include-resources",
-                        "configmaps",
-                        "--include-cluster-resources",
-                        "false",
-                        "-o",
-                        "json",
-                    ],
-                    check=True,
-                    env=drkit_env,
-                    capture_output=True,
-                )
-                return int(json.loads(out.stdout)["meta"]["resources"]["objects"])
-
-            rows = []
-            for name, fn in (
-                ("kubectl get -o json", kubectl_get),
-                ("drkit capture (library)", drkit_capture),
-                ("drkit backup run (CLI, into a repository)", drkit_backup_run),
-            ):
-                seconds, count = timed(fn, args.repeat)
-                rows.append((name, count, seconds, count / seconds))
-        finally:
-            plane.stop()
-    print(f"| what | objects | wall time (median of {args.repeat}) | objects/s |")
-    print("|---|---:|---:|---:|")
-    for name, count, seconds, rate in rows:
-        print(f"| {name} | {count} | {seconds:.2f} s | {rate:,.0f} |")
+                    namespaces.append(namespace)
+                rows = measure(plane.kubeconfig, namespaces, kubectl, work, args.repeat)
+            finally:
+                plane.stop()
+    print(f"Medians of {args.repeat} runs; peak RSS: the largest of the runs")
+    print()
+    print("| what | objects | wall time | objects/s | CPU | peak RSS |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, count, seconds, cpu, rss in rows:
+        extra = f"{cpu:.2f} s | {rss / 1024:.0f} MiB" if rss else "- | -"
+        print(f"| {name} | {count} | {seconds:.2f} s | {count / seconds:,.0f} | {extra} |")
     return 0
+
+
+def measure(
+    kubeconfig: Path, namespaces: list[str], kubectl: Path, work: Path, repeat: int
+) -> list[tuple[str, int, float, float, int]]:
+    """Per namespace: kubectl, the library capture, the CLI backup (wall, CPU, peak RSS)."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    runs = iter(range(1_000_000))
+    rows: list[tuple[str, int, float, float, int]] = []
+    for namespace in namespaces:
+
+        def kubectl_get(namespace: str = namespace) -> int:
+            out = subprocess.run(
+                [str(kubectl), "get", "configmaps", "-n", namespace, "-o", "json", "--chunk-size=500"],
+                capture_output=True,
+                check=True,
+                env=env,
+            )
+            return len(json.loads(out.stdout)["items"])
+
+        def drkit_capture(namespace: str = namespace) -> int:
+            with KubeClient.from_kubeconfig(kubeconfig) as client:
+                selected = CaptureFilter.build(
+                    include_namespaces=[namespace], include_resources=["configmaps"]
+                )
+                return sum(1 for _ in capture_resources(client, selected))
+
+        for name, fn in (("kubectl get -o json", kubectl_get), ("drkit capture (library)", drkit_capture)):
+            seconds, count = timed(fn, repeat)
+            rows.append((f"{name}, {namespace}", count, seconds, 0.0, 0))
+        backups = []
+        for _ in range(repeat):
+            repo = work / f"repo-{next(runs)}"
+            drkit_env = {"DRKIT_REPO": str(repo), "DRKIT_PASSWORD": "bench passphrase, not secret"}
+            cmd = [sys.executable, "-m", "drkit"]
+            subprocess.run([*cmd, "repo", "init"], check=True, env={**env, **drkit_env}, capture_output=True)
+            out = work / "backup.json"
+            argv = [*cmd, "backup", "run", "--include-namespaces", namespace, "--include-resources"]
+            argv += ["configmaps", "--include-cluster-resources", "false", "-o", "json"]
+            m = run(Command(["sh", "-c", '"$@" > "$0"', str(out), *argv], {**env, **drkit_env}), work / "log")
+            if not m.ok:
+                raise SystemExit(f"drkit backup run failed: see {work / 'log'}")
+            objects = int(json.loads(out.read_text())["meta"]["resources"]["objects"])
+            backups.append((m, objects))
+            shutil.rmtree(repo, ignore_errors=True)
+        rows.append(
+            (
+                f"drkit backup run (CLI, into a repository), {namespace}",
+                backups[-1][1],
+                statistics.median(m.seconds for m, _ in backups),
+                statistics.median(m.cpu_seconds for m, _ in backups),
+                max(m.max_rss_kib for m, _ in backups),
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":
