@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from drkit import __version__
 from drkit.capture.filters import CaptureFilter, is_glob
@@ -80,6 +80,56 @@ class ClusterBackupResult:
     def partial(self) -> bool:
         resources = self.resources is not None and self.resources.partial
         return resources or (self.volumes is not None and self.volumes.partial)
+
+
+RECORD_KEYS: Final = (
+    "path",
+    "group",
+    "version",
+    "resource",
+    "kind",
+    "namespace",
+    "name",
+    "resourceVersion",
+    "listResourceVersion",
+)
+Record = tuple[str, str, str, str, str, str, str, str, str]
+"""One object of ``capture/resources.json`` held as a tuple (the values of ``RECORD_KEYS``): a third of
+a dict's memory, which counts at 100k objects."""
+RECORDS_PIECE: Final = 1 << 20
+
+
+def _record(obj: CapturedObject, path: str) -> Record:
+    return (
+        path,
+        obj.group,
+        obj.version,
+        obj.resource,
+        obj.kind,
+        obj.namespace,
+        obj.name,
+        obj.resource_version,
+        obj.list_resource_version,
+    )
+
+
+def encode_records(records: list[Record]) -> Iterator[bytes]:
+    """``capture/resources.json``, sorted by path, in pieces of about ``RECORDS_PIECE`` bytes: the same
+    bytes as ``json.dumps([dict(zip(RECORD_KEYS, r)) for r in sorted(records)], separators=(",", ":"))``
+    without the whole document (tens of MB at 100k objects) in memory at once."""
+    records.sort()  # path first: the path order
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    piece: list[str] = ["["]
+    size = 1
+    for i, record in enumerate(records):
+        text = dumps(dict(zip(RECORD_KEYS, record, strict=True)))
+        piece.append("," + text if i else text)
+        size += len(text) + 1
+        if size >= RECORDS_PIECE:
+            yield "".join(piece).encode()
+            piece, size = [], 0
+    piece.append("]")
+    yield "".join(piece).encode()
 
 
 def _object_record(obj: CapturedObject, path: str) -> dict[str, str]:
@@ -164,16 +214,14 @@ def backup_cluster(
         if request.kube is not None:
             bars.start("resources", None)
             capture = capture_resources(request.kube, request.capture_filter)
-            records = []
+            records: list[Record] = []
             for obj in capture:
                 path = object_path(obj)
                 snap.add_bytes(path, obj.raw, mtime=STABLE_MTIME)
-                records.append(_object_record(obj, path))
+                records.append(_record(obj, path))
             summary = capture.summary
-            records.sort(key=lambda r: r["path"])
-            snap.add_bytes(
-                OBJECTS_PATH, json.dumps(records, separators=(",", ":")).encode(), mtime=STABLE_MTIME
-            )
+            snap.add_stream(OBJECTS_PATH, encode_records(records), mtime=STABLE_MTIME)
+            del records
             meta["resources"] = summary_record(summary)
             meta["kubernetes"] = {"server": request.kube.server, "context": request.kube.context}
             say(f"resources: {summary.objects} objects of {len(summary.counts)} resource types")
