@@ -18,15 +18,18 @@ jobs=${MUTATE_JOBS:-1}
 limit=${MUTATE_TIMEOUT:-1800}
 # Start clean: mutmut's incremental stats (tests added since the last run) fail with pytest's usage
 # error on this suite, and naming a module reruns all of its mutants anyway.
-rm -rf mutants
+[ "${MUTATE_KEEP:-0}" = 1 ] || rm -rf mutants
 mkdir -p mutants/logs
 
+set -f  # a pattern is not a file glob
 for module in $modules; do
-  log=mutants/logs/$module.log
+  # a module name gets all of its mutants; a name with a '*' is a mutmut pattern (some functions)
+  case $module in *'*'*) pattern=$module ;; *) pattern="$module.*" ;; esac
+  log=mutants/logs/$(printf %s "$module" | tr -c 'A-Za-z0-9._\n' '_').log
   printf '== %s: mutmut on %s (at most %ss, %s worker(s)); log %s\n' \
     "$(date -u +%H:%M:%S)" "$module" "$limit" "$jobs" "$log"
   # SIGINT lets mutmut stop its workers and keep what it has; KILL a minute later if it does not.
-  timeout --signal=INT --kill-after=60 "$limit" nice -n 10 "$BIN/mutmut" run --max-children "$jobs" "$module.*" \
+  timeout --signal=INT --kill-after=60 "$limit" nice -n 19 "$BIN/mutmut" run --max-children "$jobs" "$pattern" \
     >"$log" 2>&1
   case $? in
     0) ;;
