@@ -261,6 +261,7 @@ def test_a_delete_the_server_calls_locked_is_object_locked(store: S3Store) -> No
         )
         with pytest.raises(ObjectLocked) as err:
             store.delete("data/ab/abcd", version_id="v5")
+    assert err.value.key == "data/ab/abcd"
     assert str(err.value) == (
         "data/ab/abcd: locked until 2026-12-09T12:00:00+00:00: "
         "InvalidRequest (400): Object is WORM protected and cannot be overwritten"
