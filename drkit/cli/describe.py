@@ -37,7 +37,7 @@ def describe_text(page: dict[str, Any]) -> str:
         lines += ["", "etcd:"]
         lines += _fields(
             [
-                ("Revision", etcd["revision"]),
+                ("Revision", _revision(etcd)),
                 (
                     "HashKV",
                     f"{etcd['hash_kv']} at revision {etcd['hash_kv_revision']} "
@@ -92,6 +92,17 @@ def describe_text(page: dict[str, Any]) -> str:
     if not drills:
         lines.append(f"{INDENT}none has restored this snapshot")
     return "\n".join(lines)
+
+
+def _revision(etcd: dict[str, Any]) -> object:
+    """The exact revision, or the bracket the stream was taken in when etcd was written meanwhile
+    (restore reads the exact one from the file)."""
+    if etcd.get("revision") is not None:
+        return etcd["revision"]
+    low, high = etcd.get("revision_min"), etcd.get("revision_max")
+    if low is None or high is None:
+        return None
+    return f"between {low} and {high} (written to during the snapshot; restore reads it from the file)"
 
 
 def _fields(pairs: list[tuple[str, Any]], indent: str = "") -> list[str]:

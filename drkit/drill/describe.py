@@ -91,6 +91,8 @@ def _etcd(record: object) -> dict[str, Any] | None:
     hash_kv = _mapping(record.get("hash_kv"))
     return {
         "revision": record.get("revision"),
+        "revision_min": record.get("revision_min"),
+        "revision_max": record.get("revision_max"),
         "hash_kv": hash_kv.get("hash"),
         "hash_kv_revision": hash_kv.get("revision"),
         "compact_revision": hash_kv.get("compact_revision"),

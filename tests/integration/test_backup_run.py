@@ -382,8 +382,12 @@ spec:
     assert "Schedule: ns-backup" in shown.stdout
     assert "etcd:" in shown.stdout
     assert "HashKV:" in shown.stdout
-    if etcd_meta["revision"] is not None:  # an inexact revision has no line (see above)
+    if etcd_meta["revision"] is not None:
         assert f"Revision: {etcd_meta['revision']}" in shown.stdout
+    else:  # inexact (see above): the bracket it was taken in
+        assert (
+            f"Revision: between {etcd_meta['revision_min']} and {etcd_meta['revision_max']}" in shown.stdout
+        )
     assert "  configmaps " in shown.stdout
     listed = subprocess.run(
         [

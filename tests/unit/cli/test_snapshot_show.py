@@ -82,3 +82,28 @@ def test_a_failed_verify_that_does_not_name_its_snapshots_leaves_the_status_unkn
     )
     page = json.loads(drkit(capsys, "snapshot", "show", local.cluster.id, "-o", "json").out)
     assert page["verification"]["status"] == "ok"  # the damage is in another snapshot
+
+
+def test_an_inexact_etcd_revision_is_shown_as_its_bracket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.unit.cli.localrepo import CLUSTER_META
+
+    local = make_repo(tmp_path, monkeypatch)
+    # etcd was written during the stream: drkit keeps the bracket, not a revision (drkit.etcd.snapshot)
+    etcd = {**CLUSTER_META["etcd"], "revision": None, "revision_min": 4711, "revision_max": 4720}
+    with local.repo.new_snapshot(tags=("busy",), meta={**CLUSTER_META, "etcd": etcd}) as snap:
+        snap.add_bytes("resources/core/v1/configmaps/shop/a.json", b"{}")
+    assert snap.snapshot is not None
+    run = drkit(capsys, "snapshot", "show", snap.snapshot.id)
+    assert run.code == 0, run.err
+    assert (
+        "  Revision: between 4711 and 4720 (written to during the snapshot; restore reads it from the file)"
+        in run.out
+    )
+    page = json.loads(drkit(capsys, "snapshot", "show", snap.snapshot.id, "-o", "json").out)
+    assert (page["etcd"]["revision"], page["etcd"]["revision_min"], page["etcd"]["revision_max"]) == (
+        None,
+        4711,
+        4720,
+    )
