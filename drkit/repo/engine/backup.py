@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from drkit.errors import DrkitError
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
@@ -29,15 +29,13 @@ from drkit.repo.format.gcpause import long_lived_frozen
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
 from drkit.repo.format.tree import (
+    Entry,
     Node,
     NodeType,
-    StoredEntry,
+    TreeMap,
     decode_tree,
-    doc_name,
     encode_tree,
-    entry_node,
-    node_doc,
-    tree_entries,
+    tree_map,
 )
 
 INLINE_BELOW = 256 * 1024
@@ -96,21 +94,17 @@ class ParentTrees:
     changed_before_ns: int
     strict_device: bool = False
 
-    def entries(self, tree_id: bytes) -> dict[bytes, dict[str, Any]]:
-        """A parent tree's entries by name, as stored (``tree_entries``)."""
-        return tree_entries(self.read(tree_id), where=tree_id.hex())
+    def entries(self, tree_id: bytes) -> TreeMap:
+        """A parent tree read once into a map of its entries by name (``tree_map``)."""
+        return tree_map(self.read(tree_id), where=tree_id.hex())
 
     def nodes(self, tree_id: bytes) -> list[Node]:
         """A parent tree's entries, decoded."""
         return decode_tree(self.read(tree_id), where=tree_id.hex())
 
 
-# The fields a backup writes for each kind of entry (tree.py): a stored entry with any other field (or
-# ``name_hex``, links > 1) is not reused as it is, only compared through a decoded ``Node``.
-_COMMON_KEYS = frozenset({"name", "type", "mode", "uid", "gid", "mtime_ns", "user", "group", "xattrs"})
-_FILE_KEYS = _COMMON_KEYS | {"size", "content", "inode", "device", "sparse"}
-_DIR_KEYS = _COMMON_KEYS | {"subtree"}
-_LINK_KEYS = _COMMON_KEYS | {"target"}
+_NO_PARENT = TreeMap({}, canonical=False)
+_FILE, _DIR, _SYMLINK = NodeType.FILE, NodeType.DIR, NodeType.SYMLINK
 
 
 class _PendingFile:
@@ -137,26 +131,27 @@ class _PendingFile:
         self.size = size
         self.counted = counted  # its bytes count in the totals (not for a further hard link)
 
-    def node(self, ids: tuple[bytes, ...]) -> Node:
+    def entry(self, ids: tuple[bytes, ...]) -> Entry:
         """The file's tree entry (owner, mode and times from its ``lstat``) with its chunk ids."""
         st = self.st
         uid, gid, nlink = st.st_uid, st.st_gid, st.st_nlink
-        return Node(
-            name=self.name,
-            type=NodeType.FILE,
-            mode=st.st_mode & 0o7777,
-            uid=uid,
-            gid=gid,
-            mtime_ns=st.st_mtime_ns,
-            size=self.size,
-            content=ids,
-            user=user_name(uid),
-            group=group_name(gid),
-            xattrs=self.xattrs,
-            inode=st.st_ino,
-            device=st.st_dev,
-            links=nlink if nlink > 1 else 0,
-            sparse=self.sparse,
+        return Entry(
+            self.name,
+            _FILE,
+            st.st_mode & 0o7777,
+            uid,
+            gid,
+            st.st_mtime_ns,
+            self.size,
+            b"".join(ids),
+            b"",
+            user_name(uid),
+            group_name(gid),
+            self.xattrs,
+            st.st_ino,
+            st.st_dev,
+            nlink if nlink > 1 else 0,
+            self.sparse,
         )
 
 
@@ -247,33 +242,31 @@ class TreeBackup:
         assert self._result is not None
         self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
 
-    def _parent_entries(self, tree_id: bytes | None) -> dict[bytes, dict[str, Any]]:
+    def _parent_entries(self, tree_id: bytes | None) -> TreeMap:
         if tree_id is None or self._parent is None:
-            return {}
+            return _NO_PARENT
         try:
             return self._parent.entries(tree_id)
         except DrkitError:
-            return {}  # an unreadable parent tree only costs speed: the files are read again
+            return _NO_PARENT  # an unreadable parent tree only costs speed: the files are read again
 
-    def _same_meta(
-        self, doc: dict[str, Any], st: os.stat_result, xattrs: Xattrs | None, keys: frozenset[str]
-    ) -> bool:
+    def _same_meta(self, e: Entry, st: os.stat_result, xattrs: Xattrs | None) -> bool:
         """Whether a stored entry holds exactly the type-independent fields this walk would write
         (``xattrs`` None: the entry's own are taken as they are)."""
+        uid, gid = st.st_uid, st.st_gid
         return (
-            doc.get("mtime_ns") == st.st_mtime_ns
-            and doc.get("mode") == stat.S_IMODE(st.st_mode)
-            and doc.get("uid") == st.st_uid
-            and doc.get("gid") == st.st_gid
-            and doc.keys() <= keys
-            and doc.get("user") == user_name(st.st_uid)
-            and doc.get("group") == group_name(st.st_gid)
-            and (xattrs is None or doc.get("xattrs") == ({k: v.hex() for k, v in xattrs} if xattrs else None))
+            e.mtime_ns == st.st_mtime_ns
+            and e.mode == stat.S_IMODE(st.st_mode)
+            and e.uid == uid
+            and e.gid == gid
+            and e.user == user_name(uid)
+            and e.group == group_name(gid)
+            and (xattrs is None or e.xattrs == xattrs)
         )
 
-    def _reuse_file(self, doc: dict[str, Any], st: os.stat_result, sparse: bool) -> StoredEntry | None:
-        """The parent's entry itself, for a file unchanged since the parent backup in every field this
-        walk writes (so the entry encodes to the same bytes); None when anything differs.
+    def _reuse_file(self, e: Entry, st: os.stat_result, sparse: bool) -> bool:
+        """Whether the parent's entry can stand for this file as it is: unchanged since the parent
+        backup in every field this walk writes (so the entry encodes to the same bytes).
 
         Its extended attributes are not read again: setting or removing one moves the ctime, and the
         ctime is older than the parent backup's start, so the parent read the ones the file has now.
@@ -281,50 +274,40 @@ class TreeBackup:
         p = self._parent
         assert p is not None
         if (
-            doc.get("type") != "file"
-            or doc.get("size") != st.st_size
+            e.type is not _FILE
+            or e.size != st.st_size
             or st.st_ctime_ns >= p.changed_before_ns
-            or doc.get("inode") != st.st_ino
-            or doc.get("device") != st.st_dev
-            or doc.get("sparse") is not (True if sparse else None)
-            or not self._same_meta(doc, st, None, _FILE_KEYS)
-            or (not self.xattrs and "xattrs" in doc)
+            or e.inode != st.st_ino
+            or e.device != st.st_dev
+            or e.sparse is not sparse
+            or e.links
+            or not self._same_meta(e, st, None)
+            or (not self.xattrs and e.xattrs)
             or not self._same_device(st.st_dev, st.st_dev)
         ):
-            return None
-        content = doc.get("content")
-        if not isinstance(content, list):
-            return None
+            return False
+        ids = e.ids
         index = self.writer.index
-        keys = []
-        for c in content:
-            try:
-                cid = bytes.fromhex(c)
-            except (TypeError, ValueError):
-                return None
-            key = (BlobType.DATA, cid)
-            if len(cid) != 32 or key not in index:
-                return None
-            keys.append(key)
-        self._result.referenced.update(keys)  # type: ignore[union-attr]
-        return StoredEntry(doc_name(doc), doc)
+        referenced = self._result.referenced  # type: ignore[union-attr]
+        if len(ids) == 32:  # the usual small file: one chunk
+            key = (BlobType.DATA, ids)
+            if key not in index:
+                return False
+            referenced.add(key)
+            return True
+        keys = [(BlobType.DATA, ids[i : i + 32]) for i in range(0, len(ids), 32)]
+        if not all(k in index for k in keys):
+            return False
+        referenced.update(keys)
+        return True
 
-    def _old_node(self, doc: dict[str, Any] | None) -> Node | None:
-        """A stored entry decoded (None when there is none, or it does not decode)."""
-        if doc is None:
-            return None
-        try:
-            return entry_node(doc, where="parent")
-        except DrkitError:
-            return None
-
-    def _unchanged(self, old: Node | None, st: os.stat_result) -> tuple[bytes, ...] | None:
+    def _unchanged(self, old: Entry | None, st: os.stat_result) -> tuple[bytes, ...] | None:
         """The parent's chunk ids for a file that cannot have changed since the parent backup."""
         p = self._parent
         if (
             p is None
             or old is None
-            or old.type is not NodeType.FILE
+            or old.type is not _FILE
             or old.size != st.st_size
             or old.mtime_ns != st.st_mtime_ns
             or st.st_ctime_ns >= p.changed_before_ns
@@ -332,9 +315,11 @@ class TreeBackup:
             return None
         if old.inode and (old.inode != st.st_ino or not self._same_device(old.device, st.st_dev)):
             return None
-        if not all((BlobType.DATA, c) in self.writer.index for c in old.content):
+        ids = old.ids
+        content = tuple(ids[i : i + 32] for i in range(0, len(ids), 32))
+        if not all((BlobType.DATA, c) in self.writer.index for c in content):
             return None
-        return old.content
+        return content
 
     def _same_device(self, old: int, new: int) -> bool:
         """Whether a parent entry's device is this file's device (up to a consistent renumbering)."""
@@ -353,22 +338,30 @@ class TreeBackup:
     def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes:
         res = self._result
         assert res is not None
-        old_entries = self._parent_entries(parent_tree)
+        parent = self._parent_entries(parent_tree)
+        old_entries = parent.entries
         try:
             with os.scandir(path) as it:
                 names = sorted(e.name for e in it)
         except OSError as e:
             self._skip(rel, f"cannot list directory: {e.strerror}")
             names = []
-        nodes: list[Node | StoredEntry] = []
+        nodes: list[Entry] = []
         pending: list[_PendingFile] = []
+        taken = 0  # entries that are the parent's own, unchanged
         prefix = path if path.endswith(b"/") else path + b"/"
+        get = old_entries.get
         for name in names:
-            entry = self._entry(prefix, rel, name, old_entries.get(name))
-            if isinstance(entry, _PendingFile):
+            old = get(name)
+            entry = self._entry(prefix, rel, name, old)
+            if entry is None:
+                continue
+            if type(entry) is _PendingFile:
                 pending.append(entry)
-            elif entry is not None:
-                nodes.append(entry)
+            else:
+                if entry is old:
+                    taken += 1
+                nodes.append(entry)  # type: ignore[arg-type]
         referenced = res.referenced
         for pf in pending:
             ids = tuple([c.result() for c in pf.chunks])
@@ -376,16 +369,15 @@ class TreeBackup:
                 referenced.add((BlobType.DATA, i))
             if pf.counted:
                 res.bytes += pf.size
-            nodes.append(pf.node(ids))
+            nodes.append(pf.entry(ids))
         res.files += len(pending)
         if self._reused_bytes and self.progress is not None:
             self.progress.advance(self._reused_bytes)
         self._reused_bytes = 0
         if (
             parent_tree is not None
-            and not pending
-            and len(nodes) == len(old_entries)
-            and all(type(n) is StoredEntry for n in nodes)
+            and parent.canonical
+            and taken == len(nodes) == len(old_entries)
             and (BlobType.TREE, parent_tree) in self.writer.index
         ):
             # Every entry is the parent's own, unchanged (and every name is there): the tree would
@@ -405,30 +397,12 @@ class TreeBackup:
             self._skip(rel, f"{problem} (entry kept without them)")
         return xattrs
 
-    def _node(
-        self, full: bytes, rel: bytes, name: bytes, kind: NodeType, st: os.stat_result
-    ) -> dict[str, Any]:
-        """An entry's fields but its content: type, mode, owner (ids and names), mtime, xattrs."""
-        return {
-            "name": name,
-            "type": kind,
-            "mode": stat.S_IMODE(st.st_mode),
-            "uid": st.st_uid,
-            "gid": st.st_gid,
-            "mtime_ns": st.st_mtime_ns,
-            "user": user_name(st.st_uid),
-            "group": group_name(st.st_gid),
-            "xattrs": self._xattrs(full, rel),
-        }
-
     def _entry(
-        self, prefix: bytes, rel: bytes, name: bytes, old: dict[str, Any] | None
-    ) -> Node | StoredEntry | _PendingFile | None:
+        self, prefix: bytes, rel: bytes, name: bytes, old: Entry | None
+    ) -> Entry | _PendingFile | None:
         """One directory entry (``prefix``: its directory's path ending in a separator; ``old``: the
-        parent's stored entry of that name): a finished node, the parent's entry when nothing changed,
+        parent's stored entry of that name): a finished entry (the parent's own when nothing changed),
         a file whose chunks are in flight, or nothing."""
-        res = self._result
-        assert res is not None
         full = prefix + name  # os.path.join, spelled out: two per entry showed in profiles
         child_rel = rel + b"/" + name if rel else name
         try:
@@ -447,42 +421,39 @@ class TreeBackup:
         return None
 
     def _directory(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: dict[str, Any] | None
-    ) -> Node | StoredEntry:
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+    ) -> Entry:
         """A directory's entry after its subtree: the parent's own when nothing in it changed."""
         assert self._result is not None
-        node = self._node(full, rel, name, NodeType.DIR, st)
-        old_sub = _subtree(old)
+        xattrs = self._xattrs(full, rel)
+        old_sub = old.ids if old is not None and old.type is _DIR else None
         subtree = self._dir(full, rel, old_sub)
         self._result.dirs += 1
-        if (
-            old is not None
-            and old_sub == subtree
-            and old.get("type") == "dir"
-            and self._same_meta(old, st, node["xattrs"], _DIR_KEYS)
-        ):
-            return StoredEntry(name, old)
-        return Node(**node, subtree=subtree)
+        if old is not None and old_sub == subtree and self._same_meta(old, st, xattrs):
+            return old
+        uid, gid = st.st_uid, st.st_gid
+        return Entry(
+            name, _DIR, stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns, 0, subtree, b"",
+            user_name(uid), group_name(gid), xattrs, 0, 0, 0, False,
+        )  # fmt: skip
 
     def _regular(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old_doc: dict[str, Any] | None
-    ) -> _PendingFile | StoredEntry | None:
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+    ) -> _PendingFile | Entry | None:
         res = self._result
         assert res is not None
         sparse = looks_sparse(st)
         linked = st.st_nlink > 1
-        if old_doc is not None and not linked:
-            same = self._reuse_file(old_doc, st, sparse)
-            if same is not None:  # the fast path of an incremental: no node made, nothing read or sealed
-                res.reused_files += 1
-                res.files += 1
-                res.bytes += st.st_size
-                if sparse:
-                    res.sparse_files += 1
-                self._reused_bytes += st.st_size  # reported once per directory (a lock per call)
-                return same
+        if old is not None and not linked and self._reuse_file(old, st, sparse):
+            # The fast path of an incremental: no entry made, nothing read or sealed.
+            res.reused_files += 1
+            res.files += 1
+            res.bytes += st.st_size
+            if sparse:
+                res.sparse_files += 1
+            self._reused_bytes += st.st_size  # reported once per directory (a lock per call)
+            return old
         xattrs = self._xattrs(full, rel)
-        old = self._old_node(old_doc)
         if linked:
             first = self._inodes.get((st.st_dev, st.st_ino))
             if first is not None:
@@ -493,7 +464,7 @@ class TreeBackup:
                 )
         if sparse:
             res.sparse_files += 1
-        reused = None if old is None else self._unchanged(old, st)
+        reused = self._unchanged(old, st)
         if reused is None:
             content = self._file(full, rel, st)
             if content is None:
@@ -510,8 +481,8 @@ class TreeBackup:
         return pf
 
     def _link(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: dict[str, Any] | None
-    ) -> Node | StoredEntry | None:
+        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+    ) -> Entry | None:
         assert self._result is not None
         try:
             target = os.readlink(full)
@@ -519,10 +490,14 @@ class TreeBackup:
             self._skip(rel, f"cannot read link: {e.strerror}")
             return None
         self._result.symlinks += 1
-        node = Node(**self._node(full, rel, name, NodeType.SYMLINK, st), target=target)
-        if old is not None and old.keys() <= _LINK_KEYS and node_doc(node) == old:
-            return StoredEntry(name, old)
-        return node
+        uid, gid = st.st_uid, st.st_gid
+        entry = Entry(
+            name, _SYMLINK, stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns, 0, b"", target,
+            user_name(uid), group_name(gid), self._xattrs(full, rel), 0, 0, 0, False,
+        )  # fmt: skip
+        if entry == old:
+            return old
+        return entry
 
     def _file(self, full: bytes, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
         """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be."""
@@ -606,17 +581,6 @@ def _read_all(fd: int, size: int) -> bytes:
         parts.append(more)
         more = os.read(fd, 1024 * 1024)
     return b"".join(parts)
-
-
-def _subtree(doc: dict[str, Any] | None) -> bytes | None:
-    """The subtree id of a stored directory entry (None for anything else)."""
-    if doc is None or doc.get("type") != "dir":
-        return None
-    try:
-        sub = bytes.fromhex(doc["subtree"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return sub if len(sub) == 32 else None
 
 
 def _kind(mode: int) -> str:

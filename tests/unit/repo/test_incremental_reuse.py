@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from drkit.errors import VerificationFailed
 from drkit.repo.engine import backup
 from drkit.repo.engine.backup import ParentTrees, TreeBackup
 from drkit.repo.engine.fsmeta import Xattrs, read_xattrs
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.tree import decode_tree, encode_tree, tree_map
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 from tests.unit.repo.test_tree_fidelity import FakeWriter, _cutoff_after, _wait_past
 from tests.unit.repo.treefidelity import fs_supports_user_xattrs, make_every_kind_tree
@@ -130,8 +133,6 @@ def test_every_kind_of_change_gives_the_tree_a_walk_without_parent_gives(tmp_pat
 def test_a_renumbered_device_reuses_content_but_writes_the_new_device(tmp_path: Path) -> None:
     """A parent written on another device number (a volume mounted afresh): the files are not read
     again, but their entries are re-made (the device is part of the entry) and match a fresh walk."""
-    import json
-
     src = tmp_path / "src"
     _deep_tree(src)
     w = CountingWriter()
@@ -140,11 +141,8 @@ def test_a_renumbered_device_reuses_content_but_writes_the_new_device(tmp_path: 
     assert first._result is not None
 
     def renumbered(tree_id: bytes) -> bytes:
-        doc = json.loads(w.raw(tree_id))
-        for e in doc["entries"]:
-            if "device" in e:
-                e["device"] += 1
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+        nodes = decode_tree(w.raw(tree_id), where="t")
+        return encode_tree([replace(n, device=n.device + 1) if n.inode else n for n in nodes])
 
     w.adds = {BlobType.DATA: 0, BlobType.TREE: 0}
     second = _walk(src, w, ParentTrees(first._result.tree, renumbered, cutoff))
@@ -155,24 +153,19 @@ def test_a_renumbered_device_reuses_content_but_writes_the_new_device(tmp_path: 
 
 
 def test_a_parent_tree_with_hostile_or_duplicate_names_is_never_taken_over(tmp_path: Path) -> None:
-    import json
-
-    from drkit.errors import VerificationFailed
-    from drkit.repo.format.tree import tree_entries
-
     src = tmp_path / "src"
     _deep_tree(src)
     w = CountingWriter()
     cutoff = _cutoff_after(src)
     first = _walk(src, w)
     assert first._result is not None
-    root_doc = json.loads(w.raw(first._result.tree))
-    hostile = dict(root_doc["entries"][0], name="../escape")
-    root_doc["entries"].append(hostile)
-    bad_root = w.add(BlobType.TREE, json.dumps(root_doc, sort_keys=True, separators=(",", ":")).encode())
+    nodes = decode_tree(w.raw(first._result.tree), where="t")
+    hostile = replace(nodes[0], name=b"../escape")
+    bad_root = w.add(BlobType.TREE, encode_tree([*nodes, hostile]))  # the encoder checks no names
     second = _walk(src, w, ParentTrees(bad_root, w.raw, cutoff))
     assert second._result is not None
     assert second._result.tree == first._result.tree  # the extra entry is not carried over
-    root_doc["entries"].append(root_doc["entries"][0])
+    twins = encode_tree([replace(nodes[0], name=b"x1"), replace(nodes[0], name=b"x2")])
+    assert twins.count(b"x1x2") == 1
     with pytest.raises(VerificationFailed, match="duplicate"):
-        tree_entries(json.dumps(root_doc).encode(), where="t")
+        tree_map(twins.replace(b"x1x2", b"x1x1"), where="t")

@@ -24,6 +24,7 @@ from drkit.repo.format.repoconfig import RepoConfig, check_config, encode_config
 from drkit.repo.format.sealing import MASTER_SEALER, MasterWriteKeys, Openers
 from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
 from drkit.storage.base import LockMode
+from tests.unit.repo.treev1 import encode_tree_v1
 
 MK = MasterKey.generate()
 W = MasterWriteKeys(MK)
@@ -122,7 +123,11 @@ def test_tree_is_canonical_and_keeps_non_utf8_names() -> None:
     one, two = encode_tree([a, b, c]), encode_tree([c, a, b])
     assert one == two
     assert decode_tree(one, where="t") == sorted([a, b, c], key=lambda n: n.name)
-    assert b"name_hex" in one
+    assert one.startswith(b"DRT\x02")
+    assert b"a\xff\xfe" in one
+    assert b"/t\xff" in one
+    assert b"name_hex" in encode_tree_v1([a, b, c])  # version 1 needed hex for them
+    assert decode_tree(encode_tree_v1([a, b, c]), where="t") == decode_tree(one, where="t")
     with pytest.raises(ValueError, match="duplicate"):
         encode_tree([a, a])
 

@@ -19,7 +19,7 @@ from drkit.errors import VerificationFailed
 from drkit.repo.engine.backup import ParentTrees, TreeBackup
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.model import RootMeta, Snapshot, SnapshotStats
-from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
+from drkit.repo.format.tree import Node, NodeType, _v1_nodes, decode_tree, encode_tree
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SMALL_CHUNKS, SafeStore, new_repo
 from tests.unit.repo.treefidelity import (
@@ -28,6 +28,7 @@ from tests.unit.repo.treefidelity import (
     fs_supports_user_xattrs,
     make_every_kind_tree,
 )
+from tests.unit.repo.treev1 import encode_tree_v1
 
 # -- a fake of the blob writer: TreeBackup's own interface, blobs kept in a dict -------------------
 
@@ -145,7 +146,8 @@ def test_old_trees_without_optional_fields_still_read() -> None:
     )
     (n,) = decode_tree(old, where="old")
     assert (n.inode, n.links, n.sparse, n.xattrs, n.user) == (0, 0, False, (), None)
-    assert encode_tree([n]) == old, "a node without the new fields encodes as before"
+    assert encode_tree_v1([n]) == old, "the kept version 1 encoder writes what drkit wrote then"
+    assert decode_tree(encode_tree([n]), where="new") == [n]
 
 
 def test_new_fields_round_trip_through_the_encoding() -> None:
@@ -312,12 +314,16 @@ def _entry(name: str, kind: str, **kw: object) -> dict[str, object]:
     return e | kw
 
 
-def _tree(*entries: dict[str, object]) -> bytes:
-    return json.dumps({"version": 1, "entries": list(entries)}, sort_keys=True).encode()
+def _tree(*entries: dict[str, object], version: int = 1) -> bytes:
+    """A tree of the given entries (version 1 JSON objects), in that tree format version, unchecked."""
+    v1 = json.dumps({"version": 1, "entries": list(entries)}, sort_keys=True).encode()
+    return v1 if version == 1 else encode_tree(_v1_nodes(v1, "t", check_names=False))
 
 
-def _dir(put: Callable[[bytes], bytes], name: str, *entries: dict[str, object]) -> dict[str, object]:
-    return _entry(name, "dir", subtree=put(_tree(*entries)).hex())
+def _dir(
+    put: Callable[[bytes], bytes], name: str, *entries: dict[str, object], version: int = 1
+) -> dict[str, object]:
+    return _entry(name, "dir", subtree=put(_tree(*entries, version=version)).hex())
 
 
 def _outside_untouched(outside: Path) -> None:
@@ -333,12 +339,14 @@ def outside(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("name", ["..", ".", "", "a/../../x", "/abs", "x\x00y"])
-def test_hostile_names_are_refused(tmp_path: Path, outside: Path, name: str) -> None:
+def test_hostile_names_are_refused(tmp_path: Path, outside: Path, name: str, version: int) -> None:
     repo = new_repo(SafeStore())
     escape = os.path.relpath(outside / "victim.txt", tmp_path / "dst")
+    link = _entry("victim.txt", "symlink", target=escape)
     snap = hostile_snapshot(
-        repo, lambda put: put(_tree(_dir(put, name, _entry("victim.txt", "symlink", target=escape))))
+        repo, lambda put: put(_tree(_dir(put, name, link, version=version), version=version))
     )
     with pytest.raises(VerificationFailed, match="hostile entry name"):
         repo.restore_path(snap.id, tmp_path / "dst")
