@@ -12,6 +12,7 @@ messages.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -86,6 +87,11 @@ Duration = Annotated[
     BeforeValidator(_duration),
     Field(description="a duration: 30d, 12h, 2w, 1y, 90m, 1d12h, or a number of seconds"),
 ]
+
+
+def timedelta_of(value: str | int | None) -> timedelta | None:
+    """A :data:`Duration` the model validated, as a ``timedelta`` (``None`` stays ``None``)."""
+    return None if value is None else parse_duration(value, "")
 
 
 def _id(value: Any) -> Any:

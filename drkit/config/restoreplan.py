@@ -25,18 +25,19 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import TypeAdapter
 
 from drkit.config import plandoc
-from drkit.config.model import keys_by_path
+from drkit.config.durations import parse_duration
+from drkit.config.model import keys_by_path, timedelta_of
 from drkit.config.plandoc import RestorePlanDocument
-from drkit.config.schedule import RepositorySettings
+from drkit.config.repository import RepositorySettings, repository_settings
 from drkit.config.translate import validate_node
-from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file
+from drkit.config.yamlsource import Node, document_sections, load_yaml_file
 from drkit.errors import ConfigError
 
 API_VERSION = "drkit.io/v1"
@@ -309,17 +310,7 @@ SCHEMA: dict[str, tuple[str, ...]] = {
 _TOP = SCHEMA[""]
 _METADATA = SCHEMA["metadata"]
 _SPEC = SCHEMA["spec"]
-_SNAPSHOT = SCHEMA["spec.snapshot"]
-_TARGET = SCHEMA["spec.target"]
-_SCOPE = SCHEMA["spec.scope"]
-_MODIFIER = SCHEMA["spec.modifiers[]"]
-_RESTORE = SCHEMA["spec.restore"]
-_WAITS = SCHEMA["spec.waits"]
-_VOLUMES = SCHEMA["spec.volumes"]
-_PATCH_OPS = ("add", "remove", "replace", "move", "copy", "test")
-_PATCH_KEYS = keys_by_path(RestorePlanDocument)["spec.modifiers[].jsonPatch[]"]
 
-_VOLUMES_DOC: TypeAdapter[plandoc.Volumes] = TypeAdapter(plandoc.Volumes)
 _SPEC_DOC: TypeAdapter[plandoc.Spec] = TypeAdapter(plandoc.Spec)
 
 VOLUME_KEYS: dict[str, str] = {
@@ -340,11 +331,16 @@ def load_restore_plan(path: Path) -> RestorePlanConfig:
 
 
 class _Loader:
+    """Builds a :class:`RestorePlanConfig` from the spec its document model validated
+    (:class:`~drkit.config.plandoc.Spec`), checking what a model cannot say (a name that is a DNS
+    label, a selector that parses, two namespaces mapped onto one); the YAML nodes give the lines."""
+
     def __init__(self, path: Path, root: Node) -> None:
         self.path = path
         self.file = str(path)
         self.base = path.parent
         self.root = root
+        self.spec = Node({}, 0, 0)
         self.lines: dict[str, int] = {}
 
     def plan(self) -> RestorePlanConfig:
@@ -360,185 +356,158 @@ class _Loader:
             docs="docs/restore-plans.md",
         )
         name_node = metadata.require("name")
-        name = self._dns(metadata, name_node, "metadata.name", "plan name")
+        name = self._dns(name_node, metadata.text(name_node, "metadata.name"), "metadata.name", "plan name")
+        self.spec = spec.node
         # the shape of the whole spec, by its model; checks are drkit.drill.checks' own (its words)
         shape = Node(
             {k: v for k, v in spec.entries.items() if k != "checks"}, spec.node.line, spec.node.column
         )
-        validate_node(_SPEC_DOC, shape, file=self.file, path="spec", model=plandoc.Spec)
-        for key, node in spec.entries.items():
-            self.lines[f"spec.{key}"] = node.line
+        doc = validate_node(_SPEC_DOC, shape, file=self.file, path="spec", model=plandoc.Spec)
+        self._record_lines("spec", spec.node)
         return RestorePlanConfig(
             name=name,
             source=self.path,
-            repository=self._repository(spec),
-            snapshot=self._snapshot(spec),
-            target=self._target(spec),
-            scope=self._scope(spec),
-            namespace_mapping=self._mapping(spec),
-            modifiers=self._modifiers(spec),
-            existing_policy=self._policy(spec),
-            restore=self._restore(spec),
-            waits=self._waits(spec),
-            include_status=spec.bool_default("includeStatus", False),
-            keep_last_applied=spec.bool_default("keepLastAppliedConfiguration", False),
-            checks=self._checks(spec),
-            volumes=self._volumes(spec),
+            repository=None
+            if doc.repository is None
+            else repository_settings(doc.repository, self._at("repository"), base=self.base, file=self.file),
+            snapshot=self._snapshot(doc.snapshot),
+            target=self._target(doc.target),
+            scope=self._scope(doc.scope),
+            namespace_mapping=self._mapping(doc.namespace_mapping),
+            modifiers=self._modifiers(doc.modifiers),
+            existing_policy=ExistingPolicy(doc.existing_policy or ExistingPolicy.SKIP),
+            restore=self._restore(doc.restore),
+            waits=self._waits(doc.waits),
+            include_status=bool(doc.include_status),
+            keep_last_applied=bool(doc.keep_last_applied_configuration),
+            checks=self._checks(),
+            volumes=self._volumes(doc.volumes),
             lines=dict(self.lines),
-            finished_jobs=self._finished_jobs(spec),
+            finished_jobs=FinishedJobs(doc.finished_jobs or FinishedJobs.SKIP),
         )
 
-    def _dns(self, section: Section, node: Node, field: str, what: str) -> str:
-        value = section.text(node, field)
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _at(self, *keys: str | int) -> Node:
+        """The node at ``spec.<keys>`` (the model has checked that it is there)."""
+        node = self.spec
+        for key in keys:
+            value = node.value
+            if isinstance(value, dict):
+                node = value[str(key)]
+            elif isinstance(value, list) and isinstance(key, int):
+                node = value[key]
+        return node
+
+    def _error(self, node: Node, field: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, line=node.line, field=field, hint=hint)
+
+    def _record_lines(self, path: str, node: Node) -> None:
+        if isinstance(node.value, dict):
+            for key, value in node.value.items():
+                self.lines[f"{path}.{key}"] = value.line
+
+    def _dns(self, node: Node, value: str, field: str, what: str) -> str:
         try:
             return check_name(value, what)
         except ValueError as exc:
-            raise section.error(node, field, str(exc)) from None
+            raise self._error(node, field, str(exc)) from None
 
-    def _repository(self, spec: Section) -> RepositorySettings | None:
-        if spec.get("repository") is None:
-            return None
-        from drkit.config.schedule import repository_settings
+    # -- the parts --------------------------------------------------------------------------------
 
-        return repository_settings(self.path, self.root, spec)
-
-    def _snapshot(self, spec: Section) -> SnapshotSelector:
-        node = spec.get("snapshot")
-        if node is None:
+    def _snapshot(self, doc: str | plandoc.Snapshot | None) -> SnapshotSelector:
+        if doc is None or doc == "latest":
             return SnapshotSelector()
-        field_name = "spec.snapshot"
-        if isinstance(node.value, str):
-            text = spec.text(node, field_name).strip()
-            if text == "latest":
-                return SnapshotSelector()
-            if not _SNAPSHOT_ID.fullmatch(text.lower()):
-                raise spec.error(
-                    node,
-                    field_name,
-                    f"{text!r} is not a snapshot reference",
-                    "write latest, an id (4 or more hex digits), or a mapping "
-                    "{latestBefore: <RFC 3339 time>, schedule: <name>}",
-                )
-            return SnapshotSelector(id=text.lower())
-        if not isinstance(node.value, dict):
-            raise spec.error(node, field_name, f"expected latest, an id or a mapping, got {node.kind}")
-        section = Section(node, field_name, self.file, _SNAPSHOT)
-        snap_id = section.str_optional("id")
-        if snap_id is not None and not _SNAPSHOT_ID.fullmatch(snap_id.lower()):
-            raise section.error(
-                section.require("id"), "spec.snapshot.id", f"{snap_id!r} is not a snapshot id"
+        if isinstance(doc, str):
+            return SnapshotSelector(id=doc)  # the model lowered it
+        before = None if doc.latest_before is None else self._time(doc.latest_before)
+        schedule = None
+        if doc.schedule is not None:
+            node = self._at("snapshot", "schedule")
+            schedule = self._dns(node, doc.schedule, "spec.snapshot.schedule", "schedule name")
+        if doc.id is not None and (before is not None or schedule is not None):
+            raise self._error(
+                self._at("snapshot"), "spec.snapshot", "an id names one snapshot: give id alone"
             )
-        before: datetime | None = None
-        before_node = section.get("latestBefore")
-        if before_node is not None:
-            before = self._time(section, before_node, "spec.snapshot.latestBefore")
-        schedule: str | None = None
-        schedule_node = section.get("schedule")
-        if schedule_node is not None:
-            schedule = self._dns(section, schedule_node, "spec.snapshot.schedule", "schedule name")
-        if snap_id is not None and (before is not None or schedule is not None):
-            raise section.error(node, field_name, "an id names one snapshot: give id alone")
-        return SnapshotSelector(id=snap_id.lower() if snap_id else None, before=before, schedule=schedule)
+        return SnapshotSelector(
+            id=None if doc.id is None else doc.id.lower(), before=before, schedule=schedule
+        )
 
-    def _time(self, section: Section, node: Node, field_name: str) -> datetime:
-        value = node.value
+    def _time(self, value: datetime | str) -> datetime:
+        node, field_name = self._at("snapshot", "latestBefore"), "spec.snapshot.latestBefore"
         if isinstance(value, datetime):  # PyYAML reads unquoted timestamps itself
             if value.tzinfo is None:
-                raise section.error(node, field_name, "the time has no time zone: add Z or an offset")
+                raise self._error(node, field_name, "the time has no time zone: add Z or an offset")
             return value.astimezone(UTC)
-        if isinstance(value, date):
-            raise section.error(node, field_name, "a date is not a time: write 2026-11-26T00:00:00Z")
-        text = section.text(node, field_name)
         try:
-            return parse_time(text)
+            return parse_time(value)
         except ValueError as exc:
-            raise section.error(node, field_name, str(exc)) from None
+            raise self._error(node, field_name, str(exc)) from None
 
-    def _target(self, spec: Section) -> TargetSettings:
-        target = spec.section("target", _TARGET)
-        if target is None:
+    def _target(self, doc: plandoc.Target | None) -> TargetSettings:
+        if doc is None:
             return TargetSettings()
         settings = TargetSettings(
-            kubeconfig=target.path_optional("kubeconfig", self.base),
-            context=target.str_optional("context"),
-            scratch=target.bool_default("scratch", False),
+            kubeconfig=None if doc.kubeconfig is None else self.base / doc.kubeconfig,
+            context=doc.context,
+            scratch=bool(doc.scratch),
         )
         if settings.scratch and (settings.kubeconfig is not None or settings.context is not None):
-            raise target.error(
-                target.node,
+            raise self._error(
+                self._at("target"),
                 "spec.target",
                 "scratch: true and a kubeconfig/context exclude each other",
                 "a scratch target is a cluster the drill creates",
             )
         return settings
 
-    def _scope(self, spec: Section) -> ScopeSettings:
-        scope = spec.section("scope", _SCOPE)
-        if scope is None:
+    def _scope(self, doc: plandoc.Scope | None) -> ScopeSettings:
+        if doc is None:
             return ScopeSettings()
-        node = scope.get("includeClusterResources")
-        auto = node is not None and isinstance(node.value, str) and node.value.strip().lower() == "auto"
-        if node is not None and not auto and not isinstance(node.value, bool):
-            raise scope.error(
-                node,
-                "spec.scope.includeClusterResources",
-                f"expected true, false or auto, got {node.value!r}",
-            )
-        selector, namespace_selector = (
-            self._selector(scope, key) for key in ("selector", "namespaceSelector")
-        )
-        for key in ("includeResources", "excludeResources"):
-            for i, pattern in enumerate(scope.str_list(key)):
+        for key, patterns in (
+            ("includeResources", doc.include_resources),
+            ("excludeResources", doc.exclude_resources),
+        ):
+            for i, pattern in enumerate(patterns or ()):
                 if "/" in pattern:
-                    items = scope.require(key).value
-                    item = items[i] if isinstance(items, list) else scope.require(key)
-                    raise scope.error(
-                        item,
+                    raise self._error(
+                        self._at("scope", key, i),
                         f"spec.scope.{key}[{i}]",
                         f"{pattern!r}: a resource pattern has no '/'",
                         "write deployments.apps, configmaps or a glob such as *.example.com",
                     )
+        mode = doc.include_cluster_resources
+        auto = mode == "auto"
         return ScopeSettings(
-            include_namespaces=scope.str_list("includeNamespaces"),
-            exclude_namespaces=scope.str_list("excludeNamespaces"),
-            include_resources=scope.str_list("includeResources"),
-            exclude_resources=scope.str_list("excludeResources"),
-            selector=selector,
-            include_cluster_resources=auto or scope.bool_default("includeClusterResources", True),
-            namespace_selector=namespace_selector,
+            include_namespaces=tuple(doc.include_namespaces or ()),
+            exclude_namespaces=tuple(doc.exclude_namespaces or ()),
+            include_resources=tuple(doc.include_resources or ()),
+            exclude_resources=tuple(doc.exclude_resources or ()),
+            selector=self._selector("selector", doc.selector),
+            include_cluster_resources=mode is None or auto or mode is True or mode == "true",
+            namespace_selector=self._selector("namespaceSelector", doc.namespace_selector),
             cluster_resources_auto=auto,
         )
 
-    @staticmethod
-    def _selector(scope: Section, key: str) -> LabelSelector | None:
-        node = scope.get(key)
-        if node is None:
+    def _selector(self, key: str, text: str | None) -> LabelSelector | None:
+        if text is None:
             return None
         try:
-            return LabelSelector.parse(scope.text(node, f"spec.scope.{key}"))
+            return LabelSelector.parse(text)
         except ValueError as exc:
-            raise scope.error(node, f"spec.scope.{key}", str(exc)) from None
+            raise self._error(self._at("scope", key), f"spec.scope.{key}", str(exc)) from None
 
-    def _mapping(self, spec: Section) -> dict[str, str]:
-        node = spec.get("namespaceMapping")
-        if node is None:
-            return {}
-        if not isinstance(node.value, dict):
-            raise spec.error(
-                node, "spec.namespaceMapping", f"expected a mapping of namespace names, got {node.kind}"
-            )
+    def _mapping(self, doc: Mapping[str, str] | None) -> dict[str, str]:
         result: dict[str, str] = {}
         targets: dict[str, str] = {}
-        for source, target_node in node.value.items():
+        for source, target in (doc or {}).items():
             field_name = f"spec.namespaceMapping.{source}"
-            try:
-                check_name(source, "namespace name")
-            except ValueError as exc:
-                raise spec.error(target_node, field_name, str(exc)) from None
-            target = self._dns(spec, target_node, field_name, "namespace name")
+            node = self._at("namespaceMapping", source)
+            self._dns(node, source, field_name, "namespace name")
+            self._dns(node, target, field_name, "namespace name")
             if target in targets:
-                raise spec.error(
-                    target_node,
+                raise self._error(
+                    node,
                     field_name,
                     f"{targets[target]!r} and {source!r} both map to {target!r}",
                     "objects of two namespaces would collide; map each to its own namespace",
@@ -547,206 +516,144 @@ class _Loader:
             result[source] = target
         return result
 
-    def _modifiers(self, spec: Section) -> tuple[ModifierSettings, ...]:
-        node = spec.get("modifiers")
-        if node is None:
-            return ()
-        if not isinstance(node.value, list):
-            raise spec.error(node, "spec.modifiers", f"expected a list of modifiers, got {node.kind}")
-        return tuple(self._modifier(item, i) for i, item in enumerate(node.value))
+    def _modifiers(self, doc: Sequence[plandoc.Modifier] | None) -> tuple[ModifierSettings, ...]:
+        return tuple(self._modifier(m, i) for i, m in enumerate(doc or ()))
 
-    def _modifier(self, node: Node, index: int) -> ModifierSettings:
+    def _modifier(self, doc: plandoc.Modifier, index: int) -> ModifierSettings:
         path = f"spec.modifiers[{index}]"
-        section = Section(node, path, self.file, _MODIFIER)
-        json_node = section.get("jsonPatch")
-        merge_node = section.get("mergePatch")
-        if (json_node is None) == (merge_node is None):
-            raise section.error(node, path, "give exactly one of jsonPatch and mergePatch")
+        node = self._at("modifiers", index)
+        if (doc.json_patch is None) == (doc.merge_patch is None):
+            raise self._error(node, path, "give exactly one of jsonPatch and mergePatch")
         json_patch: tuple[Mapping[str, object], ...] | None = None
         merge_patch: Mapping[str, object] | None = None
-        if json_node is not None:
-            json_patch = self._json_patch(section, json_node, f"{path}.jsonPatch")
-        if merge_node is not None:
-            if not isinstance(merge_node.value, dict):
-                raise section.error(
-                    merge_node,
-                    f"{path}.mergePatch",
-                    f"expected a mapping (a merge patch), got {merge_node.kind}",
-                )
-            plain = merge_node.plain()
-            assert isinstance(plain, dict)
-            merge_patch = _json_safe(plain, section, merge_node, f"{path}.mergePatch")
+        if doc.json_patch is not None:
+            json_patch = tuple(self._operation(op, index, i) for i, op in enumerate(doc.json_patch))
+        if doc.merge_patch is not None:
+            merge_patch = self._json_safe(
+                doc.merge_patch, self._at("modifiers", index, "mergePatch"), f"{path}.mergePatch"
+            )
         return ModifierSettings(
             index=index,
             line=node.line,
-            kinds=self._globs(section, "kinds"),
-            names=self._globs(section, "names"),
-            namespaces=self._globs(section, "namespaces"),
+            kinds=_globs(doc.kinds),
+            names=_globs(doc.names),
+            namespaces=_globs(doc.namespaces),
             json_patch=json_patch,
             merge_patch=merge_patch,
         )
 
-    def _globs(self, section: Section, key: str) -> tuple[str, ...]:
-        node = section.get(key)
-        if node is not None and isinstance(node.value, str):
-            return (section.text(node, section.child(key)),)
-        return section.str_list(key)
-
-    def _json_patch(self, section: Section, node: Node, field_name: str) -> tuple[Mapping[str, object], ...]:
-        if not isinstance(node.value, list) or not node.value:
-            raise section.error(node, field_name, f"expected a non-empty list of operations, got {node.kind}")
-        ops: list[Mapping[str, object]] = []
-        for i, item in enumerate(node.value):
-            op_field = f"{field_name}[{i}]"
-            op = Section(item, op_field, self.file, _PATCH_KEYS)
-            name = op.str_required("op")
-            if name not in _PATCH_OPS:
-                raise op.error(
-                    op.require("op"),
-                    f"{op_field}.op",
-                    f"unknown operation {name!r}: one of " + ", ".join(_PATCH_OPS),
+    def _operation(self, op: plandoc.PatchOperation, modifier: int, index: int) -> Mapping[str, object]:
+        field_name = f"spec.modifiers[{modifier}].jsonPatch[{index}]"
+        node = self._at("modifiers", modifier, "jsonPatch", index)
+        if op.path and not op.path.startswith("/"):
+            raise self._error(
+                self._at("modifiers", modifier, "jsonPatch", index, "path"),
+                f"{field_name}.path",
+                "a JSON pointer starts with '/'",
+            )
+        if op.op in ("add", "replace", "test") and "value" not in op.model_fields_set:
+            raise self._error(node, f"{field_name}.value", f"a {op.op} operation needs a value")
+        if op.op in ("move", "copy"):
+            if op.from_ is None:
+                raise ConfigError(
+                    "missing required field", file=self.file, line=node.line, field=f"{field_name}.from"
                 )
-            pointer = op.require("path").value
-            if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
-                raise op.error(op.require("path"), f"{op_field}.path", "a JSON pointer starts with '/'")
-            if name in ("add", "replace", "test") and "value" not in op.entries:
-                raise op.error(item, f"{op_field}.value", f"a {name} operation needs a value")
-            if name in ("move", "copy"):
-                source = op.str_required("from")
-                if not source.startswith("/"):
-                    raise op.error(op.require("from"), f"{op_field}.from", "a JSON pointer starts with '/'")
-            plain = item.plain()
-            assert isinstance(plain, dict)
-            ops.append(_json_safe(plain, op, item, op_field))
-        return tuple(ops)
+            if not op.from_.startswith("/"):
+                raise self._error(
+                    self._at("modifiers", modifier, "jsonPatch", index, "from"),
+                    f"{field_name}.from",
+                    "a JSON pointer starts with '/'",
+                )
+        return self._json_safe(op.model_dump(by_alias=True, exclude_unset=True), node, field_name)
 
-    def _finished_jobs(self, spec: Section) -> FinishedJobs:
-        node = spec.get("finishedJobs")
-        if node is None:
-            return FinishedJobs.SKIP
-        text = spec.text(node, "spec.finishedJobs").strip().lower()
-        try:
-            return FinishedJobs(text)
-        except ValueError:
-            raise spec.error(
-                node, "spec.finishedJobs", f"expected skip or suspend, got {node.value!r}"
-            ) from None
-
-    def _policy(self, spec: Section) -> ExistingPolicy:
-        node = spec.get("existingPolicy")
-        if node is None:
-            return ExistingPolicy.SKIP
-        text = spec.text(node, "spec.existingPolicy").strip().lower()
-        try:
-            return ExistingPolicy(text)
-        except ValueError:
-            raise spec.error(
-                node, "spec.existingPolicy", f"expected skip, update or fail, got {node.value!r}"
-            ) from None
-
-    def _restore(self, spec: Section) -> RestoreParts:
-        section = spec.section("restore", _RESTORE)
-        if section is None:
+    def _restore(self, doc: plandoc.Restore | None) -> RestoreParts:
+        if doc is None:
             return RestoreParts()
         parts = RestoreParts(
-            resources=section.bool_default("resources", True),
-            etcd=section.bool_default("etcd", False),
-            volumes=section.bool_default("volumes", False),
+            resources=doc.resources is not False, etcd=bool(doc.etcd), volumes=bool(doc.volumes)
         )
-        for key, value in self._sub_lines(section).items():
-            self.lines[f"spec.restore.{key}"] = value
+        self._record_lines("spec.restore", self._at("restore"))
         if not (parts.resources or parts.etcd or parts.volumes):
-            raise section.error(section.node, "spec.restore", "nothing to restore: every part is false")
+            raise self._error(self._at("restore"), "spec.restore", "nothing to restore: every part is false")
         return parts
 
-    def _volumes(self, spec: Section) -> VolumeRestoreSettings:
-        node = spec.get("volumes")
-        if node is None:
+    def _volumes(self, doc: plandoc.Volumes | None) -> VolumeRestoreSettings:
+        if doc is None:
             return VolumeRestoreSettings()
-        v = validate_node(_VOLUMES_DOC, node, file=self.file, path="spec.volumes", model=plandoc.Volumes)
-        section = Section(node, "spec.volumes", self.file, _VOLUMES)  # the lines of what a model cannot say
-        for key, value in self._sub_lines(section).items():
-            self.lines[f"spec.volumes.{key}"] = value
-        timeout = section.duration_optional("timeout")
+        self._record_lines("spec.volumes", self._at("volumes"))
+        timeout = timedelta_of(doc.timeout)
         if timeout is not None and timeout <= timedelta(0):
-            raise section.error(
-                section.require("timeout"), "spec.volumes.timeout", "a timeout must be longer than 0"
+            raise self._error(
+                self._at("volumes", "timeout"), "spec.volumes.timeout", "a timeout must be longer than 0"
             )
         return VolumeRestoreSettings(
-            mover=v.mover,
-            path_map=tuple(v.path_map or ()),
-            secret=v.mover_secret,
-            image=v.image,
+            mover=doc.mover,
+            path_map=tuple(doc.path_map or ()),
+            secret=doc.mover_secret,
+            image=doc.image,
             timeout=timeout,
-            run_as_user=v.run_as_user,
+            run_as_user=doc.run_as_user,
         )
 
-    def _waits(self, spec: Section) -> WaitSettings:
-        section = spec.section("waits", _WAITS)
-        if section is None:
+    def _waits(self, doc: plandoc.Waits | None) -> WaitSettings:
+        if doc is None:
             return WaitSettings()
         timeouts: dict[str, timedelta] = {}
-        node = section.get("timeouts")
-        if node is not None:
-            if not isinstance(node.value, dict):
-                raise section.error(
-                    node, "spec.waits.timeouts", f"expected a mapping of kind to duration, got {node.kind}"
+        for kind, value in (doc.timeouts or {}).items():
+            field_name = f"spec.waits.timeouts.{kind}"
+            node = self._at("waits", "timeouts", kind)
+            if kind != "default" and not re.fullmatch(r"[A-Z][A-Za-z0-9]*", kind):
+                raise self._error(
+                    node, field_name, f"{kind!r} is not a kind", "write a kind such as Deployment, or default"
                 )
-            for kind, value in node.value.items():
-                field_name = f"spec.waits.timeouts.{kind}"
-                if kind != "default" and not re.fullmatch(r"[A-Z][A-Za-z0-9]*", kind):
-                    raise section.error(
-                        value,
-                        field_name,
-                        f"{kind!r} is not a kind",
-                        "write a kind such as Deployment, or default",
-                    )
-                duration = section.duration(value, field_name)
-                if duration <= timedelta(0):
-                    raise section.error(value, field_name, "a timeout must be longer than 0")
-                timeouts[kind] = duration
-        return WaitSettings(enabled=section.bool_default("enabled", True), timeouts=timeouts)
+            duration = parse_duration(value, "")
+            if duration <= timedelta(0):
+                raise self._error(node, field_name, "a timeout must be longer than 0")
+            timeouts[kind] = duration
+        return WaitSettings(enabled=doc.enabled is not False, timeouts=timeouts)
 
-    def _checks(self, spec: Section) -> tuple[Mapping[str, object], ...]:
-        node = spec.get("checks")
-        if node is None:
+    def _checks(self) -> tuple[Mapping[str, object], ...]:
+        """``spec.checks`` as plain mappings: drkit.drill.checks validates them by their own model."""
+        entries = self.spec.value if isinstance(self.spec.value, dict) else {}
+        node = entries.get("checks")
+        if node is None or node.value is None:
             return ()
         if not isinstance(node.value, list):
-            raise spec.error(node, "spec.checks", f"expected a list of checks, got {node.kind}")
+            raise self._error(node, "spec.checks", f"expected a list of checks, got {node.kind}")
         checks: list[Mapping[str, object]] = []
         for i, item in enumerate(node.value):
-            if not isinstance(item.value, dict):
-                raise spec.error(item, f"spec.checks[{i}]", f"expected a mapping, got {item.kind}")
             plain = item.plain()
-            assert isinstance(plain, dict)
+            if not isinstance(plain, dict):
+                raise self._error(item, f"spec.checks[{i}]", f"expected a mapping, got {item.kind}")
             checks.append(plain)
         return tuple(checks)
 
-    @staticmethod
-    def _sub_lines(section: Section) -> dict[str, int]:
-        return {key: node.line for key, node in section.entries.items()}
+    def _json_safe(self, value: dict[str, object], node: Node, field_name: str) -> dict[str, object]:
+        """``value`` if it is plain JSON (no dates or other YAML-only types), else a ConfigError."""
+
+        def check(item: object) -> None:
+            if isinstance(item, dict):
+                for v in item.values():
+                    check(v)
+            elif isinstance(item, list):
+                for v in item:
+                    check(v)
+            elif not isinstance(item, str | int | float | bool) and item is not None:
+                raise self._error(
+                    node,
+                    field_name,
+                    f"{item!r} is not a JSON value",
+                    "quote dates and times to make them strings",
+                )
+
+        check(value)
+        return value
 
 
-def _json_safe(value: dict[str, object], section: Section, node: Node, field_name: str) -> dict[str, object]:
-    """``value`` if it is plain JSON (no dates or other YAML-only types), else a ConfigError."""
-
-    def check(item: object) -> None:
-        if isinstance(item, dict):
-            for v in item.values():
-                check(v)
-        elif isinstance(item, list):
-            for v in item:
-                check(v)
-        elif not isinstance(item, str | int | float | bool) and item is not None:
-            raise section.error(
-                node,
-                field_name,
-                f"{item!r} is not a JSON value",
-                "quote dates and times to make them strings",
-            )
-
-    check(value)
-    return value
+def _globs(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 __all__: Sequence[str] = (

@@ -31,7 +31,7 @@ import functools
 import re
 import zoneinfo
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TypeVar
@@ -44,13 +44,13 @@ from drkit.config import scheduledoc
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
 from drkit.config.limits import MIN_LOCK_RETENTION
-from drkit.config.model import keys_by_path
+from drkit.config.model import keys_by_path, timedelta_of
+from drkit.config.repository import RepositorySettings, repository_settings
 from drkit.config.scheduledoc import ScheduleDocument
 from drkit.config.translate import validate_node
-from drkit.config.yamlsource import Node, Section, bare_message, document_sections, load_yaml_file, suggest
+from drkit.config.yamlsource import Node, Section, document_sections, load_yaml_file, suggest
 from drkit.errors import ConfigError
 from drkit.storage.base import LockMode
-from drkit.storage.options import S3Options
 
 API_VERSION = "drkit.io/v1"
 KIND = "Schedule"
@@ -68,29 +68,6 @@ _MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-
-
-@dataclass(frozen=True)
-class RepositorySettings:
-    url: str  # a local repository's path is absolute (resolved against the file's directory)
-    password_file: Path | None = None
-    key_file: Path | None = None
-    s3_endpoint: str | None = None
-    s3_region: str | None = None
-    s3_path_style: bool | None = None
-    s3_ca_bundle: Path | None = None
-    s3_profile: str | None = None
-
-    def s3_options(self) -> S3Options:
-        """The S3 connection settings (``spec.repository.s3``); all unset for a local repository.
-        The one place a file's repository settings become ``S3Options``."""
-        return S3Options(
-            endpoint=self.s3_endpoint,
-            region=self.s3_region,
-            path_style=self.s3_path_style,
-            ca_bundle=self.s3_ca_bundle,
-            profile=self.s3_profile,
-        )
 
 
 @dataclass(frozen=True)
@@ -231,8 +208,6 @@ SCHEMA: dict[str, tuple[str, ...]] = keys_by_path(ScheduleDocument)
 _TOP = SCHEMA[""]
 _METADATA = SCHEMA["metadata"]
 _SPEC = SCHEMA["spec"]
-_REPOSITORY = SCHEMA["spec.repository"]
-_S3 = SCHEMA["spec.repository.s3"]
 _RETENTION = SCHEMA["spec.retention"]
 _COUNTS = tuple(key for key in _RETENTION if key not in ("keepWithin", "keepTags"))
 _VERIFY = SCHEMA["spec.verify"]
@@ -351,7 +326,7 @@ class _Loader:
             source=self.path,
             cron=self._cron(spec, spec.require("cron"), "cron", timezone),
             timezone=timezone,
-            jitter=spec.duration_optional("jitter") or timedelta(0),
+            jitter=timedelta_of(self.doc.jitter) or timedelta(0),
             repository=self._repository(spec),
             kube=self._kube(spec),
             etcd=self._etcd(spec),
@@ -409,47 +384,9 @@ class _Loader:
         return expand_cron(expr)
 
     def _repository(self, spec: Section) -> RepositorySettings:
-        repo = spec.required_section("repository", _REPOSITORY)
-        url_node = repo.require("url")
-        url = repo.text(url_node, "spec.repository.url")
-        if "://" not in url and not url.startswith("file:"):
-            url = str((self.base / url).absolute())
-        s3 = repo.section("s3", _S3)
-        settings = RepositorySettings(
-            url=url,
-            password_file=repo.path_optional("passwordFile", self.base),
-            key_file=repo.path_optional("keyFile", self.base),
-            s3_endpoint=s3.str_optional("endpoint") if s3 else None,
-            s3_region=s3.str_optional("region") if s3 else None,
-            s3_path_style=s3.bool_optional("pathStyle") if s3 else None,
-            s3_ca_bundle=s3.path_optional("caBundle", self.base) if s3 else None,
-            s3_profile=s3.str_optional("profile") if s3 else None,
+        return repository_settings(
+            self.doc.repository, spec.require("repository"), base=self.base, file=self.file
         )
-        self._check_url(repo, url_node, settings, s3)
-        return settings
-
-    def _check_url(
-        self, repo: Section, url_node: Node, settings: RepositorySettings, s3: Section | None
-    ) -> None:
-        """The storage layer's own URL rules (bucket names, prefixes, endpoint form, no credentials).
-        Files are not looked at (a schedule can be checked away from where it runs), so the CA bundle
-        is left out of the check."""
-        from drkit.storage.url import parse_url
-
-        options = replace(settings.s3_options(), ca_bundle=None)
-        try:
-            parse_url(settings.url, options if options.set_fields() or settings.s3_ca_bundle else None)
-        except ConfigError as exc:
-            if s3 is not None and "S3 options" in exc.message:
-                raise repo.error(
-                    s3.node, "spec.repository.s3", "S3 settings given for a local repository"
-                ) from None
-            endpoint = s3.get("endpoint") if s3 is not None else None
-            if exc.field == "s3.endpoint" and endpoint is not None:
-                raise repo.error(
-                    endpoint, "spec.repository.s3.endpoint", bare_message(exc), exc.hint
-                ) from None
-            raise repo.error(url_node, "spec.repository.url", bare_message(exc), exc.hint) from None
 
     def _section(self, spec: Section, key: str, model: type[M]) -> tuple[M, Section] | None:
         """``spec.<key>`` as its document model validated it, and a Section for the lines of the
@@ -522,7 +459,7 @@ class _Loader:
         if found is None:
             return VolumeSettings()
         v, vol = found
-        timeout = vol.duration_optional("timeout")
+        timeout = timedelta_of(v.timeout)
         if timeout is not None and timeout <= timedelta(0):
             raise vol.error(vol.require("timeout"), "spec.volumes.timeout", "a timeout must be longer than 0")
         if v.run_as_user == 0 and not v.read_as_root:
@@ -572,7 +509,7 @@ class _Loader:
         if found is None:
             return LockSettings()
         m, lock = found
-        period = lock.duration_optional("period")
+        period = timedelta_of(m.period)
         if period is not None and period < MIN_LOCK_RETENTION:
             raise lock.error(
                 lock.require("period"),
@@ -713,9 +650,3 @@ __all__: Sequence[str] = (
     "next_runs",
     "to_document",
 )
-
-
-def repository_settings(path: Path, root: Node, spec: Section) -> RepositorySettings:
-    """``spec.repository`` of a drkit document at ``path`` (relative paths against its directory),
-    with the schedule's rules: restore plans name their repository the same way."""
-    return _Loader(path, root)._repository(spec)

@@ -20,11 +20,11 @@ Stricter than PyYAML's ``safe_load``, because configuration typos should be erro
 
 Every problem is a :class:`~drkit.errors.ConfigError` naming the file and line.
 
-A :class:`Section` wraps one mapping node for typed reads. It refuses keys it does not know
-(suggesting the nearest known one), and its getters refuse values of the wrong type, each with a
-``ConfigError`` whose ``field`` is the dotted path (``spec.retention.keepDaily``, ``spec.tags[2]``)
-and whose ``line`` is the line of the offending value (of the mapping, for a missing key). A
-``null`` value of an optional field means "not given".
+A :class:`Section` wraps one mapping node of a document's header (``apiVersion``, ``kind``,
+``metadata``, ``spec``): it refuses keys it does not know (suggesting the nearest known one) and
+names a missing or non-string value, each with a ``ConfigError`` whose ``field`` is the dotted path
+and whose ``line`` is the line of the offending value (of the mapping, for a missing key). What is
+inside ``spec`` is read through the document models (:mod:`drkit.config.translate`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -42,7 +41,6 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from yaml.nodes import Node as YamlNode
 
-from drkit.config.durations import parse_duration
 from drkit.errors import ConfigError
 
 MAX_FILE_BYTES = 1024 * 1024
@@ -362,11 +360,6 @@ class Section:
             raise self.error(node, self.child(key), "a value is required, got null")
         return node
 
-    def section(self, key: str, known: Sequence[str]) -> Section | None:
-        """An optional nested mapping; ``None`` when absent or null."""
-        node = self.get(key)
-        return None if node is None else Section(node, self.child(key), self.file, known)
-
     def required_section(self, key: str, known: Sequence[str]) -> Section:
         return Section(self.require(key), self.child(key), self.file, known)
 
@@ -390,57 +383,6 @@ class Section:
                 "write the value itself; keep secrets in files (passwordFile, keyFile)",
             )
         return value
-
-    def str_required(self, key: str) -> str:
-        return self.text(self.require(key), self.child(key))
-
-    def str_optional(self, key: str) -> str | None:
-        node = self.get(key)
-        return None if node is None else self.text(node, self.child(key))
-
-    def bool_optional(self, key: str) -> bool | None:
-        node = self.get(key)
-        if node is None:
-            return None
-        if not isinstance(node.value, bool):
-            raise self.error(node, self.child(key), f"expected true or false, got {node.kind}")
-        return node.value
-
-    def bool_default(self, key: str, default: bool) -> bool:
-        value = self.bool_optional(key)
-        return default if value is None else value
-
-    def path_optional(self, key: str, base: Path) -> Path | None:
-        """A file path; a relative one is taken relative to ``base`` (the file's directory)."""
-        text = self.str_optional(key)
-        return None if text is None else base / text
-
-    def path_required(self, key: str, base: Path) -> Path:
-        return base / self.str_required(key)
-
-    def str_list(self, key: str) -> tuple[str, ...]:
-        """A list of non-empty strings; absent or null is the empty tuple."""
-        node = self.get(key)
-        if node is None:
-            return ()
-        if not isinstance(node.value, list):
-            raise self.error(
-                node, self.child(key), f"expected a list of strings, got {node.kind}", "write [a, b] or - a"
-            )
-        return tuple(self.text(item, f"{self.child(key)}[{i}]") for i, item in enumerate(node.value))
-
-    def duration(self, node: Node, field: str) -> timedelta:
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise self.error(node, field, f"expected a duration such as 30d or 12h, got {kind_of(value)}")
-        try:
-            return parse_duration(value, field)
-        except ConfigError as exc:
-            raise self.error(node, field, bare_message(exc), exc.hint) from None
-
-    def duration_optional(self, key: str) -> timedelta | None:
-        node = self.get(key)
-        return None if node is None else self.duration(node, self.child(key))
 
 
 def bare_message(exc: ConfigError) -> str:

@@ -41,7 +41,7 @@ from pydantic.alias_generators import to_snake
 
 from drkit.config import checkdoc
 from drkit.config.checkdoc import CHECK_MODELS
-from drkit.config.model import keys_by_path
+from drkit.config.model import keys_by_path, timedelta_of
 from drkit.config.translate import validate_node
 from drkit.config.yamlsource import Node, Section
 from drkit.deadline import Deadline
@@ -196,7 +196,7 @@ def _parse_one(node: Node, file: str, path: str) -> CheckSpec:
         )
     kind = types[0]
     item = validate_node(_CHECK, node, file=file, path=path, model=CHECK_MODELS[kind], skip=1)
-    timeout = section.duration_optional("timeout")  # the model checked its form; this its meaning
+    timeout = timedelta_of(item.timeout)  # the model checked its form; this its meaning
     timeout_s = DEFAULT_TIMEOUT_S if timeout is None else timeout.total_seconds()
     if timeout_s <= 0:
         raise section.error(section.require("timeout"), section.child("timeout"), "must be positive")
