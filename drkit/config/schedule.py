@@ -40,7 +40,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, TypeAdapter
 from pydantic.alias_generators import to_snake
 
-from drkit.config import scheduledoc
+from drkit.config import model, scheduledoc
 from drkit.config.capture import CaptureSettings, EtcdSettings, KubeSettings, ResourceSettings, VolumeSettings
 from drkit.config.durations import format_duration
 from drkit.config.limits import MIN_LOCK_RETENTION
@@ -209,7 +209,6 @@ _TOP = SCHEMA[""]
 _METADATA = SCHEMA["metadata"]
 _SPEC = SCHEMA["spec"]
 _RETENTION = SCHEMA["spec.retention"]
-_COUNTS = tuple(key for key in _RETENTION if key not in ("keepWithin", "keepTags"))
 _VERIFY = SCHEMA["spec.verify"]
 _DRILL = SCHEMA["spec.drill"]
 
@@ -541,88 +540,110 @@ class _Loader:
 def to_document(schedule: Schedule) -> dict[str, object]:
     """``schedule`` as a YAML-ready document in the file format, every path absolute and every default
     written out (unset optional values left out). Loading it gives back an equal schedule (but for
-    ``source``); ``daemon --check`` can print it as the schedule drkit understood."""
-    repo = schedule.repository
-    s3 = _compact(
+    ``source``); ``daemon --check`` can print it as the schedule drkit understood. Built as the
+    document model (:class:`~drkit.config.scheduledoc.ScheduleDocument`, so it is valid by
+    construction) and dumped by its camelCase keys."""
+    repo, res, vol, ret = schedule.repository, schedule.resources, schedule.volumes, schedule.retention
+    s3 = _doc(
+        model.S3,
         endpoint=repo.s3_endpoint,
         region=repo.s3_region,
-        pathStyle=repo.s3_path_style,
-        caBundle=repo.s3_ca_bundle,
+        path_style=repo.s3_path_style,
+        ca_bundle=repo.s3_ca_bundle,
         profile=repo.s3_profile,
     )
-    res = schedule.resources
-    ret = schedule.retention
-    spec: dict[str, object] = {
-        "cron": schedule.cron,
-        "timezone": schedule.timezone,
-        "jitter": format_duration(schedule.jitter),
-        "repository": _compact(
-            url=repo.url, passwordFile=repo.password_file, keyFile=repo.key_file, s3=s3 or None
+    etcd = schedule.etcd
+    spec = _doc(
+        scheduledoc.Spec,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        jitter=format_duration(schedule.jitter),
+        repository=_doc(
+            model.Repository,
+            url=repo.url,
+            password_file=repo.password_file,
+            key_file=repo.key_file,
+            s3=s3 if s3.model_dump(exclude_none=True) else None,
         ),
-        "kube": _compact(kubeconfig=schedule.kube.kubeconfig, context=schedule.kube.context),
-        "resources": _compact(
-            enabled=res.enabled,
-            includeNamespaces=list(res.include_namespaces),
-            excludeNamespaces=list(res.exclude_namespaces),
-            includeResources=list(res.include_resources),
-            excludeResources=list(res.exclude_resources),
-            selector=res.selector,
-            namespaceSelector=res.namespace_selector,
-            includeClusterResources=res.include_cluster_resources,
-        ),
-        "volumes": _compact(
-            mode=schedule.volumes.mode,
-            mover=schedule.volumes.mover if schedule.volumes.mover != "local" else None,
-            pathMap=list(schedule.volumes.path_map),
-            snapshotClass=schedule.volumes.snapshot_class,
-            image=schedule.volumes.image,
-            moverSecret=schedule.volumes.secret,
-            timeout=format_duration(schedule.volumes.timeout)
-            if schedule.volumes.timeout is not None
-            else None,
-            runAsUser=schedule.volumes.run_as_user,
-            fsGroup=schedule.volumes.fs_group,
-            readAsRoot=schedule.volumes.read_as_root or None,
-            hooks=None if schedule.volumes.hooks else False,
-        ),
-        "tags": list(schedule.tags),
-        "retention": _compact(
-            **{key: _count_text(getattr(ret, _snake(key))) for key in _COUNTS},
-            keepWithin=ret.keep_within,
-            keepTags=list(ret.keep_tags),
-        ),
-        "lock": _compact(
-            mode=schedule.lock.mode.value if schedule.lock.mode else None,
-            period=format_duration(schedule.lock.period) if schedule.lock.period is not None else None,
-        ),
-    }
-    if schedule.etcd is not None:
-        etcd = schedule.etcd
-        spec["etcd"] = _compact(
+        kube=_doc(scheduledoc.Kube, kubeconfig=schedule.kube.kubeconfig, context=schedule.kube.context),
+        etcd=None
+        if etcd is None
+        else _doc(
+            scheduledoc.Etcd,
             endpoints=list(etcd.endpoints),
-            caFile=etcd.ca_file,
-            certFile=etcd.cert_file,
-            keyFile=etcd.key_file,
+            ca_file=etcd.ca_file,
+            cert_file=etcd.cert_file,
+            key_file=etcd.key_file,
             kubeadm=etcd.kubeadm,
-        )
-    if schedule.verify is not None:
-        spec["verify"] = {"cron": schedule.verify.cron, "readDataPercent": schedule.verify.read_data_percent}
-    if schedule.drill is not None:
-        spec["drill"] = {"cron": schedule.drill.cron, "plan": str(schedule.drill.plan)}
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": schedule.name}, "spec": spec}
+        ),
+        resources=_doc(
+            scheduledoc.Resources,
+            enabled=res.enabled,
+            include_namespaces=list(res.include_namespaces),
+            exclude_namespaces=list(res.exclude_namespaces),
+            include_resources=list(res.include_resources),
+            exclude_resources=list(res.exclude_resources),
+            selector=res.selector,
+            namespace_selector=res.namespace_selector,
+            include_cluster_resources=res.include_cluster_resources,
+        ),
+        volumes=_doc(
+            scheduledoc.Volumes,
+            mode=vol.mode,
+            mover=vol.mover if vol.mover != "local" else None,
+            path_map=list(vol.path_map),
+            snapshot_class=vol.snapshot_class,
+            image=vol.image,
+            mover_secret=vol.secret,
+            timeout=None if vol.timeout is None else format_duration(vol.timeout),
+            run_as_user=vol.run_as_user,
+            fs_group=vol.fs_group,
+            read_as_root=vol.read_as_root or None,
+            hooks=None if vol.hooks else False,
+        ),
+        tags=list(schedule.tags),
+        retention=_doc(
+            scheduledoc.Retention,
+            **{name: _count_text(getattr(ret, name)) for name in _COUNT_FIELDS},
+            keep_within=ret.keep_within,
+            keep_tags=list(ret.keep_tags),
+        ),
+        lock=_doc(
+            scheduledoc.Lock,
+            mode=None if schedule.lock.mode is None else schedule.lock.mode.value,
+            period=None if schedule.lock.period is None else format_duration(schedule.lock.period),
+        ),
+        verify=None
+        if schedule.verify is None
+        else _doc(
+            scheduledoc.Verify, cron=schedule.verify.cron, read_data_percent=schedule.verify.read_data_percent
+        ),
+        drill=None
+        if schedule.drill is None
+        else _doc(scheduledoc.Drill, cron=schedule.drill.cron, plan=schedule.drill.plan),
+    )
+    document = _doc(
+        ScheduleDocument,
+        api_version=API_VERSION,
+        kind=KIND,
+        metadata=_doc(model.Metadata, name=schedule.name),
+        spec=spec,
+    )
+    return document.model_dump(by_alias=True, exclude_none=True)
 
 
-def _compact(**values: object) -> dict[str, object]:
-    """The values that are set, paths as strings."""
-    return {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+def _doc(cls: type[M], **values: object) -> M:
+    """The document model ``cls`` of ``values`` by their Python names (paths as strings; ``None``
+    left out), validated like a file."""
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in values.items() if v is not None}
+    return cls.model_validate(given, by_name=True)
+
+
+_COUNT_FIELDS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 
 
 def _count_text(value: int | None) -> int | str | None:
     return "unlimited" if value == UNLIMITED else value
-
-
-def _snake(key: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), key)
 
 
 __all__: Sequence[str] = (
