@@ -15,9 +15,19 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from drkit.config.durations import parse_duration
 from drkit.config.limits import MAX_UID
@@ -82,6 +92,26 @@ def lowered(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+class AnyCase:
+    """Marks a ``Literal`` of lower-case words that is read in any case and with blanks around it
+    (``Update``, ``" Job "``), and says so in the JSON Schema: the words as an ``enum`` (what an
+    editor completes) or a string matching them in any case (what drkit accepts)."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(lowered, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        words = handler(schema)
+        pattern = "|".join("".join(_any_case(c) for c in word) for word in words["enum"])
+        return {"anyOf": [words, {"type": "string", "pattern": rf"^\s*({pattern})\s*$"}]}
+
+
+def _any_case(char: str) -> str:
+    return f"[{char}{char.upper()}]" if char.isalpha() else re.escape(char)
+
+
 Duration = Annotated[
     Annotated[str, StringConstraints(pattern=r"^\s*([0-9]+[ywdhms]?)+\s*$")] | Annotated[int, Field(ge=0)],
     BeforeValidator(_duration),
@@ -102,11 +132,9 @@ def _id(value: Any) -> Any:
 
 Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id"), BeforeValidator(_id)]
 ClusterResources = Annotated[
-    bool | Literal["auto", "true", "false"],
-    BeforeValidator(lowered),
-    Field(description="auto, true or false"),
+    bool | Annotated[Literal["auto", "true", "false"], AnyCase()], Field(description="auto, true or false")
 ]
-Mover = Annotated[Literal["local", "job"], BeforeValidator(lowered)]
+Mover = Annotated[Literal["local", "job"], AnyCase()]
 
 
 class Metadata(Model):

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from drkit.config.checkdoc import Check
 from drkit.config.limits import MAX_UID
 from drkit.config.model import (
+    AnyCase,
     ClusterResources,
     Duration,
     Metadata,
@@ -20,7 +21,6 @@ from drkit.config.model import (
     Mover,
     Repository,
     Text,
-    lowered,
 )
 from drkit.config.yamlsource import kind_of
 
@@ -150,13 +150,13 @@ class Spec(Model):
     scope: Scope | None = None
     namespace_mapping: dict[str, Text] | None = None
     modifiers: list[Modifier] | None = None
-    existing_policy: Annotated[Literal["skip", "update", "fail"], BeforeValidator(lowered)] | None = None
+    existing_policy: Annotated[Literal["skip", "update", "fail"], AnyCase()] | None = None
     restore: Restore | None = None
     volumes: Volumes | None = None
     waits: Waits | None = None
     include_status: bool | None = None
     keep_last_applied_configuration: bool | None = None
-    finished_jobs: Annotated[Literal["skip", "suspend"], BeforeValidator(lowered)] | None = None
+    finished_jobs: Annotated[Literal["skip", "suspend"], AnyCase()] | None = None
     checks: list[Check] | None = None
 
 

@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from drkit.config.limits import MAX_KEEP_COUNT
 from drkit.config.model import (
+    AnyCase,
     ClusterResources,
     Duration,
     Id,
@@ -18,7 +19,6 @@ from drkit.config.model import (
     Mover,
     Repository,
     Text,
-    lowered,
 )
 from drkit.config.yamlsource import kind_of
 
@@ -37,7 +37,7 @@ def _count(value: Any) -> Any:
 
 
 Count = Annotated[
-    Annotated[int, Field(ge=0, le=MAX_KEEP_COUNT)] | Literal["unlimited", "all"],
+    Annotated[int, Field(ge=0, le=MAX_KEEP_COUNT)] | Annotated[Literal["unlimited", "all"], AnyCase()],
     BeforeValidator(_count),
     Field(description="how many to keep, or unlimited"),
 ]
@@ -102,7 +102,7 @@ class Retention(Model):
 
 
 class Lock(Model):
-    mode: Annotated[Literal["compliance", "governance"], BeforeValidator(lowered)] | None = None
+    mode: Annotated[Literal["compliance", "governance"], AnyCase()] | None = None
     period: Duration | None = None
 
 

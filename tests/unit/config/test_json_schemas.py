@@ -174,3 +174,57 @@ def test_what_daemon_check_prints_is_valid_against_the_schema(tmp_path: Path) ->
     assert docs[-1]["spec"]["volumes"]["runAsUser"] == 1000  # type: ignore[index]
     for doc in docs:
         assert [e.message for e in check.iter_errors(plain(doc))] == []
+
+
+SCHEDULE = {"cron": "@daily", "repository": {"url": "/r"}}
+
+WORDS = [
+    ("schedule", {**SCHEDULE, "lock": {"mode": "GOVERNANCE"}}, True),
+    ("schedule", {**SCHEDULE, "lock": {"mode": " Compliance "}}, True),
+    ("schedule", {**SCHEDULE, "volumes": {"mover": "Job"}}, True),
+    ("schedule", {**SCHEDULE, "resources": {"includeClusterResources": "Auto"}}, True),
+    ("schedule", {**SCHEDULE, "retention": {"keepDaily": "Unlimited"}}, True),
+    ("restore-plan", {"existingPolicy": "Update"}, True),
+    ("restore-plan", {"finishedJobs": "SUSPEND"}, True),
+    ("restore-plan", {"volumes": {"mover": " job "}}, True),
+    ("restore-plan", {"scope": {"includeClusterResources": "TRUE"}}, True),
+    ("schedule", {**SCHEDULE, "lock": {"mode": "legal-hold"}}, False),
+    ("schedule", {**SCHEDULE, "volumes": {"mover": "rsync"}}, False),
+    ("schedule", {**SCHEDULE, "retention": {"keepDaily": "forever"}}, False),
+    ("restore-plan", {"existingPolicy": "overwrite"}, False),
+    ("restore-plan", {"finishedJobs": "rerun"}, False),
+    ("restore-plan", {"scope": {"includeClusterResources": "some"}}, False),
+]
+
+
+@pytest.mark.parametrize(("kind", "spec", "valid"), WORDS)
+def test_the_schema_and_the_loaders_agree_on_enumeration_words(
+    tmp_path: Path, kind: str, spec: dict[str, Any], valid: bool
+) -> None:
+    """Words are read in any case and with blanks around them, by the loaders and by the schema
+    (which still lists the lower-case words as an enum, for an editor's completion)."""
+    from drkit.config.restoreplan import load_restore_plan
+    from drkit.config.schedule import load_schedule
+    from drkit.errors import ConfigError
+
+    doc = {
+        "apiVersion": "drkit.io/v1",
+        "kind": "Schedule" if kind == "schedule" else "RestorePlan",
+        "metadata": {"name": "x"},
+        "spec": spec,
+    }
+    path = tmp_path / "doc.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    load = load_schedule if kind == "schedule" else load_restore_plan
+    try:
+        load(path)
+        loaded = True
+    except ConfigError:
+        loaded = False
+    schema_valid = not list(validator(kind).iter_errors(doc))
+    assert (loaded, schema_valid) == (valid, valid)
+
+
+def test_the_schema_still_lists_the_words_for_completion() -> None:
+    mode = json_schema("schedule")["$defs"]["Lock"]["properties"]["mode"]["anyOf"]
+    assert {"enum": ["compliance", "governance"], "type": "string"} in mode
