@@ -32,7 +32,7 @@ from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.bootstrap import Opened, create, open_config
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.index import BlobKey, LoadedIndex, load_index
+from drkit.repo.format.index import BlobKey, LoadedIndex, PackRecord, load_index
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
@@ -55,7 +55,7 @@ from drkit.repo.format.model import (
     UnreadableSnapshot,
     VerifyReport,
 )
-from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.objects import TamperEvent, VerifiedReader
 from drkit.repo.format.packsource import PackSource
 from drkit.repo.format.repoconfig import (
     DEFAULT_PACK_SIZE,
@@ -494,10 +494,7 @@ class Repository:
         all_snaps = self._load_snapshots()
         chosen = [self.find_snapshot(snapshot)] if snapshot else list(all_snaps)
         verifier = Verifier(
-            self.store,
-            self._read_keys(),
-            state.index,
-            self._reader,
+            self,
             all_snapshots=all_snaps,
             load_problems=[*state.problems, *self._snapshot_problems],
             progress=progress,
@@ -511,6 +508,18 @@ class Repository:
         manifests = {name_of_key(o.key) for o in self.store.list(SNAPSHOTS_PREFIX)}
         deleted = catalog.check(self.store, manifests, self._clock())
         return replace(report, problems=(*report.problems, *deleted)) if deleted else report
+
+    # -- what the Verifier reads (engine/verify.py, VerifySource) ------------------------------------
+
+    def pack_source(self, *, cache_packs: int) -> PackSource:
+        """Blobs and packs by the versions the index recorded (``ConfigError`` when write-only)."""
+        return PackSource(self._read_keys(), self._load_index().index, self._reader, cache_packs=cache_packs)
+
+    def pack_record(self, pack_id: str) -> PackRecord | None:
+        return self._load_index().index.packs.get(pack_id)
+
+    def tamper_events(self) -> Sequence[TamperEvent]:
+        return self._reader.events
 
     def leftovers(self) -> tuple[tuple[Leftover, ...], tuple[str, ...]]:
         """What interrupted writes left in the store (``.tmp-*`` files, incomplete multipart

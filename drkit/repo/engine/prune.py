@@ -5,27 +5,45 @@ no remaining snapshot names it and every version of it is unlocked; an index obj
 the packs it describes remains and no remaining snapshot names it. Everything else that is
 unreferenced but locked is reported with the time it becomes free. Packs are never rewritten
 (no repacking): a pack stays as long as any blob in it is needed.
+
+Everything here goes through a :class:`PruneStore`: the few store operations prune uses (the
+``Repository`` hands it its store; a unit test may hand it any object with these members).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import builtins
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from drkit.repo.format import catalog
 from drkit.repo.format.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
 from drkit.repo.format.model import LockedObject, PruneResult, Snapshot
-from drkit.storage.base import Housekeeping, Leftover, ObjectInfo, Store
+from drkit.storage.base import Housekeeping, Leftover, ObjectInfo
 from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound, StoreError
 
 GRACE = timedelta(hours=1)
 """Packs and leftovers younger than this are left alone: a backup running now may own them."""
 
 
+class PruneStore(Protocol):
+    """The store as prune sees it: list, ask for every version and its lock, delete a version.
+    (Leftovers of interrupted writes go too when the store also is a ``Housekeeping`` one.)"""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def versions(self, key: str) -> builtins.list[ObjectInfo]: ...
+
+    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo: ...
+
+    def delete(self, key: str, *, version_id: str | None = None) -> None: ...
+
+
 @dataclass
 class _Deleter:
-    store: Store
+    store: PruneStore
     now: datetime
     dry_run: bool
     locked: list[LockedObject] = field(default_factory=list)
@@ -73,7 +91,7 @@ class _Deleter:
 
 
 def _prune_packs(
-    store: Store, d: _Deleter, needed: set[str], *, now: datetime, grace: timedelta
+    store: PruneStore, d: _Deleter, needed: set[str], *, now: datetime, grace: timedelta
 ) -> tuple[list[str], set[str], int]:
     """Delete unreferenced, unlocked packs older than ``grace``: (deleted, surviving, bytes freed)."""
     freed = 0
@@ -91,7 +109,7 @@ def _prune_packs(
 
 
 def forget_snapshots(
-    store: Store, snapshot_ids: Iterable[str], *, now: datetime, dry_run: bool
+    store: PruneStore, snapshot_ids: Iterable[str], *, now: datetime, dry_run: bool
 ) -> tuple[list[str], list[LockedObject], list[str]]:
     """Delete these snapshots' manifests (readable or not): (deleted ids, locked manifests, manifests
     the store refused)."""
@@ -101,7 +119,7 @@ def forget_snapshots(
     return deleted, d.locked, d.denied
 
 
-def _forget_entries(store: Store, d: _Deleter, deleted: list[str]) -> None:
+def _forget_entries(store: PruneStore, d: _Deleter, deleted: list[str]) -> None:
     """Delete the catalog entries of the snapshots whose manifests were deleted (after them: an entry
     left behind is reported by verify, a manifest left without its entry is not)."""
     if deleted:
@@ -110,7 +128,7 @@ def _forget_entries(store: Store, d: _Deleter, deleted: list[str]) -> None:
 
 
 def prune_leftovers(
-    store: Store, *, now: datetime, grace: timedelta, dry_run: bool
+    store: PruneStore, *, now: datetime, grace: timedelta, dry_run: bool
 ) -> tuple[tuple[Leftover, ...], tuple[Leftover, ...], tuple[str, ...]]:
     """Remove what interrupted writes left (``.tmp-*`` files, incomplete multipart uploads) that is
     older than ``grace``; a younger one may belong to a write in progress and stays.
@@ -142,7 +160,7 @@ def prune_leftovers(
 
 
 def prune_repository(
-    store: Store,
+    store: PruneStore,
     index_packs: dict[str, set[str]],
     snapshots: list[Snapshot],
     keep: Iterable[str],

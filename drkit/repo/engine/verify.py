@@ -10,28 +10,34 @@ Locks: every pack, index and manifest the snapshots name is asked for its retain
 locked more than :data:`RETENTION_SLACK` beyond the latest date drkit itself set (recorded in the
 manifests) gets a warning: a writer credential can extend COMPLIANCE retention to any date (a cost
 attack: nothing can be pruned until then), see docs/security.md.
+
+The :class:`Verifier` reads through a :class:`VerifySource` (the ``Repository`` provides it): the
+store's listings and versions, packs by their recorded version, each pack's index record, and what
+the verified reads saw. A unit test can hand it any object with these members.
 """
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from drkit.errors import VerificationFailed
+from drkit.repo.engine.blobsource import PackedBlobSource
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType, open_blob
-from drkit.repo.format.index import MasterIndex
+from drkit.repo.format.index import PackRecord
 from drkit.repo.format.layout import index_key, name_of_key, object_name, pack_key, snapshot_key
 from drkit.repo.format.model import Problem, ProblemKind, Snapshot, VerifyReport
-from drkit.repo.format.objects import VerifiedReader
+from drkit.repo.format.objects import TamperEvent
 from drkit.repo.format.pack import read_header
-from drkit.repo.format.packsource import PackSource
-from drkit.repo.format.sealing import MASTER_SEALER, Openers, session_key
+from drkit.repo.format.sealing import MASTER_SEALER, session_key
 from drkit.repo.format.tree import NodeType, decode_tree
-from drkit.storage.base import ObjectInfo, Store
+from drkit.storage.base import ObjectInfo
 from drkit.storage.errors import ObjectNotFound
 
 RETENTION_SLACK = timedelta(days=2)
@@ -39,22 +45,51 @@ RETENTION_SLACK = timedelta(days=2)
 rounded up to at most a day)."""
 
 
+class VerifyStore(Protocol):
+    """The store as verify reads it: listings, metadata, versions; it never writes."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def head(self, key: str, *, version_id: str | None = None) -> ObjectInfo: ...
+
+    def versions(self, key: str) -> builtins.list[ObjectInfo]: ...
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes: ...
+
+
+class VerifySource(Protocol):
+    """An open (readable) repository, as the Verifier sees it."""
+
+    @property
+    def store(self) -> VerifyStore:
+        """Where the objects are: to list packs, ask for locks and find newer versions."""
+        ...
+
+    def pack_source(self, *, cache_packs: int) -> PackedBlobSource:
+        """Blobs and whole packs by the versions the index recorded, hash checked; its ``keys``
+        open pack headers and blobs. ``cache_packs``: how many fetched packs to keep."""
+        ...
+
+    def pack_record(self, pack_id: str) -> PackRecord | None:
+        """The index's record of a pack (its version, sealer and entries); ``None`` if in no index."""
+        ...
+
+    def tamper_events(self) -> Sequence[TamperEvent]:
+        """Stored versions the reads so far found failing their check (overwritten by someone)."""
+        ...
+
+
 class Verifier:
     def __init__(
         self,
-        store: Store,
-        key: Openers,
-        index: MasterIndex,
-        reader: VerifiedReader,
+        source: VerifySource,
         *,
         all_snapshots: list[Snapshot],
         load_problems: Iterable[Problem] = (),
         progress: Progress | None = None,
     ) -> None:
-        self.store = store
-        self.key = key
-        self.index = index
-        self.reader = reader
+        self.source = source
+        self.store = source.store
         self.all_snapshots = all_snapshots
         self.progress = progress
         self.problems: list[Problem] = list(load_problems)
@@ -76,7 +111,7 @@ class Verifier:
 
     def run(self, snapshots: list[Snapshot], *, read_data_percent: float = 0.0) -> VerifyReport:
         existing = {name_of_key(o.key): o for o in self.store.list("data/")}
-        packs = PackSource(self.key, self.index, self.reader, cache_packs=8)
+        packs = self.source.pack_source(cache_packs=8)
         trees_checked = 0
         blobs_checked = 0
         checked_trees: set[bytes] = set()
@@ -97,7 +132,7 @@ class Verifier:
         self._check_sessions(referenced_packs)
         self._check_locks(snapshots, existing)
         packs_read = self._read_data(sorted(p for p in referenced_packs if p in existing), read_data_percent)
-        for ev in self.reader.events:
+        for ev in self.source.tamper_events():
             self._problem(
                 ProblemKind.TAMPERED,
                 ev.key,
@@ -159,7 +194,7 @@ class Verifier:
         self,
         snap: Snapshot,
         existing: dict[str, ObjectInfo],
-        packs: PackSource,
+        packs: PackedBlobSource,
         checked_trees: set[bytes],
         referenced_packs: set[str],
     ) -> tuple[int, int]:
@@ -177,7 +212,7 @@ class Verifier:
             if tree_id in checked_trees:
                 continue
             checked_trees.add(tree_id)
-            loc = self.index.get((BlobType.TREE, tree_id))
+            loc = packs.locate((BlobType.TREE, tree_id))
             if loc is None:
                 self._problem(
                     ProblemKind.MISSING,
@@ -202,13 +237,18 @@ class Verifier:
                     stack.append(n.subtree)
                 for c in n.content:
                     blobs_checked += 1
-                    self._check_chunk(c, snap, existing, referenced_packs)
+                    self._check_chunk(packs, c, snap, existing, referenced_packs)
         return trees_checked, blobs_checked
 
     def _check_chunk(
-        self, chunk: bytes, snap: Snapshot, existing: dict[str, ObjectInfo], referenced_packs: set[str]
+        self,
+        packs: PackedBlobSource,
+        chunk: bytes,
+        snap: Snapshot,
+        existing: dict[str, ObjectInfo],
+        referenced_packs: set[str],
     ) -> None:
-        loc = self.index.get((BlobType.DATA, chunk))
+        loc = packs.locate((BlobType.DATA, chunk))
         if loc is None:
             self._problem(
                 ProblemKind.MISSING,
@@ -230,19 +270,20 @@ class Verifier:
         """Every write-only session whose packs are referenced has a session key that opens."""
         by_sealer: dict[bytes, set[str]] = defaultdict(set)
         for p in pack_ids:
-            record = self.index.packs.get(p)
+            record = self.source.pack_record(p)
             if record is not None and record.sealer != MASTER_SEALER:
                 by_sealer[record.sealer].add(p)
+        keys = self.source.pack_source(cache_packs=0).keys
         for sealer, packs in sorted(by_sealer.items()):
             try:
-                self.key.sealer(sealer)
+                keys.sealer(sealer)
             except VerificationFailed as e:
                 affected = set().union(*(self._affected(p) for p in packs))
                 self._problem(ProblemKind.MISSING, session_key(sealer), e.message, affected)
 
     def _check_versions(self, pack_id: str) -> None:
         key = pack_key(pack_id)
-        record = self.index.packs.get(pack_id)
+        record = self.source.pack_record(pack_id)
         try:
             versions = self.store.versions(key)
         except ObjectNotFound:
@@ -272,18 +313,20 @@ class Verifier:
         chosen = pack_ids if n == len(pack_ids) else sorted(random.sample(pack_ids, n))
         if self.progress is not None:
             self.progress.start("verify data", n, "packs")
-        packs = PackSource(self.key, self.index, self.reader, cache_packs=0)
+        packs = self.source.pack_source(cache_packs=0)
         for pack_id in chosen:
             key = pack_key(pack_id)
             try:
                 data = packs.fetch(pack_id)
-                sealer, entries = read_header(self.key, data, where=key)
-                record = self.index.packs.get(pack_id)
+                sealer, entries = read_header(packs.keys, data, where=key)
+                record = self.source.pack_record(pack_id)
                 if record is not None and set(entries) != set(record.entries):
                     self._problem(ProblemKind.CORRUPT, key, "its header and its index entry disagree")
                 view = memoryview(data)
                 for e in entries:
-                    open_blob(self.key, sealer, e.type, e.id, view[e.offset : e.offset + e.length], where=key)
+                    open_blob(
+                        packs.keys, sealer, e.type, e.id, view[e.offset : e.offset + e.length], where=key
+                    )
             except VerificationFailed as e:
                 self._problem(ProblemKind.CORRUPT, key, e.message, self._affected(pack_id))
             if self.progress is not None:

@@ -26,14 +26,14 @@ and read them. Writing one is best effort: a snapshot whose entry could not be s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from drkit.repo.format.layout import snapshot_key
 from drkit.repo.format.model import Problem, ProblemKind
-from drkit.storage.base import Retention, Store
+from drkit.storage.base import ObjectInfo, Retention, Store
 from drkit.storage.errors import ObjectNotFound
 
 CATALOG_PREFIX: Final = "catalog/"
@@ -62,7 +62,13 @@ def entry_key(sid: str, when: datetime) -> str:
     return f"{CATALOG_PREFIX}{when.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}-{sid}"
 
 
-def list_entries(store: Store) -> list[EntryName]:
+class Listing(Protocol):
+    """A store as far as finding catalog entries goes (prune deletes through a narrow store)."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+
+def list_entries(store: Listing) -> list[EntryName]:
     """Every catalog entry, oldest first."""
     names = [n for n in (parse_name(o.key) for o in store.list(CATALOG_PREFIX)) if n is not None]
     return sorted(names, key=lambda n: (n.time, n.snapshot))
@@ -112,7 +118,7 @@ def write_entry(store: Store, sid: str, when: datetime, retention: Retention | N
     return key
 
 
-def entries_of(store: Store, snapshot_ids: Iterable[str]) -> list[str]:
+def entries_of(store: Listing, snapshot_ids: Iterable[str]) -> list[str]:
     """The catalog keys of these snapshots (to delete with their manifests)."""
     wanted = set(snapshot_ids)
     return [n.key for n in list_entries(store) if n.snapshot in wanted]

@@ -15,7 +15,6 @@ from drkit.repo.engine.verify import Verifier
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.model import ProblemKind, Snapshot
-from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SafeStore, make_tree, new_repo, open_repo
 
@@ -134,9 +133,8 @@ def test_the_pack_of_a_chunk_missing_is_found_though_the_manifest_does_not_list_
     store, repo, snap = _one_file_snapshot(tmp_path)
     _chunk, pack_id = _data_entry(repo, snap)
     del store.inner._objects[pack_key(pack_id)]
-    state = repo._load_index()
     bare = replace(snap, packs={p: r for p, r in snap.packs.items() if p != pack_id})
-    verifier = Verifier(store, repo.read_keys(), state.index, VerifiedReader(store), all_snapshots=[bare])
+    verifier = Verifier(repo, all_snapshots=[bare])
     report = verifier.run([bare])
     assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
         (ProblemKind.MISSING, pack_key(pack_id), "pack is missing", (snap.id,))
