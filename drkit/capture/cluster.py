@@ -19,17 +19,17 @@ result is partial.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from drkit import __version__
 from drkit.capture.filters import CaptureFilter, is_glob
 from drkit.capture.jobclient import KubeMoverCluster
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
+from drkit.capture.resourcesjson import RECORDS_PIECE, Record, RecordSpool, encode_sorted
 from drkit.capture.volumes import (
     VolumeCapture,
     VolumeOptions,
@@ -82,23 +82,6 @@ class ClusterBackupResult:
         return resources or (self.volumes is not None and self.volumes.partial)
 
 
-RECORD_KEYS: Final = (
-    "path",
-    "group",
-    "version",
-    "resource",
-    "kind",
-    "namespace",
-    "name",
-    "resourceVersion",
-    "listResourceVersion",
-)
-Record = tuple[str, str, str, str, str, str, str, str, str]
-"""One object of ``capture/resources.json`` held as a tuple (the values of ``RECORD_KEYS``): a third of
-a dict's memory, which counts at 100k objects."""
-RECORDS_PIECE: Final = 1 << 20
-
-
 def _record(obj: CapturedObject, path: str) -> Record:
     return (
         path,
@@ -114,22 +97,11 @@ def _record(obj: CapturedObject, path: str) -> Record:
 
 
 def encode_records(records: list[Record]) -> Iterator[bytes]:
-    """``capture/resources.json``, sorted by path, in pieces of about ``RECORDS_PIECE`` bytes: the same
-    bytes as ``json.dumps([dict(zip(RECORD_KEYS, r)) for r in sorted(records)], separators=(",", ":"))``
-    without the whole document (tens of MB at 100k objects) in memory at once."""
+    """``capture/resources.json`` from records in any order (sorted here, in memory), in pieces of
+    about ``RECORDS_PIECE`` bytes; a backup uses :class:`RecordSpool`, which gives the same bytes with
+    a bounded number of records in memory."""
     records.sort()  # path first: the path order
-    dumps = json.JSONEncoder(separators=(",", ":")).encode
-    piece: list[str] = ["["]
-    size = 1
-    for i, record in enumerate(records):
-        text = dumps(dict(zip(RECORD_KEYS, record, strict=True)))
-        piece.append("," + text if i else text)
-        size += len(text) + 1
-        if size >= RECORDS_PIECE:
-            yield "".join(piece).encode()
-            piece, size = [], 0
-    piece.append("]")
-    yield "".join(piece).encode()
+    return encode_sorted(records, RECORDS_PIECE)
 
 
 def _object_record(obj: CapturedObject, path: str) -> dict[str, str]:
@@ -214,14 +186,13 @@ def backup_cluster(
         if request.kube is not None:
             bars.start("resources", None)
             capture = capture_resources(request.kube, request.capture_filter)
-            records: list[Record] = []
-            for obj in capture:
-                path = object_path(obj)
-                snap.add_bytes(path, obj.raw, mtime=STABLE_MTIME)
-                records.append(_record(obj, path))
-            summary = capture.summary
-            snap.add_stream(OBJECTS_PATH, encode_records(records), mtime=STABLE_MTIME)
-            del records
+            spool = RecordSpool()
+            try:
+                _store_objects(snap, capture, spool)
+                summary = capture.summary
+                snap.add_stream(OBJECTS_PATH, spool.pieces(), mtime=STABLE_MTIME)
+            finally:
+                spool.close()
             meta["resources"] = summary_record(summary)
             meta["kubernetes"] = {"server": request.kube.server, "context": request.kube.context}
             say(f"resources: {summary.objects} objects of {len(summary.counts)} resource types")
@@ -232,6 +203,29 @@ def backup_cluster(
         snap.set_meta(meta)
     assert snap.snapshot is not None  # committed: the with-block left normally
     return ClusterBackupResult(snap.snapshot, etcd_record, summary, time.monotonic() - started, volumes)
+
+
+def _store_objects(snap: SnapshotWriter, objects: Iterable[CapturedObject], spool: RecordSpool) -> None:
+    """Store each object at its path and spool its record. Objects come list by list, and a list's
+    items in key order (namespace, then name): the directory of one resource type and namespace is
+    sealed when the next object lands elsewhere (reopened, correctly if slower, should a list come
+    back to it), and a resource type's directory for good when the next type starts (each type is
+    listed once), so that memory holds the directory being filled, not every object captured."""
+    current: str | None = None
+    for obj in objects:
+        path = object_path(obj)
+        directory = path.rpartition("/")[0]
+        if directory != current:
+            if current is not None:
+                snap.seal(current)
+                kind_dir = current.rpartition("/")[0]
+                if directory.rpartition("/")[0] != kind_dir:
+                    snap.seal(kind_dir, final=True)
+            current = directory
+        snap.add_bytes(path, obj.raw, mtime=STABLE_MTIME)
+        spool.add(_record(obj, path))
+    if current is not None:
+        snap.seal(current.rpartition("/")[0], final=True)
 
 
 def _capture_volumes(  # noqa: PLR0917

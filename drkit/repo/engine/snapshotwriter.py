@@ -39,9 +39,10 @@ from typing import Any, Final
 
 from drkit.errors import ConfigError, DrkitError
 from drkit.repo.engine.backup import INLINE_BELOW, ParentTrees, TreeBackup
+from drkit.repo.engine.opentree import SealingTree
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.target import SnapshotTarget
-from drkit.repo.engine.vtree import DIR_MODE, VirtualTree, split_path
+from drkit.repo.engine.vtree import DIR_MODE, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
@@ -127,7 +128,8 @@ class SnapshotWriter:
         if meta is not None:
             self.set_meta(meta)
         now_ns = int(target.now().timestamp()) * 1_000_000_000
-        self._tree = VirtualTree(now_ns)
+        self._tree = SealingTree(now_ns, self._store_tree)
+        self._mtimes: dict[datetime, int] = {}
         self._parent = self._find_parent()
         self._writer: BlobWriter = target.blob_writer()
         self._referenced: set[BlobKey] = set()
@@ -176,7 +178,7 @@ class SnapshotWriter:
         self._check_open()
         parts = split_path(path)
         self._tree.reserve(parts)
-        mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        mtime_ns = self._mtime(mtime)
         _check_mode(mode)
         chunker = self._chunker()
         pieces = [data] if len(data) <= chunker.params.min_size else chunker.chunks_of(data)
@@ -194,7 +196,7 @@ class SnapshotWriter:
         self._check_open()
         parts = split_path(path)
         self._tree.reserve(parts)
-        mtime_ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+        mtime_ns = self._mtime(mtime)
         _check_mode(mode)
         reader = _IterReader(chunks)
         futures: list[Future[bytes]] = []
@@ -258,6 +260,15 @@ class SnapshotWriter:
             )
         self._meta = json.loads(text)
 
+    def seal(self, path: str, *, final: bool = False) -> bool:
+        """Say that the directory ``path`` is complete: its trees are stored now and its entries leave
+        memory, so that a snapshot of many files written in path order holds only the directories
+        still being filled. An addition below it later still works (the directory is reopened from a
+        compressed copy of its entries) unless ``final``: then it raises ``ConfigError``. The stored
+        trees are the same as without sealing. False if there is no directory at ``path``."""
+        self._check_open()
+        return self._tree.seal(split_path(path), final=final)
+
     # -- ending ------------------------------------------------------------------------------------
 
     def commit(self) -> Snapshot:
@@ -270,7 +281,7 @@ class SnapshotWriter:
             raise self._failed  # the stream's own error (e.g. EtcdError): the snapshot would lack it
         try:
             self._shutdown_pool()
-            tree, mtime_ns = self._tree.encode(self._store_tree)
+            tree, mtime_ns = self._tree.encode()
             self._writer.close()
         except BaseException:
             self.abort()
@@ -328,6 +339,17 @@ class SnapshotWriter:
         if self._state != "open":
             raise ConfigError(f"this snapshot writer is {self._state}")
 
+    def _mtime(self, mtime: datetime | None) -> int:
+        """``mtime`` in ns, one int object per distinct time (many files share one: ~30 bytes each)."""
+        if mtime is None:
+            return self._tree.default_mtime_ns
+        ns = self._mtimes.get(mtime)
+        if ns is None:
+            ns = _mtime_ns(mtime, self._tree.default_mtime_ns)
+            if len(self._mtimes) < 64:
+                self._mtimes[mtime] = ns
+        return ns
+
     def _chunker(self) -> Chunker:
         chunker: Chunker | None = getattr(self._local, "chunker", None)
         if chunker is None:
@@ -364,7 +386,7 @@ class SnapshotWriter:
         *,
         advance: bool = True,
     ) -> None:
-        self._tree.add(parts, Node(parts[-1], NodeType.FILE, mode, 0, 0, mtime_ns, size=size, content=ids))
+        self._tree.add_file(parts, (mode, mtime_ns, size, ids))
         with self._ref_lock:
             self._referenced.update((BlobType.DATA, i) for i in ids)
             self.files += 1
@@ -374,7 +396,8 @@ class SnapshotWriter:
 
     def _store_tree(self, nodes: list[Node]) -> bytes:
         tree_id = self._writer.add(BlobType.TREE, encode_tree(nodes))
-        self._referenced.add((BlobType.TREE, tree_id))
+        with self._ref_lock:
+            self._referenced.add((BlobType.TREE, tree_id))
         return tree_id
 
     def _find_parent(self) -> Snapshot | None:

@@ -8,7 +8,10 @@ import json
 import pytest
 
 from drkit.capture import cluster
-from drkit.capture.cluster import RECORD_KEYS, Record, encode_records
+from drkit.capture.cluster import encode_records
+from drkit.capture.resources import CapturedObject, object_path
+from drkit.capture.resourcesjson import RECORD_KEYS, Record, RecordSpool
+from tests.unit.repo.repohelpers import SafeStore, new_repo
 
 
 def records(n: int) -> list[Record]:
@@ -55,3 +58,57 @@ def test_pieces_join_to_the_whole_document(monkeypatch: pytest.MonkeyPatch, coun
 
 def test_no_records_is_an_empty_list() -> None:
     assert b"".join(encode_records([])) == b"[]"
+
+
+@pytest.mark.parametrize(("count", "run"), [(0, 5), (4, 5), (3000, 7), (3000, 100_000)])
+def test_the_spool_writes_the_same_document_from_sorted_runs(count: int, run: int) -> None:
+    recs = records(count)
+    spool = RecordSpool(run=run)
+    for r in recs:
+        spool.add(r)
+    assert spool.count == len(recs)
+    spilled = spool._file is not None
+    assert spilled == (len(recs) >= run)  # more than a run in memory went to the temporary file
+    pieces = list(spool.pieces(piece_size=4096))
+    assert b"".join(pieces) == whole(recs)
+    assert spool._file is None  # closed (and so deleted) once read
+
+
+def _object(kind: str, ns: str, name: str) -> CapturedObject:
+    raw = json.dumps({"kind": kind, "metadata": {"name": name, "namespace": ns}}).encode()
+    return CapturedObject("", "v1", kind.lower() + "s", kind, ns, name, "7", raw, "9")
+
+
+def test_objects_are_stored_with_directories_sealed_even_when_a_list_comes_back_to_a_namespace() -> None:
+    objects = [
+        *(_object("ConfigMap", ns, f"c{i}") for ns in ("a", "b") for i in range(30)),
+        _object("ConfigMap", "a", "late"),  # a list not in key order: its directory is reopened
+        *(_object("Secret", ns, f"s{i}") for ns in ("a", "c") for i in range(5)),
+    ]
+    snap = new_repo(SafeStore()).new_snapshot()
+    spool = RecordSpool(run=16)
+    sealed: list[tuple[str, bool]] = []
+    real_seal = snap.seal
+
+    def seal(path: str, *, final: bool = False) -> bool:
+        sealed.append((path, final))
+        return real_seal(path, final=final)
+
+    snap.seal = seal  # type: ignore[method-assign]
+    cluster._store_objects(snap, objects, spool)
+    snap.add_stream(cluster.OBJECTS_PATH, spool.pieces())
+    result = snap.commit()
+    assert result.stats.files == len(objects) + 1
+    assert sealed == [
+        ("resources/core/v1/configmaps/a", False),
+        ("resources/core/v1/configmaps/b", False),
+        ("resources/core/v1/configmaps/a", False),
+        ("resources/core/v1/configmaps", True),
+        ("resources/core/v1/secrets/a", False),
+        ("resources/core/v1/secrets", True),
+    ]
+    reader = snap._target.snapshot_reader(result.short_id)  # type: ignore[attr-defined]
+    for obj in objects:
+        assert reader.read_bytes(object_path(obj)) == obj.raw
+    doc = json.loads(reader.read_bytes(cluster.OBJECTS_PATH))
+    assert [d["path"] for d in doc] == sorted(object_path(o) for o in objects)
