@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -56,6 +58,8 @@ Json = dict[str, Any]
 Notify = Callable[[str], None]
 
 MOVERS: Final = ("local", "job")
+BACKUP_JOBS_AT_ONCE: Final = 4
+"""Job mode: mover Jobs of that many claims run at a time (each writes its own volume snapshot)."""
 
 
 def _list_all(kube: KubeClient, path: str, query: Mapping[str, str] | None = None) -> Iterator[Json]:
@@ -131,6 +135,7 @@ class VolumeOptions:
     node_name: str = field(default_factory=local_node_name)
     job_timeout_s: float = 3600.0
     run_hooks: bool = True
+    parallel: int = BACKUP_JOBS_AT_ONCE  # job mode: mover Jobs of that many claims at a time
 
     def __post_init__(self) -> None:
         if self.mover not in MOVERS:
@@ -243,6 +248,7 @@ def _capture_job(  # noqa: PLR0917
     run: str,
     repo: Repository | None,
     around: Around,
+    readback: threading.Lock | None = None,
 ) -> None:
     """With a snapshot class, the hooks wrap only the VolumeSnapshot (the application is frozen until
     the snapshot is ready to use, not during the copy); without one, they wrap the whole Job."""
@@ -269,9 +275,9 @@ def _capture_job(  # noqa: PLR0917
             cluster.create(clone)
             cleanup.append(clone)
             claim = clone["metadata"]["name"]
-            _run_backup_job(cluster, outcome, options, settings, run, repo, claim)
+            _run_backup_job(cluster, outcome, options, settings, run, repo, claim, readback)
         else:
-            around(lambda: _run_backup_job(cluster, outcome, options, settings, run, repo, None))
+            around(lambda: _run_backup_job(cluster, outcome, options, settings, run, repo, None, readback))
     finally:
         delete_quietly(cluster, reversed(cleanup))
 
@@ -284,6 +290,7 @@ def _run_backup_job(  # noqa: PLR0917
     run: str,
     repo: Repository | None,
     claim: str | None,
+    readback: threading.Lock | None = None,
 ) -> None:
     target = outcome.volume.target()
     job = backup_job(target, settings, run, claim=claim)
@@ -291,7 +298,8 @@ def _run_backup_job(  # noqa: PLR0917
     done = run_job(cluster, job, options.job_timeout_s, what="mover Job")
     result = done.result
     if result is None and repo is not None:
-        result = _result_from_repository(repo, target, run)
+        with readback or contextlib.nullcontext():
+            result = _result_from_repository(repo, target, run)
     if result is None:
         raise KubernetesError(f"mover Job {done.namespace}/{done.name} completed without a result")
     outcome.result = result
@@ -350,47 +358,128 @@ def capture_volumes(
     notify: Notify | None = None,
 ) -> VolumeCapture:
     """Capture every selected volume (local mode into ``snap``; job mode through ``cluster``), each
-    wrapped in its pods' hooks. One volume failing is recorded and the others go on."""
-    say = notify or (lambda _m: None)
+    wrapped in its pods' hooks. One volume failing is recorded and the others go on.
+
+    Local mode reads one volume after the other (one snapshot writer). Job mode runs the mover Jobs of
+    ``options.parallel`` claims at a time; claims whose hooks run in the same pod stay in one lane, one
+    after the other, so a pod is never frozen twice at once. Outcomes keep the selection's order."""
+    say = _locked(notify or (lambda _m: None))
     capture = VolumeCapture(run or new_run_id(), skipped=dict(selected.skipped))
     exec_client: PodExec = executor if executor is not None else _NoExec()
-    for volume in selected.volumes:
-        outcome = VolumeOutcome(volume, options.mover)
-        capture.outcomes.append(outcome)
-        started = time.monotonic()
-        try:
-            if volume.hook_error:
-                raise ConfigError(volume.hook_error)
-            local_path: Path | None = None
-            if options.mover == "local":
-                local = resolve_local(volume, options.path_rules, options.node_name)
-                outcome.source = local.how if local.path is None else f"{local.path} ({local.how})"
-                if local.path is None:
-                    raise ConfigError(f"volume {volume.key}: {local.how}")
-                local_path = local.path
-            elif cluster is None:
-                raise ConfigError("job mode needs a Kubernetes client")
-            hooks = volume.hooks if options.run_hooks else ()
-            around: Around = functools.partial(_around, hooks, exec_client, outcome.hooks)
-            if local_path is not None:
-                around(functools.partial(_capture_local, snap, outcome, local_path))
-            elif cluster is not None:
-                _capture_job(cluster, outcome, options, capture.run, repo, around)
-            if outcome.hooks.failed:
-                raise KubernetesError(f"volume {volume.key}: {outcome.hooks.failed}")
-            outcome.ok = True
-        except StorageError:
-            raise  # the repository itself failed: the whole snapshot is aborted
-        except DrkitError as exc:
-            outcome.error = str(exc)
-        finally:
-            outcome.duration_s = time.monotonic() - started
-        say(
-            f"volume {volume.key}: "
-            + (
-                f"{outcome.files} files, {outcome.bytes} bytes ({outcome.new_bytes} new)"
-                if outcome.ok
-                else f"failed: {outcome.error}"
-            )
-        )
+    capture.outcomes = [VolumeOutcome(volume, options.mover) for volume in selected.volumes]
+    readback = threading.Lock()  # the repository fallback lists snapshots: one lane at a time
+
+    def one(outcome: VolumeOutcome) -> None:
+        _capture_one(snap, outcome, options, capture.run, exec_client, cluster, repo, readback)
+        say(_said(outcome))
+
+    lanes = _lanes(capture.outcomes) if options.mover == "job" else [capture.outcomes]
+    at_once = min(max(1, options.parallel), len(lanes))
+    if at_once <= 1:
+        for lane in lanes:
+            for outcome in lane:
+                one(outcome)
+        return capture
+    failure: list[StorageError] = []
+
+    def run_lane(lane: list[VolumeOutcome]) -> None:
+        for outcome in lane:
+            if failure:
+                outcome.error = "not started: the repository failed for another volume"
+                continue
+            try:
+                one(outcome)
+            except StorageError as exc:
+                failure.append(exc)
+
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="drkit-mover") as pool:
+        for future in [pool.submit(run_lane, lane) for lane in lanes]:
+            future.result()
+    if failure:
+        raise failure[0]  # the repository itself failed: the whole snapshot is aborted
     return capture
+
+
+def _capture_one(  # noqa: PLR0917
+    snap: SnapshotWriter,
+    outcome: VolumeOutcome,
+    options: VolumeOptions,
+    run: str,
+    exec_client: PodExec,
+    cluster: MoverCluster | None,
+    repo: Repository | None,
+    readback: threading.Lock,
+) -> None:
+    volume = outcome.volume
+    started = time.monotonic()
+    try:
+        if volume.hook_error:
+            raise ConfigError(volume.hook_error)
+        local_path: Path | None = None
+        if options.mover == "local":
+            local = resolve_local(volume, options.path_rules, options.node_name)
+            outcome.source = local.how if local.path is None else f"{local.path} ({local.how})"
+            if local.path is None:
+                raise ConfigError(f"volume {volume.key}: {local.how}")
+            local_path = local.path
+        elif cluster is None:
+            raise ConfigError("job mode needs a Kubernetes client")
+        hooks = volume.hooks if options.run_hooks else ()
+        around: Around = functools.partial(_around, hooks, exec_client, outcome.hooks)
+        if local_path is not None:
+            around(functools.partial(_capture_local, snap, outcome, local_path))
+        elif cluster is not None:
+            _capture_job(cluster, outcome, options, run, repo, around, readback)
+        if outcome.hooks.failed:
+            raise KubernetesError(f"volume {volume.key}: {outcome.hooks.failed}")
+        outcome.ok = True
+    except StorageError:
+        raise  # the repository itself failed: the whole snapshot is aborted
+    except DrkitError as exc:
+        outcome.error = str(exc)
+    finally:
+        outcome.duration_s = time.monotonic() - started
+
+
+def _said(outcome: VolumeOutcome) -> str:
+    if outcome.ok:
+        what = f"{outcome.files} files, {outcome.bytes} bytes ({outcome.new_bytes} new)"
+    else:
+        what = f"failed: {outcome.error}"
+    return f"volume {outcome.volume.key}: {what}"
+
+
+def _locked(notify: Notify) -> Notify:
+    lock = threading.Lock()
+
+    def say(message: str) -> None:
+        with lock:
+            notify(message)
+
+    return say
+
+
+def _lanes(outcomes: Sequence[VolumeOutcome]) -> list[list[VolumeOutcome]]:
+    """Claims grouped so that claims whose hooks run in a common pod share a lane (in selection order);
+    a claim without hooks is a lane of its own."""
+    lanes: list[list[VolumeOutcome]] = []
+    lane_of_pod: dict[tuple[str, str], int] = {}
+    for outcome in outcomes:
+        pods = {(h.namespace, h.pod) for h in outcome.volume.hooks}
+        joined = sorted({lane_of_pod[p] for p in pods if p in lane_of_pod})
+        if not joined:
+            index = len(lanes)
+            lanes.append([outcome])
+        else:
+            index = joined[0]
+            for other in joined[1:]:  # this claim links two lanes: merge them, order kept
+                lanes[index].extend(lanes[other])
+                lanes[other] = []
+                for pod, at in lane_of_pod.items():
+                    if at == other:
+                        lane_of_pod[pod] = index
+            lanes[index].append(outcome)
+        for pod in pods:
+            lane_of_pod[pod] = index
+    order = {id(o): i for i, o in enumerate(outcomes)}
+    return [sorted(lane, key=lambda o: order[id(o)]) for lane in lanes if lane]

@@ -313,3 +313,42 @@ def test_a_volume_uid_65532_cannot_read_is_captured_as_the_applications_user(
     restored = drkit.run("restore", "path", f"{volume['snapshot']}:volumes/{app_ns}/data", str(out))
     assert restored.returncode == 0, restored.stderr
     assert (out / "db" / "table").read_text() == "secret-rows\n"
+
+
+def test_the_mover_jobs_of_several_claims_run_at_once_into_one_repository(
+    real_cluster: ControlPlane, real_s3: S3Server, app_ns: str, tmp_path: Path
+) -> None:
+    """Three claims, three backup Jobs that run at the same time (their Jobs' lifetimes overlap),
+    each writing its volume snapshot into the same repository; verify then reads every pack, and each
+    volume restores with its own bytes."""
+    cluster = real_cluster
+    names = ("one", "two", "three")
+    for name in names:
+        w.claim(cluster, app_ns, name)
+        script = f"echo {name} > /data/whoami && head -c 200000 /dev/urandom > /data/noise; exec sleep 3600"
+        w.create(cluster, app_ns, w.app_pod(f"app-{name}", script, claim_name=name))
+    w.create(cluster, app_ns, repo_secret(real_s3))
+    for name in names:
+        w.wait_ready(cluster, app_ns, f"app-{name}")
+    drkit = Drkit(cluster, real_s3)
+    assert drkit.run("repo", "init", "--retention", "1d").returncode == 0
+
+    done = _job_backup(drkit, app_ns)
+    assert done.returncode == 0, done.stderr
+    volumes = json.loads(done.stdout)["volumes"]
+    assert [(v["pvc"], v["status"]) for v in volumes] == [(n, "ok") for n in sorted(names)]
+    jobs = [cluster.api("GET", f"/apis/batch/v1/namespaces/{app_ns}/jobs/{v['job']}") for v in volumes]
+    started = max(j["status"]["startTime"] for j in jobs)
+    finished = min(j["status"]["completionTime"] for j in jobs)
+    assert started < finished, "the last Job started before the first one finished"
+    assert len({v["snapshot"] for v in volumes}) == 3
+
+    verified = drkit.run("verify", "--read-data")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for volume in volumes:
+        out = tmp_path / volume["pvc"]
+        where = f"{volume['snapshot']}:volumes/{app_ns}/{volume['pvc']}"
+        restored = drkit.run("restore", "path", where, str(out))
+        assert restored.returncode == 0, restored.stderr
+        assert (out / "whoami").read_text() == f"{volume['pvc']}\n"
+        assert (out / "noise").stat().st_size == 200000
