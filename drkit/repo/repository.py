@@ -7,27 +7,24 @@ prunes. The format it reads and writes is documented in ``docs/format.md``.
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drkit.errors import ConfigError, DrkitError, VerificationFailed
+from drkit.errors import ConfigError, VerificationFailed
 from drkit.repo.engine.backup import ParentTrees
+from drkit.repo.engine.commit import commit_snapshot
 from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
-from drkit.repo.engine.prune import forget_snapshots, prune_repository
-from drkit.repo.engine.references import lock_references
+from drkit.repo.engine.prune import forget_snapshots, prune_repository, refuse_unreadable
 from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
-from drkit.repo.engine.retention import Decision, Policy, apply_grouped
+from drkit.repo.engine.retention import Decision, Policy, apply_to_series
 from drkit.repo.engine.snapshotreader import SnapshotReader
 from drkit.repo.engine.snapshotref import find_snapshot, unreadable_matching
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
-from drkit.repo.engine.verify import Verifier
-from drkit.repo.format import catalog
+from drkit.repo.engine.verify import Verifier, complete_report
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.bootstrap import Opened, create, open_config
@@ -36,14 +33,10 @@ from drkit.repo.format.index import BlobKey, LoadedIndex, PackRecord, load_index
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
-    CONFIG_KEY,
     INDEX_PREFIX,
-    SNAPSHOTS_PREFIX,
     name_of_key,
-    object_name,
-    snapshot_key,
 )
-from drkit.repo.format.manifest import encode_manifest, load_manifests
+from drkit.repo.format.manifest import load_manifests
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.model import (
     KIND_CLUSTER,
@@ -62,7 +55,7 @@ from drkit.repo.format.repoconfig import (
     RepoConfig,
     compression_level,
 )
-from drkit.repo.format.retainuntil import lock_until, retention_at, stricter_lock
+from drkit.repo.format.retainuntil import stricter_lock
 from drkit.repo.format.sealing import (
     MasterWriteKeys,
     Openers,
@@ -70,10 +63,7 @@ from drkit.repo.format.sealing import (
     WriteKeys,
     session_key,
 )
-from drkit.storage.base import Housekeeping, Leftover, LockMode, Store
-from drkit.storage.errors import ObjectExists, StoreError
-
-_log = logging.getLogger(__name__)
+from drkit.storage.base import LockMode, Store
 
 _WRITE_ONLY = "this repository was opened with a write-only key: it can back up, not read"
 _WRITE_ONLY_HINT = "use a passphrase or key file of a master key slot"
@@ -395,43 +385,21 @@ class Repository:
     def commit_snapshot(
         self, snap: Snapshot, writer: BlobWriter, referenced: set[BlobKey], started: float
     ) -> Snapshot:
-        """Lock what ``snap`` references, then store its manifest: the snapshot exists from then on.
-
-        ``writer`` must be closed. ``snap``'s time, lock, pack and index tables and duration are
-        filled in here; ``started`` is the ``time.monotonic()`` of the backup's start.
-        """
-        state = self._load_index()
-        now = self._clock()
-        mode, retention = self.lock_settings
-        needed = lock_until(now, retention) if mode is not None and retention > timedelta(0) else None
-        pack_refs, index_refs = lock_references(
-            self.store,
-            state.index,
-            self._load_snapshots(),
-            referenced,
-            new_indexes=writer.new_indexes,
-            needed=needed,
-        )
-        if needed is not None:  # the config is read by every reader: it lives as long as any snapshot
-            self.store.extend_retention(CONFIG_KEY, needed, version_id=self._config_version)
-        snap = replace(
-            snap,
-            time=now,
-            retain_until=needed,
-            packs=pack_refs,
-            indexes=index_refs,
-            stats=replace(snap.stats, duration_s=time.monotonic() - started),
-        )
-        data = encode_manifest(self._write_keys, snap)
-        sid = object_name(data)
-        lock = self._lock()
-        put_once(self.store, snapshot_key(sid), data, lock)
-        snap = replace(snap, id=sid)
-        try:  # after the manifest: a crash in between leaves a snapshot without an entry, never the reverse
-            catalog.write_entry(self.store, sid, now, retention_at(lock.mode, lock.retention, lock.clock()))
-        except (DrkitError, ObjectExists) as exc:
-            _log.warning("snapshot %s: its catalog entry was not stored: %s", sid[:8], exc)
+        """Lock what ``snap`` references, then store its manifest (engine/commit.py); the snapshot
+        list this handle caches gets it too."""
         snapshots = self._load_snapshots()
+        snap = commit_snapshot(
+            self.store,
+            self._load_index().index,
+            snapshots,
+            snap,
+            writer=writer,
+            referenced=referenced,
+            started=started,
+            lock=self._lock(),
+            keys=self._write_keys,
+            config_version=self._config_version,
+        )
         snapshots.append(snap)
         snapshots.sort(key=lambda s: (s.time, s.id))
         return snap
@@ -500,14 +468,13 @@ class Repository:
             progress=progress,
         )
         report = verifier.run(chosen, read_data_percent=read_data_percent)
-        leftovers, notes = self.leftovers()
-        transit = tuple(dict.fromkeys(e.message for e in self._reader.transit))  # re-reads that passed
-        report = replace(report, leftovers=leftovers, warnings=(*report.warnings, *transit, *notes))
-        if snapshot:
-            return report
-        manifests = {name_of_key(o.key) for o in self.store.list(SNAPSHOTS_PREFIX)}
-        deleted = catalog.check(self.store, manifests, self._clock())
-        return replace(report, problems=(*report.problems, *deleted)) if deleted else report
+        return complete_report(
+            report,
+            self.store,
+            transit=self._reader.transit,
+            whole=not snapshot,
+            now=self._clock(),
+        )
 
     # -- what the Verifier reads (engine/verify.py, VerifySource) ------------------------------------
 
@@ -520,16 +487,6 @@ class Repository:
 
     def tamper_events(self) -> Sequence[TamperEvent]:
         return self._reader.events
-
-    def leftovers(self) -> tuple[tuple[Leftover, ...], tuple[str, ...]]:
-        """What interrupted writes left in the store (``.tmp-*`` files, incomplete multipart
-        uploads), and notes when they could not be listed (a credential without the right)."""
-        if not isinstance(self.store, Housekeeping):
-            return (), ()
-        try:
-            return tuple(self.store.leftovers()), ()
-        except StoreError as exc:
-            return (), (f"leftovers of interrupted writes not listed: {exc}",)
 
     # -- forget and prune ------------------------------------------------------------------------
 
@@ -557,16 +514,9 @@ class Repository:
     def retention(
         self, policy: Policy, now: datetime | None = None
     ) -> tuple[list[str], list[str], dict[str, Decision]]:
-        """What ``policy`` keeps and removes, with reasons. The policy applies to each series on its own
-        (same kind, host and paths: a cluster's backups, one volume's, one directory's), and a kept
-        snapshot keeps the snapshots it references (a cluster snapshot's job-mode volume snapshots)."""
-        return apply_grouped(
-            self._load_snapshots(),
-            policy,
-            now or self._clock(),
-            group=lambda s: (s.kind, s.host, s.paths),
-            references=_referenced_snapshots,
-        )
+        """What ``policy`` keeps and removes, with reasons, series by series (engine/retention.py,
+        :func:`~drkit.repo.engine.retention.apply_to_series`)."""
+        return apply_to_series(self._load_snapshots(), policy, now or self._clock())
 
     def prune(
         self,
@@ -584,15 +534,7 @@ class Repository:
         """
         now = now or self._clock()
         snaps = self._load_snapshots()
-        unreadable = self.unreadable_snapshots()
-        if unreadable:  # what they reference is unknown: deleting "unreferenced" objects could lose it
-            first = unreadable[0]
-            raise VerificationFailed(
-                f"{len(unreadable)} snapshots cannot be read, so what they reference is unknown: nothing "
-                f"is pruned (first: {first.object}: {first.message})",
-                hint="`drkit snapshots` and `drkit verify` name them; a damaged manifest must be "
-                "repaired or removed before a prune",
-            )
+        refuse_unreadable(self.unreadable_snapshots())
         if keep is None and policy is not None:
             keep, _remove, _decisions = self.retention(policy, now)
         keep_ids = {s.id for s in snaps} if keep is None else {self.find_snapshot(k).id for k in keep}
@@ -602,17 +544,3 @@ class Repository:
             self._index = None
             self._snapshots = None
         return result
-
-
-def _referenced_snapshots(snap: Snapshot) -> list[str]:
-    """Snapshot ids a snapshot's meta names (``volumes[].snapshot`` of a cluster backup in job mode)."""
-    volumes = snap.meta.get("volumes") if isinstance(snap.meta, dict) else None
-    if isinstance(volumes, dict):  # the meta.volumes record of a cluster backup (docs/volumes.md)
-        volumes = volumes.get("volumes")
-    if not isinstance(volumes, list):
-        return []
-    return [
-        v["snapshot"]
-        for v in volumes
-        if isinstance(v, dict) and isinstance(v.get("snapshot"), str) and v["snapshot"]
-    ]

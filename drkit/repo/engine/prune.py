@@ -13,14 +13,15 @@ Everything here goes through a :class:`PruneStore`: the few store operations pru
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from drkit.errors import VerificationFailed
 from drkit.repo.format import catalog
 from drkit.repo.format.layout import INDEX_PREFIX, index_key, name_of_key, pack_key, snapshot_key
-from drkit.repo.format.model import LockedObject, PruneResult, Snapshot
+from drkit.repo.format.model import LockedObject, PruneResult, Snapshot, UnreadableSnapshot
 from drkit.storage.base import Housekeeping, Leftover, ObjectInfo
 from drkit.storage.errors import AccessDenied, ObjectLocked, ObjectNotFound, StoreError
 
@@ -127,6 +128,31 @@ def _forget_entries(store: PruneStore, d: _Deleter, deleted: list[str]) -> None:
             d.delete(key)
 
 
+def list_leftovers(store: object) -> tuple[tuple[Leftover, ...], tuple[str, ...]]:
+    """What interrupted writes left in ``store`` (``.tmp-*`` files, incomplete multipart uploads),
+    and a note when they could not be listed (a credential without the right). A store that is not a
+    ``Housekeeping`` one has none to tell."""
+    if not isinstance(store, Housekeeping):
+        return (), ()
+    try:
+        return tuple(store.leftovers()), ()
+    except StoreError as exc:
+        return (), (f"leftovers of interrupted writes not listed: {exc}",)
+
+
+def refuse_unreadable(unreadable: Sequence[UnreadableSnapshot]) -> None:
+    """``VerificationFailed`` while a snapshot manifest cannot be read: what it references is
+    unknown, so deleting "unreferenced" objects could lose it; nothing is pruned."""
+    if unreadable:
+        first = unreadable[0]
+        raise VerificationFailed(
+            f"{len(unreadable)} snapshots cannot be read, so what they reference is unknown: nothing "
+            f"is pruned (first: {first.object}: {first.message})",
+            hint="`drkit snapshots` and `drkit verify` name them; a damaged manifest must be "
+            "repaired or removed before a prune",
+        )
+
+
 def prune_leftovers(
     store: PruneStore, *, now: datetime, grace: timedelta, dry_run: bool
 ) -> tuple[tuple[Leftover, ...], tuple[Leftover, ...], tuple[str, ...]]:
@@ -138,10 +164,9 @@ def prune_leftovers(
     a note, never an error: leftovers cost space, not correctness."""
     if not isinstance(store, Housekeeping):
         return (), (), ()
-    try:
-        found = store.leftovers()
-    except StoreError as exc:
-        return (), (), (f"leftovers of interrupted writes not listed: {exc}",)
+    found, listed = list_leftovers(store)
+    if listed:
+        return (), (), listed
     old = tuple(item for item in found if now - item.started >= grace)
     young = tuple(item for item in found if now - item.started < grace)
     done: list[Leftover] = []

@@ -33,6 +33,7 @@ from typing import Protocol, TypeVar
 from drkit.config.durations import format_duration, parse_duration
 from drkit.config.limits import MAX_KEEP_COUNT
 from drkit.errors import ConfigError
+from drkit.repo.format.model import Snapshot
 
 UNLIMITED = -1
 """A count that keeps every bucket (restic's ``unlimited``)."""
@@ -335,3 +336,29 @@ def apply_grouped(
     keep = [sid for sid in ordered if decisions[sid].keep]
     remove = [sid for sid in ordered if not decisions[sid].keep]
     return keep, remove, {sid: decisions[sid] for sid in ordered}
+
+
+def apply_to_series(
+    snapshots: Sequence[Snapshot], policy: Policy, now: datetime
+) -> tuple[list[str], list[str], dict[str, Decision]]:
+    """What ``policy`` keeps and removes of a repository's snapshots, with reasons: the policy applies
+    to each series on its own (same kind, host and paths: a cluster's backups, one volume's, one
+    directory's), and a kept snapshot keeps the snapshots it references (a cluster snapshot's
+    job-mode volume snapshots, :func:`referenced_snapshots`)."""
+    return apply_grouped(
+        snapshots, policy, now, group=lambda s: (s.kind, s.host, s.paths), references=referenced_snapshots
+    )
+
+
+def referenced_snapshots(snap: Snapshot) -> list[str]:
+    """Snapshot ids a snapshot's meta names (``volumes[].snapshot`` of a cluster backup in job mode)."""
+    volumes = snap.meta.get("volumes") if isinstance(snap.meta, dict) else None
+    if isinstance(volumes, dict):  # the meta.volumes record of a cluster backup (docs/volumes.md)
+        volumes = volumes.get("volumes")
+    if not isinstance(volumes, list):
+        return []
+    return [
+        v["snapshot"]
+        for v in volumes
+        if isinstance(v, dict) and isinstance(v.get("snapshot"), str) and v["snapshot"]
+    ]

@@ -23,21 +23,31 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from drkit.errors import VerificationFailed
 from drkit.repo.engine.blobsource import PackedBlobSource
 from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.prune import list_leftovers
+from drkit.repo.format import catalog
 from drkit.repo.format.blobs import BlobType, open_blob
 from drkit.repo.format.index import PackRecord
-from drkit.repo.format.layout import index_key, name_of_key, object_name, pack_key, snapshot_key
+from drkit.repo.format.layout import (
+    SNAPSHOTS_PREFIX,
+    index_key,
+    name_of_key,
+    object_name,
+    pack_key,
+    snapshot_key,
+)
 from drkit.repo.format.model import Problem, ProblemKind, Snapshot, VerifyReport
-from drkit.repo.format.objects import TamperEvent
+from drkit.repo.format.objects import TamperEvent, TransitEvent
 from drkit.repo.format.pack import read_header
 from drkit.repo.format.sealing import MASTER_SEALER, session_key
 from drkit.repo.format.tree import NodeType, decode_tree
-from drkit.storage.base import ObjectInfo
+from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
 
 RETENTION_SLACK = timedelta(days=2)
@@ -77,6 +87,23 @@ class VerifySource(Protocol):
     def tamper_events(self) -> Sequence[TamperEvent]:
         """Stored versions the reads so far found failing their check (overwritten by someone)."""
         ...
+
+
+def complete_report(
+    report: VerifyReport, store: Store, *, transit: Iterable[TransitEvent], whole: bool, now: datetime
+) -> VerifyReport:
+    """``report`` with what the store tells beyond the snapshots: leftovers of interrupted writes
+    (and a note when they cannot be listed), the reads that failed in transit and then passed, and,
+    when the whole repository was checked (``whole``), the snapshots the catalog recorded whose
+    manifest is gone (deleted by someone)."""
+    leftovers, notes = list_leftovers(store)
+    messages = tuple(dict.fromkeys(e.message for e in transit))  # re-reads that passed
+    report = replace(report, leftovers=leftovers, warnings=(*report.warnings, *messages, *notes))
+    if not whole:
+        return report
+    manifests = {name_of_key(o.key) for o in store.list(SNAPSHOTS_PREFIX)}
+    deleted = catalog.check(store, manifests, now)
+    return replace(report, problems=(*report.problems, *deleted)) if deleted else report
 
 
 class Verifier:

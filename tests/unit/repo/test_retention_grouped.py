@@ -68,7 +68,7 @@ def test_empty_policy_keeps_everything() -> None:
 def test_a_kept_cluster_snapshot_keeps_the_volume_snapshots_its_meta_names() -> None:
     """The references come from the meta.volumes record as backups write it ({"run", "volumes": [...]});
     read as a list only, prune found none and could forget a volume snapshot a kept backup needs."""
-    from drkit.repo.repository import _referenced_snapshots
+    from drkit.repo.engine.retention import referenced_snapshots as _referenced_snapshots
     from tests.unit.repo.repohelpers import SafeStore, new_repo
 
     repo = new_repo(SafeStore())
