@@ -451,3 +451,16 @@ def test_spec_volumes_run_as_user_must_not_be_root(tmp_path: Path) -> None:
             load_restore_plan(write(tmp_path, f"  volumes: {{runAsUser: {bad}}}\n"))
         assert err.value.field == "spec.volumes.runAsUser"
         assert "expected a user id above 0 (not root)" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("value", "include", "auto"),
+    [("true", True, False), ("'false'", False, False), ("'True'", True, False), ("Auto", True, True)],
+)
+def test_include_cluster_resources_takes_what_the_schema_allows(
+    tmp_path: Path, value: str, include: bool, auto: bool
+) -> None:
+    """The words the published schema lists (auto, "true", "false", in any case) load, as they do in
+    a schedule; the plan loader used to refuse a quoted "true" the model had accepted."""
+    plan = load_restore_plan(write(tmp_path, f"  scope: {{includeClusterResources: {value}}}\n"))
+    assert (plan.scope.include_cluster_resources, plan.scope.cluster_resources_auto) == (include, auto)
