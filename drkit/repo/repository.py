@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drkit.errors import ConfigError, VerificationFailed
+from drkit.errors import ConfigError
 from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.commit import commit_snapshot
 from drkit.repo.engine.pathbackup import backup_path
@@ -22,7 +22,7 @@ from drkit.repo.engine.prune import forget_snapshots, prune_repository, refuse_u
 from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
 from drkit.repo.engine.retention import Decision, Policy, apply_to_series
 from drkit.repo.engine.snapshotreader import SnapshotReader
-from drkit.repo.engine.snapshotref import find_snapshot, unreadable_matching
+from drkit.repo.engine.snapshotref import find_snapshot, forgettable_id
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
 from drkit.repo.engine.verify import Verifier, complete_report
 from drkit.repo.format.blobs import BlobType
@@ -494,22 +494,15 @@ class Repository:
         """Delete these snapshots' manifests where their lock has expired; report the others. An
         unreadable snapshot named by its id (or a unique prefix) can be forgotten too: its manifest is
         the one object drkit knows of it."""
-        chosen = list(dict.fromkeys(self._forgettable(ref) for ref in snapshots))
+        self._read_keys()
+        known, unreadable = self._load_snapshots(), self.unreadable_snapshots()
+        chosen = list(dict.fromkeys(forgettable_id(ref, known, unreadable) for ref in snapshots))
         deleted, locked, denied = forget_snapshots(self.store, chosen, now=self._clock(), dry_run=dry_run)
         if not dry_run:
             self._snapshots = None
         return ForgetResult(
             tuple(deleted), tuple((o.key, o.retain_until) for o in locked), dry_run, tuple(denied)
         )
-
-    def _forgettable(self, ref: str) -> str:
-        try:
-            return self.find_snapshot(ref).id
-        except VerificationFailed:
-            broken = unreadable_matching(ref, self.unreadable_snapshots())
-            if ref != "latest" and len(broken) == 1:
-                return broken[0].id
-            raise
 
     def retention(
         self, policy: Policy, now: datetime | None = None

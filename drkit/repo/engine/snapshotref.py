@@ -55,6 +55,19 @@ def find_snapshot(
     raise ConfigError(f"no snapshot {ref!r}", field="snapshot", hint="`drkit snapshots` lists them")
 
 
+def forgettable_id(ref: str, snapshots: Sequence[Snapshot], unreadable: Sequence[UnreadableSnapshot]) -> str:
+    """The id of the snapshot ``ref`` names, to forget it: like :func:`find_snapshot`, but an
+    unreadable snapshot named by its id (or a unique prefix, not ``latest``) answers too: its
+    manifest is the one object drkit knows of it."""
+    try:
+        return find_snapshot(ref, snapshots, unreadable).id
+    except VerificationFailed:
+        broken = unreadable_matching(ref, unreadable)
+        if ref != "latest" and len(broken) == 1:
+            return broken[0].id
+        raise
+
+
 def unreadable_matching(ref: str, unreadable: Sequence[UnreadableSnapshot]) -> list[UnreadableSnapshot]:
     """The unreadable snapshots ``ref`` names (by full id or a prefix of 4+ digits)."""
     ref = ref.lower()
