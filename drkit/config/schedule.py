@@ -316,14 +316,14 @@ class _Loader:
             docs="docs/schedules.md",
         )
         name = self._name(metadata)
-        self.doc = validate_node(
+        self.doc: scheduledoc.Spec = validate_node(
             _adapter(scheduledoc.Spec), spec.node, file=self.file, path="spec", model=scheduledoc.Spec
         )
         timezone = self._timezone(spec)
         return Schedule(
             name=name,
             source=self.path,
-            cron=self._cron(spec, spec.require("cron"), "cron", timezone),
+            cron=self._cron(spec, self.doc.cron, timezone),
             timezone=timezone,
             jitter=timedelta_of(self.doc.jitter) or timedelta(0),
             repository=self._repository(spec),
@@ -352,10 +352,10 @@ class _Loader:
         return name
 
     def _timezone(self, spec: Section) -> str:
-        node = spec.get("timezone")
-        if node is None:
+        name = self.doc.timezone
+        if name is None:
             return "UTC"
-        name = spec.text(node, "spec.timezone")
+        node = spec.require("timezone")
         try:
             zoneinfo.ZoneInfo(name)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -368,9 +368,9 @@ class _Loader:
             ) from None
         return name
 
-    def _cron(self, section: Section, node: Node, key: str, timezone: str) -> str:
-        field = section.child(key)
-        expr = section.text(node, field)
+    def _cron(self, section: Section, expr: str, timezone: str) -> str:
+        """``expr`` (``cron`` of ``section``, as the model read it) checked as APScheduler reads it."""
+        field, node = section.child("cron"), section.require("cron")
         try:
             cron_trigger(expr, timezone)
         except ValueError as exc:
@@ -522,7 +522,7 @@ class _Loader:
         if found is None:
             return None
         v, verify = found
-        cron = self._cron(verify, verify.require("cron"), "cron", timezone)
+        cron = self._cron(verify, v.cron, timezone)
         return VerifySettings(cron=cron, read_data_percent=float(v.read_data_percent or 0.0))
 
     def _drill(self, spec: Section, timezone: str) -> DrillSettings | None:
@@ -530,7 +530,7 @@ class _Loader:
         if found is None:
             return None
         d, drill = found
-        cron = self._cron(drill, drill.require("cron"), "cron", timezone)
+        cron = self._cron(drill, d.cron, timezone)
         return DrillSettings(cron=cron, plan=self.base / d.plan)
 
 
