@@ -23,27 +23,23 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drkit import __version__
 from drkit.capture.filters import CaptureFilter, is_glob
-from drkit.capture.jobclient import KubeMoverCluster
 from drkit.capture.resources import CapturedObject, CaptureSummary, capture_resources, object_path
 from drkit.capture.resourcesjson import RECORDS_PIECE, Record, RecordSpool, encode_sorted
-from drkit.capture.volumes import (
-    VolumeCapture,
-    VolumeOptions,
-    capture_volumes,
-    discover_volumes,
-)
 from drkit.errors import ConfigError
-from drkit.etcd import EtcdClient
-from drkit.kube.client import KubeClient
 from drkit.repo.engine.progress import NullProgress, Progress
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
 from drkit.repo.format.model import Snapshot
 from drkit.repo.repository import Repository
 from drkit.storage.base import LockMode
+
+if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the Kubernetes client ~0.5 s)
+    from drkit.capture.volumes import VolumeCapture, VolumeOptions
+    from drkit.etcd import EtcdClient
+    from drkit.kube.client import KubeClient
 
 ETCD_PATH = "etcd/snapshot.db"
 OBJECTS_PATH = "capture/resources.json"
@@ -236,6 +232,8 @@ def _capture_volumes(  # noqa: PLR0917
     capture_filter: CaptureFilter,
     say: Notify,
 ) -> VolumeCapture:
+    from drkit.capture.jobclient import KubeMoverCluster
+    from drkit.capture.volumes import capture_volumes, discover_volumes
     from drkit.kube.exec import KubePodExec
 
     exact = capture_filter.include_namespaces

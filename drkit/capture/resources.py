@@ -16,16 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
 from drkit.capture.filters import CaptureFilter, NeededObject, is_glob, needed_cluster_objects
 from drkit.capture.references import SERVING, serves
 from drkit.errors import KubernetesError
-from drkit.kube.client import KubeClient
-from drkit.kube.discovery import discover
 from drkit.kube.errors import KubeAPIError
-from drkit.kube.lists import ListedItem, ListPager
 from drkit.kube.resource import Resource
+
+if TYPE_CHECKING:  # the lists import the Kubernetes client (~0.5 s): loaded when a capture starts
+    from drkit.kube.client import KubeClient
+    from drkit.kube.lists import ListedItem
 
 CLUSTER_DIR = "_cluster"  # namespaces are DNS labels: never "_cluster"
 CORE_DIR = "core"
@@ -145,6 +147,8 @@ class ResourceCapture:
         return next(self._iter)
 
     def _run(self) -> Iterator[CapturedObject]:
+        from drkit.kube.discovery import discover
+
         found = discover(self.client)
         summary = self.summary
         summary.aggregated_discovery = found.aggregated
@@ -227,6 +231,8 @@ class ResourceCapture:
         (so that the output can say what was left out). Best effort: an identity that may not list
         them (namespace-bound) just leaves the names unknown."""
         try:
+            from drkit.kube.lists import ListPager
+
             names = [item.name for item in ListPager(self.client, resource)]
         except KubeAPIError:
             return
@@ -270,6 +276,8 @@ class ResourceCapture:
     ) -> Iterator[CapturedObject]:
         """One resource's objects; ``names``: only these (or, with ``serving``, those that serve one of
         these namespaces)."""
+        from drkit.kube.lists import ListPager
+
         pager = ListPager(self.client, resource, namespace=namespace, label_selector=selector)
         kept = 0
         key = resource.qualified if namespace is None else f"{resource.qualified}@{namespace}"
