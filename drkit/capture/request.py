@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drkit.capture.claims import VolumeSelection
 from drkit.capture.cluster import ClusterBackupRequest
@@ -14,10 +15,11 @@ from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings
 from drkit.capture.volumes import VolumeOptions
 from drkit.config.capture import CaptureSettings, EtcdSettings, VolumeSettings
-from drkit.config.schedule import Schedule
 from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient, EtcdTLS
-from drkit.kube.client import KubeClient
+
+if TYPE_CHECKING:  # schedules (pydantic models, cron) cost ~0.5 s to import: not for backup run
+    from drkit.config.schedule import Schedule
 
 
 def etcd_client(
@@ -79,11 +81,11 @@ def request_from_settings(
     missing one) and checks etcd's certificate files. The caller closes ``request.kube``. ``file``:
     the schedule the settings come from, named in errors about ``spec.volumes``."""
     etcd = _etcd(settings.etcd)
-    kube = (
-        KubeClient.from_kubeconfig(settings.kube.kubeconfig, settings.kube.context)
-        if settings.resources.enabled
-        else None
-    )
+    kube = None
+    if settings.resources.enabled:
+        from drkit.kube.client import KubeClient  # only then: ~0.5 s of imports an etcd-only backup skips
+
+        kube = KubeClient.from_kubeconfig(settings.kube.kubeconfig, settings.kube.context)
     return ClusterBackupRequest(
         etcd=etcd,
         kube=kube,

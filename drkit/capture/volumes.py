@@ -46,11 +46,11 @@ from drkit.capture.movers import (
     volume_snapshot,
 )
 from drkit.errors import ConfigError, DrkitError, KubernetesError, PartialFailure, StorageError
-from drkit.kube.client import KubeClient
 from drkit.kube.errors import KubeForbidden, KubeNotFound
 from drkit.repo.engine.backup import unreadable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the Kubernetes client is imported by whoever makes one: an etcd-only backup never does
+    from drkit.kube.client import KubeClient
     from drkit.repo.engine.snapshotwriter import SnapshotWriter
     from drkit.repo.repository import Repository
 

@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import click
 
-from drkit.config.schedule import RepositorySettings
 from drkit.errors import ConfigError, WrongKey
 from drkit.repo.format.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
 from drkit.repo.repository import Repository
@@ -21,6 +20,9 @@ from drkit.secret import Secret
 from drkit.storage.base import Store
 from drkit.storage.options import S3Options
 from drkit.storage.url import describe, open_store
+
+if TYPE_CHECKING:  # a schedule's settings: the schedule modules cost ~0.5 s of start-up to import
+    from drkit.config.schedule import RepositorySettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
