@@ -16,6 +16,7 @@ hard links) and ``sparse`` (the file had holes: zero chunks become holes).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import struct
@@ -147,6 +148,7 @@ def entry_node(e: Entry) -> Node:
     )
 
 
+@functools.lru_cache(maxsize=512)
 def _fixed(n: int) -> struct.Struct:
     """The fixed-width columns of a tree of ``n`` entries, in order (docs/format.md)."""
     return struct.Struct(f"<{n}B{n}B{n}H{n}I{n}I{n}I{n}I{n}q{n}Q{n}Q{n}Q{n}I{n}I{n}I{n}I{n}I")
@@ -271,6 +273,45 @@ def _read_v2(data: bytes, where: str) -> list[Entry]:
     if n and max(xcounts):
         pos = _read_xattrs(data, pos, (xcounts, names), xattrs, where)
     tnodes = list(map(_TYPES.__getitem__, types))
+    if types.count(0) != n:  # dirs or symlinks: no file fields, the ids and target their type has
+        _check_non_files(tnodes, c, names, where)
+    if any(tlens) and any(ln for t, ln in zip(types, tlens, strict=True) if t == 0):
+        raise VerificationFailed(f"tree {where}: a file has a target")
+    if pos != len(data):
+        raise VerificationFailed(f"tree {where} has {len(data) - pos} trailing bytes")
+    return list(
+        map(
+            _new_entry,
+            zip(
+                names,
+                tnodes,
+                modes,
+                uids,
+                gids,
+                mtimes,
+                sizes,
+                ids,
+                targets,
+                map(strings.__getitem__, urefs),
+                map(strings.__getitem__, grefs),
+                xattrs,
+                inodes,
+                devices,
+                links,
+                map(bool, flags),
+                strict=True,
+            ),
+        )
+    )
+
+
+_new_entry = functools.partial(tuple.__new__, Entry)  # Entry(*row) without the Python-level __new__
+
+
+def _check_non_files(
+    tnodes: list[NodeType], c: list[tuple[int, ...]], names: list[bytes], where: str
+) -> None:
+    flags, sizes, inodes, devices, links, idcounts, tlens = (c[i] for i in (1, 8, 9, 10, 11, 13, 14))
     for i, t in enumerate(tnodes):
         if t is NodeType.FILE:
             continue
@@ -278,31 +319,6 @@ def _read_v2(data: bytes, where: str) -> list[Entry]:
             raise VerificationFailed(f"tree {where}: {names[i]!r} has malformed ids or target")
         if sizes[i] or inodes[i] or devices[i] or links[i] or flags[i]:
             raise VerificationFailed(f"tree {where}: {names[i]!r} has file fields on a {t}")
-    if any(tlens[i] for i, t in enumerate(tnodes) if t is NodeType.FILE):
-        raise VerificationFailed(f"tree {where}: a file has a target")
-    if pos != len(data):
-        raise VerificationFailed(f"tree {where} has {len(data) - pos} trailing bytes")
-    return list(
-        map(
-            Entry,
-            names,
-            tnodes,
-            modes,
-            uids,
-            gids,
-            mtimes,
-            sizes,
-            ids,
-            targets,
-            map(strings.__getitem__, urefs),
-            map(strings.__getitem__, grefs),
-            xattrs,
-            inodes,
-            devices,
-            links,
-            map(bool, flags),
-        )
-    )
 
 
 def _slices(data: bytes, pos: int, lens: Sequence[int]) -> list[bytes]:
