@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +40,16 @@ from drkit.repo.format.tree import (
 )
 
 INLINE_BELOW = 256 * 1024
-"""Chunks smaller than this are sealed on the walking thread, larger ones in the worker pool."""
+"""Chunks smaller than this are sealed in batches (``BATCH_BYTES``), larger ones one by one, both in
+the worker pool."""
+
+BATCH_BYTES = 1024 * 1024
+BATCH_CHUNKS = 256
+"""A batch of small chunks goes to a sealing thread once it holds this many bytes or chunks: one
+hand-off per batch instead of one per chunk (a hand-off per small chunk cost more than sealing it)."""
+
+LATE_DIRS = 512
+"""Directories whose trees wait for chunk ids still being sealed; beyond this the walk waits."""
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0)
 
@@ -203,6 +213,8 @@ class TreeBackup:
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
+        self._batch = _Batch()  # small chunks not yet handed to a sealing thread
+        self._late: deque[_LateTree] = deque()  # directories waiting for chunk ids, children first
 
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
@@ -216,7 +228,10 @@ class TreeBackup:
             # Everything alive now (the index: objects per blob; the modules) lives through the walk:
             # the collector's full passes, set off by the walk's short-lived objects, skip it.
             with long_lived_frozen():
-                tree = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
+                top = self._dir(os.fsencode(source), b"", parent.tree if parent is not None else None)
+                self._drain(everything=True)
+                tree = top if type(top) is bytes else top.id  # type: ignore[union-attr]
+                assert tree is not None
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
@@ -227,8 +242,13 @@ class TreeBackup:
 
     def _submit(self, raw: bytes) -> _Chunk:
         if len(raw) < INLINE_BELOW:
-            # Small chunks cost more to hand to a thread (GIL hand-offs) than to seal right here.
-            return _done(self.writer.add(BlobType.DATA, raw))
+            batch = self._batch
+            slot = _Slot(batch, len(batch.raws))
+            batch.raws.append(raw)
+            batch.size += len(raw)
+            if batch.size >= BATCH_BYTES or len(batch.raws) >= BATCH_CHUNKS:
+                self._flush_batch()
+            return slot
         self._window.acquire()
         try:
             fut = self._pool.submit(self.writer.add, BlobType.DATA, raw)
@@ -237,6 +257,41 @@ class TreeBackup:
             raise
         fut.add_done_callback(lambda _f: self._window.release())
         return fut
+
+    def _flush_batch(self) -> None:
+        """Hand the batch of small chunks to a sealing thread (hashing, zstd and AES-GCM release the
+        GIL: the walk goes on meanwhile)."""
+        batch = self._batch
+        if not batch.raws:
+            return
+        self._batch = _Batch()
+        self._window.acquire()
+        try:
+            batch.future = self._pool.submit(self._seal_batch, batch)
+        except BaseException:
+            self._window.release()
+            raise
+        batch.future.add_done_callback(lambda _f: self._window.release())
+
+    def _seal_batch(self, batch: _Batch) -> list[bytes]:
+        add = self.writer.add
+        ids = [add(BlobType.DATA, raw) for raw in batch.raws]
+        batch.raws = []  # the data is sealed: not kept alive by the directories still waiting
+        return ids
+
+    def _drain(self, *, everything: bool = False) -> None:
+        """Store the trees of waiting directories whose chunk ids are known (children come first in
+        the queue, so their ids are known when their parent's turn comes); with ``everything``, or
+        when too many wait, wait for the oldest."""
+        late = self._late
+        while late:
+            head = late[0]
+            if not head.ready():
+                if not everything and len(late) <= LATE_DIRS:
+                    return
+                self._flush_batch()  # the oldest may wait for the batch still being filled
+            late.popleft()
+            head.id = self._store(head.nodes, head.pending, head.dirs)
 
     def _skip(self, rel: bytes, why: str) -> None:
         assert self._result is not None
@@ -335,7 +390,8 @@ class TreeBackup:
         self._devices_taken.add(new)
         return True
 
-    def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes:
+    def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes | _LateTree:
+        """A directory's tree id, or the directory waiting for chunk ids to be stored (``_drain``)."""
         res = self._result
         assert res is not None
         parent = self._parent_entries(parent_tree)
@@ -348,6 +404,7 @@ class TreeBackup:
             names = []
         nodes: list[Entry] = []
         pending: list[_PendingFile] = []
+        dirs: list[_LateDir] = []
         taken = 0  # entries that are the parent's own, unchanged
         prefix = path if path.endswith(b"/") else path + b"/"
         get = old_entries.get
@@ -356,12 +413,41 @@ class TreeBackup:
             entry = self._entry(prefix, rel, name, old)
             if entry is None:
                 continue
-            if type(entry) is _PendingFile:
-                pending.append(entry)
+            kind = type(entry)
+            if kind is _PendingFile:
+                pending.append(entry)  # type: ignore[arg-type]
+            elif kind is _LateDir:
+                dirs.append(entry)  # type: ignore[arg-type]
             else:
                 if entry is old:
                     taken += 1
                 nodes.append(entry)  # type: ignore[arg-type]
+        if self._reused_bytes and self.progress is not None:
+            self.progress.advance(self._reused_bytes)
+        self._reused_bytes = 0
+        if not pending and not dirs:
+            if (
+                parent_tree is not None
+                and parent.canonical
+                and taken == len(nodes) == len(old_entries)
+                and (BlobType.TREE, parent_tree) in self.writer.index
+            ):
+                # Every entry is the parent's own, unchanged (and every name is there): the tree
+                # would encode to the parent's bytes, so it is the parent's tree. Nothing to encode.
+                res.referenced.add((BlobType.TREE, parent_tree))
+                return parent_tree
+            return self._store(nodes, pending, dirs)
+        # Chunk ids still being sealed (or subtrees waiting for theirs): the tree is stored later,
+        # in walk order, children first, while the walk goes on.
+        late = _LateTree(nodes, pending, dirs)
+        self._late.append(late)
+        self._drain()
+        return late
+
+    def _store(self, nodes: list[Entry], pending: list[_PendingFile], dirs: list[_LateDir]) -> bytes:
+        """Store a directory's tree, its files' chunk ids and its subtrees' ids known (or waited for)."""
+        res = self._result
+        assert res is not None
         referenced = res.referenced
         for pf in pending:
             ids = tuple([c.result() for c in pf.chunks])
@@ -371,21 +457,11 @@ class TreeBackup:
                 res.bytes += pf.size
             nodes.append(pf.entry(ids))
         res.files += len(pending)
-        if self._reused_bytes and self.progress is not None:
-            self.progress.advance(self._reused_bytes)
-        self._reused_bytes = 0
-        if (
-            parent_tree is not None
-            and parent.canonical
-            and taken == len(nodes) == len(old_entries)
-            and (BlobType.TREE, parent_tree) in self.writer.index
-        ):
-            # Every entry is the parent's own, unchanged (and every name is there): the tree would
-            # encode to the parent's bytes, so it is the parent's tree. Nothing to encode or seal.
-            res.referenced.add((BlobType.TREE, parent_tree))
-            return parent_tree
+        for d in dirs:
+            assert d.tree.id is not None  # stored before this directory: it came first in the queue
+            nodes.append(d.entry._replace(ids=d.tree.id))
         tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
-        res.referenced.add((BlobType.TREE, tree_id))
+        referenced.add((BlobType.TREE, tree_id))
         return tree_id
 
     def _xattrs(self, full: bytes, rel: bytes) -> Xattrs:
@@ -399,7 +475,7 @@ class TreeBackup:
 
     def _entry(
         self, prefix: bytes, rel: bytes, name: bytes, old: Entry | None
-    ) -> Entry | _PendingFile | None:
+    ) -> Entry | _PendingFile | _LateDir | None:
         """One directory entry (``prefix``: its directory's path ending in a separator; ``old``: the
         parent's stored entry of that name): a finished entry (the parent's own when nothing changed),
         a file whose chunks are in flight, or nothing."""
@@ -422,7 +498,7 @@ class TreeBackup:
 
     def _directory(
         self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
-    ) -> Entry:
+    ) -> Entry | _LateDir:
         """A directory's entry after its subtree: the parent's own when nothing in it changed."""
         assert self._result is not None
         xattrs = self._xattrs(full, rel)
@@ -432,10 +508,13 @@ class TreeBackup:
         if old is not None and old_sub == subtree and self._same_meta(old, st, xattrs):
             return old
         uid, gid = st.st_uid, st.st_gid
-        return Entry(
-            name, _DIR, stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns, 0, subtree, b"",
+        entry = Entry(
+            name, _DIR, stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns, 0, b"", b"",
             user_name(uid), group_name(gid), xattrs, 0, 0, 0, False,
         )  # fmt: skip
+        if type(subtree) is bytes:
+            return entry._replace(ids=subtree)
+        return _LateDir(entry, subtree)  # type: ignore[arg-type]
 
     def _regular(
         self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
@@ -546,11 +625,8 @@ class TreeBackup:
 
 
 class _Done:
-    """A chunk id already known: what a ``Future`` offers the walk, without its lock and condition.
-
-    Most chunks of a tree of small files are sealed inline; a real ``Future`` per chunk was the top
-    cost of such a backup (a ``threading.Condition`` each).
-    """
+    """A chunk id already known: what a ``Future`` offers the walk, without its lock and condition
+    (a real ``Future`` per small chunk was the top cost of a backup of small files)."""
 
     __slots__ = ("value",)
 
@@ -560,12 +636,74 @@ class _Done:
     def result(self) -> bytes:
         return self.value
 
+    def done(self) -> bool:
+        return True
+
     def cancel(self) -> bool:
         return False
 
 
+class _Batch:
+    """Small chunks sealed together by one thread; ``future`` set once handed over."""
+
+    __slots__ = ("future", "raws", "size")
+
+    def __init__(self) -> None:
+        self.raws: list[bytes] = []
+        self.size = 0
+        self.future: Future[list[bytes]] | None = None
+
+
+class _Slot:
+    """One small chunk of a batch: its id once the batch is sealed."""
+
+    __slots__ = ("batch", "i")
+
+    def __init__(self, batch: _Batch, i: int) -> None:
+        self.batch = batch
+        self.i = i
+
+    def result(self) -> bytes:
+        f = self.batch.future
+        assert f is not None, "the batch was handed over before anyone waits for it"
+        return f.result()[self.i]
+
+    def done(self) -> bool:
+        f = self.batch.future
+        return f is not None and f.done()
+
+    def cancel(self) -> bool:
+        return False
+
+
+class _LateTree:
+    """A directory whose tree waits for chunk ids (its files') or tree ids (its subdirectories')."""
+
+    __slots__ = ("dirs", "id", "nodes", "pending")
+
+    def __init__(self, nodes: list[Entry], pending: list[_PendingFile], dirs: list[_LateDir]) -> None:
+        self.nodes = nodes
+        self.pending = pending
+        self.dirs = dirs
+        self.id: bytes | None = None
+
+    def ready(self) -> bool:
+        """Whether every id it needs is known (subdirectories are stored first: only files count)."""
+        return all(c.done() for pf in self.pending for c in pf.chunks)
+
+
+class _LateDir:
+    """A directory entry whose subtree waits: ``entry`` with the subtree id filled in once stored."""
+
+    __slots__ = ("entry", "tree")
+
+    def __init__(self, entry: Entry, tree: _LateTree) -> None:
+        self.entry = entry
+        self.tree = tree
+
+
 _done = _Done
-_Chunk = Future[bytes] | _Done
+_Chunk = Future[bytes] | _Done | _Slot
 
 
 def _read_all(fd: int, size: int) -> bytes:
