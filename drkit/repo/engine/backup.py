@@ -277,6 +277,7 @@ class TreeBackup:
         add = self.writer.add
         ids = [add(BlobType.DATA, raw) for raw in batch.raws]
         batch.raws = []  # the data is sealed: not kept alive by the directories still waiting
+        batch.ids = ids  # read without the future's lock (``_Slot``)
         return ids
 
     def _drain(self, *, everything: bool = False) -> None:
@@ -646,12 +647,13 @@ class _Done:
 class _Batch:
     """Small chunks sealed together by one thread; ``future`` set once handed over."""
 
-    __slots__ = ("future", "raws", "size")
+    __slots__ = ("future", "ids", "raws", "size")
 
     def __init__(self) -> None:
         self.raws: list[bytes] = []
         self.size = 0
         self.future: Future[list[bytes]] | None = None
+        self.ids: list[bytes] | None = None  # set by the sealing thread when done
 
 
 class _Slot:
@@ -664,13 +666,15 @@ class _Slot:
         self.i = i
 
     def result(self) -> bytes:
+        ids = self.batch.ids
+        if ids is not None:
+            return ids[self.i]
         f = self.batch.future
         assert f is not None, "the batch was handed over before anyone waits for it"
-        return f.result()[self.i]
+        return f.result()[self.i]  # waits, or raises what the sealing thread raised
 
     def done(self) -> bool:
-        f = self.batch.future
-        return f is not None and f.done()
+        return self.batch.ids is not None
 
     def cancel(self) -> bool:
         return False

@@ -106,7 +106,8 @@ def test_batches_and_waiting_give_the_same_trees(
     monkeypatch.setattr(backup, "LATE_DIRS", late)
     w = OrderedWriter()
     first = _walk(src, w)
-    assert first._result is not None and base._result is not None
+    assert first._result is not None
+    assert base._result is not None
     assert first._result.tree == base._result.tree
     assert first._result.referenced == base._result.referenced
     assert (first._result.files, first._result.bytes) == (base._result.files, base._result.bytes)
@@ -114,7 +115,23 @@ def test_batches_and_waiting_give_the_same_trees(
     (src / "d1" / "e6" / "f3").write_bytes(b"changed\n")
     second = _walk(src, w, ParentTrees(first._result.tree, lambda t: w.blobs[(BlobType.TREE, t)], cutoff))
     fresh = _walk(src, OrderedWriter())
-    assert second._result is not None and fresh._result is not None
+    assert second._result is not None
+    assert fresh._result is not None
     assert second._result.tree == fresh._result.tree
     assert second._result.referenced == fresh._result.referenced
     assert second._result.reused_files == second._result.files - 1
+
+
+class FailingWriter(OrderedWriter):
+    def add(self, blob_type: BlobType, raw: bytes) -> bytes:
+        if blob_type is BlobType.DATA and b"3 7" in raw:
+            raise OSError("disk full")
+        return super().add(blob_type, raw)
+
+
+def test_a_sealing_error_in_a_batch_fails_the_walk(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _tree(src)
+    tb = TreeBackup(FailingWriter(), SMALL_CHUNKS, workers=2)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="disk full"):
+        tb.run(src)
