@@ -1,6 +1,7 @@
 """etcd snapshot speed: drkit's snapshot into a repository next to ``etcdctl snapshot save`` to a file.
 
-    .venv/bin/python -m bench.etcd_snapshot [--size-mib 256] [--repeat 3]
+    .venv/bin/python -m bench.etcd_snapshot [--size-mib 256] [--repeat 3] [--endpoint URL]
+        [--drkit-src DIR[,DIR]]
 
 Starts one etcd (drkit.sandbox; binaries from ``bash hack/testbin/build.sh``), fills it with
 ``--size-mib`` of values (puts of 64 KiB values through the JSON gateway: half random bytes, half
@@ -12,6 +13,10 @@ least that large, then takes turns (the first tool alternating by round):
   disk (``repo init`` untimed; a new process: imports, key derivation, Status/HashKV bracket, the
   stream checked against its SHA-256, chunked, compressed, encrypted, packed, index and manifest).
 
+``--endpoint`` measures a running etcd instead (nothing is started or written). ``--drkit-src``
+runs drkit from these source trees (``git archive`` exports of commits, through ``PYTHONPATH``), each
+taking its turn in every round, to put commits side by side under the same load.
+
 Each run is a child under GNU ``time`` (``bench.measure``): wall time, CPU time and its own peak RSS.
 Prints a Markdown table with medians and drkit's ratio to etcdctl; the raw runs go to stderr.
 """
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import os
 import random
 import shutil
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,29 +91,38 @@ def main() -> int:
         "--work", type=Path, default=None, help="work directory (default: a temporary one under .bench/)"
     )
     parser.add_argument("--drkit-python", default=sys.executable, help="the Python that runs drkit")
+    parser.add_argument("--endpoint", default="", help="a running etcd to measure (not filled)")
+    parser.add_argument("--drkit-src", default="", help="source trees to run drkit from, comma-separated")
     args = parser.parse_args()
+    sources = [Path(p).resolve() for p in args.drkit_src.split(",") if p]
     etcdctl = str(find("etcdctl"))
     base = Path(".bench")
     base.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="etcd-snapshot-", dir=args.work or base) as tmp:
         work = Path(tmp).resolve()
+        if args.endpoint:
+            size = db_size(args.endpoint)
+            print(f"etcd database: {size} bytes ({size / (1 << 20):.0f} MiB)", file=sys.stderr)
+            rows = measure(args.endpoint, etcdctl, args.drkit_python, work, args.repeat, sources)
+            report(rows, size, args.repeat)
+            return 0
         server = EtcdServer.start(work / "etcd")
         try:
             size = fill(server.endpoint, args.size_mib << 20)
             print(f"etcd database: {size} bytes ({size / (1 << 20):.0f} MiB)", file=sys.stderr)
-            rows = measure(server.endpoint, etcdctl, args.drkit_python, work, args.repeat)
+            rows = measure(server.endpoint, etcdctl, args.drkit_python, work, args.repeat, sources)
         finally:
             server.stop()
     report(rows, size, args.repeat)
     return 0
 
 
-def measure(
-    endpoint: str, etcdctl: str, python: str, work: Path, repeat: int
+def measure(  # noqa: PLR0917
+    endpoint: str, etcdctl: str, python: str, work: Path, repeat: int, sources: list[Path] | None = None
 ) -> dict[str, list[Measurement]]:
     log = work / "runs.log"
     env = {"DRKIT_PASSWORD": PASSWORD, "ETCDCTL_API": "3"}
-    rows: dict[str, list[Measurement]] = {"etcdctl snapshot save": [], "drkit backup run (etcd)": []}
+    rows: dict[str, list[Measurement]] = {"etcdctl snapshot save": []}
 
     def etcdctl_save(i: int) -> Measurement:
         out = work / f"snap-{i}.db"
@@ -114,9 +130,11 @@ def measure(
         out.unlink(missing_ok=True)
         return m
 
-    def drkit_backup(i: int) -> Measurement:
+    def drkit_backup(i: int, src: Path | None = None) -> Measurement:
         repo = work / f"repo-{i}"
         renv = {**env, "DRKIT_REPO": str(repo)}
+        if src is not None:
+            renv["PYTHONPATH"] = str(src)
         init = run(Command([python, "-m", "drkit", "repo", "init"], renv), log)
         if not init.ok:
             raise SystemExit(f"drkit repo init failed: see {log}")
@@ -129,9 +147,13 @@ def measure(
         shutil.rmtree(repo, ignore_errors=True)
         return m
 
-    tools = [("etcdctl snapshot save", etcdctl_save), ("drkit backup run (etcd)", drkit_backup)]
+    tools: list[tuple[str, Callable[[int], Measurement]]] = [("etcdctl snapshot save", etcdctl_save)]
+    for src in [*sources] if sources else [None]:
+        name = "drkit backup run (etcd)" + ("" if src is None else f" [{src.name}]")
+        tools.append((name, functools.partial(drkit_backup, src=src)))
+        rows[name] = []
     for i in range(repeat):
-        order = tools if i % 2 == 0 else tools[::-1]
+        order = tools[i % len(tools) :] + tools[: i % len(tools)]  # the first tool rotates by round
         for name, fn in order:
             m = fn(i)
             if not m.ok:
