@@ -152,7 +152,12 @@ def volume_options(
     if v.fs_group is not None:
         settings = replace(settings, fs_group=v.fs_group)
     options = VolumeOptions(
-        selection=selection, path_rules=tuple(rules), mover=v.mover, settings=settings, run_hooks=v.hooks
+        selection=selection,
+        path_rules=tuple(rules),
+        mover=v.mover,
+        settings=settings,
+        run_hooks=v.hooks,
+        parallel=v.parallel,
     )
     if v.timeout is not None:
         options = replace(options, job_timeout_s=v.timeout.total_seconds())

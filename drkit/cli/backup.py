@@ -192,6 +192,14 @@ def _split(values: tuple[str, ...]) -> list[str]:
 )
 @click.option("--no-hooks", is_flag=True, help="Do not run the pods' pre/post backup hooks.")
 @click.option(
+    "--volume-parallel",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    metavar="N",
+    help="Job mode: mover Jobs of N claims at a time (claims sharing a hook pod go one after the other).",
+)
+@click.option(
     "--volume-timeout",
     default="1h",
     show_default=True,
@@ -239,6 +247,7 @@ def backup_run(
     node_name: str | None,
     no_hooks: bool,
     volume_timeout: str,
+    volume_parallel: int,
     write_only: bool,
     progress: bool | None,
     output: str,
@@ -286,6 +295,7 @@ def backup_run(
             mover_read_as_root=mover_read_as_root,
             no_hooks=no_hooks,
             volume_timeout=volume_timeout,
+            volume_parallel=volume_parallel,
         )
         request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
     with _run_lines(schedule_name) as finished:
@@ -361,6 +371,7 @@ CAPTURE_FLAGS: dict[str, str] = {
     "mover_read_as_root": "volumes.read_as_root",
     "no_hooks": "volumes.hooks",
     "volume_timeout": "volumes.timeout",
+    "volume_parallel": "volumes.parallel",
 }
 """The options of ``backup run`` that say what to capture, and the field of
 :class:`~drkit.config.capture.CaptureSettings` each sets (a schedule's are ``CAPTURE_KEYS``). With
@@ -397,6 +408,7 @@ def capture_settings(
     mover_read_as_root: bool = False,
     no_hooks: bool = False,
     volume_timeout: str = "1h",
+    volume_parallel: int = 4,
 ) -> CaptureSettings:
     """The options of ``backup run`` (see ``CAPTURE_FLAGS``) as the request model a schedule fills too."""
     from drkit.capture.claims import VolumeSelection
@@ -448,6 +460,7 @@ def capture_settings(
             fs_group=mover_fs_group,
             read_as_root=mover_read_as_root,
             hooks=not no_hooks,
+            parallel=volume_parallel,
         ),
     )
 

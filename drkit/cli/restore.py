@@ -139,6 +139,7 @@ VOLUME_FLAGS: dict[str, str] = {
     "mover_secret": "secret",
     "volume_timeout": "timeout",
     "mover_run_as_user": "run_as_user",
+    "volume_parallel": "parallel",
 }
 """The volume options of ``restore plan|run`` and the field of a plan's ``spec.volumes``
 (:class:`~drkit.config.restoreplan.VolumeRestoreSettings`) each overrides. ``--node-name`` is not one:
@@ -173,7 +174,13 @@ def _volume_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 "--volume-timeout",
                 metavar="DURATION",
                 help="Job mode: how long the restore Jobs may take, all together: one deadline for every "
-                "claim's Job (they run 4 at a time; default: the plan's, else 1h).",
+                "claim's Job (they run --volume-parallel at a time; default: the plan's, else 1h).",
+            ),
+            click.option(
+                "--volume-parallel",
+                type=click.IntRange(1, 32),
+                metavar="N",
+                help="Job mode: the restore Jobs of N claims at a time (default: the plan's, else 4).",
             ),
             click.option(
                 "--mover-run-as-user",
@@ -232,6 +239,7 @@ def _volume_args(
     volume_timeout: str | None,
     node_name: str | None,
     mover_run_as_user: int | None = None,
+    volume_parallel: int | None = None,
 ) -> dict[str, Any]:
     """The volume options as :func:`drkit.restore.volumes.fill_options` takes them."""
     from drkit.config.durations import parse_duration
@@ -247,6 +255,7 @@ def _volume_args(
         "timeout_s": timeout_s,
         "node_name": node_name,
         "run_as_user": mover_run_as_user,
+        "parallel": volume_parallel,
     }
 
 
@@ -278,6 +287,7 @@ def restore_run(
     volume_timeout: str | None,
     node_name: str | None,
     mover_run_as_user: int | None,
+    volume_parallel: int | None,
     dry_run: bool,
     progress: bool | None,
     rebind_released: bool,
@@ -288,7 +298,14 @@ def restore_run(
     the workloads are applied. Prints each object's and volume's result and a summary; exits 1 if any
     failed."""
     volume_args = _volume_args(
-        volume_mover, volume_path_map, mover_image, mover_secret, volume_timeout, node_name, mover_run_as_user
+        volume_mover,
+        volume_path_map,
+        mover_image,
+        mover_secret,
+        volume_timeout,
+        node_name,
+        mover_run_as_user,
+        volume_parallel,
     )
     _run(
         plan_file,

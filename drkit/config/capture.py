@@ -55,6 +55,7 @@ class VolumeSettings:
     fs_group: int | None = None  # job mode: fsGroup of the mover pod
     read_as_root: bool = False  # job mode: root with only CAP_DAC_READ_SEARCH (reads any owner's files)
     hooks: bool = True  # run the pods' pre/post backup hooks
+    parallel: int = 4  # job mode: mover Jobs of that many claims at a time
 
 
 @dataclass(frozen=True)

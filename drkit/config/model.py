@@ -131,6 +131,22 @@ def _id(value: Any) -> Any:
 
 
 Id = Annotated[int, Field(ge=0, le=MAX_UID, description="a user or group id"), BeforeValidator(_id)]
+MAX_PARALLEL = 32
+
+
+def _parallel(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL:
+        raise PydanticCustomError(
+            "parallel", f"expected a number from 1 to {MAX_PARALLEL}, got {_kind(value)}"
+        )
+    return value
+
+
+Parallel = Annotated[
+    int,
+    Field(ge=1, le=MAX_PARALLEL, description="job mode: the mover Jobs of that many claims at a time"),
+    BeforeValidator(_parallel),
+]
 ClusterResources = Annotated[
     bool | Annotated[Literal["auto", "true", "false"], AnyCase()], Field(description="auto, true or false")
 ]

@@ -19,6 +19,7 @@ from drkit.config.model import (
     Metadata,
     Model,
     Mover,
+    Parallel,
     Repository,
     Text,
 )
@@ -136,6 +137,7 @@ class Volumes(Model):
     image: Text | None = None
     timeout: Duration | None = None
     run_as_user: Annotated[int, Field(ge=1, le=MAX_UID), BeforeValidator(_nonroot_uid)] | None = None
+    parallel: Parallel | None = None
 
 
 class Waits(Model):

@@ -262,6 +262,7 @@ class VolumeRestoreSettings:
     image: str | None = None
     timeout: timedelta | None = None
     run_as_user: int | None = None  # job mode: restore as this non-root uid (not as root)
+    parallel: int | None = None  # job mode: restore Jobs of that many claims at a time (None: 4)
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,7 @@ VOLUME_KEYS: dict[str, str] = {
     "image": "spec.volumes.image",
     "timeout": "spec.volumes.timeout",
     "run_as_user": "spec.volumes.runAsUser",
+    "parallel": "spec.volumes.parallel",
 }
 """Each field of :class:`VolumeRestoreSettings` and the plan key that sets it (the command line's are
 ``VOLUME_FLAGS`` in ``drkit/cli/restore.py``, which override them; a test checks both are complete)."""
@@ -593,6 +595,7 @@ class _Loader:
             image=doc.image,
             timeout=timeout,
             run_as_user=doc.run_as_user,
+            parallel=doc.parallel,
         )
 
     def _waits(self, doc: plandoc.Waits | None) -> WaitSettings:

@@ -247,6 +247,7 @@ CAPTURE_KEYS: dict[str, str] = {
     "volumes.fs_group": "spec.volumes.fsGroup",
     "volumes.read_as_root": "spec.volumes.readAsRoot",
     "volumes.hooks": "spec.volumes.hooks",
+    "volumes.parallel": "spec.volumes.parallel",
 }
 """Each field of :class:`~drkit.config.capture.CaptureSettings` and the schedule key that sets it (the
 command line's are ``CAPTURE_FLAGS`` in ``drkit/cli/backup.py``; a test checks both are complete)."""
@@ -481,6 +482,7 @@ class _Loader:
             fs_group=v.fs_group,
             read_as_root=bool(v.read_as_root),
             hooks=v.hooks is not False,
+            parallel=v.parallel or VolumeSettings.parallel,
         )
 
     def _retention(self, spec: Section) -> RetentionSettings:
@@ -600,6 +602,7 @@ def to_document(schedule: Schedule) -> dict[str, object]:
             fs_group=vol.fs_group,
             read_as_root=vol.read_as_root or None,
             hooks=None if vol.hooks else False,
+            parallel=None if vol.parallel == VolumeSettings.parallel else vol.parallel,
         ),
         tags=list(schedule.tags),
         retention=_doc(

@@ -17,6 +17,7 @@ from drkit.config.model import (
     Metadata,
     Model,
     Mover,
+    Parallel,
     Repository,
     Text,
 )
@@ -88,6 +89,7 @@ class Volumes(Model):
     fs_group: Id | None = None
     read_as_root: bool | None = None
     hooks: bool | None = None
+    parallel: Parallel | None = None
 
 
 class Retention(Model):

@@ -123,7 +123,7 @@ class PlanRestorer:
         options = fill_options(self.config, mover="job")
         if not isinstance(kube, KubeClient):
             raise ConfigError("restore Jobs need a Kubernetes client of the scratch cluster")
-        return JobFiller(kube, options.settings, timeout_s=options.timeout_s)
+        return JobFiller(kube, options.settings, timeout_s=options.timeout_s, parallel=options.parallel)
 
 
 @dataclass

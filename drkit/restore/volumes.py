@@ -34,7 +34,7 @@ from drkit.repo.engine.progress import Progress
 from drkit.repo.repository import Repository
 from drkit.restore.applier import apply_plan
 from drkit.restore.fills import Filler, FillPlan, FillResult, VolumeFill, fill_volumes
-from drkit.restore.jobfill import JobFiller
+from drkit.restore.jobfill import RESTORE_JOBS_AT_ONCE, JobFiller
 from drkit.restore.localfill import LocalFiller, claim_rule_dir
 from drkit.restore.model import Action, ActionResult, ApplyReport, RestorePlan, Verb
 from drkit.restore.released import REBIND_HINT
@@ -63,6 +63,7 @@ class FillOptions:
     settings: MoverSettings = field(default_factory=MoverSettings)
     timeout_s: float = 3600.0
     node_name: str | None = None
+    parallel: int = RESTORE_JOBS_AT_ONCE  # job mode: restore Jobs of that many claims at a time
 
 
 def fill_options(
@@ -75,6 +76,7 @@ def fill_options(
     timeout_s: float | None = None,
     node_name: str | None = None,
     run_as_user: int | None = None,
+    parallel: int | None = None,
 ) -> FillOptions:
     """The plan's ``spec.volumes``, overridden by the command line (whose ``path_map`` rules come
     first). A bad rule in the plan names the plan's file, line and field."""
@@ -102,7 +104,8 @@ def fill_options(
         # restore as the application's user: no root, no capabilities (Pod Security "restricted")
         settings = replace(settings, restore_as_root=False, run_as_user=uid, run_as_group=uid)
     timeout = timeout_s if timeout_s is not None else (v.timeout.total_seconds() if v.timeout else 3600.0)
-    return FillOptions(mover or v.mover or "local", tuple(rules), settings, timeout, node_name)
+    at_once = parallel or v.parallel or RESTORE_JOBS_AT_ONCE
+    return FillOptions(mover or v.mover or "local", tuple(rules), settings, timeout, node_name, at_once)
 
 
 def _bare(exc: ConfigError) -> str:
@@ -111,7 +114,7 @@ def _bare(exc: ConfigError) -> str:
 
 def make_filler(options: FillOptions, repo: Repository, kube: KubeClient) -> Filler:
     if options.mover == "job":
-        return JobFiller(kube, options.settings, timeout_s=options.timeout_s)
+        return JobFiller(kube, options.settings, timeout_s=options.timeout_s, parallel=options.parallel)
     return LocalFiller(repo, kube, options.path_rules, node_name=options.node_name)
 
 

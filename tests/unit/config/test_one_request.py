@@ -111,7 +111,7 @@ def test_a_schedule_with_run_as_user_gives_the_mover_settings_of_the_flag(tmp_pa
         schedule_with(
             tmp_path,
             "    mode: all\n    mover: job\n    runAsUser: 1000\n    fsGroup: 2000\n    hooks: false\n"
-            "    moverSecret: drkit-writer\n    timeout: 90m\n",
+            "    moverSecret: drkit-writer\n    timeout: 90m\n    parallel: 2\n",
         )
     )
     flags = capture_settings(
@@ -122,6 +122,7 @@ def test_a_schedule_with_run_as_user_gives_the_mover_settings_of_the_flag(tmp_pa
         no_hooks=True,
         mover_secret="drkit-writer",
         volume_timeout="90m",
+        volume_parallel=2,
     )
     assert schedule.capture == flags
     from_schedule = volume_options(schedule.volumes, file=str(schedule.source), node_name="n1")
@@ -130,7 +131,7 @@ def test_a_schedule_with_run_as_user_gives_the_mover_settings_of_the_flag(tmp_pa
     assert from_schedule == from_flags
     s = from_schedule.settings
     assert (s.run_as_user, s.run_as_group, s.fs_group, s.read_as_root) == (1000, 1000, 2000, False)
-    assert (from_schedule.run_hooks, from_schedule.job_timeout_s) == (False, 5400)
+    assert (from_schedule.run_hooks, from_schedule.job_timeout_s, from_schedule.parallel) == (False, 5400, 2)
 
 
 def test_a_schedule_with_read_as_root_gives_the_mover_settings_of_the_flag(tmp_path: Path) -> None:
@@ -161,6 +162,9 @@ def test_the_defaults_of_both_front_ends_are_one_request(tmp_path: Path) -> None
         ("    fsGroup: x\n", "spec.volumes.fsGroup", "expected an id from 0 to"),
         ("    readAsRoot: 1\n", "spec.volumes.readAsRoot", "expected"),
         ("    hooks: no-thanks\n", "spec.volumes.hooks", "expected"),
+        ("    parallel: 0\n", "spec.volumes.parallel", "expected a number from 1 to 32, got integer 0"),
+        ("    parallel: 33\n", "spec.volumes.parallel", "expected a number from 1 to 32, got integer 33"),
+        ("    parallel: true\n", "spec.volumes.parallel", "expected a number from 1 to 32"),
     ],
 )
 def test_bad_mover_user_fields_name_file_line_and_field(
@@ -185,7 +189,7 @@ def test_restore_flags_and_plan_volumes_give_the_same_fill_options(tmp_path: Pat
     path.write_text(
         "apiVersion: drkit.io/v1\nkind: RestorePlan\nmetadata: {name: p}\nspec:\n"
         "  restore: {volumes: true}\n"
-        "  volumes: {mover: job, moverSecret: s2, image: img:1, timeout: 2h, runAsUser: 1000,"
+        "  volumes: {mover: job, moverSecret: s2, image: img:1, timeout: 2h, runAsUser: 1000, parallel: 2,"
         " pathMap: ['*=/srv']}\n",
         encoding="utf-8",
     )
@@ -199,9 +203,31 @@ def test_restore_flags_and_plan_volumes_give_the_same_fill_options(tmp_path: Pat
         volume_timeout="2h",
         node_name=None,
         mover_run_as_user=1000,
+        volume_parallel=2,
     )
     assert fill_options(plan) == fill_options(bare, **args)
     assert plan.volumes.timeout == timedelta(hours=2)
+    assert fill_options(plan).parallel == 2
+    assert fill_options(plan, parallel=7).parallel == 7  # the command line overrides the plan
+    assert fill_options(bare).parallel == 4
+
+
+def test_the_fill_options_parallel_reaches_the_restore_job_filler(tmp_path: Path) -> None:
+    from drkit.restore.volumes import make_filler
+
+    options = dataclasses.replace(fill_options(load_restore_plan(_plan(tmp_path))), mover="job", parallel=3)
+    filler = make_filler(options, repo=None, kube=None)  # type: ignore[arg-type]  # nothing is called
+    assert filler.parallel == 3  # type: ignore[attr-defined]
+
+
+def _plan(tmp_path: Path) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "apiVersion: drkit.io/v1\nkind: RestorePlan\nmetadata: {name: p}\n"
+        "spec:\n  restore: {volumes: true}\n",
+        encoding="utf-8",
+    )
+    return path
 
 
 def test_the_new_volume_fields_survive_a_round_trip(tmp_path: Path) -> None:
@@ -212,7 +238,8 @@ def test_the_new_volume_fields_survive_a_round_trip(tmp_path: Path) -> None:
     schedule = load_schedule(
         schedule_with(
             tmp_path,
-            "    mode: all\n    runAsUser: 0\n    fsGroup: 7\n    readAsRoot: true\n    hooks: false\n",
+            "    mode: all\n    runAsUser: 0\n    fsGroup: 7\n    readAsRoot: true\n    hooks: false\n"
+            "    parallel: 8\n",
         )
     )
     again = tmp_path / "again.yaml"
@@ -225,4 +252,5 @@ def test_the_new_volume_fields_survive_a_round_trip(tmp_path: Path) -> None:
         "fsGroup": 7,
         "readAsRoot": True,
         "hooks": False,
+        "parallel": 8,
     }

@@ -439,7 +439,9 @@ def test_bad_volumes_sections_name_file_line_and_field(
 
 
 def test_schema_lists_the_volumes_section() -> None:
-    assert set(SCHEMA["spec.volumes"]) == {"mover", "pathMap", "moverSecret", "image", "timeout", "runAsUser"}
+    assert set(SCHEMA["spec.volumes"]) == {
+        "mover", "pathMap", "moverSecret", "image", "timeout", "runAsUser", "parallel",
+    }  # fmt: skip
     assert "volumes" in SCHEMA["spec"]
 
 
