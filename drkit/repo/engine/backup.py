@@ -1,9 +1,12 @@
 """Backing up a file tree: walk, chunk, hand chunks to worker threads, build one tree per directory.
 
-The walk (main thread) reads and chunks files; chunks go to a thread pool that hashes, compresses
-and seals them (``BlobWriter.add``) with a bounded number in flight, so memory stays bounded. A
-directory's tree is built once the chunks of its files have ids, depth first, so every tree blob is
-written after its subtrees and chunks.
+The walk (main thread) lists directories and reads and chunks files; the chunks go to a thread pool
+that hashes, compresses and seals them (``BlobWriter.add``: all three release the GIL, so they run
+beside the walk): large chunks one by one, small ones in batches (one hand-off per batch). At most a
+few batches and large chunks are in flight, so memory stays bounded. A directory whose chunk ids are
+not known yet waits in a queue (children before parents) and its tree is stored once they are, so
+every tree blob is written after its subtrees and chunks, and the walk does not stop at each
+directory for the sealing threads to catch up.
 """
 
 # Paths here are bytes (names need not be UTF-8), which pathlib cannot hold: os functions on purpose.
