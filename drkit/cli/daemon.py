@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from drkit.daemon.events import EventRecorder
     from drkit.daemon.leader import ElectionConfig
     from drkit.daemon.service import Daemon
-    from drkit.daemon.statuspage import StatusServer
+    from drkit.daemon.statusserver import StatusServer
     from drkit.kube.client import KubeClient
 
 log = logging.getLogger("drkit.cli.daemon")
@@ -390,7 +390,8 @@ def _kube_and_events(
 def _status_server(address: str, token_file: Path | None, service: Daemon) -> StatusServer | None:
     """The read-only status page of the schedules' repositories (docs/daemon.md, "Status page"). A port
     that cannot be bound is logged and the daemon goes on without the page."""
-    from drkit.daemon.statuspage import StatusServer, collect, render
+    from drkit.daemon.statuspage import collect, render
+    from drkit.daemon.statusserver import StatusServer
     from drkit.repo.opening import open_repository
     from drkit.repo.repository import Repository
     from drkit.secret import Secret

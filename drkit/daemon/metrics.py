@@ -7,9 +7,8 @@ the schedules are loaded and leader election runs (a leader and a standby are bo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from prometheus_client import (
@@ -21,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from drkit.errors import ConfigError
+from drkit.daemon.httpserve import BackgroundServer
 
 _DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, float("inf"))
 
@@ -108,40 +107,11 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class HealthServer:
+class HealthServer(BackgroundServer):
     """``/metrics``, ``/healthz`` and ``/readyz`` on ``host:port`` in a background thread."""
 
     def __init__(self, address: str, metrics: Metrics, ready: Callable[[], bool]) -> None:
-        host, port = parse_address(address)
-        handler = _handler(metrics, ready)
-        try:
-            self._server = ThreadingHTTPServer((host, port), handler)
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {address}: {exc}", field="metrics-addr") from exc
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="drkit-metrics", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:9090`` for IPv6; port 0 picks a free one). ``ConfigError`` otherwise."""
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit() or int(port_text) > 65535:
-        raise ConfigError(
-            f"expected HOST:PORT, got {address!r}", field="metrics-addr", hint="e.g. 0.0.0.0:9090"
-        )
-    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - ":9090" asks for every interface
-    return host, int(port_text)
+        super().__init__(address, _handler(metrics, ready), option="metrics-addr", name="drkit-metrics")
 
 
 def _handler(metrics: Metrics, ready: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:

@@ -1,7 +1,9 @@
 """The status page: is each schedule's recovery point fresh, verified and proven by a drill, and what
 is in each snapshot. One HTML page with inline SVG plots (no script, no external asset), built from a
 repository (snapshots, drill results, audit records), optionally the schedules (RPO targets, next
-runs) and a daemon's run records; served read-only by the daemon and written by ``drkit report html``.
+runs) and a daemon's run records; served read-only by the daemon (:mod:`drkit.daemon.statusserver`)
+and written by ``drkit report html``. The page's parts: :mod:`drkit.daemon.statusmodel`; its plots:
+:mod:`drkit.daemon.statusplots`.
 
     page = collect([("s3://b/prod", repo)], schedules, runs=records, now=now)
     html = render(page)
@@ -13,31 +15,32 @@ its cron, or ``--rpo-target``): **green** within 1.1 x target + 1 minute, **ambe
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup, escape
 
 from drkit.capture.stored import object_records
 from drkit.config.schedule import Schedule, cron_trigger
-from drkit.daemon.metrics import parse_address
 from drkit.daemon.runlines import human_bytes
+from drkit.daemon.statusmodel import (
+    Check,
+    ClusterSection,
+    ScheduleStatus,
+    SnapshotRow,
+    StatusPage,
+    duration_text,
+)
+from drkit.daemon.statusplots import cluster_plots, repo_plots
 from drkit.drill.store import drill_records
-from drkit.errors import ConfigError
 from drkit.repo.format.model import KIND_DRILL, Snapshot
 from drkit.repo.repository import Repository
-from drkit.secret import Secret
 
 log = logging.getLogger("drkit.daemon.statuspage")
 
@@ -45,71 +48,6 @@ SCHEDULE_TAG = "schedule="
 DEFAULT_TARGET = timedelta(hours=24)
 DETAIL_LIMIT = 30  # newest cluster snapshots whose objects are counted by namespace
 TEMPLATES = Path(__file__).parent / "templates"
-
-
-# -- model -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    """A verify or drill as the page shows it."""
-
-    time: datetime
-    ok: bool
-    text: str
-    rto_s: float | None = None
-    rpo_s: float | None = None
-    failed_checks: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ScheduleStatus:
-    name: str
-    target: timedelta
-    target_source: str
-    last_success: datetime | None
-    next_run: datetime | None
-    state: str  # green, amber, red
-    state_text: str
-    last_verify: Check | None = None
-    last_drill: Check | None = None
-
-
-@dataclass
-class SnapshotRow:
-    id: str
-    time: datetime
-    kind: str
-    cluster: str
-    host: str
-    schedule: str | None
-    size: int
-    new: int
-    duration_s: float
-    lock_until: datetime | None
-    verified: bool
-    drill: str | None  # passed, failed or None
-    types: list[tuple[str, int]] = field(default_factory=list)
-    namespaces: list[tuple[str, int]] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    detail_note: str = ""
-
-
-@dataclass
-class ClusterSection:
-    name: str
-    schedules: list[ScheduleStatus]
-    snapshots: list[SnapshotRow]
-    plots: list[Markup]
-
-
-@dataclass
-class StatusPage:
-    generated: datetime
-    repositories: list[str]
-    clusters: list[ClusterSection]
-    plots: list[Markup]
-    notes: list[str]
 
 
 # -- RPO -------------------------------------------------------------------------------------------
@@ -137,101 +75,6 @@ def rpo_state(last: datetime | None, target: timedelta, now: datetime) -> tuple[
     if age <= target * 2:
         return "amber", f"late: {text}"
     return "red", f"missed: {text}"
-
-
-def duration_text(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.2g}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
-
-
-# -- plots -----------------------------------------------------------------------------------------
-
-_W, _H, _L, _R, _T, _B = 560, 190, 64, 12, 12, 34
-
-
-def svg_plot(
-    plot_id: str,
-    title: str,
-    series: Sequence[tuple[str, Sequence[tuple[datetime, float]]]],
-    fmt: Callable[[float], str],
-) -> Markup:
-    """A line plot over time as inline SVG with a title, a text description and a legend."""
-    points = [p for _, values in series for p in values]
-    desc_parts = []
-    for name, values in series:
-        if values:
-            desc_parts.append(f"{name}: {len(values)} points, last {fmt(values[-1][1])}")
-    desc = "; ".join(desc_parts) or "no data yet"
-    head = (
-        f'<figure class="plot"><svg id="{escape(plot_id)}" role="img" viewBox="0 0 {_W} {_H}" '
-        f'width="{_W}" height="{_H}" aria-labelledby="{escape(plot_id)}-t {escape(plot_id)}-d" '
-        f'xmlns="http://www.w3.org/2000/svg"><title id="{escape(plot_id)}-t">{escape(title)}</title>'
-        f'<desc id="{escape(plot_id)}-d">{escape(desc)}</desc>'
-    )
-    body: list[str] = [
-        f'<rect class="frame" x="{_L}" y="{_T}" width="{_W - _L - _R}" height="{_H - _T - _B}"/>'
-    ]
-    if not points:
-        body.append(f'<text x="{_W / 2}" y="{_H / 2}" text-anchor="middle">no data yet</text>')
-    else:
-        t0 = min(p[0] for p in points).timestamp()
-        t1 = max(p[0] for p in points).timestamp()
-        top = max(p[1] for p in points) or 1.0
-        span = (t1 - t0) or 1.0
-
-        def x(t: datetime) -> float:
-            return _L + (t.timestamp() - t0) / span * (_W - _L - _R) if t1 > t0 else (_L + _W - _R) / 2
-
-        def y(v: float) -> float:
-            return _H - _B - v / top * (_H - _T - _B)
-
-        for frac in (0.0, 0.5, 1.0):
-            yy = y(top * frac)
-            body.append(f'<line class="grid" x1="{_L}" x2="{_W - _R}" y1="{yy:.1f}" y2="{yy:.1f}"/>')
-            label = escape(fmt(top * frac))
-            body.append(f'<text class="tick" x="{_L - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-        for anchor, moment in (("start", min(p[0] for p in points)), ("end", max(p[0] for p in points))):
-            xx = _L if anchor == "start" else _W - _R
-            stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-            body.append(f'<text class="tick" x="{xx}" y="{_H - 14}" text-anchor="{anchor}">{stamp}</text>')
-        for index, (name, values) in enumerate(series):
-            if not values:
-                continue
-            coords = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in values)
-            body.append(
-                f'<polyline class="s{index}" points="{coords}"><title>{escape(name)}</title></polyline>'
-            )
-            for t, v in values:
-                tip = f"{name} {t.astimezone(UTC):%Y-%m-%d %H:%M}: {fmt(v)}"
-                body.append(
-                    f'<circle class="s{index}" cx="{x(t):.1f}" cy="{y(v):.1f}" r="3">'
-                    f"<title>{escape(tip)}</title></circle>"
-                )
-    legend = "".join(
-        f'<span class="key s{i}">{escape(name)}</span>' for i, (name, _values) in enumerate(series)
-    )
-    tail = f"</svg><figcaption>{escape(title)} {legend}</figcaption></figure>"
-    return Markup(head + "".join(body) + tail)  # noqa: S704 - every piece of text in it is escaped above
-
-
-def _bytes(v: float) -> str:
-    return human_bytes(int(v))
-
-
-def _seconds(v: float) -> str:
-    return duration_text(v)
-
-
-def _days(v: float) -> str:
-    return f"{v:.0f} d" if v >= 10 else f"{v:.1f} d"
 
 
 # -- collecting ------------------------------------------------------------------------------------
@@ -447,56 +290,6 @@ def _statuses(
     return out
 
 
-def _cluster_plots(slug: str, rows: list[SnapshotRow], drills: list[Any]) -> list[Markup]:
-    b = [r for r in rows if r.kind != KIND_DRILL]
-    return [
-        svg_plot(
-            f"{slug}-duration",
-            "Backup duration per run",
-            [("duration", [(r.time, r.duration_s) for r in b])],
-            _seconds,
-        ),
-        svg_plot(
-            f"{slug}-new",
-            "New bytes per backup",
-            [("new bytes", [(r.time, float(r.new)) for r in b])],
-            _bytes,
-        ),
-        svg_plot(
-            f"{slug}-drill",
-            "Drill RTO and RPO",
-            [
-                ("RTO", [(r.finished, float(r.summary.get("rtoS") or 0)) for r in drills]),
-                ("RPO", [(r.finished, float(r.summary.get("rpoS") or 0)) for r in drills]),
-            ],
-            _seconds,
-        ),
-    ]
-
-
-def _repo_plots(snaps: list[Snapshot], now: datetime) -> list[Markup]:
-    total = 0.0
-    growth = []
-    for s in snaps:
-        total += s.stats.stored_bytes
-        growth.append((s.time, total))
-    horizon = [(s.time, (s.retain_until - now).total_seconds() / 86400) for s in snaps if s.retain_until]
-    return [
-        svg_plot(
-            "repo-size",
-            "Repository size over time (data stored by the snapshots kept)",
-            [("stored", growth)],
-            _bytes,
-        ),
-        svg_plot(
-            "lock-horizon",
-            "Lock horizon: days each snapshot stays undeletable from now",
-            [("locked for", horizon)],
-            _days,
-        ),
-    ]
-
-
 def collect(
     repos: Sequence[tuple[str, Repository]],
     schedules: Sequence[Schedule] = (),
@@ -526,7 +319,7 @@ def collect(
                 name,
                 [s for c, s in statuses if c == name],
                 list(reversed(mine)),
-                _cluster_plots(f"c{index}", mine, drills),
+                cluster_plots(f"c{index}", mine, drills),
             )
         )
     notes = []
@@ -534,7 +327,7 @@ def collect(
         notes.append(
             "no schedule: give --schedules, or back up with a schedule (its snapshots carry schedule=NAME)"
         )
-    return StatusPage(now, [url for url, _ in repos], clusters, _repo_plots(data.snaps, now), notes)
+    return StatusPage(now, [url for url, _ in repos], clusters, repo_plots(data.snaps, now), notes)
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -557,107 +350,3 @@ def render(page: StatusPage) -> str:
     env.filters["dur"] = duration_text
     env.filters["tojson_compact"] = lambda v: json.dumps(v, separators=(",", ":"))
     return env.get_template("status.html.j2").render(page=page)
-
-
-# -- serving ---------------------------------------------------------------------------------------
-
-# The page loads nothing: no script, no remote style, font or image (the browser enforces it).
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)
-
-
-class StatusServer:
-    """The page on ``GET /`` (and ``/status.html``), read-only, at ``host:port`` in a background thread;
-    with ``token``, only for ``Authorization: Bearer <token>``. Rendered at most every ``cache_s``."""
-
-    def __init__(
-        self, address: str, page: Callable[[], str], *, token: Secret | None = None, cache_s: float = 10.0
-    ) -> None:
-        host, port = parse_address(address)
-        self._page = page
-        self._token = token
-        self._cache_s = cache_s
-        self._cached: tuple[float, bytes] | None = None
-        self._lock = threading.Lock()
-        try:
-            self._server = ThreadingHTTPServer((host, port), self._handler())
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {address}: {exc}", field="status-addr") from exc
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="drkit-status", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def html(self) -> bytes:
-        with self._lock:
-            if self._cached is None or time.monotonic() - self._cached[0] > self._cache_s:
-                try:
-                    body = self._page().encode()
-                except Exception as exc:  # noqa: BLE001 - shown as the page, and logged
-                    log.warning("status page not rendered: %s", exc)
-                    text = escape(f"{type(exc).__name__}: {exc}")
-                    return f"<!DOCTYPE html><title>drkit status</title><p>not rendered: {text}</p>".encode()
-                self._cached = (time.monotonic(), body)
-            return self._cached[1]
-
-    def authorized(self, header: str | None) -> bool:
-        if self._token is None:
-            return True
-        scheme, _, given = (header or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self._token.reveal_bytes()
-        )
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._answer(head=False)
-
-            def do_HEAD(self) -> None:
-                self._answer(head=True)
-
-            def _answer(self, *, head: bool) -> None:
-                if not server.authorized(self.headers.get("Authorization")):
-                    self._send(401, b"a bearer token is needed\n", head, {"WWW-Authenticate": "Bearer"})
-                elif self.path.split("?", 1)[0] in ("/", "/status.html"):
-                    self._send(200, server.html(), head, {}, "text/html; charset=utf-8")
-                else:
-                    self._send(404, b"not found\n", head, {})
-
-            def _send(
-                self,
-                status: int,
-                body: bytes,
-                head: bool,
-                headers: dict[str, str],
-                content_type: str = "text/plain; charset=utf-8",
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Content-Security-Policy", CSP)
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.send_header("Cache-Control", "no-store")
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if not head:
-                    self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the http.server API
-                return
-
-        return Handler

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from drkit.config.schedule import load_schedules
-from drkit.daemon.statuspage import StatusServer, collect, render
+from drkit.daemon.statuspage import collect, render
+from drkit.daemon.statusserver import StatusServer
 from tests.infra.plugin import missing
 from tests.unit.daemon.statusrepo import START, Built, build, drill
 

@@ -9,8 +9,8 @@ from drkit.capture.cluster import backup_cluster
 from drkit.capture.request import request_from_schedule
 from drkit.config.schedule import load_schedule, load_schedules
 from drkit.daemon.check import check_directory, next_run_rows
+from drkit.daemon.httpserve import parse_address
 from drkit.daemon.jobs import lock_details, retention_policy
-from drkit.daemon.metrics import parse_address
 from drkit.daemon.webhook import check_url
 from drkit.errors import ConfigError
 from drkit.repo.engine.retention import UNLIMITED
@@ -230,3 +230,26 @@ def test_schedule_volume_errors_name_the_file_and_field(tmp_path: Path) -> None:
         request_from_schedule(load_schedule(bad_rule))
     assert (err.value.file, err.value.field) == (str(bad_rule), "spec.volumes.pathMap")
     assert "rule 1: --volume-path-map 'nonsense' is not PV_OR_PATTERN=HOSTPATH" in err.value.message
+
+
+def test_a_bad_or_busy_address_names_its_own_option() -> None:
+    """--status-addr errors used to name --metrics-addr (one parser for both)."""
+    from drkit.daemon.metrics import HealthServer, Metrics
+    from drkit.daemon.statusserver import StatusServer
+
+    with pytest.raises(ConfigError) as bad:
+        StatusServer("status-page", lambda: "")
+    assert (bad.value.field, bad.value.hint) == ("status-addr", "e.g. 0.0.0.0:9090")
+    assert "expected HOST:PORT, got 'status-page'" in bad.value.message
+    first = StatusServer("127.0.0.1:0", lambda: "")
+    first.start()
+    try:
+        with pytest.raises(ConfigError) as busy:
+            StatusServer(f"127.0.0.1:{first.port}", lambda: "")
+        assert busy.value.field == "status-addr"
+        assert f"cannot listen on 127.0.0.1:{first.port}" in busy.value.message
+        with pytest.raises(ConfigError) as taken:
+            HealthServer(f"127.0.0.1:{first.port}", Metrics(), lambda: True)
+        assert taken.value.field == "metrics-addr"
+    finally:
+        first.stop()

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from drkit.cli.main import cli
 from drkit.config.schedule import load_schedules
-from drkit.daemon.statuspage import StatusPage, StatusServer, collect, render, rpo_state
+from drkit.daemon.statuspage import StatusPage, collect, render, rpo_state
+from drkit.daemon.statusserver import StatusServer
 from drkit.secret import Secret
 from tests.unit.daemon.statusrepo import START, Built, build
 
