@@ -13,104 +13,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol, TextIO, runtime_checkable
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichBars
-from rich.text import Text
 
+from drkit.cli.amounts import format_amount
 from drkit.repo.engine.progress import Progress
 
 log = logging.getLogger("drkit.progress")
 
-_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def format_amount(n: float, unit: str) -> str:
-    """``1536, "B"`` -> ``1.5 KiB``; ``12, "files"`` -> ``12 files``."""
-    if unit != "B":
-        return f"{n:,.0f} {unit}" if float(n).is_integer() else f"{n:,.1f} {unit}"
-    value = float(n)
-    for suffix in _BINARY_UNITS:
-        if abs(value) < 1024 or suffix == _BINARY_UNITS[-1]:
-            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-class _RateColumn(ProgressColumn):
-    """Speed in the phase's unit: ``128.0 MiB/s`` (binary, like the amounts) or ``12.5 files/s``."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self._unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None:
-            return Text("?", style="progress.data.speed")
-        return Text(f"{format_amount(speed, self._unit)}/s", style="progress.data.speed")
-
-
-class RichProgress:
-    """One bar per phase on ``console`` (stderr by default), with rate and ETA; bars stay on screen."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        self._console = console if console is not None else Console(stderr=True)
-        self._lock = threading.Lock()
-        self._bars: RichBars | None = None
-        self._task: TaskID | None = None
-
-    def _columns(self, unit: str) -> list[ProgressColumn]:
-        columns: list[ProgressColumn] = [TextColumn("{task.description}"), BarColumn()]
-        if unit == "B":
-            columns += [DownloadColumn(binary_units=True)]
-        else:
-            columns += [MofNCompleteColumn(), TextColumn(unit)]
-        columns += [_RateColumn(unit), TimeRemainingColumn(elapsed_when_finished=True)]
-        return columns
-
-    def start(self, phase: str, total: int | None, unit: str = "B") -> None:
-        with self._lock:
-            self._close_locked()
-            bars = RichBars(*self._columns(unit), console=self._console, transient=False)
-            bars.start()
-            self._bars = bars
-            self._task = bars.add_task(phase, total=total)
-
-    def advance(self, n: int) -> None:
-        with self._lock:
-            if self._bars is not None and self._task is not None:
-                self._bars.advance(self._task, n)
-
-    def say(self, message: str) -> None:
-        """A line above the bars (a phase message); the bars keep drawing below it."""
-        with self._lock:
-            self._console.print(message, markup=False, highlight=False)
-
-    def done(self) -> None:
-        with self._lock:
-            self._close_locked()
-
-    def _close_locked(self) -> None:
-        if self._bars is not None and self._task is not None:
-            task = self._bars.tasks[0]
-            if task.total is None:  # unknown total: show the bar complete at what was done
-                self._bars.update(self._task, total=task.completed)
-            self._bars.stop()
-        self._bars = None
-        self._task = None
+__all__ = ["LogProgress", "format_amount", "make_progress", "phase_printer"]
 
 
 class LogProgress:
@@ -155,6 +67,11 @@ class LogProgress:
         self._count = 0
 
 
+@runtime_checkable
+class _Says(Protocol):
+    def say(self, message: str) -> None: ...
+
+
 def make_progress(enabled: bool | None, *, stream: TextIO | None = None) -> Progress:
     """The progress a command should use.
 
@@ -165,6 +82,10 @@ def make_progress(enabled: bool | None, *, stream: TextIO | None = None) -> Prog
     """
     target = stream if stream is not None else sys.stderr
     if enabled is not False and _is_terminal(target):
+        from rich.console import Console  # rich only when bars are drawn (~0.06 s of imports)
+
+        from drkit.cli.richprogress import RichProgress
+
         return RichProgress(Console(file=target))
     return LogProgress()
 
@@ -184,7 +105,7 @@ def phase_printer(
     (``--log-level info``) or ``--no-progress`` asked for the log only."""
 
     def say(message: str) -> None:
-        if isinstance(progress, RichProgress):
+        if isinstance(progress, _Says):  # bars (drkit.cli.richprogress): the line goes above them
             progress.say(message)
         elif enabled is not False and not logger.isEnabledFor(logging.INFO):
             click.echo(f"drkit: {message}", err=True)

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 from rich.console import Console
 
-from drkit.cli.progress import LogProgress, RichProgress, format_amount, make_progress
+from drkit.cli.progress import LogProgress, format_amount, make_progress
+from drkit.cli.richprogress import RichProgress
 from drkit.repo.engine.progress import CountingProgress, NullProgress, PhaseRecord, Progress, phase
 
 # Any C0 control character except newline and tab, plus DEL and the C1 CSI: what bars leave behind.

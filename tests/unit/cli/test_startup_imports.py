@@ -1,0 +1,68 @@
+"""A real `drkit backup path` into a local repository, run in a fresh interpreter, loads only what that
+path uses: no Kubernetes client, pydantic, jinja2, scheduler or S3 client, no rich without bars and no
+YAML without ``-o yaml`` (the modules are counted after the command ran, not timed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# a package a local `backup path` never uses, by top-level name (and why it is not needed)
+HEAVY = {
+    "kubernetes": "the cluster commands",
+    "pydantic": "plans and configuration files",
+    "jinja2": "reports",
+    "apscheduler": "the daemon",
+    "boto3": "S3 repositories",
+    "botocore": "S3 repositories",
+    "grpc": "etcd",
+    "rich": "progress bars, which --no-progress does not draw",
+    "yaml": "-o yaml",
+}
+# drkit's own modules a backup does not run
+NOT_FOR_BACKUP = {"drkit.cli.richprogress", "drkit.kube", "drkit.etcd", "drkit.storage.s3", "drkit.daemon"}
+
+_RUN = """
+import atexit, sys
+def _write():
+    with open(sys.argv[1], "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+atexit.register(_write)
+from drkit.cli.main import main
+main(sys.argv[2:])
+"""
+
+
+def _drkit(*args: str, modules: Path) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RUN, str(modules), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return set(modules.read_text().split())
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_a_local_backup_path_imports_no_heavy_package(tmp_path: Path, output: str) -> None:
+    password = tmp_path / "pw"
+    password.write_text("a passphrase for the start-up import test\n")
+    repo = ["--repo", str(tmp_path / "repo"), "--password-file", str(password)]
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "file").write_bytes(b"some bytes " * 100)
+    _drkit("repo", "init", *repo, modules=tmp_path / "init.txt")
+
+    loaded = _drkit(
+        "backup", "path", str(data), *repo, "--no-progress", "-o", output, modules=tmp_path / "backup.txt"
+    )
+
+    assert "drkit.repo.engine.backup" in loaded  # it did back up (the list is of the command that ran)
+    tops = {name.split(".")[0] for name in loaded}
+    assert {name: why for name, why in HEAVY.items() if name in tops} == {}
+    assert not {m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_FOR_BACKUP)}
