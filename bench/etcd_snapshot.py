@@ -135,12 +135,16 @@ def measure(  # noqa: PLR0917
         renv = {**env, "DRKIT_REPO": str(repo)}
         if src is not None:
             renv["PYTHONPATH"] = str(src)
-        init = run(Command([python, "-m", "drkit", "repo", "init"], renv), log)
+        # run from the source tree: `python -m` puts the working directory first on sys.path, before
+        # PYTHONPATH, so a checkout as working directory would shadow the tree being measured
+        init = run(Command([python, "-m", "drkit", "repo", "init"], renv, cwd=src), log)
         if not init.ok:
             raise SystemExit(f"drkit repo init failed: see {log}")
         m = run(
             Command(
-                [python, "-m", "drkit", "backup", "run", "--etcd-endpoints", endpoint, "--no-resources"], renv
+                [python, "-m", "drkit", "backup", "run", "--etcd-endpoints", endpoint, "--no-resources"],
+                renv,
+                cwd=src,
             ),
             log,
         )

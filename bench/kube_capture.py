@@ -180,11 +180,17 @@ def measure(  # noqa: PLR0917
             if src is not None:
                 drkit_env["PYTHONPATH"] = str(src)
             cmd = [sys.executable, "-m", "drkit"]
-            subprocess.run([*cmd, "repo", "init"], check=True, env={**env, **drkit_env}, capture_output=True)
+            # from the source tree: `python -m` puts the working directory before PYTHONPATH on sys.path
+            subprocess.run(
+                [*cmd, "repo", "init"], check=True, env={**env, **drkit_env}, capture_output=True, cwd=src
+            )
             out = work / "backup.json"
             argv = [*cmd, "backup", "run", "--include-namespaces", namespace, "--include-resources"]
             argv += ["configmaps", "--include-cluster-resources", "false", "-o", "json"]
-            m = run(Command(["sh", "-c", '"$@" > "$0"', str(out), *argv], {**env, **drkit_env}), work / "log")
+            m = run(
+                Command(["sh", "-c", '"$@" > "$0"', str(out), *argv], {**env, **drkit_env}, cwd=src),
+                work / "log",
+            )
             if not m.ok:
                 raise SystemExit(f"drkit backup run failed: see {work / 'log'}")
             objects = int(json.loads(out.read_text())["meta"]["resources"]["objects"])
