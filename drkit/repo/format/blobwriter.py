@@ -168,6 +168,11 @@ class BlobWriter:
         vid, until = put_once(self.store, pack_key(pack_id), data, self.lock)
         record = PackRecord(pack_id, vid, until, len(data), entries, self.key.sealer_id)
         self.index.add_pack(record)
+        # known through the index from now on (~100 bytes less per blob). Not under _pack_lock: a
+        # producer holds it while it waits for room in the queue this thread empties. Each discard
+        # is one atomic set operation, and add() finds the blob in the index either way.
+        for e in entries:
+            self._pending.discard((e.type, e.id))
         with self._batch_lock:
             self.stored_bytes += len(data)
             self.new_packs.append(record)
