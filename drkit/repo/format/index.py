@@ -102,16 +102,29 @@ def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord
                 version_id=None if p["version_id"] is None else str(p["version_id"]),
                 retain_until=_parse_time(p["retain_until"]),
                 size=int(p["size"]),
-                entries=tuple(
-                    PackEntry(BlobType(int(t)), bytes.fromhex(i), int(o), int(n), int(r))
-                    for t, i, o, n, r in p["blobs"]
-                ),
+                entries=_entries(p["blobs"]),
                 sealer=bytes.fromhex(p["sealer"]),
             )
             for p in doc["packs"]
         ]
     except (KeyError, TypeError, ValueError) as e:
         raise VerificationFailed(f"{where} is malformed: {e}") from None
+
+
+_TYPES: Final = {int(t): t for t in BlobType}
+
+
+def _entries(blobs: list[list[Any]]) -> tuple[PackEntry, ...]:
+    """An index's ``[type, id hex, offset, length, raw_length]`` rows as entries: every number a JSON
+    integer (no float, string or boolean), every type a known one (``KeyError`` otherwise). A dict
+    lookup instead of ``BlobType(...)`` and type checks instead of ``int(...)``: a third of the time
+    on an index of 63k blobs."""
+    types, fromhex, entry = _TYPES, bytes.fromhex, PackEntry
+    out = [entry(types[t], fromhex(i), o, n, r) for t, i, o, n, r in blobs]
+    for t, _, o, n, r in blobs:
+        if type(t) is not int or type(o) is not int or type(n) is not int or type(r) is not int:
+            raise ValueError(f"a blob row holds a non-integer: {[t, o, n, r]!r}")
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +143,9 @@ class MasterIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._blobs: dict[BlobKey, BlobLocation] = {}
+        # a blob -> its pack's id and entry; a BlobLocation is made when asked for (one object per
+        # blob fewer to build when the index loads)
+        self._blobs: dict[BlobKey, tuple[str, PackEntry]] = {}
         self.packs: dict[str, PackRecord] = {}
         self.pack_index: dict[str, str] = {}
         self.index_ids: set[str] = set()
@@ -143,7 +158,11 @@ class MasterIndex:
         return len(self._blobs)
 
     def get(self, key: BlobKey) -> BlobLocation | None:
-        return self._blobs.get(key)
+        found = self._blobs.get(key)
+        if found is None:
+            return None
+        pack_id, e = found
+        return BlobLocation(pack_id, e.offset, e.length, e.raw_length)
 
     def add_pack(
         self, record: PackRecord, index_id: str | None = None, index_version: str | None = None
@@ -155,10 +174,11 @@ class MasterIndex:
                 self.pack_index.setdefault(record.id, index_id)
                 self.index_ids.add(index_id)
                 self.index_versions.setdefault(index_id, index_version)
+            blobs, pack_id = self._blobs, record.id
             for e in record.entries:
-                self._blobs.setdefault(
-                    (e.type, e.id), BlobLocation(record.id, e.offset, e.length, e.raw_length)
-                )
+                key = (e.type, e.id)
+                if key not in blobs:  # the first pack that holds a blob keeps it
+                    blobs[key] = (pack_id, e)
 
     def set_index(self, pack_ids: Iterable[str], index_id: str, index_version: str | None = None) -> None:
         with self._lock:
@@ -168,7 +188,12 @@ class MasterIndex:
                 self.pack_index.setdefault(p, index_id)
 
     def blobs(self) -> Iterator[tuple[BlobKey, BlobLocation]]:
-        return iter(list(self._blobs.items()))
+        return iter(
+            [
+                (k, BlobLocation(p, e.offset, e.length, e.raw_length))
+                for k, (p, e) in list(self._blobs.items())
+            ]
+        )
 
 
 @dataclass
