@@ -48,12 +48,11 @@ def lock_references(
     ``snapshots`` are the existing ones (what they record of each object's retain-until);
     ``new_indexes`` the index objects this backup wrote, with their retain-until.
     """
-    pack_ids: set[str] = set()
-    for k in referenced:
-        loc = index.get(k)
-        if loc is None:  # pragma: no cover - the writer indexes every blob it stores
-            raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored")
-        pack_ids.add(loc.pack_id)
+    try:
+        pack_ids = index.pack_ids(referenced)
+    except KeyError as e:  # the writer indexes every blob it stores
+        k = e.args[0]
+        raise VerificationFailed(f"{BlobType(k[0]).name.lower()} blob {k[1].hex()} was not stored") from None
     known_packs, known_indexes = known_untils(snapshots)
     pack_refs: dict[str, PackRef] = {}
     index_refs: dict[str, datetime | None] = {}

@@ -164,6 +164,12 @@ class MasterIndex:
         pack_id, e = found
         return BlobLocation(pack_id, e.offset, e.length, e.raw_length)
 
+    def pack_ids(self, keys: Iterable[BlobKey]) -> set[str]:
+        """The packs that hold ``keys`` (``KeyError`` with the first key that is not indexed): a new
+        snapshot's packs from its ~one key per file, without a location object per key."""
+        blobs = self._blobs
+        return {blobs[k][0] for k in keys}
+
     def add_pack(
         self, record: PackRecord, index_id: str | None = None, index_version: str | None = None
     ) -> None:

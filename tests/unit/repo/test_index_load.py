@@ -5,12 +5,14 @@ pack's own entry per blob; a location is built when asked for)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import zstandard
 
 from drkit.errors import VerificationFailed
+from drkit.repo.engine.references import lock_references
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.index import (
     INDEX_AAD,
@@ -21,8 +23,10 @@ from drkit.repo.format.index import (
     encode_index,
 )
 from drkit.repo.format.masterkey import MasterKey
+from drkit.repo.format.model import PackRef
 from drkit.repo.format.pack import PackEntry
 from drkit.repo.format.sealing import MasterWriteKeys
+from drkit.storage.local import LocalStore
 
 MK = MasterKey.generate()
 W = MasterWriteKeys(MK)
@@ -101,3 +105,29 @@ def test_the_master_index_keeps_the_first_pack_of_a_blob_and_builds_locations_on
     }
     assert index.pack_index == {"p1": "i1", "p2": "i2"}
     assert index.index_versions == {"i1": "v1", "i2": None}
+
+
+def test_a_snapshot_s_packs_come_from_its_keys_and_an_unindexed_key_is_named(tmp_path: Path) -> None:
+    index = MasterIndex()
+    index.add_pack(
+        PackRecord("p1", "v1", None, 1, (PackEntry(BlobType.DATA, ID_A, 24, 10, 20),)), "i1", "iv1"
+    )
+    index.add_pack(
+        PackRecord("p2", "v2", None, 1, (PackEntry(BlobType.TREE, ID_B, 24, 10, 20),)), "i1", "iv1"
+    )
+    assert index.pack_ids([(BlobType.DATA, ID_A), (BlobType.TREE, ID_B), (BlobType.DATA, ID_A)]) == {
+        "p1",
+        "p2",
+    }
+    assert index.pack_ids([]) == set()
+
+    store = LocalStore(tmp_path)
+    packs, indexes = lock_references(
+        store, index, [], {(BlobType.DATA, ID_A), (BlobType.TREE, ID_B)}, new_indexes={}, needed=None
+    )
+    assert packs == {"p1": PackRef("v1", None), "p2": PackRef("v2", None)}
+    assert indexes == {"i1": None}
+    with pytest.raises(VerificationFailed, match=f"tree blob {ID_C.hex()} was not stored"):
+        lock_references(
+            store, index, [], {(BlobType.DATA, ID_A), (BlobType.TREE, ID_C)}, new_indexes={}, needed=None
+        )
