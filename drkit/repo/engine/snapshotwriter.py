@@ -19,8 +19,10 @@ after a crash. A stream whose source raises (a failed checksum at its end) also 
 a later commit raises that error instead of storing a snapshot without the stream.
 
 Memory is bounded: a stream is cut with FastCDC as it arrives and at most ``2 * workers`` large
-chunks are in flight; small files are sealed on the caller's thread. ``add_bytes`` may be called
-from several threads at once; the other methods from one thread.
+chunks are in flight; small files are sealed on the caller's thread. :meth:`SnapshotWriter.seal`
+stores a finished directory's trees at once and drops its entries (:mod:`drkit.repo.engine.opentree`),
+so that many small files written in path order cost memory for the directories still open only.
+``add_bytes`` may be called from several threads at once; the other methods from one thread.
 """
 
 from __future__ import annotations
