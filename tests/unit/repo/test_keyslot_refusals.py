@@ -258,3 +258,141 @@ def test_scrypt_parameters_past_their_bounds_are_not_a_slot(
     with pytest.raises(VerificationFailed) as err:
         slot_info(_edit(pw_slot[1], kdf_n=n, kdf_r=r, kdf_p=p))
     assert err.value.message == "not a valid drkit key slot document"
+
+
+# -- creating a slot -------------------------------------------------------------------------------
+
+
+def test_an_empty_passphrase_is_refused_only_for_a_passphrase_slot(master: MasterKey) -> None:
+    with pytest.raises(ConfigError) as err:
+        wrap(master, pw(""), label="x", scrypt_n=FAST_N)
+    assert err.value.message == "the passphrase is empty"
+    keyfile = generate_keyfile()
+    both = Credential(passphrase=Secret(""), keyfile=Secret(keyfile))
+    info, document = wrap(master, both, label="x", kind="keyfile")
+    assert info.kind == "keyfile"
+    assert unwrap(document, Credential(keyfile=Secret(keyfile))) == master
+
+
+@pytest.mark.parametrize("length", [0, 199, 200])
+def test_a_label_of_up_to_200_characters_is_kept(master: MasterKey, length: int) -> None:
+    info, document = wrap(master, pw(), label="l" * length, scrypt_n=FAST_N)
+    assert info.label == "l" * length
+    assert slot_info(document).label == "l" * length
+
+
+@pytest.mark.parametrize("label", ["l" * 201, "with\x00nul", "\x00"])
+def test_a_longer_label_or_one_with_nul_is_refused(master: MasterKey, label: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        wrap(master, pw(), label=label, scrypt_n=FAST_N)
+    assert err.value.message == "label: a key slot label has at most 200 characters and no NUL"
+    assert err.value.field == "label"
+
+
+def test_a_new_slot_is_created_now_in_utc_whatever_the_local_zone(new_york: None, master: MasterKey) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    info, document = wrap(master, pw(), label="x", scrypt_n=FAST_N)
+    assert info.created.tzinfo is UTC
+    assert before <= info.created <= datetime.now(UTC)
+    assert json.loads(document)["created"] == info.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_slot_document_is_laid_out_as_documented(
+    master: MasterKey, pw_slot: tuple[KeySlotInfo, bytes]
+) -> None:
+    """A slot is kept outside the bucket as a file (docs/keys.md): two-space JSON, fields in the
+    documented order, one newline at the end."""
+    document = pw_slot[1]
+    doc = json.loads(document)
+    assert list(doc) == [
+        "format",
+        "version",
+        "slot_id",
+        "role",
+        "kind",
+        "label",
+        "created",
+        "host",
+        "user",
+        "kdf",
+        "check",
+        "wrapped",
+    ]
+    assert list(doc["kdf"]) == ["name", "n", "r", "p", "salt"]
+    assert document == (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def test_which_credential_a_slot_needs_is_named(master: MasterKey) -> None:
+    cases: list[tuple[Credential, str | None, str]] = [
+        (Credential(), None, "no passphrase or key file given"),
+        (
+            Credential(passphrase=Secret("p"), keyfile=Secret(generate_keyfile())),
+            None,
+            "give either a passphrase or a key file to create a key slot",
+        ),
+        (pw(), "keyfile", "a keyfile slot needs a key file"),
+        (
+            Credential(keyfile=Secret(generate_keyfile())),
+            "passphrase",
+            "a passphrase slot needs a passphrase",
+        ),
+    ]
+    for credential, kind, message in cases:
+        with pytest.raises(ConfigError) as err:
+            wrap(master, credential, label="x", kind=kind, scrypt_n=FAST_N)
+        assert err.value.message == message
+
+
+def test_the_scrypt_cost_asked_for_must_be_a_power_of_two_within_1_gib() -> None:
+    assert keyslots._scrypt_n(2) == 2
+    assert keyslots._scrypt_n(2**20) == 2**20  # 128 * r * n = 1 GiB exactly
+    for n in (1, 3, 6, 12, 2**21):
+        with pytest.raises(ValueError, match=r"^scrypt n must be a power of two within the memory bound$"):
+            keyslots._scrypt_n(n)
+
+
+# -- reading a slot document -----------------------------------------------------------------------
+
+
+def test_a_slot_document_of_up_to_64_kib_is_read(pw_slot: tuple[KeySlotInfo, bytes]) -> None:
+    document = pw_slot[1]
+    padded = document + b" " * (64 * 1024 - len(document))
+    assert slot_info(padded).slot_id == pw_slot[0].slot_id
+    with pytest.raises(VerificationFailed, match="^not a valid drkit key slot document$"):
+        slot_info(padded + b" ")
+
+
+def test_a_slot_written_before_roles_is_a_master_slot(pw_slot: tuple[KeySlotInfo, bytes]) -> None:
+    doc = json.loads(pw_slot[1])
+    del doc["role"]
+    assert slot_info(json.dumps(doc).encode()).role == "master"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"version": 2},
+        {"format": "other"},
+        {"slot_id": "not-a-slot-id"},
+        {"label": 5},
+        {"role": "admin"},
+        {"kind": "token"},
+        {"kdf": ["hkdf-sha256"]},
+        {"wrapped": "!"},
+        {"kdf_salt": "!" + base64.b64encode(bytes(32)).decode()},
+        {"kdf_salt": base64.b64encode(bytes(15)).decode()},
+    ],
+    ids=["version", "format", "slot id", "label", "role", "kind", "kdf", "wrapped", "salt base64", "salt 15"],
+)
+def test_a_slot_with_one_field_wrong_is_not_a_slot(master: MasterKey, fields: dict[str, object]) -> None:
+    """Each field alone (here on a key file slot, whose kdf has no cost to check)."""
+    _, document = wrap(master, Credential(keyfile=Secret(generate_keyfile())), label="k")
+    with pytest.raises(VerificationFailed) as err:
+        slot_info(_edit(document, **fields))
+    assert err.value.message == "not a valid drkit key slot document"
+
+
+def test_a_salt_of_16_bytes_is_enough(master: MasterKey) -> None:
+    _, document = wrap(master, Credential(keyfile=Secret(generate_keyfile())), label="k")
+    info = slot_info(_edit(document, kdf_salt=base64.b64encode(bytes(16)).decode()))
+    assert info.kind == "keyfile"
