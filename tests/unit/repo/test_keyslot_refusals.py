@@ -358,7 +358,7 @@ def test_a_slot_document_of_up_to_64_kib_is_read(pw_slot: tuple[KeySlotInfo, byt
     document = pw_slot[1]
     padded = document + b" " * (64 * 1024 - len(document))
     assert slot_info(padded).slot_id == pw_slot[0].slot_id
-    with pytest.raises(VerificationFailed, match="^not a valid drkit key slot document$"):
+    with pytest.raises(VerificationFailed, match=r"^not a valid drkit key slot document$"):
         slot_info(padded + b" ")
 
 
