@@ -11,20 +11,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drkit.errors import ConfigError
 from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.commit import commit_snapshot
 from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
-from drkit.repo.engine.prune import forget_snapshots, prune_repository, refuse_unreadable
-from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
-from drkit.repo.engine.retention import Decision, Policy, apply_to_series
-from drkit.repo.engine.snapshotreader import SnapshotReader
 from drkit.repo.engine.snapshotref import find_snapshot, forgettable_id
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
-from drkit.repo.engine.verify import Verifier, complete_report
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.bootstrap import Opened, create, open_config
@@ -64,6 +59,10 @@ from drkit.repo.format.sealing import (
     session_key,
 )
 from drkit.storage.base import LockMode, Store
+
+if TYPE_CHECKING:  # the engines are imported where used: a backup loads no restore, verify or prune
+    from drkit.repo.engine.retention import Decision, Policy
+    from drkit.repo.engine.snapshotreader import SnapshotReader
 
 _WRITE_ONLY = "this repository was opened with a write-only key: it can back up, not read"
 _WRITE_ONLY_HINT = "use a passphrase or key file of a master key slot"
@@ -424,6 +423,8 @@ class Repository:
 
     def snapshot_reader(self, snapshot: str) -> SnapshotReader:
         """Read one snapshot's files by path (``latest``, an id, or a unique prefix)."""
+        from drkit.repo.engine.snapshotreader import SnapshotReader
+
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
         return SnapshotReader(
@@ -441,6 +442,8 @@ class Repository:
         """Restore ``snapshot`` (or its ``subpath``) into the directory ``target``. ``RestoreIncomplete``
         when the data of some files could not be read: the rest is restored, those are not (and no
         file is left in their place); ``ConfigError`` for a target reached through a symlink."""
+        from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
+
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
         packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
@@ -458,6 +461,8 @@ class Repository:
         self, *, read_data_percent: float = 0.0, snapshot: str | None = None, progress: Progress | None = None
     ) -> VerifyReport:
         """Check the repository; problems name the object and the snapshots affected."""
+        from drkit.repo.engine.verify import Verifier, complete_report
+
         state = self._load_index()
         all_snaps = self._load_snapshots()
         chosen = [self.find_snapshot(snapshot)] if snapshot else list(all_snaps)
@@ -494,6 +499,8 @@ class Repository:
         """Delete these snapshots' manifests where their lock has expired; report the others. An
         unreadable snapshot named by its id (or a unique prefix) can be forgotten too: its manifest is
         the one object drkit knows of it."""
+        from drkit.repo.engine.prune import forget_snapshots
+
         self._read_keys()
         known, unreadable = self._load_snapshots(), self.unreadable_snapshots()
         chosen = list(dict.fromkeys(forgettable_id(ref, known, unreadable) for ref in snapshots))
@@ -509,6 +516,8 @@ class Repository:
     ) -> tuple[list[str], list[str], dict[str, Decision]]:
         """What ``policy`` keeps and removes, with reasons, series by series (engine/retention.py,
         :func:`~drkit.repo.engine.retention.apply_to_series`)."""
+        from drkit.repo.engine.retention import apply_to_series
+
         return apply_to_series(self._load_snapshots(), policy, now or self._clock())
 
     def prune(
@@ -525,6 +534,8 @@ class Repository:
         never deleted; the result says when each becomes free. While a snapshot manifest cannot be read,
         nothing is done (``VerificationFailed``): the objects it references would look unreferenced.
         """
+        from drkit.repo.engine.prune import prune_repository, refuse_unreadable
+
         now = now or self._clock()
         snaps = self._load_snapshots()
         refuse_unreadable(self.unreadable_snapshots())

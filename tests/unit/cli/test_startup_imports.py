@@ -23,7 +23,17 @@ HEAVY = {
     "yaml": "-o yaml",
 }
 # drkit's own modules a backup does not run
-NOT_FOR_BACKUP = {"drkit.cli.richprogress", "drkit.kube", "drkit.etcd", "drkit.storage.s3", "drkit.daemon"}
+NOT_FOR_BACKUP = {
+    "drkit.cli.richprogress",
+    "drkit.kube",
+    "drkit.etcd",
+    "drkit.storage.s3",
+    "drkit.daemon",
+    "drkit.repo.engine.restore",
+    "drkit.repo.engine.verify",
+    "drkit.repo.engine.prune",
+    "drkit.repo.engine.retention",
+}
 
 _RUN = """
 import atexit, sys
