@@ -45,7 +45,10 @@ class PackBuilder:
     def __init__(self, sealer_id: bytes) -> None:
         if len(sealer_id) != SEALER_ID_SIZE:
             raise ValueError("a sealer id is 16 bytes")
-        self._buf = bytearray(PACK_MAGIC + sealer_id)
+        # the parts, joined once by finish(): each blob's bytes are copied once, into the pack (a
+        # growing bytearray copied them on append, again when it grew, and again into bytes)
+        self._parts: list[bytes] = [PACK_MAGIC + sealer_id]
+        self._size = BLOBS_START
         self.entries: list[PackEntry] = []
 
     def __len__(self) -> int:
@@ -53,18 +56,18 @@ class PackBuilder:
 
     @property
     def size(self) -> int:
-        return len(self._buf)
+        return self._size
 
     def add(self, blob_type: BlobType, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
-        self.entries.append(PackEntry(blob_type, blob_id, len(self._buf), len(sealed), raw_length))
-        self._buf += sealed
+        """Append a sealed blob (kept by reference until :meth:`finish`: ``bytes``, never mutated)."""
+        self.entries.append(PackEntry(blob_type, blob_id, self._size, len(sealed), raw_length))
+        self._parts.append(sealed)
+        self._size += len(sealed)
 
     def finish(self, keys: WriteKeys) -> bytes:
         header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
         sealed = keys.seal(header, HEADER_AAD)
-        self._buf += sealed
-        self._buf += _LEN.pack(len(sealed))
-        return bytes(self._buf)
+        return b"".join([*self._parts, sealed, _LEN.pack(len(sealed))])
 
 
 def pack_sealer(data: bytes | memoryview, *, where: str) -> bytes:

@@ -1,0 +1,44 @@
+"""A pack is its documented bytes (pack.py's docstring): magic, sealer id, the sealed blobs back to
+back at the offsets its entries name, the sealed header, its length; ``size`` counts them as added."""
+
+from __future__ import annotations
+
+import struct
+
+from drkit.errors import VerificationFailed
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.masterkey import MasterKey
+from drkit.repo.format.pack import BLOBS_START, PACK_MAGIC, PackBuilder, PackEntry, read_header
+from drkit.repo.format.sealing import MASTER_SEALER, MasterWriteKeys, Openers
+
+MK = MasterKey.generate()
+W = MasterWriteKeys(MK)
+
+
+def _openers() -> Openers:
+    def fetch(_sid: bytes, _check: object) -> bytes:
+        raise VerificationFailed("no sessions here")
+
+    return Openers(MK, fetch)
+
+
+def test_the_pack_bytes_are_the_blobs_in_order_then_the_header() -> None:
+    blobs = [(BlobType.DATA, bytes([1]) * 32, b"a" * 70), (BlobType.TREE, bytes([2]) * 32, b"bb" * 9)]
+    builder = PackBuilder(MASTER_SEALER)
+    assert builder.size == BLOBS_START
+    for t, bid, sealed in blobs:
+        builder.add(t, bid, sealed, 1000)
+    assert builder.size == BLOBS_START + 70 + 18
+    assert builder.entries == [
+        PackEntry(BlobType.DATA, bytes([1]) * 32, BLOBS_START, 70, 1000),
+        PackEntry(BlobType.TREE, bytes([2]) * 32, BLOBS_START + 70, 18, 1000),
+    ]
+
+    data = builder.finish(W)
+
+    assert isinstance(data, bytes)
+    assert data[:BLOBS_START] == PACK_MAGIC + MASTER_SEALER
+    assert data[BLOBS_START : BLOBS_START + 88] == b"a" * 70 + b"bb" * 9
+    (header_len,) = struct.unpack("<I", data[-4:])
+    assert len(data) == BLOBS_START + 88 + header_len + 4
+    assert read_header(_openers(), data, where="p") == (MASTER_SEALER, builder.entries)
