@@ -32,10 +32,6 @@ class BlobType(IntEnum):
     DATA = 0
     TREE = 1
 
-    # the int's own hash, in C: Enum's (a Python call hashing the name) cost ~0.1 us per lookup of a
-    # (type, id) key in the index, and it agrees with equality (BlobType.DATA == 0)
-    __hash__ = int.__hash__
-
 
 _local = threading.local()
 

@@ -94,7 +94,7 @@ def test_the_master_index_keeps_the_first_pack_of_a_blob_and_builds_locations_on
 
     assert len(index) == 2
     assert (BlobType.DATA, ID_A) in index
-    assert (0, ID_A) in index  # the enum hashes and compares as its integer
+    assert (0, ID_A) in index  # an IntEnum hashes and compares as its integer
     assert (BlobType.DATA, ID_B) not in index
     assert index.get((BlobType.DATA, ID_A)) == BlobLocation("p1", 24, 10, 20)
     assert index.get((BlobType.TREE, ID_B)) == BlobLocation("p1", 34, 5, 9)
