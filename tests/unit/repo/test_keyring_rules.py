@@ -226,3 +226,77 @@ def test_slot_ids_resolve_from_four_digits_and_name_what_is_wrong(
     with pytest.raises(ConfigError) as err:
         ring.resolve("abc")
     assert err.value.message == f"key slot id 'abc' is ambiguous: {a.slot_id}, {b.slot_id}"
+
+
+def test_a_copy_of_another_slot_is_named_only_when_it_is_the_newest_version(
+    ring: KeyRing, store: FakeStore, master: MasterKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b = ring.add(master, pw("beta"), "b")
+    copy = "keys/" + "0" * 32
+    store.put(copy, store.get(f"keys/{b.slot_id}"))  # newest version: a copy under another name
+    with pytest.raises(VerificationFailed) as err:
+        ring.open(pw("gamma"))
+    assert err.value.message.startswith(
+        f"the passphrase or key file opens no key slot, and {copy} is no valid"
+    )
+    # a slot whose older version is such a copy and whose newest version is its own is not named
+    slot_id = "a" * 32
+    store.put(f"keys/{slot_id}", store.get(f"keys/{b.slot_id}"))
+    _ids(monkeypatch, slot_id)
+    _, document = keyslots.wrap(master, pw("alpha"), label="a", scrypt_n=FAST_N)
+    store.overwrite(f"keys/{slot_id}", document)
+    with pytest.raises(VerificationFailed) as err:
+        ring.open(pw("gamma"))
+    assert f"keys/{slot_id}" not in err.value.message
+    assert ring.open(pw("alpha")) == (master, slot_id)
+
+
+class Recording(FakeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: list[tuple[str, str | None]] = []
+
+    def delete(self, key: str, *, version_id: str | None = None) -> None:
+        self.deleted.append((key, version_id))
+        super().delete(key, version_id=version_id)
+
+
+def test_remove_names_each_version_it_deletes(master: MasterKey) -> None:
+    """On a versioned bucket a delete without a version id only hides the slot behind a delete
+    marker: every version must be deleted by its own id."""
+    store = Recording()
+    ring = KeyRing(store, scrypt_n=FAST_N)
+    a = ring.add(master, pw("alpha"), "a")
+    b = ring.add(master, pw("beta"), "b")
+    key = f"keys/{a.slot_id}"
+    ids = [v.version_id for v in store.versions(key)]
+    ids.insert(0, store.overwrite(key, b"{garbage"))
+    ring.remove(a.slot_id, current_slot=b.slot_id)
+    assert store.deleted == [(key, i) for i in ids]
+    assert all(i is not None for i in ids)
+
+
+@pytest.mark.parametrize("first", ["another passphrase's", "tampered"])
+def test_open_writer_goes_on_past_a_slot_that_does_not_open(
+    ring: KeyRing, store: FakeStore, master: MasterKey, monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    _ids(monkeypatch, "0" * 32, "f" * 32)
+    a = ring.add_writer(master.writer_key(), pw("alpha" if first == "tampered" else "other"), "a")
+    b = ring.add_writer(master.writer_key(), pw("alpha"), "b")
+    if first == "tampered":
+        doc = json.loads(store.get(f"keys/{a.slot_id}"))
+        doc["label"] = "changed"
+        store._objects[f"keys/{a.slot_id}"][0].data = json.dumps(doc).encode()  # no older version
+    assert ring.open_writer(pw("alpha")) == (master.writer_key(), b.slot_id)
+
+
+def test_open_writer_with_the_repository_key_passes_over_a_planted_slot(
+    ring: KeyRing, master: MasterKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ids(monkeypatch, "0" * 32, "f" * 32)
+    ring.add_writer(MasterKey.generate().writer_key(), pw("alpha"), "planted")  # tried first
+    real = ring.add_writer(master.writer_key(), pw("alpha"), "real")
+    assert ring.open_writer(pw("alpha"), verify_key=master.verify_key()) == (
+        master.writer_key(),
+        real.slot_id,
+    )

@@ -396,3 +396,40 @@ def test_a_salt_of_16_bytes_is_enough(master: MasterKey) -> None:
     _, document = wrap(master, Credential(keyfile=Secret(generate_keyfile())), label="k")
     info = slot_info(_edit(document, kdf_salt=base64.b64encode(bytes(16)).decode()))
     assert info.kind == "keyfile"
+
+
+def test_the_check_field_is_the_documented_mac_of_the_kek(master: MasterKey) -> None:
+    """docs/keys.md: check = HMAC-SHA256(KEK, "drkit keyslot v1 kek check"), first 16 bytes; for a
+    key file slot, KEK = HKDF-SHA256(key, salt, info "drkit/v1 keyslot keyfile")."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    contents = generate_keyfile()
+    _, document = wrap(master, Credential(keyfile=Secret(contents)), label="k")
+    doc = json.loads(document)
+    key = base64.b64decode(contents.splitlines()[1])
+    salt = base64.b64decode(doc["kdf"]["salt"])
+    kek = HKDF(hashes.SHA256(), 32, salt, b"drkit/v1 keyslot keyfile").derive(key)
+    expected = hmac.new(kek, b"drkit keyslot v1 kek check", hashlib.sha256).digest()[:16]
+    assert base64.b64decode(doc["check"]) == expected
+
+
+def test_a_host_or_user_that_cannot_be_found_is_still_recorded(
+    master: MasterKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+    import socket
+
+    def no_host() -> str:
+        raise OSError("no name")
+
+    def no_user() -> str:
+        raise KeyError("uid not in passwd")
+
+    monkeypatch.setattr(socket, "gethostname", no_host)
+    monkeypatch.setattr(getpass, "getuser", no_user)
+    info, _ = wrap(master, pw(), label="x", scrypt_n=FAST_N)
+    assert (info.host, info.user) == ("unknown", str(os.getuid()))
