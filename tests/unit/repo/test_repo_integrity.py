@@ -229,8 +229,9 @@ def test_blob_that_does_not_match_its_id_is_found_by_read_data_and_refused_by_re
     bad = [p for p in report.problems if p.kind is ProblemKind.CORRUPT]
     assert len(bad) == 1, report.problems
     assert bad[0].snapshots == (snap.id,)
-    assert "does not match its id" in bad[0].message
     assert bad[0].object == pack_key(_data_pack_of(store, snap))
+    assert bad[0].message.startswith("blob ")
+    assert bad[0].message.endswith(f" in {bad[0].object} does not match its id")  # names the pack
 
     with pytest.raises(VerificationFailed, match="does not match its id") as err:
         reader.restore_path(snap.id, tmp_path / "dst")
