@@ -221,11 +221,12 @@ def test_a_file_whose_data_cannot_be_read_leaves_the_old_file_untouched(tmp_path
     assert _temps(dst) == []
 
 
-def test_the_files_not_restored_are_listed_up_to_ten_then_counted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", [11, 12])
+def test_the_files_not_restored_are_listed_up_to_ten_then_counted(tmp_path: Path, count: int) -> None:
     src = tmp_path / "src"
     src.mkdir()
     rng = random.Random(2)
-    for i in range(12):
+    for i in range(count):
         (src / f"f{i:02d}").write_bytes(rng.randbytes(3_000))
     store = SafeStore()
     repo = new_repo(store)
@@ -235,12 +236,12 @@ def test_the_files_not_restored_are_listed_up_to_ten_then_counted(tmp_path: Path
     dst = tmp_path / "dst"
     with pytest.raises(RestoreIncomplete) as err:
         repo.restore_path(snap.id, dst)
-    paths = [str(dst / f"f{i:02d}") for i in range(12)]
+    paths = [str(dst / f"f{i:02d}") for i in range(count)]
     assert err.value.not_restored == paths
     prefix = (
-        "12 files not restored, since their data could not be read (nothing was left in their place): "
+        f"{count} files not restored, since their data could not be read (nothing was left in their place): "
         + ", ".join(paths[:10])
-        + " and 2 more; first error: "
+        + f" and {count - 10} more; first error: "
     )
     assert err.value.message.startswith(prefix), err.value.message
     first_error = err.value.message[len(prefix) :]
@@ -307,3 +308,32 @@ def test_not_running_as_root_restores_user_xattrs_and_counts_the_others(
     stats = repo.restore_path(snap.id, tmp_path / "dst")
     assert stats.warnings == ("2 extended attributes outside user.* not restored (not running as root)",)
     assert os.listxattr(tmp_path / "dst" / "f") == ["user.kept"]
+
+
+def test_a_hard_link_whose_data_cannot_be_read_is_not_counted_restored(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(random.Random(5).randbytes(5_000))
+    os.link(src / "a", src / "b")
+    (src / "empty").write_bytes(b"")
+    store = SafeStore()
+    repo = new_repo(store)
+    snap = repo.backup_path(src, host="h")
+    for key in _data_packs(repo):
+        corrupt(store, key, at=3)
+    dst = tmp_path / "dst"
+    with pytest.raises(RestoreIncomplete) as err:
+        repo.restore_path(snap.id, dst)
+    assert err.value.not_restored == [str(dst / "a"), str(dst / "b")]
+    assert err.value.stats.files == 1  # the empty file only
+    assert sorted(p.name for p in dst.iterdir()) == ["empty"]
+
+
+def test_a_directory_where_a_symlink_belongs_is_refused_by_name(tmp_path: Path, source: Path) -> None:
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(source, host="h")
+    dst = tmp_path / "dst"
+    (dst / "link").mkdir(parents=True)
+    with pytest.raises(RestoreError) as err:
+        repo.restore_path(snap.id, dst)
+    assert str(err.value) == f"{dst / 'link'} exists and is a directory: refusing to replace it"
