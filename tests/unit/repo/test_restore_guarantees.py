@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from drkit.errors import VerificationFailed
 from drkit.repo.engine.progress import CountingProgress, PhaseRecord
 from drkit.repo.engine.restore import RestoreError, RestoreIncomplete
 from drkit.repo.format.blobs import BlobType
@@ -337,3 +338,48 @@ def test_a_directory_where_a_symlink_belongs_is_refused_by_name(tmp_path: Path, 
     with pytest.raises(RestoreError) as err:
         repo.restore_path(snap.id, dst)
     assert str(err.value) == f"{dst / 'link'} exists and is a directory: refusing to replace it"
+
+
+def _one_data_blob(repo: Repository, tmp_path: Path) -> tuple[bytes, int]:
+    src = tmp_path / "one"
+    src.mkdir()
+    (src / "f").write_bytes(b"five\n")
+    repo.backup_path(src, host="h")
+    index = repo._load_index().index
+    ids = [e.id for record in index.packs.values() for e in record.entries if e.type is BlobType.DATA]
+    assert len(ids) == 1
+    return ids[0], 5
+
+
+def test_a_tree_whose_file_names_a_chunk_in_no_index_is_refused_by_name(tmp_path: Path) -> None:
+    from tests.unit.repo.test_tree_fidelity import _entry, _tree, hostile_snapshot
+
+    repo = new_repo(SafeStore())
+    missing = bytes(range(32))
+    snap = hostile_snapshot(
+        repo, lambda put: put(_tree(_entry("f", "file", size=5, content=[missing.hex()])))
+    )
+    dst = tmp_path / "dst"
+    with pytest.raises(VerificationFailed) as err:
+        repo.restore_path(snap.id, dst)
+    assert err.value.message == (
+        f"data blob {missing.hex()} of {dst / 'f'} is in no index; affects snapshot {snap.id}"
+    )
+    assert list(dst.iterdir()) == []
+
+
+def test_a_tree_whose_chunks_do_not_add_up_to_the_size_is_refused_by_name(tmp_path: Path) -> None:
+    from tests.unit.repo.test_tree_fidelity import _entry, _tree, hostile_snapshot
+
+    repo = new_repo(SafeStore())
+    chunk, size = _one_data_blob(repo, tmp_path)
+    snap = hostile_snapshot(
+        repo, lambda put: put(_tree(_entry("f", "file", size=size + 1, content=[chunk.hex()])))
+    )
+    dst = tmp_path / "dst"
+    with pytest.raises(VerificationFailed) as err:
+        repo.restore_path(snap.id, dst)
+    assert err.value.message == (
+        f"{dst / 'f'}: chunks add up to {size} bytes, the tree says {size + 1}; affects snapshot {snap.id}"
+    )
+    assert list(dst.iterdir()) == []
