@@ -383,3 +383,15 @@ def test_a_tree_whose_chunks_do_not_add_up_to_the_size_is_refused_by_name(tmp_pa
         f"{dst / 'f'}: chunks add up to {size} bytes, the tree says {size + 1}; affects snapshot {snap.id}"
     )
     assert list(dst.iterdir()) == []
+
+
+def test_a_fifo_where_a_file_belongs_is_refused_by_name(tmp_path: Path, source: Path) -> None:
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(source, host="h")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    os.mkfifo(dst / "one.bin")
+    with pytest.raises(RestoreError) as err:
+        repo.restore_path(snap.id, dst)
+    assert str(err.value) == f"{dst / 'one.bin'} exists and is a special file: refusing to replace it"
+    assert stat.S_ISFIFO((dst / "one.bin").lstat().st_mode)
