@@ -395,3 +395,43 @@ def test_a_fifo_where_a_file_belongs_is_refused_by_name(tmp_path: Path, source: 
         repo.restore_path(snap.id, dst)
     assert str(err.value) == f"{dst / 'one.bin'} exists and is a special file: refusing to replace it"
     assert stat.S_ISFIFO((dst / "one.bin").lstat().st_mode)
+
+
+def test_a_temporary_file_removed_after_its_data_was_written_is_refused_by_name(
+    tmp_path: Path, source: Path
+) -> None:
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(source, host="h")
+    dst = tmp_path / "dst"
+    removed: list[Path] = []
+
+    def remove() -> None:
+        temp = next(p for p in _temps(dst) if p.parent == dst / "a")
+        temp.unlink()
+        removed.append(temp)
+
+    with pytest.raises(RestoreError) as err:
+        repo.restore_path(snap.id, dst, progress=Watch(at_done=remove))
+    assert str(err.value) == (
+        f"{removed[0]} is no longer the entry this restore created (replaced during the restore?): "
+        "refusing to write through it"
+    )
+
+
+def test_a_symlink_whose_owner_cannot_be_set_is_a_warning(
+    tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(source, host="h")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # owners are set as root
+
+    def lchown(path: object, uid: int, gid: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "lchown", lchown)
+    dst = tmp_path / "dst"
+    stats = repo.restore_path(snap.id, dst)
+    assert sorted(w for w in stats.warnings if "cannot set owner" in w) == [
+        f"{dst / 'a' / 'dangling'}: cannot set owner: Operation not permitted",
+        f"{dst / 'link'}: cannot set owner: Operation not permitted",
+    ]
