@@ -174,7 +174,7 @@ class TreeRestore:
         tgt = os.fsencode(target)
         _refuse_symlinked_target(target)
         nodes, root_meta, single = self._start(subpath)
-        os.makedirs(tgt, exist_ok=True)
+        _make_target(target)
         if not stat.S_ISDIR(os.stat(tgt, follow_symlinks=False).st_mode):
             raise RestoreError(f"restore target {target} is not a directory")
         plan = _Plan()
@@ -468,6 +468,23 @@ class TreeRestore:
 class _NotRestored:
     paths: list[str] = field(default_factory=list)
     links: int = 0  # how many of ``paths`` are hard links
+
+
+def _make_target(target: Path) -> None:
+    """Create the target directory (and its parents). A file where it, or a directory above it, should
+    be is the caller's mistake: a ``ConfigError`` naming that file, with nothing written."""
+    try:
+        os.makedirs(os.fsencode(target), exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in (target, *target.parents) if os.path.lexists(p) and not p.is_dir()), target
+        )
+        where = "it" if blocker == target else str(blocker)
+        raise ConfigError(
+            f"restore target {target} is not a directory: {where} is a file",
+            field="target",
+            hint="give a directory, or a path that does not exist yet",
+        ) from None
 
 
 def _refuse_symlinked_target(target: Path) -> None:

@@ -68,3 +68,19 @@ def test_a_symlinked_target_is_refused_with_the_resolved_path(
     assert [p.name for p in elsewhere.iterdir()] == ["unrelated"]
     ok = drkit(capsys, "restore", "path", "latest", str(elsewhere), "--force")
     assert ok.code == 0, ok.err
+
+
+def test_a_target_that_is_a_file_is_refused_by_name(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file above the target failed with a bare NotADirectoryError from os.makedirs."""
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    run = drkit(capsys, "restore", "path", "latest", str(a_file))
+    assert run.code == ExitCode.USAGE, run.err
+    assert f"Directory '{a_file}' is a file" in run.err  # click's own check of TARGET
+    below = drkit(capsys, "restore", "path", "latest", str(a_file / "sub" / "dir"))
+    assert below.code == ExitCode.USAGE, below.err
+    assert f"is not a directory: {a_file} is a file" in below.err
+    assert "give a directory, or a path that does not exist yet" in below.err
+    assert a_file.read_text() == "keep me"

@@ -435,3 +435,25 @@ def test_a_symlink_whose_owner_cannot_be_set_is_a_warning(
         f"{dst / 'a' / 'dangling'}: cannot set owner: Operation not permitted",
         f"{dst / 'link'}: cannot set owner: Operation not permitted",
     ]
+
+
+@pytest.mark.parametrize("below", ["", "sub/dir"])
+def test_a_file_at_or_above_the_target_is_a_config_error_naming_it(
+    tmp_path: Path, source: Path, below: str
+) -> None:
+    from drkit.errors import ConfigError
+
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(source, host="h")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    target = a_file / below if below else a_file
+    with pytest.raises(ConfigError) as caught:
+        repo.restore_path(snap.id, target)
+    where = "it" if not below else str(a_file)
+    assert caught.value.message == f"target: restore target {target} is not a directory: {where} is a file"
+    assert (caught.value.field, caught.value.hint) == (
+        "target",
+        "give a directory, or a path that does not exist yet",
+    )
+    assert a_file.read_text() == "keep me"
