@@ -53,10 +53,11 @@ def test_a_target_that_is_a_file_is_refused(tmp_path: Path, backed_up: tuple[Rep
     repo, sid, _ = backed_up
     target = tmp_path / "a-file"
     target.write_bytes(b"keep")
-    with pytest.raises((RestoreError, FileExistsError)) as err:
+    with pytest.raises(ConfigError) as err:  # the caller's mistake (it was a bare FileExistsError)
         repo.restore_path(sid, target)
     assert target.read_bytes() == b"keep"
-    assert str(target) in str(err.value)
+    assert f"restore target {target} is not a directory: it is a file" in str(err.value)
+    assert err.value.field == "target"
 
 
 def test_a_target_reached_through_a_symlink_is_refused(
