@@ -28,7 +28,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 
 @pytest.fixture
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    """A new namespace (with its default service account, so pods can be created at once); deleted after."""
+    """A new namespace (with its default service account and root CA ConfigMap, as a real cluster's); deleted after."""
     created = cluster.api(
         "POST",
         "/api/v1/namespaces",
@@ -38,6 +38,12 @@ def namespace(cluster: ControlPlane) -> Iterator[str]:
     cluster.wait(
         lambda: cluster.exists(f"/api/v1/namespaces/{name}/serviceaccounts/default"),
         f"the default service account in namespace {name}",
+    )
+    # the root CA publisher adds this ConfigMap a moment after the namespace; tests that list a
+    # namespace's objects expect it, so wait for it as for the service account (CI once saw it missing)
+    cluster.wait(
+        lambda: cluster.exists(f"/api/v1/namespaces/{name}/configmaps/kube-root-ca.crt"),
+        f"the kube-root-ca.crt ConfigMap in namespace {name}",
     )
     yield name
     try:
