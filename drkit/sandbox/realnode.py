@@ -371,7 +371,7 @@ def teardown(record: dict[str, Any], *, containerd: process.Process | None = Non
                                timeout=20, check=False)  # fmt: skip
     if containerd is not None:
         containerd.stop()
-    _kill_matching(socket)
+    _kill_matching(socket, str(Path(record["workdir"]) / "containerd" / "config.toml"))
     _unmount_under(Path(record["workdir"]))
     short = Path(socket).parent
     if short.parent == SOCKET_ROOT:
@@ -379,8 +379,11 @@ def teardown(record: dict[str, Any], *, containerd: process.Process | None = Non
         shutil.rmtree(short, ignore_errors=True)
 
 
-def _kill_matching(socket: str) -> None:
-    """SIGKILL the shims (and a detached containerd) started with ``socket`` on their command line."""
+def _kill_matching(socket: str, config: str) -> None:
+    """SIGKILL the node's containerd and its shims: a containerd process (by its first argument) whose
+    command line names the node's ``socket`` (the shims) or its ``config`` file (containerd itself,
+    started with ``--config`` only, so ``drkit sandbox down`` finds it from the state file alone)."""
+    wanted = (socket.encode(), config.encode())
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -388,7 +391,7 @@ def _kill_matching(socket: str) -> None:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(socket.encode() in a for a in argv) and any(b"containerd" in a for a in argv[:1]):
+        if any(b"containerd" in a for a in argv[:1]) and any(w in a for a in argv for w in wanted):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(proc.name), signal.SIGKILL)
     time.sleep(0.2)

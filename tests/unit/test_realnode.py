@@ -190,3 +190,33 @@ def test_a_deep_node_directory_still_gets_a_socket_path_unix_accepts(tmp_path: P
     sock = realnode.socket_dir(deep) / "containerd.sock.ttrpc"
     assert len(str(sock)) < 104
     assert realnode.socket_dir(deep) != realnode.socket_dir(deep.parent / "node-1")  # one per node
+
+
+def test_teardown_from_the_state_file_kills_a_containerd_started_with_only_its_config(tmp_path: Path) -> None:
+    """containerd's command line names its config, not its socket: `sandbox down` (no process handle)
+    must still find it; a containerd of another node's directory is left alone."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "bin" / "containerd"  # argv[0] names containerd, like the real one
+    fake.parent.mkdir()
+    fake.symlink_to(sys.executable)
+    sleeper = [str(fake), "-c", "import time; time.sleep(120)"]
+
+    def start(workdir: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*sleeper, "--config", str(workdir / "containerd" / "config.toml")])
+
+    mine, other = start(tmp_path / "n1"), start(tmp_path / "n10")
+    try:
+        record = {
+            "socket": str(tmp_path / "sock" / "containerd.sock"),
+            "ctr": "ctr",
+            "workdir": str(tmp_path / "n1"),
+        }
+        realnode.teardown(record)
+        assert mine.wait(timeout=10) == -9
+        assert other.poll() is None
+    finally:
+        for p in (mine, other):
+            p.kill()
+            p.wait()
