@@ -1,8 +1,8 @@
 """The tree of a snapshot being written from paths, which stores and drops finished directories.
 
 :class:`SealingTree` collects a cluster snapshot's entries by path (``resources/core/v1/...``,
-``etcd/snapshot.db``), like :class:`~drkit.repo.engine.vtree.VirtualTree`, but does not keep every
-entry until the end: :meth:`SealingTree.seal` stores a directory's trees as soon as its writer says
+``etcd/snapshot.db``), creating intermediate directories implicitly, but does not keep every entry
+until the end: :meth:`SealingTree.seal` stores a directory's trees as soon as its writer says
 it is done with it, and keeps only what a later addition there would need to reopen it (its
 entries' compact form, zlib-compressed: tens of bytes per entry instead of a ``Node`` each);
 ``final=True`` drops even that (an addition there is then refused). So a capture of 100k API objects
