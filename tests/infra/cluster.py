@@ -28,7 +28,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
 
 @pytest.fixture
 def namespace(cluster: ControlPlane) -> Iterator[str]:
-    """A new namespace (with its default service account and root CA ConfigMap, as a real cluster's); deleted after."""
+    """A new namespace with its default service account and root CA ConfigMap; deleted after."""
     created = cluster.api(
         "POST",
         "/api/v1/namespaces",
