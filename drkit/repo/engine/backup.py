@@ -296,6 +296,10 @@ class TreeBackup:
                 self._flush_batch()  # the oldest may wait for the batch still being filled
             late.popleft()
             head.id = self._store(head.nodes, head.pending, head.dirs)
+            # Only the id is wanted from now on: the parent's ``_LateDir`` keeps this object (and
+            # the walk's top keeps every parent) until the walk ends, so its entries, its files'
+            # ``lstat`` results and chunk slots would stay alive with it (~30 objects per file).
+            head.nodes, head.pending, head.dirs = [], [], []
 
     def _skip(self, rel: bytes, why: str) -> None:
         assert self._result is not None
