@@ -39,6 +39,7 @@ from drkit.storage.base import LockMode
 if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the Kubernetes client ~0.5 s)
     from drkit.capture.volumes import VolumeCapture, VolumeOptions
     from drkit.etcd import EtcdClient
+    from drkit.etcd.early import EarlySnapshot
     from drkit.kube.client import KubeClient
 
 ETCD_PATH = "etcd/snapshot.db"
@@ -143,16 +144,30 @@ def _use_lock(repo: Repository, request: ClusterBackupRequest) -> None:
         ) from None
 
 
+def start_etcd(request: ClusterBackupRequest) -> EarlySnapshot | None:
+    """Ask etcd for the Status and HashKV that open the snapshot of ``request`` on a thread, so that
+    opening the repository (scrypt) overlaps them; hand the result to :func:`backup_cluster` and
+    close it. None without etcd, or when the request asks for a repository lock:
+    :func:`backup_cluster` refuses a lock it cannot give before etcd is asked for anything."""
+    if request.etcd is None or request.lock_mode is not None or request.lock_period is not None:
+        return None
+    from drkit.etcd.early import EarlySnapshot
+
+    return EarlySnapshot(request.etcd.snapshot)
+
+
 def backup_cluster(
     repo: Repository,
     request: ClusterBackupRequest,
     *,
     notify: Notify | None = None,
     progress: Progress | None = None,
+    etcd_start: EarlySnapshot | None = None,
 ) -> ClusterBackupResult:
     """Capture etcd (if configured) and the API resources (if configured) into one new snapshot.
     ``notify`` hears each phase's messages; ``progress`` counts the bytes stored, phase by phase
-    (``etcd``, ``resources``, ``volumes``)."""
+    (``etcd``, ``resources``, ``volumes``). ``etcd_start``: what :func:`start_etcd` started for this
+    request (the caller closes it); without it the snapshot is started here."""
     if request.etcd is None and request.kube is None:
         raise ConfigError("nothing to back up: give a Kubernetes context/kubeconfig, etcd endpoints, or both")
     say = notify or (lambda _msg: None)
@@ -172,7 +187,7 @@ def backup_cluster(
     with repo.new_snapshot(kind="cluster", tags=request.tags, host=request.host, progress=progress) as snap:
         if request.etcd is not None:
             bars.start("etcd", None)
-            stream = request.etcd.snapshot()
+            stream = etcd_start.stream() if etcd_start is not None else request.etcd.snapshot()
             say(f"etcd: streaming a snapshot from {stream.endpoint}")
             with stream:
                 size = snap.add_stream(ETCD_PATH, stream)

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -259,7 +259,7 @@ def backup_run(
     cannot be listed (forbidden, gone) and volumes that fail are reported one by one and the command
     exits 1 (partial).
     """
-    from drkit.capture.cluster import backup_cluster
+    from drkit.capture.cluster import backup_cluster, start_etcd
     from drkit.capture.request import request_from_settings
 
     schedule_name: str | None = None
@@ -299,9 +299,13 @@ def backup_run(
         )
         request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
     with _run_lines(schedule_name) as finished:
-        r = repo.open_for_backup(write_only)
-        bars = make_progress(progress)
-        result = backup_cluster(r, request, notify=phase_printer(bars, progress), progress=bars)
+        etcd_start = start_etcd(request)  # etcd's Status and HashKV while the key is derived
+        with etcd_start or nullcontext():
+            r = repo.open_for_backup(write_only)
+            bars = make_progress(progress)
+            result = backup_cluster(
+                r, request, notify=phase_printer(bars, progress), progress=bars, etcd_start=etcd_start
+            )
         finished(result)
     snap = result.snapshot
     note(snapshot=snap.id)
