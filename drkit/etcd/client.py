@@ -195,6 +195,7 @@ class EtcdClient:
         if protocol == "gateway":
             body = self._transport.stream(ep, "/v3/maintenance/snapshot", {})
             return SnapshotStream(ep, before, hash_before, body, after)
+        grpcsnapshot.preload()
         messages = grpcsnapshot.stream(ep, self.tls, self._transport.read_timeout)
         parser = grpcsnapshot.GrpcSnapshotParser(f"etcd {ep} snapshot")
         return SnapshotStream(ep, before, hash_before, messages, after, parser=parser)

@@ -7,6 +7,8 @@ the streams are real :class:`SnapshotStream` objects over a recorded gateway str
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -55,7 +57,8 @@ def test_status_and_hashkv_run_on_another_thread_and_the_stream_is_handed_over_w
     with EarlySnapshot(open_stream) as early:
         stream = early.stream()
         data = b"".join(stream)
-    assert callers and callers[0] != threading.get_ident()
+    assert len(callers) == 1
+    assert callers[0] != threading.get_ident(), "Status and HashKV ran on the caller's thread"
     assert data == b"".join(streams.blobs(streams.recorded()))
     assert stream.result.size == 114688
     assert not body.closed, "a stream that was taken is the taker's, not closed behind its back"
@@ -75,7 +78,7 @@ def test_the_error_of_status_or_hashkv_is_raised_by_stream() -> None:
 def test_a_stream_nobody_took_is_closed() -> None:
     body = Body(streams.recorded())
     early = EarlySnapshot(lambda: make_stream(body))
-    early._thread.join()  # noqa: SLF001 - the stream exists: close() must close it
+    early._thread.join()  # the stream exists: close() must close it
     early.close()
     assert body.closed
     with pytest.raises(RuntimeError, match="taken or closed"):
@@ -93,7 +96,7 @@ def test_a_stream_that_arrives_after_close_is_closed() -> None:
     early = EarlySnapshot(open_stream)
     early.close()  # e.g. the repository did not open
     go.set()
-    early._thread.join()  # noqa: SLF001
+    early._thread.join()
     assert body.closed
 
 
@@ -106,3 +109,15 @@ def test_start_etcd_only_with_etcd_and_without_a_lock_to_check_first() -> None:
     assert isinstance(early, EarlySnapshot)
     with early, pytest.raises(EtcdUnavailable):  # nothing listens on port 9
         early.stream()
+
+
+def test_preload_imports_grpc_which_importing_the_client_does_not() -> None:
+    code = (
+        "import sys\n"
+        "from drkit.etcd import EtcdClient, grpcsnapshot\n"
+        "before = 'grpc' in sys.modules\n"
+        "grpcsnapshot.preload()\n"
+        "print(before, 'grpc' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
