@@ -18,13 +18,14 @@ from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.commit import commit_snapshot
 from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.references import Referenced
 from drkit.repo.engine.snapshotref import find_snapshot, forgettable_id
 from drkit.repo.engine.snapshotwriter import SnapshotWriter
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once, utcnow
 from drkit.repo.format.bootstrap import Opened, create, open_config
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.index import BlobKey, LoadedIndex, PackRecord, load_index
+from drkit.repo.format.index import LoadedIndex, PackRecord, load_index
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import (
@@ -382,7 +383,7 @@ class Repository:
         )
 
     def commit_snapshot(
-        self, snap: Snapshot, writer: BlobWriter, referenced: set[BlobKey], started: float
+        self, snap: Snapshot, writer: BlobWriter, referenced: Referenced, started: float
     ) -> Snapshot:
         """Lock what ``snap`` references, then store its manifest (engine/commit.py); the snapshot
         list this handle caches gets it too."""

@@ -15,10 +15,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from drkit.errors import DrkitError
-from drkit.repo.engine.references import lock_references
+from drkit.repo.engine.references import Referenced, lock_references
 from drkit.repo.format import catalog
 from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, put_once
-from drkit.repo.format.index import BlobKey, MasterIndex
+from drkit.repo.format.index import MasterIndex
 from drkit.repo.format.layout import CONFIG_KEY, object_name, snapshot_key
 from drkit.repo.format.manifest import encode_manifest
 from drkit.repo.format.model import Snapshot
@@ -37,7 +37,7 @@ def commit_snapshot(
     snap: Snapshot,
     *,
     writer: BlobWriter,
-    referenced: set[BlobKey],
+    referenced: Referenced,
     started: float,
     lock: LockPolicy,
     keys: WriteKeys,

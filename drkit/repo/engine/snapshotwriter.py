@@ -43,12 +43,12 @@ from drkit.errors import ConfigError, DrkitError
 from drkit.repo.engine.backup import INLINE_BELOW, ParentTrees, TreeBackup
 from drkit.repo.engine.opentree import SealingTree
 from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.references import ReferencedBlobs
 from drkit.repo.engine.target import SnapshotTarget
 from drkit.repo.engine.vtree import DIR_MODE, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
-from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.format.tree import Node, NodeType, encode_tree
 
@@ -134,7 +134,7 @@ class SnapshotWriter:
         self._mtimes: dict[datetime, int] = {}
         self._parent = self._find_parent()
         self._writer: BlobWriter = target.blob_writer()
-        self._referenced: set[BlobKey] = set()
+        self._referenced = ReferencedBlobs(self._writer.index)  # as packs: no key per blob kept
         self._ref_lock = threading.Lock()
         self._local = threading.local()
         self._workers = max(1, target.settings.workers)

@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Protocol
 
 from drkit.repo.engine.backup import ParentTrees
+from drkit.repo.engine.references import Referenced
 from drkit.repo.format.blobwriter import BlobWriter, WriterSettings
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import Snapshot
 
 
@@ -48,7 +48,7 @@ class SnapshotTarget(Protocol):
         ...
 
     def commit_snapshot(
-        self, snap: Snapshot, writer: BlobWriter, referenced: set[BlobKey], started: float
+        self, snap: Snapshot, writer: BlobWriter, referenced: Referenced, started: float
     ) -> Snapshot:
         """Lock what ``snap`` references, then store its manifest (``writer`` closed); the stored
         snapshot, with its id."""

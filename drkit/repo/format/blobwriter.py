@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta
 from drkit.repo.format.blobs import BlobType, seal_blob
 from drkit.repo.format.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
 from drkit.repo.format.layout import index_key, object_name, pack_key
-from drkit.repo.format.pack import PackBuilder, PackEntry
+from drkit.repo.format.pack import PackBuilder
+from drkit.repo.format.packentries import PackEntries
 from drkit.repo.format.retainuntil import retention_at
 from drkit.repo.format.sealing import WriteKeys
 from drkit.storage.base import LockMode, Store
@@ -94,12 +95,14 @@ class BlobWriter:
         self.settings = settings
         self.compression_level = compression_level
         self._pack_lock = threading.Lock()
-        self._pending: set[tuple[BlobType, bytes]] = set()
+        # the ids of blobs sealed but not yet in the index, by type (ids, not (type, id) tuples: ~60
+        # bytes a blob less while a pack of small blobs fills)
+        self._pending: dict[int, set[bytes]] = {t: set() for t in BlobType}
         self._builders = {
             BlobType.DATA: PackBuilder(key.sealer_id),
             BlobType.TREE: PackBuilder(key.sealer_id),
         }
-        self._queue: queue.Queue[tuple[bytes, tuple[PackEntry, ...]] | _Sentinel] = queue.Queue(
+        self._queue: queue.Queue[tuple[bytes, PackEntries] | _Sentinel] = queue.Queue(
             maxsize=max(1, settings.queued_packs)
         )
         self._batch: list[PackRecord] = []
@@ -120,8 +123,7 @@ class BlobWriter:
     # -- producer side -----------------------------------------------------------------------
 
     def known(self, blob_type: BlobType, blob_id: bytes) -> bool:
-        k = (blob_type, blob_id)
-        return k in self.index or k in self._pending
+        return (blob_type, blob_id) in self.index or blob_id in self._pending[blob_type]
 
     def add(self, blob_type: BlobType, raw: bytes) -> bytes:
         """Store ``raw`` unless already known; return its id. Thread-safe."""
@@ -132,16 +134,16 @@ class BlobWriter:
         sealed = seal_blob(self.key, blob_type, blob_id, raw, level=self.compression_level)
         with self._pack_lock:
             self._raise_if_failed()
-            k = (blob_type, blob_id)
-            if k in self._pending or k in self.index:
+            pending = self._pending[blob_type]
+            if blob_id in pending or (blob_type, blob_id) in self.index:
                 return blob_id
-            self._pending.add(k)
+            pending.add(blob_id)
             builder = self._builders[blob_type]
             builder.add(blob_type, blob_id, sealed, len(raw))
             self.new_bytes += len(raw)
             if builder.size >= self.pack_size:
                 self._builders[blob_type] = PackBuilder(self.key.sealer_id)
-                self._queue.put((builder.finish(self.key), tuple(builder.entries)))
+                self._queue.put((builder.finish(self.key), builder.entries))
         return blob_id
 
     def _raise_if_failed(self) -> None:
@@ -162,7 +164,7 @@ class BlobWriter:
             except BaseException as e:  # noqa: BLE001 - handed to the producer thread
                 self._error = e
 
-    def _upload(self, item: tuple[bytes, tuple[PackEntry, ...]]) -> None:
+    def _upload(self, item: tuple[bytes, PackEntries]) -> None:
         data, entries = item
         pack_id = object_name(data)
         vid, until = put_once(self.store, pack_key(pack_id), data, self.lock)
@@ -171,8 +173,9 @@ class BlobWriter:
         # known through the index from now on (~100 bytes less per blob). Not under _pack_lock: a
         # producer holds it while it waits for room in the queue this thread empties. Each discard
         # is one atomic set operation, and add() finds the blob in the index either way.
-        for e in entries:
-            self._pending.discard((e.type, e.id))
+        ids, types, pending = entries.ids, entries.types, self._pending
+        for i in range(len(types)):
+            pending[types[i]].discard(ids[i * 32 : i * 32 + 32])
         with self._batch_lock:
             self.stored_bytes += len(data)
             self.new_packs.append(record)
@@ -205,7 +208,7 @@ class BlobWriter:
                     for t, builder in self._builders.items():
                         if len(builder):
                             self._builders[t] = PackBuilder(self.key.sealer_id)
-                            self._queue.put((builder.finish(self.key), tuple(builder.entries)))
+                            self._queue.put((builder.finish(self.key), builder.entries))
         finally:
             self._stop_threads()
         self._raise_if_failed()

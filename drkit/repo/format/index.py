@@ -13,7 +13,9 @@ Index objects are written after the packs they describe; they are a cache of the
 from __future__ import annotations
 
 import json
+import struct
 import threading
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +29,7 @@ from drkit.repo.format.gcpause import collector_paused
 from drkit.repo.format.layout import INDEX_PREFIX, is_object_name, name_of_key
 from drkit.repo.format.model import Problem, ProblemKind
 from drkit.repo.format.objects import VerifiedReader
-from drkit.repo.format.pack import PackEntry
+from drkit.repo.format.packentries import ID_SIZE, NUMS, PackEntries
 from drkit.repo.format.sealing import MASTER_SEALER, WriteKeys
 from drkit.storage.base import Store
 
@@ -39,14 +41,19 @@ BlobKey = tuple[BlobType, bytes]
 
 @dataclass(frozen=True)
 class PackRecord:
-    """A stored pack: its name, the store's version id, its lock, and the blobs inside."""
+    """A stored pack: its name, the store's version id, its lock, and the blobs inside (kept compact:
+    ``PackEntries``; a sequence of ``PackEntry`` given here is converted)."""
 
     id: str
     version_id: str | None
     retain_until: datetime | None
     size: int
-    entries: tuple[PackEntry, ...]
+    entries: PackEntries
     sealer: bytes = MASTER_SEALER
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.entries, PackEntries):
+            object.__setattr__(self, "entries", PackEntries.of(self.entries))
 
 
 class IndexKeys(Protocol):
@@ -107,24 +114,24 @@ def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord
             )
             for p in doc["packs"]
         ]
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, struct.error) as e:
         raise VerificationFailed(f"{where} is malformed: {e}") from None
 
 
-_TYPES: Final = {int(t): t for t in BlobType}
-
-
-def _entries(blobs: list[list[Any]]) -> tuple[PackEntry, ...]:
-    """An index's ``[type, id hex, offset, length, raw_length]`` rows as entries: every number a JSON
-    integer (no float, string or boolean), every type a known one (``KeyError`` otherwise). A dict
-    lookup instead of ``BlobType(...)`` and type checks instead of ``int(...)``: a third of the time
-    on an index of 63k blobs."""
-    types, fromhex, entry = _TYPES, bytes.fromhex, PackEntry
-    out = [entry(types[t], fromhex(i), o, n, r) for t, i, o, n, r in blobs]
-    for t, _, o, n, r in blobs:
+def _entries(blobs: list[list[Any]]) -> PackEntries:
+    """An index's ``[type, id hex, offset, length, raw_length]`` rows as compact entries: every number
+    a JSON integer (no float, string or boolean), every id 64 hex digits, every type a known one
+    (``ValueError`` or ``struct.error`` otherwise). The buffers are built by C loops (``bytes``,
+    ``fromhex``, one ``struct.pack``) after one pass of type checks: no object per blob."""
+    for t, i, o, n, r in blobs:
         if type(t) is not int or type(o) is not int or type(n) is not int or type(r) is not int:
             raise ValueError(f"a blob row holds a non-integer: {[t, o, n, r]!r}")
-    return tuple(out)
+        if type(i) is not str or len(i) != 2 * ID_SIZE:
+            raise ValueError(f"a blob id is not {2 * ID_SIZE} hex digits: {i!r}")
+    types = bytes([row[0] for row in blobs])
+    ids = bytes.fromhex("".join([row[1] for row in blobs]))
+    nums = struct.pack("<" + "QII" * len(blobs), *[x for row in blobs for x in row[2:]])
+    return PackEntries(types, ids, nums)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,40 +142,81 @@ class BlobLocation:
     raw_length: int
 
 
+_HEAD: Final = struct.Struct("=Q")  # a blob id's first 8 bytes: its slot in the table (ids are hashes)
+_LOW: Final = 0xFFFFFFFF
+_FIRST_SLOTS: Final = 1024
+
+
 class MasterIndex:
     """All known blobs -> location, all known packs, and which index object describes each pack.
 
-    Thread-safe for the writer's use: lookups are plain dict reads, updates hold a lock.
+    Compact: each added pack's entries stay in their ``PackEntries`` buffers (49 bytes a blob), and
+    one open-addressing table of 8-byte slots (at most half full) finds a blob's entry by the first
+    8 bytes of its id, probing linearly: ``(record << 32 | position) + 1``, 0 for empty. No Python
+    object per blob (a dict of tuples held ~300 bytes per blob).
+
+    Thread-safe for the writer's use: lookups read without a lock (the table and the records only
+    grow; a larger table is built aside and swapped in whole), updates hold a lock.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # a blob -> its pack's id and entry; a BlobLocation is made when asked for (one object per
-        # blob fewer to build when the index loads)
-        self._blobs: dict[BlobKey, tuple[str, PackEntry]] = {}
+        self._records: list[tuple[str, PackEntries]] = []  # every pack added: its id and entries
+        self._table: tuple[array[int], int] = (array("Q", bytes(8 * _FIRST_SLOTS)), _FIRST_SLOTS - 1)
+        self._count = 0
         self.packs: dict[str, PackRecord] = {}
         self.pack_index: dict[str, str] = {}
         self.index_ids: set[str] = set()
         self.index_versions: dict[str, str | None] = {}  # index object -> the version read or written
 
+    def _find(self, key: BlobKey) -> int:
+        """The slot value (minus one) of ``key``; -1 when not indexed."""
+        t, bid = key
+        if len(bid) != ID_SIZE:
+            return -1
+        slots, mask = self._table
+        records = self._records
+        i: int = _HEAD.unpack_from(bid)[0] & mask
+        while True:
+            v = slots[i]
+            if not v:
+                return -1
+            v -= 1
+            e = records[v >> 32][1]
+            p = v & _LOW
+            if e.types[p] == t and e.ids.startswith(bid, p * ID_SIZE):
+                return v
+            i = (i + 1) & mask
+
     def __contains__(self, key: BlobKey) -> bool:
-        return key in self._blobs
+        return self._find(key) >= 0
 
     def __len__(self) -> int:
-        return len(self._blobs)
+        return self._count
 
     def get(self, key: BlobKey) -> BlobLocation | None:
-        found = self._blobs.get(key)
-        if found is None:
+        v = self._find(key)
+        if v < 0:
             return None
-        pack_id, e = found
-        return BlobLocation(pack_id, e.offset, e.length, e.raw_length)
+        pack_id, e = self._records[v >> 32]
+        offset, length, raw = NUMS.unpack_from(e.nums, (v & _LOW) * NUMS.size)
+        return BlobLocation(pack_id, offset, length, raw)
+
+    def pack_of(self, key: BlobKey) -> str | None:
+        """The id of the pack that holds ``key`` (one shared string per pack), or None."""
+        v = self._find(key)
+        return None if v < 0 else self._records[v >> 32][0]
 
     def pack_ids(self, keys: Iterable[BlobKey]) -> set[str]:
         """The packs that hold ``keys`` (``KeyError`` with the first key that is not indexed): a new
         snapshot's packs from its ~one key per file, without a location object per key."""
-        blobs = self._blobs
-        return {blobs[k][0] for k in keys}
+        found: set[str] = set()
+        for k in keys:
+            p = self.pack_of(k)
+            if p is None:
+                raise KeyError(k)
+            found.add(p)
+        return found
 
     def add_pack(
         self, record: PackRecord, index_id: str | None = None, index_version: str | None = None
@@ -180,11 +228,63 @@ class MasterIndex:
                 self.pack_index.setdefault(record.id, index_id)
                 self.index_ids.add(index_id)
                 self.index_versions.setdefault(index_id, index_version)
-            blobs, pack_id = self._blobs, record.id
-            for e in record.entries:
-                key = (e.type, e.id)
-                if key not in blobs:  # the first pack that holds a blob keeps it
-                    blobs[key] = (pack_id, e)
+            entries = record.entries
+            if not entries:
+                return
+            self._reserve(self._count + len(entries))
+            number = len(self._records)
+            self._records.append((record.id, entries))  # before any slot names it
+            self._count += self._insert(number, entries)
+
+    def _insert(self, number: int, entries: PackEntries) -> int:
+        """Put ``entries`` (record ``number``) into the table, except blobs already in it (the first
+        pack that holds a blob keeps it); how many were new. The table has room (``_reserve``)."""
+        slots, mask = self._table
+        records = self._records
+        types, ids = entries.types, entries.ids
+        heads = memoryview(ids).cast("Q")[::4].tolist()  # each id's first 8 bytes, as _HEAD reads them
+        base = (number << 32) + 1
+        added = 0
+        for p, h in enumerate(heads):
+            i = h & mask
+            t = types[p]
+            while True:
+                v = slots[i]
+                if not v:
+                    slots[i] = base + p
+                    added += 1
+                    break
+                v -= 1
+                e = records[v >> 32][1]
+                q = v & _LOW
+                if (
+                    e.types[q] == t
+                    and e.ids[q * ID_SIZE : (q + 1) * ID_SIZE] == ids[p * ID_SIZE : (p + 1) * ID_SIZE]
+                ):
+                    break  # already indexed
+                i = (i + 1) & mask
+        return added
+
+    def _reserve(self, count: int) -> None:
+        """Grow the table (a new one, filled aside, then swapped in) so that ``count`` blobs fill at
+        most half of it."""
+        slots, mask = self._table
+        if count * 2 <= mask + 1:
+            return
+        size = mask + 1
+        while count * 2 > size:
+            size *= 2
+        new = array("Q", bytes(8 * size))
+        new_mask = size - 1
+        records = self._records
+        for v in slots:
+            if v:
+                e = records[(v - 1) >> 32][1]
+                i = _HEAD.unpack_from(e.ids, ((v - 1) & _LOW) * ID_SIZE)[0] & new_mask
+                while new[i]:
+                    i = (i + 1) & new_mask
+                new[i] = v
+        self._table = (new, new_mask)
 
     def set_index(self, pack_ids: Iterable[str], index_id: str, index_version: str | None = None) -> None:
         with self._lock:
@@ -194,12 +294,20 @@ class MasterIndex:
                 self.pack_index.setdefault(p, index_id)
 
     def blobs(self) -> Iterator[tuple[BlobKey, BlobLocation]]:
-        return iter(
-            [
-                (k, BlobLocation(p, e.offset, e.length, e.raw_length))
-                for k, (p, e) in list(self._blobs.items())
-            ]
-        )
+        slots, _mask = self._table
+        records = self._records
+        found = []
+        for v in slots:
+            if v:
+                pack_id, e = records[(v - 1) >> 32]
+                entry = e.entry((v - 1) & _LOW)
+                found.append(
+                    (
+                        (entry.type, entry.id),
+                        BlobLocation(pack_id, entry.offset, entry.length, entry.raw_length),
+                    )
+                )
+        return iter(found)
 
 
 @dataclass

@@ -16,11 +16,11 @@ The pack's name (and store key ``data/<2 hex>/<name>``) is the BLAKE3 of all of 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import Final
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.packentries import ID_SIZE, NUMS, PackEntries, PackEntriesBuilder, PackEntry
 from drkit.repo.format.sealing import SEALER_ID_SIZE, Openers, WriteKeys
 
 PACK_MAGIC: Final = b"DRKPACK1"
@@ -28,15 +28,6 @@ HEADER_AAD: Final = b"drkit-pack-header"
 BLOBS_START: Final = len(PACK_MAGIC) + SEALER_ID_SIZE
 _ENTRY: Final = struct.Struct("<B32sQII")
 _LEN: Final = struct.Struct("<I")
-
-
-@dataclass(frozen=True, slots=True)
-class PackEntry:
-    type: BlobType
-    id: bytes
-    offset: int
-    length: int
-    raw_length: int
 
 
 class PackBuilder:
@@ -49,10 +40,15 @@ class PackBuilder:
         # growing bytearray copied them on append, again when it grew, and again into bytes)
         self._parts: list[bytes] = [PACK_MAGIC + sealer_id]
         self._size = BLOBS_START
-        self.entries: list[PackEntry] = []
+        self._entries = PackEntriesBuilder()  # 49 bytes a blob, no object per blob
 
     def __len__(self) -> int:
-        return len(self.entries)
+        return len(self._entries)
+
+    @property
+    def entries(self) -> PackEntries:
+        """The entries so far (a copy of the buffers: call once, when the pack is finished)."""
+        return self._entries.freeze()
 
     @property
     def size(self) -> int:
@@ -60,12 +56,17 @@ class PackBuilder:
 
     def add(self, blob_type: BlobType, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
         """Append a sealed blob (kept by reference until :meth:`finish`: ``bytes``, never mutated)."""
-        self.entries.append(PackEntry(blob_type, blob_id, self._size, len(sealed), raw_length))
+        self._entries.append(blob_type, blob_id, self._size, len(sealed), raw_length)
         self._parts.append(sealed)
         self._size += len(sealed)
 
     def finish(self, keys: WriteKeys) -> bytes:
-        header = b"".join(_ENTRY.pack(e.type, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
+        e = self._entries.freeze()
+        ids, types = e.ids, e.types
+        header = b"".join(
+            _ENTRY.pack(types[i], ids[i * ID_SIZE : (i + 1) * ID_SIZE], *nums)
+            for i, nums in enumerate(NUMS.iter_unpack(e.nums))
+        )
         sealed = keys.seal(header, HEADER_AAD)
         return b"".join([*self._parts, sealed, _LEN.pack(len(sealed))])
 

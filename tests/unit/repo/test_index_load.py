@@ -71,6 +71,11 @@ def test_rows_decode_into_the_entries_and_types_written() -> None:
         [2, ID_A.hex(), 24, 100, 300],  # an unknown type
         [0, 1234, 24, 100, 300],  # an id that is not hex text
         [0, ID_A.hex(), 24, 100],  # a short row
+        [0, ID_A.hex()[:-2], 24, 100, 300],  # an id of 31 bytes
+        [0, ID_A.hex()[:-2] + "zz", 24, 100, 300],  # an id that is not hex
+        [0, " " + ID_A.hex()[:-1], 24, 100, 300],  # 64 characters, not 64 hex digits
+        [0, ID_A.hex(), 2**64, 100, 300],  # an offset beyond u64
+        [0, ID_A.hex(), 24, -1, 300],  # a negative length
     ],
 )
 def test_a_row_that_is_not_the_documented_integers_is_malformed(row: list[Any]) -> None:

@@ -13,8 +13,10 @@ import pytest
 from drkit.repo.engine.progress import CountingProgress, PhaseRecord
 from drkit.repo.engine.verify import Verifier
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.index import MasterIndex
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.model import ProblemKind, Snapshot
+from drkit.repo.format.packentries import PackEntries
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SafeStore, make_tree, new_repo, open_repo
 
@@ -112,10 +114,20 @@ def _data_entry(repo: Repository, snap: Snapshot) -> tuple[bytes, str]:
     raise AssertionError("no data blob")
 
 
+def _forget_blob(repo: Repository, blob_id: bytes) -> None:
+    """The repository's index built again without ``blob_id``'s entries (as if no index listed it)."""
+    loaded = repo._load_index()
+    old, index = loaded.index, MasterIndex()
+    for pack_id, record in old.packs.items():
+        entries = PackEntries.of(e for e in record.entries if e.id != blob_id)
+        index.add_pack(replace(record, entries=entries), old.pack_index.get(pack_id))
+    loaded.index = index
+
+
 def test_a_chunk_in_no_index_is_missing_and_names_its_snapshot(tmp_path: Path) -> None:
     _store, repo, snap = _one_file_snapshot(tmp_path)
     chunk, _pack = _data_entry(repo, snap)
-    del repo._load_index().index._blobs[(BlobType.DATA, chunk)]
+    _forget_blob(repo, chunk)
     report = repo.verify()
     assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
         (
