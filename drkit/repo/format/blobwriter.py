@@ -157,12 +157,13 @@ class BlobWriter:
             item = self._queue.get()
             if isinstance(item, _Sentinel):
                 return
-            if self._error is not None:
-                continue  # drain without uploading after a failure
-            try:
-                self._upload(item)
-            except BaseException as e:  # noqa: BLE001 - handed to the producer thread
-                self._error = e
+            if self._error is None:  # else drain without uploading after a failure
+                try:
+                    self._upload(item)
+                except BaseException as e:  # noqa: BLE001 - handed to the producer thread
+                    self._error = e
+            # the pack's bytes (a whole pack_size) are not kept while this thread waits for the next
+            del item
 
     def _upload(self, item: tuple[bytes, PackEntries]) -> None:
         data, entries = item

@@ -61,6 +61,7 @@ class PackBuilder:
         self._size += len(sealed)
 
     def finish(self, keys: WriteKeys) -> bytes:
+        """The pack's bytes. The builder lets go of the sealed blobs: call once (``entries`` stays)."""
         e = self._entries.freeze()
         ids, types = e.ids, e.types
         header = b"".join(
@@ -68,7 +69,9 @@ class PackBuilder:
             for i, nums in enumerate(NUMS.iter_unpack(e.nums))
         )
         sealed = keys.seal(header, HEADER_AAD)
-        return b"".join([*self._parts, sealed, _LEN.pack(len(sealed))])
+        parts, self._parts = self._parts, []  # freed with the join: not held beside the pack's bytes
+        parts += (sealed, _LEN.pack(len(sealed)))
+        return b"".join(parts)
 
 
 def pack_sealer(data: bytes | memoryview, *, where: str) -> bytes:

@@ -4,6 +4,7 @@ back at the offsets its entries name, the sealed header, its length; ``size`` co
 from __future__ import annotations
 
 import struct
+import sys
 
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType
@@ -42,3 +43,15 @@ def test_the_pack_bytes_are_the_blobs_in_order_then_the_header() -> None:
     (header_len,) = struct.unpack("<I", data[-4:])
     assert len(data) == BLOBS_START + 88 + header_len + 4
     assert read_header(_openers(), data, where="p") == (MASTER_SEALER, builder.entries)
+
+
+def test_a_finished_builder_no_longer_holds_the_sealed_blobs() -> None:
+    """The pack's bytes are a copy of its blobs: the builder lets go of them (a whole pack_size held
+    beside the pack while it waited for the upload queue)."""
+    sealed = bytes(1000)
+    builder = PackBuilder(MASTER_SEALER)
+    builder.add(BlobType.DATA, bytes([1]) * 32, sealed, 1000)
+    held = sys.getrefcount(sealed)
+    builder.finish(W)
+    assert sys.getrefcount(sealed) == held - 1
+    assert list(builder.entries) == [PackEntry(BlobType.DATA, bytes([1]) * 32, BLOBS_START, 1000, 1000)]
