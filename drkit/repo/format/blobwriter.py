@@ -27,7 +27,7 @@ from drkit.repo.format.sealing import WriteKeys
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists
 
-assert INDEX_VERSION == 1
+assert INDEX_VERSION == 2
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Index objects (which blob is where) and the in-memory master index built from them.
 
-An index object is ``seal(index_key, zstd(json), aad = "drkit-index")`` stored at ``index/<name>``.
-Its JSON (docs/format.md)::
+An index object is ``seal(index_key, zstd(body), aad = "drkit-index")`` stored at ``index/<name>``.
+Its body (docs/format.md, "Index objects") is written in version 2: binary, each pack's entries as
+the three columns :class:`PackEntries` holds in memory, so that loading one is slicing. Version 1,
+JSON, is still read::
 
     {"version": 1, "packs": [{"id": hex, "version_id": str|null, "retain_until": iso|null,
                               "size": int, "blobs": [[type, id hex, offset, length, raw_length], ...]}]}
@@ -34,7 +36,13 @@ from drkit.repo.format.sealing import MASTER_SEALER, WriteKeys
 from drkit.storage.base import Store
 
 INDEX_AAD: Final = b"drkit-index"
-INDEX_VERSION: Final = 1
+INDEX_VERSION: Final = 2
+INDEX_MAGIC: Final = b"DRKIDX\x00\x02"
+"""The first bytes of a version 2 body (a version 1 body is JSON: it starts with ``{``)."""
+_COUNT: Final = struct.Struct("<I")
+_PACK: Final = struct.Struct("<IQ16s")  # blob count, size, sealer id
+_TEXT: Final = struct.Struct("<H")  # a string's length in bytes; NULL_TEXT: none
+NULL_TEXT: Final = 0xFFFF
 
 BlobKey = tuple[BlobType, bytes]
 
@@ -73,26 +81,40 @@ def _parse_time(v: object) -> datetime | None:
     return t
 
 
+def _text(out: list[bytes], value: str | None) -> None:
+    if value is None:
+        out.append(_TEXT.pack(NULL_TEXT))
+        return
+    raw = value.encode()
+    if len(raw) >= NULL_TEXT:
+        raise ValueError(f"a string of {len(raw)} bytes in an index object")
+    out += (_TEXT.pack(len(raw)), raw)
+
+
+def encode_index_body(packs: Iterable[PackRecord]) -> bytes:
+    """The version 2 body (docs/format.md): magic, pack count, then per pack its blob count, size,
+    sealer id, id, version id and retain-until (each a u16-length string or NULL_TEXT), and its
+    entries as three columns: types, ids, (offset, length, raw length)."""
+    records = list(packs)
+    out = [INDEX_MAGIC, _COUNT.pack(len(records))]
+    for p in records:
+        e = p.entries
+        out.append(_PACK.pack(len(e), p.size, p.sealer))
+        _text(out, p.id)
+        _text(out, p.version_id)
+        _text(out, _iso(p.retain_until))
+        out += (e.types, e.ids, e.nums)
+    return b"".join(out)
+
+
 def encode_index(keys: WriteKeys, packs: Iterable[PackRecord]) -> bytes:
-    doc = {
-        "version": INDEX_VERSION,
-        "packs": [
-            {
-                "id": p.id,
-                "version_id": p.version_id,
-                "retain_until": _iso(p.retain_until),
-                "size": p.size,
-                "sealer": p.sealer.hex(),
-                "blobs": [[int(e.type), e.id.hex(), e.offset, e.length, e.raw_length] for e in p.entries],
-            }
-            for p in packs
-        ],
-    }
-    body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    body = encode_index_body(packs)
     return keys.seal_index(zstandard.ZstdCompressor(level=3).compress(body), INDEX_AAD)
 
 
 def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord]:
+    """An index object's packs, version 2 or 1 (``VerificationFailed`` naming ``where`` when it does
+    not authenticate, decompress or parse)."""
     try:
         body = zstandard.ZstdDecompressor().decompress(keys.open_index(data, INDEX_AAD))
     except VerificationFailed:
@@ -100,8 +122,12 @@ def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord
     except zstandard.ZstdError as e:
         raise VerificationFailed(f"{where} does not decompress: {e}") from None
     try:
+        if body.startswith(INDEX_MAGIC):
+            return _decode_v2(body)
+        if body.startswith(INDEX_MAGIC[:-1]):
+            raise VerificationFailed(f"{where} has unknown version {body[len(INDEX_MAGIC) - 1]}")
         doc: dict[str, Any] = json.loads(body)
-        if doc.get("version") != INDEX_VERSION:
+        if doc.get("version") != 1:
             raise VerificationFailed(f"{where} has unknown version {doc.get('version')!r}")
         return [
             PackRecord(
@@ -116,6 +142,46 @@ def decode_index(keys: IndexKeys, data: bytes, *, where: str) -> list[PackRecord
         ]
     except (KeyError, TypeError, ValueError, struct.error) as e:
         raise VerificationFailed(f"{where} is malformed: {e}") from None
+
+
+def _decode_v2(body: bytes) -> list[PackRecord]:
+    """Version 2's packs: each read with a few ``struct`` calls and three slices, nothing per blob.
+    ``ValueError`` or ``struct.error`` for a body truncated, with trailing bytes, or with a field
+    out of its range (PackEntries checks the types)."""
+    view = memoryview(body)
+    (count,) = _COUNT.unpack_from(body, len(INDEX_MAGIC))
+    pos = len(INDEX_MAGIC) + _COUNT.size
+    records: list[PackRecord] = []
+
+    def text() -> str | None:
+        nonlocal pos
+        (n,) = _TEXT.unpack_from(body, pos)
+        pos += _TEXT.size
+        if n == NULL_TEXT:
+            return None
+        if pos + n > len(body):
+            raise ValueError("truncated")
+        value = str(view[pos : pos + n], "utf-8")
+        pos += n
+        return value
+
+    for _ in range(count):
+        n, size, sealer = _PACK.unpack_from(body, pos)
+        pos += _PACK.size
+        pack_id = text()
+        if pack_id is None:
+            raise ValueError("a pack without an id")
+        version_id = text()
+        retain_until = _parse_time(text())
+        ends = (pos + n, pos + n * (1 + ID_SIZE), pos + n * (1 + ID_SIZE + NUMS.size))
+        if ends[2] > len(body):
+            raise ValueError("truncated")
+        entries = PackEntries(body[pos : ends[0]], body[ends[0] : ends[1]], body[ends[1] : ends[2]])
+        pos = ends[2]
+        records.append(PackRecord(pack_id, version_id, retain_until, size, entries, sealer))
+    if pos != len(body):
+        raise ValueError(f"{len(body) - pos} bytes after the last pack")
+    return records
 
 
 def _entries(blobs: list[list[Any]]) -> PackEntries:
