@@ -355,13 +355,18 @@ class RealNode:
         teardown(self.record(), containerd=self.containerd)
 
 
+NETNS_DIRS = (Path("/var/run/netns"), Path("/run/netns"))
+
+
 def teardown(record: dict[str, Any], *, containerd: process.Process | None = None) -> None:
     """Everything a node leaves behind once its kubelet is stopped: containers (killed through
     containerd while it still runs), containerd, its shims, and mounts under the node's directory.
     ``record`` is :meth:`RealNode.record` (``drkit sandbox down`` has only the state file)."""
     socket = record["socket"]
     ctr = [record["ctr"], "--address", socket, "--namespace", "k8s.io"]
+    netns: set[Path] = set()
     if Path(socket).is_socket():
+        netns = _pod_network_namespaces(ctr)
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             tasks = subprocess.run(
                 [*ctr, "tasks", "ls", "-q"], capture_output=True, text=True, timeout=20, check=False
@@ -373,10 +378,34 @@ def teardown(record: dict[str, Any], *, containerd: process.Process | None = Non
         containerd.stop()
     _kill_matching(socket, str(Path(record["workdir"]) / "containerd" / "config.toml"))
     _unmount_under(Path(record["workdir"]))
+    for path in sorted(netns):  # containerd removes these when it removes a pod; killed, it cannot
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+        path.unlink(missing_ok=True)
     short = Path(socket).parent
     if short.parent == SOCKET_ROOT:
         _unmount_under(short)
         shutil.rmtree(short, ignore_errors=True)
+
+
+def _pod_network_namespaces(ctr: list[str]) -> set[Path]:
+    """The named network namespaces (``/var/run/netns/cni-...``) the node's containers run in, from
+    their OCI specs: the CNI plugins make one per pod and only a pod's removal unmounts it."""
+    found: set[Path] = set()
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        ids = subprocess.run([*ctr, "containers", "ls", "-q"], capture_output=True, text=True, timeout=20,
+                             check=False).stdout.split()  # fmt: skip
+        for cid in ids:
+            info = subprocess.run([*ctr, "containers", "info", cid], capture_output=True, text=True,
+                                  timeout=20, check=False)  # fmt: skip
+            try:
+                spec = json.loads(info.stdout).get("Spec") or {}
+            except (ValueError, AttributeError):
+                continue
+            for ns in (spec.get("linux") or {}).get("namespaces") or []:
+                path = Path(str(ns.get("path") or ""))
+                if ns.get("type") == "network" and path.parent in NETNS_DIRS and path.name.startswith("cni-"):
+                    found.add(path)
+    return found
 
 
 def _kill_matching(socket: str, config: str) -> None:

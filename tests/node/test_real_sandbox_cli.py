@@ -38,11 +38,17 @@ def _processes_under(directory: Path) -> list[str]:
     return found
 
 
+def _netns() -> set[str]:
+    named = Path("/run/netns")
+    return {p.name for p in named.iterdir()} if named.is_dir() else set()
+
+
 def test_sandbox_up_with_a_real_node_tells_where_pods_reach_s3_and_down_cleans_up(
     real_cluster: ControlPlane, tmp_path: Path
 ) -> None:
     del real_cluster  # only to share the session's requirements check (root, kubelet, images)
     directory = tmp_path / "sandbox"
+    netns_before = _netns()
     up = _drkit("sandbox", "up", "--dir", str(directory), "--real-nodes", "1", "--nodes", "0")
     assert up.returncode == 0, up.stdout + up.stderr
     assert "0 kwok node(s), 1 real node(s)" in up.stdout
@@ -77,6 +83,15 @@ def test_sandbox_up_with_a_real_node_tells_where_pods_reach_s3_and_down_cleans_u
         env_cluster.call("POST", f"/api/v1/namespaces/{ns}/pods", pod)
         env_cluster.wait_done(ns, "reach")
         assert env_cluster.log(ns, "reach").strip() == "200"
+        # a pod still running at `down`: its container is killed, and its network namespace must go too
+        sleeper = w.app_pod("sleeper", "", claim_name=None, once=True)
+        sleeper["spec"]["containers"][0].update(
+            image=w.DRKIT_IMAGE,
+            imagePullPolicy="Never",
+            command=["/opt/drkit/bin/python", "-c", "import time; time.sleep(900)"],
+        )
+        env_cluster.call("POST", f"/api/v1/namespaces/{ns}/pods", sleeper)
+        env_cluster.wait_phase(ns, "sleeper", {"Running"})
     finally:
         down = _drkit("sandbox", "down", "--dir", str(directory))
     assert down.returncode == 0, down.stderr
@@ -92,6 +107,8 @@ def test_sandbox_up_with_a_real_node_tells_where_pods_reach_s3_and_down_cleans_u
     assert _processes_under(directory) == []
     assert _processes_under(socket.parent) == []  # containerd and its shims
     assert not socket.parent.exists()
+    # the pod's network namespace (made by the CNI plugins, named cni-...) is gone with its node
+    assert {n for n in _netns() - netns_before if n.startswith("cni-")} == set()
 
 
 class _Api:
@@ -114,11 +131,14 @@ class _Api:
         self._until(lambda: bool(self.call("GET", f"/api/v1/namespaces/{ns}/serviceaccounts/default")), "sa")
 
     def wait_done(self, ns: str, pod: str) -> None:
-        def done() -> bool:
-            phase = (self.call("GET", f"/api/v1/namespaces/{ns}/pods/{pod}").get("status") or {}).get("phase")
-            return phase in {"Succeeded", "Failed"}
+        self.wait_phase(ns, pod, {"Succeeded", "Failed"})
 
-        self._until(done, f"pod {ns}/{pod} finished")
+    def wait_phase(self, ns: str, pod: str, phases: set[str]) -> None:
+        def reached() -> bool:
+            phase = (self.call("GET", f"/api/v1/namespaces/{ns}/pods/{pod}").get("status") or {}).get("phase")
+            return phase in phases
+
+        self._until(reached, f"pod {ns}/{pod} {'/'.join(sorted(phases))}")
 
     def log(self, ns: str, pod: str) -> str:
         _, body = http.call(
