@@ -15,8 +15,8 @@ def test_an_object_under_snapshots_that_is_no_object_name_is_a_corrupt_problem(t
     repo = new_repo(store)
     src = tmp_path / "src"
     make_tree(src)
+    store.put("snapshots/not-a-drkit-name", b"planted by hand")  # listed first: the others still count
     snap = repo.backup_path(src)
-    store.put("snapshots/not-a-drkit-name", b"planted by hand")
 
     repo = open_repo(store)
     assert [s.id for s in repo.snapshots()] == [snap.id]
