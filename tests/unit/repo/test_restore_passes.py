@@ -71,3 +71,16 @@ def test_owners_are_the_numeric_ids_unless_mapping_by_name_is_asked(
     _restorer(repo, snap.id, owners_by_name=True).run(tmp_path / "by-name")
     st = (tmp_path / "by-name" / "f").stat()
     assert (st.st_uid, st.st_gid) == (4242, 4343)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="setting another owner needs root")
+def test_owners_false_leaves_the_restoring_user_as_owner_even_as_root(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    os.chown(src / "f", 12345, 54321)
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    _restorer(repo, snap.id, owners=False).run(tmp_path / "dst")
+    st = (tmp_path / "dst" / "f").stat()
+    assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
