@@ -1,0 +1,60 @@
+"""``apply_to_series``, what ``forget``/``prune`` apply to a repository's snapshots: the policy applies
+to each series (kind, host, paths) on its own, and a kept cluster snapshot keeps the volume snapshots
+its meta names. Found as gaps by mutation testing (docs/testing.md): ``apply_grouped`` was tested
+with its own grouping, the repository's grouping and references were not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from drkit.repo.engine.retention import Policy, apply_to_series
+from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, KIND_VOLUME, RootMeta, Snapshot, SnapshotStats
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+
+
+def _snap(
+    sid: str, hours_ago: int, *, kind: str = KIND_PATH, host: str = "h", paths: tuple[str, ...] = ("/data",),
+    meta: dict[str, Any] | None = None,
+) -> Snapshot:
+    return Snapshot(
+        id=sid,
+        time=NOW - timedelta(hours=hours_ago),
+        host=host,
+        tags=(),
+        paths=paths,
+        tree=bytes(32),
+        root=RootMeta(0o755, 0, 0, 0),
+        stats=SnapshotStats(),
+        kind=kind,
+        meta=meta or {},
+    )
+
+
+def test_each_kind_host_and_paths_is_a_series_of_its_own() -> None:
+    snaps = [
+        _snap("p-old", 5),
+        _snap("p-new", 1),
+        _snap("other-host", 9, host="h2"),
+        _snap("other-paths", 8, paths=("/etc",)),
+        _snap("cluster", 7, kind=KIND_CLUSTER, paths=()),
+    ]
+    keep, remove, decisions = apply_to_series(snaps, Policy(last=1), NOW)
+    assert keep == ["p-new", "cluster", "other-paths", "other-host"]
+    assert remove == ["p-old"]
+    assert decisions["other-host"].reasons == ("last 1/1",)
+
+
+def test_a_kept_cluster_snapshot_keeps_the_volume_snapshots_its_meta_names() -> None:
+    vol = "ab" * 32
+    meta = {"volumes": {"run": "r1", "mover": "job", "volumes": [{"pvc": "data", "snapshot": vol}]}}
+    snaps = [
+        _snap("c" * 64, 1, kind=KIND_CLUSTER, paths=(), meta=meta),
+        _snap(vol, 3, kind=KIND_VOLUME, paths=("shop/data",)),
+        _snap("cd" * 32, 2, kind=KIND_VOLUME, paths=("shop/data",)),
+    ]
+    keep, remove, decisions = apply_to_series(snaps, Policy(last=1), NOW)
+    assert keep == ["c" * 64, "cd" * 32, vol]
+    assert remove == []
+    assert decisions[vol].reasons == ("referenced by cccccccc",)
