@@ -7,18 +7,46 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from drkit.repo.engine import restore as restore_module
-from drkit.repo.engine.restore import RestoreIncomplete, TreeRestore
+from drkit.repo.engine.progress import CountingProgress
+from drkit.repo.engine.restore import RestoreError, RestoreIncomplete, TreeRestore
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.layout import pack_key
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SafeStore, corrupt, new_repo
 
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+TEMP = ".drkit-restore-"
+
+
+class Watch(CountingProgress):
+    """Calls ``at_start`` once pass 1 has created every entry, ``at_done`` once pass 2 has written data."""
+
+    def __init__(
+        self, at_start: Callable[[], None] | None = None, at_done: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.at_start = at_start
+        self.at_done = at_done
+
+    def start(self, phase: str, total: int | None, unit: str = "B") -> None:
+        super().start(phase, total, unit)
+        if self.at_start is not None:
+            self.at_start()
+
+    def done(self) -> None:
+        if self.at_done is not None:
+            self.at_done()
+        super().done()
+
+
+def _temps(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.name.startswith(TEMP))
 
 
 def _data_packs(repo: Repository) -> list[str]:
@@ -74,6 +102,48 @@ def test_owners_are_the_numeric_ids_unless_mapping_by_name_is_asked(
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="setting another owner needs root")
+@pytest.mark.parametrize(
+    ("users", "groups", "named", "unnamed"),
+    [
+        ({"root": 4242}, {}, (4242, 0), (12345, 54321)),  # a group name unknown here: its number
+        ({}, {"root": 4343}, (0, 4343), (12345, 54321)),  # a user name unknown here: its number
+    ],
+)
+def test_owners_by_name_fall_back_to_the_number_for_each_id_on_its_own(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    users: dict[str, int],
+    groups: dict[str, int],
+    named: tuple[int, int],
+    unnamed: tuple[int, int],
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "named").write_bytes(b"x")
+    os.chown(src / "named", 0, 0)
+    (src / "unnamed").write_bytes(b"y")
+    os.chown(src / "unnamed", 12345, 54321)  # no name on this system: recorded without one
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    asked: list[object] = []
+
+    def lookup(table: dict[str, int]) -> Callable[[object], int | None]:
+        def of(name: object) -> int | None:
+            asked.append(name)
+            return table.get(name) if isinstance(name, str) else None
+
+        return of
+
+    monkeypatch.setattr(restore_module, "uid_of", lookup(users))
+    monkeypatch.setattr(restore_module, "gid_of", lookup(groups))
+    _restorer(repo, snap.id, owners_by_name=True).run(tmp_path / "dst")
+    for name, ids in (("named", named), ("unnamed", unnamed)):
+        st = (tmp_path / "dst" / name).stat()
+        assert (st.st_uid, st.st_gid) == ids, name
+    assert None not in asked  # an entry recorded without a name is not looked up
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="setting another owner needs root")
 def test_owners_false_leaves_the_restoring_user_as_owner_even_as_root(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -84,3 +154,51 @@ def test_owners_false_leaves_the_restoring_user_as_owner_even_as_root(tmp_path: 
     _restorer(repo, snap.id, owners=False).run(tmp_path / "dst")
     st = (tmp_path / "dst" / "f").stat()
     assert (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid())
+
+
+def test_a_temporary_file_swapped_for_a_symlink_is_not_removed_through_it(tmp_path: Path) -> None:
+    """A file whose data could not be read has its temporary file removed, but only if it is still the
+    file the restore made: a symlink put in its place (even to that very file) is left alone."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.bin").write_bytes(random.Random(4).randbytes(30_000))
+    store = SafeStore()
+    repo = new_repo(store)
+    snap = repo.backup_path(src, host="h")
+    for key in _data_packs(repo):
+        corrupt(store, key, at=3)
+    dst = tmp_path / "dst"
+    moved = tmp_path / "moved-away"
+    swapped: list[Path] = []
+
+    def swap() -> None:
+        (temp,) = _temps(dst)
+        temp.rename(moved)
+        temp.symlink_to(moved)
+        swapped.append(temp)
+
+    with pytest.raises(RestoreIncomplete):
+        _restorer(repo, snap.id, progress=Watch(at_done=swap)).run(dst)
+    assert swapped and swapped[0].is_symlink()
+    assert moved.exists()
+
+
+def test_a_failed_restore_removes_its_other_temporary_files_and_keeps_its_own_error(tmp_path: Path) -> None:
+    """After a refusal in pass 2, cleaning up meets a temporary file it can no longer reach (its
+    directory became a file): that is passed over, the others are removed, the refusal is raised."""
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    rng = random.Random(5)
+    (src / "a" / "x.bin").write_bytes(rng.randbytes(20_000))
+    (src / "y.bin").write_bytes(rng.randbytes(20_000))
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    dst = tmp_path / "dst"
+
+    def swap() -> None:
+        (dst / "a").rename(tmp_path / "a-moved")
+        (dst / "a").write_bytes(b"a file where the directory was")
+
+    with pytest.raises(RestoreError, match="is no longer the entry this restore created"):
+        _restorer(repo, snap.id, progress=Watch(at_start=swap), workers=1).run(dst)
+    assert _temps(dst) == []
