@@ -202,3 +202,43 @@ def test_a_failed_restore_removes_its_other_temporary_files_and_keeps_its_own_er
     with pytest.raises(RestoreError, match="is no longer the entry this restore created"):
         _restorer(repo, snap.id, progress=Watch(at_start=swap), workers=1).run(dst)
     assert _temps(dst) == []
+
+
+def test_a_file_or_directory_whose_owner_cannot_be_set_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # owners are set as root
+
+    def fchown(fd: int, uid: int, gid: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "fchown", fchown)
+    dst = tmp_path / "dst"
+    stats = repo.restore_path(snap.id, dst)
+    assert sorted(w for w in stats.warnings if "cannot set owner" in w) == sorted(
+        f"{path}: cannot set owner: Operation not permitted" for path in (dst, dst / "d", dst / "d" / "f")
+    )
+
+
+def test_the_extended_attributes_not_restored_are_counted_over_every_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("f", "g"):
+        (src / name).write_bytes(name.encode())
+        try:
+            os.setxattr(src / name, "user.kept", b"1")
+            os.setxattr(src / name, "trusted.one", b"2")
+        except OSError as e:
+            pytest.skip(f"this filesystem or user cannot set xattrs: {e}")
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    stats = repo.restore_path(snap.id, tmp_path / "dst")
+    assert stats.warnings == ("2 extended attributes outside user.* not restored (not running as root)",)
