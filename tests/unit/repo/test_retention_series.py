@@ -58,3 +58,22 @@ def test_a_kept_cluster_snapshot_keeps_the_volume_snapshots_its_meta_names() -> 
     assert keep == ["c" * 64, "cd" * 32, vol]
     assert remove == []
     assert decisions[vol].reasons == ("referenced by cccccccc",)
+
+
+def test_a_count_over_the_bound_is_refused_naming_the_bound_and_the_option() -> None:
+    from drkit.config.limits import MAX_KEEP_COUNT
+    from drkit.errors import ConfigError
+    from drkit.repo.engine.retention import policy_from_options
+
+    too_many = MAX_KEEP_COUNT + 1  # as many digits as the bound: refused by Policy, not by the parser
+    for given in (too_many, str(too_many)):
+        try:
+            policy_from_options(keep_daily=given)
+        except ConfigError as e:
+            assert (e.message, e.field, e.hint) == (
+                f"keep-daily: a count must be at most {MAX_KEEP_COUNT}, got {too_many}",
+                "keep-daily",
+                "write 'unlimited' to keep every one",
+            )
+        else:
+            raise AssertionError(f"keep_daily={given!r} was accepted")
