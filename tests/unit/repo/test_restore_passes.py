@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -242,3 +243,59 @@ def test_the_extended_attributes_not_restored_are_counted_over_every_file(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     stats = repo.restore_path(snap.id, tmp_path / "dst")
     assert stats.warnings == ("2 extended attributes outside user.* not restored (not running as root)",)
+
+
+class SwapBeforeMetadata(TreeRestore):
+    """Runs ``swap`` between pass 3 (files renamed into place) and pass 4 (owners, modes, times)."""
+
+    swap: Callable[[], None] = staticmethod(lambda: None)
+
+    def _apply_metadata(self, plan, target, root):  # type: ignore[no-untyped-def]
+        self.swap()
+        super()._apply_metadata(plan, target, root)
+
+
+def _one_file(tmp_path: Path) -> tuple[Repository, str]:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"data")
+    os.chmod(src / "f", 0o640)
+    os.utime(src / "f", ns=(10**18, 10**18))
+    repo = new_repo(SafeStore())
+    return repo, repo.backup_path(src, host="h").id
+
+
+def test_a_file_swapped_for_a_symlink_before_its_metadata_is_not_changed_through_it(tmp_path: Path) -> None:
+    repo, sid = _one_file(tmp_path)
+    dst, outside = tmp_path / "dst", tmp_path / "outside"
+
+    def swap() -> None:
+        (dst / "f").rename(outside)
+        (dst / "f").symlink_to(outside)  # to the very file restored: its identity would match
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(OSError):
+        restorer.run(dst)
+    st = outside.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) != (0o640, 10**18)
+
+
+def test_a_file_replaced_before_its_metadata_is_refused_by_name(tmp_path: Path) -> None:
+    repo, sid = _one_file(tmp_path)
+    dst = tmp_path / "dst"
+
+    def swap() -> None:
+        (dst / "new").write_bytes(b"someone else's file")  # made while f exists: another inode
+        os.chmod(dst / "new", 0o600)
+        (dst / "new").rename(dst / "f")
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(RestoreError) as err:
+        restorer.run(dst)
+    assert err.value.message == (
+        f"{dst / 'f'} is no longer the entry this restore created (replaced during the restore?): "
+        "refusing to write through it"
+    )
+    assert stat.S_IMODE((dst / "f").stat().st_mode) == 0o600
