@@ -299,3 +299,42 @@ def test_a_file_replaced_before_its_metadata_is_refused_by_name(tmp_path: Path) 
         "refusing to write through it"
     )
     assert stat.S_IMODE((dst / "f").stat().st_mode) == 0o600
+
+
+def test_a_directory_replaced_before_its_metadata_is_refused_by_name(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    os.chmod(src / "d", 0o750)
+    repo = new_repo(SafeStore())
+    sid = repo.backup_path(src, host="h").id
+    dst = tmp_path / "dst"
+
+    def swap() -> None:
+        (dst / "other").mkdir(mode=0o700)
+        (dst / "d").rename(tmp_path / "moved")
+        (dst / "other").rename(dst / "d")
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(RestoreError, match="is no longer the entry this restore created"):
+        restorer.run(dst)
+    assert stat.S_IMODE((dst / "d").stat().st_mode) == 0o700
+
+
+def test_a_target_replaced_by_a_file_before_its_metadata_is_not_changed(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir(mode=0o751)  # empty: the target's own metadata is all pass 4 sets
+    repo = new_repo(SafeStore())
+    sid = repo.backup_path(src, host="h").id
+    dst = tmp_path / "dst"
+
+    def swap() -> None:
+        dst.rename(tmp_path / "moved")
+        dst.write_bytes(b"a file where the target was")
+        os.chmod(dst, 0o600)
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(NotADirectoryError):
+        restorer.run(dst)
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o600
