@@ -338,3 +338,30 @@ def test_a_target_replaced_by_a_file_before_its_metadata_is_not_changed(tmp_path
     with pytest.raises(NotADirectoryError):
         restorer.run(dst)
     assert stat.S_IMODE(dst.stat().st_mode) == 0o600
+
+
+def test_a_blob_that_does_not_open_spoils_only_its_own_file_not_the_next_in_its_pack(tmp_path: Path) -> None:
+    """The pack is well formed and named by its hash, but one blob is stored under the id of other
+    bytes (test_repo_integrity's lying writer): that file is not restored, and the blobs after it in
+    the same pack are still written (a file never lands with its data missing)."""
+    from typing import cast
+
+    from drkit.repo.format.sealing import WriteKeys
+    from tests.unit.repo.test_repo_integrity import _LyingContentIds
+
+    src = tmp_path / "src"
+    src.mkdir()
+    victim = b"a chunk stored under the id of other bytes\n" * 3
+    (src / "a.txt").write_bytes(victim)  # placed first
+    (src / "b.txt").write_bytes(b"an honest chunk after it\n")
+    (src / "c.txt").write_bytes(b"another honest chunk\n")
+    store = SafeStore()
+    repo = new_repo(store)
+    repo._write_keys = cast(WriteKeys, _LyingContentIds(repo._write_keys, victim))
+    snap = repo.backup_path(src, host="h")
+    dst = tmp_path / "dst"
+    with pytest.raises(RestoreIncomplete) as err:
+        _restorer(repo, snap.id, workers=1).run(dst)
+    assert err.value.not_restored == [str(dst / "a.txt")]
+    assert (dst / "b.txt").read_bytes() == b"an honest chunk after it\n"
+    assert (dst / "c.txt").read_bytes() == b"another honest chunk\n"
