@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from drkit.repo.engine.retention import Policy, apply_to_series
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, KIND_VOLUME, RootMeta, Snapshot, SnapshotStats
 
@@ -15,7 +17,12 @@ NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 
 
 def _snap(
-    sid: str, hours_ago: int, *, kind: str = KIND_PATH, host: str = "h", paths: tuple[str, ...] = ("/data",),
+    sid: str,
+    hours_ago: int,
+    *,
+    kind: str = KIND_PATH,
+    host: str = "h",
+    paths: tuple[str, ...] = ("/data",),
     meta: dict[str, Any] | None = None,
 ) -> Snapshot:
     return Snapshot(
@@ -67,13 +74,10 @@ def test_a_count_over_the_bound_is_refused_naming_the_bound_and_the_option() -> 
 
     too_many = MAX_KEEP_COUNT + 1  # as many digits as the bound: refused by Policy, not by the parser
     for given in (too_many, str(too_many)):
-        try:
+        with pytest.raises(ConfigError) as err:
             policy_from_options(keep_daily=given)
-        except ConfigError as e:
-            assert (e.message, e.field, e.hint) == (
-                f"keep-daily: a count must be at most {MAX_KEEP_COUNT}, got {too_many}",
-                "keep-daily",
-                "write 'unlimited' to keep every one",
-            )
-        else:
-            raise AssertionError(f"keep_daily={given!r} was accepted")
+        assert (err.value.message, err.value.field, err.value.hint) == (
+            f"keep-daily: a count must be at most {MAX_KEEP_COUNT}, got {too_many}",
+            "keep-daily",
+            "write 'unlimited' to keep every one",
+        )
