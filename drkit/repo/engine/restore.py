@@ -100,6 +100,7 @@ class _Plan:
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     bytes: int = 0
+    target: _Ident | None = None  # the target directory opened in pass 1: pass 4 sets its metadata only
 
 
 _TEMP_PREFIX = b".drkit-restore-"
@@ -181,6 +182,7 @@ class TreeRestore:
         try:
             root_fd = os.open(tgt, _DIR_FLAGS)
             try:
+                plan.target = _ident(root_fd)
                 if single is not None:
                     self._place(plan, root_fd, tgt, [single])
                     root_meta = None
@@ -457,7 +459,7 @@ class TreeRestore:
             self._set_fd(path, node, _DIR_FLAGS, ident)
         if root is not None:
             try:
-                self._set_fd(target, root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0), None)
+                self._set_fd(target, root, _DIR_FLAGS, plan.target)
             except PermissionError as e:
                 # The target existed before (a volume's mount point, owned by root): a non-root
                 # restore may fill it but not change its mode or times. Everything inside is set.

@@ -342,6 +342,48 @@ def test_a_target_replaced_by_a_file_before_its_metadata_is_not_changed(tmp_path
     assert stat.S_IMODE(dst.stat().st_mode) == 0o600
 
 
+def _empty_dir_snapshot(tmp_path: Path) -> tuple[Repository, str]:
+    src = tmp_path / "src"
+    src.mkdir(mode=0o751)  # empty: the target's own metadata is all pass 4 sets
+    os.utime(src, ns=(10**18, 10**18))
+    repo = new_repo(SafeStore())
+    return repo, repo.backup_path(src, host="h").id
+
+
+def test_a_target_swapped_for_a_symlink_before_its_metadata_is_not_changed_through_it(tmp_path: Path) -> None:
+    repo, sid = _empty_dir_snapshot(tmp_path)
+    dst, elsewhere = tmp_path / "dst", tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+
+    def swap() -> None:
+        dst.rmdir()
+        dst.symlink_to(elsewhere)
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(OSError, match=r"symbolic links|Not a directory"):  # O_NOFOLLOW met the link
+        restorer.run(dst)
+    st = elsewhere.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) != (0o751, 10**18)
+
+
+def test_a_target_replaced_by_another_directory_before_its_metadata_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    repo, sid = _empty_dir_snapshot(tmp_path)
+    dst = tmp_path / "dst"
+
+    def swap() -> None:
+        dst.rename(tmp_path / "moved")
+        dst.mkdir(mode=0o700)
+
+    restorer = SwapBeforeMetadata(repo.pack_source(cache_packs=8), repo.find_snapshot(sid))
+    restorer.swap = swap  # type: ignore[method-assign]
+    with pytest.raises(RestoreError, match="is no longer the entry this restore created"):
+        restorer.run(dst)
+    assert stat.S_IMODE(dst.stat().st_mode) == 0o700
+
+
 def test_a_blob_that_does_not_open_spoils_only_its_own_file_not_the_next_in_its_pack(tmp_path: Path) -> None:
     """The pack is well formed and named by its hash, but one blob is stored under the id of other
     bytes (test_repo_integrity's lying writer): that file is not restored, and the blobs after it in
