@@ -133,8 +133,10 @@ class Verifier:
         self._seen.add((kind, obj))
         self.problems.append(Problem(kind, obj, message, tuple(sorted(set(snapshots)))))
 
-    def _affected(self, pack_id: str, fallback: Iterable[str] = ()) -> set[str]:
-        return self._pack_snapshots.get(pack_id) or set(fallback)
+    def _affected(self, pack_id: str, also: Iterable[str] = ()) -> set[str]:
+        """The snapshots that need a pack: those whose manifest lists it, and ``also`` (the snapshot
+        being checked, which needs it though its manifest may not list it)."""
+        return self._pack_snapshots.get(pack_id, set()) | set(also)
 
     def run(self, snapshots: list[Snapshot], *, read_data_percent: float = 0.0) -> VerifyReport:
         existing = {name_of_key(o.key): o for o in self.store.list("data/")}
