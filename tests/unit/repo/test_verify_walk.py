@@ -6,13 +6,18 @@ a tree in no index, and which snapshots a missing pack names. Found as gaps by m
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from drkit.repo.engine import backup
 from drkit.repo.engine.verify import Verifier
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.model import ProblemKind, Snapshot
+from drkit.repo.format.tree import Entry, Node, decode_tree, encode_tree
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SafeStore, new_repo, open_repo, vanish
 
@@ -43,26 +48,73 @@ def test_each_distinct_tree_is_read_once_and_the_walk_goes_on_past_a_shared_one(
     assert (report.snapshots_checked, report.trees_checked, report.blobs_checked) == (2, 3, 2)
 
 
+def _subtree_of(repo: Repository, snap: Snapshot, name: bytes) -> bytes:
+    root = decode_tree(repo.parent_trees(snap, snap.tree).read(snap.tree), where="root")
+    sub = next(n.subtree for n in root if n.name == name)
+    assert sub is not None
+    return sub
+
+
 def test_a_tree_in_no_index_is_missing_and_the_rest_is_still_checked(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _shared_subtrees(src)
     store = SafeStore()
     snap = new_repo(store).backup_path(src, host="h")
     repo = open_repo(store)
-    index = repo._load_index().index
-    root = repo.parent_trees(snap, snap.tree).read(snap.tree)
-    subtree = next(t for (kind, t) in index._blobs if kind is BlobType.TREE and t != snap.tree and t in root)
-    del index._blobs[(BlobType.TREE, subtree)]
+    shared = _subtree_of(repo, snap, b"c")  # the tree of b and c: the first subtree the walk meets
+    del repo._load_index().index._blobs[(BlobType.TREE, shared)]
     report = repo.verify()
     assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
         (
             ProblemKind.MISSING,
-            f"tree {subtree.hex()}",
+            f"tree {shared.hex()}",
             "tree is in no index (or its pack is missing)",
             (snap.id,),
         )
     ]
-    assert report.trees_checked == 2  # root and the other subtree
+    assert report.trees_checked == 2  # root and a
+
+
+def _hostile(entry: Node | Entry) -> Node | Entry:
+    if isinstance(entry, Entry):
+        return entry._replace(name=b"../" + entry.name)
+    return replace(entry, name=b"../" + entry.name)
+
+
+def test_a_malformed_tree_is_corrupt_and_named_with_every_snapshot_of_its_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer's bug stores the tree of ``b`` (and ``c``) with a hostile entry name: the tree opens
+    (its pack and blob are sound) but is refused; the walk goes on to ``a``."""
+    src = tmp_path / "src"
+    _shared_subtrees(src)
+
+    def buggy(entries: Iterable[Node | Entry]) -> bytes:
+        es = list(entries)
+        return encode_tree([_hostile(e) for e in es] if [e.name for e in es] == [b"y"] else es)
+
+    monkeypatch.setattr(backup, "encode_tree", buggy)
+    store = SafeStore()
+    repo = new_repo(store)
+    first = repo.backup_path(src, host="h")
+    second = repo.backup_path(src, host="h")  # the same trees, the same packs
+    monkeypatch.undo()
+    repo = open_repo(store)
+    bad = _subtree_of(repo, first, b"c")
+    report = repo.verify()
+    assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
+        (
+            ProblemKind.CORRUPT,
+            f"tree {bad.hex()}",
+            f"tree {bad.hex()} has a hostile entry name b'../y'",
+            tuple(sorted({first.id, second.id})),
+        )
+    ]
+    assert report.trees_checked == 2  # root and a
+    alone = Verifier(repo, all_snapshots=[]).run([first])  # the snapshot checked is named all the same
+    assert [(p.kind, p.object, p.snapshots) for p in alone.problems] == [
+        (ProblemKind.CORRUPT, f"tree {bad.hex()}", (first.id,))
+    ]
 
 
 def _two_snapshots(tmp_path: Path) -> tuple[SafeStore, Repository, Snapshot, Snapshot, str]:

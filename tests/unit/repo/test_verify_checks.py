@@ -1,0 +1,114 @@
+"""Verify's checks beyond the tree walk, rule by rule: a newer version of a pack is tampering only
+when its bytes fail the pack's hash, and the lock warning compares with the latest retention any
+snapshot set. Found as gaps by mutation testing (docs/testing.md, fourth round)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from drkit.repo.engine.verify import Verifier
+from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.layout import index_key, pack_key, snapshot_key
+from drkit.repo.format.model import ProblemKind
+from tests.unit.repo.repohelpers import Clock, SafeStore, make_tree, new_repo, open_repo, vanish
+
+FAR = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def test_a_newer_version_with_the_packs_own_bytes_is_not_tampering(tmp_path: Path) -> None:
+    """A retried upload on a versioned bucket leaves a second version with the same bytes: it passes
+    the pack's hash, so verify reports nothing; different bytes are reported."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    same, other = sorted(snap.packs)[:2]
+    store.inner.overwrite(pack_key(same), store.get(pack_key(same)))
+    report = open_repo(store).verify()
+    assert report.ok, report.problems
+    store.inner.overwrite(pack_key(other), b"attacker's bytes")
+    report = open_repo(store).verify()
+    assert [(p.kind, p.object) for p in report.problems] == [(ProblemKind.TAMPERED, pack_key(other))]
+
+
+def test_a_pack_in_no_index_with_a_newer_version_is_reported_as_missing_chunks(tmp_path: Path) -> None:
+    """The index record of a pack is lost (its index object unreadable) and the pack has a newer
+    version: no version to compare with, so no tampering claim and no crash; its chunks are missing."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    repo = open_repo(store)
+    index = repo._load_index().index
+    pack_id = next(
+        p for p in sorted(snap.packs) if all(e.type is BlobType.DATA for e in index.packs[p].entries)
+    )
+    for e in index.packs.pop(pack_id).entries:
+        del index._blobs[(e.type, e.id)]
+    store.inner.overwrite(pack_key(pack_id), b"attacker's bytes")
+    report = repo.verify()
+    assert report.problems
+    assert {p.kind for p in report.problems} == {ProblemKind.MISSING}
+    assert all(p.object.startswith("data blob ") for p in report.problems)
+
+
+def test_a_lock_an_earlier_snapshot_set_for_longer_gives_no_warning(tmp_path: Path) -> None:
+    """A backup locked for 60 days (a schedule's longer lock), then one locked for 7 that reuses its
+    packs: the packs' locks are what the first set, so nothing is locked beyond what drkit set."""
+    make_tree(tmp_path / "src")
+    clock = Clock(datetime.now(UTC))
+    store = SafeStore()
+    new_repo(store, clock=clock, retention=timedelta(days=7))
+    longer = open_repo(store, clock=clock)
+    longer.use_lock(period=timedelta(days=60))
+    first = longer.backup_path(tmp_path / "src", host="h")
+    clock.now += timedelta(days=1)
+    second = open_repo(store, clock=clock).backup_path(tmp_path / "src", host="h")
+    assert second.packs.keys() == first.packs.keys()
+    report = open_repo(store, clock=clock).verify()
+    assert report.ok, report.problems
+    assert report.warnings == ()
+
+
+def _far_warning(key: str) -> str:
+    return f"1 objects are locked far beyond the retention drkit set (first: {key} until 2099-01-01"
+
+
+def test_an_index_object_locked_far_beyond_is_named(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    index = sorted(snap.indexes)[0]
+    store.extend_retention(index_key(index), FAR)
+    report = open_repo(store).verify()
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith(_far_warning(index_key(index)))
+
+
+def test_the_lock_warning_goes_on_past_an_object_that_is_gone(tmp_path: Path) -> None:
+    """An index object that vanished (listed before the manifest by name) does not end the check."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    repo = open_repo(store)
+    repo._load_index()
+    vanish(store, index_key(sorted(snap.indexes)[0]))
+    store.extend_retention(snapshot_key(snap.id), FAR)
+    report = repo.verify()
+    assert snap.retain_until is not None
+    assert [w for w in report.warnings if "locked far beyond" in w] == [
+        _far_warning(snapshot_key(snap.id))
+        + ", drkit set "
+        + snap.retain_until.date().isoformat()
+        + "): a writer credential may have extended them (a cost attack: they cannot be pruned before "
+        "then; docs/security.md)"
+    ]
+
+
+def test_a_snapshot_checked_though_not_among_all_snapshots_gets_the_lock_warning(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    store.extend_retention(snapshot_key(snap.id), FAR)
+    report = Verifier(open_repo(store), all_snapshots=[]).run([snap])
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith(_far_warning(snapshot_key(snap.id)))
