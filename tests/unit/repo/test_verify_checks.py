@@ -7,11 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drkit.repo.engine.verify import Verifier
+from drkit.repo.engine.verify import RETENTION_SLACK, Verifier
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.layout import index_key, pack_key, snapshot_key
 from drkit.repo.format.model import ProblemKind
-from tests.unit.repo.repohelpers import Clock, SafeStore, make_tree, new_repo, open_repo, vanish
+from drkit.repo.format.sealing import SESSIONS_PREFIX
+from tests.unit.repo.repohelpers import Clock, SafeStore, corrupt, make_tree, new_repo, open_repo, vanish
+from tests.unit.repo.test_repo_writeonly import _with_writer_slot, _writer
 
 FAR = datetime(2099, 1, 1, tzinfo=UTC)
 
@@ -110,5 +112,94 @@ def test_a_snapshot_checked_though_not_among_all_snapshots_gets_the_lock_warning
     snap = new_repo(store).backup_path(tmp_path / "src", host="h")
     store.extend_retention(snapshot_key(snap.id), FAR)
     report = Verifier(open_repo(store), all_snapshots=[]).run([snap])
+    assert report.packs_read == 0  # no data read unless asked for
     assert len(report.warnings) == 1
     assert report.warnings[0].startswith(_far_warning(snapshot_key(snap.id)))
+
+
+def test_a_missing_session_key_is_named_with_the_snapshots_whose_packs_it_seals(tmp_path: Path) -> None:
+    """Two write-only sessions; the first one's session key is lost. Its snapshot does not open, and
+    the second snapshot, which reuses the first session's packs, is named by the session check."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    _with_writer_slot(store)
+    _writer(store).backup_path(tmp_path / "src", host="h")
+    first_session = store.keys(SESSIONS_PREFIX)
+    second = _writer(store).backup_path(tmp_path / "src", host="h")
+    (lost,) = first_session
+    vanish(store, lost)
+    report = open_repo(store).verify()
+    missing = [(p.kind, p.object, p.snapshots) for p in report.problems if p.object == lost]
+    assert missing == [(ProblemKind.MISSING, lost, (second.id,))]
+    (problem,) = [p for p in report.problems if p.object == lost]
+    assert problem.message.startswith(f"{lost} is missing from the store")
+
+
+def test_a_lock_exactly_the_slack_beyond_gives_no_warning_and_one_second_more_does(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    assert snap.retain_until is not None
+    store.extend_retention(snapshot_key(snap.id), snap.retain_until + RETENTION_SLACK)
+    assert open_repo(store).verify().warnings == ()
+    store.extend_retention(snapshot_key(snap.id), snap.retain_until + RETENTION_SLACK + timedelta(seconds=1))
+    assert len(open_repo(store).verify().warnings) == 1
+
+
+def test_each_object_locked_far_is_listed_with_what_drkit_set(tmp_path: Path) -> None:
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    pack = sorted(snap.packs)[0]
+    until = snap.packs[pack].retain_until
+    assert until is not None
+    store.extend_retention(pack_key(pack), FAR)
+    store.extend_retention(snapshot_key(snap.id), FAR)
+    report = open_repo(store).verify()
+    assert snap.retain_until is not None
+    assert report.warnings[1:] == (
+        f"{snapshot_key(snap.id)} locked until {FAR.isoformat()}, drkit set {snap.retain_until.isoformat()}",
+    )
+    assert report.warnings[0].startswith(
+        f"2 objects are locked far beyond the retention drkit set (first: {pack_key(pack)} until 2099-01-01, "
+        f"drkit set {until.date().isoformat()})"
+    )
+
+
+def test_a_lock_on_a_repository_without_locks_is_named_as_no_lock_set(tmp_path: Path) -> None:
+    """A repository created without Object Lock on a bucket that has it: someone locked objects."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store, lock_mode=None, retention=timedelta(0)).backup_path(tmp_path / "src", host="h")
+    assert snap.retain_until is None
+    pack = sorted(snap.packs)[0]
+    store.extend_retention(pack_key(pack), FAR)
+    store.extend_retention(snapshot_key(snap.id), FAR)
+    report = open_repo(store).verify()
+    assert report.warnings[0].startswith(
+        f"2 objects are locked far beyond the retention drkit set (first: {pack_key(pack)} until 2099-01-01, "
+        "drkit set no lock)"
+    )
+    assert report.warnings[1:] == (
+        f"{snapshot_key(snap.id)} locked until {FAR.isoformat()}, drkit set no lock",
+    )
+
+
+def test_a_damaged_recorded_version_read_from_an_intact_copy_is_reported_as_tampering(tmp_path: Path) -> None:
+    """The version of a pack the index recorded rots; a second version with the pack's own bytes (a
+    retried upload) is read instead, and verify names the bad version and the snapshot."""
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    snap = new_repo(store).backup_path(tmp_path / "src", host="h")
+    pack = sorted(snap.packs)[0]
+    store.inner.overwrite(pack_key(pack), store.get(pack_key(pack)))
+    corrupt(store, pack_key(pack))
+    report = open_repo(store).verify(read_data_percent=100)
+    (problem,) = report.problems
+    recorded = snap.packs[pack].version_id
+    assert (problem.kind, problem.object, problem.snapshots) == (
+        ProblemKind.TAMPERED,
+        pack_key(pack),
+        (snap.id,),
+    )
+    assert problem.message.startswith(f"version {recorded} fails its check (overwritten?); ")
