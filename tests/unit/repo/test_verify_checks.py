@@ -9,6 +9,7 @@ from pathlib import Path
 
 from drkit.repo.engine.verify import RETENTION_SLACK, Verifier
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.index import MasterIndex
 from drkit.repo.format.layout import index_key, pack_key, snapshot_key
 from drkit.repo.format.model import ProblemKind
 from drkit.repo.format.sealing import SESSIONS_PREFIX
@@ -40,12 +41,15 @@ def test_a_pack_in_no_index_with_a_newer_version_is_reported_as_missing_chunks(t
     store = SafeStore()
     snap = new_repo(store).backup_path(tmp_path / "src", host="h")
     repo = open_repo(store)
-    index = repo._load_index().index
+    loaded = repo._load_index()
+    old, index = loaded.index, MasterIndex()
     pack_id = next(
-        p for p in sorted(snap.packs) if all(e.type is BlobType.DATA for e in index.packs[p].entries)
+        p for p in sorted(snap.packs) if all(e.type is BlobType.DATA for e in old.packs[p].entries)
     )
-    for e in index.packs.pop(pack_id).entries:
-        del index._blobs[(e.type, e.id)]
+    for pid, record in old.packs.items():  # the index built again without that pack's record
+        if pid != pack_id:
+            index.add_pack(record, old.pack_index.get(pid))
+    loaded.index = index
     store.inner.overwrite(pack_key(pack_id), b"attacker's bytes")
     report = repo.verify()
     assert report.problems

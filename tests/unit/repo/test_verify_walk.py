@@ -20,6 +20,7 @@ from drkit.repo.format.model import ProblemKind, Snapshot
 from drkit.repo.format.tree import Entry, Node, decode_tree, encode_tree
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import SafeStore, new_repo, open_repo, vanish
+from tests.unit.repo.test_verify_rules import _forget_blob
 
 
 def _shared_subtrees(src: Path) -> None:
@@ -62,7 +63,7 @@ def test_a_tree_in_no_index_is_missing_and_the_rest_is_still_checked(tmp_path: P
     snap = new_repo(store).backup_path(src, host="h")
     repo = open_repo(store)
     shared = _subtree_of(repo, snap, b"c")  # the tree of b and c: the first subtree the walk meets
-    del repo._load_index().index._blobs[(BlobType.TREE, shared)]
+    _forget_blob(repo, shared)
     report = repo.verify()
     assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
         (
