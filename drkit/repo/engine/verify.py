@@ -124,14 +124,45 @@ class Verifier:
         for s in all_snapshots:
             for p in s.packs:
                 self._pack_snapshots[p].add(s.id)
-        self._seen: set[tuple[ProblemKind, str]] = {(p.kind, p.object) for p in self.problems}
+        self._seen: dict[tuple[ProblemKind, str], int] = {
+            (p.kind, p.object): i for i, p in enumerate(self.problems)
+        }
         self.warnings: list[str] = []
+        # Trees are read once however many snapshots share them: what was found below a tree is
+        # remembered with it, so a later snapshot reaching the tree is named in those problems too.
+        self._tree: bytes | None = None  # the tree whose entries are being checked
+        self._tree_problems: dict[bytes, set[tuple[ProblemKind, str]]] = defaultdict(set)
+        self._subtrees: dict[bytes, list[bytes]] = {}
 
     def _problem(self, kind: ProblemKind, obj: str, message: str, snapshots: Iterable[str] = ()) -> None:
-        if (kind, obj) in self._seen:
+        """Record a problem once per object; met again, the snapshots it affects are added to it."""
+        key = (kind, obj)
+        if self._tree is not None:
+            self._tree_problems[self._tree].add(key)
+        at = self._seen.get(key)
+        if at is None:
+            self._seen[key] = len(self.problems)
+            self.problems.append(Problem(kind, obj, message, tuple(sorted(set(snapshots)))))
             return
-        self._seen.add((kind, obj))
-        self.problems.append(Problem(kind, obj, message, tuple(sorted(set(snapshots)))))
+        old = self.problems[at]
+        merged = tuple(sorted({*old.snapshots, *snapshots}))
+        if merged != old.snapshots:
+            self.problems[at] = replace(old, snapshots=merged)
+
+    def _also_affects(self, tree_id: bytes, snap_id: str) -> None:
+        """``snap_id`` reaches ``tree_id``, checked already for another snapshot: name it in every
+        problem found in that tree or below it."""
+        if not self._tree_problems:
+            return
+        stack, seen = [tree_id], {tree_id}
+        while stack:
+            t = stack.pop()
+            for kind, obj in self._tree_problems.get(t, ()):
+                self._problem(kind, obj, "", [snap_id])
+            for sub in self._subtrees.get(t, ()):
+                if sub not in seen:
+                    seen.add(sub)
+                    stack.append(sub)
 
     def _affected(self, pack_id: str, also: Iterable[str] = ()) -> set[str]:
         """The snapshots that need a pack: those whose manifest lists it, and ``also`` (the snapshot
@@ -239,35 +270,64 @@ class Verifier:
         while stack:
             tree_id = stack.pop()
             if tree_id in checked_trees:
+                self._also_affects(tree_id, snap.id)
                 continue
             checked_trees.add(tree_id)
-            loc = packs.locate((BlobType.TREE, tree_id))
-            if loc is None:
-                self._problem(
-                    ProblemKind.MISSING,
-                    f"tree {tree_id.hex()}",
-                    "tree is in no index (or its pack is missing)",
-                    [snap.id],
-                )
-                continue
+            self._tree = tree_id
             try:
-                nodes = decode_tree(packs.blob(BlobType.TREE, tree_id), where=tree_id.hex())
-            except VerificationFailed as e:
-                self._problem(
-                    ProblemKind.CORRUPT,
-                    f"tree {tree_id.hex()}",
-                    e.message,
-                    self._affected(loc.pack_id, [snap.id]),
+                trees, blobs = self._walk_tree(
+                    tree_id,
+                    snap,
+                    existing=existing,
+                    packs=packs,
+                    referenced_packs=referenced_packs,
+                    stack=stack,
                 )
-                continue
-            trees_checked += 1
-            for n in nodes:
-                if n.type is NodeType.DIR and n.subtree is not None:
-                    stack.append(n.subtree)
-                for c in n.content:
-                    blobs_checked += 1
-                    self._check_chunk(packs, c, snap, existing, referenced_packs)
+            finally:
+                self._tree = None
+            trees_checked += trees
+            blobs_checked += blobs
         return trees_checked, blobs_checked
+
+    def _walk_tree(
+        self,
+        tree_id: bytes,
+        snap: Snapshot,
+        *,
+        existing: dict[str, ObjectInfo],
+        packs: PackedBlobSource,
+        referenced_packs: set[str],
+        stack: list[bytes],
+    ) -> tuple[int, int]:
+        """Check one tree and its entries' chunks; push its subtrees on ``stack``."""
+        loc = packs.locate((BlobType.TREE, tree_id))
+        if loc is None:
+            self._problem(
+                ProblemKind.MISSING,
+                f"tree {tree_id.hex()}",
+                "tree is in no index (or its pack is missing)",
+                [snap.id],
+            )
+            return 0, 0
+        try:
+            nodes = decode_tree(packs.blob(BlobType.TREE, tree_id), where=tree_id.hex())
+        except VerificationFailed as e:
+            self._problem(
+                ProblemKind.CORRUPT,
+                f"tree {tree_id.hex()}",
+                e.message,
+                self._affected(loc.pack_id, [snap.id]),
+            )
+            return 0, 0
+        blobs_checked = 0
+        subtrees = [n.subtree for n in nodes if n.type is NodeType.DIR and n.subtree is not None]
+        self._subtrees[tree_id] = subtrees
+        stack.extend(subtrees)
+        for n in nodes:
+            for c in n.content:
+                blobs_checked += 1
+                self._check_chunk(packs, c, snap, existing, referenced_packs)
+        return 1, blobs_checked
 
     def _check_chunk(
         self,

@@ -156,3 +156,44 @@ def test_a_missing_pack_names_the_snapshot_whose_files_need_it_though_its_manife
     assert [(p.kind, p.object, p.message, p.snapshots) for p in report.problems] == [
         (ProblemKind.MISSING, pack_key(pack_id), "pack is missing", tuple(sorted({first.id, bare.id})))
     ]
+
+
+def _two_snapshots_sharing_b(tmp_path: Path) -> tuple[Repository, Snapshot, Snapshot, bytes]:
+    """Two snapshots whose roots differ (``a/x`` changed) but share the tree of ``b`` and ``c``."""
+    src = tmp_path / "src"
+    _shared_subtrees(src)
+    store = SafeStore()
+    writer = new_repo(store)
+    first = writer.backup_path(src, host="h")
+    (src / "a" / "x").write_bytes(b"changed in a\n")
+    second = writer.backup_path(src, host="h")
+    repo = open_repo(store)
+    shared = _subtree_of(repo, first, b"b")
+    assert second.tree != first.tree
+    assert _subtree_of(repo, second, b"b") == shared
+    return repo, first, second, shared
+
+
+def test_a_tree_in_no_index_names_every_snapshot_that_reaches_it_though_it_is_walked_once(
+    tmp_path: Path,
+) -> None:
+    repo, first, second, shared = _two_snapshots_sharing_b(tmp_path)
+    _forget_blob(repo, shared)
+    report = repo.verify()
+    assert [(p.kind, p.object, p.snapshots) for p in report.problems] == [
+        (ProblemKind.MISSING, f"tree {shared.hex()}", tuple(sorted((first.id, second.id))))
+    ]
+
+
+def test_a_chunk_in_no_index_below_a_shared_tree_names_every_snapshot_that_needs_it(tmp_path: Path) -> None:
+    repo, first, second, shared = _two_snapshots_sharing_b(tmp_path)
+    (y,) = decode_tree(repo.parent_trees(first, first.tree).read(shared), where="b")
+    (chunk,) = y.content
+    _forget_blob(repo, chunk)
+    report = repo.verify()
+    assert [(p.kind, p.object, p.snapshots) for p in report.problems] == [
+        (ProblemKind.MISSING, f"data blob {chunk.hex()}", tuple(sorted((first.id, second.id))))
+    ]
+    # verifying the second snapshot alone: it is the one named
+    alone = repo.verify(snapshot=second.id)
+    assert [(p.object, p.snapshots) for p in alone.problems] == [(f"data blob {chunk.hex()}", (second.id,))]
