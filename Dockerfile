@@ -29,7 +29,11 @@ RUN printf 'module drkit.local/image/etcdutl\n\ngo 1.26.0\n' > go.mod \
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# A C compiler for drkit's extension modules (drkit/native/, setup.py): only in this stage.
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
 COPY drkit ./drkit
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/drkit \

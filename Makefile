@@ -21,11 +21,18 @@ help:
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "drkit needs Python >= 3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip "setuptools>=77"
+	$(BIN)/pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e ".[dev]"
 	@touch $@
 
-venv: $(BIN)/.installed
+# drkit's C extension modules (drkit/native/_*.c, setup.py), rebuilt in place when a source changes
+# (the editable install above builds them once; a changed .c would otherwise go unbuilt).
+NATIVE_SOURCES := $(wildcard drkit/native/*.c drkit/native/*.h)
+$(BIN)/.native: $(BIN)/.installed setup.py $(NATIVE_SOURCES)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	@touch $@
+
+venv: $(BIN)/.installed $(BIN)/.native
 
 # Debian packages that neither Go modules nor PyPI provide (containerd, runc, CNI plugins, image tools)
 sysdeps:

@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.tools import build_native
+
 CHILD = r"""
 import json, resource, sys, tempfile, time
 from datetime import timedelta
@@ -92,6 +94,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(".bench"))
     args = parser.parse_args()
     sources: list[Path | None] = [Path(p).resolve() for p in args.drkit_src.split(",") if p] or [None]
+    for src in sources:
+        if src is not None:
+            build_native(src)  # an export with C sources: built in place, as pip would
     counts = [int(c) for c in args.objects.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
     work = args.work.resolve()

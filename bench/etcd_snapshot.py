@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.measure import Measurement, run
-from bench.tools import Command
+from bench.tools import Command, build_native
 from drkit.sandbox import http
 from drkit.sandbox.binaries import find
 from drkit.sandbox.etcd import EtcdServer
@@ -95,6 +95,8 @@ def main() -> int:
     parser.add_argument("--drkit-src", default="", help="source trees to run drkit from, comma-separated")
     args = parser.parse_args()
     sources = [Path(p).resolve() for p in args.drkit_src.split(",") if p]
+    for src in sources:
+        build_native(src)  # an export with C sources: built in place, as pip would
     etcdctl = str(find("etcdctl"))
     base = Path(".bench")
     base.mkdir(exist_ok=True)

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.measure import Measurement, run
-from bench.tools import Command
+from bench.tools import Command, build_native
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.resources import capture_resources
 from drkit.kube.client import KubeClient
@@ -95,6 +95,9 @@ def main() -> int:
     parser.add_argument("--backup-only", action="store_true", help="measure only drkit backup run")
     args = parser.parse_args()
     sources: list[Path | None] = [Path(p).resolve() for p in args.drkit_src.split(",") if p] or [None]
+    for src in sources:
+        if src is not None:
+            build_native(src)  # an export with C sources: built in place, as pip would
     kubectl = find("kubectl")
     with tempfile.TemporaryDirectory(prefix="drkit-bench-kube-") as tmp:
         work = Path(tmp)

@@ -243,14 +243,17 @@ def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
         tmp = dest.with_name(dest.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+        has_setup = bool(_git(root, "ls-tree", "--name-only", commit, "setup.py"))
         archive = subprocess.run(
-            ["git", "-C", str(root), "archive", "--format=tar", commit, "drkit"],
+            ["git", "-C", str(root), "archive", "--format=tar", commit, "drkit"]
+            + (["setup.py"] if has_setup else []),
             capture_output=True,
             check=True,
             timeout=300,
         ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
+        build_native(tmp)
         tmp.rename(dest)
     if not (dest / "drkit" / "__pycache__").is_dir():
         # Byte-compiled once, as an installed package is (pip compiles at install time): with
@@ -259,6 +262,20 @@ def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
             [sys.executable, "-m", "compileall", "-q", str(dest / "drkit")], check=True, timeout=300
         )
     return dest, commit[:12]
+
+
+def build_native(tree: Path) -> None:
+    """Build an exported tree's C extension modules in place (``setup.py``, as ``pip install`` does), so
+    that ``python -m drkit`` from it runs what an installed drkit of that commit runs."""
+    if not (tree / "setup.py").is_file() or not list((tree / "drkit" / "native").glob("_*.c")):
+        return
+    subprocess.run(
+        [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"],
+        cwd=tree,
+        check=True,
+        timeout=600,
+        capture_output=True,
+    )
 
 
 def find_binary(name: str, root: Path) -> Path | None:

@@ -8,7 +8,7 @@ Images (each an OCI image layout, tarred, into DIR, default .testbin/images):
   file system made by ``mmdebstrap`` (Python 3.11 from Debian), the venv /opt/drkit with drkit and its
   dependencies, etcdutl (the pinned build of hack/testbin), user 65532, no shell, no package manager.
   Two layers: the hardened base (rebuilt only when its definition changes) and drkit (rebuilt only
-  when drkit's sources, pyproject.toml or etcdutl change).
+  when drkit's sources, pyproject.toml, setup.py or etcdutl change).
 - ``drkit.local/testapp:1`` (testapp.oci.tar): Debian's static busybox with its applets (sh, httpd,
   sha256sum, sleep, wget...), for demos and tests; pods set its command.
 - ``drkit.local/pause:1`` (pause.oci.tar): the same busybox running ``sleep 2147483647``: the pod
@@ -415,8 +415,12 @@ def _copy_info(member: tarfile.TarInfo, name: str) -> tarfile.TarInfo:
 
 def drkit_sources_key() -> str:
     h = hashlib.sha256()
-    files = [ROOT / "pyproject.toml", ROOT / "README.md"]
-    files += sorted(p for p in (ROOT / "drkit").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = [ROOT / "pyproject.toml", ROOT / "setup.py", ROOT / "README.md"]
+    files += sorted(
+        p
+        for p in (ROOT / "drkit").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".so"  # .so: an editable build
+    )
     for p in files:
         h.update(str(p.relative_to(ROOT)).encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
