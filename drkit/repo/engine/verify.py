@@ -54,6 +54,10 @@ RETENTION_SLACK = timedelta(days=2)
 """How far beyond drkit's own retain-until an object may be locked before verify warns (locks are
 rounded up to at most a day)."""
 
+FAR_LISTED = 50
+"""Objects locked far beyond drkit's retention named one by one (the first in the summary line); any
+more are counted in a last line, so a mass extension does not bury the rest of the report."""
+
 
 class VerifyStore(Protocol):
     """The store as verify reads it: listings, metadata, versions; it never writes."""
@@ -247,8 +251,13 @@ class Verifier:
             )
             self.warnings += [
                 f"{k} locked until {a.isoformat()}, drkit set {lim.isoformat() if lim else 'no lock'}"
-                for k, a, lim in far[1:50]
+                for k, a, lim in far[1:FAR_LISTED]
             ]
+            if len(far) > FAR_LISTED:
+                self.warnings.append(
+                    f"... and {len(far) - FAR_LISTED} more objects locked far beyond the retention drkit "
+                    f"set, not listed (the first {FAR_LISTED} are, in key order)"
+                )
 
     def _walk(
         self,

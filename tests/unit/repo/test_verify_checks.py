@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from drkit.repo.engine import verify as verify_module
 from drkit.repo.engine.verify import RETENTION_SLACK, Verifier
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.index import MasterIndex
 from drkit.repo.format.layout import index_key, pack_key, snapshot_key
-from drkit.repo.format.model import ProblemKind
+from drkit.repo.format.model import ProblemKind, Snapshot
 from drkit.repo.format.sealing import SESSIONS_PREFIX
 from tests.unit.repo.repohelpers import Clock, SafeStore, corrupt, make_tree, new_repo, open_repo, vanish
 from tests.unit.repo.test_repo_writeonly import _with_writer_slot, _writer
@@ -207,3 +210,35 @@ def test_a_damaged_recorded_version_read_from_an_intact_copy_is_reported_as_tamp
         (snap.id,),
     )
     assert problem.message.startswith(f"version {recorded} fails its check (overwritten?); ")
+
+
+def _lock_far(store: SafeStore, snaps: list[Snapshot]) -> list[str]:
+    keys = sorted(snapshot_key(s.id) for s in snaps)
+    for key in keys:
+        store.extend_retention(key, FAR)
+    return keys
+
+
+@pytest.mark.parametrize(("count", "listed"), [(3, 3), (4, 3)])
+def test_objects_locked_far_are_listed_up_to_a_limit_and_the_rest_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, listed: int
+) -> None:
+    """Up to FAR_LISTED objects are named (the first in the summary), any beyond are counted in one
+    last line: nothing is dropped without saying so."""
+    monkeypatch.setattr(verify_module, "FAR_LISTED", listed)
+    make_tree(tmp_path / "src")
+    store = SafeStore()
+    repo = new_repo(store)
+    snaps = [repo.backup_path(tmp_path / "src", host="h", tags=[str(i)]) for i in range(count)]
+    keys = _lock_far(store, snaps)
+    warnings = [w for w in open_repo(store).verify().warnings if "locked" in w]
+    summary = f"{count} objects are locked far beyond the retention drkit set (first: {keys[0]} "
+    assert warnings[0].startswith(summary)
+    assert [w.split(" ")[0] for w in warnings[1:listed]] == keys[1:listed]
+    if count > listed:
+        assert warnings[listed:] == [
+            f"... and {count - listed} more objects locked far beyond the retention drkit set, not listed "
+            f"(the first {listed} are, in key order)"
+        ]
+    else:
+        assert len(warnings) == listed
