@@ -43,6 +43,10 @@ if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the
     from drkit.kube.client import KubeClient
 
 ETCD_PATH = "etcd/snapshot.db"
+ETCD_ZSTD_LEVEL = 1
+"""The etcd snapshot's chunks are compressed at zstd level 1 (or the repository's level when lower):
+half the CPU of level 3 on its pages for about the same size (docs/performance.md); any level's frames
+read the same (docs/format.md)."""
 OBJECTS_PATH = "capture/resources.json"
 # Resource files get one fixed mtime so that an unchanged object yields an unchanged tree entry, and
 # an unchanged namespace an unchanged tree: a second backup of a quiet cluster stores almost nothing.
@@ -190,7 +194,7 @@ def backup_cluster(
             stream = etcd_start.stream() if etcd_start is not None else request.etcd.snapshot()
             say(f"etcd: streaming a snapshot from {stream.endpoint}")
             with stream:
-                size = snap.add_stream(ETCD_PATH, stream)
+                size = snap.add_stream(ETCD_PATH, stream, max_level=ETCD_ZSTD_LEVEL)
             etcd_record = stream.result.to_record()
             meta["etcd"] = etcd_record
             say(f"etcd: {size} bytes at revision {etcd_record['revision']}, checksum verified")

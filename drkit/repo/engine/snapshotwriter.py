@@ -188,12 +188,20 @@ class SnapshotWriter:
         self._file(parts, mode, mtime_ns, len(data), ids)
 
     def add_stream(
-        self, path: str, chunks: Iterable[bytes], *, mode: int = FILE_MODE, mtime: datetime | None = None
+        self,
+        path: str,
+        chunks: Iterable[bytes],
+        *,
+        mode: int = FILE_MODE,
+        mtime: datetime | None = None,
+        max_level: int | None = None,
     ) -> int:
         """Store the bytes ``chunks`` yields as the file ``path``; returns its size.
 
         The stream is cut with FastCDC as it arrives; memory stays bounded whatever its length. If
         ``chunks`` raises, the error propagates and the writer is poisoned: it will not commit.
+        ``max_level`` caps the zstd level of its chunks (a cheaper level for a large stream whose
+        store time counts, such as an etcd snapshot; the repository's level when that is lower).
         """
         self._check_open()
         parts = split_path(path)
@@ -204,7 +212,7 @@ class SnapshotWriter:
         futures: list[Future[bytes]] = []
         try:
             for piece in self._chunker().chunks(reader):  # type: ignore[arg-type]  # readinto suffices
-                futures.append(self._submit(piece))
+                futures.append(self._submit(piece, max_level=max_level))
                 if self.progress is not None:
                     self.progress.advance(len(piece))
             ids = tuple(f.result() for f in futures)
@@ -359,14 +367,14 @@ class SnapshotWriter:
             self._local.chunker = chunker
         return chunker
 
-    def _submit(self, raw: bytes) -> Future[bytes]:
+    def _submit(self, raw: bytes, *, max_level: int | None = None) -> Future[bytes]:
         if len(raw) < INLINE_BELOW:
-            return _done(self._writer.add(BlobType.DATA, raw))
+            return _done(self._writer.add(BlobType.DATA, raw, max_level=max_level))
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="drkit-seal")
         self._window.acquire()
         try:
-            fut = self._pool.submit(self._writer.add, BlobType.DATA, raw)
+            fut = self._pool.submit(self._writer.add, BlobType.DATA, raw, max_level=max_level)
         except BaseException:
             self._window.release()
             raise

@@ -125,13 +125,15 @@ class BlobWriter:
     def known(self, blob_type: BlobType, blob_id: bytes) -> bool:
         return (blob_type, blob_id) in self.index or blob_id in self._pending[blob_type]
 
-    def add(self, blob_type: BlobType, raw: bytes) -> bytes:
-        """Store ``raw`` unless already known; return its id. Thread-safe."""
+    def add(self, blob_type: BlobType, raw: bytes, *, max_level: int | None = None) -> bytes:
+        """Store ``raw`` unless already known; return its id. Thread-safe. ``max_level`` caps the
+        zstd level (the repository's level, or none, when that is lower)."""
         self._raise_if_failed()
         blob_id = self.key.content_id(raw)
         if self.known(blob_type, blob_id):
             return blob_id
-        sealed = seal_blob(self.key, blob_type, blob_id, raw, level=self.compression_level)
+        level = self.compression_level if max_level is None else min(self.compression_level, max_level)
+        sealed = seal_blob(self.key, blob_type, blob_id, raw, level=level)
         with self._pack_lock:
             self._raise_if_failed()
             pending = self._pending[blob_type]
