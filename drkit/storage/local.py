@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from drkit.storage.base import Leftover, LockMode, ObjectInfo, Retention
+from drkit.storage.directwrite import open_new, write_all
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound, StoreError
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
@@ -281,12 +282,9 @@ def _mkdirs(directory: Path, key: str) -> None:
 def _write_temp(directory: Path, data: bytes) -> Path:
     """Write ``data`` to a new read-only temporary file in ``directory``, fsynced. Returns its path."""
     tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd, direct = open_new(tmp, len(data), 0o600)  # a large object bypasses the page cache
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        write_all(fd, data, direct=direct)
         os.fsync(fd)
         os.fchmod(fd, _READ_ONLY)
     except BaseException:

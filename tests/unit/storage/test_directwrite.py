@@ -1,0 +1,104 @@
+"""Large objects written with O_DIRECT (drkit.storage.directwrite): the bytes on disk are exactly the
+object's whatever its length, and a filesystem that refuses direct writes gets the buffered path."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from drkit.storage.directwrite import ALIGN, DIRECT_ABOVE, PIECE, open_new, write_all
+from drkit.storage.local import LocalStore
+
+SIZES = [0, 1, ALIGN - 1, ALIGN, DIRECT_ABOVE - 1, DIRECT_ABOVE, PIECE, PIECE + 1, 3 * PIECE + ALIGN + 7]
+
+
+def _direct_supported(directory: Path) -> bool:
+    try:
+        fd = os.open(directory / "probe", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    (directory / "probe").unlink()
+    return True
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_what_is_written_reads_back_exactly(tmp_path: Path, size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    fd, direct = open_new(tmp_path / "f", len(data), 0o600)
+    try:
+        write_all(fd, data, direct=direct)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    assert direct == (size >= DIRECT_ABOVE and _direct_supported(tmp_path))
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_an_existing_file_is_never_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        open_new(tmp_path / "f", 2 * PIECE, 0o600)
+    assert (tmp_path / "f").read_bytes() == b"old"
+
+
+def test_a_filesystem_refusing_direct_open_is_written_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    data = random.Random(1).randbytes(2 * PIECE + 3)
+    fd, direct = open_new(tmp_path / "f", len(data), 0o600)
+    try:
+        assert not direct
+        write_all(fd, data, direct=direct)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data
+
+
+@pytest.mark.parametrize("failure", ["einval", "short"])
+def test_a_direct_write_that_fails_or_falls_short_is_finished_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    if not _direct_supported(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT: the buffered path is the other test's")
+    real_pwrite = os.pwrite
+    calls = [0]
+
+    def flaky(fd: int, data: memoryview, offset: int) -> int:
+        calls[0] += 1
+        if calls[0] == 2:  # the second direct piece
+            if failure == "einval":
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_pwrite(fd, data[: len(data) // 2 + 1], offset)  # short, and unaligned after
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", flaky)
+    data = random.Random(2).randbytes(3 * PIECE + 99)
+    fd, direct = open_new(tmp_path / "f", len(data), 0o600)
+    try:
+        assert direct
+        write_all(fd, data, direct=direct)
+    finally:
+        os.close(fd)
+    assert calls[0] >= 3
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_a_large_object_round_trips_through_the_local_store(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    data = random.Random(3).randbytes(5 * PIECE + 12345)
+    store.put("data/ab/pack", data)
+    assert store.get("data/ab/pack") == data
+    assert not [p for p in (tmp_path / "store" / "data" / "ab").iterdir() if p.name.startswith(".tmp-")]
