@@ -6,7 +6,8 @@ Layout under ``root``::
     .retention/<key>.json       its retention, {"mode": ..., "until": ...}, written atomically
     .lock                       flock(2) that serialises the publish/retention/delete steps
 
-An object is written to a temporary file in its own directory, fsynced, made read-only, then
+An object is written to a temporary file in its own directory (from 256 KiB on with ``O_DIRECT``,
+:mod:`drkit.storage.directwrite`), fsynced, made read-only, then
 published with ``os.link`` (which fails if the key exists, so two writers in two processes cannot
 both win) and the directory fsynced. Retention is recorded and enforced by drkit only: anyone with
 write access to the directory can delete objects. Keys whose segments start with ``.`` are refused
