@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from drkit.errors import DrkitError
+from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
@@ -189,6 +190,8 @@ class TreeBackup:
 
     ``xattrs=False`` skips reading extended attributes (one syscall per entry saved). ``on_read`` is
     called with the path of every file whose content is read (a hook for tests and progress).
+    ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) was
+    built (the results are the same).
     """
 
     def __init__(
@@ -200,8 +203,10 @@ class TreeBackup:
         progress: Progress | None = None,
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
+        native: bool = True,
     ) -> None:
         self.writer = writer
+        self.native = native
         self.params = params
         self.chunker = Chunker(params)
         self.workers = max(1, workers)
@@ -215,6 +220,8 @@ class TreeBackup:
         self._inodes: dict[tuple[int, int], _PendingFile] = {}
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
+        self._scanner: DirScanner | None = None
+        self._scanned_dirs = 0  # directories the compiled scan compared with their parent trees
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch()  # small chunks not yet handed to a sealing thread
         self._late: deque[_LateTree] = deque()  # directories waiting for chunk ids, children first
@@ -222,6 +229,10 @@ class TreeBackup:
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
         self._parent = parent
+        if parent is not None and self.native:
+            self._scanner = scanner(
+                parent.changed_before_ns, strict_device=parent.strict_device, xattrs=self.xattrs
+            )
         st = os.stat(source)
         if not stat.S_ISDIR(st.st_mode):
             raise NotADirectoryError(f"{source} is not a directory")
@@ -305,11 +316,21 @@ class TreeBackup:
         assert self._result is not None
         self._result.skipped.append(f"{os.fsdecode(rel) or '.'}: {why}")
 
-    def _parent_entries(self, tree_id: bytes | None) -> TreeMap:
+    def _parent_plain(self, tree_id: bytes | None) -> bytes | None:
+        """A parent tree's plaintext; None without one or when it cannot be read."""
         if tree_id is None or self._parent is None:
+            return None
+        try:
+            return self._parent.read(tree_id)
+        except DrkitError:
+            return None  # an unreadable parent tree only costs speed: the files are read again
+
+    @staticmethod
+    def _parent_entries(tree_id: bytes | None, plain: bytes | None) -> TreeMap:
+        if tree_id is None or plain is None:
             return _NO_PARENT
         try:
-            return self._parent.entries(tree_id)
+            return tree_map(plain, where=tree_id.hex())
         except DrkitError:
             return _NO_PARENT  # an unreadable parent tree only costs speed: the files are read again
 
@@ -396,13 +417,21 @@ class TreeBackup:
             return False  # two parent devices cannot both be this one
         self._devices[old] = new
         self._devices_taken.add(new)
+        if self._scanner is not None:
+            self._scanner.map_device(old, new)
         return True
 
     def _dir(self, path: bytes, rel: bytes, parent_tree: bytes | None = None) -> bytes | _LateTree:
         """A directory's tree id, or the directory waiting for chunk ids to be stored (``_drain``)."""
         res = self._result
         assert res is not None
-        parent = self._parent_entries(parent_tree)
+        plain = self._parent_plain(parent_tree)
+        if plain is not None and self._scanner is not None:
+            assert parent_tree is not None
+            done = self._scanned_dir(path, rel, (parent_tree, plain))
+            if done is not None:
+                return done
+        parent = self._parent_entries(parent_tree, plain)
         old_entries = parent.entries
         try:
             with os.scandir(path) as it:
@@ -451,6 +480,133 @@ class TreeBackup:
         self._late.append(late)
         self._drain()
         return late
+
+    def _scanned_dir(self, path: bytes, rel: bytes, parent: tuple[bytes, bytes]) -> bytes | _LateTree | None:
+        """``_dir`` for a directory the compiled scan compares with its parent tree (``dirscan``):
+        the reused files are taken as it decided, every other entry as ``_dir`` takes it, in name
+        order. None (nothing done yet): the scan cannot take this directory or a reused file's chunk
+        is not in the index; ``_dir`` decides."""
+        res = self._result
+        assert res is not None
+        assert self._scanner is not None
+        scanned = self._scanner.scan(path, parent[1])
+        if scanned is None:
+            return None
+        keys = scanned.keys
+        index = self.writer.index
+        if keys and not all(map(index.__contains__, keys)):
+            return None
+        parent_tree, plain = parent
+        self._scanned_dirs += 1
+        res.referenced.update(keys)
+        reused = scanned.reused
+        res.reused_files += reused
+        res.files += reused
+        res.bytes += scanned.reused_bytes
+        res.sparse_files += scanned.sparse
+        self._reused_bytes += scanned.reused_bytes
+        names = scanned.names
+        olds = _LazyTree(parent_tree, plain)
+        prefix = path if path.endswith(b"/") else path + b"/"
+        made, pending, dirs, taken = self._scanned_entries(prefix, rel, scanned, olds)
+        if self._reused_bytes and self.progress is not None:
+            self.progress.advance(self._reused_bytes)
+        self._reused_bytes = 0
+        if (
+            not pending
+            and not dirs
+            and taken == reused + len(made) == scanned.parent_entries
+            and (BlobType.TREE, parent_tree) in index
+        ):
+            # Every entry is the parent's own, unchanged (and every name is there): the parent's tree.
+            res.referenced.add((BlobType.TREE, parent_tree))
+            return parent_tree
+        entries = olds.entries()
+        nodes: list[Entry] = []
+        special = {pos for pos, _ in scanned.special}
+        for pos, name in enumerate(names):
+            if pos not in special:
+                nodes.append(entries[name])
+        for pos, e in made:
+            nodes.append(entries[names[pos]] if e is None else e)
+        if not pending and not dirs:
+            return self._store(nodes, pending, dirs)
+        late = _LateTree(nodes, pending, dirs)
+        self._late.append(late)
+        self._drain()
+        return late
+
+    def _scanned_entries(
+        self, prefix: bytes, rel: bytes, scanned: Scanned, olds: _LazyTree
+    ) -> tuple[list[tuple[int, Entry | None]], list[_PendingFile], list[_LateDir], int]:
+        """The entries the scan left to the walk, in order, as ``_entry`` takes them: the finished
+        ones by position (None: the parent's entry as stored), the files and directories still
+        waiting, and how many entries are the parent's own (the scan's reused files included)."""
+        names = scanned.names
+        made: list[tuple[int, Entry | None]] = []
+        pending: list[_PendingFile] = []
+        dirs: list[_LateDir] = []
+        taken = scanned.reused
+        for pos, info in scanned.special:
+            name = names[pos]
+            if info is None:
+                old = olds.get(name)
+                entry = self._entry(prefix, rel, name, old)
+            else:
+                old = None
+                entry = self._scanned_subdir(prefix, rel, name, info, olds)
+                if entry is None:  # the parent's entry, as stored
+                    taken += 1
+                    made.append((pos, None))
+                    continue
+            if entry is None:
+                continue
+            kind = type(entry)
+            if kind is _PendingFile:
+                pending.append(entry)  # type: ignore[arg-type]
+            elif kind is _LateDir:
+                dirs.append(entry)  # type: ignore[arg-type]
+            else:
+                if entry is old:
+                    taken += 1
+                made.append((pos, entry))  # type: ignore[arg-type]
+        return made, pending, dirs, taken
+
+    def _scanned_subdir(
+        self, prefix: bytes, rel: bytes, name: bytes, info: DirInfo, olds: _LazyTree
+    ) -> Entry | _LateDir | None:
+        """``_directory`` for a subdirectory the scan ``lstat``ed: None when its parent entry stands
+        for it as stored (not decoded: the directory may need none of its parent tree's entries)."""
+        assert self._result is not None
+        mode, uid, gid, mtime_ns, meta_same, old_sub = info
+        full = prefix + name
+        child_rel = rel + b"/" + name if rel else name
+        # The scan found no xattrs when it says the metadata is the parent's (none there either).
+        xattrs = () if meta_same else self._xattrs(full, child_rel)
+        subtree = self._dir(full, child_rel, old_sub)
+        self._result.dirs += 1
+        if old_sub is not None and old_sub == subtree:
+            if meta_same:
+                return None
+            old = olds.get(name)
+            assert old is not None
+            if (
+                old.mtime_ns == mtime_ns
+                and old.mode == mode
+                and old.uid == uid
+                and old.gid == gid
+                and old.user == user_name(uid)
+                and old.group == group_name(gid)
+                and old.xattrs == xattrs
+            ):
+                return old
+        entry = Entry(
+            name, _DIR, mode, uid, gid, mtime_ns, 0, b"", b"",
+            user_name(uid), group_name(gid), xattrs, 0, 0, 0, False,
+        )  # fmt: skip
+        if type(subtree) is bytes:
+            return entry._replace(ids=subtree)
+        return _LateDir(entry, subtree)  # type: ignore[arg-type]
 
     def _store(self, nodes: list[Entry], pending: list[_PendingFile], dirs: list[_LateDir]) -> bytes:
         """Store a directory's tree, its files' chunk ids and its subtrees' ids known (or waited for)."""
@@ -711,6 +867,27 @@ class _LateDir:
     def __init__(self, entry: Entry, tree: _LateTree) -> None:
         self.entry = entry
         self.tree = tree
+
+
+class _LazyTree:
+    """A parent tree's entries by name, decoded on first use (a directory the scan found unchanged
+    never needs them)."""
+
+    __slots__ = ("_entries", "plain", "tree_id")
+
+    def __init__(self, tree_id: bytes, plain: bytes) -> None:
+        self.tree_id = tree_id
+        self.plain = plain
+        self._entries: dict[bytes, Entry] | None = None
+
+    def entries(self) -> dict[bytes, Entry]:
+        if self._entries is None:
+            # the scan checked everything ``tree_map`` checks: it does not refuse this tree
+            self._entries = tree_map(self.plain, where=self.tree_id.hex()).entries
+        return self._entries
+
+    def get(self, name: bytes) -> Entry | None:
+        return self.entries().get(name)
 
 
 _done = _Done

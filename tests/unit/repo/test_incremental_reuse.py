@@ -1,6 +1,6 @@
 """The incremental fast path: entries unchanged since the parent are reused as stored (no node made, no
 tree encoded or sealed), and the result is byte-identical to a walk without a parent (counted, not
-timed)."""
+timed). Every test runs with the compiled directory scan (``dirscan``) and with the Python walk."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from drkit import native as compiled
 from drkit.errors import VerificationFailed
 from drkit.repo.engine import backup
 from drkit.repo.engine.backup import ParentTrees, TreeBackup
@@ -34,9 +35,24 @@ class CountingWriter(FakeWriter):
         return super().add(blob_type, raw)
 
 
-def _walk(src: Path, w: FakeWriter, parent: ParentTrees | None = None) -> TreeBackup:
-    tb = TreeBackup(w, SMALL_CHUNKS, workers=2)  # type: ignore[arg-type]
+NATIVE = [True, False]
+
+
+@pytest.fixture(params=NATIVE, ids=["native", "python"], autouse=True)
+def native(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every walk of a test with the compiled scan, then in Python only."""
+    on: bool = request.param
+    if on and compiled.load("_scan") is None:
+        pytest.fail("drkit.native._scan was not built or is ruled out (DRKIT_NO_NATIVE)")
+    monkeypatch.setattr(_walk, "__defaults__", (None, on))
+    return on
+
+
+def _walk(src: Path, w: FakeWriter, parent: ParentTrees | None = None, native: bool = True) -> TreeBackup:
+    tb = TreeBackup(w, SMALL_CHUNKS, workers=2, native=native)  # type: ignore[arg-type]
     tb.run(src, parent)
+    if parent is not None and native:
+        assert tb._scanned_dirs > 0  # the compiled scan was used
     return tb
 
 
@@ -48,7 +64,9 @@ def _deep_tree(src: Path) -> None:
     (src / "a0" / "link").symlink_to("b0/f0.py")
 
 
-def test_unchanged_tree_seals_and_encodes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unchanged_tree_seals_and_encodes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
     src = tmp_path / "src"
     _deep_tree(src)
     w = CountingWriter()
@@ -68,8 +86,8 @@ def test_unchanged_tree_seals_and_encodes_nothing(tmp_path: Path, monkeypatch: p
     assert second._result.tree == first._result.tree
     assert w.adds == {BlobType.DATA: 0, BlobType.TREE: 0}
     # unchanged files (ctime before the parent) keep the parent's xattrs: only directories and the
-    # symlink are asked
-    assert len(xattr_reads) == second._result.dirs + 1
+    # symlink are asked (the compiled scan asks the directories itself: only the symlink is left)
+    assert len(xattr_reads) == (1 if native else second._result.dirs + 1)
     assert second._result.reused_files == second._result.files == 120
     assert second._result.referenced == first._result.referenced  # every blob is still referenced
 

@@ -1,0 +1,17 @@
+from typing import Literal
+
+_Dir = tuple[int, int, int, int, bool, bytes | None]  # mode, uid, gid, mtime_ns, meta_same, parent subtree
+_Scanned = tuple[
+    Literal[2], list[bytes], list[tuple[int, _Dir | None]], list[tuple[object, bytes]], int, int, int, int
+]
+
+class Scanner:
+    def __init__(
+        self, changed_before_ns: int, strict_device: bool, xattrs: bool, data_type: object
+    ) -> None: ...
+    def scan(
+        self, path: bytes, tree: bytes
+    ) -> tuple[Literal[0]] | tuple[Literal[1], list[int], list[int]] | _Scanned: ...
+    def set_user(self, uid: int, name: bytes | None) -> None: ...
+    def set_group(self, gid: int, name: bytes | None) -> None: ...
+    def map_device(self, old: int, new: int) -> None: ...

@@ -1,0 +1,82 @@
+"""The compiled directory scan of an incremental backup (``drkit/native/_scan.c``), when it was built.
+
+For one directory with a parent tree (version 2), the scan lists it, sorts the names, ``lstat``s every
+entry and compares each with the parent's entry of that name, all in C with the GIL released; it
+decides only that a regular file's parent entry stands for it as stored (what ``_reuse_file``
+decides) and reports each subdirectory's ``lstat`` fields and whether its own metadata is the
+parent's. Every other entry is left to the Python walk. Without a compiler the module is missing and
+the walk does everything in Python, with the same results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from drkit.repo.engine.fsmeta import group_name, user_name
+from drkit.repo.format.blobs import BlobType
+
+if TYPE_CHECKING:
+    from drkit.native._scan import Scanner
+
+from drkit import native
+
+_scan = native.load("_scan")  # None: not built (no compiler) or ruled out (DRKIT_NO_NATIVE)
+
+DirInfo = tuple[int, int, int, int, bool, bytes | None]
+"""A subdirectory as scanned: permission bits, uid, gid, mtime_ns, whether its own metadata (those,
+the owner names, no xattrs) is its parent entry's, and the parent entry's subtree id (None: no
+parent entry of that name, or not a directory)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scanned:
+    """One directory as the scan left it: names sorted; ``special`` every entry that is not a reused
+    file, in order, as (position, None: the walk decides) or (position, ``DirInfo``); ``keys`` the
+    (DATA, id) of every reused file's chunks; ``parent_entries`` the number in the parent tree."""
+
+    names: list[bytes]
+    special: list[tuple[int, DirInfo | None]]
+    keys: list[tuple[BlobType, bytes]]
+    reused: int
+    reused_bytes: int
+    sparse: int
+    parent_entries: int
+
+
+def _encoded(name: str | None) -> bytes | None:
+    return None if name is None else name.encode("utf-8", "surrogateescape")
+
+
+class DirScanner:
+    """A compiled scanner for one walk: tells it the owner names it asks for and the device pairs
+    the walk maps (``map_device``)."""
+
+    def __init__(self, changed_before_ns: int, *, strict_device: bool, xattrs: bool) -> None:
+        assert _scan is not None
+        self._s: Scanner = _scan.Scanner(changed_before_ns, strict_device, xattrs, BlobType.DATA)
+
+    def map_device(self, old: int, new: int) -> None:
+        self._s.map_device(old, new)
+
+    def scan(self, path: bytes, tree: bytes) -> Scanned | None:
+        """``path`` compared with its parent tree's plaintext; None: the Python walk decides it all."""
+        got = self._s.scan(path, tree)
+        if got[0] == 1:
+            _, uids, gids = got
+            for uid in uids:
+                self._s.set_user(uid, _encoded(user_name(uid)))
+            for gid in gids:
+                self._s.set_group(gid, _encoded(group_name(gid)))
+            got = self._s.scan(path, tree)
+        if got[0] != 2:
+            return None
+        _, names, special, keys, reused, reused_bytes, sparse, parent_entries = got
+        return Scanned(names, special, keys, reused, reused_bytes, sparse, parent_entries)  # type: ignore[arg-type]
+
+
+def scanner(changed_before_ns: int, *, strict_device: bool, xattrs: bool) -> DirScanner | None:
+    """A compiled scanner, or None when the module was not built."""
+    if _scan is None:
+        return None
+    return DirScanner(changed_before_ns, strict_device=strict_device, xattrs=xattrs)
