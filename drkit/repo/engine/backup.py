@@ -28,6 +28,7 @@ from drkit.errors import DrkitError
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
+from drkit.repo.engine.scanahead import ScanAhead
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.gcpause import long_lived_frozen
@@ -191,7 +192,8 @@ class TreeBackup:
     ``xattrs=False`` skips reading extended attributes (one syscall per entry saved). ``on_read`` is
     called with the path of every file whose content is read (a hook for tests and progress).
     ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) was
-    built (the results are the same).
+    built (the results are the same); ``scan_ahead=True`` runs that scan on a second thread ahead of
+    the walk (``scanahead``) instead of on the walk's own.
     """
 
     def __init__(
@@ -204,9 +206,11 @@ class TreeBackup:
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
         native: bool = True,
+        scan_ahead: bool = False,
     ) -> None:
         self.writer = writer
         self.native = native
+        self.scan_ahead = scan_ahead
         self.params = params
         self.chunker = Chunker(params)
         self.workers = max(1, workers)
@@ -221,6 +225,7 @@ class TreeBackup:
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
         self._scanner: DirScanner | None = None
+        self._ahead: ScanAhead | None = None
         self._scanned_dirs = 0  # directories the compiled scan compared with their parent trees
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch()  # small chunks not yet handed to a sealing thread
@@ -238,6 +243,8 @@ class TreeBackup:
             raise NotADirectoryError(f"{source} is not a directory")
         root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         self._result = WalkResult(tree=b"", root=root)
+        if parent is not None and self._scanner is not None and self.scan_ahead:
+            self._ahead = ScanAhead(self._scanner, parent.read, (os.fsencode(source), parent.tree))
         try:
             # Everything alive now (the index: objects per blob; the modules) lives through the walk:
             # the collector's full passes, set off by the walk's short-lived objects, skip it.
@@ -247,6 +254,8 @@ class TreeBackup:
                 tree = top if type(top) is bytes else top.id  # type: ignore[union-attr]
                 assert tree is not None
         finally:
+            if self._ahead is not None:
+                self._ahead.close()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
         self._result.tree = tree
@@ -425,10 +434,11 @@ class TreeBackup:
         """A directory's tree id, or the directory waiting for chunk ids to be stored (``_drain``)."""
         res = self._result
         assert res is not None
-        plain = self._parent_plain(parent_tree)
-        if plain is not None and self._scanner is not None:
+        plain, scanned = self._parent_scan(path, rel, parent_tree)
+        if scanned is not None:
             assert parent_tree is not None
-            done = self._scanned_dir(path, rel, (parent_tree, plain))
+            assert plain is not None
+            done = self._scanned_dir(path, rel, (parent_tree, plain), scanned)
             if done is not None:
                 return done
         parent = self._parent_entries(parent_tree, plain)
@@ -481,17 +491,30 @@ class TreeBackup:
         self._drain()
         return late
 
-    def _scanned_dir(self, path: bytes, rel: bytes, parent: tuple[bytes, bytes]) -> bytes | _LateTree | None:
-        """``_dir`` for a directory the compiled scan compares with its parent tree (``dirscan``):
+    def _parent_scan(
+        self, path: bytes, rel: bytes, tree_id: bytes | None
+    ) -> tuple[bytes | None, Scanned | None]:
+        """A directory's parent tree (plaintext; None: none or unreadable) and, with the compiled
+        scan, the directory compared with it (from the thread scanning ahead when it went there)."""
+        if tree_id is None or self._parent is None:
+            return None, None
+        if self._ahead is not None:
+            got = self._ahead.take(rel, tree_id)
+            if got is not None:
+                return got.plain, got.scanned
+        plain = self._parent_plain(tree_id)
+        if plain is None or self._scanner is None:
+            return plain, None
+        return plain, self._scanner.scan(path, plain)
+
+    def _scanned_dir(
+        self, path: bytes, rel: bytes, parent: tuple[bytes, bytes], scanned: Scanned
+    ) -> bytes | _LateTree | None:
+        """``_dir`` for a directory the compiled scan compared with its parent tree (``dirscan``):
         the reused files are taken as it decided, every other entry as ``_dir`` takes it, in name
-        order. None (nothing done yet): the scan cannot take this directory or a reused file's chunk
-        is not in the index; ``_dir`` decides."""
+        order. None (nothing done yet): a reused file's chunk is not in the index; ``_dir`` decides."""
         res = self._result
         assert res is not None
-        assert self._scanner is not None
-        scanned = self._scanner.scan(path, parent[1])
-        if scanned is None:
-            return None
         keys = scanned.keys
         index = self.writer.index
         if keys and not all(map(index.__contains__, keys)):

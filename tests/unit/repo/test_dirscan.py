@@ -18,6 +18,7 @@ import pytest
 from drkit.repo.engine.backup import ParentTrees, TreeBackup, WalkResult
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
+from tests.unit.repo import treev1
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 from tests.unit.repo.test_tree_fidelity import FakeWriter, _cutoff_after, _wait_past
 from tests.unit.repo.treefidelity import AS_ROOT, fs_supports_user_xattrs
@@ -111,8 +112,10 @@ def _change(root: Path, rng: random.Random, *, xattrs: bool) -> None:
     (rng.choice(dirs) / "locked-dir").mkdir(mode=0)
 
 
-def _walk(src: Path, w: FakeWriter, parent: ParentTrees | None, *, native: bool, xattrs: bool) -> TreeBackup:
-    tb = TreeBackup(w, SMALL_CHUNKS, workers=2, native=native, xattrs=xattrs)
+def _walk(
+    src: Path, w: FakeWriter, parent: ParentTrees | None, *, native: bool, xattrs: bool, ahead: bool = True
+) -> TreeBackup:
+    tb = TreeBackup(w, SMALL_CHUNKS, workers=2, native=native, xattrs=xattrs, scan_ahead=ahead)
     tb.run(src, parent)
     return tb
 
@@ -182,10 +185,11 @@ def _parity(tmp_path: Path, seed: int, *, xattrs: bool, renumber: bool, forge: b
         return encode_tree(nodes)
 
     parent = ParentTrees(first._result.tree, read, cutoff)
-    wn, wp = _copy(w), _copy(w)
+    wn, wp, wa = _copy(w), _copy(w), _copy(w)
     try:
         native = _walk(src, wn, parent, native=True, xattrs=xattrs)
         python = _walk(src, wp, parent, native=False, xattrs=xattrs)
+        alone = _walk(src, wa, parent, native=True, xattrs=xattrs, ahead=False)  # no second thread
     finally:
         for p in src.rglob("*"):
             if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) == 0:
@@ -193,6 +197,8 @@ def _parity(tmp_path: Path, seed: int, *, xattrs: bool, renumber: bool, forge: b
     assert native._scanned_dirs > 0
     assert python._scanned_dirs == 0
     _same_walk(native, python, wn, wp)
+    _same_walk(alone, python, wa, wp)
+    assert alone._scanned_dirs > 0
     assert native._result is not None
     assert native._result.reused_files > 0
     # and the next walk, from this one (the locked entries opened again since: changed)
@@ -309,3 +315,57 @@ def test_a_directory_whose_own_metadata_changed_but_not_its_contents(tmp_path: P
     assert native._result is not None
     assert fresh._result is not None
     assert native._result.tree == fresh._result.tree != first._result.tree
+
+
+def test_the_thread_scanning_ahead_goes_where_the_walk_goes(tmp_path: Path) -> None:
+    """Names that sort around the separator ("a", "a-b", "a.c", "a0", "a/b"): every directory the walk
+    enters is the next one the thread scanned; a subtree the scan leaves to Python (a parent tree it
+    cannot take) is scanned by the walk itself, below it the thread is ahead again."""
+    src = tmp_path / "src"
+    for rel in ("a/b/c", "a-b/x", "a.c", "a0/y", "b/z/w"):
+        (src / rel).mkdir(parents=True)
+    for d in [src, *src.rglob("*")]:
+        (d / "f").write_bytes(b"file in " + os.fsencode(d.name))
+    w = FakeWriter()
+    cutoff = _cutoff_after(src)
+    first = _walk(src, w, None, native=False, xattrs=True)
+    assert first._result is not None
+    dirs = 1 + sum(1 for p in src.rglob("*") if p.is_dir())
+    tb = _walk(src, _copy(w), ParentTrees(first._result.tree, w.raw, cutoff), native=True, xattrs=True)
+    assert tb._ahead is not None
+    assert tb._ahead.taken == tb._scanned_dirs == dirs
+    assert tb._result is not None
+    assert tb._result.tree == first._result.tree
+    # the tree of "b" in version 1 (JSON): the walk takes "b" in Python, the thread skips below it
+    b_id = next(n.subtree for n in decode_tree(w.raw(first._result.tree), where="t") if n.name == b"b")
+    assert b_id is not None
+
+    def read(tree_id: bytes) -> bytes:
+        raw = w.raw(tree_id)
+        return treev1.encode_tree_v1(decode_tree(raw, where="t")) if tree_id == b_id else raw
+
+    tb = _walk(src, _copy(w), ParentTrees(first._result.tree, read, cutoff), native=True, xattrs=True)
+    assert tb._ahead is not None
+    assert tb._scanned_dirs == dirs - 1  # all but "b"
+    assert tb._ahead.taken == dirs - 2  # "b" as read (no scan); "b/z", "b/z/w" scanned by the walk
+    assert tb._result is not None
+    assert tb._result.tree == first._result.tree
+
+
+def test_an_error_in_the_thread_scanning_ahead_fails_the_walk(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"f")
+    w = FakeWriter()
+    cutoff = _cutoff_after(src)
+    first = _walk(src, w, None, native=False, xattrs=True)
+    assert first._result is not None
+
+    def read(tree_id: bytes) -> bytes:
+        if tree_id != first_tree:
+            raise MemoryError("out of memory reading a tree")  # not a repository problem
+        return w.raw(tree_id)
+
+    first_tree = first._result.tree
+    with pytest.raises(MemoryError, match="reading a tree"):
+        _walk(src, _copy(w), ParentTrees(first_tree, read, cutoff), native=True, xattrs=True)
