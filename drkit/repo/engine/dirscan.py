@@ -11,6 +11,7 @@ the walk does everything in Python, with the same results.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from drkit.repo.engine.fsmeta import group_name, user_name
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
     from drkit.native._scan import Scanner
 
 from drkit import native
-
-_scan = native.load("_scan")  # None: not built (no compiler) or ruled out (DRKIT_NO_NATIVE)
 
 DirInfo = tuple[int, int, int, int, bool, bytes | None]
 """A subdirectory as scanned: permission bits, uid, gid, mtime_ns, whether its own metadata (those,
@@ -52,9 +51,10 @@ class DirScanner:
     """A compiled scanner for one walk: tells it the owner names it asks for and the device pairs
     the walk maps (``map_device``)."""
 
-    def __init__(self, changed_before_ns: int, *, strict_device: bool, xattrs: bool) -> None:
-        assert _scan is not None
-        self._s: Scanner = _scan.Scanner(changed_before_ns, strict_device, xattrs, BlobType.DATA)
+    def __init__(
+        self, module: ModuleType, changed_before_ns: int, *, strict_device: bool, xattrs: bool
+    ) -> None:
+        self._s: Scanner = module.Scanner(changed_before_ns, strict_device, xattrs, BlobType.DATA)
 
     def map_device(self, old: int, new: int) -> None:
         self._s.map_device(old, new)
@@ -76,7 +76,9 @@ class DirScanner:
 
 
 def scanner(changed_before_ns: int, *, strict_device: bool, xattrs: bool) -> DirScanner | None:
-    """A compiled scanner, or None when the module was not built."""
-    if _scan is None:
+    """A compiled scanner, or None when the module was not built or is ruled out (``DRKIT_NO_NATIVE``,
+    read at each walk)."""
+    module = native.load("_scan")
+    if module is None:
         return None
-    return DirScanner(changed_before_ns, strict_device=strict_device, xattrs=xattrs)
+    return DirScanner(module, changed_before_ns, strict_device=strict_device, xattrs=xattrs)

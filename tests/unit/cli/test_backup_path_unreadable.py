@@ -29,9 +29,11 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 
 
 def _deny(monkeypatch: pytest.MonkeyPatch, name: bytes) -> None:
-    """As root every directory is readable: make one fail to list, as it would for another user."""
+    """As root every directory is readable: make one fail to list, as it would for another user (in
+    the Python walk: the compiled scan of an incremental lists directories itself)."""
     import drkit.repo.engine.backup as walker
 
+    monkeypatch.setenv("DRKIT_NO_NATIVE", "1")
     real = walker.os.scandir
 
     def scandir(path: Any) -> Any:
