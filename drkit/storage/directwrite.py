@@ -20,6 +20,7 @@ import fcntl
 import mmap
 import os
 import threading
+from pathlib import Path
 from typing import Final
 
 ALIGN: Final = 4096
@@ -51,6 +52,9 @@ def open_new(path: os.PathLike[str] | str, size: int, mode: int) -> tuple[int, b
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
+            # Kernels before 6.6 refuse O_DIRECT on tmpfs only after creating the file: it is ours
+            # (O_EXCL, a fresh name), and the buffered open below needs the name free again.
+            Path(path).unlink(missing_ok=True)
     return os.open(path, flags, mode), False
 
 
