@@ -22,13 +22,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drkit.errors import DrkitError
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
-from drkit.repo.engine.scanahead import ScanAhead
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.gcpause import long_lived_frozen
@@ -43,6 +42,9 @@ from drkit.repo.format.tree import (
     encode_tree,
     tree_map,
 )
+
+if TYPE_CHECKING:
+    from drkit.native._scan import Pending
 
 INLINE_BELOW = 256 * 1024
 """Chunks smaller than this are sealed in batches (``BATCH_BYTES``), larger ones one by one, both in
@@ -192,8 +194,9 @@ class TreeBackup:
     ``xattrs=False`` skips reading extended attributes (one syscall per entry saved). ``on_read`` is
     called with the path of every file whose content is read (a hook for tests and progress).
     ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) was
-    built (the results are the same); ``scan_ahead=True`` runs that scan on a second thread ahead of
-    the walk (``scanahead``) instead of on the walk's own.
+    built (the results are the same); ``scan_ahead=False`` runs that scan on the walk's thread
+    instead of on the scanning thread (which scans a directory's subdirectories while the walk is
+    busy with the directory: ``_submit_subdirs``).
     """
 
     def __init__(
@@ -206,7 +209,7 @@ class TreeBackup:
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
         native: bool = True,
-        scan_ahead: bool = False,
+        scan_ahead: bool = True,
     ) -> None:
         self.writer = writer
         self.native = native
@@ -225,7 +228,9 @@ class TreeBackup:
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
         self._scanner: DirScanner | None = None
-        self._ahead: ScanAhead | None = None
+        # subdirectories handed to the scanning thread: path -> (parent tree id, its plaintext, job)
+        self._ahead: dict[bytes, tuple[bytes, bytes, Pending]] = {}
+        self._taken_ahead = 0  # directories whose scan came from the scanning thread
         self._scanned_dirs = 0  # directories the compiled scan compared with their parent trees
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch()  # small chunks not yet handed to a sealing thread
@@ -243,8 +248,6 @@ class TreeBackup:
             raise NotADirectoryError(f"{source} is not a directory")
         root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         self._result = WalkResult(tree=b"", root=root)
-        if parent is not None and self._scanner is not None and self.scan_ahead:
-            self._ahead = ScanAhead(self._scanner, parent.read, (os.fsencode(source), parent.tree))
         try:
             # Everything alive now (the index: objects per blob; the modules) lives through the walk:
             # the collector's full passes, set off by the walk's short-lived objects, skip it.
@@ -254,8 +257,9 @@ class TreeBackup:
                 tree = top if type(top) is bytes else top.id  # type: ignore[union-attr]
                 assert tree is not None
         finally:
-            if self._ahead is not None:
-                self._ahead.close()
+            if self._scanner is not None:
+                self._scanner.close()
+            self._ahead.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
         self._result.tree = tree
@@ -498,10 +502,11 @@ class TreeBackup:
         scan, the directory compared with it (from the thread scanning ahead when it went there)."""
         if tree_id is None or self._parent is None:
             return None, None
-        if self._ahead is not None:
-            got = self._ahead.take(rel, tree_id)
-            if got is not None:
-                return got.plain, got.scanned
+        job = self._ahead.pop(path, None)
+        if job is not None and job[0] == tree_id:
+            assert self._scanner is not None
+            self._taken_ahead += 1
+            return job[1], self._scanner.take(job[2], path, job[1])
         plain = self._parent_plain(tree_id)
         if plain is None or self._scanner is None:
             return plain, None
@@ -531,6 +536,8 @@ class TreeBackup:
         names = scanned.names
         olds = _LazyTree(parent_tree, plain)
         prefix = path if path.endswith(b"/") else path + b"/"
+        if self.scan_ahead:
+            self._submit_subdirs(prefix, scanned)
         made, pending, dirs, taken = self._scanned_entries(prefix, rel, scanned, olds)
         if self._reused_bytes and self.progress is not None:
             self.progress.advance(self._reused_bytes)
@@ -558,6 +565,20 @@ class TreeBackup:
         self._late.append(late)
         self._drain()
         return late
+
+    def _submit_subdirs(self, prefix: bytes, scanned: Scanned) -> None:
+        """Hand the subdirectories that have a parent tree to the scanning thread: it lists and
+        compares them (the GIL released throughout) while this thread reads their parent trees and
+        goes on with the directory; ``_parent_scan`` takes each when the walk enters it."""
+        assert self._scanner is not None
+        names = scanned.names
+        for pos, info in scanned.special:
+            if info is None or info[5] is None:
+                continue
+            plain = self._parent_plain(info[5])
+            if plain is not None:
+                full = prefix + names[pos]
+                self._ahead[full] = (info[5], plain, self._scanner.submit(full, plain))
 
     def _scanned_entries(
         self, prefix: bytes, rel: bytes, scanned: Scanned, olds: _LazyTree

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from drkit import native as compiled
 from drkit.repo.engine.backup import ParentTrees, TreeBackup, WalkResult
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
@@ -317,10 +318,10 @@ def test_a_directory_whose_own_metadata_changed_but_not_its_contents(tmp_path: P
     assert native._result.tree == fresh._result.tree != first._result.tree
 
 
-def test_the_thread_scanning_ahead_goes_where_the_walk_goes(tmp_path: Path) -> None:
-    """Names that sort around the separator ("a", "a-b", "a.c", "a0", "a/b"): every directory the walk
-    enters is the next one the thread scanned; a subtree the scan leaves to Python (a parent tree it
-    cannot take) is scanned by the walk itself, below it the thread is ahead again."""
+def test_the_scanning_thread_scans_every_directory_the_walk_enters(tmp_path: Path) -> None:
+    """Names that sort around the separator ("a", "a-b", "a.c", "a0", "a/b"): every directory below
+    the root is scanned on the scanning thread and taken by the walk; under a directory whose parent
+    tree the scan cannot take (version 1 here), the walk scans on its own thread, same result."""
     src = tmp_path / "src"
     for rel in ("a/b/c", "a-b/x", "a.c", "a0/y", "b/z/w"):
         (src / rel).mkdir(parents=True)
@@ -332,11 +333,10 @@ def test_the_thread_scanning_ahead_goes_where_the_walk_goes(tmp_path: Path) -> N
     assert first._result is not None
     dirs = 1 + sum(1 for p in src.rglob("*") if p.is_dir())
     tb = _walk(src, _copy(w), ParentTrees(first._result.tree, w.raw, cutoff), native=True, xattrs=True)
-    assert tb._ahead is not None
-    assert tb._ahead.taken == tb._scanned_dirs == dirs
+    assert tb._scanned_dirs == dirs
+    assert tb._taken_ahead == dirs - 1  # all but the root
     assert tb._result is not None
     assert tb._result.tree == first._result.tree
-    # the tree of "b" in version 1 (JSON): the walk takes "b" in Python, the thread skips below it
     b_id = next(n.subtree for n in decode_tree(w.raw(first._result.tree), where="t") if n.name == b"b")
     assert b_id is not None
 
@@ -345,27 +345,39 @@ def test_the_thread_scanning_ahead_goes_where_the_walk_goes(tmp_path: Path) -> N
         return treev1.encode_tree_v1(decode_tree(raw, where="t")) if tree_id == b_id else raw
 
     tb = _walk(src, _copy(w), ParentTrees(first._result.tree, read, cutoff), native=True, xattrs=True)
-    assert tb._ahead is not None
     assert tb._scanned_dirs == dirs - 1  # all but "b"
-    assert tb._ahead.taken == dirs - 2  # "b" as read (no scan); "b/z", "b/z/w" scanned by the walk
+    # walked in Python, "b" hands nothing to the thread: "b/z" is scanned by the walk, "b/z/w" again
+    # on the thread (handed over by "b/z")
+    assert tb._taken_ahead == dirs - 2  # not the root, not "b/z"
     assert tb._result is not None
     assert tb._result.tree == first._result.tree
 
 
-def test_an_error_in_the_thread_scanning_ahead_fails_the_walk(tmp_path: Path) -> None:
+def test_the_scanning_thread_gives_what_a_scan_gives_and_drops_what_is_not_taken(tmp_path: Path) -> None:
     src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
-    (src / "d" / "f").write_bytes(b"f")
+    for i in range(3):
+        (src / f"d{i}").mkdir(parents=True)
+        (src / f"d{i}" / "f").write_bytes(b"x" * i)
     w = FakeWriter()
     cutoff = _cutoff_after(src)
     first = _walk(src, w, None, native=False, xattrs=True)
     assert first._result is not None
-
-    def read(tree_id: bytes) -> bytes:
-        if tree_id != first_tree:
-            raise MemoryError("out of memory reading a tree")  # not a repository problem
-        return w.raw(tree_id)
-
-    first_tree = first._result.tree
-    with pytest.raises(MemoryError, match="reading a tree"):
-        _walk(src, _copy(w), ParentTrees(first_tree, read, cutoff), native=True, xattrs=True)
+    module = compiled.load("_scan")
+    assert module is not None
+    s = module.Scanner(cutoff, False, True, BlobType.DATA)
+    trees = {n.name: w.raw(n.subtree) for n in decode_tree(w.raw(first._result.tree), where="t") if n.subtree}
+    jobs = {name: s.submit(os.fsencode(src / os.fsdecode(name)), t) for name, t in trees.items()}
+    for name in (b"d2", b"d0"):  # in any order
+        path = os.fsencode(src / os.fsdecode(name))
+        assert s.take(jobs[name]) == s.scan(path, trees[name])
+    with pytest.raises(RuntimeError, match="already taken"):
+        s.take(jobs[b"d0"])
+    s.close()  # "d1" never taken: dropped
+    with pytest.raises(RuntimeError, match="closed"):
+        s.take(jobs[b"d1"])
+    with pytest.raises(RuntimeError, match="closed"):
+        s.submit(b"/", trees[b"d1"])
+    other = module.Scanner(cutoff, False, True, BlobType.DATA)
+    with pytest.raises(TypeError, match="Pending of this scanner"):
+        other.take(jobs[b"d1"])
+    del s, jobs  # the scanner goes once its last job does (each holds it)
