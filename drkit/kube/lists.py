@@ -7,11 +7,15 @@ server prepares it while the caller stores this one (one page ahead, never more)
     for item in pager:
         store(item.namespace, item.name, item.raw)
     pager.resource_version  # the list's resourceVersion (of the relist that completed)
+
+Memory does not grow by a Python object per item: the keys already yielded (needed only to skip them
+after a relist) are kept as one byte buffer, ~30 bytes an item (:class:`YieldedKeys`).
 """
 
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,6 +41,80 @@ class ListedItem:
 def canonical_json(obj: Any) -> bytes:
     """The byte form drkit stores an object in: same object, same bytes (so it deduplicates)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+_LENGTHS = struct.Struct("<II")
+
+
+class YieldedKeys:
+    """The (namespace, name) keys a list has yielded, for skipping them after a relist, without an
+    object per key: a list's items come in the order of their keys in etcd (``<namespace>/<name>``,
+    compared as bytes), so while each key is greater than the one before, none can be a repeat, and the keys are only appended to a buffer (lengths and UTF-8
+    bytes). A set is built from that buffer when it is needed, and kept from then on: after the first
+    relist, or at the first key out of order (a server that does not list in key order: every key
+    is then checked, exactly as before)."""
+
+    __slots__ = ("_buf", "_last", "_set")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._last: tuple[str, str] | None = None  # (namespace/name, namespace) of the last key
+        self._set: set[tuple[str, str]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._set) if self._set is not None else self._count()
+
+    def _count(self) -> int:
+        n = pos = 0
+        while pos < len(self._buf):
+            a, b = _LENGTHS.unpack_from(self._buf, pos)
+            pos += _LENGTHS.size + a + b
+            n += 1
+        return n
+
+    @property
+    def compact(self) -> bool:
+        """True while the keys are only a buffer (no set built)."""
+        return self._set is None
+
+    def _keys(self) -> set[tuple[str, str]]:
+        keys: set[tuple[str, str]] = set()
+        buf, pos = bytes(self._buf), 0
+        while pos < len(buf):
+            a, b = _LENGTHS.unpack_from(buf, pos)
+            pos += _LENGTHS.size
+            ns = buf[pos : pos + a].decode("utf-8", "surrogatepass")
+            name = buf[pos + a : pos + a + b].decode("utf-8", "surrogatepass")
+            keys.add((ns, name))
+            pos += a + b
+        return keys
+
+    def expand(self) -> None:
+        """From now on keep (and check) every key in a set: after a relist."""
+        if self._set is None:
+            self._set = self._keys()
+            self._buf = bytearray()
+
+    def add(self, key: tuple[str, str]) -> bool:
+        """Record ``key``; False if it was yielded before (skip it)."""
+        keys = self._set
+        if keys is None:
+            last = self._last
+            order = (f"{key[0]}/{key[1]}", key[0])  # etcd's order; the namespace breaks ties
+            if last is None or order > last:
+                self._last = order
+                ns, name = key[0].encode("utf-8", "surrogatepass"), key[1].encode("utf-8", "surrogatepass")
+                self._buf += _LENGTHS.pack(len(ns), len(name))
+                self._buf += ns
+                self._buf += name
+                return True
+            self.expand()  # out of key order: check every key from here on
+            keys = self._set
+            assert keys is not None
+        if key in keys:
+            return False
+        keys.add(key)
+        return True
 
 
 class _Fetch:
@@ -92,7 +170,7 @@ class ListPager:
         self.relists = 0
 
     def __iter__(self) -> Iterator[ListedItem]:
-        seen: set[tuple[str, str]] = set()
+        seen = YieldedKeys()
         while True:
             try:
                 yield from self._list_once(seen)
@@ -100,6 +178,7 @@ class ListPager:
                 if self.relists >= self.max_relists:
                     raise
                 self.relists += 1
+                seen.expand()  # the relist starts again from the first key
             else:
                 return
 
@@ -111,7 +190,7 @@ class ListPager:
             query["labelSelector"] = self.label_selector
         return _Fetch(lambda: self.client.get_bytes(path, query))
 
-    def _list_once(self, seen: set[tuple[str, str]]) -> Iterator[ListedItem]:
+    def _list_once(self, seen: YieldedKeys) -> Iterator[ListedItem]:
         path = self.resource.path(self.namespace)
         api_version = self.resource.group_version
         kind = self.resource.kind
@@ -132,9 +211,8 @@ class ListPager:
                 obj["kind"] = kind
                 om = obj.get("metadata") or {}
                 key = (str(om.get("namespace") or ""), str(om.get("name") or ""))
-                if key in seen:
+                if not seen.add(key):
                     continue
-                seen.add(key)
                 yield ListedItem(
                     key[0], key[1], str(om.get("resourceVersion") or ""), canonical_json(obj), obj
                 )
