@@ -49,10 +49,10 @@ _LENGTHS = struct.Struct("<II")
 class YieldedKeys:
     """The (namespace, name) keys a list has yielded, for skipping them after a relist, without an
     object per key: a list's items come in the order of their keys in etcd (``<namespace>/<name>``,
-    compared as bytes), so while each key is greater than the one before, none can be a repeat, and the keys are only appended to a buffer (lengths and UTF-8
-    bytes). A set is built from that buffer when it is needed, and kept from then on: after the first
-    relist, or at the first key out of order (a server that does not list in key order: every key
-    is then checked, exactly as before)."""
+    compared as bytes), so while each key is greater than the one before, none can be a repeat, and
+    the keys are only appended to a buffer (lengths and UTF-8 bytes). A set is built from that buffer
+    when it is needed, and kept from then on: after the first relist, or at the first key out of
+    order (a server that does not list in key order: every key is then checked, as before)."""
 
     __slots__ = ("_buf", "_last", "_set")
 

@@ -4,9 +4,10 @@
 ``etcd/snapshot.db``), creating intermediate directories implicitly, but does not keep every entry
 until the end: :meth:`SealingTree.seal` stores a directory's trees as soon as its writer says
 it is done with it, and keeps only what a later addition there would need to reopen it (its
-entries' compact form, zlib-compressed: tens of bytes per entry instead of a ``Node`` each);
-``final=True`` drops even that (an addition there is then refused). So a capture of 100k API objects
-holds the open directory of the list being read, not every object since the start.
+entries' compact form, zlib-compressed, written to an anonymous temporary file: ``TMPDIR``, deleted
+when the tree is closed; memory keeps its offset); ``final=True`` drops even that (an addition there
+is then refused). So a capture of 100k API objects holds the open directory of the list being read,
+not every object since the start.
 
 Entries added with :meth:`add_file` are kept as plain tuples until their directory is encoded
 (a ``Node`` per file costs a few hundred bytes). The trees stored are the same as a whole-tree
@@ -16,9 +17,11 @@ encoding at the end gives: sealing changes when trees are stored, never their by
 from __future__ import annotations
 
 import marshal
+import tempfile
 import threading
 import zlib
 from collections.abc import Callable
+from typing import IO
 
 from drkit.errors import ConfigError
 from drkit.repo.engine.vtree import DIR_MODE, join_path
@@ -36,29 +39,68 @@ class _Open:
         self.children: dict[bytes, _Open | _Sealed | Node | FileEntry] = {}
 
 
+class _Spill:
+    """Bytes kept aside in an anonymous temporary file (opened at the first ``put``), read back by
+    their place: what reopening sealed directories would need, which memory then does not hold."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._end = 0
+
+    def put(self, data: bytes) -> tuple[int, int]:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="drkit-sealed-")  # noqa: SIM115 - closed in close()
+        self._file.seek(self._end)
+        self._file.write(data)
+        place = (self._end, len(data))
+        self._end += len(data)
+        return place
+
+    def get(self, place: tuple[int, int]) -> bytes:
+        assert self._file is not None
+        offset, length = place
+        self._file.seek(offset)
+        data = self._file.read(length)
+        if len(data) != length:
+            raise OSError(
+                f"the temporary copy of a sealed directory is short ({len(data)} of {length} bytes)"
+            )
+        return data
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class _Sealed:
     """A stored directory: its tree id and mtime, and (unless final) what reopening it needs."""
 
     __slots__ = ("files", "mtime_ns", "others", "subtree")
 
     def __init__(
-        self, subtree: bytes, mtime_ns: int, files: bytes | None, others: dict[bytes, _Sealed | Node] | None
+        self,
+        subtree: bytes,
+        mtime_ns: int,
+        files: tuple[int, int] | None,
+        others: dict[bytes, _Sealed | Node] | None,
     ) -> None:
         self.subtree = subtree
         self.mtime_ns = mtime_ns
-        self.files = files  # zlib(marshal([(name, mode, mtime_ns, size, ids), ...])); None when final
+        # where zlib(marshal([(name, mode, mtime_ns, size, ids), ...])) lies in the spill; None when final
+        self.files = files
         self.others = others  # sub-directories and whole nodes; None when final
 
     @property
     def final(self) -> bool:
         return self.others is None
 
-    def reopen(self) -> _Open:
+    def reopen(self, spill: _Spill) -> _Open:
         assert self.files is not None
         assert self.others is not None
         d = _Open()
         # our own bytes, made by _seal in this process: never read from outside
-        for name, mode, mtime_ns, size, ids in marshal.loads(zlib.decompress(self.files)):  # noqa: S302
+        for name, mode, mtime_ns, size, ids in marshal.loads(zlib.decompress(spill.get(self.files))):  # noqa: S302
             d.children[name] = (mode, mtime_ns, size, ids)
         d.children.update(self.others)
         return d
@@ -77,6 +119,7 @@ class SealingTree:
         self.default_mtime_ns = default_mtime_ns
         self._store_tree = store_tree
         self._root = _Open()
+        self._spill = _Spill()
         self._lock = threading.Lock()
         self.dirs = 0
         self.sealed = 0
@@ -122,7 +165,9 @@ class SealingTree:
                         "(its writer said it was complete)",
                         field="path",
                     )
-                child = child.reopen()  # added to after all (an API list not in key order): still correct
+                child = child.reopen(
+                    self._spill
+                )  # added to after all (an API list not in key order): still correct
                 d.children[name] = child
                 self.reopened += 1
             elif not isinstance(child, _Open):
@@ -175,7 +220,13 @@ class SealingTree:
         """
         with self._lock:
             root = self._seal(self._root, keep=False)
+            self._spill.close()
             return root.subtree, root.mtime_ns
+
+    def close(self) -> None:
+        """Let go of the temporary file of sealed directories (after :meth:`encode`, or to give up)."""
+        with self._lock:
+            self._spill.close()
 
     def _seal(self, d: _Open, *, keep: bool) -> _Sealed:
         nodes: list[Node] = []
@@ -202,4 +253,4 @@ class SealingTree:
         self.sealed += 1
         if not keep:
             return _Sealed(subtree, mtime, None, None)
-        return _Sealed(subtree, mtime, zlib.compress(marshal.dumps(files), 1), others)
+        return _Sealed(subtree, mtime, self._spill.put(zlib.compress(marshal.dumps(files), 1)), others)

@@ -339,6 +339,7 @@ class SnapshotWriter:
         try:
             self._shutdown_pool()
         finally:
+            self._tree.close()
             self._writer.abort()
             if self.progress is not None:
                 self.progress.done()

@@ -3,12 +3,15 @@ trees as storing everything at the end, memory for the directories still open on
 
 from __future__ import annotations
 
+import hashlib
 import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
 
 from drkit.errors import ConfigError
+from drkit.repo.engine.opentree import SealingTree
+from drkit.repo.format.tree import Node
 from tests.unit.repo.repohelpers import SafeStore, new_repo, open_repo
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -99,3 +102,41 @@ def test_memory_holds_the_open_directories_not_every_entry() -> None:
     # 20,000 entries held until commit took ~6 MB; sealed, what stays is a tree id per directory
     assert grown < 1024 * 1024, grown
     assert snap.commit().stats.files == 20_001
+
+
+def test_directories_sealed_for_reopening_keep_their_entries_out_of_memory() -> None:
+    # one resource type over many namespaces (a whole-cluster list): its namespaces stay reopenable
+    # until the type ends; what reopening needs lies in a temporary file, not in memory
+    stored: list[list[Node]] = []
+
+    def store_tree(nodes: list[Node]) -> bytes:
+        stored.append(nodes)
+        return hashlib.blake2b(repr(len(stored)).encode(), digest_size=32).digest()
+
+    tree = SealingTree(0, store_tree)
+    tree.add_file((b"warm", b"up"), (0o600, 1, 2, (b"\0" * 32,)))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(400):
+            for i in range(50):
+                blob = hashlib.blake2b(f"{n}/{i}".encode(), digest_size=32).digest()  # incompressible ids
+                tree.add_file(
+                    (b"r", b"configmaps", f"ns-{n:04d}".encode(), f"cm-{i:04d}.json".encode()),
+                    (0o600, 1, 500, (blob,)),
+                )
+            assert tree.seal((b"r", b"configmaps", f"ns-{n:04d}".encode()))
+            stored.clear()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # in memory, 20,000 entries' compressed copies took ~1.2 MB; now a place in the file per directory
+    assert grown < 300 * 1024, grown  # ~140 KB here
+    late = (b"r", b"configmaps", b"ns-0007", b"cm-late.json")
+    tree.add_file(late, (0o600, 1, 1, (b"\1" * 32,)))  # reopens ns-0007 from the file
+    assert tree.reopened == 1
+    tree.encode()
+    [ns7] = [nodes for nodes in stored if any(n.name == b"cm-late.json" for n in nodes)]
+    assert len(ns7) == 51
+    assert ns7[7].content == (hashlib.blake2b(b"7/7", digest_size=32).digest(),)
+    tree.close()
