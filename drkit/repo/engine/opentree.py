@@ -121,6 +121,8 @@ class SealingTree:
         self._root = _Open()
         self._spill = _Spill()
         self._lock = threading.Lock()
+        # the directory found for the last addition, by its parts; forgotten when anything is sealed
+        self._last: tuple[tuple[bytes, ...], _Open] | None = None
         self.dirs = 0
         self.sealed = 0
         self.reopened = 0
@@ -149,6 +151,21 @@ class SealingTree:
             parent.children[parts[-1]] = value
 
     def _parent(self, parts: tuple[bytes, ...], *, create: bool) -> _Open | None:
+        where = parts[:-1]
+        last = self._last
+        if last is not None and last[0] == where:
+            d = last[1]  # the directory of the last addition (API objects come directory by directory)
+        else:
+            found = self._walk(parts, create=create)
+            if found is None:
+                return None  # the rest is free
+            d = found
+            self._last = (where, d)
+        if parts[-1] in d.children:
+            raise ConfigError(f"{join_path(parts)!r} was already added to this snapshot", field="path")
+        return d
+
+    def _walk(self, parts: tuple[bytes, ...], *, create: bool) -> _Open | None:
         d: _Open = self._root
         for i, name in enumerate(parts[:-1]):
             child = d.children.get(name)
@@ -165,9 +182,8 @@ class SealingTree:
                         "(its writer said it was complete)",
                         field="path",
                     )
-                child = child.reopen(
-                    self._spill
-                )  # added to after all (an API list not in key order): still correct
+                # added to after all (an API list not in key order): still correct
+                child = child.reopen(self._spill)
                 d.children[name] = child
                 self.reopened += 1
             elif not isinstance(child, _Open):
@@ -178,8 +194,6 @@ class SealingTree:
                     field="path",
                 )
             d = child
-        if parts[-1] in d.children:
-            raise ConfigError(f"{join_path(parts)!r} was already added to this snapshot", field="path")
         return d
 
     # -- storing -----------------------------------------------------------------------------------
@@ -194,6 +208,7 @@ class SealingTree:
         if not parts:
             raise ConfigError("the root is sealed by commit, not by seal()", field="path")
         with self._lock:
+            self._last = None
             d: _Open | _Sealed | Node | FileEntry | None = self._root
             for name in parts[:-1]:
                 if not isinstance(d, _Open):
@@ -219,6 +234,7 @@ class SealingTree:
         tree bytes), the default time for an empty one.
         """
         with self._lock:
+            self._last = None
             root = self._seal(self._root, keep=False)
             self._spill.close()
             return root.subtree, root.mtime_ns

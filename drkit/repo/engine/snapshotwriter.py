@@ -45,7 +45,7 @@ from drkit.repo.engine.opentree import SealingTree
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.references import ReferencedBlobs
 from drkit.repo.engine.target import SnapshotTarget
-from drkit.repo.engine.vtree import DIR_MODE, split_path
+from drkit.repo.engine.vtree import DIR_MODE, PathSplitter, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
@@ -132,6 +132,7 @@ class SnapshotWriter:
         now_ns = int(target.now().timestamp()) * 1_000_000_000
         self._tree = SealingTree(now_ns, self._store_tree)
         self._mtimes: dict[datetime, int] = {}
+        self._split = PathSplitter()  # API objects come directory by directory
         self._parent = self._find_parent()
         self._writer: BlobWriter = target.blob_writer()
         self._referenced = ReferencedBlobs(self._writer.index)  # as packs: no key per blob kept
@@ -178,7 +179,7 @@ class SnapshotWriter:
     ) -> None:
         """Store ``data`` as the file ``path`` (one blob when small, so equal files deduplicate)."""
         self._check_open()
-        parts = split_path(path)
+        parts = self._split(path)
         self._tree.reserve(parts)
         mtime_ns = self._mtime(mtime)
         _check_mode(mode)
