@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from drkit.capture.controllermade import endpoints_made_by_controller, is_endpoints_kind, selector_services
-from drkit.capture.filters import CaptureFilter, NeededObject, is_glob, needed_cluster_objects
+from drkit.capture.filters import (
+    CaptureFilter,
+    ClusterResources,
+    NeededObject,
+    is_glob,
+    needed_cluster_objects,
+)
 from drkit.capture.references import SERVING, serves
 from drkit.errors import KubernetesError
 from drkit.kube.errors import KubeAPIError
@@ -138,6 +144,7 @@ class ResourceCapture:
         self._needed: set[NeededObject] = set()
         self._selector_services: set[tuple[str, str]] = set()
         self._namespaces: set[str] = set()  # of the namespaced objects captured
+        self._namespaces_included: dict[str, bool] = {}
         self._iter = self._run()
 
     def __iter__(self) -> Iterator[CapturedObject]:
@@ -239,6 +246,13 @@ class ResourceCapture:
         if names:
             self.summary.left_out[resource.qualified] = sorted(names)
 
+    def _namespace_included(self, namespace: str) -> bool:
+        """The filter's answer for ``namespace``, asked once per namespace (globs are not cheap)."""
+        known = self._namespaces_included.get(namespace)
+        if known is None:
+            known = self._namespaces_included[namespace] = self.filter.namespace_included(namespace)
+        return known
+
     def _namespace_scopes(self) -> list[str | None]:
         """``[None]`` (one list across all namespaces, filtered here) unless namespaces are included
         by name or glob: then one list per matching namespace (globs are matched against the list of
@@ -283,12 +297,17 @@ class ResourceCapture:
         key = resource.qualified if namespace is None else f"{resource.qualified}@{namespace}"
         summary = self.summary
         summary.counts.setdefault(resource.qualified, 0)
+        # what the AUTO rule needs: not when every cluster-scoped object is captured, or none is
+        track_needed = not self.filter.all_cluster_objects() and (
+            self.filter.include_cluster_resources is not ClusterResources.FALSE
+        )
+        included = self._namespace_included
         try:
             for item in pager:
                 if not self._wanted(resource, item, names, serving):
                     summary.left_out.setdefault(resource.qualified, []).append(item.name)
                     continue
-                if resource.namespaced and not self.filter.namespace_included(item.namespace):
+                if resource.namespaced and not included(item.namespace):
                     continue
                 if self._controller_made(resource, item):
                     continue
@@ -298,7 +317,7 @@ class ResourceCapture:
                 except KubernetesError as exc:
                     summary.errors.append(CaptureError(resource.qualified, item.namespace or None, str(exc)))
                     continue
-                if not self.filter.all_cluster_objects():
+                if track_needed:
                     self._needed |= needed_cluster_objects(resource, item.obj)
                     if item.namespace:
                         self._namespaces.add(item.namespace)

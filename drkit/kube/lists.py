@@ -38,9 +38,13 @@ class ListedItem:
     obj: dict[str, Any]  # the same object, parsed (apiVersion and kind included)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""``json.dumps`` with these options, without building an encoder per call (~15% of its time)."""
+
+
 def canonical_json(obj: Any) -> bytes:
     """The byte form drkit stores an object in: same object, same bytes (so it deduplicates)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _CANONICAL(obj).encode("utf-8")
 
 
 _LENGTHS = struct.Struct("<II")
