@@ -2,8 +2,11 @@
 
 The walk (main thread) lists directories and reads and chunks files; the chunks go to a thread pool
 that hashes, compresses and seals them (``BlobWriter.add``: all three release the GIL, so they run
-beside the walk): large chunks one by one, small ones in batches (one hand-off per batch). At most a
-few batches and large chunks are in flight, so memory stays bounded. A directory whose chunk ids are
+beside the walk): large chunks one by one, small ones in batches (one hand-off per batch). With the
+compiled reader (``drkit.native._read``) the walk does not read small files itself: it hands their
+paths over in the same batches, and a sealing thread reads each batch in one call without the GIL
+(the pure-Python path reads them on the walk, as before). At most a few batches and large chunks are
+in flight, so memory stays bounded. A directory whose chunk ids are
 not known yet waits in a queue (children before parents) and its tree is stored once they are, so
 every tree blob is written after its subtrees and chunks, and the walk does not stop at each
 directory for the sealing threads to catch up.
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from drkit import native
 from drkit.errors import DrkitError
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
@@ -233,8 +237,16 @@ class TreeBackup:
         self._taken_ahead = 0  # directories whose scan came from the scanning thread
         self._scanned_dirs = 0  # directories the compiled scan compared with their parent trees
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
-        self._batch = _Batch()  # small chunks not yet handed to a sealing thread
+        self._batch = _Batch(0)  # small chunks not yet handed to a sealing thread
         self._late: deque[_LateTree] = deque()  # directories waiting for chunk ids, children first
+        reader = native.load("_read")
+        # None: small files are read on the walk (pure Python); else by the sealing threads, in C
+        self._read_files: Callable[[list[bytes], list[int]], list[bytes | tuple[int, int]]] | None = (
+            None if reader is None else reader.read_files
+        )
+        # problems met reading a small file on a sealing thread, reported when its directory is
+        # stored: (where in ``skipped`` it belongs, batch, slot, message), merged into walk order
+        self._late_skips: list[tuple[int, int, int, str]] = []
 
     def run(self, source: Path, parent: ParentTrees | None = None) -> WalkResult:
         """Back up ``source``. With ``parent``, files unchanged since the parent snapshot are not read."""
@@ -263,6 +275,8 @@ class TreeBackup:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
         self._result.tree = tree
+        if self._late_skips:
+            self._result.skipped = _in_walk_order(self._result.skipped, self._late_skips)
         return self._result
 
     # -- internals ---------------------------------------------------------------------------------
@@ -273,7 +287,7 @@ class TreeBackup:
             slot = _Slot(batch, len(batch.raws))
             batch.raws.append(raw)
             batch.size += len(raw)
-            if batch.size >= BATCH_BYTES or len(batch.raws) >= BATCH_CHUNKS:
+            if batch.size >= BATCH_BYTES or len(batch.raws) + len(batch.paths) >= BATCH_CHUNKS:
                 self._flush_batch()
             return slot
         self._window.acquire()
@@ -289,9 +303,9 @@ class TreeBackup:
         """Hand the batch of small chunks to a sealing thread (hashing, zstd and AES-GCM release the
         GIL: the walk goes on meanwhile)."""
         batch = self._batch
-        if not batch.raws:
+        if not batch.raws and not batch.paths:
             return
-        self._batch = _Batch()
+        self._batch = _Batch(batch.seq + 1)
         self._window.acquire()
         try:
             batch.future = self._pool.submit(self._seal_batch, batch)
@@ -303,8 +317,23 @@ class TreeBackup:
     def _seal_batch(self, batch: _Batch) -> list[bytes]:
         add = self.writer.add
         ids = [add(BlobType.DATA, raw) for raw in batch.raws]
+        if batch.paths:
+            assert self._read_files is not None
+            # one call for the whole batch: opening, reading and closing without the GIL
+            got = self._read_files(batch.paths, batch.sizes)
+            sizes = batch.sizes
+            total = 0
+            for i, data in enumerate(got):
+                if type(data) is bytes:
+                    n = len(data)
+                    sizes[i] = n  # what was read: the file may have changed since its lstat
+                    total += n
+                    got[i] = add(BlobType.DATA, data) if n else b""
+            batch.read = got  # ids (b"": empty), or (stage, errno)
+            if self.progress is not None:
+                self.progress.advance(total)
         batch.raws = []  # the data is sealed: not kept alive by the directories still waiting
-        batch.ids = ids  # read without the future's lock (``_Slot``)
+        batch.ids = ids  # read without the future's lock (``_Slot``); set last: the batch is done
         return ids
 
     def _drain(self, *, everything: bool = False) -> None:
@@ -657,14 +686,22 @@ class TreeBackup:
         res = self._result
         assert res is not None
         referenced = res.referenced
+        files = 0
         for pf in pending:
-            ids = tuple([c.result() for c in pf.chunks])
+            if pf.size < 0:  # read by a sealing thread (``_defer``)
+                read = self._read_result(pf.chunks[0])  # type: ignore[arg-type]
+                if read is None:
+                    continue
+                ids, pf.size = read
+            else:
+                ids = tuple([c.result() for c in pf.chunks])
             for i in ids:
                 referenced.add((BlobType.DATA, i))
             if pf.counted:
                 res.bytes += pf.size
             nodes.append(pf.entry(ids))
-        res.files += len(pending)
+            files += 1
+        res.files += files
         for d in dirs:
             assert d.tree.id is not None  # stored before this directory: it came first in the queue
             nodes.append(d.entry._replace(ids=d.tree.id))
@@ -787,26 +824,30 @@ class TreeBackup:
         return entry
 
     def _file(self, full: bytes, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
-        """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be."""
-        try:
-            fd = os.open(full, _OPEN_FLAGS)
-        except PermissionError:
-            try:
-                fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError as e:
-                self._skip(rel, f"cannot open: {e.strerror}")
-                return None
-        except OSError as e:
-            self._skip(rel, f"cannot open: {e.strerror}")
+        """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be.
+
+        A small file (one chunk, one link) goes to a sealing thread unread when the compiled reader is
+        there: then the size is -1 and the only chunk a ``_ReadSlot`` (``_store`` finds out the rest).
+        """
+        size = st.st_size
+        if (
+            self._read_files is not None
+            and size < INLINE_BELOW
+            and size <= self.params.min_size
+            and st.st_nlink == 1
+        ):
+            return [self._defer(full, rel, size)], -1
+        fd = self._open(full, rel)
+        if fd is None:
             return None
         assert self._result is not None
         self._result.read_files += 1
         if self.on_read is not None:
             self.on_read(full)
-        if st.st_size <= self.params.min_size:
+        if size <= self.params.min_size:
             # One chunk, whatever the file holds by now: read on the fd, no file object around it.
             try:
-                data = _read_all(fd, st.st_size)
+                data = _read_all(fd, size)
             except OSError as e:
                 self._skip(rel, f"read error: {e.strerror}")
                 return None
@@ -831,6 +872,52 @@ class TreeBackup:
             return None
         return chunks, size
 
+    def _open(self, full: bytes, rel: bytes) -> int | None:
+        """A file opened for reading (without updating its atime when allowed); None if it cannot be."""
+        try:
+            return os.open(full, _OPEN_FLAGS)
+        except PermissionError:
+            try:
+                return os.open(full, os.O_RDONLY | os.O_NOFOLLOW)  # O_NOATIME: the owner's only
+            except OSError as e:
+                self._skip(rel, f"cannot open: {e.strerror}")
+        except OSError as e:
+            self._skip(rel, f"cannot open: {e.strerror}")
+        return None
+
+    def _defer(self, full: bytes, rel: bytes, size: int) -> _ReadSlot:
+        """Put a small file in the batch for a sealing thread to read (``_seal_batch``)."""
+        batch = self._batch
+        slot = _ReadSlot(batch, len(batch.paths), rel, len(self._result.skipped))  # type: ignore[union-attr]
+        batch.paths.append(full)
+        batch.sizes.append(size)
+        batch.size += size
+        if batch.size >= BATCH_BYTES or len(batch.raws) + len(batch.paths) >= BATCH_CHUNKS:
+            self._flush_batch()
+        return slot
+
+    def _read_result(self, slot: _ReadSlot) -> tuple[tuple[bytes, ...], int] | None:
+        """A deferred small file's chunk ids and size as read (waiting for its batch); None when it
+        could not be read (the problem is reported, worded as when the walk reads it)."""
+        got = slot.result()
+        batch, i = slot.batch, slot.i
+        res = self._result
+        assert res is not None
+        problem = slot.problem()
+        if problem is None:
+            res.read_files += 1
+            if self.on_read is not None:
+                self.on_read(batch.paths[i])
+            return ((got,) if got else ()), batch.sizes[i]
+        stage, err = problem
+        if stage:  # opened, then a read failed
+            res.read_files += 1
+            if self.on_read is not None:
+                self.on_read(batch.paths[i])
+        why = f"{'read error' if stage else 'cannot open'}: {os.strerror(err)}"
+        self._late_skips.append((slot.anchor, batch.seq, i, f"{os.fsdecode(slot.rel) or '.'}: {why}"))
+        return None
+
 
 class _Done:
     """A chunk id already known: what a ``Future`` offers the walk, without its lock and condition
@@ -852,15 +939,20 @@ class _Done:
 
 
 class _Batch:
-    """Small chunks sealed together by one thread; ``future`` set once handed over."""
+    """Small chunks sealed together by one thread, and small files it reads first (``paths``, with
+    the compiled reader); ``future`` set once handed over. ``seq``: its place in the walk."""
 
-    __slots__ = ("future", "ids", "raws", "size")
+    __slots__ = ("future", "ids", "paths", "raws", "read", "seq", "size", "sizes")
 
-    def __init__(self) -> None:
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
         self.raws: list[bytes] = []
+        self.paths: list[bytes] = []
+        self.sizes: list[int] = []  # lstat's, then (once read) the size read
         self.size = 0
         self.future: Future[list[bytes]] | None = None
-        self.ids: list[bytes] | None = None  # set by the sealing thread when done
+        self.read: list[bytes | tuple[int, int]] | None = None  # per path: its id (b"": empty) or why not
+        self.ids: list[bytes] | None = None  # set by the sealing thread when done (after ``read``)
 
 
 class _Slot:
@@ -879,6 +971,40 @@ class _Slot:
         f = self.batch.future
         assert f is not None, "the batch was handed over before anyone waits for it"
         return f.result()[self.i]  # waits, or raises what the sealing thread raised
+
+    def done(self) -> bool:
+        return self.batch.ids is not None
+
+    def cancel(self) -> bool:
+        return False
+
+
+class _ReadSlot:
+    """A small file a sealing thread reads (``_defer``): its chunk id (b"" when empty) once read, or
+    (stage, errno) when it could not be. ``anchor``: how many problems the walk had reported when it
+    met the file (its own, if any, goes after them: ``_in_walk_order``)."""
+
+    __slots__ = ("anchor", "batch", "i", "rel")
+
+    def __init__(self, batch: _Batch, i: int, rel: bytes, anchor: int) -> None:
+        self.batch = batch
+        self.i = i
+        self.rel = rel
+        self.anchor = anchor
+
+    def result(self) -> bytes:
+        """The chunk id; b"" when the file is empty or could not be read (``problem`` says which)."""
+        if self.batch.ids is None:
+            f = self.batch.future
+            assert f is not None, "the batch was handed over before anyone waits for it"
+            f.result()  # waits, or raises what the sealing thread raised
+        got = self.batch.read[self.i]  # type: ignore[index]
+        return got if type(got) is bytes else b""
+
+    def problem(self) -> tuple[int, int] | None:
+        """Once read: (stage, errno) when the file could not be read (stage 0: not opened)."""
+        got = self.batch.read[self.i]  # type: ignore[index]
+        return got if type(got) is tuple else None
 
     def done(self) -> bool:
         return self.batch.ids is not None
@@ -935,7 +1061,20 @@ class _LazyTree:
 
 
 _done = _Done
-_Chunk = Future[bytes] | _Done | _Slot
+_Chunk = Future[bytes] | _Done | _Slot | _ReadSlot
+
+
+def _in_walk_order(skipped: list[str], late: list[tuple[int, int, int, str]]) -> list[str]:
+    """The walk's problems with those reported later (``late``: (anchor, batch, slot, message)) put
+    where the walk met them: after the first ``anchor`` of ``skipped``, in the order of the batches."""
+    out: list[str] = []
+    at = 0
+    for anchor, _batch, _slot, message in sorted(late):
+        out += skipped[at:anchor]
+        at = max(at, anchor)
+        out.append(message)
+    out += skipped[at:]
+    return out
 
 
 def _read_all(fd: int, size: int) -> bytes:
