@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from drkit import native
 from drkit.errors import DrkitError
+from drkit.native import load as load_native
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
@@ -197,10 +197,11 @@ class TreeBackup:
 
     ``xattrs=False`` skips reading extended attributes (one syscall per entry saved). ``on_read`` is
     called with the path of every file whose content is read (a hook for tests and progress).
-    ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) was
-    built (the results are the same); ``scan_ahead=False`` runs that scan on the walk's thread
-    instead of on the scanning thread (which scans a directory's subdirectories while the walk is
-    busy with the directory: ``_submit_subdirs``).
+    ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) and
+    the compiled reader of small files (``drkit.native._read``) were built (the results are the
+    same); ``scan_ahead=False`` runs that scan on the walk's thread instead of on the scanning
+    thread (which scans a directory's subdirectories while the walk is busy with the directory:
+    ``_submit_subdirs``).
     """
 
     def __init__(
@@ -239,7 +240,7 @@ class TreeBackup:
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch(0)  # small chunks not yet handed to a sealing thread
         self._late: deque[_LateTree] = deque()  # directories waiting for chunk ids, children first
-        reader = native.load("_read")
+        reader = load_native("_read") if native else None
         # None: small files are read on the walk (pure Python); else by the sealing threads, in C
         self._read_files: Callable[[list[bytes], list[int]], list[bytes | tuple[int, int]]] | None = (
             None if reader is None else reader.read_files

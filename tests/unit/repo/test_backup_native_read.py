@@ -86,6 +86,8 @@ def test_the_compiled_reader_is_built_here() -> None:
     """The walk reads small files in C on this machine (else the rest of this file compares the
     pure-Python path with itself)."""
     assert native.load("_read") is not None, "drkit/native/_read.c was not built (make venv)"
+    assert TreeBackup(Writer(), SMALL_CHUNKS, workers=1)._read_files is not None  # type: ignore[arg-type]
+    assert TreeBackup(Writer(), SMALL_CHUNKS, workers=1, native=False)._read_files is None  # type: ignore[arg-type]
 
 
 def test_both_paths_give_the_same_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
