@@ -80,6 +80,7 @@ typedef struct {
     pthread_cond_t qcond, dcond;
     pthread_t thread;
     int thread_started, stopping, closed;
+    int taking; /* the walk waits in take() (the thread wakes it only then: fewer futex calls) */
     Job *queue_head, *queue_tail; /* submitted, not started, in order */
     Job *jobs;                    /* every job not taken yet (for ``close``) */
     long long next_id;
@@ -650,7 +651,7 @@ static void *worker(void *arg) {
         pthread_mutex_lock(&s->qlock);
         j->rc = rc;
         j->done = 1;
-        pthread_cond_broadcast(&s->dcond);
+        if (s->taking) pthread_cond_broadcast(&s->dcond);
     }
     pthread_mutex_unlock(&s->qlock);
     return NULL;
@@ -711,9 +712,10 @@ static PyObject *Scanner_submit(Scanner *self, PyObject *args) {
     j->next = self->jobs;
     if (self->jobs) self->jobs->prev = j;
     self->jobs = j;
+    int idle = self->queue_head == NULL; /* the thread may wait for work: wake it */
     if (self->queue_tail) self->queue_tail->next_queued = j; else self->queue_head = j;
     self->queue_tail = j;
-    pthread_cond_signal(&self->qcond);
+    if (idle) pthread_cond_signal(&self->qcond);
     pthread_mutex_unlock(&self->qlock);
     p->job = j;
     return (PyObject *)p;
@@ -732,7 +734,11 @@ static PyObject *Scanner_take(Scanner *self, PyObject *arg) {
     }
     Py_BEGIN_ALLOW_THREADS
     pthread_mutex_lock(&self->qlock);
-    while (!j->done) pthread_cond_wait(&self->dcond, &self->qlock);
+    while (!j->done) {
+        self->taking = 1;
+        pthread_cond_wait(&self->dcond, &self->qlock);
+        self->taking = 0;
+    }
     job_unlink(self, j);
     pthread_mutex_unlock(&self->qlock);
     Py_END_ALLOW_THREADS
