@@ -199,9 +199,10 @@ class TreeBackup:
     called with the path of every file whose content is read (a hook for tests and progress).
     ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) and
     the compiled reader of small files (``drkit.native._read``) were built (the results are the
-    same); ``scan_ahead=False`` runs that scan on the walk's thread instead of on the scanning
-    thread (which scans a directory's subdirectories while the walk is busy with the directory:
-    ``_submit_subdirs``).
+    same). ``scan_ahead=True`` runs that scan on a C thread of its own (it scans a directory's
+    subdirectories while the walk is busy with the directory: ``_submit_subdirs``) instead of on the
+    walk's thread: off by default, as it was no faster on the 2-core machine under load
+    (docs/performance.md).
     """
 
     def __init__(
@@ -214,7 +215,7 @@ class TreeBackup:
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
         native: bool = True,
-        scan_ahead: bool = True,
+        scan_ahead: bool = False,
     ) -> None:
         self.writer = writer
         self.native = native
