@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 
 import zstandard
 
+from drkit import native
 from drkit.errors import VerificationFailed
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.gcpause import collector_paused
@@ -223,9 +224,13 @@ class MasterIndex:
 
     Thread-safe for the writer's use: lookups read without a lock (the table and the records only
     grow; a larger table is built aside and swapped in whole), updates hold a lock.
+
+    Lookups run in C (``drkit/native/_index.c``, the same probing holding the GIL) when it was built
+    and not ruled out (``DRKIT_NO_NATIVE``, read when the index is made); the Python loops otherwise.
     """
 
     def __init__(self) -> None:
+        self._native = native.load("_index")
         self._lock = threading.Lock()
         self._records: list[tuple[str, PackEntries]] = []  # every pack added: its id and entries
         self._table: tuple[array[int], int] = (array("Q", bytes(8 * _FIRST_SLOTS)), _FIRST_SLOTS - 1)
@@ -237,6 +242,9 @@ class MasterIndex:
 
     def _find(self, key: BlobKey) -> int:
         """The slot value (minus one) of ``key``; -1 when not indexed."""
+        if self._native is not None:
+            found: int = self._native.find(self._table, self._records, key)
+            return found
         t, bid = key
         if len(bid) != ID_SIZE:
             return -1
@@ -276,6 +284,9 @@ class MasterIndex:
     def pack_ids(self, keys: Iterable[BlobKey]) -> set[str]:
         """The packs that hold ``keys`` (``KeyError`` with the first key that is not indexed): a new
         snapshot's packs from its ~one key per file, without a location object per key."""
+        if self._native is not None:
+            packs: set[str] = self._native.pack_ids(self._table, self._records, keys)
+            return packs
         found: set[str] = set()
         for k in keys:
             p = self.pack_of(k)
