@@ -63,8 +63,6 @@ typedef struct {
     uint64_t old, new_;
 } DevPair;
 
-typedef struct Job Job;
-
 typedef struct {
     PyObject_HEAD
     int64_t changed_before_ns;
@@ -75,15 +73,6 @@ typedef struct {
     DevPair *devs;
     Py_ssize_t ndevs, capdevs;
     pthread_rwlock_t lock;
-    /* the scanning thread (``submit``/``take``): pure C, never takes the GIL */
-    pthread_mutex_t qlock;
-    pthread_cond_t qcond, dcond;
-    pthread_t thread;
-    int thread_started, stopping, closed;
-    int taking; /* the walk waits in take() (the thread wakes it only then: fewer futex calls) */
-    Job *queue_head, *queue_tail; /* submitted, not started, in order */
-    Job *jobs;                    /* every job not taken yet (for ``close``) */
-    long long next_id;
 } Scanner;
 
 static const Owner *owner_find(const Owners *o, uint32_t id) {
@@ -609,188 +598,6 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     return out;
 }
 
-/* -- the scanning thread ------------------------------------------------------------------------
- * ``submit(path, tree)`` queues a directory and returns a ``Pending``; a C thread (started on the
- * first submit; it never takes the GIL) scans queued directories in order; ``take(pending)`` waits
- * for one (GIL released) and returns what ``scan`` would have. ``close`` stops the thread and frees
- * whatever was never taken. */
-
-struct Job {
-    Job *next_queued;
-    Job *prev, *next; /* in scanner->jobs */
-    long long id;
-    char *path;
-    size_t pathlen;
-    PyObject *tree; /* bytes, owned: its buffer is read by the thread */
-    int done;
-    int rc;
-    Tree t;
-    Listing l;
-};
-
-typedef struct {
-    PyObject_HEAD
-    Scanner *scanner; /* owned */
-    Job *job;         /* NULL once taken or the scanner closed */
-} Pending;
-
-static PyTypeObject PendingType;
-
-static void *worker(void *arg) {
-    Scanner *s = arg;
-    pthread_mutex_lock(&s->qlock);
-    for (;;) {
-        while (s->queue_head == NULL && !s->stopping) pthread_cond_wait(&s->qcond, &s->qlock);
-        if (s->stopping) break;
-        Job *j = s->queue_head;
-        s->queue_head = j->next_queued;
-        if (s->queue_head == NULL) s->queue_tail = NULL;
-        pthread_mutex_unlock(&s->qlock);
-        int rc = run_scan(s, j->path, j->pathlen, PyBytes_AS_STRING(j->tree), PyBytes_GET_SIZE(j->tree),
-                          &j->t, &j->l);
-        pthread_mutex_lock(&s->qlock);
-        j->rc = rc;
-        j->done = 1;
-        if (s->taking) pthread_cond_broadcast(&s->dcond);
-    }
-    pthread_mutex_unlock(&s->qlock);
-    return NULL;
-}
-
-static void job_unlink(Scanner *s, Job *j) {
-    if (j->prev) j->prev->next = j->next; else s->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-}
-
-/* GIL held; the thread is not using it (done, or stopped). */
-static void job_free(Job *j) {
-    tree_free(&j->t);
-    listing_free(&j->l);
-    Py_XDECREF(j->tree);
-    PyMem_RawFree(j->path);
-    PyMem_RawFree(j);
-}
-
-static PyObject *Scanner_submit(Scanner *self, PyObject *args) {
-    const char *path;
-    Py_ssize_t pathlen;
-    PyObject *tree;
-    if (!PyArg_ParseTuple(args, "y#S:submit", &path, &pathlen, &tree)) return NULL;
-    if (check_path(path, pathlen) < 0) return NULL;
-    if (self->closed) {
-        PyErr_SetString(PyExc_RuntimeError, "the scanner is closed");
-        return NULL;
-    }
-    Pending *p = PyObject_New(Pending, &PendingType);
-    if (p == NULL) return NULL;
-    p->scanner = (Scanner *)Py_NewRef(self);
-    p->job = NULL;
-    Job *j = PyMem_RawCalloc(1, sizeof(Job));
-    char *copy = PyMem_RawMalloc((size_t)pathlen + 1);
-    if (j == NULL || copy == NULL) {
-        PyMem_RawFree(j);
-        PyMem_RawFree(copy);
-        Py_DECREF(p);
-        return PyErr_NoMemory();
-    }
-    memcpy(copy, path, (size_t)pathlen);
-    copy[pathlen] = 0;
-    j->path = copy;
-    j->pathlen = (size_t)pathlen;
-    j->tree = Py_NewRef(tree);
-    if (!self->thread_started) {
-        if (pthread_create(&self->thread, NULL, worker, self) != 0) {
-            job_free(j);
-            Py_DECREF(p);
-            PyErr_SetString(PyExc_RuntimeError, "cannot start the scanning thread");
-            return NULL;
-        }
-        self->thread_started = 1;
-    }
-    pthread_mutex_lock(&self->qlock);
-    j->id = self->next_id++;
-    j->next = self->jobs;
-    if (self->jobs) self->jobs->prev = j;
-    self->jobs = j;
-    int idle = self->queue_head == NULL; /* the thread may wait for work: wake it */
-    if (self->queue_tail) self->queue_tail->next_queued = j; else self->queue_head = j;
-    self->queue_tail = j;
-    if (idle) pthread_cond_signal(&self->qcond);
-    pthread_mutex_unlock(&self->qlock);
-    p->job = j;
-    return (PyObject *)p;
-}
-
-static PyObject *Scanner_take(Scanner *self, PyObject *arg) {
-    if (!PyObject_TypeCheck(arg, &PendingType) || ((Pending *)arg)->scanner != self) {
-        PyErr_SetString(PyExc_TypeError, "take() wants a Pending of this scanner");
-        return NULL;
-    }
-    Pending *p = (Pending *)arg;
-    Job *j = self->closed ? NULL : p->job;
-    if (j == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "already taken, or the scanner is closed");
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&self->qlock);
-    while (!j->done) {
-        self->taking = 1;
-        pthread_cond_wait(&self->dcond, &self->qlock);
-        self->taking = 0;
-    }
-    job_unlink(self, j);
-    pthread_mutex_unlock(&self->qlock);
-    Py_END_ALLOW_THREADS
-    p->job = NULL;
-    PyObject *out = scan_result(self, j->rc, &j->t, &j->l);
-    job_free(j);
-    return out;
-}
-
-/* Stop the thread and free every job not taken. GIL held (the thread never takes it). */
-static void scanner_close(Scanner *self) {
-    if (self->closed) return;
-    self->closed = 1;
-    if (self->thread_started) {
-        pthread_mutex_lock(&self->qlock);
-        self->stopping = 1;
-        pthread_cond_broadcast(&self->qcond);
-        pthread_mutex_unlock(&self->qlock);
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(self->thread, NULL);
-        Py_END_ALLOW_THREADS
-        self->thread_started = 0;
-    }
-    Job *j = self->jobs;
-    while (j != NULL) {
-        Job *next = j->next;
-        job_free(j);
-        j = next;
-    }
-    self->jobs = NULL;
-    self->queue_head = self->queue_tail = NULL;
-}
-
-static PyObject *Scanner_close(Scanner *self, PyObject *Py_UNUSED(ignored)) {
-    scanner_close(self);
-    Py_RETURN_NONE;
-}
-
-static void Pending_dealloc(Pending *p) {
-    /* a job never taken stays with the scanner until ``close`` (the thread may be reading it) */
-    Py_XDECREF(p->scanner);
-    PyObject_Free(p);
-}
-
-static PyTypeObject PendingType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "drkit.native._scan.Pending",
-    .tp_basicsize = sizeof(Pending),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A directory submitted to the scanning thread (Scanner.take).",
-    .tp_dealloc = (destructor)Pending_dealloc,
-};
-
 static PyObject *set_owner(Scanner *self, PyObject *args, int user) {
     unsigned long id;
     PyObject *name;
@@ -866,8 +673,7 @@ static int Scanner_init(Scanner *self, PyObject *args, PyObject *kwds) {
 static PyObject *Scanner_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwds)) {
     Scanner *self = (Scanner *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
-    if (pthread_rwlock_init(&self->lock, NULL) != 0 || pthread_mutex_init(&self->qlock, NULL) != 0 ||
-        pthread_cond_init(&self->qcond, NULL) != 0 || pthread_cond_init(&self->dcond, NULL) != 0) {
+    if (pthread_rwlock_init(&self->lock, NULL) != 0) {
         /* a failed init leaves the object unusable; never reached on Linux with default attributes */
         type->tp_free((PyObject *)self);
         return PyErr_NoMemory();
@@ -876,10 +682,6 @@ static PyObject *Scanner_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyOb
 }
 
 static void Scanner_dealloc(Scanner *self) {
-    scanner_close(self); /* no Pending is alive (each holds a reference): nothing waits */
-    pthread_mutex_destroy(&self->qlock);
-    pthread_cond_destroy(&self->qcond);
-    pthread_cond_destroy(&self->dcond);
     Py_XDECREF(self->data_type);
     owners_free(&self->users);
     owners_free(&self->groups);
@@ -897,11 +699,6 @@ static PyMethodDef Scanner_methods[] = {
      "set_group(gid, name): the name of gid, or None"},
     {"map_device", (PyCFunction)Scanner_map_device, METH_VARARGS,
      "map_device(old, new): the parent's device old is this walk's new"},
-    {"submit", (PyCFunction)Scanner_submit, METH_VARARGS,
-     "submit(path, tree): scan(path, tree) on the scanning thread; a Pending for take()"},
-    {"take", (PyCFunction)Scanner_take, METH_O, "take(pending): what scan() would have returned"},
-    {"close", (PyCFunction)Scanner_close, METH_NOARGS,
-     "close(): stop the scanning thread; what was never taken is dropped"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -923,7 +720,7 @@ static struct PyModuleDef scan_module = {
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {
-    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&PendingType) < 0) return NULL;
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
     PyObject *m = PyModule_Create(&scan_module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0) {

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from drkit.errors import DrkitError
 from drkit.native import load as load_native
@@ -46,9 +46,6 @@ from drkit.repo.format.tree import (
     encode_tree,
     tree_map,
 )
-
-if TYPE_CHECKING:
-    from drkit.native._scan import Pending
 
 INLINE_BELOW = 256 * 1024
 """Chunks smaller than this are sealed in batches (``BATCH_BYTES``), larger ones one by one, both in
@@ -199,10 +196,8 @@ class TreeBackup:
     called with the path of every file whose content is read (a hook for tests and progress).
     ``native=False`` walks in Python only, also where the compiled directory scan (``dirscan``) and
     the compiled reader of small files (``drkit.native._read``) were built (the results are the
-    same). ``scan_ahead=True`` runs that scan on a C thread of its own (it scans a directory's
-    subdirectories while the walk is busy with the directory: ``_submit_subdirs``) instead of on the
-    walk's thread: off by default, as it was no faster on the 2-core machine under load
-    (docs/performance.md).
+    same). The scan runs on the walk's thread: on a thread of its own it was slower, under load and
+    on a quiet machine alike (docs/performance.md).
     """
 
     def __init__(
@@ -215,11 +210,9 @@ class TreeBackup:
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
         native: bool = True,
-        scan_ahead: bool = False,
     ) -> None:
         self.writer = writer
         self.native = native
-        self.scan_ahead = scan_ahead
         self.params = params
         self.chunker = Chunker(params)
         self.workers = max(1, workers)
@@ -234,9 +227,6 @@ class TreeBackup:
         self._devices: dict[int, int] = {}  # parent snapshot's st_dev -> this walk's
         self._devices_taken: set[int] = set()
         self._scanner: DirScanner | None = None
-        # subdirectories handed to the scanning thread: path -> (parent tree id, its plaintext, job)
-        self._ahead: dict[bytes, tuple[bytes, bytes, Pending]] = {}
-        self._taken_ahead = 0  # directories whose scan came from the scanning thread
         self._scanned_dirs = 0  # directories the compiled scan compared with their parent trees
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch(0)  # small chunks not yet handed to a sealing thread
@@ -271,9 +261,6 @@ class TreeBackup:
                 tree = top if type(top) is bytes else top.id  # type: ignore[union-attr]
                 assert tree is not None
         finally:
-            if self._scanner is not None:
-                self._scanner.close()
-            self._ahead.clear()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
         self._result.tree = tree
@@ -530,14 +517,9 @@ class TreeBackup:
         self, path: bytes, rel: bytes, tree_id: bytes | None
     ) -> tuple[bytes | None, Scanned | None]:
         """A directory's parent tree (plaintext; None: none or unreadable) and, with the compiled
-        scan, the directory compared with it (from the thread scanning ahead when it went there)."""
+        scan, the directory compared with it."""
         if tree_id is None or self._parent is None:
             return None, None
-        job = self._ahead.pop(path, None)
-        if job is not None and job[0] == tree_id:
-            assert self._scanner is not None
-            self._taken_ahead += 1
-            return job[1], self._scanner.take(job[2], path, job[1])
         plain = self._parent_plain(tree_id)
         if plain is None or self._scanner is None:
             return plain, None
@@ -567,8 +549,6 @@ class TreeBackup:
         names = scanned.names
         olds = _LazyTree(parent_tree, plain)
         prefix = path if path.endswith(b"/") else path + b"/"
-        if self.scan_ahead:
-            self._submit_subdirs(prefix, scanned)
         made, pending, dirs, taken = self._scanned_entries(prefix, rel, scanned, olds)
         if self._reused_bytes and self.progress is not None:
             self.progress.advance(self._reused_bytes)
@@ -596,20 +576,6 @@ class TreeBackup:
         self._late.append(late)
         self._drain()
         return late
-
-    def _submit_subdirs(self, prefix: bytes, scanned: Scanned) -> None:
-        """Hand the subdirectories that have a parent tree to the scanning thread: it lists and
-        compares them (the GIL released throughout) while this thread reads their parent trees and
-        goes on with the directory; ``_parent_scan`` takes each when the walk enters it."""
-        assert self._scanner is not None
-        names = scanned.names
-        for pos, info in scanned.special:
-            if info is None or info[5] is None:
-                continue
-            plain = self._parent_plain(info[5])
-            if plain is not None:
-                full = prefix + names[pos]
-                self._ahead[full] = (info[5], plain, self._scanner.submit(full, plain))
 
     def _scanned_entries(
         self, prefix: bytes, rel: bytes, scanned: Scanned, olds: _LazyTree

@@ -18,7 +18,7 @@ from drkit.repo.engine.fsmeta import group_name, user_name
 from drkit.repo.format.blobs import BlobType
 
 if TYPE_CHECKING:
-    from drkit.native._scan import Pending, Result, Scanner
+    from drkit.native._scan import Result, Scanner
 
 from drkit import native
 
@@ -58,18 +58,6 @@ class DirScanner:
 
     def map_device(self, old: int, new: int) -> None:
         self._s.map_device(old, new)
-
-    def submit(self, path: bytes, tree: bytes) -> Pending:
-        """``scan`` on the scanning thread (pure C: it never takes the GIL); ``take`` gets it."""
-        return self._s.submit(path, tree)
-
-    def take(self, pending: Pending, path: bytes, tree: bytes) -> Scanned | None:
-        """What ``scan(path, tree)`` returns, from the scanning thread (``submit``)."""
-        return self._result(self._s.take(pending), path, tree)
-
-    def close(self) -> None:
-        """Stop the scanning thread (what was submitted and not taken is dropped)."""
-        self._s.close()
 
     def scan(self, path: bytes, tree: bytes) -> Scanned | None:
         """``path`` compared with its parent tree's plaintext; None: the Python walk decides it all."""

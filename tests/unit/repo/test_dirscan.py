@@ -15,11 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from drkit import native as compiled
 from drkit.repo.engine.backup import ParentTrees, TreeBackup, WalkResult
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
-from tests.unit.repo import treev1
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 from tests.unit.repo.test_tree_fidelity import FakeWriter, _cutoff_after, _wait_past
 from tests.unit.repo.treefidelity import AS_ROOT, fs_supports_user_xattrs
@@ -113,10 +111,8 @@ def _change(root: Path, rng: random.Random, *, xattrs: bool) -> None:
     (rng.choice(dirs) / "locked-dir").mkdir(mode=0)
 
 
-def _walk(
-    src: Path, w: FakeWriter, parent: ParentTrees | None, *, native: bool, xattrs: bool, ahead: bool = True
-) -> TreeBackup:
-    tb = TreeBackup(w, SMALL_CHUNKS, workers=2, native=native, xattrs=xattrs, scan_ahead=ahead)
+def _walk(src: Path, w: FakeWriter, parent: ParentTrees | None, *, native: bool, xattrs: bool) -> TreeBackup:
+    tb = TreeBackup(w, SMALL_CHUNKS, workers=2, native=native, xattrs=xattrs)
     tb.run(src, parent)
     return tb
 
@@ -186,11 +182,10 @@ def _parity(tmp_path: Path, seed: int, *, xattrs: bool, renumber: bool, forge: b
         return encode_tree(nodes)
 
     parent = ParentTrees(first._result.tree, read, cutoff)
-    wn, wp, wa = _copy(w), _copy(w), _copy(w)
+    wn, wp = _copy(w), _copy(w)
     try:
         native = _walk(src, wn, parent, native=True, xattrs=xattrs)
         python = _walk(src, wp, parent, native=False, xattrs=xattrs)
-        alone = _walk(src, wa, parent, native=True, xattrs=xattrs, ahead=False)  # no second thread
     finally:
         for p in src.rglob("*"):
             if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) == 0:
@@ -198,8 +193,6 @@ def _parity(tmp_path: Path, seed: int, *, xattrs: bool, renumber: bool, forge: b
     assert native._scanned_dirs > 0
     assert python._scanned_dirs == 0
     _same_walk(native, python, wn, wp)
-    _same_walk(alone, python, wa, wp)
-    assert alone._scanned_dirs > 0
     assert native._result is not None
     assert native._result.reused_files > 0
     # and the next walk, from this one (the locked entries opened again since: changed)
@@ -316,68 +309,3 @@ def test_a_directory_whose_own_metadata_changed_but_not_its_contents(tmp_path: P
     assert native._result is not None
     assert fresh._result is not None
     assert native._result.tree == fresh._result.tree != first._result.tree
-
-
-def test_the_scanning_thread_scans_every_directory_the_walk_enters(tmp_path: Path) -> None:
-    """Names that sort around the separator ("a", "a-b", "a.c", "a0", "a/b"): every directory below
-    the root is scanned on the scanning thread and taken by the walk; under a directory whose parent
-    tree the scan cannot take (version 1 here), the walk scans on its own thread, same result."""
-    src = tmp_path / "src"
-    for rel in ("a/b/c", "a-b/x", "a.c", "a0/y", "b/z/w"):
-        (src / rel).mkdir(parents=True)
-    for d in [src, *src.rglob("*")]:
-        (d / "f").write_bytes(b"file in " + os.fsencode(d.name))
-    w = FakeWriter()
-    cutoff = _cutoff_after(src)
-    first = _walk(src, w, None, native=False, xattrs=True)
-    assert first._result is not None
-    dirs = 1 + sum(1 for p in src.rglob("*") if p.is_dir())
-    tb = _walk(src, _copy(w), ParentTrees(first._result.tree, w.raw, cutoff), native=True, xattrs=True)
-    assert tb._scanned_dirs == dirs
-    assert tb._taken_ahead == dirs - 1  # all but the root
-    assert tb._result is not None
-    assert tb._result.tree == first._result.tree
-    b_id = next(n.subtree for n in decode_tree(w.raw(first._result.tree), where="t") if n.name == b"b")
-    assert b_id is not None
-
-    def read(tree_id: bytes) -> bytes:
-        raw = w.raw(tree_id)
-        return treev1.encode_tree_v1(decode_tree(raw, where="t")) if tree_id == b_id else raw
-
-    tb = _walk(src, _copy(w), ParentTrees(first._result.tree, read, cutoff), native=True, xattrs=True)
-    assert tb._scanned_dirs == dirs - 1  # all but "b"
-    # walked in Python, "b" hands nothing to the thread: "b/z" is scanned by the walk, "b/z/w" again
-    # on the thread (handed over by "b/z")
-    assert tb._taken_ahead == dirs - 2  # not the root, not "b/z"
-    assert tb._result is not None
-    assert tb._result.tree == first._result.tree
-
-
-def test_the_scanning_thread_gives_what_a_scan_gives_and_drops_what_is_not_taken(tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    for i in range(3):
-        (src / f"d{i}").mkdir(parents=True)
-        (src / f"d{i}" / "f").write_bytes(b"x" * i)
-    w = FakeWriter()
-    cutoff = _cutoff_after(src)
-    first = _walk(src, w, None, native=False, xattrs=True)
-    assert first._result is not None
-    module = compiled.load("_scan")
-    assert module is not None
-    s = module.Scanner(cutoff, False, True, BlobType.DATA)
-    trees = {n.name: w.raw(n.subtree) for n in decode_tree(w.raw(first._result.tree), where="t") if n.subtree}
-    jobs = {name: s.submit(os.fsencode(src / os.fsdecode(name)), t) for name, t in trees.items()}
-    for name in (b"d2", b"d0"):  # in any order
-        path = os.fsencode(src / os.fsdecode(name))
-        assert s.take(jobs[name]) == s.scan(path, trees[name])
-    with pytest.raises(RuntimeError, match="already taken"):
-        s.take(jobs[b"d0"])
-    s.close()  # "d1" never taken: dropped
-    with pytest.raises(RuntimeError, match="closed"):
-        s.take(jobs[b"d1"])
-    with pytest.raises(RuntimeError, match="closed"):
-        s.submit(b"/", trees[b"d1"])
-    other = module.Scanner(cutoff, False, True, BlobType.DATA)
-    with pytest.raises(TypeError, match="Pending of this scanner"):
-        other.take(jobs[b"d1"])
-    del s, jobs  # the scanner goes once its last job does (each holds it)
