@@ -11,12 +11,14 @@ blob to its type and id, so a blob cannot be swapped for another inside a pack u
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Final
 
 import zstandard
 
 from drkit.errors import VerificationFailed
+from drkit.repo.format.crypto import Sealer
 from drkit.repo.format.sealing import Openers, WriteKeys
 
 ZSTD_LEVEL: Final = 3
@@ -32,6 +34,8 @@ class BlobType(IntEnum):
     DATA = 0
     TREE = 1
 
+
+_TYPE_BYTE: Final = {t: bytes([t]) for t in BlobType}
 
 _local = threading.local()
 
@@ -107,8 +111,22 @@ def open_blob(
     where: str,
 ) -> bytes:
     """Open a sealed blob and check that its plaintext hashes to ``blob_id``. ``where`` names it."""
+    return open_blob_with(keys.sealer(sealer_id), keys.content_id, blob_type, blob_id, sealed, where=where)
+
+
+def open_blob_with(
+    sealer: Sealer,
+    content_id: Callable[[bytes], bytes],
+    blob_type: BlobType,
+    blob_id: bytes,
+    sealed: bytes | memoryview,
+    *,
+    where: str,
+) -> bytes:
+    """``open_blob`` with the pack's sealer already looked up (a reader of many blobs of one pack
+    looks it up once)."""
     try:
-        payload = keys.open(sealer_id, sealed, blob_aad(blob_type, blob_id))
+        payload = sealer.open(sealed, _AAD_PREFIX + _TYPE_BYTE[blob_type] + blob_id)
     except VerificationFailed:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not authenticate") from None
     if not payload:
@@ -123,6 +141,6 @@ def open_blob(
             raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not decompress: {e}") from None
     else:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} has unknown flag 0x{flag:02x}")
-    if keys.content_id(raw) != blob_id:
+    if content_id(raw) != blob_id:
         raise VerificationFailed(f"blob {blob_id.hex()} in {where} does not match its id")
     return raw

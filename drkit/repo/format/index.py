@@ -278,6 +278,16 @@ class MasterIndex:
         offset, length, raw = NUMS.unpack_from(e.nums, (v & _LOW) * NUMS.size)
         return BlobLocation(pack_id, offset, length, raw)
 
+    def span(self, key: BlobKey) -> tuple[str, int, int] | None:
+        """Where a blob is, as (pack id, offset, length); None if not indexed. ``get`` without the
+        location object (a reader of many small blobs: an incremental backup's parent trees)."""
+        v = self._find(key)
+        if v < 0:
+            return None
+        pack_id, e = self._records[v >> 32]
+        offset, length, _raw = NUMS.unpack_from(e.nums, (v & _LOW) * NUMS.size)
+        return pack_id, offset, length
+
     def pack_of(self, key: BlobKey) -> str | None:
         """The id of the pack that holds ``key`` (one shared string per pack), or None."""
         v = self._find(key)

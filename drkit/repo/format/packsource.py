@@ -6,7 +6,8 @@ import threading
 from collections import OrderedDict
 
 from drkit.errors import VerificationFailed
-from drkit.repo.format.blobs import BlobType, open_blob
+from drkit.repo.format.blobs import BlobType, open_blob_with
+from drkit.repo.format.crypto import Sealer
 from drkit.repo.format.index import BlobKey, BlobLocation, MasterIndex
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.objects import VerifiedReader
@@ -27,6 +28,9 @@ class PackSource:
         self._cache_packs = cache_packs
         self._lock = threading.Lock()
         self.packs_read = 0
+        # the pack the last ``blob`` came from: its id, bytes, sealer and name (a parent snapshot's
+        # trees come from a few packs, one after the other)
+        self._last: tuple[str, memoryview, Sealer, str] | None = None
 
     def fetch(self, pack_id: str, *, cache: bool = False) -> bytes:
         with self._lock:
@@ -50,16 +54,17 @@ class PackSource:
         return self.index.get(key)
 
     def blob(self, blob_type: BlobType, blob_id: bytes) -> bytes:
-        loc = self.index.get((blob_type, blob_id))
-        if loc is None:
+        span = self.index.span((blob_type, blob_id))
+        if span is None:
             raise VerificationFailed(f"{blob_type.name.lower()} blob {blob_id.hex()} is in no index")
-        data = self.fetch(loc.pack_id, cache=True)
-        where = pack_key(loc.pack_id)
-        return open_blob(
-            self.keys,
-            pack_sealer(data, where=where),
-            blob_type,
-            blob_id,
-            memoryview(data)[loc.offset : loc.offset + loc.length],
-            where=where,
+        pack_id, offset, length = span
+        last = self._last
+        if last is None or last[0] != pack_id:
+            data = self.fetch(pack_id, cache=True)
+            where = pack_key(pack_id)
+            sealer = self.keys.sealer(pack_sealer(data, where=where))
+            last = self._last = (pack_id, memoryview(data), sealer, where)
+        _, view, sealer, where = last
+        return open_blob_with(
+            sealer, self.keys.content_id, blob_type, blob_id, view[offset : offset + length], where=where
         )
