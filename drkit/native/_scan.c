@@ -18,12 +18,18 @@
  *   (0,)                          use the Python walk for this directory (tree not version 2, tree
  *                                 malformed or unsorted, directory not listable, ...)
  *   (1, uids, gids)               owners to look up first
- *   (2, names, special, keys, reused, reused_bytes, sparse, parent_entries)
- *       names: the entries' names (bytes), sorted; special: [(pos, dir)] for every entry that is not
- *       a reused file, in order: dir None (Python decides) or, for a directory, (mode, uid, gid,
- *       mtime_ns, meta_same, parent_subtree or None); keys: (data_type, chunk id) of every reused
- *       file's chunks; reused/reused_bytes/sparse: count, bytes and sparse files among the reused;
- *       parent_entries: entries in the parent tree.
+ *   (2, names, special, keys, reused, reused_bytes, sparse, parent_entries, kept)
+ *       names: the entries' names (bytes), sorted; special: [(pos, dir, old)] for every entry that is
+ *       not a reused file, in order: dir None (Python decides) or, for a directory, (mode, uid, gid,
+ *       mtime_ns, meta_same, parent_subtree or None); old: the index of the parent entry of that
+ *       name, -1 if none; keys: (data_type, chunk id) of every reused file's chunks;
+ *       reused/reused_bytes/sparse: count, bytes and sparse files among the reused; parent_entries:
+ *       entries in the parent tree; kept: a bytearray, one byte per parent entry, 1 for the reused.
+ *
+ * ``splice(parent, keep, new)`` encodes a changed directory's tree without decoding the entries it
+ * keeps from its parent tree: the parent's entries whose byte in ``keep`` is set and the entries of
+ * ``new`` (a version 2 tree of the entries made anew, b"" for none), merged by name, the owner names'
+ * table rebuilt in order of first use: the bytes ``encode_tree`` would give for the same entries.
  */
 #define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
@@ -133,6 +139,8 @@ typedef struct {
         *inodes, *devices, *links, *nlens, *idcounts, *tlens, *xcounts;
     uint64_t *name_off;  /* per entry: offset of its name */
     uint64_t *id_off;    /* per entry: offset of its first id */
+    uint64_t *t_off;     /* per entry: offset of its target */
+    uint64_t *x_off;     /* per entry and one past the last: offset of its first xattr record */
     uint64_t *str_off;   /* per string (0-based): offset */
     uint32_t *str_len;
 } Tree;
@@ -152,9 +160,11 @@ static int bytes_cmp(const unsigned char *a, uint64_t alen, const unsigned char 
 static void tree_free(Tree *t) {
     free(t->name_off);
     free(t->id_off);
+    free(t->t_off);
+    free(t->x_off);
     free(t->str_off);
     free(t->str_len);
-    t->name_off = t->id_off = t->str_off = NULL;
+    t->name_off = t->id_off = t->t_off = t->x_off = t->str_off = NULL;
     t->str_len = NULL;
 }
 
@@ -196,9 +206,11 @@ static int tree_parse(Tree *t, const unsigned char *d, uint64_t len) {
     if (need > len - pos) return -1;
     t->name_off = malloc((n ? n : 1) * sizeof(uint64_t));
     t->id_off = malloc((n ? n : 1) * sizeof(uint64_t));
+    t->t_off = malloc((n ? n : 1) * sizeof(uint64_t));
+    t->x_off = malloc((n + 1) * sizeof(uint64_t));
     t->str_off = malloc((ns ? ns : 1) * sizeof(uint64_t));
     t->str_len = malloc((ns ? ns : 1) * sizeof(uint32_t));
-    if (!t->name_off || !t->id_off || !t->str_off || !t->str_len) goto bad;
+    if (!t->name_off || !t->id_off || !t->t_off || !t->x_off || !t->str_off || !t->str_len) goto bad;
     for (uint64_t i = 0; i < ns; i++) {
         t->str_off[i] = pos;
         t->str_len[i] = u32(slens + 4 * i);
@@ -212,7 +224,10 @@ static int tree_parse(Tree *t, const unsigned char *d, uint64_t len) {
         t->id_off[i] = pos;
         pos += ID_SIZE * (uint64_t)u32(t->idcounts + 4 * i);
     }
-    for (uint64_t i = 0; i < n; i++) pos += u32(t->tlens + 4 * i);
+    for (uint64_t i = 0; i < n; i++) {
+        t->t_off[i] = pos;
+        pos += u32(t->tlens + 4 * i);
+    }
     /* fixed fields and the rules for each type */
     for (uint64_t i = 0; i < n; i++) {
         unsigned type = t->types[i], flag = t->flags[i];
@@ -231,6 +246,7 @@ static int tree_parse(Tree *t, const unsigned char *d, uint64_t len) {
     /* xattr records: lengths in bounds, names non-empty and strictly ascending */
     for (uint64_t i = 0; i < n; i++) {
         uint32_t count = u32(t->xcounts + 4 * i);
+        t->x_off[i] = pos;
         const unsigned char *prev = NULL;
         uint64_t prevlen = 0;
         for (uint32_t k = 0; k < count; k++) {
@@ -248,6 +264,7 @@ static int tree_parse(Tree *t, const unsigned char *d, uint64_t len) {
             prevlen = kl;
         }
     }
+    t->x_off[n] = pos;
     if (pos != len) goto bad;
     /* names strictly ascending (so also unique): what the merge with the listing relies on */
     for (uint64_t i = 1; i < n; i++) {
@@ -483,13 +500,15 @@ static PyObject *ids_list(const uint32_t *ids, size_t n) {
 }
 
 static PyObject *build_result(const Scanner *s, const Tree *t, const Listing *l) {
-    PyObject *names = NULL, *special = NULL, *keys = NULL, *v = NULL;
+    PyObject *names = NULL, *special = NULL, *keys = NULL, *kept = NULL, *v = NULL;
     long long reused = 0, sparse = 0;
     unsigned long long reused_bytes = 0;
     names = PyList_New((Py_ssize_t)l->n);
     special = PyList_New(0);
     keys = PyList_New(0);
-    if (names == NULL || special == NULL || keys == NULL) goto error;
+    kept = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)t->n);
+    if (names == NULL || special == NULL || keys == NULL || kept == NULL) goto error;
+    if (t->n) memset(PyByteArray_AS_STRING(kept), 0, (size_t)t->n);
     for (size_t i = 0; i < l->n; i++) {
         const Item *it = &l->items[i];
         PyObject *nm = PyBytes_FromStringAndSize(l->names + it->name_off, (Py_ssize_t)it->name_len);
@@ -509,6 +528,7 @@ static PyObject *build_result(const Scanner *s, const Tree *t, const Listing *l)
                 Py_DECREF(key);
                 if (r < 0) goto error;
             }
+            PyByteArray_AS_STRING(kept)[o] = 1;
             reused++;
             reused_bytes += (unsigned long long)it->st.st_size;
             sparse += it->sparse;
@@ -523,24 +543,26 @@ static PyObject *build_result(const Scanner *s, const Tree *t, const Listing *l)
             } else {
                 sub = Py_NewRef(Py_None);
             }
-            entry = Py_BuildValue("(n(IIILON))", (Py_ssize_t)i, (unsigned)(it->st.st_mode & 07777),
+            entry = Py_BuildValue("(n(IIILON)L)", (Py_ssize_t)i, (unsigned)(it->st.st_mode & 07777),
                                   (unsigned)it->st.st_uid, (unsigned)it->st.st_gid,
-                                  (long long)it->mtime_ns, it->meta_same ? Py_True : Py_False, sub);
+                                  (long long)it->mtime_ns, it->meta_same ? Py_True : Py_False, sub,
+                                  (long long)it->old);
         } else {
-            entry = Py_BuildValue("(nO)", (Py_ssize_t)i, Py_None);
+            entry = Py_BuildValue("(nOL)", (Py_ssize_t)i, Py_None, (long long)it->old);
         }
         if (entry == NULL) goto error;
         int r = PyList_Append(special, entry);
         Py_DECREF(entry);
         if (r < 0) goto error;
     }
-    v = Py_BuildValue("(iNNNLKLK)", 2, names, special, keys, reused, reused_bytes, sparse,
-                      (unsigned long long)t->n);
+    v = Py_BuildValue("(iNNNLKLKN)", 2, names, special, keys, reused, reused_bytes, sparse,
+                      (unsigned long long)t->n, kept);
     return v;
 error:
     Py_XDECREF(names);
     Py_XDECREF(special);
     Py_XDECREF(keys);
+    Py_XDECREF(kept);
     return NULL;
 }
 
@@ -595,6 +617,182 @@ static PyObject *Scanner_scan(Scanner *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyObject *out = scan_result(self, rc, &t, &l);
     PyBuffer_Release(&tree);
+    return out;
+}
+
+/* -- a changed directory's tree: the parent's entries kept and the new ones, as one -------------- */
+
+typedef struct {
+    const Tree *t;
+    uint64_t i;
+} Src;
+
+/* Owner names in one output tree beyond this: None (the Python encoder does it; a real directory
+ * has a handful, and the lookup below is linear). */
+#define SPLICE_STRINGS 64
+
+/* The index (0-based) of the string (p, len) in the output table, added if new; -1: table full. */
+static int64_t string_ref(const unsigned char **sp, uint32_t *sl, uint64_t *ns, const unsigned char *p,
+                          uint32_t len) {
+    for (uint64_t k = 0; k < *ns; k++)
+        if (sl[k] == len && memcmp(sp[k], p, len) == 0) return (int64_t)k;
+    if (*ns == SPLICE_STRINGS) return -1;
+    sp[*ns] = p;
+    sl[*ns] = len;
+    return (int64_t)(*ns)++;
+}
+
+#define COPY_COLUMN(field, width)                                              \
+    for (uint64_t k = 0; k < n; k++) {                                         \
+        memcpy(w, order[k].t->field + (width) * order[k].i, (width));          \
+        w += (width);                                                          \
+    }
+
+static PyObject *tree_splice(PyObject *Py_UNUSED(module), PyObject *args) {
+    Py_buffer pb, mb, nb;
+    if (!PyArg_ParseTuple(args, "y*y*y*:splice", &pb, &mb, &nb)) return NULL;
+    PyObject *out = NULL;
+    Tree a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    Src *order = NULL;
+    uint32_t *refs = NULL;
+    const unsigned char *sp[SPLICE_STRINGS];
+    uint32_t sl[SPLICE_STRINGS];
+    uint64_t ns = 0;
+    if (tree_parse(&a, pb.buf, (uint64_t)pb.len) != 0 ||
+        (nb.len != 0 && tree_parse(&b, nb.buf, (uint64_t)nb.len) != 0))
+        goto none;
+    if ((uint64_t)mb.len != a.n) {
+        PyErr_SetString(PyExc_ValueError, "the mask has one byte per entry of the parent tree");
+        goto done;
+    }
+    const unsigned char *mask = mb.buf;
+    uint64_t kept = 0;
+    for (uint64_t i = 0; i < a.n; i++) kept += mask[i] != 0;
+    uint64_t n = kept + b.n;
+    if (n > 0xFFFFFFFFu) goto none;
+    order = malloc((n ? n : 1) * sizeof(Src));
+    refs = malloc((n ? 2 * n : 1) * sizeof(uint32_t));
+    if (order == NULL || refs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* both sorted by name: merge; a name in both is refused */
+    uint64_t i = 0, j = 0, k = 0;
+    for (;;) {
+        while (i < a.n && !mask[i]) i++;
+        if (i == a.n && j == b.n) break;
+        int take_a;
+        if (i == a.n) {
+            take_a = 0;
+        } else if (j == b.n) {
+            take_a = 1;
+        } else {
+            int c = bytes_cmp(a.d + a.name_off[i], u32(a.nlens + 4 * i), b.d + b.name_off[j],
+                              u32(b.nlens + 4 * j));
+            if (c == 0) goto none;
+            take_a = c < 0;
+        }
+        order[k++] = take_a ? (Src){&a, i++} : (Src){&b, j++};
+    }
+    /* the owner names' table in order of first use (user, then group, entry by entry), as encoded */
+    uint64_t total = HEAD_SIZE + FIXED_PER_ENTRY * n;
+    for (k = 0; k < n; k++) {
+        const Tree *t = order[k].t;
+        uint64_t e = order[k].i;
+        for (int g = 0; g < 2; g++) {
+            uint32_t r = u32((g ? t->grefs : t->urefs) + 4 * e);
+            uint32_t ref = 0;
+            if (r) {
+                int64_t at = string_ref(sp, sl, &ns, t->d + t->str_off[r - 1], t->str_len[r - 1]);
+                if (at < 0) goto none;
+                ref = (uint32_t)at + 1;
+            }
+            refs[2 * k + g] = ref;
+        }
+        total += (uint64_t)u32(t->nlens + 4 * e) + ID_SIZE * (uint64_t)u32(t->idcounts + 4 * e) +
+                 u32(t->tlens + 4 * e) + (t->x_off[e + 1] - t->x_off[e]);
+    }
+    for (uint64_t s = 0; s < ns; s++) total += 4 + (uint64_t)sl[s];
+    if (total > (uint64_t)PY_SSIZE_T_MAX) goto none;
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL) goto done;
+    unsigned char *w = (unsigned char *)PyBytes_AS_STRING(out);
+    uint32_t v32;
+    memcpy(w, "DRT\x02", 4);
+    v32 = (uint32_t)n;
+    memcpy(w + 4, &v32, 4);
+    v32 = (uint32_t)ns;
+    memcpy(w + 8, &v32, 4);
+    w += HEAD_SIZE;
+    COPY_COLUMN(types, 1)
+    COPY_COLUMN(flags, 1)
+    COPY_COLUMN(modes, 2)
+    COPY_COLUMN(uids, 4)
+    COPY_COLUMN(gids, 4)
+    for (int g = 0; g < 2; g++) {
+        for (k = 0; k < n; k++) {
+            memcpy(w, &refs[2 * k + g], 4);
+            w += 4;
+        }
+    }
+    COPY_COLUMN(mtimes, 8)
+    COPY_COLUMN(sizes, 8)
+    COPY_COLUMN(inodes, 8)
+    COPY_COLUMN(devices, 8)
+    COPY_COLUMN(links, 4)
+    COPY_COLUMN(nlens, 4)
+    COPY_COLUMN(idcounts, 4)
+    COPY_COLUMN(tlens, 4)
+    COPY_COLUMN(xcounts, 4)
+    for (uint64_t s = 0; s < ns; s++) {
+        memcpy(w, &sl[s], 4);
+        w += 4;
+    }
+    for (uint64_t s = 0; s < ns; s++) {
+        memcpy(w, sp[s], sl[s]);
+        w += sl[s];
+    }
+    for (k = 0; k < n; k++) {
+        const Tree *t = order[k].t;
+        uint32_t len = u32(t->nlens + 4 * order[k].i);
+        memcpy(w, t->d + t->name_off[order[k].i], len);
+        w += len;
+    }
+    for (k = 0; k < n; k++) {
+        const Tree *t = order[k].t;
+        uint64_t len = ID_SIZE * (uint64_t)u32(t->idcounts + 4 * order[k].i);
+        memcpy(w, t->d + t->id_off[order[k].i], len);
+        w += len;
+    }
+    for (k = 0; k < n; k++) {
+        const Tree *t = order[k].t;
+        uint32_t len = u32(t->tlens + 4 * order[k].i);
+        memcpy(w, t->d + t->t_off[order[k].i], len);
+        w += len;
+    }
+    for (k = 0; k < n; k++) {
+        const Tree *t = order[k].t;
+        uint64_t e = order[k].i, len = t->x_off[e + 1] - t->x_off[e];
+        memcpy(w, t->d + t->x_off[e], len);
+        w += len;
+    }
+    if (w != (unsigned char *)PyBytes_AS_STRING(out) + total) {
+        Py_CLEAR(out);
+        PyErr_SetString(PyExc_SystemError, "splice: size mismatch");
+    }
+    goto done;
+none:
+    out = Py_NewRef(Py_None);
+done:
+    free(order);
+    free(refs);
+    tree_free(&a);
+    tree_free(&b);
+    PyBuffer_Release(&pb);
+    PyBuffer_Release(&mb);
+    PyBuffer_Release(&nb);
     return out;
 }
 
@@ -713,10 +911,19 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+static PyMethodDef module_methods[] = {
+    {"splice", (PyCFunction)tree_splice, METH_VARARGS,
+     "splice(parent, keep, new): the version 2 tree of the parent tree's entries whose byte in keep "
+     "is not zero and the entries of the version 2 tree new (b'': none), encoded as "
+     "drkit.repo.format.tree.encode_tree encodes them; None when a tree is not valid, a name is in "
+     "both, or the owner names are too many"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef scan_module = {
     PyModuleDef_HEAD_INIT, "drkit.native._scan",
     "One directory of an incremental backup compared with its parent tree, with the GIL released.",
-    -1, NULL, NULL, NULL, NULL, NULL,
+    -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {

@@ -2,7 +2,15 @@ from typing import Literal
 
 _Dir = tuple[int, int, int, int, bool, bytes | None]  # mode, uid, gid, mtime_ns, meta_same, parent subtree
 Scanned = tuple[
-    Literal[2], list[bytes], list[tuple[int, _Dir | None]], list[tuple[object, bytes]], int, int, int, int
+    Literal[2],
+    list[bytes],
+    list[tuple[int, _Dir | None, int]],
+    list[tuple[object, bytes]],
+    int,
+    int,
+    int,
+    int,
+    bytearray,
 ]
 
 Result = tuple[Literal[0]] | tuple[Literal[1], list[int], list[int]] | Scanned
@@ -15,3 +23,5 @@ class Scanner:
     def set_user(self, uid: int, name: bytes | None) -> None: ...
     def set_group(self, gid: int, name: bytes | None) -> None: ...
     def map_device(self, old: int, new: int) -> None: ...
+
+def splice(parent: bytes, keep: bytes | bytearray, new: bytes) -> bytes | None: ...

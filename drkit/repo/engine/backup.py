@@ -29,7 +29,7 @@ from typing import Protocol
 
 from drkit.errors import DrkitError
 from drkit.native import load as load_native
-from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, scanner
+from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, Splice, scanner
 from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
@@ -337,11 +337,11 @@ class TreeBackup:
                     return
                 self._flush_batch()  # the oldest may wait for the batch still being filled
             late.popleft()
-            head.id = self._store(head.nodes, head.pending, head.dirs)
+            head.id = self._store(head.nodes, head.pending, head.dirs, head.base)
             # Only the id is wanted from now on: the parent's ``_LateDir`` keeps this object (and
             # the walk's top keeps every parent) until the walk ends, so its entries, its files'
             # ``lstat`` results and chunk slots would stay alive with it (~30 objects per file).
-            head.nodes, head.pending, head.dirs = [], [], []
+            head.nodes, head.pending, head.dirs, head.base = [], [], [], None
 
     def _skip(self, rel: bytes, why: str) -> None:
         assert self._result is not None
@@ -546,59 +546,57 @@ class TreeBackup:
         res.bytes += scanned.reused_bytes
         res.sparse_files += scanned.sparse
         self._reused_bytes += scanned.reused_bytes
-        names = scanned.names
-        olds = _LazyTree(parent_tree, plain)
+        assert self._scanner is not None
+        olds = _ParentTree(parent_tree, plain, scanned, self._scanner.splice)
         prefix = path if path.endswith(b"/") else path + b"/"
-        made, pending, dirs, taken = self._scanned_entries(prefix, rel, scanned, olds)
+        nodes, made, pending, dirs, taken = self._scanned_entries(prefix, rel, scanned, olds)
         if self._reused_bytes and self.progress is not None:
             self.progress.advance(self._reused_bytes)
         self._reused_bytes = 0
         if (
             not pending
             and not dirs
-            and taken == reused + len(made) == scanned.parent_entries
+            and taken == reused + made == scanned.parent_entries
             and (BlobType.TREE, parent_tree) in index
         ):
             # Every entry is the parent's own, unchanged (and every name is there): the parent's tree.
             res.referenced.add((BlobType.TREE, parent_tree))
             return parent_tree
-        entries = olds.entries()
-        nodes: list[Entry] = []
-        special = {pos for pos, _ in scanned.special}
-        for pos, name in enumerate(names):
-            if pos not in special:
-                nodes.append(entries[name])
-        for pos, e in made:
-            nodes.append(entries[names[pos]] if e is None else e)
+        # The tree is the parent's entries kept (reused files, subdirectories as stored: not decoded)
+        # and the entries made anew, spliced into one (``_store``).
+        base = (plain, olds.kept)
         if not pending and not dirs:
-            return self._store(nodes, pending, dirs)
-        late = _LateTree(nodes, pending, dirs)
+            return self._store(nodes, pending, dirs, base)
+        late = _LateTree(nodes, pending, dirs, base)
         self._late.append(late)
         self._drain()
         return late
 
     def _scanned_entries(
-        self, prefix: bytes, rel: bytes, scanned: Scanned, olds: _LazyTree
-    ) -> tuple[list[tuple[int, Entry | None]], list[_PendingFile], list[_LateDir], int]:
+        self, prefix: bytes, rel: bytes, scanned: Scanned, olds: _ParentTree
+    ) -> tuple[list[Entry], int, list[_PendingFile], list[_LateDir], int]:
         """The entries the scan left to the walk, in order, as ``_entry`` takes them: the finished
-        ones by position (None: the parent's entry as stored), the files and directories still
-        waiting, and how many entries are the parent's own (the scan's reused files included)."""
+        ones made anew (a parent entry kept as stored is marked in ``olds.kept`` instead), how many
+        entries are finished, the files and directories still waiting, and how many entries are the
+        parent's own (the scan's reused files included)."""
         names = scanned.names
-        made: list[tuple[int, Entry | None]] = []
+        nodes: list[Entry] = []
+        made = 0
         pending: list[_PendingFile] = []
         dirs: list[_LateDir] = []
         taken = scanned.reused
-        for pos, info in scanned.special:
+        for pos, info, at in scanned.special:
             name = names[pos]
             if info is None:
-                old = olds.get(name)
+                old = olds.get(name) if at >= 0 else None
                 entry = self._entry(prefix, rel, name, old)
             else:
                 old = None
                 entry = self._scanned_subdir(prefix, rel, name, info, olds)
                 if entry is None:  # the parent's entry, as stored
+                    olds.keep(at)
                     taken += 1
-                    made.append((pos, None))
+                    made += 1
                     continue
             if entry is None:
                 continue
@@ -610,11 +608,12 @@ class TreeBackup:
             else:
                 if entry is old:
                     taken += 1
-                made.append((pos, entry))  # type: ignore[arg-type]
-        return made, pending, dirs, taken
+                made += 1
+                nodes.append(entry)  # type: ignore[arg-type]
+        return nodes, made, pending, dirs, taken
 
     def _scanned_subdir(
-        self, prefix: bytes, rel: bytes, name: bytes, info: DirInfo, olds: _LazyTree
+        self, prefix: bytes, rel: bytes, name: bytes, info: DirInfo, olds: _ParentTree
     ) -> Entry | _LateDir | None:
         """``_directory`` for a subdirectory the scan ``lstat``ed: None when its parent entry stands
         for it as stored (not decoded: the directory may need none of its parent tree's entries)."""
@@ -649,8 +648,16 @@ class TreeBackup:
             return entry._replace(ids=subtree)
         return _LateDir(entry, subtree)  # type: ignore[arg-type]
 
-    def _store(self, nodes: list[Entry], pending: list[_PendingFile], dirs: list[_LateDir]) -> bytes:
-        """Store a directory's tree, its files' chunk ids and its subtrees' ids known (or waited for)."""
+    def _store(
+        self,
+        nodes: list[Entry],
+        pending: list[_PendingFile],
+        dirs: list[_LateDir],
+        base: tuple[bytes, bytearray] | None = None,
+    ) -> bytes:
+        """Store a directory's tree, its files' chunk ids and its subtrees' ids known (or waited for).
+        ``base``: a parent tree's plaintext and which of its entries the tree keeps beside ``nodes``
+        (one byte per entry; a directory the compiled scan compared with that tree)."""
         res = self._result
         assert res is not None
         referenced = res.referenced
@@ -673,7 +680,12 @@ class TreeBackup:
         for d in dirs:
             assert d.tree.id is not None  # stored before this directory: it came first in the queue
             nodes.append(d.entry._replace(ids=d.tree.id))
-        tree_id = self.writer.add(BlobType.TREE, encode_tree(nodes))
+        if base is None:
+            plain = encode_tree(nodes)
+        else:
+            assert self._scanner is not None
+            plain = _spliced(self._scanner.splice, base, nodes)
+        tree_id = self.writer.add(BlobType.TREE, plain)
         referenced.add((BlobType.TREE, tree_id))
         return tree_id
 
@@ -984,12 +996,19 @@ class _ReadSlot:
 class _LateTree:
     """A directory whose tree waits for chunk ids (its files') or tree ids (its subdirectories')."""
 
-    __slots__ = ("dirs", "id", "nodes", "pending")
+    __slots__ = ("base", "dirs", "id", "nodes", "pending")
 
-    def __init__(self, nodes: list[Entry], pending: list[_PendingFile], dirs: list[_LateDir]) -> None:
+    def __init__(
+        self,
+        nodes: list[Entry],
+        pending: list[_PendingFile],
+        dirs: list[_LateDir],
+        base: tuple[bytes, bytearray] | None = None,
+    ) -> None:
         self.nodes = nodes
         self.pending = pending
         self.dirs = dirs
+        self.base = base  # ``_store``'s
         self.id: bytes | None = None
 
     def ready(self) -> bool:
@@ -1007,25 +1026,52 @@ class _LateDir:
         self.tree = tree
 
 
-class _LazyTree:
-    """A parent tree's entries by name, decoded on first use (a directory the scan found unchanged
-    never needs them)."""
+class _ParentTree:
+    """A scanned directory's parent tree: which of its entries the new tree keeps as stored
+    (``kept``, one byte per entry: the scan marks the reused files, the walk the subdirectories),
+    and the entries the walk looks at itself, decoded together on first use (a directory where
+    nothing changed needs none, one with a changed file only those the scan left to the walk)."""
 
-    __slots__ = ("_entries", "plain", "tree_id")
+    __slots__ = ("_entries", "_special", "_splice", "kept", "plain", "tree_id")
 
-    def __init__(self, tree_id: bytes, plain: bytes) -> None:
+    def __init__(self, tree_id: bytes, plain: bytes, scanned: Scanned, splice: Splice) -> None:
         self.tree_id = tree_id
         self.plain = plain
+        self.kept = scanned.kept
+        self._special = scanned.special
+        self._splice = splice
         self._entries: dict[bytes, Entry] | None = None
 
-    def entries(self) -> dict[bytes, Entry]:
-        if self._entries is None:
-            # the scan checked everything ``tree_map`` checks: it does not refuse this tree
-            self._entries = tree_map(self.plain, where=self.tree_id.hex()).entries
-        return self._entries
+    def keep(self, at: int) -> None:
+        """The parent's entry ``at`` is taken as stored."""
+        self.kept[at] = 1
 
     def get(self, name: bytes) -> Entry | None:
-        return self.entries().get(name)
+        entries = self._entries
+        if entries is None:
+            entries = self._entries = self._decoded()
+        return entries.get(name)
+
+    def _decoded(self) -> dict[bytes, Entry]:
+        wanted = bytearray(len(self.kept))
+        for _pos, _info, at in self._special:
+            if at >= 0:
+                wanted[at] = 1
+        # the scan checked everything ``tree_map`` checks: it does not refuse these trees
+        part = self._splice(self.plain, wanted, b"")
+        return tree_map(self.plain if part is None else part, where=self.tree_id.hex()).entries
+
+
+def _spliced(splice: Splice, base: tuple[bytes, bytearray], nodes: list[Entry]) -> bytes:
+    """The tree of ``nodes`` and the entries of the parent tree ``base`` keeps: what ``encode_tree``
+    gives for them all, without decoding the kept ones (``splice``; in Python if it declines)."""
+    plain, kept = base
+    got = splice(plain, kept, encode_tree(nodes) if nodes else b"")
+    if got is not None:
+        return got
+    # in index order (a scanned tree's names are unique)
+    olds = tree_map(plain, where="a parent tree").entries.values()
+    return encode_tree([e for e, k in zip(olds, kept, strict=True) if k] + nodes)
 
 
 _done = _Done

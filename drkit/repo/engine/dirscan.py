@@ -10,6 +10,7 @@ the walk does everything in Python, with the same results.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 
 from drkit import native
 
+Splice = Callable[[bytes, bytearray, bytes], bytes | None]
+"""``_scan.splice(parent, keep, new)``: a changed directory's tree from the parent tree's entries
+``keep`` marks (one byte each) and a version 2 tree of the entries made anew (b"": none), encoded as
+``encode_tree`` would; None when it declines (the caller encodes in Python)."""
+
 DirInfo = tuple[int, int, int, int, bool, bytes | None]
 """A subdirectory as scanned: permission bits, uid, gid, mtime_ns, whether its own metadata (those,
 the owner names, no xattrs) is its parent entry's, and the parent entry's subtree id (None: no
@@ -31,16 +37,19 @@ parent entry of that name, or not a directory)."""
 @dataclass(frozen=True, slots=True)
 class Scanned:
     """One directory as the scan left it: names sorted; ``special`` every entry that is not a reused
-    file, in order, as (position, None: the walk decides) or (position, ``DirInfo``); ``keys`` the
-    (DATA, id) of every reused file's chunks; ``parent_entries`` the number in the parent tree."""
+    file, in order, as (position, None: the walk decides, or ``DirInfo``; the index of the parent
+    entry of that name, -1: none); ``keys`` the (DATA, id) of every reused file's chunks;
+    ``parent_entries`` the number in the parent tree; ``kept`` one byte per parent entry, 1 for
+    the reused files' (the walk marks more: ``Splice``)."""
 
     names: list[bytes]
-    special: list[tuple[int, DirInfo | None]]
+    special: list[tuple[int, DirInfo | None, int]]
     keys: list[tuple[BlobType, bytes]]
     reused: int
     reused_bytes: int
     sparse: int
     parent_entries: int
+    kept: bytearray
 
 
 def _encoded(name: str | None) -> bytes | None:
@@ -55,6 +64,7 @@ class DirScanner:
         self, module: ModuleType, changed_before_ns: int, *, strict_device: bool, xattrs: bool
     ) -> None:
         self._s: Scanner = module.Scanner(changed_before_ns, strict_device, xattrs, BlobType.DATA)
+        self.splice: Splice = module.splice
 
     def map_device(self, old: int, new: int) -> None:
         self._s.map_device(old, new)
@@ -73,8 +83,8 @@ class DirScanner:
             got = self._s.scan(path, tree)
         if got[0] != 2:
             return None
-        _, names, special, keys, reused, reused_bytes, sparse, parent_entries = got
-        return Scanned(names, special, keys, reused, reused_bytes, sparse, parent_entries)  # type: ignore[arg-type]
+        _, names, special, keys, reused, reused_bytes, sparse, parent_entries, kept = got
+        return Scanned(names, special, keys, reused, reused_bytes, sparse, parent_entries, kept)  # type: ignore[arg-type]
 
 
 def scanner(changed_before_ns: int, *, strict_device: bool, xattrs: bool) -> DirScanner | None:

@@ -12,10 +12,12 @@ import random
 import stat
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from drkit.repo.engine.backup import ParentTrees, TreeBackup, WalkResult
+from drkit.repo.engine.dirscan import DirScanner
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.tree import Node, NodeType, decode_tree, encode_tree
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
@@ -220,6 +222,22 @@ def test_scan_and_python_walk_agree_on_a_parent_that_disagrees_with_the_files(
     """Parent entries with one field off (mode, owner ids and names, mtime, size, inode, device,
     links, sparse, xattrs): both walks refuse exactly the same entries."""
     _parity(tmp_path, 200 + seed, xattrs=seed % 2 == 0, renumber=False, forge=True)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_scan_and_python_walk_agree_where_the_splice_declines(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed directory's tree is spliced from its parent's in C (``_scan.splice``); where that
+    declines (too many owner names), the walk decodes the parent's entries and encodes in Python."""
+    real = DirScanner.__init__
+
+    def declining(self: DirScanner, *args: Any, **kw: Any) -> None:
+        real(self, *args, **kw)
+        self.splice = lambda parent, keep, new: None
+
+    monkeypatch.setattr(DirScanner, "__init__", declining)
+    _parity(tmp_path, 300 + seed, xattrs=seed % 2 == 0, renumber=False)
 
 
 def test_a_reused_chunk_missing_from_the_index_makes_the_directory_read_again(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ A parent tree is authenticated, but anyone holding a writer credential can seal 
 input like any other. Every truncation of a real version 2 tree, thousands of seeded byte changes
 and the header's counts set to extremes are scanned in a child process (a crash is then a clear
 failure naming the case, not a dead test run); the child checks each result's shape and that the
-scan takes a tree only when ``tree_map`` (the Python reader) accepts it too.
+scan takes a tree only when ``tree_map`` (the Python reader) accepts it too. ``splice`` (a changed
+directory's tree from its parent's) gets the same trees, as the parent and as the new entries: it
+declines what the Python reader rejects, and what it takes it re-encodes as ``encode_tree`` does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from drkit.errors import DrkitError
 from drkit.repo.engine.backup import TreeBackup
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import ChunkerParams
-from drkit.repo.format.tree import tree_map
+from drkit.repo.format.tree import encode_tree, tree_map
 from tests.unit.repo.test_tree_fidelity import FakeWriter
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -56,6 +58,7 @@ def fuzz(directory: str, tree_file: str) -> None:
     module = native.load("_scan")
     assert module is not None
     tree = Path(tree_file).read_bytes()
+    intact = len(tree_map(tree, where="intact").entries)
     scanner = module.Scanner(0, False, True, BlobType.DATA)
     for uid in {os.getuid(), *(os.lstat(e.path).st_uid for e in os.scandir(directory))}:
         scanner.set_user(uid, b"someone")
@@ -71,6 +74,17 @@ def fuzz(directory: str, tree_file: str) -> None:
             python_ok = True
         except DrkitError:
             python_ok = False
+        count = int.from_bytes(data[4:8], "little") if len(data) >= 8 else 0
+        if count <= 1 << 16:  # splicing every entry of it re-encodes it, or declines
+            spliced = module.splice(data, b"\x01" * count, b"")
+            if spliced is not None:
+                assert python_ok, f"{what}: the splice took a tree the Python reader rejects"
+                kept = list(tree_map(data, where="fuzz").entries.values())
+                assert spliced == encode_tree(kept), what
+        as_new = module.splice(tree, bytes(intact), data)  # the damaged tree as the entries made anew
+        if as_new is not None and data:  # b"": no new entries
+            assert python_ok, f"{what}: the splice took a new tree the Python reader rejects"
+            assert as_new == encode_tree(list(tree_map(data, where="fuzz").entries.values())), what
         if got[0] == 2:
             assert python_ok, f"{what}: the scan took a tree the Python reader rejects"
             assert len(got[1]) == len(list(Path(directory).iterdir())), what
