@@ -11,6 +11,11 @@
  *                                            not 32 bytes long, a type that is not an int: -1)
  *   pack_ids(table, records, keys) -> set    the pack ids holding ``keys``; KeyError(key) for the
  *                                            first key not indexed
+ *   insert(table, records, number) -> int    put the blobs of ``records[number]`` into the table
+ *                                            (``MasterIndex._insert``): blobs already in it are
+ *                                            left to the record that has them; how many were new
+ *   rehash(table, records, new_table)        put every slot of ``table`` into the empty, larger
+ *                                            ``new_table`` (``MasterIndex._reserve``)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,15 +33,16 @@ typedef struct {
     uint64_t mask;
 } Table;
 
-/* Read ``(slots, mask)``: 0, or -1 with an exception. */
-static int table_open(PyObject *table, Table *t) {
+/* Read ``(slots, mask)`` (``flags``: PyBUF_SIMPLE, or PyBUF_WRITABLE to change it): 0, or -1 with an
+ * exception. */
+static int table_open_flags(PyObject *table, Table *t, int flags) {
     if (!PyTuple_Check(table) || PyTuple_GET_SIZE(table) != 2) {
         PyErr_SetString(PyExc_TypeError, "table must be a (slots, mask) tuple");
         return -1;
     }
     t->mask = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(table, 1));
     if (t->mask == (uint64_t)-1 && PyErr_Occurred()) return -1;
-    if (PyObject_GetBuffer(PyTuple_GET_ITEM(table, 0), &t->view, PyBUF_SIMPLE) < 0) return -1;
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(table, 0), &t->view, flags) < 0) return -1;
     if ((uint64_t)t->view.len / 8 < t->mask + 1 || ((t->mask + 1) & t->mask)) {
         PyBuffer_Release(&t->view);
         PyErr_SetString(PyExc_ValueError, "table slots shorter than mask + 1, or mask + 1 not a power of 2");
@@ -45,6 +51,8 @@ static int table_open(PyObject *table, Table *t) {
     t->slots = (const uint64_t *)t->view.buf;
     return 0;
 }
+
+static int table_open(PyObject *table, Table *t) { return table_open_flags(table, t, PyBUF_SIMPLE); }
 
 /* Whether the blob at ``position`` of ``records[record]`` has type ``type`` and id ``id``: 1, 0, or -1
  * with an exception. */
@@ -225,16 +233,191 @@ fail:
     return NULL;
 }
 
+/* The ``types`` and ``ids`` buffers of ``records[number]``'s entries (released by the caller): 0, or
+ * -1 with an exception. */
+static int entries_open(PyObject *records, Py_ssize_t number, Py_buffer *tv, Py_buffer *iv) {
+    if (number < 0 || number >= PyList_GET_SIZE(records)) {
+        PyErr_SetString(PyExc_IndexError, "no such index record");
+        return -1;
+    }
+    PyObject *rec = PyList_GET_ITEM(records, number);
+    if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) != 2) {
+        PyErr_SetString(PyExc_TypeError, "an index record is not a (pack_id, entries) tuple");
+        return -1;
+    }
+    PyObject *entries = PyTuple_GET_ITEM(rec, 1);
+    PyObject *types = PyObject_GetAttr(entries, str_types);
+    if (types == NULL) return -1;
+    int got = PyObject_GetBuffer(types, tv, PyBUF_SIMPLE);
+    Py_DECREF(types); /* the entries hold it; the buffer view holds its own reference */
+    if (got < 0) return -1;
+    PyObject *ids = PyObject_GetAttr(entries, str_ids);
+    if (ids == NULL) {
+        PyBuffer_Release(tv);
+        return -1;
+    }
+    got = PyObject_GetBuffer(ids, iv, PyBUF_SIMPLE);
+    Py_DECREF(ids);
+    if (got < 0) {
+        PyBuffer_Release(tv);
+        return -1;
+    }
+    if (iv->len != tv->len * ID_SIZE || tv->len > 0xFFFFFFFFLL) {
+        PyBuffer_Release(iv);
+        PyBuffer_Release(tv);
+        PyErr_SetString(PyExc_ValueError, "a record's ids are not 32 bytes for each of its types");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *index_insert(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "insert(table, records, number)");
+        return NULL;
+    }
+    PyObject *records = args[1];
+    if (check_records(records) < 0) return NULL;
+    Py_ssize_t number = PyLong_AsSsize_t(args[2]);
+    if (number == -1 && PyErr_Occurred()) return NULL;
+    Py_buffer tv, iv;
+    if (entries_open(records, number, &tv, &iv) < 0) return NULL;
+    Table t;
+    if (table_open_flags(args[0], &t, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&iv);
+        PyBuffer_Release(&tv);
+        return NULL;
+    }
+    uint64_t *slots = (uint64_t *)t.view.buf;
+    const unsigned char *types = (const unsigned char *)tv.buf;
+    const char *ids = (const char *)iv.buf;
+    uint64_t base = ((uint64_t)number << 32) + 1;
+    Py_ssize_t added = 0;
+    int failed = 0;
+    for (Py_ssize_t p = 0; p < tv.len && !failed; p++) {
+        const char *id = ids + p * ID_SIZE;
+        uint64_t head;
+        memcpy(&head, id, 8);
+        uint64_t i = head & t.mask;
+        for (uint64_t probes = 0;; probes++) {
+            if (probes > t.mask) { /* the caller reserves room first: a full table is a bug */
+                PyErr_SetString(PyExc_SystemError, "index table full");
+                failed = 1;
+                break;
+            }
+            uint64_t v = slots[i];
+            if (!v) {
+                slots[i] = base + (uint64_t)p;
+                added++;
+                break;
+            }
+            v -= 1;
+            int same = entry_is(records, v >> 32, v & 0xFFFFFFFFu, types[p], id);
+            if (same < 0) {
+                failed = 1;
+                break;
+            }
+            if (same) break; /* already indexed: the first pack that holds a blob keeps it */
+            i = (i + 1) & t.mask;
+        }
+    }
+    PyBuffer_Release(&t.view);
+    PyBuffer_Release(&iv);
+    PyBuffer_Release(&tv);
+    if (failed) return NULL;
+    return PyLong_FromSsize_t(added);
+}
+
+static PyObject *index_rehash(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "rehash(table, records, new_table)");
+        return NULL;
+    }
+    PyObject *records = args[1];
+    if (check_records(records) < 0) return NULL;
+    Table old, new;
+    if (table_open(args[0], &old) < 0) return NULL;
+    if (table_open_flags(args[2], &new, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&old.view);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    /* each record's ids, opened on first use */
+    Py_buffer *tvs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
+    Py_buffer *ivs = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Py_buffer));
+    char *open = PyMem_Calloc(n ? (size_t)n : 1, 1);
+    int failed = 0;
+    if (tvs == NULL || ivs == NULL || open == NULL) {
+        PyErr_NoMemory();
+        failed = 1;
+    }
+    uint64_t *slots = (uint64_t *)new.view.buf;
+    for (uint64_t s = 0; s <= old.mask && !failed; s++) {
+        uint64_t v = old.slots[s];
+        if (!v) continue;
+        uint64_t record = (v - 1) >> 32, position = (v - 1) & 0xFFFFFFFFu;
+        if (record >= (uint64_t)n) {
+            PyErr_SetString(PyExc_SystemError, "index table names a record that does not exist");
+            failed = 1;
+            break;
+        }
+        if (!open[record]) {
+            if (entries_open(records, (Py_ssize_t)record, &tvs[record], &ivs[record]) < 0) {
+                failed = 1;
+                break;
+            }
+            open[record] = 1;
+        }
+        if (position >= (uint64_t)tvs[record].len) {
+            PyErr_SetString(PyExc_IndexError, "index table names a blob past its pack's entries");
+            failed = 1;
+            break;
+        }
+        uint64_t head;
+        memcpy(&head, (const char *)ivs[record].buf + position * ID_SIZE, 8);
+        uint64_t i = head & new.mask;
+        uint64_t probes = 0;
+        while (slots[i]) {
+            if (++probes > new.mask) {
+                PyErr_SetString(PyExc_ValueError, "the new index table is too small");
+                failed = 1;
+                break;
+            }
+            i = (i + 1) & new.mask;
+        }
+        if (!failed) slots[i] = v;
+    }
+    if (open != NULL) {
+        for (Py_ssize_t r = 0; r < n; r++) {
+            if (open[r]) {
+                PyBuffer_Release(&ivs[r]);
+                PyBuffer_Release(&tvs[r]);
+            }
+        }
+    }
+    PyMem_Free(open);
+    PyMem_Free(ivs);
+    PyMem_Free(tvs);
+    PyBuffer_Release(&new.view);
+    PyBuffer_Release(&old.view);
+    if (failed) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"find", (PyCFunction)(void (*)(void))index_find, METH_FASTCALL,
      "find(table, records, key) -> the slot value minus one, or -1 when key is not indexed"},
     {"pack_ids", (PyCFunction)(void (*)(void))index_pack_ids, METH_FASTCALL,
      "pack_ids(table, records, keys) -> the set of pack ids holding keys (KeyError(key) for one not indexed)"},
+    {"insert", (PyCFunction)(void (*)(void))index_insert, METH_FASTCALL,
+     "insert(table, records, number) -> how many blobs of records[number] were new to the table"},
+    {"rehash", (PyCFunction)(void (*)(void))index_rehash, METH_FASTCALL,
+     "rehash(table, records, new_table): every slot of table into the empty, larger new_table"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_index", "The master index's lookups in C.", -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_index", "The master index's lookups and inserts in C.", -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__index(void) {

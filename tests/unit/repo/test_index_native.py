@@ -113,3 +113,37 @@ def test_lookups_of_an_empty_index_find_nothing(monkeypatch: pytest.MonkeyPatch)
 def test_the_native_module_is_used_unless_ruled_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DRKIT_NO_NATIVE", raising=False)
     assert MasterIndex()._native is native.load("_index") is not None
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_c_and_python_inserts_build_the_same_table(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading an index inserts every blob and grows the table in C: slot for slot the table the
+    Python loops build, duplicates (the first pack keeps them) and colliding start slots included."""
+    rng = random.Random(seed)
+    fast, slow = _indexes(monkeypatch)
+    for record in _random_packs(rng, 150):
+        fast.add_pack(record)
+        slow.add_pack(record)
+        assert fast._table[1] == slow._table[1]
+        assert fast._table[0] == slow._table[0]
+        assert len(fast) == len(slow)
+    assert len(fast._table[0]) > 1024, "the table grew"
+
+
+def test_native_insert_refuses_a_full_table_and_a_bad_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = native.load("_index")
+    assert module is not None
+    entries = PackEntries.of([PackEntry(BlobType.DATA, bytes([i]) * 32, 0, 1, 1) for i in range(3)])
+    records = [("p", entries)]
+    from array import array
+
+    full = (array("Q", bytes(8 * 2)), 1)  # two slots, three blobs
+    with pytest.raises(SystemError, match="full"):
+        module.insert(full, records, 0)
+    with pytest.raises(IndexError):
+        module.insert((array("Q", bytes(8 * 8)), 7), records, 1)
+    table = (array("Q", bytes(8 * 8)), 7)
+    assert module.insert(table, records, 0) == 3
+    assert module.insert(table, records, 0) == 0  # already indexed
+    with pytest.raises(ValueError, match="too small"):
+        module.rehash(table, records, (array("Q", bytes(8 * 2)), 1))
