@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -25,7 +25,9 @@ from drkit.cli.output import emit, render_table
 from drkit.cli.repoopts import RepoOptions, repo_options
 from drkit.errors import DrkitError, PartialFailure, VerificationFailed
 from drkit.repo.format import audit as audit_log
-from drkit.repo.repository import Repository
+
+if TYPE_CHECKING:  # imported while the key is derived (drkit.cli.repoopts.PendingOpen)
+    from drkit.repo.repository import Repository
 
 log = logging.getLogger("drkit.cli.audit")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,18 +46,10 @@ def note(**facts: Any) -> None:
 class _Recording(RepoOptions):
     """The command's RepoOptions, remembering the repositories it opened."""
 
-    opened: list[Repository] = field(default_factory=list, compare=False, repr=False)
+    opened_repos: list[Repository] = field(default_factory=list, compare=False, repr=False)
 
-    def open(self) -> Repository:
-        repo = super().open()
-        self.opened.append(repo)
-        return repo
-
-    def open_for_backup(self, write_only: bool) -> Repository:
-        if not write_only:
-            return self.open()
-        repo = super().open_for_backup(write_only)
-        self.opened.append(repo)
+    def opened(self, repo: Repository) -> Repository:
+        self.opened_repos.append(repo)
         return repo
 
 
@@ -69,7 +63,7 @@ def audited(action: str, command: str) -> Callable[[F], F]:
             opened: list[Repository] = []
             if isinstance(opts, RepoOptions):
                 values = {f.name: getattr(opts, f.name) for f in fields(RepoOptions)}
-                kwargs["repo"] = _Recording(**values, opened=opened)
+                kwargs["repo"] = _Recording(**values, opened_repos=opened)
             detail: dict[str, Any] = {}
             token = _detail.set(detail)
             result = "ok"

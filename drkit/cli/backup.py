@@ -17,7 +17,7 @@ from drkit.cli.options import output_option
 from drkit.cli.output import emit
 from drkit.cli.progress import make_progress, phase_printer
 from drkit.cli.render import human_bytes, plural, snapshot_row
-from drkit.cli.repoopts import RepoOptions, repo_options, with_settings, write_only_option
+from drkit.cli.repoopts import PendingOpen, RepoOptions, repo_options, with_settings, write_only_option
 from drkit.config.limits import MAX_UID
 from drkit.errors import PartialFailure
 
@@ -259,10 +259,8 @@ def backup_run(
     cannot be listed (forbidden, gone) and volumes that fail are reported one by one and the command
     exits 1 (partial).
     """
-    from drkit.capture.cluster import backup_cluster, start_etcd
-    from drkit.capture.request import request_from_settings
-
     schedule_name: str | None = None
+    settings: CaptureSettings | None = None
     if schedule_file is not None:
         repo, request, schedule_name = _scheduled_request(repo, schedule_file, tags, host)
     else:
@@ -297,16 +295,13 @@ def backup_run(
             volume_timeout=volume_timeout,
             volume_parallel=volume_parallel,
         )
-        request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
-    with _run_lines(schedule_name) as finished:
-        etcd_start = start_etcd(request)  # etcd's Status and HashKV while the key is derived
-        with etcd_start or nullcontext():
-            r = repo.open_for_backup(write_only)
-            bars = make_progress(progress)
-            result = backup_cluster(
-                r, request, notify=phase_printer(bars, progress), progress=bars, etcd_start=etcd_start
-            )
-        finished(result)
+    # the key slot opens on a thread (scrypt) while the capture modules load and etcd is first asked
+    with repo.opening(write_only) as pending:
+        if settings is not None:
+            from drkit.capture.request import request_from_settings
+
+            request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
+        result = _capture(pending, request, schedule_name, progress)
     snap = result.snapshot
     note(snapshot=snap.id)
     st = snap.stats
@@ -346,6 +341,24 @@ def backup_run(
             f"snapshot {snap.short_id} lacks {' and '.join(missing)} (listed above)",
             hint="; ".join(hints) or None,
         )
+
+
+def _capture(
+    pending: PendingOpen, request: ClusterBackupRequest, schedule_name: str | None, progress: bool | None
+) -> ClusterBackupResult:
+    """Capture ``request`` into the repository ``pending`` opens; etcd is first asked while it opens."""
+    from drkit.capture.cluster import backup_cluster, start_etcd
+
+    with _run_lines(schedule_name) as finished:
+        etcd_start = start_etcd(request)  # etcd's Status and HashKV while the key is derived
+        with etcd_start or nullcontext():
+            r = pending.repository()
+            bars = make_progress(progress)
+            result = backup_cluster(
+                r, request, notify=phase_printer(bars, progress), progress=bars, etcd_start=etcd_start
+            )
+        finished(result)
+    return result
 
 
 CAPTURE_FLAGS: dict[str, str] = {

@@ -15,7 +15,7 @@ import click
 
 from drkit.errors import ConfigError, WrongKey
 from drkit.repo.format.keyslots import ENV_KEY_FILE, ENV_PASSWORD, ENV_PASSWORD_FILE, Credential
-from drkit.repo.repository import Repository
+from drkit.repo.format.unlocking import Unlocking
 from drkit.secret import Secret
 from drkit.storage.base import Store
 from drkit.storage.options import S3Options
@@ -23,6 +23,7 @@ from drkit.storage.url import describe, open_store
 
 if TYPE_CHECKING:  # a schedule's settings: the schedule modules cost ~0.5 s of start-up to import
     from drkit.config.schedule import RepositorySettings
+    from drkit.repo.repository import Repository  # imported while the key is derived (PendingOpen)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,20 +57,30 @@ class RepoOptions:
         return Credential(passphrase=Secret(value), source="the passphrase typed at the prompt")
 
     def open(self) -> Repository:
-        credential = self.credential()
-        with self._naming(credential):
-            return Repository.open(self.store(), credential)
+        with self.opening() as pending:
+            return pending.repository()
 
     def open_for_backup(self, write_only: bool) -> Repository:
         """``open()``, or with ``write_only`` the write-only open: back up, never read (docs/keys.md)."""
-        if write_only:
-            credential = self.credential()
-            with self._naming(credential):
-                return Repository.open_writer(self.store(), credential)
-        return self.open()
+        with self.opening(write_only) as pending:
+            return pending.repository()
 
     @contextmanager
-    def _naming(self, credential: Credential) -> Iterator[None]:
+    def opening(self, write_only: bool = False) -> Iterator[PendingOpen]:
+        """Start opening the repository: its key slot is opened on a thread (scrypt, ~0.2 s) while the
+        block goes on (imports, other start-up work) until it asks ``pending.repository()``. The
+        thread is joined when the block ends, whatever happens in it."""
+        credential = self.credential()
+        store = self.store()
+        with Unlocking(store, credential, write_only=write_only) as unlocking:
+            yield PendingOpen(self, store, credential, unlocking)
+
+    def opened(self, repo: Repository) -> Repository:
+        """Called with each repository these options opened (the audit log records into the last)."""
+        return repo
+
+    @contextmanager
+    def naming(self, credential: Credential) -> Iterator[None]:
         """A wrong key's hint names the credential that was tried (never its value)."""
         try:
             yield
@@ -84,6 +95,27 @@ class RepoOptions:
                 )
             )
             raise
+
+
+@dataclass(frozen=True)
+class PendingOpen:
+    """A repository being opened (:meth:`RepoOptions.opening`)."""
+
+    options: RepoOptions
+    store: Store
+    credential: Credential
+    unlocking: Unlocking
+
+    def repository(self) -> Repository:
+        """The open repository, once its key slot opened (``WrongKey``, ... as ``Repository.open``)."""
+        from drkit.repo.repository import Repository  # its engines load while scrypt runs
+
+        with self.options.naming(self.credential):
+            if self.unlocking.write_only:
+                repo = Repository.open_writer(self.store, self.credential, unlocking=self.unlocking)
+            else:
+                repo = Repository.open(self.store, self.credential, unlocking=self.unlocking)
+        return self.options.opened(repo)
 
 
 def write_only_option(func: F) -> F:

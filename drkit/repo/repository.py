@@ -59,6 +59,7 @@ from drkit.repo.format.sealing import (
     WriteKeys,
     session_key,
 )
+from drkit.repo.format.unlocking import Unlocking
 from drkit.storage.base import LockMode, Store
 
 if TYPE_CHECKING:  # the engines are imported where used: a backup loads no restore, verify or prune
@@ -156,9 +157,14 @@ class Repository:
         *,
         settings: WriterSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        unlocking: Unlocking | None = None,
     ) -> Repository:
-        """Open a repository: ``RepositoryNotFound`` without a config, ``WrongKey`` if no slot opens."""
-        return cls._open(store, credential, write_only=False, settings=settings, clock=clock)
+        """Open a repository: ``RepositoryNotFound`` without a config, ``WrongKey`` if no slot opens.
+        ``unlocking``: its key slot already being opened on a thread (started with this store and
+        credential, ``write_only=False``)."""
+        return cls._open(
+            store, credential, write_only=False, settings=settings, clock=clock, unlocking=unlocking
+        )
 
     @classmethod
     def open_writer(
@@ -168,13 +174,16 @@ class Repository:
         *,
         settings: WriterSettings | None = None,
         clock: Callable[[], datetime] = utcnow,
+        unlocking: Unlocking | None = None,
     ) -> Repository:
         """Open for backups only, with a write-only slot (or a master slot used as one).
 
         Such a repository can back up (new objects are sealed with a session key only the master
         key opens) but cannot list, read, restore, verify or prune: docs/format.md, "Write-only".
         """
-        return cls._open(store, credential, write_only=True, settings=settings, clock=clock)
+        return cls._open(
+            store, credential, write_only=True, settings=settings, clock=clock, unlocking=unlocking
+        )
 
     @classmethod
     def _open(
@@ -185,8 +194,10 @@ class Repository:
         write_only: bool,
         settings: WriterSettings | None,
         clock: Callable[[], datetime],
+        unlocking: Unlocking | None = None,
     ) -> Repository:
-        return cls._from(store, open_config(store, credential, write_only=write_only), settings, clock)
+        opened = open_config(store, credential, write_only=write_only, unlocking=unlocking)
+        return cls._from(store, opened, settings, clock)
 
     @classmethod
     def _from(

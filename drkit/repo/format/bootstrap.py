@@ -29,6 +29,7 @@ from drkit.repo.format.repoconfig import (
     parse_config,
 )
 from drkit.repo.format.retainuntil import retention_at
+from drkit.repo.format.unlocking import Unlocking
 from drkit.storage.base import LockMode, Store
 from drkit.storage.errors import ObjectExists, ObjectNotFound
 
@@ -101,9 +102,19 @@ def create(
     return Opened(key, slot.slot_id, cfg, vid, VerifiedReader(store))
 
 
-def open_config(store: Store, credential: Credential, *, write_only: bool) -> Opened:
+def open_config(
+    store: Store, credential: Credential, *, write_only: bool, unlocking: Unlocking | None = None
+) -> Opened:
     """Open a slot with ``credential`` (a writer slot when ``write_only``), then the config:
-    ``RepositoryNotFound`` without one, ``WrongKey`` if no slot opens."""
+    ``RepositoryNotFound`` without one, ``WrongKey`` if no slot opens. ``unlocking``: the slot already
+    being opened on a thread (:class:`~drkit.repo.format.unlocking.Unlocking`, for this store,
+    credential and ``write_only``); the config is read while it runs."""
+    if unlocking is not None and (
+        unlocking.store is not store
+        or unlocking.credential != credential
+        or unlocking.write_only != write_only
+    ):
+        raise ValueError("the unlocking was started for another store, credential or mode")
     try:
         newest = store.get(CONFIG_KEY)
     except ObjectNotFound:
@@ -118,7 +129,12 @@ def open_config(store: Store, credential: Credential, *, write_only: bool) -> Op
     except VerificationFailed:
         pass
     key: MasterKey | WriterKey
-    key, slot_id = KeyRing(store).open_writer(credential) if write_only else KeyRing(store).open(credential)
+    if unlocking is not None:
+        key, slot_id = unlocking.result()
+    elif write_only:
+        key, slot_id = KeyRing(store).open_writer(credential)
+    else:
+        key, slot_id = KeyRing(store).open(credential)
     reader = VerifiedReader(store)
 
     def valid(data: bytes) -> bool:

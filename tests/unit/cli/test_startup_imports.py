@@ -76,3 +76,61 @@ def test_a_local_backup_path_imports_no_heavy_package(tmp_path: Path, output: st
     tops = {name.split(".")[0] for name in loaded}
     assert {name: why for name, why in HEAVY.items() if name in tops} == {}
     assert not {m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_FOR_BACKUP)}
+
+
+_AT_UNLOCK = """
+import sys
+from drkit.repo.format import unlocking
+started = unlocking.Unlocking.__init__
+def _record(self, *args, **kwargs):
+    with open(sys.argv[1], "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+    started(self, *args, **kwargs)
+unlocking.Unlocking.__init__ = _record
+from drkit.cli.main import main
+main(sys.argv[2:])
+"""
+
+# what a backup imports while scrypt derives the key on its thread (it releases the GIL), not before
+LOADED_WHILE_DERIVING = {
+    "drkit.repo.repository",
+    "drkit.repo.engine.backup",
+    "drkit.repo.engine.snapshotwriter",
+    "drkit.repo.format.index",
+    "drkit.repo.format.tree",
+}
+
+
+def test_a_backup_starts_deriving_the_key_before_it_imports_the_engine(tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text("a passphrase for the start-up import test\n")
+    repo = ["--repo", str(tmp_path / "repo"), "--password-file", str(password)]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "file").write_bytes(b"some bytes")
+    _drkit("repo", "init", *repo, modules=tmp_path / "init.txt")
+    at_unlock = tmp_path / "at-unlock.txt"
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _AT_UNLOCK,
+            str(at_unlock),
+            "backup",
+            "path",
+            str(data),
+            *repo,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert out.returncode == 0, out.stderr
+    assert "snapshot" in out.stdout
+    loaded = set(at_unlock.read_text().split())
+    assert "drkit.repo.format.keyslots" in loaded  # the recording ran when the derivation started
+    assert LOADED_WHILE_DERIVING & loaded == set()
