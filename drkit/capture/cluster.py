@@ -31,9 +31,6 @@ from drkit.capture.resources import CapturedObject, CaptureSummary, capture_reso
 from drkit.capture.resourcesjson import RECORDS_PIECE, Record, RecordSpool, encode_sorted
 from drkit.errors import ConfigError
 from drkit.repo.engine.progress import NullProgress, Progress
-from drkit.repo.engine.snapshotwriter import SnapshotWriter
-from drkit.repo.format.model import Snapshot
-from drkit.repo.repository import Repository
 from drkit.storage.base import LockMode
 
 if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the Kubernetes client ~0.5 s)
@@ -41,6 +38,11 @@ if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the
     from drkit.etcd import EtcdClient
     from drkit.etcd.early import EarlySnapshot
     from drkit.kube.client import KubeClient
+
+    # the repository's modules: `backup run` imports them while the key is derived and etcd asked
+    from drkit.repo.engine.snapshotwriter import SnapshotWriter
+    from drkit.repo.format.model import Snapshot
+    from drkit.repo.repository import Repository
 
 ETCD_PATH = "etcd/snapshot.db"
 ETCD_ZSTD_LEVEL = 1

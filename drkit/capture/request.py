@@ -13,12 +13,12 @@ from drkit.capture.cluster import ClusterBackupRequest
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings
-from drkit.capture.volumes import VolumeOptions
 from drkit.config.capture import CaptureSettings, EtcdSettings, VolumeSettings
 from drkit.errors import ConfigError
 from drkit.etcd import EtcdClient, EtcdTLS
 
 if TYPE_CHECKING:  # schedules (pydantic models, cron) cost ~0.5 s to import: not for backup run
+    from drkit.capture.volumes import VolumeOptions  # with the file tree engine: only for volumes
     from drkit.config.schedule import Schedule
 
 
@@ -124,6 +124,8 @@ def volume_options(
     selection = VolumeSelection.parse(v.mode)
     if not selection.enabled:
         return None
+    from drkit.capture.volumes import VolumeOptions
+
     rules = []
     for i, text in enumerate(v.path_map):
         try:

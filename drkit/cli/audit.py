@@ -1,4 +1,5 @@
-"""`drkit audit`: list the repository's audit log; and `@audited`, which records a command in it.
+"""`@audited`, which records a command in the repository's audit log (`drkit audit` lists it:
+``drkit.cli.auditlog``).
 
 A command decorated with ``@audited(action, command)`` (directly above its ``def``, below the click
 decorators) appends one record after it ran, successful or not, to the repository it opened through
@@ -18,13 +19,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
-
-from drkit.cli.options import output_option
-from drkit.cli.output import emit, render_table
-from drkit.cli.repoopts import RepoOptions, repo_options
-from drkit.errors import DrkitError, PartialFailure, VerificationFailed
-from drkit.repo.format import audit as audit_log
+from drkit.cli.repoopts import RepoOptions
+from drkit.errors import DrkitError, PartialFailure
 
 if TYPE_CHECKING:  # imported while the key is derived (drkit.cli.repoopts.PendingOpen)
     from drkit.repo.repository import Repository
@@ -70,10 +66,10 @@ def audited(action: str, command: str) -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except PartialFailure as exc:
-                result, detail["error"] = "partial", audit_log.error_text(exc)
+                result, detail["error"] = "partial", _error_text(exc)
                 raise
             except BaseException as exc:
-                result, detail["error"] = "failed", audit_log.error_text(exc)
+                result, detail["error"] = "failed", _error_text(exc)
                 raise
             finally:
                 _detail.reset(token)
@@ -85,60 +81,19 @@ def audited(action: str, command: str) -> Callable[[F], F]:
     return decorate
 
 
+def _error_text(exc: BaseException) -> str:
+    from drkit.repo.format import audit as audit_log  # not before the command: a backup loads it later
+
+    return audit_log.error_text(exc)
+
+
 def record(repo: Repository, action: str, command: str, result: str, detail: dict[str, Any]) -> None:
     """Append one record; a failure to store it is logged, not raised."""
+    from drkit.repo.format import audit as audit_log
+
     try:
         stored = audit_log.append(repo, audit_log.AuditRecord.now(action, command, result, detail=detail))
     except (DrkitError, OSError) as exc:
         log.warning("audit record of %r not stored: %s", command, exc)
         return
     log.debug("audit record %s stored", stored.key)
-
-
-@click.command("audit")
-@repo_options
-@click.option(
-    "--action", "actions", multiple=True, type=click.Choice(audit_log.ACTIONS), help="Only these actions."
-)
-@click.option("--last", type=click.IntRange(min=1), help="Only the newest N records.")
-@output_option
-def audit(repo: RepoOptions, actions: tuple[str, ...], last: int | None, output: str) -> None:
-    """List the audit log: who backed up, restored, pruned or changed keys, when, and how it went.
-
-    Every record's signature is checked; records that fail are listed as problems (exit code of a
-    failed verification), never as entries.
-    """
-    r = repo.open()
-    found = audit_log.list_records(r)
-    chosen = [rec for rec in found.records if not actions or rec.action in actions]
-    if last is not None:
-        chosen = chosen[-last:]
-    data = {
-        "records": [rec.to_json() for rec in chosen],
-        "problems": [{"key": p.key, "message": p.message} for p in found.problems],
-    }
-    table = [
-        {
-            "time": rec.time.strftime("%Y-%m-%d %H:%M:%S"),
-            "action": rec.action,
-            "command": rec.command,
-            "result": rec.result,
-            "user": f"{rec.actor.user}@{rec.actor.host}",
-            "identity": rec.actor.identity or "",
-            "detail": _short(rec.detail),
-        }
-        for rec in chosen
-    ]
-    lines = [render_table(table), f"{len(chosen)} records"]
-    lines += [f"PROBLEM {p.key}: {p.message}" for p in found.problems]
-    emit(data, output, text="\n".join(lines))
-    if found.problems:
-        raise VerificationFailed(
-            f"{len(found.problems)} audit records fail verification (listed above)",
-            hint="they were altered or planted; the locked originals, if any, are listed as records",
-        )
-
-
-def _short(detail: Any) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in dict(detail).items())
-    return text if len(text) <= 80 else text[:77] + "..."

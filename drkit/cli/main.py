@@ -33,7 +33,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "daemon": ("drkit.cli.daemon",),
     "mover": ("drkit.cli.mover",),
     "report": ("drkit.cli.report",),
-    "audit": ("drkit.cli.audit",),
+    "audit": ("drkit.cli.auditlog",),
     "validate": ("drkit.cli.validate",),
     "schema": ("drkit.cli.schema",),
     "forget": ("drkit.cli.forget",),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from drkit.repo.format.model import Snapshot, UnreadableSnapshot
-from drkit.storage.base import Leftover
+if TYPE_CHECKING:  # a backup loads the model while its key is derived (drkit.cli.repoopts)
+    from drkit.repo.format.model import Snapshot, UnreadableSnapshot
+    from drkit.storage.base import Leftover
 
 
 def human_bytes(n: int) -> str:

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drkit.errors import ConfigError
-from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.commit import commit_snapshot
-from drkit.repo.engine.pathbackup import backup_path
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.references import Referenced
 from drkit.repo.engine.snapshotref import find_snapshot, forgettable_id
@@ -62,7 +60,9 @@ from drkit.repo.format.sealing import (
 from drkit.repo.format.unlocking import Unlocking
 from drkit.storage.base import LockMode, Store
 
-if TYPE_CHECKING:  # the engines are imported where used: a backup loads no restore, verify or prune
+if TYPE_CHECKING:  # the engines are imported where used: a backup loads no restore, verify or prune,
+    # and a cluster backup no file tree walk
+    from drkit.repo.engine.backup import ParentTrees
     from drkit.repo.engine.retention import Decision, Policy
     from drkit.repo.engine.snapshotreader import SnapshotReader
 
@@ -338,6 +338,8 @@ class Repository:
         progress: Progress | None = None,
     ) -> Snapshot:
         """Back up the directory ``source``; the snapshot exists once its manifest is written."""
+        from drkit.repo.engine.pathbackup import backup_path
+
         return backup_path(self, source, tags=tags, host=host, progress=progress)
 
     # -- what the engines that write a snapshot need (engine/target.py, SnapshotTarget) ---------------
@@ -385,6 +387,8 @@ class Repository:
 
     def parent_trees(self, parent: Snapshot, tree: bytes) -> ParentTrees:
         """The parent snapshot's trees from ``tree`` down, to skip files unchanged since it was made."""
+        from drkit.repo.engine.backup import ParentTrees
+
         packs = PackSource(self._read_keys(), self._load_index().index, self._reader, cache_packs=4)
         started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
         return ParentTrees(

@@ -134,3 +134,20 @@ def test_a_backup_starts_deriving_the_key_before_it_imports_the_engine(tmp_path:
     loaded = set(at_unlock.read_text().split())
     assert "drkit.repo.format.keyslots" in loaded  # the recording ran when the derivation started
     assert LOADED_WHILE_DERIVING & loaded == set()
+
+
+def test_a_cluster_request_and_its_etcd_start_need_no_repository_module() -> None:
+    """`backup run` builds its request and asks etcd for Status and HashKV before it imports the
+    repository's modules, which then load while etcd answers and the key is derived."""
+    code = (
+        "import sys\n"
+        "from drkit.capture.request import request_from_settings\n"
+        "from drkit.capture.cluster import start_etcd\n"
+        "print(' '.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = set(out.stdout.split())
+    assert "drkit.capture.cluster" in loaded
+    assert {*LOADED_WHILE_DERIVING, "drkit.capture.volumes", "drkit.repo.engine.pathbackup"} & loaded == set()
