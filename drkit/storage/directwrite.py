@@ -20,6 +20,7 @@ import fcntl
 import mmap
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -71,14 +72,30 @@ def _stop_direct(fd: int) -> None:
 
 def write_all(fd: int, data: bytes | bytearray | memoryview, *, direct: bool) -> None:
     """Write all of ``data`` at the start of the new file ``fd`` (no fsync: the caller's)."""
-    view = memoryview(data).cast("B")
+    write_parts(fd, (data,), direct=direct)
+
+
+def write_parts(fd: int, parts: Sequence[bytes | bytearray | memoryview], *, direct: bool) -> None:
+    """Write ``parts`` one after the other from the start of the new file ``fd`` (no fsync: the
+    caller's). Direct: the parts are gathered into the aligned buffer, whole blocks at a time, so a
+    pack's sealed blobs need not be joined first."""
+    views = [memoryview(p).cast("B") for p in parts]
     offset = 0
     if direct:
         buf = _buffer()
-        whole = len(view) - len(view) % ALIGN
+        total = sum(len(v) for v in views)
+        whole = total - total % ALIGN
+        i = pos = 0  # the next byte to gather: views[i][pos]
         while offset < whole:
             n = min(PIECE, whole - offset)
-            buf[:n] = view[offset : offset + n]
+            got = 0
+            while got < n:
+                take = min(n - got, len(views[i]) - pos)
+                buf[got : got + take] = views[i][pos : pos + take]
+                got += take
+                pos += take
+                if pos == len(views[i]):
+                    i, pos = i + 1, 0
             try:
                 written = os.pwrite(fd, memoryview(buf)[:n], offset)
             except OSError as exc:
@@ -89,4 +106,11 @@ def write_all(fd: int, data: bytes | bytearray | memoryview, *, direct: bool) ->
             if written != n:
                 break  # a short direct write: the rest (perhaps unaligned now) buffered
         _stop_direct(fd)
-    _buffered(fd, view[offset:], offset)
+    skip = offset  # what the direct writes wrote
+    for view in views:
+        if skip >= len(view):
+            skip -= len(view)
+            continue
+        _buffered(fd, view[skip:], offset)
+        offset += len(view) - skip
+        skip = 0

@@ -30,12 +30,12 @@ import fcntl
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from drkit.storage.base import Leftover, LockMode, ObjectInfo, Retention
-from drkit.storage.directwrite import open_new, write_all
+from drkit.storage.directwrite import open_new, write_parts
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound, StoreError
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
@@ -97,11 +97,18 @@ class LocalStore:
     # -- writing -----------------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
+        return self.put_parts(key, (data,), retention=retention)
+
+    def put_parts(
+        self, key: str, parts: Sequence[bytes | bytearray | memoryview], *, retention: Retention | None = None
+    ) -> str | None:
+        """:meth:`put` of the concatenation of ``parts``, written one after the other (a pack's
+        sealed blobs: ``PackBuilder.finish_parts``), never joined in memory."""
         path = self._path(key)
         check_retention(key, retention, self._clock())
         with _os_errors(key, "put"):
             _mkdirs(path.parent, key)
-            tmp = _write_temp(path.parent, data)
+            tmp = _write_temp(path.parent, parts)
             try:
                 with self._locked():
                     if os.path.lexists(path):
@@ -123,7 +130,7 @@ class LocalStore:
     def _write_retention(self, sidecar: Path, retention: Retention) -> None:
         doc = {"mode": retention.mode.value, "until": whole_second(retention.until).isoformat()}
         sidecar.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _write_temp(sidecar.parent, json.dumps(doc).encode())
+        tmp = _write_temp(sidecar.parent, (json.dumps(doc).encode(),))
         try:
             tmp.replace(sidecar)  # safe to replace: every writer holds the store lock
         finally:
@@ -280,12 +287,14 @@ def _mkdirs(directory: Path, key: str) -> None:
         ) from exc
 
 
-def _write_temp(directory: Path, data: bytes) -> Path:
-    """Write ``data`` to a new read-only temporary file in ``directory``, fsynced. Returns its path."""
+def _write_temp(directory: Path, parts: Sequence[bytes | bytearray | memoryview]) -> Path:
+    """Write ``parts`` one after the other to a new read-only temporary file in ``directory``,
+    fsynced. Returns its path."""
     tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-    fd, direct = open_new(tmp, len(data), 0o600)  # a large object bypasses the page cache
+    size = sum(len(p) for p in parts)
+    fd, direct = open_new(tmp, size, 0o600)  # a large object bypasses the page cache
     try:
-        write_all(fd, data, direct=direct)
+        write_parts(fd, parts, direct=direct)
         os.fsync(fd)
         os.fchmod(fd, _READ_ONLY)
     except BaseException:

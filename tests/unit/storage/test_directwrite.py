@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drkit.storage.directwrite import ALIGN, DIRECT_ABOVE, PIECE, open_new, write_all
+from drkit.storage.directwrite import ALIGN, DIRECT_ABOVE, PIECE, open_new, write_all, write_parts
 from drkit.storage.local import LocalStore
 
 SIZES = [0, 1, ALIGN - 1, ALIGN, DIRECT_ABOVE - 1, DIRECT_ABOVE, PIECE, PIECE + 1, 3 * PIECE + ALIGN + 7]
@@ -107,3 +107,55 @@ def test_a_large_object_round_trips_through_the_local_store(tmp_path: Path) -> N
     store.put("data/ab/pack", data)
     assert store.get("data/ab/pack") == data
     assert not [p for p in (tmp_path / "store" / "data" / "ab").iterdir() if p.name.startswith(".tmp-")]
+
+
+def _split(data: bytes, seed: int) -> list[bytes | bytearray | memoryview]:
+    """Parts of every size around the block and piece bounds, empty ones included, of all three types."""
+    rng = random.Random(seed)
+    cuts = sorted(
+        rng.choice([0, 1, ALIGN - 1, ALIGN, ALIGN + 1, PIECE - 1, PIECE + 3, rng.randrange(len(data) + 1)])
+        for _ in range(12)
+    )
+    parts: list[bytes | bytearray | memoryview] = []
+    start = 0
+    for i, bound in enumerate([*(min(c + j * PIECE // 3, len(data)) for j, c in enumerate(cuts)), len(data)]):
+        cut = max(bound, start)
+        piece = data[start:cut]
+        parts.append(piece if i % 3 == 0 else bytearray(piece) if i % 3 == 1 else memoryview(piece))
+        start = cut
+    return parts
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("failure", ["none", "einval", "short"])
+def test_parts_are_written_one_after_the_other_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, failure: str
+) -> None:
+    real_pwrite = os.pwrite
+    calls = [0]
+
+    def flaky(fd: int, data: memoryview, offset: int) -> int:
+        calls[0] += 1
+        if calls[0] == 2 and failure == "einval":
+            raise OSError(errno.EINVAL, "Invalid argument")
+        if calls[0] == 2 and failure == "short":
+            return real_pwrite(fd, data[: len(data) // 2 + 1], offset)
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", flaky)
+    data = random.Random(seed).randbytes(3 * PIECE + seed * 1000 + 99)
+    parts = _split(data, seed)
+    assert b"".join(bytes(p) for p in parts) == data
+    fd, direct = open_new(tmp_path / "f", len(data), 0o600)
+    try:
+        write_parts(fd, parts, direct=direct)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_a_store_object_put_in_parts_is_their_concatenation(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    data = random.Random(9).randbytes(2 * PIECE + 777)
+    store.put_parts("data/cd/pack", _split(data, 9))
+    assert store.get("data/cd/pack") == data
