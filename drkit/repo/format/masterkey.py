@@ -18,6 +18,7 @@ pickled. Python cannot wipe ``bytes`` from memory; docs/keys.md says what that m
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, NoReturn
 
@@ -104,7 +105,7 @@ class MasterKey:
 
     # -- what the data path uses -------------------------------------------------------------
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         """The 32-byte keyed BLAKE3 of ``data``: equal plaintexts deduplicate, ids reveal nothing."""
         return blake3.blake3(data, key=self.id_key).digest()
 
@@ -218,7 +219,7 @@ class WriterKey:
         _check_lengths(self, ("id_key", "index_key", "sign_seed", "box_public"))
         object.__setattr__(self, "_index", crypto.Sealer(self.index_key))
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         return blake3.blake3(data, key=self.id_key).digest()
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
@@ -294,11 +295,14 @@ class WriterSession:
     wrapped: bytes
     _sealer: crypto.Sealer = field(compare=False)
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         return self.writer.content_id(data)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._sealer.seal(plaintext, aad)
+
+    def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytearray:
+        return self._sealer.seal_parts(parts, aad)
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self.writer.seal_index(plaintext, aad)

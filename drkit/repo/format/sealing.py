@@ -10,7 +10,7 @@ which needs the master key.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 from drkit.errors import VerificationFailed
@@ -32,9 +32,11 @@ class WriteKeys(Protocol):
     @property
     def sealer_id(self) -> bytes: ...
 
-    def content_id(self, data: bytes) -> bytes: ...
+    def content_id(self, data: bytes | memoryview) -> bytes: ...
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes: ...
+
+    def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytes | bytearray: ...
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes: ...
 
@@ -54,11 +56,14 @@ class MasterWriteKeys:
         self._m = master
         self._sealer = Sealer(master.data_key)
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         return self._m.content_id(data)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._sealer.seal(plaintext, aad)
+
+    def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytearray:
+        return self._sealer.seal_parts(parts, aad)
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._m.seal_index(plaintext, aad)
@@ -82,11 +87,14 @@ class SessionWriteKeys:
         if len(self.sealer_id) != SEALER_ID_SIZE or self.sealer_id == MASTER_SEALER:
             raise ValueError("a session id is 16 bytes and not all zero")
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         return self.session.content_id(data)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self.session.seal(plaintext, aad)
+
+    def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytearray:
+        return self.session.seal_parts(parts, aad)
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self.session.seal_index(plaintext, aad)
@@ -116,7 +124,7 @@ class Openers:
         self._lock = threading.Lock()
         self._sealers: dict[bytes, Sealer] = {MASTER_SEALER: Sealer(master.data_key)}
 
-    def content_id(self, data: bytes) -> bytes:
+    def content_id(self, data: bytes | memoryview) -> bytes:
         return self.master.content_id(data)
 
     def open_index(self, blob: bytes, aad: bytes) -> bytes:
