@@ -13,9 +13,11 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+import blake3
 
 from drkit.repo.format.blobs import BlobType, seal_blob
 from drkit.repo.format.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
@@ -55,11 +57,23 @@ class LockPolicy:
     clock: Callable[[], datetime] = utcnow
 
 
-def put_once(store: Store, key: str, data: bytes, lock: LockPolicy) -> tuple[str | None, datetime | None]:
-    """Put a content-addressed object; an existing one with the same name is the same bytes."""
+def put_once(
+    store: Store, key: str, data: bytes | Sequence[bytes | bytearray], lock: LockPolicy
+) -> tuple[str | None, datetime | None]:
+    """Put a content-addressed object; an existing one with the same name is the same bytes.
+
+    ``data`` may be a list of parts (a pack: :meth:`PackBuilder.finish_parts`): a store with
+    ``put_parts`` (``LocalStore``) writes them one after the other, any other gets them joined."""
     retention = retention_at(lock.mode, lock.retention, lock.clock())
     try:
-        vid = store.put(key, data, retention=retention)
+        if isinstance(data, bytes):
+            vid = store.put(key, data, retention=retention)
+        else:
+            put_parts = getattr(store, "put_parts", None)
+            if put_parts is not None:
+                vid = put_parts(key, data, retention=retention)
+            else:
+                vid = store.put(key, b"".join(data), retention=retention)
     except ObjectExists:
         info = store.head(key)
         vid = info.version_id
@@ -102,7 +116,7 @@ class BlobWriter:
             BlobType.DATA: PackBuilder(key.sealer_id),
             BlobType.TREE: PackBuilder(key.sealer_id),
         }
-        self._queue: queue.Queue[tuple[bytes, PackEntries] | _Sentinel] = queue.Queue(
+        self._queue: queue.Queue[tuple[list[bytes | bytearray], PackEntries] | _Sentinel] = queue.Queue(
             maxsize=max(1, settings.queued_packs)
         )
         self._batch: list[PackRecord] = []
@@ -125,9 +139,10 @@ class BlobWriter:
     def known(self, blob_type: BlobType, blob_id: bytes) -> bool:
         return (blob_type, blob_id) in self.index or blob_id in self._pending[blob_type]
 
-    def add(self, blob_type: BlobType, raw: bytes, *, max_level: int | None = None) -> bytes:
+    def add(self, blob_type: BlobType, raw: bytes | memoryview, *, max_level: int | None = None) -> bytes:
         """Store ``raw`` unless already known; return its id. Thread-safe. ``max_level`` caps the
-        zstd level (the repository's level, or none, when that is lower)."""
+        zstd level (the repository's level, or none, when that is lower). ``raw`` may be a view of a
+        larger buffer (a stream's chunk): it is not kept after the call."""
         self._raise_if_failed()
         blob_id = self.key.content_id(raw)
         if self.known(blob_type, blob_id):
@@ -145,7 +160,7 @@ class BlobWriter:
             self.new_bytes += len(raw)
             if builder.size >= self.pack_size:
                 self._builders[blob_type] = PackBuilder(self.key.sealer_id)
-                self._queue.put((builder.finish(self.key), builder.entries))
+                self._queue.put((builder.finish_parts(self.key), builder.entries))
         return blob_id
 
     def _raise_if_failed(self) -> None:
@@ -167,11 +182,15 @@ class BlobWriter:
             # the pack's bytes (a whole pack_size) are not kept while this thread waits for the next
             del item
 
-    def _upload(self, item: tuple[bytes, PackEntries]) -> None:
-        data, entries = item
-        pack_id = object_name(data)
-        vid, until = put_once(self.store, pack_key(pack_id), data, self.lock)
-        record = PackRecord(pack_id, vid, until, len(data), entries, self.key.sealer_id)
+    def _upload(self, item: tuple[list[bytes | bytearray], PackEntries]) -> None:
+        parts, entries = item
+        name = blake3.blake3()  # object_name of the joined parts
+        for part in parts:
+            name.update(part)
+        pack_id = name.hexdigest()
+        size = sum(len(p) for p in parts)
+        vid, until = put_once(self.store, pack_key(pack_id), parts, self.lock)
+        record = PackRecord(pack_id, vid, until, size, entries, self.key.sealer_id)
         self.index.add_pack(record)
         # known through the index from now on (~100 bytes less per blob). Not under _pack_lock: a
         # producer holds it while it waits for room in the queue this thread empties. Each discard
@@ -180,7 +199,7 @@ class BlobWriter:
         for i in range(len(types)):
             pending[types[i]].discard(ids[i * 32 : i * 32 + 32])
         with self._batch_lock:
-            self.stored_bytes += len(data)
+            self.stored_bytes += size
             self.new_packs.append(record)
             self._batch.append(record)
             batch = None
@@ -211,7 +230,7 @@ class BlobWriter:
                     for t, builder in self._builders.items():
                         if len(builder):
                             self._builders[t] = PackBuilder(self.key.sealer_id)
-                            self._queue.put((builder.finish(self.key), builder.entries))
+                            self._queue.put((builder.finish_parts(self.key), builder.entries))
         finally:
             self._stop_threads()
         self._raise_if_failed()

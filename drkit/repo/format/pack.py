@@ -38,7 +38,7 @@ class PackBuilder:
             raise ValueError("a sealer id is 16 bytes")
         # the parts, joined once by finish(): each blob's bytes are copied once, into the pack (a
         # growing bytearray copied them on append, again when it grew, and again into bytes)
-        self._parts: list[bytes] = [PACK_MAGIC + sealer_id]
+        self._parts: list[bytes | bytearray] = [PACK_MAGIC + sealer_id]
         self._size = BLOBS_START
         self._entries = PackEntriesBuilder()  # 49 bytes a blob, no object per blob
 
@@ -54,14 +54,20 @@ class PackBuilder:
     def size(self) -> int:
         return self._size
 
-    def add(self, blob_type: BlobType, blob_id: bytes, sealed: bytes, raw_length: int) -> None:
-        """Append a sealed blob (kept by reference until :meth:`finish`: ``bytes``, never mutated)."""
+    def add(self, blob_type: BlobType, blob_id: bytes, sealed: bytes | bytearray, raw_length: int) -> None:
+        """Append a sealed blob (kept by reference until :meth:`finish`: not to be mutated)."""
         self._entries.append(blob_type, blob_id, self._size, len(sealed), raw_length)
         self._parts.append(sealed)
         self._size += len(sealed)
 
     def finish(self, keys: WriteKeys) -> bytes:
         """The pack's bytes. The builder lets go of the sealed blobs: call once (``entries`` stays)."""
+        return b"".join(self.finish_parts(keys))
+
+    def finish_parts(self, keys: WriteKeys) -> list[bytes | bytearray]:
+        """The pack's bytes as the list of its parts in order (magic and sealer id, the sealed blobs,
+        the sealed header, its length), not joined: a store that writes them one after the other
+        (``LocalStore.put_parts``) never holds the pack twice. Call once, like :meth:`finish`."""
         e = self._entries.freeze()
         ids, types = e.ids, e.types
         header = b"".join(
@@ -69,9 +75,9 @@ class PackBuilder:
             for i, nums in enumerate(NUMS.iter_unpack(e.nums))
         )
         sealed = keys.seal(header, HEADER_AAD)
-        parts, self._parts = self._parts, []  # freed with the join: not held beside the pack's bytes
+        parts, self._parts = self._parts, []  # the caller's from now on
         parts += (sealed, _LEN.pack(len(sealed)))
-        return b"".join(parts)
+        return parts
 
 
 def pack_sealer(data: bytes | memoryview, *, where: str) -> bytes:

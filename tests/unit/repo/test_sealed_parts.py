@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import os
 import random
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from drkit.repo.format import crypto
 from drkit.repo.format.blobs import BlobType, open_blob, seal_blob
+from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings
 from drkit.repo.format.crypto import OVERHEAD, Sealer
+from drkit.repo.format.index import MasterIndex
+from drkit.repo.format.layout import object_name, pack_key
 from drkit.repo.format.masterkey import MasterKey
+from drkit.repo.format.pack import read_header
 from drkit.repo.format.sealing import MASTER_SEALER, MasterWriteKeys, Openers
+from drkit.storage.local import LocalStore
+from tests.unit.repo.fakestore import FakeStore
 
 MK = MasterKey.generate()
 W = MasterWriteKeys(MK)
@@ -55,3 +63,38 @@ def test_a_large_blob_sealed_in_parts_opens_whether_compressed_or_raw(level: int
     sealed = seal_blob(W, BlobType.DATA, bid, view, level=level)
     assert isinstance(sealed, bytearray)  # the parts path
     assert open_blob(_openers(), MASTER_SEALER, BlobType.DATA, bid, bytes(sealed), where="test") == raw
+
+
+def _writer(store: object) -> BlobWriter:
+    return BlobWriter(
+        store,  # type: ignore[arg-type]
+        W,
+        MasterIndex(),
+        pack_size=1 << 20,
+        lock=LockPolicy(None, timedelta(0)),
+        settings=WriterSettings(workers=2, uploaders=2),
+        compression_level=1,
+    )
+
+
+@pytest.mark.parametrize("kind", ["local", "fake"])
+def test_packs_written_in_parts_are_named_by_their_bytes_and_read_back(tmp_path: Path, kind: str) -> None:
+    store = LocalStore(tmp_path / "store") if kind == "local" else FakeStore()
+    writer = _writer(store)
+    rng = random.Random(5)
+    blobs = {}
+    for i in range(40):
+        raw = rng.randbytes(rng.randrange(1, 150_000)) + bytes(rng.randrange(0, 100_000))
+        blobs[writer.add(BlobType.DATA, raw if i % 2 else memoryview(raw))] = raw
+    writer.close()
+    assert len(writer.new_packs) > 2
+    for record in writer.new_packs:
+        data = store.get(pack_key(record.id))
+        assert object_name(data) == record.id
+        assert len(data) == record.size
+        sealer, entries = read_header(_openers(), data, where=record.id)
+        assert sealer == MASTER_SEALER
+        for e in entries:
+            raw = open_blob(_openers(), sealer, e.type, e.id, data[e.offset : e.offset + e.length], where="t")
+            assert raw == blobs.pop(e.id)
+    assert blobs == {}
