@@ -18,10 +18,12 @@ written; packs already uploaded are indexed (best effort) so that the next backu
 after a crash. A stream whose source raises (a failed checksum at its end) also poisons the writer:
 a later commit raises that error instead of storing a snapshot without the stream.
 
-Memory is bounded: a stream is cut with FastCDC as it arrives and at most ``2 * workers`` large
-chunks are in flight; small files are sealed on the caller's thread. :meth:`SnapshotWriter.seal`
-stores a finished directory's trees at once and drops its entries (:mod:`drkit.repo.engine.opentree`),
-so that many small files written in path order cost memory for the directories still open only.
+Memory is bounded: a stream is cut with FastCDC as it arrives, in windows of ``2 * max_size``
+(:mod:`drkit.repo.format.piececut`), and at most ``2 * workers`` large chunks are in flight (views of
+the windows: a window lives while a chunk of it is being sealed); small files are sealed on the
+caller's thread. :meth:`SnapshotWriter.seal` stores a finished directory's trees at once and drops
+its entries (:mod:`drkit.repo.engine.opentree`), so that many small files written in path order
+cost memory for the directories still open only.
 ``add_bytes`` may be called from several threads at once; the other methods from one thread.
 """
 
@@ -31,7 +33,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -50,36 +52,13 @@ from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
+from drkit.repo.format.piececut import cut_pieces
 from drkit.repo.format.tree import Node, NodeType, encode_tree
 
 MAX_META_BYTES: Final = 1024 * 1024
 """The meta document travels in every manifest (read by every listing): large data belongs in files."""
 FILE_MODE: Final = 0o600
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class _IterReader:
-    """A ``readinto`` view of an iterator of byte strings, for FastCDC's ``cut_stream``."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it: Iterator[bytes] = iter(chunks)
-        self._buf = memoryview(b"")
-        self.total = 0
-
-    def readinto(self, b: memoryview) -> int:
-        while not self._buf:
-            try:
-                piece = next(self._it)
-            except StopIteration:
-                return 0
-            if not isinstance(piece, bytes | bytearray | memoryview):
-                raise TypeError(f"a stream yielded {type(piece).__name__}, not bytes")
-            self._buf = memoryview(piece).cast("B")
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        self.total += n
-        return n
 
 
 def _done(value: bytes) -> Future[bytes]:
@@ -209,10 +188,12 @@ class SnapshotWriter:
         self._tree.reserve(parts)
         mtime_ns = self._mtime(mtime)
         _check_mode(mode)
-        reader = _IterReader(chunks)
+        chunker = self._chunker()
         futures: list[Future[bytes]] = []
+        total = 0
         try:
-            for piece in self._chunker().chunks(reader):  # type: ignore[arg-type]  # readinto suffices
+            for piece in cut_pieces(chunker.cdc, chunks):
+                total += len(piece)
                 futures.append(self._submit(piece, max_level=max_level))
                 if self.progress is not None:
                     self.progress.advance(len(piece))
@@ -222,8 +203,8 @@ class SnapshotWriter:
                 f.cancel()
             self._failed = e
             raise
-        self._file(parts, mode, mtime_ns, reader.total, ids, advance=False)
-        return reader.total
+        self._file(parts, mode, mtime_ns, total, ids, advance=False)
+        return total
 
     def add_directory(self, path: str, source: Path) -> None:
         """Back up the real directory ``source`` as ``path`` (unreadable entries land in ``skipped``).
@@ -369,7 +350,7 @@ class SnapshotWriter:
             self._local.chunker = chunker
         return chunker
 
-    def _submit(self, raw: bytes, *, max_level: int | None = None) -> Future[bytes]:
+    def _submit(self, raw: bytes | memoryview, *, max_level: int | None = None) -> Future[bytes]:
         if len(raw) < INLINE_BELOW:
             return _done(self._writer.add(BlobType.DATA, raw, max_level=max_level))
         if self._pool is None:

@@ -75,6 +75,11 @@ class Chunker:
             seed=params.seed,
         )
 
+    @property
+    def cdc(self) -> FastCDC:
+        """The configured FastCDC (for :func:`drkit.repo.format.piececut.cut_pieces`)."""
+        return self._cdc
+
     def chunks(self, stream: BinaryIO) -> Iterator[bytes]:
         """Yield the chunks of ``stream`` as independent ``bytes`` (safe to hand to other threads)."""
         for chunk in self._cdc.cut_stream(stream):

@@ -1,0 +1,90 @@
+"""FastCDC over a stream that arrives in pieces (an etcd snapshot's 32 KiB messages), with few copies.
+
+``Chunker.chunks`` reads a stream through ``readinto`` into pyfastcdc's ``2 * max_size`` buffer and
+copies each chunk out: every byte is copied into that buffer, moved to its front again each time less
+than ``max_size`` is left in it, then copied into the chunk's own ``bytes``. :func:`cut_pieces`
+copies the pieces once, into a window of ``2 * max_size`` bytes (the size of pyfastcdc's buffer),
+cuts the window with ``cut_buf`` and yields the chunks as read-only ``memoryview`` slices of it (no
+copy). A window is not written again while a chunk of it is referenced; after that it is reused. A
+chunk that ends exactly at a window's end may end there only for want of the next bytes: it is
+copied to the front of the next window.
+
+The cut points are those of ``Chunker.chunks`` on the same bytes (so an etcd snapshot still
+deduplicates against the one before it): FastCDC cuts at the first qualifying position after
+``min_size``, or at ``max_size``, and a cut found before the end of the bytes at hand is the same
+whatever follows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Final
+
+from pyfastcdc import FastCDC
+
+Buffer = bytes | bytearray | memoryview
+_SPARE: Final = 4
+"""Windows kept for reuse at most (a new window's pages cost more than copying into it)."""
+
+
+def _reusable(spare: list[bytearray]) -> bytearray | None:
+    """The oldest window of ``spare`` that no chunk (view) refers to any more, taken out of it.
+
+    A ``bytearray`` cannot change its size while a view of it exists (``BufferError``): trying to is
+    how to tell, without keeping track of the views. Shrinking by one byte and growing back stays
+    within its allocation (no copy)."""
+    for i, window in enumerate(spare):
+        try:
+            del window[-1:]
+        except BufferError:
+            continue
+        window.append(0)
+        return spare.pop(i)
+    return None
+
+
+def cut_pieces(cdc: FastCDC, pieces: Iterable[Buffer], *, window: int = 0) -> Iterator[memoryview]:
+    """Yield the FastCDC chunks of the concatenated ``pieces`` as read-only ``memoryview`` slices.
+
+    ``cdc`` is a configured :class:`pyfastcdc.FastCDC`. ``window`` (bytes cut at a time) is at least
+    ``2 * max_size``, so that each window holds a whole chunk beyond the tail carried into it. The
+    pieces are copied as they come (the source may reuse them); one that is not bytes-like raises
+    ``TypeError``.
+    """
+    size = max(window, 2 * cdc.max_size)
+    spare: list[bytearray] = []  # windows cut before, reusable once no chunk of theirs is referenced
+    buf = bytearray(size)
+    filled = 0
+    for piece in pieces:
+        if not isinstance(piece, bytes | bytearray | memoryview):
+            raise TypeError(f"a stream yielded {type(piece).__name__}, not bytes")
+        end = filled + len(piece)
+        if end < size:  # the usual case: the piece fits
+            buf[filled:end] = piece
+            filled = end
+            continue
+        view = memoryview(piece).cast("B")
+        while view:
+            n = min(len(view), size - filled)
+            buf[filled : filled + n] = view[:n]
+            filled += n
+            view = view[n:]
+            if filled == size:
+                whole = memoryview(buf).toreadonly()
+                start = 0
+                for chunk in cdc.cut_buf(whole):
+                    stop = chunk.offset + chunk.length
+                    if stop == size:
+                        break  # perhaps cut only by the window's end: again, with what follows
+                    yield whole[chunk.offset : stop]
+                    start = stop
+                spare.append(buf)  # the chunks yielded keep it alive, and unusable, until they go
+                buf = _reusable(spare) or bytearray(size)
+                filled = size - start
+                buf[:filled] = whole[start:]
+                del whole
+                del spare[:-_SPARE]
+    if filled:
+        whole = memoryview(buf)[:filled].toreadonly()
+        for chunk in cdc.cut_buf(whole):
+            yield whole[chunk.offset : chunk.offset + chunk.length]
