@@ -1,6 +1,6 @@
 /* drkit.native._scan: one directory of an incremental backup compared with its parent tree, in C.
  *
- * ``Scanner.scan(path, tree)`` lists the directory (openat/fdopendir/readdir), sorts the names
+ * ``Scanner.scan(path, tree)`` lists the directory (open/getdents64), sorts the names
  * bytewise, ``fstatat(AT_SYMLINK_NOFOLLOW)``s every entry and compares each with the entry of the same
  * name in ``tree`` (the parent snapshot's tree of that directory, version 2 plaintext: docs/format.md
  * "Trees"), all with the GIL released. It decides only what it can decide with certainty, exactly as
@@ -39,10 +39,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -371,23 +373,59 @@ static int xattrs_none(const char *dir, size_t dirlen, const char *name, size_t 
     return 0;
 }
 
+/* One record of getdents64 (linux/dirent.h, not in glibc's headers before 2.30). */
+struct dirent64_rec {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+#define LIST_BUFFER 32768
+
+/* The next name of the directory ``fd`` (getdents64 straight into ``buf``: no DIR stream, so no
+ * fstat and fcntl of fdopendir and no allocation per directory). NULL at the end, or with errno set
+ * on an error. ``*pos``/``*got``: the place in ``buf`` and the bytes in it. */
+static const char *next_name(int fd, char *buf, long *pos, long *got) {
+    for (;;) {
+        if (*pos >= *got) {
+            long n;
+            do {
+                n = syscall(SYS_getdents64, fd, buf, LIST_BUFFER);
+            } while (n < 0 && errno == EINTR);
+            if (n <= 0) {
+                if (n == 0) errno = 0;
+                return NULL;
+            }
+            *got = n;
+            *pos = 0;
+        }
+        const struct dirent64_rec *d = (const struct dirent64_rec *)(buf + *pos);
+        long rest = *got - *pos;
+        if (rest < (long)offsetof(struct dirent64_rec, d_name) + 1 || d->d_reclen == 0 || d->d_reclen > rest ||
+            memchr(d->d_name, 0, (size_t)(d->d_reclen - offsetof(struct dirent64_rec, d_name))) == NULL) {
+            errno = EIO; /* never from a kernel: refuse rather than read past the record */
+            return NULL;
+        }
+        *pos += d->d_reclen;
+        return d->d_name;
+    }
+}
+
 /* List, sort and stat; compare with the tree. No GIL. 0: done; 1: owners to look up; -1: Python. */
 static int scan_dir(const Scanner *s, const char *path, size_t pathlen, const Tree *t, Listing *l) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return -1;
-    DIR *dir = fdopendir(fd);
-    if (dir == NULL) {
-        close(fd);
-        return -1;
-    }
+    char *buf = malloc(LIST_BUFFER);
+    if (buf == NULL) goto fail;
+    long pos = 0, got = 0;
     for (;;) {
-        errno = 0;
-        struct dirent *de = readdir(dir);
-        if (de == NULL) {
+        const char *nm = next_name(fd, buf, &pos, &got);
+        if (nm == NULL) {
             if (errno) goto fail;
             break;
         }
-        const char *nm = de->d_name;
         if (nm[0] == '.' && (nm[1] == 0 || (nm[1] == '.' && nm[2] == 0))) continue;
         size_t nl = strlen(nm);
         if (l->names_len + nl + 1 > l->names_cap) {
@@ -414,11 +452,12 @@ static int scan_dir(const Scanner *s, const char *path, size_t pathlen, const Tr
         it->kind = K_PY;
         l->names_len += nl + 1;
     }
+    free(buf);
+    buf = NULL;
     if (l->n > 1) qsort_r(l->items, l->n, sizeof(Item), item_cmp, l->names);
-    int dfd = dirfd(dir);
     for (size_t i = 0; i < l->n; i++) {
         Item *it = &l->items[i];
-        if (fstatat(dfd, l->names + it->name_off, &it->st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (fstatat(fd, l->names + it->name_off, &it->st, AT_SYMLINK_NOFOLLOW) != 0) continue;
         if (ns_of(it->st.st_mtim.tv_sec, it->st.st_mtim.tv_nsec, &it->mtime_ns) != 0) continue;
         if (ns_of(it->st.st_ctim.tv_sec, it->st.st_ctim.tv_nsec, &it->ctime_ns) != 0) continue;
         it->stat_ok = 1;
@@ -432,8 +471,8 @@ static int scan_dir(const Scanner *s, const char *path, size_t pathlen, const Tr
                 goto fail;
         }
     }
-    closedir(dir);
-    dir = NULL;
+    close(fd);
+    fd = -1;
     if (l->nuu || l->nug) return 1;
     /* merge with the parent tree (both sorted bytewise; names hold no NUL) */
     uint64_t j = 0;
@@ -479,7 +518,8 @@ static int scan_dir(const Scanner *s, const char *path, size_t pathlen, const Tr
     }
     return 0;
 fail:
-    if (dir) closedir(dir);
+    free(buf);
+    if (fd >= 0) close(fd);
     return -1;
 }
 

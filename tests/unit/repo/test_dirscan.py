@@ -264,6 +264,32 @@ def test_a_reused_chunk_missing_from_the_index_makes_the_directory_read_again(tm
     assert reads[True] == reads[False] == [b"f3"]
 
 
+def test_a_directory_listed_in_several_reads_of_its_entries(tmp_path: Path) -> None:
+    """The scan lists a directory 32 KiB of records at a time (getdents64): one with more names than
+    that holds is listed whole, and a change anywhere in it is found, as the Python walk finds it."""
+    src = tmp_path / "src"
+    (src / "big").mkdir(parents=True)
+    names = [f"{i:05d}-{'n' * 60}" for i in range(1500)]  # ~120 KiB of records
+    for n in names:
+        (src / "big" / n).write_bytes(n.encode())
+    w = FakeWriter()
+    cutoff = _cutoff_after(src)
+    first = _walk(src, w, None, native=False, xattrs=False)
+    assert first._result is not None
+    _wait_past(cutoff)
+    for n in (names[3], names[700], names[-1]):
+        (src / "big" / n).write_bytes(b"changed")
+    (src / "big" / names[900]).unlink()
+    parent = ParentTrees(first._result.tree, w.raw, cutoff)
+    wn, wp = _copy(w), _copy(w)
+    native = _walk(src, wn, parent, native=True, xattrs=False)
+    python = _walk(src, wp, parent, native=False, xattrs=False)
+    assert native._scanned_dirs == 2
+    _same_walk(native, python, wn, wp)
+    assert native._result is not None
+    assert (native._result.files, native._result.reused_files) == (1499, 1496)
+
+
 def test_a_tree_the_scan_cannot_take_is_left_to_the_python_walk(tmp_path: Path) -> None:
     """A parent tree in version 1 (JSON) or with entries out of order: no scan, the same result."""
     src = tmp_path / "src"
