@@ -51,7 +51,7 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         _check_key(key)
-        self._ciphers: dict[Algorithm, AESGCM | ChaCha20Poly1305] = {
+        self._ciphers: dict[int, AESGCM | ChaCha20Poly1305] = {  # by the algorithm byte
             Algorithm.AES_256_GCM: AESGCM(key),
             Algorithm.CHACHA20_POLY1305: ChaCha20Poly1305(key),
         }
@@ -90,17 +90,15 @@ class Sealer:
         """Decrypt a sealed blob; ``VerificationFailed`` when it is malformed or does not authenticate."""
         if len(blob) < OVERHEAD:
             raise VerificationFailed(f"sealed blob too short ({len(blob)} bytes): authentication failed")
-        try:
-            algorithm = Algorithm(blob[0])
-        except ValueError:
+        algorithm = blob[0]
+        cipher = self._ciphers.get(algorithm)  # by the byte: no Enum call per blob
+        if cipher is None:
             raise VerificationFailed(
-                f"sealed blob has unknown algorithm byte 0x{blob[0]:02x}: authentication failed"
-            ) from None
+                f"sealed blob has unknown algorithm byte 0x{algorithm:02x}: authentication failed"
+            )
         view = memoryview(blob)
         try:
-            return self._ciphers[algorithm].decrypt(
-                view[1 : 1 + NONCE_SIZE], view[1 + NONCE_SIZE :], _HEADERS[algorithm] + aad
-            )
+            return cipher.decrypt(view[1 : 1 + NONCE_SIZE], view[1 + NONCE_SIZE :], _HEADERS[algorithm] + aad)
         except InvalidTag:
             raise VerificationFailed("sealed blob authentication failed") from None
 
@@ -111,7 +109,7 @@ class Sealer:
         raise TypeError("a Sealer is not pickled: it holds a key")
 
 
-_HEADERS: Final = {alg: bytes([alg]) for alg in Algorithm}
+_HEADERS: Final[dict[int, bytes]] = {alg: bytes([alg]) for alg in Algorithm}
 
 
 def _check_key(key: bytes) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 import blake3
 from cryptography.exceptions import InvalidSignature
@@ -73,6 +73,12 @@ def _check_lengths(obj: object, names: tuple[str, ...]) -> None:
             raise ValueError(f"{type(obj).__name__}.{name} must be {KEY_SIZE} bytes")
 
 
+def _id_hasher(id_key: bytes) -> Any:
+    """A keyed BLAKE3 hasher with nothing hashed yet: each content id hashes a copy of it (half the
+    time of keying a new hasher for a small blob: 1.4 against 2.6 us for a 337-byte tree)."""
+    return blake3.blake3(key=id_key)
+
+
 @dataclass(frozen=True, repr=False)
 class MasterKey:
     """The repository's keys. Build with :meth:`generate` or :meth:`from_bytes` (out of a key slot)."""
@@ -86,9 +92,11 @@ class MasterKey:
     box_key: bytes = field(default=b"", compare=True)
     _data: crypto.Sealer = field(init=False, compare=False, hash=False)
     _index: crypto.Sealer = field(init=False, compare=False, hash=False)
+    _ids: Any = field(init=False, compare=False, hash=False)  # ``_id_hasher``
 
     def __post_init__(self) -> None:
         _check_lengths(self, ("data_key", "id_key", "sign_seed"))
+        object.__setattr__(self, "_ids", _id_hasher(self.id_key))
         base = self.data_key + self.id_key + self.sign_seed
         if not self.index_key:
             object.__setattr__(self, "index_key", _hkdf(base, info=_DERIVE_INFO + b"index key"))
@@ -107,7 +115,7 @@ class MasterKey:
 
     def content_id(self, data: bytes | memoryview) -> bytes:
         """The 32-byte keyed BLAKE3 of ``data``: equal plaintexts deduplicate, ids reveal nothing."""
-        return blake3.blake3(data, key=self.id_key).digest()
+        return self._ids.copy().update(data).digest()  # type: ignore[no-any-return]
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """AEAD-seal ``plaintext`` with the data key (``drkit.repo.format.crypto`` layout)."""
@@ -214,13 +222,15 @@ class WriterKey:
     sign_seed: bytes
     box_public: bytes
     _index: crypto.Sealer = field(init=False, compare=False, hash=False)
+    _ids: Any = field(init=False, compare=False, hash=False)  # ``_id_hasher``
 
     def __post_init__(self) -> None:
         _check_lengths(self, ("id_key", "index_key", "sign_seed", "box_public"))
         object.__setattr__(self, "_index", crypto.Sealer(self.index_key))
+        object.__setattr__(self, "_ids", _id_hasher(self.id_key))
 
     def content_id(self, data: bytes | memoryview) -> bytes:
-        return blake3.blake3(data, key=self.id_key).digest()
+        return self._ids.copy().update(data).digest()  # type: ignore[no-any-return]
 
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._index.seal(plaintext, aad)
