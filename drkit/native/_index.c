@@ -179,60 +179,6 @@ static PyObject *index_find(PyObject *self, PyObject *const *args, Py_ssize_t na
     return PyLong_FromLongLong(v);
 }
 
-static PyObject *index_pack_ids(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "pack_ids(table, records, keys)");
-        return NULL;
-    }
-    PyObject *records = args[1];
-    if (check_records(records) < 0) return NULL;
-    PyObject *iter = PyObject_GetIter(args[2]);
-    if (iter == NULL) return NULL;
-    PyObject *found = PySet_New(NULL);
-    if (found == NULL) {
-        Py_DECREF(iter);
-        return NULL;
-    }
-    Table t;
-    if (table_open(args[0], &t) < 0) {
-        Py_DECREF(found);
-        Py_DECREF(iter);
-        return NULL;
-    }
-    int64_t last = -1; /* the record last added to ``found`` */
-    PyObject *key;
-    while ((key = PyIter_Next(iter)) != NULL) {
-        PyObject *owned, *type, *id;
-        int64_t v = -2;
-        if (unpack_key(key, &owned, &type, &id) == 0) {
-            v = find_key(&t, records, type, id);
-            Py_XDECREF(owned);
-        }
-        if (v == -1) {
-            PyObject *error = PyObject_CallOneArg(PyExc_KeyError, key);
-            if (error != NULL) {
-                PyErr_SetObject(PyExc_KeyError, error);
-                Py_DECREF(error);
-            }
-        } else if (v >= 0 && (v >> 32) != last) {
-            last = v >> 32;
-            /* records only grow: the record find_key read is still there */
-            if (PySet_Add(found, PyTuple_GET_ITEM(PyList_GET_ITEM(records, (Py_ssize_t)last), 0)) < 0) v = -2;
-        }
-        Py_DECREF(key);
-        if (v < 0) goto fail;
-    }
-    if (PyErr_Occurred()) goto fail;
-    PyBuffer_Release(&t.view);
-    Py_DECREF(iter);
-    return found;
-fail:
-    PyBuffer_Release(&t.view);
-    Py_DECREF(iter);
-    Py_DECREF(found);
-    return NULL;
-}
-
 /* The ``types`` and ``ids`` buffers of ``records[number]``'s entries (released by the caller): 0, or
  * -1 with an exception. */
 static int entries_open(PyObject *records, Py_ssize_t number, Py_buffer *tv, Py_buffer *iv) {
@@ -269,6 +215,154 @@ static int entries_open(PyObject *records, Py_ssize_t number, Py_buffer *tv, Py_
         return -1;
     }
     return 0;
+}
+
+/* The records' ``types`` and ``ids`` buffers, each opened on first use and kept for one call (the
+ * entries are immutable bytes and records only grow; the GIL is held throughout). */
+typedef struct {
+    PyObject *records;
+    Py_ssize_t n;
+    Py_buffer *tvs, *ivs;
+    char *open;
+} Records;
+
+static int records_init(Records *r, PyObject *records) {
+    r->records = records;
+    r->n = PyList_GET_SIZE(records);
+    size_t n = r->n ? (size_t)r->n : 1;
+    r->tvs = PyMem_Calloc(n, sizeof(Py_buffer));
+    r->ivs = PyMem_Calloc(n, sizeof(Py_buffer));
+    r->open = PyMem_Calloc(n, 1);
+    if (r->tvs == NULL || r->ivs == NULL || r->open == NULL) {
+        PyMem_Free(r->tvs);
+        PyMem_Free(r->ivs);
+        PyMem_Free(r->open);
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void records_release(Records *r) {
+    for (Py_ssize_t i = 0; i < r->n; i++) {
+        if (r->open[i]) {
+            PyBuffer_Release(&r->ivs[i]);
+            PyBuffer_Release(&r->tvs[i]);
+        }
+    }
+    PyMem_Free(r->tvs);
+    PyMem_Free(r->ivs);
+    PyMem_Free(r->open);
+}
+
+/* Open ``record`` (0) or set an exception (-1); ``position`` must be within its entries. */
+static int records_at(Records *r, uint64_t record, uint64_t position) {
+    if (record >= (uint64_t)r->n) {
+        PyErr_SetString(PyExc_SystemError, "index table names a record that does not exist");
+        return -1;
+    }
+    if (!r->open[record]) {
+        if (entries_open(r->records, (Py_ssize_t)record, &r->tvs[record], &r->ivs[record]) < 0) return -1;
+        r->open[record] = 1;
+    }
+    if (position >= (uint64_t)r->tvs[record].len) {
+        PyErr_SetString(PyExc_IndexError, "index table names a blob past its pack's entries");
+        return -1;
+    }
+    return 0;
+}
+
+/* find_key with the records' buffers at hand: >= 0, -1 when not indexed, -2 with an exception. */
+static int64_t find_cached(const Table *t, Records *r, long ty, const char *id) {
+    uint64_t head;
+    memcpy(&head, id, 8);
+    uint64_t i = head & t->mask;
+    for (;;) {
+        uint64_t v = t->slots[i];
+        if (!v) return -1;
+        v -= 1;
+        uint64_t record = v >> 32, position = v & 0xFFFFFFFFu;
+        if (records_at(r, record, position) < 0) return -2;
+        if (((const unsigned char *)r->tvs[record].buf)[position] == ty &&
+            memcmp((const char *)r->ivs[record].buf + position * ID_SIZE, id, ID_SIZE) == 0)
+            return (int64_t)v;
+        i = (i + 1) & t->mask;
+    }
+}
+
+static PyObject *index_pack_ids(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "pack_ids(table, records, keys)");
+        return NULL;
+    }
+    PyObject *records = args[1];
+    if (check_records(records) < 0) return NULL;
+    PyObject *iter = PyObject_GetIter(args[2]);
+    if (iter == NULL) return NULL;
+    PyObject *found = PySet_New(NULL);
+    if (found == NULL) {
+        Py_DECREF(iter);
+        return NULL;
+    }
+    Table t;
+    if (table_open(args[0], &t) < 0) {
+        Py_DECREF(found);
+        Py_DECREF(iter);
+        return NULL;
+    }
+    Records r;
+    if (records_init(&r, records) < 0) {
+        PyBuffer_Release(&t.view);
+        Py_DECREF(found);
+        Py_DECREF(iter);
+        return NULL;
+    }
+    int64_t last = -1; /* the record last added to ``found`` */
+    PyObject *key;
+    while ((key = PyIter_Next(iter)) != NULL) {
+        PyObject *owned, *type, *id;
+        int64_t v = -2;
+        if (unpack_key(key, &owned, &type, &id) == 0) {
+            if (PyLong_Check(type) && PyBytes_CheckExact(id)) { /* the usual key: no buffer calls */
+                int overflow;
+                long ty = PyLong_AsLongAndOverflow(type, &overflow);
+                if (ty == -1 && PyErr_Occurred()) {
+                    v = -2;
+                } else if (overflow || ty < 0 || ty > 255 || PyBytes_GET_SIZE(id) != ID_SIZE) {
+                    v = -1;
+                } else {
+                    v = find_cached(&t, &r, ty, PyBytes_AS_STRING(id));
+                }
+            } else {
+                v = find_key(&t, records, type, id);
+            }
+            Py_XDECREF(owned);
+        }
+        if (v == -1) {
+            PyObject *error = PyObject_CallOneArg(PyExc_KeyError, key);
+            if (error != NULL) {
+                PyErr_SetObject(PyExc_KeyError, error);
+                Py_DECREF(error);
+            }
+        } else if (v >= 0 && (v >> 32) != last) {
+            last = v >> 32;
+            /* records only grow: the record find read is still there */
+            if (PySet_Add(found, PyTuple_GET_ITEM(PyList_GET_ITEM(records, (Py_ssize_t)last), 0)) < 0) v = -2;
+        }
+        Py_DECREF(key);
+        if (v < 0) goto fail;
+    }
+    if (PyErr_Occurred()) goto fail;
+    records_release(&r);
+    PyBuffer_Release(&t.view);
+    Py_DECREF(iter);
+    return found;
+fail:
+    records_release(&r);
+    PyBuffer_Release(&t.view);
+    Py_DECREF(iter);
+    Py_DECREF(found);
+    return NULL;
 }
 
 static PyObject *index_insert(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {

@@ -147,3 +147,29 @@ def test_native_insert_refuses_a_full_table_and_a_bad_record(monkeypatch: pytest
     assert module.insert(table, records, 0) == 0  # already indexed
     with pytest.raises(ValueError, match="too small"):
         module.rehash(table, records, (array("Q", bytes(8 * 2)), 1))
+
+
+def test_pack_ids_takes_plain_ints_and_other_buffers_as_the_python_loops_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The C loop reads the usual key (an int type, a bytes id) straight from its buffers; a plain
+    int, a bytearray id or a list key give what the Python loops give."""
+    rng = random.Random(11)
+    fast, slow = _indexes(monkeypatch)
+    records = _random_packs(rng, 30)
+    for r in records:
+        fast.add_pack(r)
+        slow.add_pack(r)
+    keys: list[BlobKey] = [(e.type, e.id) for r in records for e in r.entries]
+    variants: list[list[object]] = [
+        [(int(t), bid) for t, bid in keys],
+        [(t, bytearray(bid)) for t, bid in keys],
+        [[t, bid] for t, bid in keys],
+    ]
+    for variant in variants:
+        assert fast.pack_ids(variant) == slow.pack_ids(keys)  # type: ignore[arg-type]
+    for bad in [(BlobType.DATA, keys[0][1][:31]), (300, keys[0][1]), ("1", keys[0][1])]:
+        with pytest.raises(KeyError):
+            fast.pack_ids([keys[0], bad])  # type: ignore[list-item]
+        with pytest.raises(KeyError):
+            slow.pack_ids([keys[0], bad])  # type: ignore[list-item]
