@@ -5,53 +5,21 @@ options, a schedule from its file (the daemon's jobs and ``backup run --schedule
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drkit.capture.claims import VolumeSelection
 from drkit.capture.cluster import ClusterBackupRequest
+from drkit.capture.etcdclient import client_of
 from drkit.capture.filters import CaptureFilter
 from drkit.capture.localpaths import PathRule
 from drkit.capture.movers import MoverSettings
-from drkit.config.capture import CaptureSettings, EtcdSettings, VolumeSettings
+from drkit.config.capture import CaptureSettings, VolumeSettings
 from drkit.errors import ConfigError
-from drkit.etcd import EtcdClient, EtcdTLS
 
 if TYPE_CHECKING:  # schedules (pydantic models, cron) cost ~0.5 s to import: not for backup run
     from drkit.capture.volumes import VolumeOptions  # with the file tree engine: only for volumes
     from drkit.config.schedule import Schedule
-
-
-def etcd_client(
-    endpoints: list[str] | tuple[str, ...],
-    *,
-    ca_file: Path | None = None,
-    cert_file: Path | None = None,
-    key_file: Path | None = None,
-    kubeadm: bool = False,
-) -> EtcdClient:
-    """An etcd client for ``endpoints``: TLS when certificates (or kubeadm's layout) are given. The
-    files are checked here (``ConfigError`` naming a missing one)."""
-    tls: EtcdTLS | None = None
-    if kubeadm:
-        tls = EtcdTLS.kubeadm()
-    elif ca_file or cert_file or key_file:
-        tls = EtcdTLS(ca_file=ca_file, cert_file=cert_file, key_file=key_file)
-    if tls is not None:
-        tls.check()
-    return EtcdClient(list(endpoints), tls)
-
-
-def _etcd(settings: EtcdSettings | None) -> EtcdClient | None:
-    if settings is None:
-        return None
-    return etcd_client(
-        settings.endpoints,
-        ca_file=settings.ca_file,
-        cert_file=settings.cert_file,
-        key_file=settings.key_file,
-        kubeadm=settings.kubeadm,
-    )
+    from drkit.etcd import EtcdClient
 
 
 def capture_filter(settings: Schedule | CaptureSettings) -> CaptureFilter:
@@ -75,12 +43,15 @@ def request_from_settings(
     host: str | None = None,
     node_name: str | None = None,
     file: str | None = None,
+    etcd: EtcdClient | None = None,
 ) -> ClusterBackupRequest:
     """The request for what ``settings`` say to capture, whichever front end filled them (the command
     line or a schedule). Opens no connection yet, but reads the kubeconfig (a ``ConfigError`` for a
     missing one) and checks etcd's certificate files. The caller closes ``request.kube``. ``file``:
-    the schedule the settings come from, named in errors about ``spec.volumes``."""
-    etcd = _etcd(settings.etcd)
+    the schedule the settings come from, named in errors about ``spec.volumes``. ``etcd``: the
+    client already made for ``settings.etcd`` (:func:`~drkit.capture.etcdclient.client_of`)."""
+    if etcd is None:
+        etcd = client_of(settings.etcd)
     kube = None
     if settings.resources.enabled:
         from drkit.kube.client import KubeClient  # only then: ~0.5 s of imports an etcd-only backup skips

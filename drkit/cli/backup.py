@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from drkit.capture.cluster import ClusterBackupRequest, ClusterBackupResult
     from drkit.capture.volumes import VolumeCapture, VolumeOptions
     from drkit.config.capture import CaptureSettings
+    from drkit.etcd import EtcdClient
+    from drkit.etcd.early import EarlySnapshot
 
 log = logging.getLogger("drkit.cli.backup")
 
@@ -295,13 +297,18 @@ def backup_run(
             volume_timeout=volume_timeout,
             volume_parallel=volume_parallel,
         )
-    # the key slot opens on a thread (scrypt) while the capture modules load and etcd is first asked
+    # the key slot opens on a thread (scrypt) and etcd is asked for Status and HashKV on another while
+    # the capture and repository modules load
     with repo.opening(write_only) as pending:
-        if settings is not None:
-            from drkit.capture.request import request_from_settings
+        early = _early_etcd(settings)
+        with early[1] or nullcontext():
+            if settings is not None:
+                from drkit.capture.request import request_from_settings
 
-            request = request_from_settings(settings, tags=tags, host=host, node_name=node_name)
-        result = _capture(pending, request, schedule_name, progress)
+                request = request_from_settings(
+                    settings, tags=tags, host=host, node_name=node_name, etcd=early[0]
+                )
+            result = _capture(pending, request, schedule_name, progress, early[1])
     snap = result.snapshot
     note(snapshot=snap.id)
     st = snap.stats
@@ -343,16 +350,39 @@ def backup_run(
         )
 
 
+def _early_etcd(settings: CaptureSettings | None) -> tuple[EtcdClient | None, EarlySnapshot | None]:
+    """The etcd client of the command line's ``settings`` and its snapshot's Status and HashKV asked
+    on a thread from now on (etcd hashes its key space meanwhile): before the capture and repository
+    modules are imported. (None, None) without etcd; a schedule's request is made whole first."""
+    if settings is None or settings.etcd is None:
+        return None, None
+    from drkit.capture.etcdclient import client_of
+    from drkit.etcd.early import EarlySnapshot
+
+    client = client_of(settings.etcd)
+    assert client is not None
+    return client, EarlySnapshot(client.snapshot)
+
+
 def _capture(
-    pending: PendingOpen, request: ClusterBackupRequest, schedule_name: str | None, progress: bool | None
+    pending: PendingOpen,
+    request: ClusterBackupRequest,
+    schedule_name: str | None,
+    progress: bool | None,
+    early: EarlySnapshot | None,
 ) -> ClusterBackupResult:
-    """Capture ``request`` into the repository ``pending`` opens; etcd is first asked while it opens."""
+    """Capture ``request`` into the repository ``pending`` opens; etcd is first asked while it opens
+    (``early``: already asked; the caller closes it)."""
     from drkit.capture.cluster import backup_cluster, start_etcd
 
     with _run_lines(schedule_name) as finished:
-        etcd_start = start_etcd(request)  # etcd's Status and HashKV while the key is derived
-        with etcd_start or nullcontext():
+        etcd_start = early or start_etcd(request)  # etcd's Status and HashKV while the key is derived
+        with nullcontext() if early is not None else etcd_start or nullcontext():
             r = pending.repository()
+            if request.etcd is not None:  # gRPC's import here, while etcd hashes its key space
+                from drkit.etcd.grpcsnapshot import preload
+
+                preload()
             bars = make_progress(progress)
             result = backup_cluster(
                 r, request, notify=phase_printer(bars, progress), progress=bars, etcd_start=etcd_start

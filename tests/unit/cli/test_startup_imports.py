@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from drkit.errors import ExitCode
+
 # a package a local `backup path` never uses, by top-level name (and why it is not needed)
 HEAVY = {
     "kubernetes": "the cluster commands",
@@ -151,3 +153,43 @@ def test_a_cluster_request_and_its_etcd_start_need_no_repository_module() -> Non
     loaded = set(out.stdout.split())
     assert "drkit.capture.cluster" in loaded
     assert {*LOADED_WHILE_DERIVING, "drkit.capture.volumes", "drkit.repo.engine.pathbackup"} & loaded == set()
+
+
+_AT_ETCD = """
+import sys
+from drkit.etcd import early
+started = early.EarlySnapshot.__init__
+def _record(self, *args, **kwargs):
+    with open(sys.argv[1], "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+    started(self, *args, **kwargs)
+early.EarlySnapshot.__init__ = _record
+from drkit.cli.main import main
+main(sys.argv[2:])
+"""
+
+
+def test_an_etcd_backup_asks_etcd_before_it_imports_the_capture_and_repository_modules(
+    tmp_path: Path,
+) -> None:
+    """etcd hashes its key space (HashKV) while they load; a refused etcd still fails as it did."""
+    password = tmp_path / "pw"
+    password.write_text("a passphrase for the start-up import test\n")
+    repo = ["--repo", str(tmp_path / "repo"), "--password-file", str(password)]
+    _drkit("repo", "init", *repo, modules=tmp_path / "init.txt")
+    at_etcd = tmp_path / "at-etcd.txt"
+
+    etcd = ["--etcd-endpoints", "http://127.0.0.1:1", "--no-resources"]
+    out = subprocess.run(
+        [sys.executable, "-c", _AT_ETCD, str(at_etcd), "--timeout", "2", "backup", "run", *repo, *etcd],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert out.returncode == ExitCode.ETCD, out.stderr
+    assert "no healthy etcd endpoint: http://127.0.0.1:1" in out.stderr
+    loaded = set(at_etcd.read_text().split())
+    assert "drkit.repo.format.unlocking" in loaded  # the key derivation started first
+    assert {*LOADED_WHILE_DERIVING, "drkit.capture.cluster", "drkit.capture.request"} & loaded == set()
