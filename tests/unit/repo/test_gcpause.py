@@ -84,3 +84,15 @@ def test_the_index_loads_with_the_collector_paused(tmp_path: Path, monkeypatch: 
     assert seen
     assert seen == [False] * len(seen)
     assert gc.isenabled()
+
+
+def test_the_walk_runs_with_the_collector_off_and_hands_it_back(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src)
+    seen: list[bool] = []
+    tb = TreeBackup(FakeWriter(), SMALL_CHUNKS, workers=1, on_read=lambda _p: seen.append(gc.isenabled()))
+    assert gc.isenabled()
+    tb.run(src)
+    assert seen
+    assert seen == [False] * len(seen)
+    assert gc.isenabled()
