@@ -26,6 +26,7 @@ PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway repositories of
 COMPRESSION = {
     "drkit": "zstd-3 (incompressible chunks stored raw)",
     "drkit-raw": "none (repo init --compression none: kopia's default, a like-for-like comparison)",
+    "drkit-zstd1": "zstd-1 (repo init --compression zstd-1; incompressible chunks stored raw)",
     "restic": "auto (zstd fastest), repository v2",
     "kopia": "none (default policy)",
     "borg": "lz4",
@@ -137,6 +138,15 @@ class DrkitRaw(Drkit):
         return self._cmd("repo", "init", *self._repo_args(), "--compression", "none")
 
 
+@dataclass
+class DrkitZstd1(Drkit):
+    """drkit with a repository created ``--compression zstd-1`` (zstd's fastest positive level), beside
+    the default level and ``drkit-raw`` (``--tools drkit,drkit-zstd1,drkit-raw,kopia``)."""
+
+    def init(self) -> Command:
+        return self._cmd("repo", "init", *self._repo_args(), "--compression", "zstd-1")
+
+
 class Restic(Tool):
     def env(self) -> dict[str, str]:
         return {
@@ -216,12 +226,13 @@ class Borg(Tool):
 TOOL_CLASSES: dict[str, type[Tool]] = {
     "drkit": Drkit,
     "drkit-raw": DrkitRaw,
+    "drkit-zstd1": DrkitZstd1,
     "kopia": Kopia,
     "restic": Restic,
     "borg": Borg,
 }
 ORDER = ("drkit", "kopia", "restic", "borg")  # the default set
-KNOWN = ("drkit", "drkit-raw", "kopia", "restic", "borg")
+KNOWN = ("drkit", "drkit-raw", "drkit-zstd1", "kopia", "restic", "borg")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -280,7 +291,7 @@ def build_native(tree: Path) -> None:
 
 def find_binary(name: str, root: Path) -> Path | None:
     """drkit from the virtualenv running the bench; the others from .bench/tools/bin, then PATH."""
-    if name in ("drkit", "drkit-raw"):
+    if name in ("drkit", "drkit-raw", "drkit-zstd1"):
         candidates = [Path(sys.executable).parent / "drkit", root / ".venv" / "bin" / "drkit"]
     else:
         candidates = [root / ".bench" / "tools" / "bin" / name]
