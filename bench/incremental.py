@@ -48,7 +48,7 @@ def make_tools(root: Path, names: list[str], refs: list[str]) -> list[Tool]:
         binary = find_binary(name, root)
         if binary is None:
             raise SystemExit(f"{name} is not installed (hack/bench-tools.sh {name}, or make venv)")
-        if name in ("drkit", "drkit-raw", "drkit-zstd1"):
+        if name in ("drkit", "drkit-raw", "drkit-zstd3"):
             for ref in refs or ["HEAD"]:
                 source, commit = export_drkit(root, ref)
                 label = f"{name}@{commit[:9]}" if len(refs) > 1 else name

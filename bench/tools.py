@@ -1,8 +1,9 @@
 """The tools under test: how each one is found, and the command lines of init, backup and restore.
 
 Every tool encrypts, writes a repository on the local disk, and keeps its default compression:
-- drkit: zstd level 3 (skipped for chunks it finds incompressible), AES-256-GCM, keyed BLAKE3, FastCDC
-  512 KiB / 1 MiB / 8 MiB; Object Lock retention recorded by LocalStore (its default: governance).
+- drkit: zstd level 1 (the default since 2026-12-03; skipped for chunks it finds incompressible), AES-256-GCM,
+  keyed BLAKE3, FastCDC 512 KiB / 1 MiB / 8 MiB; Object Lock retention recorded by LocalStore (its
+  default: governance).
 - restic: ``auto`` compression (zstd "fastest"; repository format 2), AES-256-CTR + Poly1305-AES.
 - kopia: no compression (its default policy), AES256-GCM-HMAC-SHA256, BLAKE2B-256-128, buzhash 4 MiB.
 - borg: lz4, ``--encryption=repokey`` (AES-256-CTR + HMAC-SHA256; the CPU has SHA extensions).
@@ -24,9 +25,9 @@ from pathlib import Path
 PASSWORD = "bench-password-not-secret"  # noqa: S105 - throwaway repositories of generated data
 
 COMPRESSION = {
-    "drkit": "zstd-3 (incompressible chunks stored raw)",
+    "drkit": "zstd-1, the default of repo init (incompressible chunks stored raw)",
     "drkit-raw": "none (repo init --compression none: kopia's default, a like-for-like comparison)",
-    "drkit-zstd1": "zstd-1 (repo init --compression zstd-1; incompressible chunks stored raw)",
+    "drkit-zstd3": "zstd-3 (repo init --compression zstd-3, the default before 2026-12-03)",
     "restic": "auto (zstd fastest), repository v2",
     "kopia": "none (default policy)",
     "borg": "lz4",
@@ -139,12 +140,12 @@ class DrkitRaw(Drkit):
 
 
 @dataclass
-class DrkitZstd1(Drkit):
-    """drkit with a repository created ``--compression zstd-1`` (zstd's fastest positive level), beside
-    the default level and ``drkit-raw`` (``--tools drkit,drkit-zstd1,drkit-raw,kopia``)."""
+class DrkitZstd3(Drkit):
+    """drkit with a repository created ``--compression zstd-3`` (the default before 2026-12-03), beside
+    the default zstd-1 and ``drkit-raw`` (``--tools drkit,drkit-zstd3,drkit-raw,kopia``)."""
 
     def init(self) -> Command:
-        return self._cmd("repo", "init", *self._repo_args(), "--compression", "zstd-1")
+        return self._cmd("repo", "init", *self._repo_args(), "--compression", "zstd-3")
 
 
 class Restic(Tool):
@@ -226,13 +227,13 @@ class Borg(Tool):
 TOOL_CLASSES: dict[str, type[Tool]] = {
     "drkit": Drkit,
     "drkit-raw": DrkitRaw,
-    "drkit-zstd1": DrkitZstd1,
+    "drkit-zstd3": DrkitZstd3,
     "kopia": Kopia,
     "restic": Restic,
     "borg": Borg,
 }
 ORDER = ("drkit", "kopia", "restic", "borg")  # the default set
-KNOWN = ("drkit", "drkit-raw", "drkit-zstd1", "kopia", "restic", "borg")
+KNOWN = ("drkit", "drkit-raw", "drkit-zstd3", "kopia", "restic", "borg")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -291,7 +292,7 @@ def build_native(tree: Path) -> None:
 
 def find_binary(name: str, root: Path) -> Path | None:
     """drkit from the virtualenv running the bench; the others from .bench/tools/bin, then PATH."""
-    if name in ("drkit", "drkit-raw", "drkit-zstd1"):
+    if name in ("drkit", "drkit-raw", "drkit-zstd3"):
         candidates = [Path(sys.executable).parent / "drkit", root / ".venv" / "bin" / "drkit"]
     else:
         candidates = [root / ".bench" / "tools" / "bin" / name]

@@ -18,7 +18,7 @@ from drkit.config.limits import MIN_LOCK_RETENTION
 from drkit.errors import ConfigError
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential, KeySlotInfo, generate_keyfile
-from drkit.repo.format.repoconfig import compression_level
+from drkit.repo.format.repoconfig import DEFAULT_COMPRESSION, compression_level
 from drkit.repo.repository import Repository
 from drkit.secret import Secret
 from drkit.storage.base import LockMode
@@ -103,7 +103,7 @@ def _retention(text: str, lock_mode: str | None, no_lock: bool) -> timedelta:
 @click.option("--label", default="initial", show_default=True, help="Label of the first key slot.")
 @click.option(
     "--compression",
-    default="zstd-3",
+    default=DEFAULT_COMPRESSION,
     show_default=True,
     metavar="zstd-N|none",
     help="How writers compress chunks: zstd level 1..19 (1: fastest; chunks that do not shrink are "

@@ -45,6 +45,7 @@ from drkit.repo.format.model import (
 from drkit.repo.format.objects import TamperEvent, VerifiedReader
 from drkit.repo.format.packsource import PackSource
 from drkit.repo.format.repoconfig import (
+    DEFAULT_COMPRESSION,
     DEFAULT_PACK_SIZE,
     RepoConfig,
     compression_level,
@@ -129,7 +130,7 @@ class Repository:
         label: str = "initial",
         chunker: ChunkerParams | None = None,
         pack_size: int = DEFAULT_PACK_SIZE,
-        compression: str = "zstd-3",
+        compression: str = DEFAULT_COMPRESSION,
         scrypt_n: int | None = None,
         settings: WriterSettings | None = None,
         clock: Callable[[], datetime] = utcnow,

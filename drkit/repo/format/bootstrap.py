@@ -21,6 +21,7 @@ from drkit.repo.format.layout import CONFIG_KEY, KEYS_PREFIX
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.format.repoconfig import (
+    DEFAULT_COMPRESSION,
     DEFAULT_PACK_SIZE,
     RepoConfig,
     check_config,
@@ -55,7 +56,7 @@ def create(
     label: str = "initial",
     chunker: ChunkerParams | None = None,
     pack_size: int = DEFAULT_PACK_SIZE,
-    compression: str = "zstd-3",
+    compression: str = DEFAULT_COMPRESSION,
     scrypt_n: int | None = None,
 ) -> Opened:
     """Create a repository: a new master key, its first key slot, then the config."""
