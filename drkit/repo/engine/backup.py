@@ -231,6 +231,10 @@ class TreeBackup:
         self._reused_bytes = 0  # bytes of files reused as stored, not yet reported to ``progress``
         self._batch = _Batch(0)  # small chunks not yet handed to a sealing thread
         self._late: deque[_LateTree] = deque()  # directories waiting for chunk ids, children first
+        # many blobs in one call when the sink offers it (``BlobWriter.add_many``), else one by one
+        self._add_many: Callable[[BlobType, list[bytes]], list[bytes]] = getattr(
+            writer, "add_many", None
+        ) or (lambda t, raws: [writer.add(t, raw) for raw in raws])
         reader = load_native("_read") if native else None
         # None: small files are read on the walk (pure Python); else by the sealing threads, in C
         self._read_files: Callable[[list[bytes], list[int]], list[bytes | tuple[int, int]]] | None = (
@@ -307,20 +311,30 @@ class TreeBackup:
         batch.future.add_done_callback(lambda _f: self._window.release())
 
     def _seal_batch(self, batch: _Batch) -> list[bytes]:
-        add = self.writer.add
-        ids = [add(BlobType.DATA, raw) for raw in batch.raws]
+        add_many = self._add_many
+        ids = add_many(BlobType.DATA, batch.raws) if batch.raws else []
         if batch.paths:
             assert self._read_files is not None
             # one call for the whole batch: opening, reading and closing without the GIL
             got = self._read_files(batch.paths, batch.sizes)
             sizes = batch.sizes
             total = 0
+            read: list[int] = []  # the files read with something in them, and what they hold
+            datas: list[bytes] = []
             for i, data in enumerate(got):
                 if type(data) is bytes:
                     n = len(data)
                     sizes[i] = n  # what was read: the file may have changed since its lstat
                     total += n
-                    got[i] = add(BlobType.DATA, data) if n else b""
+                    if n:
+                        read.append(i)
+                        datas.append(data)
+            if read:
+                # one call for the batch's blobs: one hold of the writer's lock, not one per file
+                sealed = add_many(BlobType.DATA, datas)
+                del datas
+                for i, blob_id in zip(read, sealed, strict=True):
+                    got[i] = blob_id
             batch.read = got  # ids (b"": empty), or (stage, errno)
             if self.progress is not None:
                 self.progress.advance(total)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import blake3
 
-from drkit.repo.format.blobs import BlobType, seal_blob
+from drkit.repo.format.blobs import BlobType, seal_blob, seal_blobs
 from drkit.repo.format.index import INDEX_VERSION, MasterIndex, PackRecord, encode_index
 from drkit.repo.format.layout import index_key, object_name, pack_key
 from drkit.repo.format.pack import PackBuilder
@@ -162,6 +162,37 @@ class BlobWriter:
                 self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                 self._queue.put((builder.finish_parts(self.key), builder.entries))
         return blob_id
+
+    def add_many(self, blob_type: BlobType, raws: Sequence[bytes]) -> list[bytes]:
+        """``add`` for many blobs: their ids in order. Hashed and sealed one after the other
+        (``seal_blobs``), then put into the pack under one hold of the lock, not one per blob (a
+        sealing thread's batch of small files). Thread-safe."""
+        self._raise_if_failed()
+        content_id = self.key.content_id
+        ids = [content_id(raw) for raw in raws]
+        pending = self._pending[blob_type]
+        index = self.index
+        new: dict[bytes, bytes] = {}  # id -> raw, the first of equal blobs, not stored yet
+        for blob_id, raw in zip(ids, raws, strict=True):
+            if blob_id not in new and blob_id not in pending and (blob_type, blob_id) not in index:
+                new[blob_id] = raw
+        if not new:
+            return ids
+        sealed = seal_blobs(self.key, blob_type, new.items(), level=self.compression_level)
+        with self._pack_lock:
+            self._raise_if_failed()
+            builder = self._builders[blob_type]
+            for (blob_id, raw), blob in zip(new.items(), sealed, strict=True):
+                if blob_id in pending or (blob_type, blob_id) in index:
+                    continue  # stored meanwhile by another thread
+                pending.add(blob_id)
+                builder.add(blob_type, blob_id, blob, len(raw))
+                self.new_bytes += len(raw)
+                if builder.size >= self.pack_size:
+                    self._builders[blob_type] = PackBuilder(self.key.sealer_id)
+                    self._queue.put((builder.finish_parts(self.key), builder.entries))
+                    builder = self._builders[blob_type]
+        return ids
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
