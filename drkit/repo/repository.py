@@ -7,6 +7,7 @@ prunes. The format it reads and writes is documented in ``docs/format.md``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -394,7 +395,7 @@ class Repository:
         started_ns = int((parent.time.timestamp() - parent.stats.duration_s) * 1e9)
         return ParentTrees(
             tree=tree,
-            read=lambda t: packs.blob(BlobType.TREE, t),
+            read=functools.partial(packs.blob, BlobType.TREE),  # no Python frame per tree
             changed_before_ns=started_ns - PARENT_MARGIN_NS,
         )
 
