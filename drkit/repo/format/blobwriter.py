@@ -58,7 +58,10 @@ class LockPolicy:
 
 
 def put_once(
-    store: Store, key: str, data: bytes | Sequence[bytes | bytearray], lock: LockPolicy
+    store: Store,
+    key: str,
+    data: bytes | bytearray | memoryview | Sequence[bytes | bytearray],
+    lock: LockPolicy,
 ) -> tuple[str | None, datetime | None]:
     """Put a content-addressed object; an existing one with the same name is the same bytes.
 
@@ -66,8 +69,8 @@ def put_once(
     ``put_parts`` (``LocalStore``) writes them one after the other, any other gets them joined."""
     retention = retention_at(lock.mode, lock.retention, lock.clock())
     try:
-        if isinstance(data, bytes):
-            vid = store.put(key, data, retention=retention)
+        if isinstance(data, bytes | bytearray | memoryview):  # one object, not a list of parts
+            vid = store.put(key, bytes(data), retention=retention)
         else:
             put_parts = getattr(store, "put_parts", None)
             if put_parts is not None:

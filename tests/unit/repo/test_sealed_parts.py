@@ -12,7 +12,7 @@ import pytest
 
 from drkit.repo.format import crypto
 from drkit.repo.format.blobs import BlobType, open_blob, seal_blob
-from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings
+from drkit.repo.format.blobwriter import BlobWriter, LockPolicy, WriterSettings, put_once
 from drkit.repo.format.crypto import OVERHEAD, Sealer
 from drkit.repo.format.index import MasterIndex
 from drkit.repo.format.layout import object_name, pack_key
@@ -98,3 +98,11 @@ def test_packs_written_in_parts_are_named_by_their_bytes_and_read_back(tmp_path:
             raw = open_blob(_openers(), sealer, e.type, e.id, data[e.offset : e.offset + e.length], where="t")
             assert raw == blobs.pop(e.id)
     assert blobs == {}
+
+
+@pytest.mark.parametrize("data", [b"one object", bytearray(b"one object"), memoryview(b"one object")])
+def test_put_once_takes_one_object_whatever_its_buffer_type(tmp_path: Path, data: bytes) -> None:
+    store = LocalStore(tmp_path / "store")
+    put_once(store, "index/ab/one", data, LockPolicy(None, timedelta(0)))
+    put_once(store, "index/ab/parts", [b"one ", bytearray(b"object")], LockPolicy(None, timedelta(0)))
+    assert store.get("index/ab/one") == store.get("index/ab/parts") == b"one object"
