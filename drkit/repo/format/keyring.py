@@ -18,14 +18,7 @@ from typing import Final
 
 from drkit.errors import ConfigError, DrkitError, VerificationFailed, WrongKey
 from drkit.repo.format import keyslots
-from drkit.repo.format.keyslots import (
-    ROLE_MASTER,
-    ROLE_WRITER,
-    Credential,
-    Derived,
-    KeySlotInfo,
-    SlotTampered,
-)
+from drkit.repo.format.keyslots import ROLE_MASTER, ROLE_WRITER, Credential, KeySlotInfo, SlotTampered
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.objects import agreed_read
 from drkit.storage.base import Store
@@ -93,9 +86,7 @@ class KeyRing:
 
     # -- opening ---------------------------------------------------------------------------------
 
-    def open(
-        self, credential: Credential, *, verify_key: bytes | None = None, derived: Derived | None = None
-    ) -> tuple[MasterKey, str]:
+    def open(self, credential: Credential, *, verify_key: bytes | None = None) -> tuple[MasterKey, str]:
         """The master key and the id of the slot that opened it.
 
         ``WrongKey`` if no slot opens; :class:`~drkit.repo.format.keyslots.SlotTampered` (a
@@ -106,14 +97,13 @@ class KeyRing:
 
         With ``verify_key`` (the repository's Ed25519 public key, from its signed config or pinned
         by the user) a slot holding another master key -- one planted by someone with write access
-        to the bucket -- is passed over as if it did not open. ``derived``: passphrase keys derived
-        ahead (:class:`~drkit.repo.format.unlocking.Unlocking`), used where they fit.
+        to the bucket -- is passed over as if it did not open.
         """
         candidates = self._candidates(credential, roles=(ROLE_MASTER,))
         tampered: builtins.list[SlotTampered] = []
         for slot_id, document in candidates.documents:
             try:
-                master = keyslots.unwrap(document, credential, derived)
+                master = keyslots.unwrap(document, credential)
             except WrongKey:
                 continue
             except SlotTampered as exc:
@@ -125,14 +115,14 @@ class KeyRing:
         raise _no_slot(tampered, candidates.invalid)
 
     def open_writer(
-        self, credential: Credential, *, verify_key: bytes | None = None, derived: Derived | None = None
+        self, credential: Credential, *, verify_key: bytes | None = None
     ) -> tuple[WriterKey, str]:
         """A writer key from a writer slot, or from a master slot. Fails like :meth:`open`."""
         candidates = self._candidates(credential, roles=(ROLE_WRITER, ROLE_MASTER))
         tampered: builtins.list[SlotTampered] = []
         for slot_id, document in candidates.documents:
             try:
-                writer = keyslots.unwrap_writer(document, credential, derived)
+                writer = keyslots.unwrap_writer(document, credential)
             except WrongKey:
                 continue
             except SlotTampered as exc:

@@ -28,13 +28,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from drkit.errors import ConfigError, VerificationFailed, WrongKey
+from drkit.repo.format import crypto
+from drkit.repo.format.crypto import KEY_SIZE
+from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.secret import Secret
-
-if TYPE_CHECKING:  # imported where used: a command derives a passphrase's key before it loads them
-    from drkit.repo.format.masterkey import MasterKey, WriterKey
 
 FORMAT: Final = "drkit-keyslot"
 VERSION: Final = 1
@@ -51,14 +55,12 @@ SCRYPT_MAX_MEMORY: Final = 1 << 30  # refuse slots asking for more than 1 GiB (a
 TEST_SCRYPT_ENV: Final = "DRKIT_SCRYPT_N"
 """Test-only override of scrypt's n, honoured only while pytest runs (PYTEST_CURRENT_TEST is set)."""
 
-KEY_SIZE: Final = 32  # drkit.repo.format.crypto.KEY_SIZE: a KEK is an AES-256/ChaCha20 key
 SALT_SIZE: Final = 32
 SLOT_ID_BYTES: Final = 16
 KEYFILE_HEADER: Final = b"# drkit key file v1 -- keep it secret: it opens the repository's key slot"
 KEYFILE_MIN_BYTES: Final = 32
 MAX_DOCUMENT_BYTES: Final = 64 * 1024
 
-_OPENSSL_MAXMEM: Final = 2**31 - 1  # the largest hashlib.scrypt takes
 _AAD_PREFIX: Final = b"drkit keyslot v1"
 _CHECK_INFO: Final = b"drkit keyslot v1 kek check"
 CHECK_SIZE: Final = 16
@@ -200,12 +202,9 @@ def wrap_writer(
     )
 
 
-def unwrap(document: bytes, credential: Credential, derived: Derived | None = None) -> MasterKey:
-    """Open a master slot. ``WrongKey`` when the credential does not open it (or it was tampered with).
-    ``derived``: keys already derived from ``credential`` (:func:`derive_ahead`), used when one fits."""
-    from drkit.repo.format.masterkey import MasterKey
-
-    info, raw = _unwrap(document, credential, derived)
+def unwrap(document: bytes, credential: Credential) -> MasterKey:
+    """Open a master slot. ``WrongKey`` when the credential does not open it (or it was tampered with)."""
+    info, raw = _unwrap(document, credential)
     if info.role != ROLE_MASTER:
         raise WrongKey(_WRONG, hint="this is a write-only (writer) slot: it holds no master key")
     try:
@@ -214,42 +213,15 @@ def unwrap(document: bytes, credential: Credential, derived: Derived | None = No
         raise WrongKey(_WRONG) from None
 
 
-def unwrap_writer(document: bytes, credential: Credential, derived: Derived | None = None) -> WriterKey:
+def unwrap_writer(document: bytes, credential: Credential) -> WriterKey:
     """Open a writer slot -- or a master slot, giving the writer part of its master key."""
-    from drkit.repo.format.masterkey import MasterKey, WriterKey
-
-    info, raw = _unwrap(document, credential, derived)
+    info, raw = _unwrap(document, credential)
     try:
         if info.role == ROLE_MASTER:
             return MasterKey.from_bytes(raw).writer_key()
         return WriterKey.from_bytes(raw)
     except VerificationFailed:
         raise WrongKey(_WRONG) from None
-
-
-Derived = dict[tuple[str, int, int, int], bytes]
-"""Passphrase keys derived ahead, by the slot's scrypt salt (base64) and parameters (n, r, p)."""
-
-
-def derive_ahead(document: bytes, credential: Credential, derived: Derived) -> bool:
-    """Derive the key of a passphrase slot ``document`` with ``credential``'s passphrase into
-    ``derived`` (scrypt releases the GIL: run on a thread while the command goes on); True when the
-    slot's ``check`` confirms it (this slot will open). Nothing for any other document: the slot is
-    opened, and every error reported, by :func:`unwrap` (which finds the key in ``derived``)."""
-    try:
-        info, kdf, salt, _sealed = _parse(document)
-    except VerificationFailed:
-        return False
-    if info.kind != KIND_PASSPHRASE or credential.passphrase is None:
-        return False
-    kek = _derive_kek(info.kind, kdf, salt, credential)
-    derived[_derived_key(kdf)] = kek
-    check = _check_of(document)
-    return check is not None and hmac.compare_digest(check, _kek_check(kek))
-
-
-def _derived_key(kdf: dict[str, Any]) -> tuple[str, int, int, int]:
-    return (str(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
 
 
 def slot_info(document: bytes) -> KeySlotInfo:
@@ -292,8 +264,6 @@ def _wrap(
         kdf = {"name": "scrypt", "n": n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": _b64(salt)}
     else:
         kdf = {"name": "hkdf-sha256", "salt": _b64(salt)}
-    from drkit.repo.format import crypto
-
     kek = _derive_kek(kind, kdf, salt, credential)
     sealed = crypto.seal(kek, raw_key, _aad(info, kdf))
     document = {
@@ -313,9 +283,7 @@ def _wrap(
     return info, (json.dumps(document, indent=2, sort_keys=False) + "\n").encode()
 
 
-def _unwrap(document: bytes, credential: Credential, derived: Derived | None) -> tuple[KeySlotInfo, bytes]:
-    from drkit.repo.format import crypto
-
+def _unwrap(document: bytes, credential: Credential) -> tuple[KeySlotInfo, bytes]:
     try:
         info, kdf, salt, sealed = _parse(document)
     except VerificationFailed:
@@ -323,9 +291,7 @@ def _unwrap(document: bytes, credential: Credential, derived: Derived | None) ->
     secret = credential.passphrase if info.kind == KIND_PASSPHRASE else credential.keyfile
     if secret is None:
         raise WrongKey(_WRONG)
-    kek = derived.get(_derived_key(kdf)) if derived and info.kind == KIND_PASSPHRASE else None
-    if kek is None:
-        kek = _derive_kek(info.kind, kdf, salt, credential)
+    kek = _derive_kek(info.kind, kdf, salt, credential)
     try:
         return info, crypto.open_sealed(kek, sealed, _aad(info, kdf))
     except VerificationFailed:
@@ -403,20 +369,8 @@ def _check_kdf(kind: str, kdf: dict[str, Any]) -> None:
 def _derive_kek(kind: str, kdf: dict[str, Any], salt: bytes, credential: Credential) -> bytes:
     if kind == KIND_PASSPHRASE:
         assert credential.passphrase is not None
-        # OpenSSL's scrypt (RFC 7914), as cryptography's Scrypt; releases the GIL. The parameters were
-        # bounded by _check_kdf (SCRYPT_MAX_MEMORY); maxmem is only OpenSSL's own ceiling.
-        return hashlib.scrypt(
-            _passphrase_bytes(credential.passphrase),
-            salt=salt,
-            n=kdf["n"],
-            r=kdf["r"],
-            p=kdf["p"],
-            dklen=KEY_SIZE,
-            maxmem=_OPENSSL_MAXMEM,
-        )
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
+        scrypt = Scrypt(salt=salt, length=KEY_SIZE, n=kdf["n"], r=kdf["r"], p=kdf["p"])
+        return scrypt.derive(_passphrase_bytes(credential.passphrase))
     assert credential.keyfile is not None
     ikm = _keyfile_ikm(credential.keyfile, where="the key file")
     return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=salt, info=_HKDF_INFO).derive(ikm)

@@ -3,20 +3,14 @@ key: the same key, the same errors as opening it in line, and no thread left beh
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import unicodedata
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from drkit.errors import RepositoryNotFound, WrongKey
-from drkit.repo.format import keyslots
-from drkit.repo.format.crypto import KEY_SIZE
 from drkit.repo.format.keyring import KeyRing
-from drkit.repo.format.keyslots import Credential, generate_keyfile
+from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.unlocking import Unlocking
 from drkit.repo.repository import Repository
@@ -96,52 +90,3 @@ def test_a_repository_opens_with_the_key_derived_early(store: FakeStore) -> None
     with Unlocking(store, pw("alpha"), write_only=True) as unlocking, pytest.raises(ValueError, match="mode"):
         Repository.open(store, pw("alpha"), unlocking=unlocking)  # started for the write-only open
     assert _unlock_threads() == []
-
-
-def test_the_passphrase_key_is_derived_once_on_the_thread(
-    store: FakeStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The thread derives it (the other slots' keys too, until the slot's check confirms one); the
-    open in the caller's thread uses it and derives nothing again."""
-    ring = KeyRing(store, scrypt_n=FAST_N)
-    master = MasterKey.generate()
-    ring.add(MasterKey.generate(), pw("someone else"), "other")
-    mine = ring.add(master, pw("alpha"), "admin")
-    calls: list[str] = []
-    real = hashlib.scrypt
-
-    def counting(*args: Any, **kwargs: Any) -> bytes:
-        calls.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(hashlib, "scrypt", counting)
-    with Unlocking(store, pw("alpha"), write_only=False) as unlocking:
-        assert unlocking.result() == (master, mine.slot_id)
-    assert calls
-    assert set(calls) == {"drkit-unlock"}
-    assert len(calls) <= 2
-
-
-def test_a_keyfile_opens_in_line_and_its_errors_are_the_same(store: FakeStore) -> None:
-    keyfile = Credential(keyfile=Secret(generate_keyfile()))
-    master = MasterKey.generate()
-    slot = KeyRing(store, scrypt_n=FAST_N).add(master, keyfile, "ci")
-    with Unlocking(store, keyfile, write_only=False) as unlocking:
-        assert unlocking.result() == (master, slot.slot_id)
-    other = Credential(keyfile=Secret(generate_keyfile()))
-    with Unlocking(store, other, write_only=False) as unlocking, pytest.raises(WrongKey):
-        unlocking.result()
-
-
-@pytest.mark.parametrize(("n", "r", "p"), [(2**10, 8, 1), (2**12, 4, 2), (2**14, 8, 1)])
-@pytest.mark.parametrize("passphrase", ["alpha", "Ünïcödé pässphrase", "e\u0301"])
-def test_slots_written_with_cryptographys_scrypt_open(n: int, r: int, p: int, passphrase: str) -> None:
-    """The key derivation is OpenSSL's scrypt through hashlib (it releases the GIL and needs no
-    import of cryptography): the same bytes as cryptography's Scrypt, which wrote the slots before."""
-    salt = bytes(range(32))
-    kdf = {"name": "scrypt", "n": n, "r": r, "p": p, "salt": ""}
-    ours = keyslots._derive_kek(keyslots.KIND_PASSPHRASE, kdf, salt, pw(passphrase))
-    normalized = unicodedata.normalize("NFC", passphrase).encode()
-    theirs = Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(normalized)
-    assert ours == theirs
-    assert keyslots.KEY_SIZE == KEY_SIZE
