@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from drkit.errors import RepositoryNotFound, WrongKey
+from drkit.repo.format import keyslots
 from drkit.repo.format.keyring import KeyRing
-from drkit.repo.format.keyslots import Credential
+from drkit.repo.format.keyslots import Credential, generate_keyfile
 from drkit.repo.format.masterkey import MasterKey, WriterKey
 from drkit.repo.format.unlocking import Unlocking
 from drkit.repo.repository import Repository
@@ -90,3 +91,25 @@ def test_a_repository_opens_with_the_key_derived_early(store: FakeStore) -> None
     with Unlocking(store, pw("alpha"), write_only=True) as unlocking, pytest.raises(ValueError, match="mode"):
         Repository.open(store, pw("alpha"), unlocking=unlocking)  # started for the write-only open
     assert _unlock_threads() == []
+
+
+def test_a_keyfile_opens_too_and_a_wrong_one_fails_as_in_line(store: FakeStore) -> None:
+    keyfile = Credential(keyfile=Secret(generate_keyfile()))
+    master = MasterKey.generate()
+    slot = KeyRing(store, scrypt_n=FAST_N).add(master, keyfile, "ci")
+    with Unlocking(store, keyfile, write_only=False) as unlocking:
+        assert unlocking.result() == (master, slot.slot_id)
+    other = Credential(keyfile=Secret(generate_keyfile()))
+    with pytest.raises(WrongKey) as in_line:
+        KeyRing(store).open(other)
+    with Unlocking(store, other, write_only=False) as unlocking, pytest.raises(WrongKey) as early:
+        unlocking.result()
+    assert early.value.message == in_line.value.message
+    assert _unlock_threads() == []
+
+
+def test_the_passphrase_key_is_rfc_7914_scrypt() -> None:
+    """RFC 7914's second test vector (its first 32 bytes: a KEK is 32 bytes)."""
+    kdf = {"name": "scrypt", "n": 1024, "r": 8, "p": 16, "salt": ""}
+    kek = keyslots._derive_kek(keyslots.KIND_PASSPHRASE, kdf, b"NaCl", pw("password"))
+    assert kek.hex() == "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
