@@ -37,12 +37,12 @@ from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.gcpause import collector_paused, long_lived_frozen
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
+from drkit.repo.format.splittree import read_tree
 from drkit.repo.format.tree import (
     Entry,
     Node,
     NodeType,
     TreeMap,
-    decode_tree,
     encode_tree,
     tree_map,
 )
@@ -118,7 +118,7 @@ class ParentTrees:
 
     def nodes(self, tree_id: bytes) -> list[Node]:
         """A parent tree's entries, decoded."""
-        return decode_tree(self.read(tree_id), where=tree_id.hex())
+        return read_tree(self.read(tree_id), where=tree_id.hex(), part=self.read)
 
 
 _NO_PARENT = TreeMap({}, canonical=False)

@@ -12,6 +12,13 @@ not every object since the start.
 Entries added with :meth:`add_file` are kept as plain tuples until their directory is encoded
 (a ``Node`` per file costs a few hundred bytes). The trees stored are the same as a whole-tree
 encoding at the end gives: sealing changes when trees are stored, never their bytes.
+
+A directory of more than ``SPLIT_ABOVE`` entries is stored split (:mod:`drkit.repo.format.splittree`)
+when the tree is given ``store_split``. While its files arrive in name order (a list's items in one
+namespace do), each part is stored as soon as it is complete and its entries leave memory (their
+compact form goes to the temporary file, for reopening): a namespace of 200k objects holds one part,
+not 200k entries. An entry out of order brings the stored parts' entries back (correct, as before,
+just not flat).
 """
 
 from __future__ import annotations
@@ -25,18 +32,28 @@ from typing import IO
 
 from drkit.errors import ConfigError
 from drkit.repo.engine.vtree import DIR_MODE, join_path
+from drkit.repo.format.splittree import SPLIT_ABOVE, cut_parts, ends_part
 from drkit.repo.format.tree import Node, NodeType
 
 FileEntry = tuple[int, int, int, tuple[bytes, ...]]
 """A file added by path: (mode, mtime_ns, size, chunk ids)."""
 StoreTree = Callable[[list[Node]], bytes]
+StoreSplit = Callable[[list[tuple[bytes, int]]], bytes]
+"""Stores a split tree's list of parts ((part tree id, entries), in order); returns its id."""
+_Place = tuple[int, int]
+_Spilled = tuple[bytes, int, int, int, tuple[bytes, ...]]  # a file as the spill holds it
 
 
 class _Open:
-    __slots__ = ("children",)
+    __slots__ = ("children", "last", "ordered", "parts", "spilled")
 
     def __init__(self) -> None:
         self.children: dict[bytes, _Open | _Sealed | Node | FileEntry] = {}
+        # a large directory's parts stored already: (tree id, entries, newest mtime), in name order
+        self.parts: list[tuple[bytes, int, int]] = []
+        self.spilled: list[_Place] = []  # where those parts' files lie in the spill
+        self.last = b""  # the name added last
+        self.ordered = True  # every name added so far came after the one before
 
 
 class _Spill:
@@ -47,7 +64,7 @@ class _Spill:
         self._file: IO[bytes] | None = None
         self._end = 0
 
-    def put(self, data: bytes) -> tuple[int, int]:
+    def put(self, data: bytes) -> _Place:
         if self._file is None:
             self._file = tempfile.TemporaryFile(prefix="drkit-sealed-")  # noqa: SIM115 - closed in close()
         self._file.seek(self._end)
@@ -56,7 +73,7 @@ class _Spill:
         self._end += len(data)
         return place
 
-    def get(self, place: tuple[int, int]) -> bytes:
+    def get(self, place: _Place) -> bytes:
         assert self._file is not None
         offset, length = place
         self._file.seek(offset)
@@ -82,12 +99,13 @@ class _Sealed:
         self,
         subtree: bytes,
         mtime_ns: int,
-        files: tuple[int, int] | None,
+        files: list[_Place] | None,
         others: dict[bytes, _Sealed | Node] | None,
     ) -> None:
         self.subtree = subtree
         self.mtime_ns = mtime_ns
-        # where zlib(marshal([(name, mode, mtime_ns, size, ids), ...])) lies in the spill; None when final
+        # where zlib(marshal([(name, mode, mtime_ns, size, ids), ...])) runs lie in the spill; None
+        # when final
         self.files = files
         self.others = others  # sub-directories and whole nodes; None when final
 
@@ -99,11 +117,28 @@ class _Sealed:
         assert self.files is not None
         assert self.others is not None
         d = _Open()
-        # our own bytes, made by _seal in this process: never read from outside
-        for name, mode, mtime_ns, size, ids in marshal.loads(zlib.decompress(spill.get(self.files))):  # noqa: S302
-            d.children[name] = (mode, mtime_ns, size, ids)
+        d.ordered = False  # not streamed again: stored as a whole when sealed
+        for place in self.files:
+            _unspill(spill, place, d.children)
         d.children.update(self.others)
         return d
+
+
+def _note(d: _Open, name: bytes) -> None:
+    """``name`` is being added to ``d``: whether names still come in order."""
+    if d.ordered and name <= d.last and (d.children or d.parts):
+        d.ordered = False
+    d.last = name
+
+
+def _unspill(spill: _Spill, place: _Place, into: dict[bytes, _Open | _Sealed | Node | FileEntry]) -> None:
+    # our own bytes, made by _seal or _flush in this process: never read from outside
+    for name, mode, mtime_ns, size, ids in marshal.loads(zlib.decompress(spill.get(place))):  # noqa: S302
+        into[name] = (mode, mtime_ns, size, ids)
+
+
+def _spill_files(spill: _Spill, files: list[_Spilled]) -> _Place:
+    return spill.put(zlib.compress(marshal.dumps(files), 1))
 
 
 def _file_node(name: bytes, entry: FileEntry) -> Node:
@@ -115,9 +150,12 @@ class SealingTree:
     """Entries by path; thread-safe; :meth:`seal` stores a finished directory early, :meth:`encode`
     stores the rest and returns the root."""
 
-    def __init__(self, default_mtime_ns: int, store_tree: StoreTree) -> None:
+    def __init__(
+        self, default_mtime_ns: int, store_tree: StoreTree, store_split: StoreSplit | None = None
+    ) -> None:
         self.default_mtime_ns = default_mtime_ns
         self._store_tree = store_tree
+        self._store_split = store_split  # None: nothing is split
         self._root = _Open()
         self._spill = _Spill()
         self._lock = threading.Lock()
@@ -126,6 +164,8 @@ class SealingTree:
         self.dirs = 0
         self.sealed = 0
         self.reopened = 0
+        self.parts = 0  # parts of split trees stored
+        self.unsplit = 0  # directories whose stored parts came back (an entry out of order)
 
     # -- adding ------------------------------------------------------------------------------------
 
@@ -148,7 +188,12 @@ class SealingTree:
         with self._lock:
             parent = self._parent(parts, create=True)
             assert parent is not None
-            parent.children[parts[-1]] = value
+            name = parts[-1]
+            _note(parent, name)
+            children = parent.children
+            children[name] = value
+            if len(children) > SPLIT_ABOVE and parent.ordered and self._store_split is not None:
+                self._flush(parent)
 
     def _parent(self, parts: tuple[bytes, ...], *, create: bool) -> _Open | None:
         where = parts[:-1]
@@ -161,6 +206,8 @@ class SealingTree:
                 return None  # the rest is free
             d = found
             self._last = (where, d)
+        if d.parts and parts[-1] <= d.last:
+            self._unsplit(d)  # it may repeat a stored entry, or belong inside a stored part
         if parts[-1] in d.children:
             raise ConfigError(f"{join_path(parts)!r} was already added to this snapshot", field="path")
         return d
@@ -172,6 +219,9 @@ class SealingTree:
             if child is None:
                 if not create:
                     return None  # the rest is free
+                if d.parts and name <= d.last:
+                    self._unsplit(d)
+                _note(d, name)
                 child = _Open()
                 d.children[name] = child
                 self.dirs += 1
@@ -244,6 +294,43 @@ class SealingTree:
         with self._lock:
             self._spill.close()
 
+    def _flush(self, d: _Open) -> None:
+        """Store the complete parts of the large directory ``d`` whose entries came in name order, and
+        let them go (kept in the spill only); the entries after the last complete part stay."""
+        items = list(d.children.items())
+        if not all(type(v) is tuple for _n, v in items):
+            d.ordered = False  # sub-directories or whole nodes: stored with the rest at the end
+            return
+        store_split = self._store_split
+        assert store_split is not None
+        start = 0
+        count = 0
+        for k, (name, _v) in enumerate(items):
+            count += 1
+            if ends_part(name, count):
+                self._store_part(d, items[start : k + 1])  # type: ignore[arg-type]
+                start, count = k + 1, 0
+        if start:
+            d.children = dict(items[start:])
+
+    def _store_part(self, d: _Open, run: list[tuple[bytes, FileEntry]]) -> None:
+        nodes = [_file_node(name, e) for name, e in run]
+        tree_id = self._store_tree(nodes)
+        d.parts.append((tree_id, len(nodes), max(n.mtime_ns for n in nodes)))
+        d.spilled.append(_spill_files(self._spill, [(name, *e) for name, e in run]))
+        self.parts += 1
+
+    def _unsplit(self, d: _Open) -> None:
+        """Bring a directory's stored parts back into memory (an entry came out of order)."""
+        back: dict[bytes, _Open | _Sealed | Node | FileEntry] = {}
+        for place in d.spilled:
+            _unspill(self._spill, place, back)
+        back.update(d.children)
+        d.children = back
+        d.parts, d.spilled = [], []
+        d.ordered = False
+        self.unsplit += 1
+
     def _seal(self, d: _Open, *, keep: bool) -> _Sealed:
         nodes: list[Node] = []
         files: list[tuple[bytes, int, int, int, tuple[bytes, ...]]] = []
@@ -264,9 +351,28 @@ class SealingTree:
                 if keep:
                     files.append((name, *child))
         mtime = max((n.mtime_ns for n in nodes), default=self.default_mtime_ns)
-        subtree = self._store_tree(nodes)
+        if d.parts or (len(nodes) > SPLIT_ABOVE and self._store_split is not None):
+            subtree, mtime = self._store_split_tree(d, nodes, mtime)
+        else:
+            subtree = self._store_tree(nodes)
         del nodes
         self.sealed += 1
         if not keep:
             return _Sealed(subtree, mtime, None, None)
-        return _Sealed(subtree, mtime, self._spill.put(zlib.compress(marshal.dumps(files), 1)), others)
+        return _Sealed(subtree, mtime, [*d.spilled, _spill_files(self._spill, files)], others)
+
+    def _store_split_tree(self, d: _Open, nodes: list[Node], mtime: int) -> tuple[bytes, int]:
+        """A large directory stored as parts: those stored already, then ``nodes`` (after them in name
+        order when there are any) cut the same way. Returns (split tree id, newest mtime)."""
+        assert self._store_split is not None
+        nodes.sort(key=_node_name)  # in name order already when parts were stored
+        parts = [(tree_id, count) for tree_id, count, _m in d.parts]
+        mtime = max([mtime, *(m for _i, _c, m in d.parts)]) if nodes else max(m for _i, _c, m in d.parts)
+        for run in cut_parts(nodes, _node_name):
+            parts.append((self._store_tree(run), len(run)))
+            self.parts += 1
+        return self._store_split(parts), mtime
+
+
+def _node_name(n: Node) -> bytes:
+    return n.name

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 import time
@@ -54,7 +55,8 @@ from drkit.repo.format.blobs import BlobType, open_blob
 from drkit.repo.format.layout import pack_key
 from drkit.repo.format.model import RestoreStats, RootMeta, Snapshot
 from drkit.repo.format.pack import pack_sealer
-from drkit.repo.format.tree import Node, NodeType, decode_tree
+from drkit.repo.format.splittree import read_tree
+from drkit.repo.format.tree import Node, NodeType
 
 
 class RestoreError(VerificationFailed):
@@ -146,7 +148,7 @@ class TreeRestore:
             raw = self.packs.blob(BlobType.TREE, tree_id)
         except VerificationFailed as e:
             raise VerificationFailed(f"{e.message}; affects snapshot {self.snapshot.id}") from None
-        return decode_tree(raw, where=where)
+        return read_tree(raw, where=where, part=functools.partial(self.packs.blob, BlobType.TREE))
 
     def _start(self, subpath: str) -> tuple[list[Node], Node | None, Node | None]:
         """The nodes to restore for ``subpath``: a directory's entries and its metadata, or one entry."""

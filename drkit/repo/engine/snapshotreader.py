@@ -9,6 +9,7 @@ holds at most a couple of packs in memory whatever the file's size.
 from __future__ import annotations
 
 import builtins
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ from drkit.repo.engine.restore import TreeRestore
 from drkit.repo.engine.vtree import NoSuchPath, join_path, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.model import RestoreStats, Snapshot
-from drkit.repo.format.tree import Node, NodeType, decode_tree
+from drkit.repo.format.splittree import read_tree
+from drkit.repo.format.tree import Node, NodeType
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -139,7 +141,11 @@ class SnapshotReader:
                 raw = self._trees.blob(BlobType.TREE, tree_id)
             except VerificationFailed as e:
                 raise VerificationFailed(f"{e.message}; affects snapshot {self.snapshot.id}") from None
-            nodes = decode_tree(raw, where=f"{tree_id.hex()} (snapshot {self.snapshot.short_id})")
+            nodes = read_tree(
+                raw,
+                where=f"{tree_id.hex()} (snapshot {self.snapshot.short_id})",
+                part=functools.partial(self._trees.blob, BlobType.TREE),
+            )
             if len(self._cache) > 4096:
                 self._cache.clear()
             self._cache[tree_id] = nodes

@@ -53,6 +53,7 @@ from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.format.piececut import cut_pieces
+from drkit.repo.format.splittree import encode_split
 from drkit.repo.format.tree import Node, NodeType, encode_tree
 
 MAX_META_BYTES: Final = 1024 * 1024
@@ -109,7 +110,7 @@ class SnapshotWriter:
         if meta is not None:
             self.set_meta(meta)
         now_ns = int(target.now().timestamp()) * 1_000_000_000
-        self._tree = SealingTree(now_ns, self._store_tree)
+        self._tree = SealingTree(now_ns, self._store_tree, self._store_split)
         self._mtimes: dict[datetime, int] = {}
         self._split = PathSplitter()  # API objects come directory by directory
         self._parent = self._find_parent()
@@ -388,7 +389,13 @@ class SnapshotWriter:
             self.progress.advance(size)
 
     def _store_tree(self, nodes: list[Node]) -> bytes:
-        tree_id = self._writer.add(BlobType.TREE, encode_tree(nodes))
+        return self._store_plain_tree(encode_tree(nodes))
+
+    def _store_split(self, parts: list[tuple[bytes, int]]) -> bytes:
+        return self._store_plain_tree(encode_split(parts))
+
+    def _store_plain_tree(self, plain: bytes) -> bytes:
+        tree_id = self._writer.add(BlobType.TREE, plain)
         with self._ref_lock:
             self._referenced.add((BlobType.TREE, tree_id))
         return tree_id

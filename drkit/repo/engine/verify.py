@@ -19,6 +19,7 @@ the verified reads saw. A unit test can hand it any object with these members.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import random
 from collections import defaultdict
@@ -46,7 +47,8 @@ from drkit.repo.format.model import Problem, ProblemKind, Snapshot, VerifyReport
 from drkit.repo.format.objects import TamperEvent, TransitEvent
 from drkit.repo.format.pack import read_header
 from drkit.repo.format.sealing import MASTER_SEALER, session_key
-from drkit.repo.format.tree import NodeType, decode_tree
+from drkit.repo.format.splittree import is_split, read_split, read_tree
+from drkit.repo.format.tree import NodeType
 from drkit.storage.base import ObjectInfo, Store
 from drkit.storage.errors import ObjectNotFound
 
@@ -318,8 +320,22 @@ class Verifier:
                 [snap.id],
             )
             return 0, 0
+        parts: list[tuple[bytes, int]] = []
         try:
-            nodes = decode_tree(packs.blob(BlobType.TREE, tree_id), where=tree_id.hex())
+            raw = packs.blob(BlobType.TREE, tree_id)
+            if is_split(raw):  # a large directory in parts: each is a tree of the snapshot too
+                parts = read_split(raw, where=tree_id.hex())
+                for k, (part_id, _count) in enumerate(parts):
+                    if packs.locate((BlobType.TREE, part_id)) is None:
+                        self._problem(
+                            ProblemKind.MISSING,
+                            f"tree {part_id.hex()}",
+                            f"part {k + 1} of split tree {tree_id.hex()} is in no index "
+                            "(or its pack is missing)",
+                            [snap.id],
+                        )
+                        return 0, 0
+            nodes = read_tree(raw, where=tree_id.hex(), part=functools.partial(packs.blob, BlobType.TREE))
         except VerificationFailed as e:
             self._problem(
                 ProblemKind.CORRUPT,
@@ -336,7 +352,7 @@ class Verifier:
             for c in n.content:
                 blobs_checked += 1
                 self._check_chunk(packs, c, snap, existing, referenced_packs)
-        return 1, blobs_checked
+        return 1 + len(parts), blobs_checked
 
     def _check_chunk(
         self,

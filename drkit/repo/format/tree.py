@@ -408,6 +408,8 @@ def decode_tree(data: bytes, *, where: str) -> list[Node]:
 
 
 def _v1_nodes(data: bytes, where: str, *, check_names: bool) -> list[Node]:
+    if data[:4] == b"DRS\x01":
+        raise VerificationFailed(f"tree {where} is a split tree (splittree.read_tree reads it)")
     if data[:3] == MAGIC[:3]:
         raise VerificationFailed(f"tree {where} has unknown version {data[3:4].hex() or None}")
     try:
