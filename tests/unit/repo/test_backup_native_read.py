@@ -17,6 +17,7 @@ from drkit.repo.engine import backup
 from drkit.repo.engine.backup import TreeBackup, WalkResult, _read_all
 from drkit.repo.engine.fsmeta import Xattrs
 from drkit.repo.format.blobs import BlobType
+from drkit.repo.format.tree import decode_tree
 from tests.unit.repo.repohelpers import SMALL_CHUNKS
 
 
@@ -158,7 +159,7 @@ def test_problems_are_worded_and_ordered_as_the_walk_meets_them(
 
 
 def _nodes(writer: Writer, tree: bytes) -> list[backup.Node]:
-    return backup.decode_tree(writer.blobs[(BlobType.TREE, tree)], where="t")
+    return decode_tree(writer.blobs[(BlobType.TREE, tree)], where="t")
 
 
 def _read_files_py(paths: list[bytes], sizes: list[int]) -> list[bytes | tuple[int, int]]:
