@@ -1,12 +1,13 @@
-"""Repeated first backups of the source tree (or the small-files tree) into a fresh repository each round.
+"""Repeated first backups of the source, small-files or mixed tree, into a fresh repository each round.
 
     python -m bench.first [--rounds 3] [--tools drkit,kopia] [--drkit-ref main --drkit-ref HEAD]
-                          [--dataset source|small]
+                          [--dataset source|small|mixed]
 
 ``python -m bench`` measures a first backup once per run, beside the incremental and the restore of
 the same dataset (the restore of 62k files takes minutes). This measures only the first backup of the
 source tree (``dataset.ensure_source``; ``--dataset small``: the 200,000 small files of
-``dataset.ensure_small``), cheaply and many times: each round every tool starts from an
+``dataset.ensure_small``; ``--dataset mixed``: the large, medium and duplicate files of
+``dataset.ensure_mixed``), cheaply and many times: each round every tool starts from an
 empty repository (prepare + init, untimed) and backs the tree up (timed), the tools taking turns going
 first (round *i* rotates the order by *i*). Medians with the ratio to kopia, CPU time and each tool's
 own peak RSS, as ``bench.incremental`` reports them.
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default="drkit,kopia")
     parser.add_argument("--drkit-ref", action="append", default=[], help="a drkit commit (repeatable)")
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--dataset", choices=("source", "small"), default="source")
+    parser.add_argument("--dataset", choices=("source", "small", "mixed"), default="source")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
@@ -61,6 +62,8 @@ def _run(root: Path, args: argparse.Namespace) -> int:
     tools = make_tools(root, [t.strip() for t in args.tools.split(",") if t.strip()], args.drkit_ref)
     if args.dataset == "small":
         files = dataset.ensure_small(source, args.scale)
+    elif args.dataset == "mixed":
+        files = len(dataset.ensure_mixed(source, args.scale))
     else:
         files = dataset.ensure_source(source, args.scale)
     meta: dict[str, object] = {
