@@ -39,10 +39,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from drkit.errors import ConfigError, DrkitError
-from drkit.repo.engine.backup import INLINE_BELOW, ParentTrees, TreeBackup
 from drkit.repo.engine.opentree import SealingTree
 from drkit.repo.engine.progress import Progress
 from drkit.repo.engine.references import ReferencedBlobs
@@ -56,9 +55,16 @@ from drkit.repo.format.piececut import cut_pieces
 from drkit.repo.format.splittree import encode_split
 from drkit.repo.format.tree import Node, NodeType, encode_tree
 
+if TYPE_CHECKING:  # the file-tree engine (~15 ms to import): loaded by add_directory only, so that an
+    # etcd snapshot or API objects written as virtual files do not pay for it
+    from drkit.repo.engine.backup import ParentTrees
+
 MAX_META_BYTES: Final = 1024 * 1024
 """The meta document travels in every manifest (read by every listing): large data belongs in files."""
 FILE_MODE: Final = 0o600
+INLINE_BELOW: Final = 256 * 1024
+"""Chunks smaller than this are sealed on the caller's thread, larger ones in the sealing pool (the
+file-tree engine's threshold for its batches, ``backup.INLINE_BELOW``, is the same size)."""
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -219,6 +225,8 @@ class SnapshotWriter:
         if not source.is_dir():
             raise ConfigError(f"{source} is not a directory", field="source")
         self._tree.reserve(parts)
+        from drkit.repo.engine.backup import TreeBackup
+
         walker = TreeBackup(
             self._writer, self._target.chunker_params, workers=self._workers, progress=self.progress
         )

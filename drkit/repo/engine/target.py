@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from drkit.repo.engine.backup import ParentTrees
 from drkit.repo.engine.references import Referenced
 from drkit.repo.format.blobwriter import BlobWriter, WriterSettings
 from drkit.repo.format.chunker import ChunkerParams
 from drkit.repo.format.model import Snapshot
+
+if TYPE_CHECKING:  # the file-tree engine: imported by those who walk directories, not by a stream
+    from drkit.repo.engine.backup import ParentTrees
 
 
 class SnapshotTarget(Protocol):
