@@ -1,6 +1,6 @@
 """A verified snapshot download: the bytes as they stream, and the facts proven once it has ended.
 
-:class:`SnapshotStream` is an iterator of ``bytes``: the database as etcd sends it, then -- only
+:class:`SnapshotStream` is an iterator of bytes-like pieces: the database as etcd sends it, then -- only
 once the SHA-256 checksum has matched, the HTTP stream has ended cleanly and the revision bracket
 has been checked -- the 32-byte checksum trailer itself. Concatenated, the chunks are exactly the
 file ``etcdctl snapshot save`` would write and ``etcdutl snapshot restore`` accepts. If anything is
@@ -31,7 +31,7 @@ from typing import Any
 from drkit.errors import EtcdError
 from drkit.etcd.config import EtcdEndpoint
 from drkit.etcd.errors import SnapshotRaced
-from drkit.etcd.snapshotstream import SHA256_SIZE, SnapshotStreamParser, StreamDigest
+from drkit.etcd.snapshotstream import SHA256_SIZE, Piece, SnapshotStreamParser, StreamDigest
 from drkit.etcd.status import Status
 
 
@@ -106,7 +106,7 @@ class SnapshotResult:
         }
 
 
-class SnapshotStream(Iterator[bytes]):
+class SnapshotStream(Iterator[Piece]):
     """Iterate to download; the last chunk (the trailer) comes only after everything verified.
 
     ``close()`` (or leaving a ``with`` block) abandons the download and closes the connection.
@@ -130,7 +130,7 @@ class SnapshotStream(Iterator[bytes]):
         self._after = after
         kwargs = {} if max_message is None else {"max_message": max_message}
         self._parser = parser or SnapshotStreamParser(f"etcd {endpoint} snapshot", **kwargs)
-        self._pending: list[bytes] = []
+        self._pending: list[Piece] = []
         self._result: SnapshotResult | None = None
         self._done = False
 
@@ -153,7 +153,7 @@ class SnapshotStream(Iterator[bytes]):
     def __iter__(self) -> SnapshotStream:
         return self
 
-    def __next__(self) -> bytes:
+    def __next__(self) -> Piece:
         while not self._pending:
             if self._done:
                 raise StopIteration

@@ -39,7 +39,7 @@ class FileCheck:
     sha256: str
 
 
-def write(chunks: Iterable[bytes], path: Path) -> int:
+def write(chunks: Iterable[bytes | memoryview], path: Path) -> int:
     """Write ``chunks`` (e.g. a :class:`~drkit.etcd.snapshot.SnapshotStream`) to ``path``, atomically:
     into ``path.partial`` first, renamed only once the iterator ended without raising. Returns bytes."""
     partial = path.with_name(path.name + ".partial")

@@ -28,6 +28,9 @@ from typing import Any, NoReturn
 from drkit.etcd.errors import EtcdRequestFailed, SnapshotCorrupt
 
 SHA256_SIZE = 32
+Piece = bytes | memoryview
+"""Database bytes as a parser hands them on: the gateway's decoded base64 (``bytes``), or a read-only
+view of a gRPC message (no copy; :mod:`drkit.etcd.grpcsnapshot`)."""
 DEFAULT_MAX_MESSAGE = 4 << 20
 """A 32 KiB blob is ~44 KiB of JSON; anything near this bound is not etcd talking."""
 
@@ -78,10 +81,10 @@ class SnapshotStreamParser:
         """The database size announced by the first message (None before it)."""
         return self._total
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[Piece]:
         if self._failed:
             raise SnapshotCorrupt(f"{self._source}: snapshot stream fed after a failure")
-        chunks: list[bytes] = []
+        chunks: list[Piece] = []
         self._buf += data
         start = 0
         try:
@@ -132,7 +135,7 @@ class SnapshotStreamParser:
 
     # -- one message ------------------------------------------------------------------------
 
-    def _message(self, line: bytes) -> bytes | None:
+    def _message(self, line: bytes) -> Piece | None:
         """Account for one JSON message; return its database bytes (None for the checksum)."""
         self._messages += 1
         try:
@@ -160,7 +163,7 @@ class SnapshotStreamParser:
         version = result.get("version")
         return self._accept(blob, remaining, version if isinstance(version, str) else None)
 
-    def _accept(self, blob: bytes, remaining: int, version: str | None) -> bytes | None:
+    def _accept(self, blob: Piece, remaining: int, version: str | None) -> Piece | None:
         """One decoded message (whatever the wire form): its database bytes, None for the checksum."""
         if version:
             self._version = version
@@ -180,7 +183,7 @@ class SnapshotStreamParser:
         self._hash.update(blob)
         return blob
 
-    def _take_checksum(self, blob: bytes, remaining: int) -> None:
+    def _take_checksum(self, blob: Piece, remaining: int) -> None:
         if remaining != 0 or len(blob) != SHA256_SIZE:
             self._fail(
                 f"snapshot stream: expected the {SHA256_SIZE}-byte SHA-256 after {self._received} database"
@@ -192,7 +195,7 @@ class SnapshotStreamParser:
                 f"snapshot SHA-256 mismatch: etcd sent {blob.hex()}, the {self._received} bytes received hash"
                 f" to {digest.hex()}"
             )
-        self._checksum = blob
+        self._checksum = bytes(blob)
 
     def _fail(self, why: str) -> NoReturn:
         self._failed = True

@@ -177,13 +177,15 @@ class SnapshotWriter:
     def add_stream(
         self,
         path: str,
-        chunks: Iterable[bytes],
+        chunks: Iterable[bytes | memoryview],
         *,
         mode: int = FILE_MODE,
         mtime: datetime | None = None,
         max_level: int | None = None,
     ) -> int:
         """Store the bytes ``chunks`` yields as the file ``path``; returns its size.
+
+        Each piece is copied as it comes (a view's memory may be reused once the next is asked for).
 
         The stream is cut with FastCDC as it arrives; memory stays bounded whatever its length. If
         ``chunks`` raises, the error propagates and the writer is poisoned: it will not commit.

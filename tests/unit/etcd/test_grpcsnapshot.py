@@ -53,11 +53,30 @@ def test_decodes_every_field_and_skips_the_header() -> None:
     )
 
 
+def test_the_blob_is_a_read_only_view_of_the_message_not_a_copy() -> None:
+    message = response(b"\x00db bytes" * 4000, 5)
+    blob, remaining, version = decode_snapshot_response(message)
+    assert isinstance(blob, memoryview)
+    assert blob.readonly
+    assert blob.obj is message
+    assert (bytes(blob), remaining, version) == (b"\x00db bytes" * 4000, 5, "3.6.0")
+
+
+def test_keys_and_lengths_of_several_bytes_decode_like_one_byte_ones() -> None:
+    # a field number >= 16 has a two-byte key; a length >= 128 a multi-byte one
+    unknown = _field(17, b"newer etcd" * 30)
+    message = unknown + _varint(2 << 3) + _varint(1 << 40) + _field(3, b"y" * 300) + _field(4, b"3.7.0")
+    assert decode_snapshot_response(message) == (b"y" * 300, 1 << 40, "3.7.0")
+
+
 @pytest.mark.parametrize(
     ("data", "why"),
     [
         (_field(3, b"abc")[:-1], "field 3 runs past the end"),
         (b"\x10\xff", "truncated varint"),
+        (b"\x1a", "truncated varint"),  # a length that never comes
+        (b"\x1a\x80", "truncated varint"),
+        (b"\x88", "truncated varint"),  # a key of two bytes, cut after the first
         (b"\x1b", "field 3 has wire type 3"),  # groups: not in SnapshotResponse
         (b"\x29" + bytes(3), "truncated message"),  # fixed64 cut short
     ],
