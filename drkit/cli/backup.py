@@ -458,7 +458,6 @@ def capture_settings(
     volume_parallel: int = 4,
 ) -> CaptureSettings:
     """The options of ``backup run`` (see ``CAPTURE_FLAGS``) as the request model a schedule fills too."""
-    from drkit.capture.claims import VolumeSelection
     from drkit.config.capture import (
         CaptureSettings,
         EtcdSettings,
@@ -467,10 +466,15 @@ def capture_settings(
         VolumeSettings,
     )
     from drkit.config.durations import parse_duration
-    from drkit.etcd import endpoints_from
+    from drkit.etcd.config import endpoints_from  # not the client's modules: they load during scrypt
 
-    if not VolumeSelection.parse(volumes).enabled and (volume_path_map or volume_snapshot_class):
-        raise click.UsageError("--volume-path-map/--volume-snapshot-class need --volumes all or a selector")
+    if volume_path_map or volume_snapshot_class:
+        from drkit.capture.claims import VolumeSelection  # with the hooks and movers (~15 ms)
+
+        if not VolumeSelection.parse(volumes).enabled:
+            raise click.UsageError(
+                "--volume-path-map/--volume-snapshot-class need --volumes all or a selector"
+            )
     etcd: EtcdSettings | None = None
     if etcd_endpoints:
         etcd = EtcdSettings(

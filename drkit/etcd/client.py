@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from drkit.errors import ConfigError, EtcdError, VerificationFailed
@@ -199,9 +199,3 @@ class EtcdClient:
         messages = grpcsnapshot.stream(ep, self.tls, self._transport.read_timeout)
         parser = grpcsnapshot.GrpcSnapshotParser(f"etcd {ep} snapshot")
         return SnapshotStream(ep, before, hash_before, messages, after, parser=parser)
-
-
-def endpoints_from(text: str | Sequence[str]) -> list[str]:
-    """``--etcd-endpoints a,b`` or a list: the endpoint strings, blanks dropped."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    return [i.strip() for i in items if i.strip()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -118,3 +119,9 @@ class EtcdTLS:
                 f"etcd TLS files (CA {self.ca_file}, cert {self.cert_file}, key {self.key_file}): {exc}"
             ) from exc
         return ctx
+
+
+def endpoints_from(text: str | Sequence[str]) -> list[str]:
+    """``--etcd-endpoints a,b`` or a list: the endpoint strings, blanks dropped."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return [i.strip() for i in items if i.strip()]

@@ -193,3 +193,52 @@ def test_an_etcd_backup_asks_etcd_before_it_imports_the_capture_and_repository_m
     loaded = set(at_etcd.read_text().split())
     assert "drkit.repo.format.unlocking" in loaded  # the key derivation started first
     assert {*LOADED_WHILE_DERIVING, "drkit.capture.cluster", "drkit.capture.request"} & loaded == set()
+
+
+# parsed before the key derivation starts, but loaded only after it: the etcd client's modules (the
+# gateway's http.client, the snapshot stream) and the volume claims (with hooks and movers)
+LOADED_AFTER_DERIVING_STARTS = {
+    "drkit.etcd.client",
+    "drkit.etcd.transport",
+    "drkit.etcd.snapshot",
+    "http.client",
+    "drkit.capture.claims",
+    "drkit.capture.hooks",
+    "drkit.capture.movers",
+}
+
+
+def test_an_etcd_backup_starts_deriving_the_key_before_it_imports_the_etcd_client(tmp_path: Path) -> None:
+    """On the etcd path the key derivation (scrypt, ~0.2 s) is on the way to the stream's first byte:
+    every import before it delays the stream; those after it run while scrypt does."""
+    password = tmp_path / "pw"
+    password.write_text("a passphrase for the start-up import test\n")
+    repo = ["--repo", str(tmp_path / "repo"), "--password-file", str(password)]
+    _drkit("repo", "init", *repo, modules=tmp_path / "init.txt")
+    at_unlock = tmp_path / "at-unlock.txt"
+
+    etcd = ["--etcd-endpoints", "http://127.0.0.1:1", "--no-resources"]
+    out = subprocess.run(
+        [sys.executable, "-c", _AT_UNLOCK, str(at_unlock), "--timeout", "2", "backup", "run", *repo, *etcd],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert out.returncode == ExitCode.ETCD, out.stderr  # nothing listens there: the etcd client was made
+    loaded = set(at_unlock.read_text().split())
+    assert {"drkit.repo.format.keyslots", "drkit.etcd.config"} <= loaded  # the endpoints were parsed
+    assert LOADED_AFTER_DERIVING_STARTS & loaded == set()
+
+
+def test_a_volume_path_map_without_volumes_is_still_refused() -> None:
+    from click.testing import CliRunner
+
+    from drkit.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli, ["backup", "run", "--repo", "/nonexistent", "--volume-path-map", "a=b", "--no-resources"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--volume-path-map/--volume-snapshot-class need --volumes all or a selector" in result.output
