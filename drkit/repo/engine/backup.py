@@ -30,7 +30,7 @@ from typing import Protocol
 from drkit.errors import DrkitError
 from drkit.native import load as load_native
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, Splice, scanner
-from drkit.repo.engine.fsmeta import Xattrs, group_name, looks_sparse, read_xattrs, user_name
+from drkit.repo.engine.fsmeta import Stat, Xattrs, group_name, looks_sparse, read_xattrs, user_name
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
@@ -136,7 +136,7 @@ class _PendingFile:
         size: int,
         *,
         name: bytes,
-        st: os.stat_result,
+        st: Stat,
         xattrs: Xattrs,
         sparse: bool,
         counted: bool = True,
@@ -235,6 +235,12 @@ class TreeBackup:
         self._add_many: Callable[[BlobType, list[bytes]], list[bytes]] = getattr(
             writer, "add_many", None
         ) or (lambda t, raws: [writer.add(t, raw) for raw in raws])
+        lister = load_native("_walk") if native else None
+        # None: each directory listed and each entry lstat'ed in Python; else a directory at a time
+        # in C without the GIL (``_walk.listdir``)
+        self._listdir: Callable[[bytes, bool], int | tuple[list[bytes], list[Stat | int]]] | None = (
+            None if lister is None else lister.listdir
+        )
         reader = load_native("_read") if native else None
         # None: small files are read on the walk (pure Python); else by the sealing threads, in C
         self._read_files: Callable[[list[bytes], list[int]], list[bytes | tuple[int, int]]] | None = (
@@ -382,7 +388,7 @@ class TreeBackup:
         except DrkitError:
             return _NO_PARENT  # an unreadable parent tree only costs speed: the files are read again
 
-    def _same_meta(self, e: Entry, st: os.stat_result, xattrs: Xattrs | None) -> bool:
+    def _same_meta(self, e: Entry, st: Stat, xattrs: Xattrs | None) -> bool:
         """Whether a stored entry holds exactly the type-independent fields this walk would write
         (``xattrs`` None: the entry's own are taken as they are)."""
         uid, gid = st.st_uid, st.st_gid
@@ -396,7 +402,7 @@ class TreeBackup:
             and (xattrs is None or e.xattrs == xattrs)
         )
 
-    def _reuse_file(self, e: Entry, st: os.stat_result, sparse: bool) -> bool:
+    def _reuse_file(self, e: Entry, st: Stat, sparse: bool) -> bool:
         """Whether the parent's entry can stand for this file as it is: unchanged since the parent
         backup in every field this walk writes (so the entry encodes to the same bytes).
 
@@ -433,7 +439,7 @@ class TreeBackup:
         referenced.update(keys)
         return True
 
-    def _unchanged(self, old: Entry | None, st: os.stat_result) -> tuple[bytes, ...] | None:
+    def _unchanged(self, old: Entry | None, st: Stat) -> tuple[bytes, ...] | None:
         """The parent's chunk ids for a file that cannot have changed since the parent backup."""
         p = self._parent
         if (
@@ -482,21 +488,16 @@ class TreeBackup:
                 return done
         parent = self._parent_entries(parent_tree, plain)
         old_entries = parent.entries
-        try:
-            with os.scandir(path) as it:
-                names = sorted(e.name for e in it)
-        except OSError as e:
-            self._skip(rel, f"cannot list directory: {e.strerror}")
-            names = []
+        names, stats = self._list(path, rel)
         nodes: list[Entry] = []
         pending: list[_PendingFile] = []
         dirs: list[_LateDir] = []
         taken = 0  # entries that are the parent's own, unchanged
         prefix = path if path.endswith(b"/") else path + b"/"
         get = old_entries.get
-        for name in names:
+        for at, name in enumerate(names):
             old = get(name)
-            entry = self._entry(prefix, rel, name, old)
+            entry = self._entry(prefix, rel, name, old, None if stats is None else stats[at])
             if entry is None:
                 continue
             kind = type(entry)
@@ -529,6 +530,22 @@ class TreeBackup:
         self._late.append(late)
         self._drain()
         return late
+
+    def _list(self, path: bytes, rel: bytes) -> tuple[list[bytes], list[Stat | int] | None]:
+        """A directory's names, sorted, and with the compiled lister each one's ``lstat`` (or its
+        errno); none when it cannot be listed (the problem is noted)."""
+        if self._listdir is not None:
+            listed = self._listdir(path, self.xattrs)
+            if type(listed) is int:
+                self._skip(rel, f"cannot list directory: {os.strerror(listed)}")
+                return [], None
+            return listed  # type: ignore[return-value]
+        try:
+            with os.scandir(path) as it:
+                return sorted(e.name for e in it), None
+        except OSError as e:
+            self._skip(rel, f"cannot list directory: {e.strerror}")
+            return [], None
 
     def _parent_scan(
         self, path: bytes, rel: bytes, tree_id: bytes | None
@@ -706,9 +723,10 @@ class TreeBackup:
         referenced.add((BlobType.TREE, tree_id))
         return tree_id
 
-    def _xattrs(self, full: bytes, rel: bytes) -> Xattrs:
-        """An entry's extended attributes (none when not asked for); a problem reading them is noted."""
-        if not self.xattrs:
+    def _xattrs(self, full: bytes, rel: bytes, bare: bool = False) -> Xattrs:
+        """An entry's extended attributes (none when not asked for, or ``bare``: the compiled lister
+        found it has none); a problem reading them is noted."""
+        if bare or not self.xattrs:
             return ()
         xattrs, problem = read_xattrs(full)
         if problem is not None:
@@ -716,34 +734,44 @@ class TreeBackup:
         return xattrs
 
     def _entry(
-        self, prefix: bytes, rel: bytes, name: bytes, old: Entry | None
+        self, prefix: bytes, rel: bytes, name: bytes, old: Entry | None, listed: Stat | int | None = None
     ) -> Entry | _PendingFile | _LateDir | None:
         """One directory entry (``prefix``: its directory's path ending in a separator; ``old``: the
-        parent's stored entry of that name): a finished entry (the parent's own when nothing changed),
-        a file whose chunks are in flight, or nothing."""
+        parent's stored entry of that name; ``listed``: its ``lstat`` by the compiled lister, or the
+        errno of it): a finished entry (the parent's own when nothing changed), a file whose chunks
+        are in flight, or nothing."""
         full = prefix + name  # os.path.join, spelled out: two per entry showed in profiles
         child_rel = rel + b"/" + name if rel else name
-        try:
-            st = os.lstat(full)
-        except OSError as e:
-            self._skip(child_rel, f"cannot stat: {e.strerror}")
+        st: Stat
+        if listed is None:
+            try:
+                st = os.lstat(full)
+            except OSError as e:
+                self._skip(child_rel, f"cannot stat: {e.strerror}")
+                return None
+            bare = False
+        elif type(listed) is int:
+            self._skip(child_rel, f"cannot stat: {os.strerror(listed)}")
             return None
+        else:
+            st = listed  # type: ignore[assignment]
+            bare = st.bare  # type: ignore[attr-defined]
         mode = st.st_mode
         if stat.S_ISREG(mode):
-            return self._regular(full, child_rel, name, st, old)
+            return self._regular(full, child_rel, name, st, old, bare=bare)
         if stat.S_ISDIR(mode):
-            return self._directory(full, child_rel, name, st, old)
+            return self._directory(full, child_rel, name, st, old, bare=bare)
         if stat.S_ISLNK(mode):
-            return self._link(full, child_rel, name, st, old)
+            return self._link(full, child_rel, name, st, old, bare=bare)
         self._skip(child_rel, f"special file skipped ({_kind(mode)})")
         return None
 
     def _directory(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+        self, full: bytes, rel: bytes, name: bytes, st: Stat, old: Entry | None, *, bare: bool = False
     ) -> Entry | _LateDir:
         """A directory's entry after its subtree: the parent's own when nothing in it changed."""
         assert self._result is not None
-        xattrs = self._xattrs(full, rel)
+        xattrs = self._xattrs(full, rel, bare)
         old_sub = old.ids if old is not None and old.type is _DIR else None
         subtree = self._dir(full, rel, old_sub)
         self._result.dirs += 1
@@ -759,7 +787,7 @@ class TreeBackup:
         return _LateDir(entry, subtree)  # type: ignore[arg-type]
 
     def _regular(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+        self, full: bytes, rel: bytes, name: bytes, st: Stat, old: Entry | None, *, bare: bool = False
     ) -> _PendingFile | Entry | None:
         res = self._result
         assert res is not None
@@ -774,7 +802,7 @@ class TreeBackup:
                 res.sparse_files += 1
             self._reused_bytes += st.st_size  # reported once per directory (a lock per call)
             return old
-        xattrs = self._xattrs(full, rel)
+        xattrs = self._xattrs(full, rel, bare)
         if linked:
             first = self._inodes.get((st.st_dev, st.st_ino))
             if first is not None:
@@ -802,7 +830,7 @@ class TreeBackup:
         return pf
 
     def _link(
-        self, full: bytes, rel: bytes, name: bytes, st: os.stat_result, old: Entry | None
+        self, full: bytes, rel: bytes, name: bytes, st: Stat, old: Entry | None, *, bare: bool = False
     ) -> Entry | None:
         assert self._result is not None
         try:
@@ -814,13 +842,13 @@ class TreeBackup:
         uid, gid = st.st_uid, st.st_gid
         entry = Entry(
             name, _SYMLINK, stat.S_IMODE(st.st_mode), uid, gid, st.st_mtime_ns, 0, b"", target,
-            user_name(uid), group_name(gid), self._xattrs(full, rel), 0, 0, 0, False,
+            user_name(uid), group_name(gid), self._xattrs(full, rel, bare), 0, 0, 0, False,
         )  # fmt: skip
         if entry == old:
             return old
         return entry
 
-    def _file(self, full: bytes, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
+    def _file(self, full: bytes, rel: bytes, st: Stat) -> tuple[list[_Chunk], int] | None:
         """Read a file's content: its chunks (in flight or done) and its size; None if it cannot be.
 
         A small file (one chunk, one link) goes to a sealing thread unread when the compiled reader is

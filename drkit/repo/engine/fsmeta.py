@@ -14,10 +14,37 @@ import os
 import pwd
 import stat
 from functools import lru_cache
+from typing import Protocol
 
 _NO_XATTRS = frozenset({errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENODATA, errno.EPERM, errno.EACCES})
 
 Xattrs = tuple[tuple[str, bytes], ...]
+
+
+class Stat(Protocol):
+    """The ``lstat`` fields a backup walk reads: ``os.stat_result`` has them, and so has what the
+    compiled lister (``drkit.native._walk``) gives for an entry."""
+
+    @property
+    def st_mode(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_nlink(self) -> int: ...
+    @property
+    def st_uid(self) -> int: ...
+    @property
+    def st_gid(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_blocks(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_ctime_ns(self) -> int: ...
 
 
 @lru_cache(maxsize=4096)
@@ -100,7 +127,7 @@ def write_xattrs(target: bytes | int, attrs: Xattrs) -> list[str]:
     return problems
 
 
-def looks_sparse(st: os.stat_result) -> bool:
+def looks_sparse(st: Stat) -> bool:
     """Whether a regular file occupies fewer blocks than its size needs (it has holes)."""
     blocks = getattr(st, "st_blocks", None)
     return stat.S_ISREG(st.st_mode) and blocks is not None and blocks * 512 < st.st_size
