@@ -806,6 +806,7 @@ def test_a_local_volume_with_an_unreadable_directory_fails(
         return real_scandir(path)
 
     monkeypatch.setattr(walker.os, "scandir", scandir)
+    monkeypatch.setenv("DRKIT_NO_NATIVE", "1")  # the walk lists in Python: the compiled lister has no scandir
     options = VolumeOptions(VolumeSelection.parse("all"), path_rules=(PathRule.parse(f"pv-1={source}"),))
     with repo.new_snapshot(kind="cluster") as snap:
         capture = capture_volumes(snap, Selected([VolumeInfo("shop", "data", "pv-1")], {}), options, run="r1")
