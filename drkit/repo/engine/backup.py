@@ -34,6 +34,7 @@ from drkit.repo.engine.fsmeta import Stat, Xattrs, group_name, looks_sparse, rea
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
+from drkit.repo.format.filecut import FileCutter
 from drkit.repo.format.gcpause import collector_paused, long_lived_frozen
 from drkit.repo.format.index import BlobKey
 from drkit.repo.format.model import RootMeta
@@ -186,7 +187,9 @@ class BlobSink(Protocol):
         """The blobs stored already (a parent's unchanged entries are reused only if theirs are)."""
         ...
 
-    def add(self, blob_type: BlobType, data: bytes) -> bytes: ...
+    def add(self, blob_type: BlobType, data: bytes | memoryview) -> bytes:
+        """Store ``data`` (a view is valid only during the call: what is kept is copied)."""
+        ...
 
 
 class TreeBackup:
@@ -215,6 +218,7 @@ class TreeBackup:
         self.native = native
         self.params = params
         self.chunker = Chunker(params)
+        self._cutter = FileCutter(self.chunker.cdc)  # large files: chunks viewed in its windows
         self.workers = max(1, workers)
         self.progress = progress
         self.xattrs = xattrs
@@ -283,8 +287,11 @@ class TreeBackup:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _submit(self, raw: bytes) -> _Chunk:
+    def _submit(self, raw: bytes | memoryview) -> _Chunk:
+        """Hand a chunk to the sealing threads. A view (of ``FileCutter``'s window) must be of a
+        chunk of at least ``INLINE_BELOW`` bytes: a batch would keep its window for longer."""
         if len(raw) < INLINE_BELOW:
+            assert type(raw) is bytes
             batch = self._batch
             slot = _Slot(batch, len(batch.raws))
             batch.raws.append(raw)
@@ -885,11 +892,13 @@ class TreeBackup:
         size = 0
         try:
             with os.fdopen(fd, "rb", buffering=0) as f:
-                for p in self.chunker.chunks(f):
-                    chunks.append(self._submit(p))
-                    size += len(p)
+                for p in self._cutter.cut(f, st.st_size):
+                    n = len(p)
+                    # a large chunk is sealed from the window; a small one (a file's last) copied out
+                    chunks.append(self._submit(p if n >= INLINE_BELOW else p.tobytes()))
+                    size += n
                     if self.progress is not None:
-                        self.progress.advance(len(p))
+                        self.progress.advance(n)
         except OSError as e:
             for c in chunks:
                 c.cancel()
