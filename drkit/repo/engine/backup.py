@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Final, Protocol
 
 from drkit.errors import DrkitError
 from drkit.native import load as load_native
@@ -59,6 +59,8 @@ hand-off per batch instead of one per chunk (a hand-off per small chunk cost mor
 
 LATE_DIRS = 512
 """Directories whose trees wait for chunk ids still being sealed; beyond this the walk waits."""
+_FAR: Final = -2
+"""``_PendingFile.size`` of a file read and cut on the reading thread (``_FarFile``)."""
 
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NOATIME", 0)
 
@@ -218,7 +220,12 @@ class TreeBackup:
         self.native = native
         self.params = params
         self.chunker = Chunker(params)
-        self._cutter = FileCutter(self.chunker.cdc)  # large files: chunks viewed in its windows
+        self._cutter = FileCutter(self.chunker.cdc)  # files above min_size: chunks viewed in place
+        # Files of a cutter window or more are read and cut on a thread of their own, one after the
+        # other in walk order, while the walk goes on (``_far``); made for the first such file.
+        self._reader: ThreadPoolExecutor | None = None
+        self._far_cutter = FileCutter(self.chunker.cdc)
+        self._stopping = False
         self.workers = max(1, workers)
         self.progress = progress
         self.xattrs = xattrs
@@ -278,6 +285,9 @@ class TreeBackup:
                 tree = top if type(top) is bytes else top.id  # type: ignore[union-attr]
                 assert tree is not None
         finally:
+            self._stopping = True  # a file still being cut stops at its next chunk
+            if self._reader is not None:
+                self._reader.shutdown(wait=True, cancel_futures=True)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._inodes.clear()
         self._result.tree = tree
@@ -299,6 +309,11 @@ class TreeBackup:
             if batch.size >= BATCH_BYTES or len(batch.raws) + len(batch.paths) >= BATCH_CHUNKS:
                 self._flush_batch()
             return slot
+        return self._seal_alone(raw)
+
+    def _seal_alone(self, raw: bytes | memoryview) -> Future[bytes]:
+        """A chunk to a sealing thread by itself, once fewer than the window are in flight (thread-safe:
+        the walk and the reading thread both call it)."""
         self._window.acquire()
         try:
             fut = self._pool.submit(self.writer.add, BlobType.DATA, raw)
@@ -704,7 +719,12 @@ class TreeBackup:
         referenced = res.referenced
         files = 0
         for pf in pending:
-            if pf.size < 0:  # read by a sealing thread (``_defer``)
+            if pf.size == _FAR:  # read and cut on the reading thread (``_far``)
+                far = self._far_result(pf.chunks[0])  # type: ignore[arg-type]
+                if far is None:
+                    continue
+                ids, pf.size = far
+            elif pf.size < 0:  # read by a sealing thread (``_defer``)
                 read = self._read_result(pf.chunks[0])  # type: ignore[arg-type]
                 if read is None:
                     continue
@@ -876,18 +896,25 @@ class TreeBackup:
         self._result.read_files += 1
         if self.on_read is not None:
             self.on_read(full)
-        if size <= self.params.min_size:
-            # One chunk, whatever the file holds by now: read on the fd, no file object around it.
-            try:
-                data = _read_all(fd, size)
-            except OSError as e:
-                self._skip(rel, f"read error: {e.strerror}")
-                return None
-            finally:
-                os.close(fd)
-            if self.progress is not None:
-                self.progress.advance(len(data))
-            return ([self._submit(data)] if data else []), len(data)
+        if size > self.params.min_size:
+            return self._chunked(fd, rel, st)
+        # One chunk, whatever the file holds by now: read on the fd, no file object around it.
+        try:
+            data = _read_all(fd, size)
+        except OSError as e:
+            self._skip(rel, f"read error: {e.strerror}")
+            return None
+        finally:
+            os.close(fd)
+        if self.progress is not None:
+            self.progress.advance(len(data))
+        return ([self._submit(data)] if data else []), len(data)
+
+    def _chunked(self, fd: int, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
+        """A file of more than one chunk, open: cut here, or on the reading thread when it is as large
+        as a window of the cutter (one link: a further link takes the first's chunks as they are)."""
+        if st.st_size >= self._far_cutter.size and st.st_nlink == 1:
+            return [self._far(fd, rel, st.st_size)], _FAR
         chunks: list[_Chunk] = []
         size = 0
         try:
@@ -905,6 +932,55 @@ class TreeBackup:
             self._skip(rel, f"read error: {e.strerror}")
             return None
         return chunks, size
+
+    def _far(self, fd: int, rel: bytes, size: int) -> _FarFile:
+        """Hand an open large file to the reading thread (``_cut_far``); the walk goes on."""
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="drkit-read")
+        batch = self._batch
+        # where a read error is reported: here in the walk, before the small files deferred after it
+        where = (len(self._result.skipped), batch.seq, 2 * len(batch.paths))  # type: ignore[union-attr]
+        try:
+            fut = self._reader.submit(self._cut_far, fd, size)
+        except BaseException:
+            os.close(fd)
+            raise
+        fut.add_done_callback(lambda f: _close_if_cancelled(f, fd))  # never started: still open
+        return _FarFile(fut, rel, where)
+
+    def _cut_far(self, fd: int, size: int) -> tuple[list[Future[bytes]], int] | OSError:
+        """On the reading thread: cut a file, its chunks handed to the sealing threads one by one;
+        the chunks and the size read, or the error that stopped the read."""
+        chunks: list[Future[bytes]] = []
+        total = 0
+        progress = self.progress
+        try:
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                for p in self._far_cutter.cut(f, size):
+                    if self._stopping:
+                        raise RuntimeError("the walk stopped")
+                    n = len(p)
+                    chunks.append(self._seal_alone(p if n >= INLINE_BELOW else p.tobytes()))
+                    total += n
+                    if progress is not None:
+                        progress.advance(n)
+        except OSError as e:
+            for c in chunks:
+                c.cancel()
+            return e
+        return chunks, total
+
+    def _far_result(self, far: _FarFile) -> tuple[tuple[bytes, ...], int] | None:
+        """A file cut on the reading thread: its chunk ids and size (waiting for them); None when
+        reading it failed (reported where the walk met the file)."""
+        got = far.future.result()
+        if isinstance(got, OSError):
+            anchor, seq, i = far.where
+            message = f"{os.fsdecode(far.rel) or '.'}: read error: {got.strerror}"
+            self._late_skips.append((anchor, seq, i, message))
+            return None
+        chunks, size = got
+        return tuple([c.result() for c in chunks]), size
 
     def _open(self, full: bytes, rel: bytes) -> int | None:
         """A file opened for reading (without updating its atime when allowed); None if it cannot be."""
@@ -949,7 +1025,8 @@ class TreeBackup:
             if self.on_read is not None:
                 self.on_read(batch.paths[i])
         why = f"{'read error' if stage else 'cannot open'}: {os.strerror(err)}"
-        self._late_skips.append((slot.anchor, batch.seq, i, f"{os.fsdecode(slot.rel) or '.'}: {why}"))
+        # 2 * i + 1: a file handed to the reading thread just before this one reports at 2 * i (``_far``)
+        self._late_skips.append((slot.anchor, batch.seq, 2 * i + 1, f"{os.fsdecode(slot.rel) or '.'}: {why}"))
         return None
 
 
@@ -1047,6 +1124,34 @@ class _ReadSlot:
         return False
 
 
+class _FarFile:
+    """A file being read and cut on the reading thread: done once it is cut and every chunk sealed."""
+
+    __slots__ = ("future", "rel", "where")
+
+    def __init__(
+        self,
+        future: Future[tuple[list[Future[bytes]], int] | OSError],
+        rel: bytes,
+        where: tuple[int, int, int],
+    ) -> None:
+        self.future = future
+        self.rel = rel
+        self.where = where  # (anchor, batch, slot) for ``_late_skips``
+
+    def done(self) -> bool:
+        if not self.future.done():
+            return False
+        got = self.future.result()
+        return isinstance(got, OSError) or all(c.done() for c in got[0])
+
+    def cancel(self) -> bool:
+        return self.future.cancel()
+
+    def result(self) -> bytes:
+        raise TypeError("a file cut on the reading thread has many chunk ids: _store asks _far_result")
+
+
 class _LateTree:
     """A directory whose tree waits for chunk ids (its files') or tree ids (its subdirectories')."""
 
@@ -1129,7 +1234,7 @@ def _spliced(splice: Splice, base: tuple[bytes, bytearray], nodes: list[Entry]) 
 
 
 _done = _Done
-_Chunk = Future[bytes] | _Done | _Slot | _ReadSlot
+_Chunk = Future[bytes] | _Done | _Slot | _ReadSlot | _FarFile
 
 
 def _in_walk_order(skipped: list[str], late: list[tuple[int, int, int, str]]) -> list[str]:
@@ -1143,6 +1248,11 @@ def _in_walk_order(skipped: list[str], late: list[tuple[int, int, int, str]]) ->
         out.append(message)
     out += skipped[at:]
     return out
+
+
+def _close_if_cancelled(future: Future[Any], fd: int) -> None:
+    if future.cancelled():
+        os.close(fd)
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -1,3 +1,4 @@
+# ruff: noqa: PTH102, PTH108, PTH119
 """``FileCutter``: a file cut in place, in reused windows, exactly where ``Chunker.chunks`` cuts it
 (the same data gives the same chunks, blob ids and tree ids as before), and a backup of large files
 through it stores those chunks and restores the files equal."""
@@ -9,11 +10,13 @@ import io
 import os
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from drkit.repo.engine.backup import INLINE_BELOW, TreeBackup
+from drkit.repo.engine.fsmeta import Xattrs
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
 from drkit.repo.format.filecut import FileCutter
@@ -188,3 +191,81 @@ def test_a_file_smaller_than_a_window_is_read_whole_and_takes_no_window() -> Non
     grown = _data(78, 200 * KIB)  # grew past a window since its lstat: on in windows
     assert [bytes(c) for c in cutter.cut(io.BytesIO(grown), 60 * KIB)] == _reference(grown)
     assert len(cutter._spare) >= 1
+
+
+# -- files of a window or more are cut on the reading thread -------------------------------------
+
+SMALL = ChunkerParams(min_size=1024, avg_size=4096, max_size=16384, seed=12345)  # windows of 32 KiB
+
+
+class Meddling(TreeBackup):
+    """Runs ``meddle[name]`` between an entry's ``lstat`` and the read of its content."""
+
+    meddle: dict[bytes, Callable[[bytes], None]]
+
+    def _xattrs(self, full: bytes, rel: bytes) -> Xattrs:
+        xattrs = super()._xattrs(full, rel)
+        action = self.meddle.get(os.path.basename(full))
+        if action is not None:
+            action(full)
+        return xattrs
+
+
+def _becomes_dir(full: bytes) -> None:
+    os.unlink(full)
+    os.mkdir(full)
+
+
+def test_a_large_file_is_cut_on_the_reading_thread_and_its_read_error_reported_in_walk_order(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    big = _data(300, 200 * KIB)
+    (src / "a-big").write_bytes(big)
+    (src / "b-dir").write_bytes(b"b" * (40 * KIB))  # a window or more: read on the reading thread
+    (src / "c-dir").write_bytes(b"c" * 100)  # small: read on a sealing thread
+    (src / "d-gone").write_bytes(b"d" * 100)
+    (src / "e").write_bytes(b"e" * 100)
+    w = Writer()
+    reads: list[bytes] = []
+    walker = Meddling(w, SMALL, workers=2, on_read=reads.append)  # type: ignore[arg-type]
+    walker.meddle = {b"b-dir": _becomes_dir, b"c-dir": _becomes_dir, b"d-gone": os.unlink}
+    threads: list[str] = []
+    real_cut = walker._cut_far
+
+    def cut_far(fd: int, size: int) -> object:
+        threads.append(threading.current_thread().name)
+        return real_cut(fd, size)
+
+    walker._cut_far = cut_far  # type: ignore[assignment,method-assign]
+    result = walker.run(src)
+    assert result.skipped == [
+        "b-dir: read error: Is a directory",
+        "c-dir: read error: Is a directory",
+        "d-gone: cannot open: No such file or directory",
+    ]
+    assert threads
+    assert all(t.startswith("drkit-read") for t in threads)
+    nodes = {n.name: n for n in decode_tree(w.blobs[(BlobType.TREE, result.tree)], where="top")}
+    assert sorted(nodes) == [b"a-big", b"e"]
+    assert nodes[b"a-big"].size == len(big)
+    assert list(nodes[b"a-big"].content) == [hashlib.sha256(c).digest() for c in _reference(big, SMALL)]
+    assert result.bytes == len(big) + 100
+    assert result.read_files == 4  # opened: a-big, b-dir, c-dir, e
+
+
+def test_a_failure_sealing_a_large_file_stops_the_backup_and_the_reading_thread(tmp_path: Path) -> None:
+    class Failing(Writer):
+        def add(self, blob_type: BlobType, raw: bytes | memoryview) -> bytes:
+            if blob_type is BlobType.DATA and len(raw) > 1024:
+                raise OSError(28, "No space left on device")
+            return super().add(blob_type, raw)
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"big{i}").write_bytes(_data(400 + i, 300 * KIB))
+    with pytest.raises(OSError, match="No space left"):
+        TreeBackup(Failing(), SMALL, workers=2).run(src)  # type: ignore[arg-type]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("drkit-read", "drkit-seal"))]
