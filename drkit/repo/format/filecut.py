@@ -29,7 +29,7 @@ from typing import Final, Protocol
 
 from pyfastcdc import FastCDC
 
-_SPARE: Final = 3
+_SPARE: Final = 2
 """Windows kept for reuse at most (a new window's pages cost more than the copy into it)."""
 
 

@@ -19,7 +19,7 @@ from drkit.repo.engine.backup import INLINE_BELOW, TreeBackup
 from drkit.repo.engine.fsmeta import Xattrs
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
-from drkit.repo.format.filecut import FileCutter
+from drkit.repo.format.filecut import _SPARE, FileCutter
 from drkit.repo.format.tree import decode_tree
 
 KIB = 1024
@@ -101,7 +101,7 @@ def test_chunks_still_referenced_keep_their_bytes_while_windows_are_reused() -> 
     del kept, view, chunk
     # every window is free again: the next file reuses them, no new one is made
     windows = {id(w) for w in cutter._spare}
-    assert len(windows) == 3
+    assert len(windows) == _SPARE
     assert sum(len(c) for c in cutter.cut(io.BytesIO(datas[0]))) == len(datas[0])
     assert {id(w) for w in cutter._spare} == windows
 
