@@ -60,15 +60,20 @@ def test_no_records_is_an_empty_list() -> None:
     assert b"".join(encode_records([])) == b"[]"
 
 
-@pytest.mark.parametrize(("count", "run"), [(0, 5), (4, 5), (3000, 7), (3000, 100_000)])
-def test_the_spool_writes_the_same_document_from_sorted_runs(count: int, run: int) -> None:
+@pytest.mark.parametrize(
+    ("count", "run", "max_runs"),
+    [(0, 5, 32), (4, 5, 32), (3000, 7, 32), (3000, 7, 2), (3000, 100, 3), (3000, 100_000, 32)],
+)
+def test_the_spool_writes_the_same_document_from_sorted_runs(count: int, run: int, max_runs: int) -> None:
+    # max_runs: runs merged into one longer run as they accumulate (the final merge stays bounded)
     recs = records(count)
-    spool = RecordSpool(run=run)
+    spool = RecordSpool(run=run, max_runs=max_runs)
     for r in recs:
         spool.add(r)
     assert spool.count == len(recs)
     spilled = spool._file is not None
     assert spilled == (len(recs) >= run)  # more than a run in memory went to the temporary file
+    assert len(spool._runs) < max_runs
     pieces = list(spool.pieces(piece_size=4096))
     assert b"".join(pieces) == whole(recs)
     assert spool._file is None  # closed (and so deleted) once read
