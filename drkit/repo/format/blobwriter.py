@@ -2,7 +2,9 @@
 
 ``add`` is called from many worker threads (hashing, zstd and AES release the GIL). Full packs go
 through a bounded queue to uploader threads; an index object is written after every
-``index_every`` uploaded packs, and always after (never before) the packs it lists. A crash at any
+``index_every`` uploaded packs or once they hold ``index_blobs`` blobs (packs of small blobs: an
+index object, encoded and sealed at once, then stays a few MB), and always after (never before) the
+packs it lists. A crash at any
 point leaves only whole objects behind: packs without an index are unreferenced (prune removes
 them once unlocked); packs with an index are known to the next backup, which reuses them.
 """
@@ -40,6 +42,7 @@ class WriterSettings:
     uploaders: int = 2
     queued_packs: int = 2
     index_every: int = 8
+    index_blobs: int = 65_536  # an index object is written once its packs hold this many blobs
     pack_size: int | None = None  # None: the repository config's pack size
     use_parent: bool = True  # skip reading files unchanged since the parent snapshot
 
@@ -123,6 +126,7 @@ class BlobWriter:
             maxsize=max(1, settings.queued_packs)
         )
         self._batch: list[PackRecord] = []
+        self._batch_blobs = 0
         self._batch_lock = threading.Lock()
         self._error: BaseException | None = None
         self._closed = False
@@ -236,9 +240,12 @@ class BlobWriter:
             self.stored_bytes += size
             self.new_packs.append(record)
             self._batch.append(record)
+            self._batch_blobs += len(entries)
             batch = None
-            if len(self._batch) >= self.settings.index_every:
+            settings = self.settings
+            if len(self._batch) >= settings.index_every or self._batch_blobs >= settings.index_blobs:
                 batch, self._batch = self._batch, []
+                self._batch_blobs = 0
         if batch:
             self._write_index(batch)
 
@@ -270,6 +277,7 @@ class BlobWriter:
         self._raise_if_failed()
         with self._batch_lock:
             batch, self._batch = self._batch, []
+            self._batch_blobs = 0
         if batch:
             self._write_index(batch)
 
@@ -281,6 +289,7 @@ class BlobWriter:
         self._stop_threads()
         with self._batch_lock:
             batch, self._batch = self._batch, []
+            self._batch_blobs = 0
         if batch and self._error is None:
             with contextlib.suppress(Exception):  # best effort: the original error matters more
                 self._write_index(batch)
