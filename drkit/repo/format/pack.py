@@ -28,6 +28,10 @@ HEADER_AAD: Final = b"drkit-pack-header"
 BLOBS_START: Final = len(PACK_MAGIC) + SEALER_ID_SIZE
 _ENTRY: Final = struct.Struct("<B32sQII")
 _LEN: Final = struct.Struct("<I")
+SMALL_BLOB: Final = 4096
+"""Sealed blobs below this are copied into runs of up to ``SMALL_RUN`` bytes instead of kept as one
+object each: a pack of 100k small blobs is then ~16 buffers, not 100k objects left to the allocator."""
+SMALL_RUN: Final = 1 << 20
 
 
 class PackBuilder:
@@ -40,6 +44,7 @@ class PackBuilder:
         # growing bytearray copied them on append, again when it grew, and again into bytes)
         self._parts: list[bytes | bytearray] = [PACK_MAGIC + sealer_id]
         self._size = BLOBS_START
+        self._run: bytearray | None = None  # the last part, small blobs copied in; None: none open
         self._entries = PackEntriesBuilder()  # 49 bytes a blob, no object per blob
 
     def __len__(self) -> int:
@@ -55,10 +60,21 @@ class PackBuilder:
         return self._size
 
     def add(self, blob_type: BlobType, blob_id: bytes, sealed: bytes | bytearray, raw_length: int) -> None:
-        """Append a sealed blob (kept by reference until :meth:`finish`: not to be mutated)."""
-        self._entries.append(blob_type, blob_id, self._size, len(sealed), raw_length)
-        self._parts.append(sealed)
-        self._size += len(sealed)
+        """Append a sealed blob (a large one kept by reference until :meth:`finish`: not to be
+        mutated; a small one copied into the current run)."""
+        n = len(sealed)
+        self._entries.append(blob_type, blob_id, self._size, n, raw_length)
+        self._size += n
+        if n < SMALL_BLOB:
+            run = self._run
+            if run is not None and len(run) + n <= SMALL_RUN:
+                run += sealed
+            else:
+                self._run = run = bytearray(sealed)
+                self._parts.append(run)
+        else:
+            self._parts.append(sealed)
+            self._run = None
 
     def finish(self, keys: WriteKeys) -> bytes:
         """The pack's bytes. The builder lets go of the sealed blobs: call once (``entries`` stays)."""
@@ -76,6 +92,7 @@ class PackBuilder:
         )
         sealed = keys.seal(header, HEADER_AAD)
         parts, self._parts = self._parts, []  # the caller's from now on
+        self._run = None
         parts += (sealed, _LEN.pack(len(sealed)))
         return parts
 
