@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from drkit.errors import ConfigError
+
+if TYPE_CHECKING:  # loaded by context(): `backup run` parses its endpoints before the key derivation
+    import ssl
 
 KUBEADM_PKI_DIR = Path("/etc/kubernetes/pki/etcd")
 """Where kubeadm keeps etcd's certificates on a control-plane node."""
@@ -109,6 +112,8 @@ class EtcdTLS:
 
     def context(self) -> ssl.SSLContext:
         """An ``SSLContext`` for the client side (verifies the server; presents the client cert)."""
+        import ssl
+
         self.check()
         try:
             ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)

@@ -196,12 +196,13 @@ def test_an_etcd_backup_asks_etcd_before_it_imports_the_capture_and_repository_m
 
 
 # parsed before the key derivation starts, but loaded only after it: the etcd client's modules (the
-# gateway's http.client, the snapshot stream) and the volume claims (with hooks and movers)
+# gateway's http.client and ssl, the snapshot stream) and the volume claims (with hooks and movers)
 LOADED_AFTER_DERIVING_STARTS = {
     "drkit.etcd.client",
     "drkit.etcd.transport",
     "drkit.etcd.snapshot",
     "http.client",
+    "ssl",
     "drkit.capture.claims",
     "drkit.capture.hooks",
     "drkit.capture.movers",
