@@ -910,7 +910,7 @@ class TreeBackup:
             self.progress.advance(len(data))
         return ([self._submit(data)] if data else []), len(data)
 
-    def _chunked(self, fd: int, rel: bytes, st: os.stat_result) -> tuple[list[_Chunk], int] | None:
+    def _chunked(self, fd: int, rel: bytes, st: Stat) -> tuple[list[_Chunk], int] | None:
         """A file of more than one chunk, open: cut here, or on the reading thread when it is as large
         as a window of the cutter (one link: a further link takes the first's chunks as they are)."""
         if st.st_size >= self._far_cutter.size and st.st_nlink == 1:

@@ -203,8 +203,8 @@ class Meddling(TreeBackup):
 
     meddle: dict[bytes, Callable[[bytes], None]]
 
-    def _xattrs(self, full: bytes, rel: bytes) -> Xattrs:
-        xattrs = super()._xattrs(full, rel)
+    def _xattrs(self, full: bytes, rel: bytes, bare: bool = False) -> Xattrs:
+        xattrs = super()._xattrs(full, rel, bare)
         action = self.meddle.get(os.path.basename(full))
         if action is not None:
             action(full)
