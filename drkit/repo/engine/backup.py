@@ -1155,7 +1155,7 @@ class _FarFile:
 class _LateTree:
     """A directory whose tree waits for chunk ids (its files') or tree ids (its subdirectories')."""
 
-    __slots__ = ("base", "dirs", "id", "nodes", "pending")
+    __slots__ = ("base", "checked", "dirs", "id", "nodes", "pending")
 
     def __init__(
         self,
@@ -1169,10 +1169,25 @@ class _LateTree:
         self.dirs = dirs
         self.base = base  # ``_store``'s
         self.id: bytes | None = None
+        self.checked = 0  # ``pending[:checked]`` are known done (a chunk once done stays done)
 
     def ready(self) -> bool:
-        """Whether every id it needs is known (subdirectories are stored first: only files count)."""
-        return all(c.done() for pf in self.pending for c in pf.chunks)
+        """Whether every id it needs is known (subdirectories are stored first: only files count).
+
+        The walk asks the oldest waiting directory once per directory it lists: each time from the
+        first file not found done before, not from the start (a directory of thousands of files was
+        rescanned at every ask)."""
+        pending = self.pending
+        at = self.checked
+        n = len(pending)
+        while at < n:
+            for c in pending[at].chunks:
+                if not c.done():
+                    self.checked = at
+                    return False
+            at += 1
+        self.checked = at
+        return True
 
 
 class _LateDir:
