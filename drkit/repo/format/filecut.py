@@ -14,7 +14,7 @@ the front of the next window. A window is not written again while a chunk of it 
 views keep it from changing size: how :func:`_reusable` tells); after that it is reused, also for
 the next file. A file smaller than a window is read whole into ``bytes`` of its own and cut there
 instead: one window per medium-sized file would stay pinned by that file's chunk in flight, and the
-windows made for them cost fresh pages (tried: 70,000 more page faults and +50 MiB peak RSS on the
+windows made for them cost fresh pages (tried: ~60,000 more page faults and ~50 MiB more peak RSS on the
 mixed tree).
 
 The cut points are those of ``Chunker.chunks`` on the same bytes (:mod:`piececut` gives the
