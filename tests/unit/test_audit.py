@@ -28,7 +28,7 @@ from drkit.secret import Secret
 from drkit.storage.base import LockMode
 from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, new_repo, open_repo
 
-T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+T0 = datetime(2036, 11, 26, 6, 0, tzinfo=UTC)
 WHO = Actor("alice", "laptop", "system:serviceaccount:drkit:drkit-backup")
 WRITER = Credential(passphrase=Secret("writer passphrase of the audit test"))
 
@@ -44,7 +44,7 @@ def test_append_then_list_round_trips_in_time_order() -> None:
     repo = new_repo(store)
     second = audit.append(repo, record("prune", minutes=5, deleted=3))
     first = audit.append(repo, record("backup", snapshot="ab" * 32))
-    assert first.key.startswith("audit/20261126T060000.000000Z-")
+    assert first.key.startswith("audit/20361126T060000.000000Z-")
     assert second.key > first.key
 
     log = audit.list_records(open_repo(store))
@@ -96,7 +96,7 @@ def test_a_record_copied_under_another_name_is_refused() -> None:
     store = SafeStore()
     repo = new_repo(store)
     old = audit.append(repo, record(result="ok"))
-    planted = "audit/20261201T000000.000000Z-0000000000000000"
+    planted = "audit/20361201T000000.000000Z-0000000000000000"
     store.put(planted, store.get(old.key))
     log = audit.list_records(open_repo(store))
     assert [r.key for r in log.records] == [old.key]
@@ -134,7 +134,7 @@ def test_a_record_sealed_with_the_right_keys_but_signed_by_another_is_refused() 
     store = SafeStore()
     repo = new_repo(store)
     good = audit.append(repo, record(minutes=1))
-    forged = replace(record(result="ok", minutes=2), key="audit/20261126T060200.000000Z-00000000000000ff")
+    forged = replace(record(result="ok", minutes=2), key="audit/20361126T060200.000000Z-00000000000000ff")
     keys = cast(WriteKeys, _SignedByAnother(repo.write_keys()))
     data = audit.encode_record(keys, forged)
     store.put(forged.key, data)
@@ -213,7 +213,7 @@ def _signed(repo: Repository, body: bytes, *, sig: bytes | None = None) -> bytes
     return struct.pack("<I", len(body)) + body + (repo.write_keys().sign(body) if sig is None else sig)
 
 
-KEY = "audit/20261126T060000.000000Z-00000000000000aa"
+KEY = "audit/20361126T060000.000000Z-00000000000000aa"
 
 
 def _doc(**changes: object) -> bytes:
@@ -242,7 +242,7 @@ def test_a_record_built_by_the_documented_layout_opens() -> None:
             "was written as audit/1970",
         ),
         (lambda r: _signed(r, json.dumps({"version": 1, "key": KEY}).encode()), "is malformed: 'time'"),
-        (lambda r: _signed(r, _doc(time="2026-11-26T06:00:00")), "is malformed: naive time"),
+        (lambda r: _signed(r, _doc(time="2036-11-26T06:00:00")), "is malformed: naive time"),
         (lambda r: _signed(r, _doc(), sig=b"\x00" * 64), "has an invalid signature"),
     ],
 )
@@ -283,16 +283,16 @@ def test_append_names_the_record_by_its_utc_time_and_16_hex_digits(monkeypatch: 
     try:
         store = SafeStore()
         repo = new_repo(store)
-        at = datetime(2026, 11, 26, 8, 30, tzinfo=timezone(timedelta(hours=2)))
+        at = datetime(2036, 11, 26, 8, 30, tzinfo=timezone(timedelta(hours=2)))
         stored = audit.append(
             repo, AuditRecord.now("restore", "restore run", "partial", actor=WHO, time=at, detail={})
         )
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
-    assert re.fullmatch(r"audit/20261126T063000\.000000Z-[0-9a-f]{16}", stored.key), stored.key
+    assert re.fullmatch(r"audit/20361126T063000\.000000Z-[0-9a-f]{16}", stored.key), stored.key
     assert stored.time.utcoffset() == timedelta(0)
-    assert stored.to_json()["time"] == "2026-11-26T06:30:00+00:00"
+    assert stored.to_json()["time"] == "2036-11-26T06:30:00+00:00"
     got = audit.list_records(open_repo(store)).records[0]
     assert (got.command, got.result, got.time) == ("restore run", "partial", at)
     assert got.time.utcoffset() == timedelta(0)

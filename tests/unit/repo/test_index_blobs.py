@@ -31,8 +31,10 @@ def test_an_index_object_is_written_once_its_packs_hold_index_blobs_blobs() -> N
     packs, indexes, _r = _write(index_blobs=65_536)
     assert packs >= 5
     assert indexes == 1  # index_every=100: one index object of every pack, at commit
-    packs, indexes, repo = _write(index_blobs=20)  # each pack holds more than 20 blobs
-    assert indexes == packs
+    packs, indexes, repo = _write(index_blobs=20)
+    # every data pack but the last holds more than 20 blobs and gets an index object of its own; the
+    # commit's packs (the trees, the last partial data pack) may hold fewer and share the last one
+    assert packs - 1 <= indexes <= packs
     # every blob is found through those index objects
     snap = repo.snapshots()[-1]
     reader = Repository.open(repo.store, CRED).snapshot_reader(snap.id)
