@@ -60,6 +60,10 @@ FAR_LISTED = 50
 """Objects locked far beyond drkit's retention named one by one (the first in the summary line); any
 more are counted in a last line, so a mass extension does not bury the rest of the report."""
 
+VERSION_READS = 3
+"""Reads of a newer pack version failing its hash before it is called an overwrite (a byte flipped
+in transit, by a store that sends no checksum, is not one)."""
+
 
 class VerifyStore(Protocol):
     """The store as verify reads it: listings, metadata, versions; it never writes."""
@@ -407,18 +411,20 @@ class Verifier:
         newest = versions[0]
         if newest.version_id == record.version_id:
             return
-        try:
-            data = self.store.get(key, version_id=newest.version_id)
-        except ObjectNotFound:
-            return
-        if object_name(data) != pack_id:
-            self._problem(
-                ProblemKind.TAMPERED,
-                key,
-                f"newer version {newest.version_id} fails its hash (overwritten by someone); "
-                f"reads use the recorded version {record.version_id}",
-                self._affected(pack_id),
-            )
+        for _ in range(VERSION_READS):
+            try:
+                data = self.store.get(key, version_id=newest.version_id)
+            except ObjectNotFound:
+                return
+            if object_name(data) == pack_id:
+                return
+        self._problem(
+            ProblemKind.TAMPERED,
+            key,
+            f"newer version {newest.version_id} fails its hash (overwritten by someone); "
+            f"reads use the recorded version {record.version_id}",
+            self._affected(pack_id),
+        )
 
     def _read_data(self, pack_ids: list[str], percent: float) -> int:
         if percent <= 0 or not pack_ids:

@@ -8,7 +8,15 @@ order), locked like the manifest. Its body is canonical JSON::
 
     {"format": "drkit-catalog", "version": 1, "snapshot": "<id>", "time": "<RFC 3339>",
      "retain_until": "<RFC 3339>" | null,
-     "previous": {"snapshot": "<id>", "key": "catalog/...", "retain_until": ...} | null}
+     "previous": {"snapshot": "<id>", "key": "catalog/...", "retain_until": ...} | null,
+     "sum": "<SHA-256 hex of the canonical JSON of the other fields>"}
+
+``sum`` is a check against damage in transit, not a seal (entries are plain, anyone who can write
+them can recompute it): a store that sends no checksum header lets a byte flipped on the way back
+through, and a flipped digit in ``previous`` once read as a snapshot deleted beneath its lock. A read
+whose body fails the sum is read again (``READS`` in all) before the entry is believed damaged.
+Entries written before the sum existed have none: a problem found in one is reported only when a
+second read says the same.
 
 ``previous`` is the newest catalog entry when it was written, so entries form a chain: deleting a
 manifest *and* its entry still leaves the next entry naming it. ``verify`` reports (``missing``):
@@ -25,6 +33,7 @@ and read them. Writing one is best effort: a snapshot whose entry could not be s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -40,6 +49,7 @@ CATALOG_PREFIX: Final = "catalog/"
 FORMAT: Final = "drkit-catalog"
 VERSION: Final = 1
 MAX_ENTRY_BYTES: Final = 4096
+READS: Final = 3  # reads of an entry failing its sum before it is believed damaged
 
 
 @dataclass(frozen=True)
@@ -78,12 +88,21 @@ def _iso(when: datetime | None) -> str | None:
     return None if when is None else when.astimezone(UTC).isoformat()
 
 
-def read_entry(store: Store, key: str) -> dict[str, Any] | None:
-    """The body of an entry, ``None`` when it is gone or no valid entry."""
-    try:
-        data = store.get(key)
-    except ObjectNotFound:
-        return None
+def _canonical(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _sum(body: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical({k: v for k, v in body.items() if k != "sum"})).hexdigest()
+
+
+def encode_entry(body: dict[str, Any]) -> bytes:
+    """The stored bytes of an entry: canonical JSON with its ``sum``."""
+    return _canonical({**body, "sum": _sum(body)}) + b"\n"
+
+
+def _parse(data: bytes) -> dict[str, Any] | None:
+    """The body, ``None`` when it is no entry or fails its sum (damaged, in transit or stored)."""
     if len(data) > MAX_ENTRY_BYTES:
         return None
     try:
@@ -92,7 +111,25 @@ def read_entry(store: Store, key: str) -> dict[str, Any] | None:
         return None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         return None
+    given = body.get("sum")
+    if given is not None and given != _sum(body):
+        return None
     return body
+
+
+def read_entry(store: Store, key: str) -> dict[str, Any] | None:
+    """The body of an entry, ``None`` when it is gone or no valid entry. A body that does not parse
+    or fails its sum is read again, ``READS`` times in all: a byte flipped in transit is not a
+    damaged entry."""
+    for _ in range(READS):
+        try:
+            data = store.get(key)
+        except ObjectNotFound:
+            return None
+        body = _parse(data)
+        if body is not None:
+            return body
+    return None
 
 
 def write_entry(store: Store, sid: str, when: datetime, retention: Retention | None) -> str:
@@ -112,9 +149,7 @@ def write_entry(store: Store, sid: str, when: datetime, retention: Retention | N
         "retain_until": _iso(retention.until) if retention is not None else None,
         "previous": previous,
     }
-    store.put(
-        key, (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode(), retention=retention
-    )
+    store.put(key, encode_entry(body), retention=retention)
     return key
 
 
@@ -131,6 +166,16 @@ def check(store: Store, manifests: set[str], now: datetime) -> list[Problem]:
     cataloged = {n.snapshot for n in entries}
     for name in entries:
         body = read_entry(store, name.key)
+        if body is None and _present(store, name.key):
+            problems.append(
+                Problem(
+                    ProblemKind.CORRUPT,
+                    name.key,
+                    f"the catalog entry is damaged (no valid entry in {READS} reads): "
+                    "the chain is not checked through it",
+                    (name.snapshot,),
+                )
+            )
         if name.snapshot not in manifests:
             when = body.get("time") if body else None
             problems.append(
@@ -150,8 +195,8 @@ def check(store: Store, manifests: set[str], now: datetime) -> list[Problem]:
         if not isinstance(psid, str) or psid in manifests or psid in cataloged:
             continue
         until = previous.get("retain_until")
-        locked_until = _parse(until) if isinstance(until, str) else None
-        if locked_until is not None and locked_until > now:
+        locked_until = _parse_time(until) if isinstance(until, str) else None
+        if locked_until is not None and locked_until > now and _confirmed(store, name.key, body):
             problems.append(
                 Problem(
                     ProblemKind.MISSING,
@@ -164,7 +209,23 @@ def check(store: Store, manifests: set[str], now: datetime) -> list[Problem]:
     return problems
 
 
-def _parse(text: str) -> datetime | None:
+def _present(store: Store, key: str) -> bool:
+    try:
+        store.head(key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+def _confirmed(store: Store, key: str, body: dict[str, Any] | None) -> bool:
+    """An entry's body seen again: one with a sum was checked; one without is read a second time
+    and must say the same (a digit flipped in transit would otherwise report a deleted snapshot)."""
+    if body is None or "sum" in body:
+        return body is not None
+    return read_entry(store, key) == body
+
+
+def _parse_time(text: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -7,6 +7,8 @@ with itself and found nothing wrong.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,11 +16,11 @@ import pytest
 
 from drkit.errors import ExitCode
 from drkit.repo.engine.retention import Policy
-from drkit.repo.format.catalog import CATALOG_PREFIX, list_entries, read_entry
+from drkit.repo.format.catalog import CATALOG_PREFIX, READS, encode_entry, list_entries, read_entry
 from drkit.repo.format.layout import SNAPSHOTS_PREFIX, snapshot_key
 from drkit.repo.format.model import ProblemKind
 from drkit.storage.local import LocalStore
-from tests.unit.repo.repohelpers import SafeStore, make_tree, new_repo, open_repo, vanish
+from tests.unit.repo.repohelpers import SafeStore, corrupt, make_tree, new_repo, open_repo, vanish
 from tests.unit.restore.test_cli_plan import drkit
 
 
@@ -107,3 +109,81 @@ def test_verify_exits_13_naming_the_deleted_snapshot(
     assert run.code == ExitCode.VERIFICATION_FAILED
     assert f"missing: snapshots/{sid}: the manifest is gone" in run.out
     assert LocalStore(repo_dir).exists(next(e.key for e in list_entries(LocalStore(repo_dir))))
+
+
+class _FlipInTransit(SafeStore):
+    """Flips the middle byte of the first ``flips`` reads of each catalog entry, as a store that sends
+    no checksum header lets a byte flipped on the way back through (tests/infra/faultproxy.py
+    ``flip-bare``). In the middle of a chained entry lies a digit of ``previous``'s snapshot id."""
+
+    def __init__(self, flips: int = 1) -> None:
+        super().__init__()
+        self.flips = flips
+        self.flipped: dict[str, int] = {}
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        data = super().get(key, version_id=version_id)
+        if not key.startswith(CATALOG_PREFIX) or self.flipped.get(key, 0) >= self.flips:
+            return data
+        self.flipped[key] = self.flipped.get(key, 0) + 1
+        damaged = bytearray(data)
+        damaged[len(damaged) // 2] ^= 0x01
+        return bytes(damaged)
+
+
+def test_a_digit_flipped_in_transit_is_not_a_snapshot_deleted_beneath_the_lock(tmp_path: Path) -> None:
+    # Seen in CI (stop 26): verify through the fault proxy read a chained entry whose previous
+    # snapshot id had one digit flipped, and reported that snapshot deleted beneath its lock.
+    store = _FlipInTransit(flips=0)
+    ids = _three(tmp_path, store)
+    store.flips = READS - 1
+    report = open_repo(store).verify()
+    assert report.ok, report.problems
+    assert len(store.flipped) == len(ids)  # every entry was read damaged first, then read again
+    assert all(n == READS - 1 for n in store.flipped.values())
+
+
+def test_an_entry_damaged_in_the_store_is_reported_corrupt_by_name(tmp_path: Path) -> None:
+    store = SafeStore()
+    ids = _three(tmp_path, store)
+    entry = next(e.key for e in list_entries(store) if e.snapshot == ids[1])
+    corrupt(store, entry, at=250)  # inside previous's snapshot id
+    assert read_entry(store, entry) is None
+    (problem,) = open_repo(store).verify().problems
+    assert (problem.kind, problem.object, problem.snapshots) == (ProblemKind.CORRUPT, entry, (ids[1],))
+    assert "damaged" in problem.message
+
+
+def _without_sum(store: SafeStore, key: str) -> None:
+    """Rewrite an entry as drkit wrote them before entries carried a sum."""
+    version = store.inner._objects[key][0]
+    body = json.loads(version.data)
+    del body["sum"]
+    version.data = (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def test_entries_written_before_the_sum_are_read_again_before_a_deletion_is_reported(tmp_path: Path) -> None:
+    store = _FlipInTransit(flips=0)
+    ids = _three(tmp_path, store)
+    for e in list_entries(store):
+        _without_sum(store, e.key)
+    assert all("sum" not in (read_entry(store, e.key) or {"sum": 1}) for e in list_entries(store))
+    store.flips = 1
+    assert open_repo(store).verify().ok  # the flipped previous was read again and was not confirmed
+    # and a real deletion is still reported
+    vanish(store, snapshot_key(ids[1]))
+    vanish(store, next(e.key for e in list_entries(store) if e.snapshot == ids[1]))
+    (problem,) = open_repo(store).verify().problems
+    assert (problem.kind, problem.object) == (ProblemKind.MISSING, snapshot_key(ids[1]))
+
+
+def test_an_entry_is_canonical_json_with_the_sum_of_its_other_fields(tmp_path: Path) -> None:
+    store = SafeStore()
+    _three(tmp_path, store)
+    for e in list_entries(store):
+        data = store.get(e.key)
+        body = json.loads(data)
+        rest = {k: v for k, v in body.items() if k != "sum"}
+        canonical = json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()
+        assert body["sum"] == hashlib.sha256(canonical).hexdigest()
+        assert data == encode_entry(rest)

@@ -9,6 +9,7 @@ from typing import cast
 import pytest
 
 from drkit.errors import StorageError, VerificationFailed
+from drkit.repo.engine.verify import VERSION_READS
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.layout import (
@@ -237,3 +238,26 @@ def test_blob_that_does_not_match_its_id_is_found_by_read_data_and_refused_by_re
         reader.restore_path(snap.id, tmp_path / "dst")
     assert snap.id in str(err.value)
     assert bad[0].object in str(err.value)
+
+
+def test_a_newer_identical_pack_version_read_damaged_in_transit_is_not_an_overwrite(
+    backed_up: tuple[SafeStore, Snapshot, Path],
+) -> None:
+    # A put retried after its reply was lost stores the same bytes twice; a byte flipped on the way
+    # back (a store sending no checksum) is read again before "overwritten by someone" is said.
+    store, snap, _src = backed_up
+    pack_id = _data_pack_of(store, snap)
+    newer = store.inner.overwrite(pack_key(pack_id), store.get(pack_key(pack_id)))
+    flips = {"left": VERSION_READS - 1}
+    inner_get = store.get
+
+    def flipping_get(key: str, *, version_id: str | None = None) -> bytes:
+        data = inner_get(key, version_id=version_id)
+        if version_id == newer and flips["left"] > 0:
+            flips["left"] -= 1
+            return data[:10] + bytes([data[10] ^ 1]) + data[11:]
+        return data
+
+    store.get = flipping_get  # type: ignore[method-assign]
+    assert open_repo(store).verify().ok
+    assert flips["left"] == 0  # the damaged reads happened
