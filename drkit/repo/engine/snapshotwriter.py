@@ -50,6 +50,7 @@ from drkit.repo.engine.vtree import DIR_MODE, PathSplitter, split_path
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
+from drkit.repo.format.heapkeep import freed_memory_kept
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.format.piececut import cut_pieces
 from drkit.repo.format.splittree import encode_split
@@ -187,7 +188,8 @@ class SnapshotWriter:
 
         Each piece is copied as it comes (a view's memory may be reused once the next is asked for).
 
-        The stream is cut with FastCDC as it arrives; memory stays bounded whatever its length. If
+        The stream is cut with FastCDC as it arrives; memory stays bounded whatever its length; freed
+        memory stays in the process until the stream ends (:mod:`drkit.repo.format.heapkeep`). If
         ``chunks`` raises, the error propagates and the writer is poisoned: it will not commit.
         ``max_level`` caps the zstd level of its chunks (a cheaper level for a large stream whose
         store time counts, such as an etcd snapshot; the repository's level when that is lower).
@@ -201,12 +203,13 @@ class SnapshotWriter:
         futures: list[Future[bytes]] = []
         total = 0
         try:
-            for piece in cut_pieces(chunker.cdc, chunks):
-                total += len(piece)
-                futures.append(self._submit(piece, max_level=max_level))
-                if self.progress is not None:
-                    self.progress.advance(len(piece))
-            ids = tuple(f.result() for f in futures)
+            with freed_memory_kept():  # the stream's buffers reused, not faulted in afresh
+                for piece in cut_pieces(chunker.cdc, chunks):
+                    total += len(piece)
+                    futures.append(self._submit(piece, max_level=max_level))
+                    if self.progress is not None:
+                        self.progress.advance(len(piece))
+                ids = tuple(f.result() for f in futures)
         except BaseException as e:
             for f in futures:
                 f.cancel()
