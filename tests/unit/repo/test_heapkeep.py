@@ -94,7 +94,8 @@ def test_add_stream_reads_its_stream_inside_and_sets_back_after_a_failure(
     repo = _repo(tmp_path / "repo", "zstd-1")
     with repo.new_snapshot(kind="cluster") as snap:
         assert snap.add_stream("etcd/snapshot.db", source(False)) == 2 * MIB
-    assert seen and set(seen) == {1}
+    assert seen
+    assert set(seen) == {1}
     assert libc.calls == ENTER + LEAVE
     libc.calls.clear()
     with pytest.raises(OSError, match="stream broke"), repo.new_snapshot(kind="cluster") as snap:
