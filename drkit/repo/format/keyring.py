@@ -46,11 +46,14 @@ class KeyRing:
     # -- reading ---------------------------------------------------------------------------------
 
     def scan(self) -> SlotScan:
+        """Every object under ``keys/``, each read until two reads agree (``agreed_read``): a byte
+        changed in transit must not make a slot "no valid slot" (left out of ``key list``, and the
+        other master slot refused by ``key remove`` as the last one)."""
         slots: builtins.list[KeySlotInfo] = []
         invalid: builtins.list[str] = []
         for key in sorted(obj.key for obj in self.store.list(PREFIX)):
             try:
-                info = keyslots.slot_info(self.store.get(key))
+                info = keyslots.slot_info(agreed_read(self.store, key))
             except ObjectNotFound:
                 continue  # removed while listing
             except VerificationFailed:
@@ -199,7 +202,9 @@ class KeyRing:
         """The stored document of a slot, to keep a copy outside the bucket (it holds no plaintext
         key; it still needs its passphrase or key file to open)."""
         full_id = self.resolve(slot_id)
-        document = self.store.get(_key(full_id))
+        # two reads that agree: a byte changed in transit can leave a document that still parses,
+        # and the copy kept outside the bucket would not open when it is needed
+        document = agreed_read(self.store, _key(full_id))
         keyslots.slot_info(document)  # a valid slot, not garbage written over it
         return document
 

@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 
 from drkit.errors import VerificationFailed
-from drkit.repo.format import audit
+from drkit.repo.format import audit, keyslots
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
 from drkit.repo.format.layout import CONFIG_KEY, pack_key
+from drkit.repo.format.masterkey import MasterKey
 from drkit.repo.format.objects import VerifiedReader
 from drkit.secret import Secret
 from drkit.storage.base import Retention
 from drkit.storage.errors import TransientStoreError
 from drkit.storage.retry import RetryingStore
 from tests.treecompare import assert_same_tree
-from tests.unit.repo.repohelpers import SCRYPT_N, SafeStore, corrupt, make_tree, new_repo, open_repo
+from tests.unit.repo.repohelpers import CRED, SCRYPT_N, SafeStore, corrupt, make_tree, new_repo, open_repo
 
 
 class Flipping(SafeStore):
@@ -138,3 +139,55 @@ def test_a_lost_put_reply_is_success_for_init_key_add_and_audit_records() -> Non
     record = audit.append(repo, audit.AuditRecord.now("backup", "drkit backup", "ok"))
     assert record.key in store.lost
     assert [r.key for r in audit.list_records(open_repo(retrying)).records] == [record.key]
+
+
+class OnceInTransit(SafeStore):
+    """Sets the middle byte of the first read of each key under ``prefix`` to ``to`` (one byte changed
+    on the way by a store that sends no checksum header: tests/infra/faultproxy.py ``flip-bare``)."""
+
+    def __init__(self, prefix: str, to: bytes) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.to = to
+        self.changed: dict[str, bytes] = {}
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        data = super().get(key, version_id=version_id)
+        if not key.startswith(self.prefix) or key in self.changed or not data:
+            return data
+        damaged = bytearray(data)
+        middle = len(data) // 2
+        damaged[middle] = self.to[0] if data[middle] != self.to[0] else self.to[0] + 1
+        self.changed[key] = bytes(damaged)
+        return bytes(damaged)
+
+
+def test_a_key_slot_read_damaged_once_is_still_a_slot_for_list_and_remove() -> None:
+    # A slot read with a byte changed in transit was "no valid key slot": `repo key list` left it
+    # out and `repo key remove` of the other master slot refused it as the last one.
+    store = OnceInTransit("keys/", b"!")  # no base64 digit: the read slot does not parse
+    master = MasterKey.generate()
+    ring = KeyRing(store, scrypt_n=SCRYPT_N)
+    first = ring.add(master, CRED, "first")
+    second = ring.add(master, Credential(passphrase=Secret("another passphrase")), "second")
+    scan = ring.scan()
+    assert len(store.changed) == 2  # both slots were read damaged first
+    assert (sorted(s.slot_id for s in scan.slots), scan.invalid) == (
+        sorted([first.slot_id, second.slot_id]),
+        [],
+    )
+    store.changed.clear()
+    assert ring.remove(first.slot_id, current_slot=second.slot_id) == first
+    assert [s.slot_id for s in ring.list()] == [second.slot_id]
+
+
+def test_a_key_slot_exported_is_the_stored_document_not_one_changed_in_transit() -> None:
+    store = OnceInTransit("keys/", b"Q")  # a base64 digit: the changed document still parses
+    ring = KeyRing(store, scrypt_n=SCRYPT_N)
+    slot = ring.add(MasterKey.generate(), CRED, "kept outside the bucket")
+    key = f"keys/{slot.slot_id}"
+    stored = store.inner._objects[key][0].data
+    ring.resolve = lambda slot_id: slot_id  # type: ignore[method-assign]  # only the export's reads
+    assert ring.document(slot.slot_id) == stored
+    assert store.changed[key] != stored
+    assert keyslots.slot_info(store.changed[key]) == slot  # the change was silent: only a re-read shows it
