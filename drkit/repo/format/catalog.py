@@ -15,8 +15,8 @@ order), locked like the manifest. Its body is canonical JSON::
 them can recompute it): a store that sends no checksum header lets a byte flipped on the way back
 through, and a flipped digit in ``previous`` once read as a snapshot deleted beneath its lock. A read
 whose body fails the sum is read again (``READS`` in all) before the entry is believed damaged.
-Entries written before the sum existed have none: a problem found in one is reported only when a
-second read says the same.
+Entries written before the sum existed have none: one is read until two reads agree (at most
+``READS``) before a problem is found in it or its ``retain_until`` is copied into the next entry.
 
 ``previous`` is the newest catalog entry when it was written, so entries form a chain: deleting a
 manifest *and* its entry still leaves the next entry naming it. ``verify`` reports (``missing``):
@@ -120,16 +120,22 @@ def _parse(data: bytes) -> dict[str, Any] | None:
 def read_entry(store: Store, key: str) -> dict[str, Any] | None:
     """The body of an entry, ``None`` when it is gone or no valid entry. A body that does not parse
     or fails its sum is read again, ``READS`` times in all: a byte flipped in transit is not a
-    damaged entry."""
+    damaged entry. A body without a sum (written before it existed) is read until two reads agree
+    (at most ``READS``, else the last one): a changed digit still parses, and ``write_entry`` would
+    copy it into the next entry for good."""
+    seen: list[dict[str, Any]] = []
     for _ in range(READS):
         try:
             data = store.get(key)
         except ObjectNotFound:
             return None
         body = _parse(data)
-        if body is not None:
+        if body is None:
+            continue
+        if "sum" in body or body in seen:
             return body
-    return None
+        seen.append(body)
+    return seen[-1] if seen else None
 
 
 def write_entry(store: Store, sid: str, when: datetime, retention: Retention | None) -> str:
@@ -196,7 +202,7 @@ def check(store: Store, manifests: set[str], now: datetime) -> list[Problem]:
             continue
         until = previous.get("retain_until")
         locked_until = _parse_time(until) if isinstance(until, str) else None
-        if locked_until is not None and locked_until > now and _confirmed(store, name.key, body):
+        if locked_until is not None and locked_until > now:
             problems.append(
                 Problem(
                     ProblemKind.MISSING,
@@ -215,14 +221,6 @@ def _present(store: Store, key: str) -> bool:
     except ObjectNotFound:
         return False
     return True
-
-
-def _confirmed(store: Store, key: str, body: dict[str, Any] | None) -> bool:
-    """An entry's body seen again: one with a sum was checked; one without is read a second time
-    and must say the same (a digit flipped in transit would otherwise report a deleted snapshot)."""
-    if body is None or "sum" in body:
-        return body is not None
-    return read_entry(store, key) == body
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -187,3 +187,40 @@ def test_an_entry_is_canonical_json_with_the_sum_of_its_other_fields(tmp_path: P
         canonical = json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()
         assert body["sum"] == hashlib.sha256(canonical).hexdigest()
         assert data == encode_entry(rest)
+
+
+class _DigitInTransit(SafeStore):
+    """Changes the last digit of ``retain_until`` in the next read of ``key`` (the body stays JSON,
+    and an entry without a sum has nothing else to catch it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key: str | None = None
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        data = super().get(key, version_id=version_id)
+        if key != self.key:
+            return data
+        self.key = None
+        at = data.rindex(b'"retain_until":"') + len(b'"retain_until":"YYYY-MM-D')  # the entry's own
+        return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def test_an_entry_without_a_sum_is_read_twice_before_the_next_entry_copies_its_lock(tmp_path: Path) -> None:
+    # The next entry keeps previous's retain_until for good: a digit changed in transit would later
+    # turn a legitimate prune of that snapshot (after its real lock) into one "beneath the lock".
+    store = _DigitInTransit()
+    ids = _three(tmp_path, store)
+    for e in list_entries(store):
+        _without_sum(store, e.key)
+    newest = list_entries(store)[-1]
+    stored = json.loads(store.inner._objects[newest.key][0].data)["retain_until"]
+    store.key = newest.key
+    src = tmp_path / "src"
+    (src / "changing.txt").write_text("backup 4\n")
+    sid = open_repo(store).backup_path(src, host="h").id
+    assert store.key is None  # the change did happen
+    body = read_entry(store, list_entries(store)[-1].key)
+    assert body is not None
+    assert (body["snapshot"], body["previous"]["snapshot"]) == (sid, ids[-1])
+    assert body["previous"]["retain_until"] == stored
