@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from drkit.errors import ExitCode
 from drkit.repo.engine.retention import Policy
-from drkit.repo.format.catalog import CATALOG_PREFIX, READS, encode_entry, list_entries, read_entry
+from drkit.repo.format.catalog import CATALOG_PREFIX, READS, check, encode_entry, list_entries, read_entry
 from drkit.repo.format.layout import SNAPSHOTS_PREFIX, snapshot_key
 from drkit.repo.format.model import ProblemKind
 from drkit.storage.local import LocalStore
@@ -224,3 +224,14 @@ def test_an_entry_without_a_sum_is_read_twice_before_the_next_entry_copies_its_l
     assert body is not None
     assert (body["snapshot"], body["previous"]["snapshot"]) == (sid, ids[-1])
     assert body["previous"]["retain_until"] == stored
+
+
+def test_a_snapshot_committed_after_the_manifests_were_listed_is_not_reported_deleted(tmp_path: Path) -> None:
+    # verify lists snapshots/ first, then catalog/: a backup committing in between (manifest, then
+    # entry) left an entry whose manifest the listing had not seen.
+    store = SafeStore()
+    ids = _three(tmp_path, store)
+    assert check(store, set(ids[:2]), now=datetime.now(UTC)) == []
+    vanish(store, snapshot_key(ids[2]))
+    (problem,) = check(store, set(ids[:2]), now=datetime.now(UTC))
+    assert (problem.kind, problem.object) == (ProblemKind.MISSING, snapshot_key(ids[2]))
