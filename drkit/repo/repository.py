@@ -481,8 +481,10 @@ class Repository:
         """Check the repository; problems name the object and the snapshots affected."""
         from drkit.repo.engine.verify import Verifier, complete_report
 
-        state = self._load_index()
+        # manifests first: a snapshot's index objects are stored before its manifest, so every
+        # snapshot read here is in the index read next, even one a backup committed meanwhile
         all_snaps = self._load_snapshots()
+        state = self._load_index()
         chosen = [self.find_snapshot(snapshot)] if snapshot else list(all_snaps)
         verifier = Verifier(
             self,
