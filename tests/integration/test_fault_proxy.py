@@ -8,8 +8,9 @@ invariants, for every command run through it:
 * a command that exits 0 produced the right bytes (restored trees equal their sources, the snapshot
   list is the snapshots saved, verify finds no problem);
 * every saved snapshot restores identical;
-* a healthy repository's commands succeed (exit 0): faults in transit are retried, re-read, or
-  recognised as a landed put, never reported as corruption or as "already exists".
+* a healthy repository's commands succeed (exit 0), key slot and audit listings and prune included:
+  faults in transit are retried, re-read, or recognised as a landed put, never reported as
+  corruption or as "already exists".
 """
 
 from __future__ import annotations
@@ -95,12 +96,24 @@ def test_commands_through_a_faulty_network_keep_every_invariant(s3: S3Server, tm
             if len(failures) == before:  # exit 0: the bytes must be right
                 assert_same_tree(src, out)
         report = drkit_json("verify", "--read-data")
+        # the other commands that read what is not content-addressed: key slots, audit records
+        second = tmp_path / "second-passphrase"
+        second.write_text("a second fault tolerant passphrase\n")
+        drkit("repo", "key", "add", "--label", "second", "--new-password-file", str(second))
+        slots = drkit_json("repo", "key", "list")
+        log = drkit_json("audit")
+        drkit("prune", "--keep-last", str(BACKUPS))
     assert failures == [], "\n".join(failures)
     assert len(sources) == BACKUPS
     assert listed is not None
     assert sorted(s["id"] for s in listed) == sorted(sources)
     assert report is not None
     assert report["problems"] == []
+    assert slots is not None
+    assert sorted(s["label"] for s in slots) == ["initial", "second"]
+    assert log is not None
+    assert log["problems"] == []
+    assert sum(r["action"] == "backup" for r in log["records"]) == BACKUPS
     # the faults did happen, of several kinds (the draw is fixed by SEED)
     assert proxy.first == {}, f"scripted faults never met their request: {proxy.first}"
     assert sum(proxy.injected.values()) >= len(FIRST) + 5, proxy.injected
