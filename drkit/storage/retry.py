@@ -19,7 +19,8 @@ Two cases need more than "call again":
   then meets ``ObjectExists`` and the stored bytes are the bytes being written (read up to three
   times: a byte flipped on the way back is not someone else's object), the put succeeded:
   its version id is returned (and the retention extended to the one asked for, which is a no-op
-  when the first attempt set it).
+  when the first attempt set it). The requests of that check (head, get, retention) are retried
+  each on its own, after the put's attempts: a fault in one of them does not fail the put.
 * ``delete``: the newest version is pinned (``head``) before deleting, so that retries cannot
   delete two versions; ``ObjectNotFound`` on a retry means an earlier attempt deleted it.
 * ``list``: a listing that fails part way is started again; keys already yielded are skipped.
@@ -187,9 +188,10 @@ class RetryingStore:
 
     def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
         tried = False
+        exists = False
 
         def attempt() -> str | None:
-            nonlocal tried
+            nonlocal tried, exists
             first = not tried
             tried = True
             try:
@@ -197,24 +199,30 @@ class RetryingStore:
             except ObjectExists:
                 if first:
                     raise
-                return self._put_landed(key, data, retention)
+                exists = True
+                return None
 
-        return self._call("put", key, attempt)
+        vid = self._call("put", key, attempt)
+        if exists:
+            # checked outside the put's attempts: each request of the check is retried on its own,
+            # so a fault in one of them does not use up the put's attempts (nor send the put again)
+            return self._put_landed(key, data, retention)
+        return vid
 
     def _put_landed(self, key: str, data: bytes, retention: Retention | None) -> str | None:
         """After a failed attempt, ``ObjectExists``: return the version if it holds our bytes."""
-        info = self.inner.head(key)
+        info = self.head(key)
         if info.size != len(data) or not self._holds(key, info.version_id, data):
             raise ObjectExists(f"{key}: already exists with other content", key=key)
         if retention is not None:
-            self.inner.extend_retention(key, retention.until, version_id=info.version_id)
+            self.extend_retention(key, retention.until, version_id=info.version_id)
         log.info("store put %s: an earlier attempt had landed; keeping it", key)
         return info.version_id
 
     def _holds(self, key: str, version_id: str | None, data: bytes) -> bool:
         """Whether the stored version is ``data``; a mismatch is read again (``COMPARE_READS`` in all),
         so that a byte flipped on the way back is not taken for someone else's object."""
-        return any(self.inner.get(key, version_id=version_id) == data for _ in range(COMPARE_READS))
+        return any(self.get(key, version_id=version_id) == data for _ in range(COMPARE_READS))
 
     def get(self, key: str, *, version_id: str | None = None) -> bytes:
         return self._call("get", key, lambda: self.inner.get(key, version_id=version_id))

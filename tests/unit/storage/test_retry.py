@@ -296,3 +296,15 @@ def test_a_landed_put_is_recognised_even_when_the_comparing_read_is_flipped_once
     inner = FlipOnce(tmp_path, {"put": 1}, land=True)
     assert retrying(inner, []).put("k", b"mine") is None
     assert inner.flipped
+
+
+def test_a_landed_put_is_recognised_though_the_reads_that_check_it_fail_in_transit(tmp_path: Path) -> None:
+    # Seen in a fault-proxy sweep (seed 22): repo init's config put lost its reply; each later
+    # attempt met "exists" and then a fault in one of the checking requests (head, get, retention),
+    # which used up the put's attempts: exit 15 for a config that had landed.
+    inner = Flaky(tmp_path, {"put": 1, "get": 2}, land=True)
+    retention = Retention(LockMode.GOVERNANCE, UNTIL)
+    assert retrying(inner, [], attempts=3).put("k", b"mine", retention=retention) is None
+    assert inner.calls.count("put") == 2  # the lost reply, then "exists": the put is not sent again
+    assert inner.calls.count("get") == 3  # the comparing read, retried on its own
+    assert inner.head("k").retention == retention
