@@ -10,8 +10,10 @@ is then refused). So a capture of 100k API objects holds the open directory of t
 not every object since the start.
 
 Entries added with :meth:`add_file` are kept as plain tuples until their directory is encoded
-(a ``Node`` per file costs a few hundred bytes). The trees stored are the same as a whole-tree
-encoding at the end gives: sealing changes when trees are stored, never their bytes.
+(a ``Node`` per file costs a few hundred bytes), and encoded from ``Entry`` tuples (the compiled
+encoder's input; ``Node`` objects sent every tree through the Python encoder). The trees stored are
+the same as a whole-tree encoding at the end gives: sealing changes when trees are stored, never
+their bytes.
 
 A directory of more than ``SPLIT_ABOVE`` entries is stored split (:mod:`drkit.repo.format.splittree`)
 when the tree is given ``store_split``. While its files arrive in name order (a list's items in one
@@ -28,16 +30,16 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Final
 
 from drkit.errors import ConfigError
 from drkit.repo.engine.vtree import DIR_MODE, join_path
 from drkit.repo.format.splittree import SPLIT_ABOVE, cut_parts, ends_part
-from drkit.repo.format.tree import Node, NodeType
+from drkit.repo.format.tree import Entry, Node, NodeType, node_entry
 
 FileEntry = tuple[int, int, int, tuple[bytes, ...]]
 """A file added by path: (mode, mtime_ns, size, chunk ids)."""
-StoreTree = Callable[[list[Node]], bytes]
+StoreTree = Callable[[list[Entry]], bytes]
 StoreSplit = Callable[[list[tuple[bytes, int]]], bytes]
 """Stores a split tree's list of parts ((part tree id, entries), in order); returns its id."""
 _Place = tuple[int, int]
@@ -141,9 +143,19 @@ def _spill_files(spill: _Spill, files: list[_Spilled]) -> _Place:
     return spill.put(zlib.compress(marshal.dumps(files), 1))
 
 
-def _file_node(name: bytes, entry: FileEntry) -> Node:
+def _file_entry(name: bytes, entry: FileEntry) -> Entry:
+    """A file added by path as the encoder's tuple (what ``node_entry`` makes of its ``Node``)."""
     mode, mtime_ns, size, ids = entry
-    return Node(name, NodeType.FILE, mode, 0, 0, mtime_ns, size=size, content=ids)
+    return Entry(name, _FILE, mode, 0, 0, mtime_ns, size, b"".join(ids), b"", None, None, (), 0, 0, 0, False)
+
+
+def _dir_entry(name: bytes, child: _Sealed) -> Entry:
+    subtree, mtime_ns = child.subtree, child.mtime_ns
+    return Entry(name, _DIR, DIR_MODE, 0, 0, mtime_ns, 0, subtree, b"", None, None, (), 0, 0, 0, False)
+
+
+_FILE: Final = NodeType.FILE
+_DIR: Final = NodeType.DIR
 
 
 class SealingTree:
@@ -314,7 +326,7 @@ class SealingTree:
             d.children = dict(items[start:])
 
     def _store_part(self, d: _Open, run: list[tuple[bytes, FileEntry]]) -> None:
-        nodes = [_file_node(name, e) for name, e in run]
+        nodes = [_file_entry(name, e) for name, e in run]
         tree_id = self._store_tree(nodes)
         d.parts.append((tree_id, len(nodes), max(n.mtime_ns for n in nodes)))
         d.spilled.append(_spill_files(self._spill, [(name, *e) for name, e in run]))
@@ -332,22 +344,22 @@ class SealingTree:
         self.unsplit += 1
 
     def _seal(self, d: _Open, *, keep: bool) -> _Sealed:
-        nodes: list[Node] = []
+        nodes: list[Entry] = []
         files: list[tuple[bytes, int, int, int, tuple[bytes, ...]]] = []
         others: dict[bytes, _Sealed | Node] = {}
         for name, entry in d.children.items():
             child = self._seal(entry, keep=keep) if isinstance(entry, _Open) else entry
             if isinstance(child, _Sealed):
-                nodes.append(Node(name, NodeType.DIR, DIR_MODE, 0, 0, child.mtime_ns, subtree=child.subtree))
+                nodes.append(_dir_entry(name, child))
                 if keep:
                     others[name] = child
                 elif not child.final:
                     child.files = child.others = None
             elif isinstance(child, Node):
-                nodes.append(child)
+                nodes.append(node_entry(child))
                 others[name] = child
             else:
-                nodes.append(_file_node(name, child))
+                nodes.append(_file_entry(name, child))
                 if keep:
                     files.append((name, *child))
         mtime = max((n.mtime_ns for n in nodes), default=self.default_mtime_ns)
@@ -361,7 +373,7 @@ class SealingTree:
             return _Sealed(subtree, mtime, None, None)
         return _Sealed(subtree, mtime, [*d.spilled, _spill_files(self._spill, files)], others)
 
-    def _store_split_tree(self, d: _Open, nodes: list[Node], mtime: int) -> tuple[bytes, int]:
+    def _store_split_tree(self, d: _Open, nodes: list[Entry], mtime: int) -> tuple[bytes, int]:
         """A large directory stored as parts: those stored already, then ``nodes`` (after them in name
         order when there are any) cut the same way. Returns (split tree id, newest mtime)."""
         assert self._store_split is not None
@@ -374,5 +386,5 @@ class SealingTree:
         return self._store_split(parts), mtime
 
 
-def _node_name(n: Node) -> bytes:
+def _node_name(n: Entry) -> bytes:
     return n.name

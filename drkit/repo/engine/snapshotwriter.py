@@ -54,7 +54,7 @@ from drkit.repo.format.heapkeep import freed_memory_kept
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
 from drkit.repo.format.piececut import cut_pieces
 from drkit.repo.format.splittree import encode_split
-from drkit.repo.format.tree import Node, NodeType, encode_tree
+from drkit.repo.format.tree import Entry, Node, NodeType, encode_tree
 
 if TYPE_CHECKING:  # the file-tree engine (~15 ms to import): loaded by add_directory only, so that an
     # etcd snapshot or API objects written as virtual files do not pay for it
@@ -401,7 +401,7 @@ class SnapshotWriter:
         if advance and self.progress is not None:
             self.progress.advance(size)
 
-    def _store_tree(self, nodes: list[Node]) -> bytes:
+    def _store_tree(self, nodes: list[Entry]) -> bytes:
         return self._store_plain_tree(encode_tree(nodes))
 
     def _store_split(self, parts: list[tuple[bytes, int]]) -> bytes:

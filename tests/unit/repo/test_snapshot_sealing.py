@@ -11,7 +11,7 @@ import pytest
 
 from drkit.errors import ConfigError
 from drkit.repo.engine.opentree import SealingTree
-from drkit.repo.format.tree import Node
+from drkit.repo.format.tree import Entry
 from tests.unit.repo.repohelpers import SafeStore, new_repo, open_repo
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -107,9 +107,9 @@ def test_memory_holds_the_open_directories_not_every_entry() -> None:
 def test_directories_sealed_for_reopening_keep_their_entries_out_of_memory() -> None:
     # one resource type over many namespaces (a whole-cluster list): its namespaces stay reopenable
     # until the type ends; what reopening needs lies in a temporary file, not in memory
-    stored: list[list[Node]] = []
+    stored: list[list[Entry]] = []
 
-    def store_tree(nodes: list[Node]) -> bytes:
+    def store_tree(nodes: list[Entry]) -> bytes:
         stored.append(nodes)
         return hashlib.blake2b(repr(len(stored)).encode(), digest_size=32).digest()
 
@@ -138,5 +138,5 @@ def test_directories_sealed_for_reopening_keep_their_entries_out_of_memory() -> 
     tree.encode()
     [ns7] = [nodes for nodes in stored if any(n.name == b"cm-late.json" for n in nodes)]
     assert len(ns7) == 51
-    assert ns7[7].content == (hashlib.blake2b(b"7/7", digest_size=32).digest(),)
+    assert ns7[7].ids == hashlib.blake2b(b"7/7", digest_size=32).digest()  # an Entry: ids joined
     tree.close()
