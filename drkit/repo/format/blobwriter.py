@@ -1,5 +1,10 @@
 """The blob writer: dedup, compress + seal, fill packs, upload them, then write index objects.
 
+A pack is finished at the pack size or at ``WriterSettings.pack_blobs`` blobs, whichever comes
+first: until a pack is uploaded and indexed, each of its blobs costs ~330 bytes besides its sealed
+bytes (its id in the pending set, its entry, the snapshot's waiting reference), and 16 MiB of
+API objects sealed to ~150 bytes each is ~100k blobs (a saw of ~30 MiB in a capture's memory).
+
 ``add`` is called from many worker threads (hashing, zstd and AES release the GIL). Full packs go
 through a bounded queue to uploader threads; an index object is written after every
 ``index_every`` uploaded packs or once they hold ``index_blobs`` blobs (packs of small blobs: an
@@ -44,6 +49,7 @@ class WriterSettings:
     index_every: int = 8
     index_blobs: int = 65_536  # an index object is written once its packs hold this many blobs
     pack_size: int | None = None  # None: the repository config's pack size
+    pack_blobs: int = 16_384  # a pack is also finished once it holds this many blobs (see BlobWriter)
     use_parent: bool = True  # skip reading files unchanged since the parent snapshot
 
 
@@ -165,7 +171,7 @@ class BlobWriter:
             builder = self._builders[blob_type]
             builder.add(blob_type, blob_id, sealed, len(raw))
             self.new_bytes += len(raw)
-            if builder.size >= self.pack_size:
+            if builder.size >= self.pack_size or len(builder) >= self.settings.pack_blobs:
                 self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                 self._queue.put((builder.finish_parts(self.key), builder.entries))
         return blob_id
@@ -195,7 +201,7 @@ class BlobWriter:
                 pending.add(blob_id)
                 builder.add(blob_type, blob_id, blob, len(raw))
                 self.new_bytes += len(raw)
-                if builder.size >= self.pack_size:
+                if builder.size >= self.pack_size or len(builder) >= self.settings.pack_blobs:
                     self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                     self._queue.put((builder.finish_parts(self.key), builder.entries))
                     builder = self._builders[blob_type]
