@@ -208,3 +208,58 @@ def test_the_compiled_reader_reads_what_python_reads(tmp_path: Path) -> None:
         module.read_files([b"a"], [])
     with pytest.raises(TypeError, match="not bytes"):
         module.read_files(["a"], [1])  # type: ignore[list-item]
+
+
+class Counting(TreeBackup):
+    """Counts the files ``_dir`` hands to ``_small`` (the first backup's shortcut past ``_entry``)."""
+
+    smalls = 0
+
+    def _small(self, prefix: bytes, rel: bytes, name: bytes, st: os.stat_result) -> backup._PendingFile:  # type: ignore[override]
+        self.smalls += 1
+        return super()._small(prefix, rel, name, st)
+
+
+def test_small_files_past_entry_give_what_entry_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_dir`` hands a new small file with one link straight to ``_small``: the same snapshot, counts
+    and blobs as through ``_entry`` (sparse, with xattrs, empty, hard-linked and large files around)."""
+    monkeypatch.delenv("DRKIT_NO_NATIVE", raising=False)
+    src = tmp_path / "src"
+    _tree(src)
+    with (src / "sparse").open("wb") as f:
+        f.truncate(SMALL_CHUNKS.min_size)  # a hole only: small, and sparse
+    xattr = True
+    try:
+        os.setxattr(src / "d1" / "e1" / "f03", b"user.drkit", b"v")
+    except OSError:
+        xattr = False  # a filesystem without user xattrs: the rest still compares
+    results = []
+    for shortcut in (False, True):
+        writer = Writer()
+        walker = Counting(writer, SMALL_CHUNKS, workers=2)  # type: ignore[arg-type]
+        if not shortcut:
+            walker._small_max = -1  # every entry through _entry
+        res = walker.run(src)
+        results.append((res, writer, walker.smalls))
+    (slow, slow_writer, none), (fast, fast_writer, smalls) = results
+    assert none == 0
+    small = [
+        p for p in src.rglob("*") if p.is_file() and not p.is_symlink() and p.stat().st_nlink == 1
+        and p.stat().st_size <= min(backup.INLINE_BELOW - 1, SMALL_CHUNKS.min_size)
+    ]  # fmt: skip
+    assert smalls == len(small) > 100  # not "linked" (two links) nor "big", nor the larger of the rest
+    assert fast.tree == slow.tree
+    assert fast_writer.blobs == slow_writer.blobs
+    assert fast.referenced == slow.referenced
+    counts = ("files", "dirs", "symlinks", "bytes", "read_files", "hardlinks", "sparse_files", "skipped")
+    assert [getattr(fast, k) for k in counts] == [getattr(slow, k) for k in counts]
+    assert (fast.files, fast.sparse_files, fast.skipped) == (6 * 40 + 5, 1, [])
+    nodes = {n.name: n for n in _nodes(fast_writer, fast.tree)}
+    assert nodes[b"sparse"].sparse
+    assert nodes[b"sparse"].size == SMALL_CHUNKS.min_size
+    if xattr:
+        sub = {n.name: n for n in _nodes(fast_writer, nodes[b"d1"].subtree)}
+        e1 = {n.name: n for n in _nodes(fast_writer, sub[b"e1"].subtree)}
+        assert dict(e1[b"f03"].xattrs) == {"user.drkit": b"v"}
