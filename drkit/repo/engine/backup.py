@@ -59,6 +59,9 @@ hand-off per batch instead of one per chunk (a hand-off per small chunk cost mor
 
 LATE_DIRS = 512
 """Directories whose trees wait for chunk ids still being sealed; beyond this the walk waits."""
+JOIN_POLL_S = 0.1
+"""How often the thread waiting for the walk comes back to the interpreter: a signal (Ctrl-C, a
+daemon's SIGTERM) that the kernel handed to another thread runs on the main thread only then."""
 _FAR: Final = -2
 """``_PendingFile.size`` of a file read and cut on the reading thread (``_FarFile``)."""
 
@@ -311,21 +314,31 @@ class TreeBackup:
         incremental 0.85x the wall time, docs/performance.md). An interrupt of the waiting thread
         stops the walk at its next directory, then goes on as before."""
         done: list[tuple[bool, Any]] = []
+        finished = threading.Event()
 
         def walk() -> None:
             try:
                 done.append((True, self._dir(path, b"", parent_tree)))
             except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, raised there
                 done.append((False, e))
+            finally:
+                finished.set()
 
+        # Waited for by an event, not by join(): a KeyboardInterrupt raised inside Thread.join marks
+        # the thread stopped while it still runs (CPython 3.11, bpo-45274), and a later join returns
+        # at once. Timed: a signal that the kernel handed to another thread is run here within
+        # JOIN_POLL_S, not when the walk ends.
         thread = threading.Thread(target=walk, name="drkit-walk", daemon=True)
         thread.start()
         try:
-            thread.join()
+            while not finished.wait(JOIN_POLL_S):
+                pass
         except BaseException:
             self._stopping = True  # the walk raises _WalkStopped at its next directory
+            finished.wait()
             thread.join()
             raise
+        thread.join()
         ok, value = done[0]
         if not ok:
             raise value
