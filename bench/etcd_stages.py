@@ -42,7 +42,7 @@ def _usage() -> tuple[float, float, int]:
 
 def run_once(endpoint: str, mode: str, work: Path) -> dict[str, float]:
     """One measured run of ``mode`` in this process (drkit imported from ``sys.path``)."""
-    from drkit.capture.cluster import ETCD_ZSTD_LEVEL
+    from drkit.capture import cluster
     from drkit.etcd import EtcdClient, grpcsnapshot
     from drkit.repo.format.keyslots import Credential
     from drkit.repo.repository import Repository
@@ -70,6 +70,9 @@ def run_once(endpoint: str, mode: str, work: Path) -> dict[str, float]:
         data = db.read_bytes()
         pieces = [data[i : i + PIECE] for i in range(0, len(data), PIECE)]
     stream = client.snapshot(endpoint) if mode != "store" else None
+    options: dict[str, int] = {"max_level": cluster.ETCD_ZSTD_LEVEL}  # what backup_cluster passes
+    if hasattr(cluster, "ETCD_CHUNK_SIZE"):  # a tree from before it cut FastCDC
+        options["fixed_size"] = cluster.ETCD_CHUNK_SIZE
     u0, s0, f0 = _usage()
     t0 = time.monotonic()
     total = 0
@@ -87,10 +90,10 @@ def run_once(endpoint: str, mode: str, work: Path) -> dict[str, float]:
         assert repo is not None
         with repo.new_snapshot(kind="cluster") as snap:
             if stream is None:
-                total = snap.add_stream("etcd/snapshot.db", iter(pieces), max_level=ETCD_ZSTD_LEVEL)
+                total = snap.add_stream("etcd/snapshot.db", iter(pieces), **options)
             else:
                 with stream:
-                    total = snap.add_stream("etcd/snapshot.db", stream, max_level=ETCD_ZSTD_LEVEL)
+                    total = snap.add_stream("etcd/snapshot.db", stream, **options)
                 stream.result  # noqa: B018 - raises unless verified
     wall = time.monotonic() - t0
     u1, s1, f1 = _usage()

@@ -15,11 +15,16 @@ import pytest
 import yaml
 
 from drkit import __version__
+from drkit.capture.cluster import ETCD_CHUNK_SIZE, ETCD_PATH
 from drkit.errors import ExitCode
 from drkit.etcd import EtcdClient, EtcdTLS, snapshotfile
+from drkit.repo.format.keyslots import Credential
+from drkit.repo.repository import Repository
 from drkit.sandbox.controlplane import ControlPlane
 from drkit.sandbox.etcd import EtcdServer
 from drkit.sandbox.ports import free_port
+from drkit.secret import Secret
+from drkit.storage.local import LocalStore
 
 LABELS = {"app": "shop"}
 
@@ -243,8 +248,8 @@ def test_backup_run_captures_every_kind_and_etcd_and_dedups_the_second_run(
 
 
 def test_etcd_over_tls_restores_with_etcdutl_and_hashkv_matches(etcd_tls: EtcdServer, tmp_path: Path) -> None:
-    for i in range(50):
-        client_put(etcd_tls, f"/registry/configmaps/default/cm-{i}", f"value {i}")
+    for i in range(50):  # ~1.5 MiB of values: the database spans several fixed-size chunks
+        client_put(etcd_tls, f"/registry/configmaps/default/cm-{i}", f"value {i} " + "x" * 30_000)
     drkit = Drkit(tmp_path)
     snap = drkit.json(
         "backup",
@@ -263,6 +268,14 @@ def test_etcd_over_tls_restores_with_etcdutl_and_hashkv_matches(etcd_tls: EtcdSe
     restored_dir = tmp_path / "from-repo"
     assert drkit.run("restore", "path", f"{snap['id']}:etcd", str(restored_dir)).returncode == 0
     db = restored_dir / "snapshot.db"
+    assert db.stat().st_size == record["stored_size"]
+    # cut at fixed offsets (the page-wise dedup of docs/performance.md), not with FastCDC
+    reader = Repository.open(
+        LocalStore(tmp_path / "repo"), Credential(passphrase=Secret(drkit.env["DRKIT_PASSWORD"]))
+    )
+    sizes = [len(c) for c in reader.snapshot_reader(snap["id"]).stream(ETCD_PATH)]
+    assert len(sizes) > 4
+    assert set(sizes[:-1]) == {ETCD_CHUNK_SIZE}
     data_dir = tmp_path / "restored-data"
     peer = f"http://127.0.0.1:{free_port()}"
     snapshotfile.restore(

@@ -52,7 +52,7 @@ from drkit.repo.format.blobwriter import BlobWriter
 from drkit.repo.format.chunker import Chunker
 from drkit.repo.format.heapkeep import freed_memory_kept
 from drkit.repo.format.model import KIND_CLUSTER, KIND_PATH, RootMeta, Snapshot, SnapshotStats
-from drkit.repo.format.piececut import cut_pieces
+from drkit.repo.format.piececut import cut_fixed, cut_pieces
 from drkit.repo.format.splittree import encode_split
 from drkit.repo.format.tree import Entry, Node, NodeType, encode_tree
 
@@ -183,6 +183,7 @@ class SnapshotWriter:
         mode: int = FILE_MODE,
         mtime: datetime | None = None,
         max_level: int | None = None,
+        fixed_size: int | None = None,
     ) -> int:
         """Store the bytes ``chunks`` yields as the file ``path``; returns its size.
 
@@ -193,6 +194,9 @@ class SnapshotWriter:
         ``chunks`` raises, the error propagates and the writer is poisoned: it will not commit.
         ``max_level`` caps the zstd level of its chunks (a cheaper level for a large stream whose
         store time counts, such as an etcd snapshot; the repository's level when that is lower).
+        ``fixed_size`` cuts it in chunks of that many bytes instead (a stream whose changes keep their
+        offsets, such as an etcd snapshot's pages, deduplicates better so; readers do not care how a
+        file was cut).
         """
         self._check_open()
         parts = split_path(path)
@@ -204,7 +208,8 @@ class SnapshotWriter:
         total = 0
         try:
             with freed_memory_kept():  # the stream's buffers reused, not faulted in afresh
-                for piece in cut_pieces(chunker.cdc, chunks):
+                cut = cut_pieces(chunker.cdc, chunks) if fixed_size is None else cut_fixed(fixed_size, chunks)
+                for piece in cut:
                     total += len(piece)
                     futures.append(self._submit(piece, max_level=max_level))
                     if self.progress is not None:

@@ -13,11 +13,14 @@ The cut points are those of ``Chunker.chunks`` on the same bytes (so an etcd sna
 deduplicates against the one before it): FastCDC cuts at the first qualifying position after
 ``min_size``, or at ``max_size``, and a cut found before the end of the bytes at hand is the same
 whatever follows them.
+
+:func:`cut_fixed` cuts the same windows at fixed sizes instead, for a stream whose changes stay at
+their offsets (an etcd snapshot's pages; docs/performance.md measured the dedup of both cuts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from pyfastcdc import FastCDC
@@ -25,6 +28,8 @@ from pyfastcdc import FastCDC
 Buffer = bytes | bytearray | memoryview
 _SPARE: Final = 4
 """Windows kept for reuse at most (a new window's pages cost more than copying into it)."""
+_FIXED_WINDOW: Final = 16 << 20
+"""The window of :func:`cut_fixed`: the size of FastCDC's with the default ``max_size``."""
 
 
 def _reusable(spare: list[bytearray]) -> bytearray | None:
@@ -51,7 +56,40 @@ def cut_pieces(cdc: FastCDC, pieces: Iterable[Buffer], *, window: int = 0) -> It
     pieces are copied as they come (the source may reuse them); one that is not bytes-like raises
     ``TypeError``.
     """
-    size = max(window, 2 * cdc.max_size)
+
+    def cut(whole: memoryview) -> Iterator[tuple[int, int]]:
+        for chunk in cdc.cut_buf(whole):
+            yield chunk.offset, chunk.offset + chunk.length
+
+    return _cut(pieces, max(window, 2 * cdc.max_size), cut)
+
+
+def cut_fixed(size: int, pieces: Iterable[Buffer], *, window: int = 0) -> Iterator[memoryview]:
+    """Yield the concatenated ``pieces`` in chunks of ``size`` bytes (the last one shorter), as
+    read-only ``memoryview`` slices of reused windows, like :func:`cut_pieces`.
+
+    For a stream that changes in place, page by page, never shifting (an etcd snapshot: a bbolt file
+    of fixed-size pages): a chunk at an offset deduplicates against the chunk at the same offset of
+    the previous snapshot unless a page inside it changed. ``window`` is rounded up to a multiple of
+    ``size`` (at least 2 chunks)."""
+    if size <= 0:
+        raise ValueError(f"chunk size {size} is not positive")
+    window = max(window, _FIXED_WINDOW, 2 * size)
+    window += -window % size
+
+    def cut(whole: memoryview) -> Iterator[tuple[int, int]]:
+        end = len(whole)
+        for offset in range(0, end, size):
+            yield offset, min(offset + size, end)
+
+    return _cut(pieces, window, cut)
+
+
+def _cut(
+    pieces: Iterable[Buffer], size: int, cut: Callable[[memoryview], Iterable[tuple[int, int]]]
+) -> Iterator[memoryview]:
+    """The windows: ``cut(window)`` gives the chunks' ``(start, stop)`` in a full window or the last
+    one; a chunk stopping at a full window's end is carried into the next window."""
     spare: list[bytearray] = []  # windows cut before, reusable once no chunk of theirs is referenced
     buf = bytearray(size)
     filled = 0
@@ -72,11 +110,10 @@ def cut_pieces(cdc: FastCDC, pieces: Iterable[Buffer], *, window: int = 0) -> It
             if filled == size:
                 whole = memoryview(buf).toreadonly()
                 start = 0
-                for chunk in cdc.cut_buf(whole):
-                    stop = chunk.offset + chunk.length
+                for offset, stop in cut(whole):
                     if stop == size:
                         break  # perhaps cut only by the window's end: again, with what follows
-                    yield whole[chunk.offset : stop]
+                    yield whole[offset:stop]
                     start = stop
                 spare.append(buf)  # the chunks yielded keep it alive, and unusable, until they go
                 buf = _reusable(spare) or bytearray(size)
@@ -86,5 +123,5 @@ def cut_pieces(cdc: FastCDC, pieces: Iterable[Buffer], *, window: int = 0) -> It
                 del spare[:-_SPARE]
     if filled:
         whole = memoryview(buf)[:filled].toreadonly()
-        for chunk in cdc.cut_buf(whole):
-            yield whole[chunk.offset : chunk.offset + chunk.length]
+        for offset, stop in cut(whole):
+            yield whole[offset:stop]
