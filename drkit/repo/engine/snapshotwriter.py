@@ -18,12 +18,12 @@ written; packs already uploaded are indexed (best effort) so that the next backu
 after a crash. A stream whose source raises (a failed checksum at its end) also poisons the writer:
 a later commit raises that error instead of storing a snapshot without the stream.
 
-Memory is bounded: a stream is cut with FastCDC as it arrives, in windows of ``2 * max_size``
-(:mod:`drkit.repo.format.piececut`), and at most ``2 * workers`` large chunks are in flight (views of
-the windows: a window lives while a chunk of it is being sealed); small files are sealed on the
-caller's thread. :meth:`SnapshotWriter.seal` stores a finished directory's trees at once and drops
-its entries (:mod:`drkit.repo.engine.opentree`), so that many small files written in path order
-cost memory for the directories still open only.
+Memory is bounded: a stream is cut with FastCDC (or at fixed offsets: ``fixed_size``) as it arrives,
+in windows of ``2 * max_size`` (:mod:`drkit.repo.format.piececut`), and at most ``2 * workers`` large
+chunks are in flight (views of the windows: a window lives while a chunk of it is being sealed);
+small files are sealed on the caller's thread. :meth:`SnapshotWriter.seal` stores a finished
+directory's trees at once and drops its entries (:mod:`drkit.repo.engine.opentree`), so that many
+small files written in path order cost memory for the directories still open only.
 ``add_bytes`` may be called from several threads at once; the other methods from one thread.
 """
 

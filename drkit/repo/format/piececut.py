@@ -82,14 +82,19 @@ def cut_fixed(size: int, pieces: Iterable[Buffer], *, window: int = 0) -> Iterat
         for offset in range(0, end, size):
             yield offset, min(offset + size, end)
 
-    return _cut(pieces, window, cut)
+    return _cut(pieces, window, cut, carry=False)
 
 
 def _cut(
-    pieces: Iterable[Buffer], size: int, cut: Callable[[memoryview], Iterable[tuple[int, int]]]
+    pieces: Iterable[Buffer],
+    size: int,
+    cut: Callable[[memoryview], Iterable[tuple[int, int]]],
+    *,
+    carry: bool = True,
 ) -> Iterator[memoryview]:
     """The windows: ``cut(window)`` gives the chunks' ``(start, stop)`` in a full window or the last
-    one; a chunk stopping at a full window's end is carried into the next window."""
+    one; with ``carry``, a chunk stopping at a full window's end is carried into the next window
+    (FastCDC may have cut it there only for want of bytes; a fixed-size chunk is whole)."""
     spare: list[bytearray] = []  # windows cut before, reusable once no chunk of theirs is referenced
     buf = bytearray(size)
     filled = 0
@@ -111,7 +116,7 @@ def _cut(
                 whole = memoryview(buf).toreadonly()
                 start = 0
                 for offset, stop in cut(whole):
-                    if stop == size:
+                    if stop == size and carry:
                         break  # perhaps cut only by the window's end: again, with what follows
                     yield whole[offset:stop]
                     start = stop

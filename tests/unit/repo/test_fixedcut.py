@@ -45,6 +45,15 @@ def test_a_stream_of_whole_windows_and_an_empty_one() -> None:
     assert list(cut_fixed(256 * KIB, [])) == []
 
 
+def test_a_chunk_ending_a_window_is_yielded_from_it_not_copied_into_the_next() -> None:
+    data = _data(6, 32 * MIB)  # two default windows of 16 chunks of 1 MiB exactly
+    chunks = list(cut_fixed(MIB, [data[i : i + 32 * KIB] for i in range(0, len(data), 32 * KIB)]))
+    windows = [c.obj for c in chunks]
+    assert all(w is windows[0] for w in windows[:16])  # the 16th too: a whole chunk, not carried
+    assert all(w is not windows[0] for w in windows[16:])
+    assert b"".join(chunks) == data
+
+
 @pytest.mark.parametrize("size", [0, -1])
 def test_a_size_that_is_not_positive_is_refused(size: int) -> None:
     with pytest.raises(ValueError, match="not positive"):
