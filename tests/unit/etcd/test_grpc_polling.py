@@ -1,0 +1,68 @@
+"""``grpcsnapshot.preload`` imports grpc with ``GRPC_EXPERIMENTS`` set to poll on the calling thread
+(docs/performance.md: ~35% less CPU receiving an etcd snapshot), only for the grpcio versions it was
+checked with, never over a setting of the user's, and puts the environment back after the import.
+Each case runs in a fresh interpreter: grpc reads the setting once, when it is imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import version
+
+import pytest
+
+from drkit.etcd import grpcsnapshot
+
+PROBE = """
+import json, os, sys
+seen = []
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "grpc":
+            seen.append(os.environ.get("GRPC_EXPERIMENTS"))
+        return None
+
+sys.meta_path.insert(0, Watch())
+from drkit.etcd import grpcsnapshot
+if len(sys.argv) > 1:
+    grpcsnapshot.grpcio_version = lambda: tuple(json.loads(sys.argv[1]))
+grpcsnapshot.preload()
+import grpc.experimental
+after = os.environ.get("GRPC_EXPERIMENTS")
+print(json.dumps({"at_import": seen, "after": after, "grpc": "grpc" in sys.modules}))
+"""
+
+
+def _run(env_value: str | None, fake_version: tuple[int, int] | None = None) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
+    if env_value is not None:
+        env["GRPC_EXPERIMENTS"] = env_value
+    args = [sys.executable, "-c", PROBE] + ([json.dumps(fake_version)] if fake_version else [])
+    out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_the_installed_version_is_read_without_importing_grpc() -> None:
+    major, minor = (int(x) for x in version("grpcio").split(".")[:2])
+    assert grpcsnapshot.grpcio_version() == (major, minor)
+
+
+def test_grpc_is_imported_polling_on_the_caller_and_the_environment_is_put_back() -> None:
+    low, _high = grpcsnapshot.POLL_ON_CALLER_VERSIONS
+    result = _run(None, low)
+    assert result == {"at_import": [grpcsnapshot.POLL_ON_CALLER], "after": None, "grpc": True}
+
+
+@pytest.mark.parametrize("other", [(1, 60), grpcsnapshot.POLL_ON_CALLER_VERSIONS[1], (2, 0)])
+def test_a_grpcio_it_was_not_checked_with_is_imported_as_it_is(other: tuple[int, int]) -> None:
+    assert _run(None, other) == {"at_import": [None], "after": None, "grpc": True}
+
+
+def test_the_users_own_setting_is_kept() -> None:
+    low, _high = grpcsnapshot.POLL_ON_CALLER_VERSIONS
+    result = _run("-event_engine_dns", low)
+    assert result == {"at_import": ["-event_engine_dns"], "after": "-event_engine_dns", "grpc": True}
