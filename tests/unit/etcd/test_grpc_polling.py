@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,20 @@ def test_the_users_own_setting_is_kept() -> None:
     low, _high = grpcsnapshot.POLL_ON_CALLER_VERSIONS
     result = _run("-event_engine_dns", low)
     assert result == {"at_import": ["-event_engine_dns"], "after": "-event_engine_dns", "grpc": True}
+
+
+def test_the_stream_and_its_watchdog_work_polling_on_the_caller() -> None:
+    """The transport tests (messages whole and in order; a stalled server cut off by the watchdog)
+    again in a process whose grpc was imported polling on the caller, as ``preload`` imports it."""
+    env = {**os.environ, "GRPC_EXPERIMENTS": grpcsnapshot.POLL_ON_CALLER}
+    test = Path(__file__).with_name("test_grpc_stream_transport.py")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)],
+        env=env,
+        cwd=test.parents[3],  # the repository: its pytest configuration
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 passed" in out.stdout
