@@ -498,7 +498,63 @@ static PyObject *index_rehash(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* prefix_hits(segments, prefix): the (segment, position) of every entry equal to ``prefix`` in each of
+ * ``segments`` (a list of sorted array("I") buffers), or None when there is none (the usual answer: a
+ * lookup of a blob that is not spilled). Binary search on the buffers: no Python int per step. */
+static PyObject *index_prefix_hits(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "prefix_hits(list of sorted array('I'), prefix)");
+        return NULL;
+    }
+    unsigned long long wide = PyLong_AsUnsignedLongLong(args[1]);
+    if (wide == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (wide > 0xFFFFFFFFull) {
+        PyErr_SetString(PyExc_OverflowError, "a prefix is 4 bytes");
+        return NULL;
+    }
+    uint32_t prefix = (uint32_t)wide;
+    PyObject *segments = args[0];
+    PyObject *hits = NULL;
+    for (Py_ssize_t s = 0; s < PyList_GET_SIZE(segments); s++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(segments, s), &view, PyBUF_SIMPLE) < 0) goto fail;
+        const uint32_t *values = (const uint32_t *)view.buf;
+        Py_ssize_t n = view.len / (Py_ssize_t)sizeof(uint32_t), lo = 0, hi = n;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            uint32_t v;
+            memcpy(&v, values + mid, sizeof v);
+            if (v < prefix) lo = mid + 1;
+            else hi = mid;
+        }
+        for (; lo < n; lo++) {
+            uint32_t v;
+            memcpy(&v, values + lo, sizeof v);
+            if (v != prefix) break;
+            if (hits == NULL && (hits = PyList_New(0)) == NULL) {
+                PyBuffer_Release(&view);
+                goto fail;
+            }
+            PyObject *hit = Py_BuildValue("(nn)", s, lo);
+            if (hit == NULL || PyList_Append(hits, hit) < 0) {
+                Py_XDECREF(hit);
+                PyBuffer_Release(&view);
+                goto fail;
+            }
+            Py_DECREF(hit);
+        }
+        PyBuffer_Release(&view);
+    }
+    if (hits == NULL) Py_RETURN_NONE;
+    return hits;
+fail:
+    Py_XDECREF(hits);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"prefix_hits", (PyCFunction)(void (*)(void))index_prefix_hits, METH_FASTCALL,
+     "prefix_hits(segments, prefix) -> [(segment, position), ...] of entries equal to prefix, or None"},
     {"find", (PyCFunction)(void (*)(void))index_find, METH_FASTCALL,
      "find(table, records, key) -> the slot value minus one, or -1 when key is not indexed"},
     {"pack_ids", (PyCFunction)(void (*)(void))index_pack_ids, METH_FASTCALL,

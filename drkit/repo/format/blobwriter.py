@@ -50,6 +50,7 @@ class WriterSettings:
     index_blobs: int = 65_536  # an index object is written once its packs hold this many blobs
     pack_size: int | None = None  # None: the repository config's pack size
     pack_blobs: int = 16_384  # a pack is also finished once it holds this many blobs (see BlobWriter)
+    spill_blobs: int = 65_536  # indexed new entries kept in memory before they go to a file (0: never)
     use_parent: bool = True  # skip reading files unchanged since the parent snapshot
 
 
@@ -136,7 +137,9 @@ class BlobWriter:
         self._batch_lock = threading.Lock()
         self._error: BaseException | None = None
         self._closed = False
-        self.new_packs: list[PackRecord] = []
+        self._new_packs: list[str] = []  # ids: their entries are the index's (perhaps in its file)
+        self._indexed: list[str] = []  # packs listed by a written index object, not yet spilled
+        self._indexed_blobs = 0
         self.new_indexes: dict[str, datetime | None] = {}
         self.new_bytes = 0
         self.stored_bytes = 0
@@ -146,6 +149,14 @@ class BlobWriter:
         ]
         for t in self._threads:
             t.start()
+
+    @property
+    def new_packs(self) -> list[PackRecord]:
+        """The packs this writer stored, as the index holds them (a spilled one's entries are read
+        from the index's file when asked for)."""
+        with self._batch_lock:
+            ids = list(self._new_packs)
+        return [self.index.packs[p] for p in ids]
 
     # -- producer side -----------------------------------------------------------------------
 
@@ -244,7 +255,7 @@ class BlobWriter:
             pending[types[i]].discard(ids[i * 32 : i * 32 + 32])
         with self._batch_lock:
             self.stored_bytes += size
-            self.new_packs.append(record)
+            self._new_packs.append(pack_id)
             self._batch.append(record)
             self._batch_blobs += len(entries)
             batch = None
@@ -260,8 +271,17 @@ class BlobWriter:
         index_id = object_name(data)
         vid, until = put_once(self.store, index_key(index_id), data, self.lock)
         self.index.set_index((p.id for p in batch), index_id, vid)
+        spill = None
         with self._batch_lock:
             self.new_indexes[index_id] = until
+            self._indexed += [p.id for p in batch]
+            self._indexed_blobs += sum(len(p.entries) for p in batch)
+            if self.settings.spill_blobs and self._indexed_blobs >= self.settings.spill_blobs:
+                spill, self._indexed, self._indexed_blobs = self._indexed, [], 0
+        if spill:
+            # listed by index objects in the store: the entries can leave memory (~75 bytes a blob
+            # there, 4 in the spilled index's prefixes): a capture's memory stays flat in its objects
+            self.index.spill(spill)
 
     # -- end -------------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import struct
 import threading
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -34,6 +34,7 @@ from drkit.repo.format.model import Problem, ProblemKind
 from drkit.repo.format.objects import VerifiedReader
 from drkit.repo.format.packentries import ID_SIZE, NUMS, PackEntries
 from drkit.repo.format.sealing import MASTER_SEALER, WriteKeys
+from drkit.repo.format.spilledindex import SpilledBlobs, SpilledEntries
 from drkit.storage.base import Store
 
 INDEX_AAD: Final = b"drkit-index"
@@ -201,6 +202,14 @@ def _entries(blobs: list[list[Any]]) -> PackEntries:
     return PackEntries(types, ids, nums)
 
 
+def _nums(e: PackEntries, position: int) -> tuple[int, int, int]:
+    """Entry ``position``'s offset, length and raw length (a spilled pack's: read from its file)."""
+    if isinstance(e, SpilledEntries):
+        return e.num(position)
+    offset, length, raw = NUMS.unpack_from(e.nums, position * NUMS.size)
+    return offset, length, raw
+
+
 @dataclass(frozen=True, slots=True)
 class BlobLocation:
     pack_id: str
@@ -233,24 +242,46 @@ class MasterIndex:
     def __init__(self) -> None:
         self._native = native.load("_index")
         self._lock = threading.Lock()
-        self._records: list[tuple[str, PackEntries]] = []  # every pack added: its id and entries
-        self._table: tuple[array[int], int] = (array("Q", bytes(8 * _FIRST_SLOTS)), _FIRST_SLOTS - 1)
+        # the table and every pack added (its id and entries), swapped together: a spill makes a new
+        # list (its packs' entries read from the file) and a table that no longer names them
+        self._live: tuple[tuple[array[int], int], list[tuple[str, PackEntries]]] = (
+            (array("Q", bytes(8 * _FIRST_SLOTS)), _FIRST_SLOTS - 1),
+            [],
+        )
+        self._spilled: SpilledBlobs | None = None
         self._count = 0
+        self._live_count = 0  # of them in the table (not spilled)
         self.packs: dict[str, PackRecord] = {}
         self.pack_index: dict[str, str] = {}
         self.index_ids: set[str] = set()
         self.index_versions: dict[str, str | None] = {}  # index object -> the version read or written
 
+    @property
+    def _table(self) -> tuple[array[int], int]:
+        return self._live[0]
+
+    @property
+    def _records(self) -> list[tuple[str, PackEntries]]:
+        return self._live[1]
+
     def _find(self, key: BlobKey) -> int:
         """The slot value (minus one) of ``key``; -1 when not indexed."""
+        found = self._find_live(key)
+        if found < 0 and self._spilled is not None:
+            where = self._spilled.find(key[0], key[1])
+            if where is not None:
+                return (where[0] << 32) | where[1]
+        return found
+
+    def _find_live(self, key: BlobKey) -> int:
+        table, records = self._live
         if self._native is not None:
-            found: int = self._native.find(self._table, self._records, key)
+            found: int = self._native.find(table, records, key)
             return found
         t, bid = key
         if len(bid) != ID_SIZE:
             return -1
-        slots, mask = self._table
-        records = self._records
+        slots, mask = table
         i: int = _HEAD.unpack_from(bid)[0] & mask
         while True:
             v = slots[i]
@@ -264,8 +295,9 @@ class MasterIndex:
             i = (i + 1) & mask
 
     def __contains__(self, key: BlobKey) -> bool:
-        if self._native is not None:  # one Python frame less: dirscan asks per reused chunk
-            return bool(self._native.find(self._table, self._records, key) >= 0)
+        if self._native is not None and self._spilled is None:  # one Python frame less: dirscan
+            table, records = self._live  # asks per reused chunk
+            return bool(self._native.find(table, records, key) >= 0)
         return self._find(key) >= 0
 
     def __len__(self) -> int:
@@ -276,7 +308,7 @@ class MasterIndex:
         if v < 0:
             return None
         pack_id, e = self._records[v >> 32]
-        offset, length, raw = NUMS.unpack_from(e.nums, (v & _LOW) * NUMS.size)
+        offset, length, raw = _nums(e, v & _LOW)
         return BlobLocation(pack_id, offset, length, raw)
 
     def span(self, key: BlobKey) -> tuple[str, int, int] | None:
@@ -286,7 +318,7 @@ class MasterIndex:
         if v < 0:
             return None
         pack_id, e = self._records[v >> 32]
-        offset, length, _raw = NUMS.unpack_from(e.nums, (v & _LOW) * NUMS.size)
+        offset, length, _raw = _nums(e, v & _LOW)
         return pack_id, offset, length
 
     def pack_of(self, key: BlobKey) -> str | None:
@@ -297,8 +329,9 @@ class MasterIndex:
     def pack_ids(self, keys: Iterable[BlobKey]) -> set[str]:
         """The packs that hold ``keys`` (``KeyError`` with the first key that is not indexed): a new
         snapshot's packs from its ~one key per file, without a location object per key."""
-        if self._native is not None:
-            packs: set[str] = self._native.pack_ids(self._table, self._records, keys)
+        if self._native is not None and self._spilled is None:
+            table, records = self._live
+            packs: set[str] = self._native.pack_ids(table, records, keys)
             return packs
         found: set[str] = set()
         for k in keys:
@@ -321,19 +354,27 @@ class MasterIndex:
             entries = record.entries
             if not entries:
                 return
-            self._reserve(self._count + len(entries))
-            number = len(self._records)
-            self._records.append((record.id, entries))  # before any slot names it
-            self._count += self._insert(number, entries)
+            self._reserve(self._live_count + len(entries))
+            table, records = self._live
+            number = len(records)
+            records.append((record.id, entries))  # before any slot names it
+            added = self._insert(table, records, number, entries)
+            self._count += added
+            self._live_count += added
 
-    def _insert(self, number: int, entries: PackEntries) -> int:
+    def _insert(
+        self,
+        table: tuple[array[int], int],
+        records: list[tuple[str, PackEntries]],
+        number: int,
+        entries: PackEntries,
+    ) -> int:
         """Put ``entries`` (record ``number``) into the table, except blobs already in it (the first
         pack that holds a blob keeps it); how many were new. The table has room (``_reserve``)."""
         if self._native is not None:  # the same probing in C: ~30x faster when an index is loaded
-            added: int = self._native.insert(self._table, self._records, number)
+            added: int = self._native.insert(table, records, number)
             return added
-        slots, mask = self._table
-        records = self._records
+        slots, mask = table
         types, ids = entries.types, entries.ids
         heads = memoryview(ids).cast("Q")[::4].tolist()  # each id's first 8 bytes, as _HEAD reads them
         base = (number << 32) + 1
@@ -361,7 +402,8 @@ class MasterIndex:
     def _reserve(self, count: int) -> None:
         """Grow the table (a new one, filled aside, then swapped in) so that ``count`` blobs fill at
         most half of it."""
-        slots, mask = self._table
+        table, records = self._live
+        slots, mask = table
         if count * 2 <= mask + 1:
             return
         size = mask + 1
@@ -370,10 +412,9 @@ class MasterIndex:
         new = array("Q", bytes(8 * size))
         new_mask = size - 1
         if self._native is not None:
-            self._native.rehash(self._table, self._records, (new, new_mask))
-            self._table = (new, new_mask)
+            self._native.rehash(table, records, (new, new_mask))
+            self._live = ((new, new_mask), records)
             return
-        records = self._records
         for v in slots:
             if v:
                 e = records[(v - 1) >> 32][1]
@@ -381,7 +422,47 @@ class MasterIndex:
                 while new[i]:
                     i = (i + 1) & new_mask
                 new[i] = v
-        self._table = (new, new_mask)
+        self._live = ((new, new_mask), records)
+
+    def spill(self, pack_ids: Iterable[str]) -> int:
+        """Keep the entries of these packs (the writer's, once an index object lists them) in a
+        temporary file instead of memory (:mod:`drkit.repo.format.spilledindex`): lookups still find
+        them, for ~4 bytes a blob. Returns how many entries went."""
+        wanted = set(pack_ids)
+        with self._lock:
+            records = self._live[1]
+            chosen = [
+                (n, e)
+                for n, (pack_id, e) in enumerate(records)
+                if pack_id in wanted and len(e) and not isinstance(e, SpilledEntries)
+            ]
+            if not chosen:
+                return 0
+            if self._spilled is None:
+                self._spilled = SpilledBlobs()
+            spilled = self._spilled.spill(chosen)  # findable there before the table forgets them
+            new_records = list(records)
+            for (n, _e), lazy in zip(chosen, spilled, strict=True):
+                pack_id = records[n][0]
+                new_records[n] = (pack_id, lazy)
+                rec = self.packs.get(pack_id)
+                if rec is not None and not isinstance(rec.entries, SpilledEntries):
+                    self.packs[pack_id] = replace(rec, entries=lazy)
+            live = [
+                (n, e)
+                for n, (_p, e) in enumerate(new_records)
+                if len(e) and not isinstance(e, SpilledEntries)
+            ]
+            size = _FIRST_SLOTS
+            while 2 * sum(len(e) for _n, e in live) > size:
+                size *= 2
+            new_table = (array("Q", bytes(8 * size)), size - 1)
+            count = 0
+            for n, e in live:
+                count += self._insert(new_table, new_records, n, e)
+            self._live = (new_table, new_records)
+            self._live_count = count
+            return sum(len(e) for _n, e in chosen)
 
     def set_index(self, pack_ids: Iterable[str], index_id: str, index_version: str | None = None) -> None:
         with self._lock:
@@ -391,9 +472,14 @@ class MasterIndex:
                 self.pack_index.setdefault(p, index_id)
 
     def blobs(self) -> Iterator[tuple[BlobKey, BlobLocation]]:
-        slots, _mask = self._table
-        records = self._records
+        (slots, _mask), records = self._live
         found = []
+        for pack_id, e in records:
+            if isinstance(e, SpilledEntries):
+                found += [
+                    ((x.type, x.id), BlobLocation(pack_id, x.offset, x.length, x.raw_length))
+                    for x in e.loaded()
+                ]
         for v in slots:
             if v:
                 pack_id, e = records[(v - 1) >> 32]
