@@ -295,10 +295,13 @@ class MasterIndex:
             i = (i + 1) & mask
 
     def __contains__(self, key: BlobKey) -> bool:
-        if self._native is not None and self._spilled is None:  # one Python frame less: dirscan
-            table, records = self._live  # asks per reused chunk
-            return bool(self._native.find(table, records, key) >= 0)
-        return self._find(key) >= 0
+        if self._native is None:
+            return self._find(key) >= 0
+        table, records = self._live  # no _find frame: dirscan asks per reused chunk, a writer per blob
+        if self._native.find(table, records, key) >= 0:
+            return True
+        spilled = self._spilled
+        return spilled is not None and spilled.find(key[0], key[1]) is not None
 
     def __len__(self) -> int:
         return self._count
