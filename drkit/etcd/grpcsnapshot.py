@@ -121,6 +121,9 @@ class GrpcSnapshotParser(SnapshotStreamParser):
         return [] if piece is None else [piece]
 
 
+_FIRST_IMPORT = threading.Lock()
+
+
 def grpcio_version() -> tuple[int, int] | None:
     """The installed grpcio's (major, minor), read from its files without importing it; None if
     unknown."""
@@ -143,15 +146,16 @@ def preload() -> None:
     The first import is made with :data:`POLL_ON_CALLER` in ``GRPC_EXPERIMENTS`` (unless that is set
     already, or the grpcio version is not one it was checked with); the environment is put back
     after it, so that child processes do not inherit it."""
-    if "grpc" not in sys.modules and "GRPC_EXPERIMENTS" not in os.environ:
-        version = grpcio_version()
-        low, high = POLL_ON_CALLER_VERSIONS
-        if version is not None and low <= version < high:
-            os.environ["GRPC_EXPERIMENTS"] = POLL_ON_CALLER
-            try:
-                import grpc
-            finally:
-                del os.environ["GRPC_EXPERIMENTS"]
+    with _FIRST_IMPORT:  # two threads asking at once: one sets the variable, imports, removes it
+        if "grpc" not in sys.modules and "GRPC_EXPERIMENTS" not in os.environ:
+            version = grpcio_version()
+            low, high = POLL_ON_CALLER_VERSIONS
+            if version is not None and low <= version < high:
+                os.environ["GRPC_EXPERIMENTS"] = POLL_ON_CALLER
+                try:
+                    import grpc
+                finally:
+                    del os.environ["GRPC_EXPERIMENTS"]
     import grpc
     import grpc.experimental  # noqa: F401
 

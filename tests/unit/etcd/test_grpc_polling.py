@@ -84,3 +84,37 @@ def test_the_stream_and_its_watchdog_work_polling_on_the_caller() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "2 passed" in out.stdout
+
+
+THREADS = """
+import json, os, sys, threading, time
+from drkit.etcd import grpcsnapshot
+low = grpcsnapshot.POLL_ON_CALLER_VERSIONS[0]
+
+def slow_version():
+    time.sleep(0.2)  # every thread past the first check before any sets the variable, without a lock
+    return low
+
+grpcsnapshot.grpcio_version = slow_version
+errors = []
+
+def load():
+    try:
+        grpcsnapshot.preload()
+    except BaseException as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=load) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+after = os.environ.get("GRPC_EXPERIMENTS")
+print(json.dumps({"errors": errors, "after": after, "grpc": "grpc" in sys.modules}))
+"""
+
+
+def test_threads_loading_grpc_at_once_set_and_remove_the_variable_once() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_EXPERIMENTS"}
+    out = subprocess.run([sys.executable, "-c", THREADS], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"errors": [], "after": None, "grpc": True}
