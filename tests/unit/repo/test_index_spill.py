@@ -7,6 +7,7 @@ snapshot reads back and verifies (the spilled packs' entries read from the file)
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,6 +18,8 @@ from drkit.repo.format.packentries import PackEntries, PackEntry
 from drkit.repo.format.spilledindex import SpilledEntries
 from drkit.repo.repository import Repository
 from tests.unit.repo.repohelpers import CRED, SafeStore, new_repo
+
+MTIME = datetime(2026, 1, 1, tzinfo=UTC)  # trees the same whenever they are made
 
 
 def _packs(rng: random.Random, packs: int) -> list[PackRecord]:
@@ -105,7 +108,7 @@ def _first_snapshot(store: SafeStore, data: dict[str, bytes], spill_blobs: int) 
     repo = Repository.open(store, CRED, settings=settings)
     with repo.new_snapshot(host="c1") as snap:
         for path, raw in data.items():
-            snap.add_bytes(path, raw)
+            snap.add_bytes(path, raw, mtime=MTIME)
     return repo
 
 
@@ -127,7 +130,7 @@ def test_a_writer_that_spills_deduplicates_and_its_snapshot_reads_back_and_verif
     assert repo.verify(read_data_percent=100).ok  # this process's index: spilled entries read back
     with repo.new_snapshot(host="c1") as again:  # every blob known, spilled or not: nothing new
         for path, raw in data.items():
-            again.add_bytes(path, raw)
+            again.add_bytes(path, raw, mtime=MTIME)
     assert again.snapshot is not None
     assert again.snapshot.stats.new_bytes == 0
     fresh = Repository.open(store, CRED)
