@@ -53,7 +53,10 @@ with repo.new_snapshot(kind="cluster") as snap:
         from drkit.capture.resourcesjson import RecordSpool
         spool = RecordSpool()
         cluster._store_objects(snap, objects(), spool)
-        snap.add_stream(cluster.OBJECTS_PATH, spool.pieces(), mtime=cluster.STABLE_MTIME)
+        if hasattr(cluster, "_store_records"):  # since the free memory is returned before it
+            cluster._store_records(snap, spool)
+        else:
+            snap.add_stream(cluster.OBJECTS_PATH, spool.pieces(), mtime=cluster.STABLE_MTIME)
     else:
         records = []
         for obj in objects():

@@ -75,3 +75,16 @@ def freed_memory_kept() -> Iterator[None]:
             if _depth == 0:
                 libc.mallopt(M_TRIM_THRESHOLD, TRIM_DEFAULT)
                 libc.malloc_trim(0)
+
+
+def release_freed() -> None:
+    """Return the free memory of every heap to the kernel now (``malloc_trim(0)``), unless a stream
+    keeps it (inside :func:`freed_memory_kept`); nothing elsewhere than glibc. For a phase that
+    frees much before one that allocates large buffers: a cluster capture's objects leave holes in
+    the heaps, and the records stream's 16 MiB windows land above them (docs/performance.md)."""
+    libc = _mallopt()
+    if libc is None:
+        return
+    with _lock:
+        if _depth == 0:
+            libc.malloc_trim(0)
