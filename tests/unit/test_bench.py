@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
-from bench import dataset, measure
+import pytest
+
+from bench import capture_memory, dataset, measure
 from bench.report import Report, Result
 from bench.tools import Command, Restic
 
@@ -140,6 +143,27 @@ def test_a_failing_child_keeps_its_exit_code(tmp_path: Path) -> None:
     m = measure.run(Command(["/bin/false"]), tmp_path / "false.log")
     assert m.returncode == 1
     assert not m.ok
+
+
+def test_capture_memory_deletes_the_repository_it_made(tmp_path: Path) -> None:
+    result = capture_memory.measure(300, 2, None, tmp_path)
+    assert result["files"] == 301  # the objects and capture/resources.json
+    assert result["max_rss_mib"] > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_capture_memory_deletes_the_repository_of_a_failing_child(tmp_path: Path) -> None:
+    child = (
+        "import pathlib, sys, tempfile\n"
+        "repo = pathlib.Path(tempfile.mkdtemp(dir=sys.argv[3])) / 'data'\n"
+        "repo.mkdir()\n"
+        "(repo / 'pack').write_bytes(bytes(4096))\n"
+        "sys.exit(3)\n"
+    )
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        capture_memory.measure(1, 1, None, tmp_path, child=child)
+    assert failed.value.returncode == 3
+    assert list(tmp_path.iterdir()) == []
 
 
 def _origin(tmp_path: Path) -> Path:
