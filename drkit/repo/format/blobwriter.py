@@ -4,6 +4,9 @@ A pack is finished at the pack size or at ``WriterSettings.pack_blobs`` blobs, w
 first: until a pack is uploaded and indexed, each of its blobs costs ~330 bytes besides its sealed
 bytes (its id in the pending set, its entry, the snapshot's waiting reference), and 16 MiB of
 API objects sealed to ~150 bytes each is ~100k blobs (a saw of ~30 MiB in a capture's memory).
+A pack of trees is finished at ``WriterSettings.tree_pack_size`` (4 MiB): trees are stored over
+the whole backup, and the split trees of a capture of 400k objects (12.6 MB) stayed in memory in one
+open pack until the commit.
 
 ``add`` is called from many worker threads (hashing, zstd and AES release the GIL). Full packs go
 through a bounded queue to uploader threads; an index object is written after every
@@ -50,6 +53,7 @@ class WriterSettings:
     index_blobs: int = 65_536  # an index object is written once its packs hold this many blobs
     pack_size: int | None = None  # None: the repository config's pack size
     pack_blobs: int = 16_384  # a pack is also finished once it holds this many blobs (see BlobWriter)
+    tree_pack_size: int = 4 << 20  # a pack of trees is finished at this size (or pack_size if smaller)
     spill_blobs: int = 65_536  # indexed new entries kept in memory before they go to a file (0: never)
     use_parent: bool = True  # skip reading files unchanged since the parent snapshot
 
@@ -118,6 +122,12 @@ class BlobWriter:
         self.key = key
         self.index = index
         self.pack_size = pack_size
+        # a pack's sealed blobs stay in memory until it is finished: trees come over a whole backup
+        # (a capture of 400k objects: 12.6 MB of split trees held until the commit), so theirs is smaller
+        self._pack_limit = {
+            BlobType.DATA: pack_size,
+            BlobType.TREE: min(pack_size, settings.tree_pack_size or pack_size),
+        }
         self.lock = lock
         self.settings = settings
         self.compression_level = compression_level
@@ -182,7 +192,7 @@ class BlobWriter:
             builder = self._builders[blob_type]
             builder.add(blob_type, blob_id, sealed, len(raw))
             self.new_bytes += len(raw)
-            if builder.size >= self.pack_size or len(builder) >= self.settings.pack_blobs:
+            if builder.size >= self._pack_limit[blob_type] or len(builder) >= self.settings.pack_blobs:
                 self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                 self._queue.put((builder.finish_parts(self.key), builder.entries))
         return blob_id
@@ -212,7 +222,7 @@ class BlobWriter:
                 pending.add(blob_id)
                 builder.add(blob_type, blob_id, blob, len(raw))
                 self.new_bytes += len(raw)
-                if builder.size >= self.pack_size or len(builder) >= self.settings.pack_blobs:
+                if builder.size >= self._pack_limit[blob_type] or len(builder) >= self.settings.pack_blobs:
                     self._builders[blob_type] = PackBuilder(self.key.sealer_id)
                     self._queue.put((builder.finish_parts(self.key), builder.entries))
                     builder = self._builders[blob_type]
