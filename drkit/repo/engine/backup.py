@@ -31,6 +31,7 @@ from drkit.errors import DrkitError
 from drkit.native import load as load_native
 from drkit.repo.engine.dirscan import DirInfo, DirScanner, Scanned, Splice, scanner
 from drkit.repo.engine.fsmeta import Stat, Xattrs, group_name, looks_sparse, read_xattrs, user_name
+from drkit.repo.engine.lookahead import LargeFilesAhead
 from drkit.repo.engine.progress import Progress
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.chunker import Chunker, ChunkerParams
@@ -223,6 +224,7 @@ class TreeBackup:
         xattrs: bool = True,
         on_read: Callable[[bytes], None] | None = None,
         native: bool = True,
+        look_ahead: bool = True,
     ) -> None:
         self.writer = writer
         self.native = native
@@ -233,6 +235,9 @@ class TreeBackup:
         # other in walk order, while the walk goes on (``_far``); made for the first such file.
         self._reader: ThreadPoolExecutor | None = None
         self._far_cutter = FileCutter(self.chunker.cdc)
+        # A first backup's large files found ahead of the walk, cut from the last one back (``run``)
+        self._ahead: LargeFilesAhead[tuple[list[Future[bytes]], int] | OSError] | None = None
+        self.look_ahead = look_ahead
         self._stopping = False
         self.workers = max(1, workers)
         self.progress = progress
@@ -283,6 +288,15 @@ class TreeBackup:
             raise NotADirectoryError(f"{source} is not a directory")
         root = RootMeta(stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime_ns)
         self._result = WalkResult(tree=b"", root=root)
+        if parent is None and self.look_ahead and self._listdir is not None:
+            # A first backup: its large files are read anyway, the last ones too (lookahead.py)
+            ahead_cutter = FileCutter(self.chunker.cdc)
+            self._ahead = LargeFilesAhead(
+                self._listdir,
+                self._far_cutter.size,
+                lambda fd, size: self._cut_far(fd, size, ahead_cutter),
+            )
+            self._ahead.start(os.fsencode(source))
         try:
             # Everything alive now (the index: objects per blob; the modules) lives through the walk:
             # the collector's full passes, set off by the walk's short-lived objects, skip it. And the
@@ -296,6 +310,8 @@ class TreeBackup:
                 assert tree is not None
         finally:
             self._stopping = True  # a file still being cut stops at its next chunk
+            if self._ahead is not None:
+                self._ahead.close()
             if self._reader is not None:
                 self._reader.shutdown(wait=True, cancel_futures=True)
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -988,7 +1004,7 @@ class TreeBackup:
         if self.on_read is not None:
             self.on_read(full)
         if size > self.params.min_size:
-            return self._chunked(fd, rel, st)
+            return self._chunked(fd, rel, st, full)
         # One chunk, whatever the file holds by now: read on the fd, no file object around it.
         try:
             data = _read_all(fd, size)
@@ -1001,11 +1017,11 @@ class TreeBackup:
             self.progress.advance(len(data))
         return ([self._submit(data)] if data else []), len(data)
 
-    def _chunked(self, fd: int, rel: bytes, st: Stat) -> tuple[list[_Chunk], int] | None:
+    def _chunked(self, fd: int, rel: bytes, st: Stat, full: bytes) -> tuple[list[_Chunk], int] | None:
         """A file of more than one chunk, open: cut here, or on the reading thread when it is as large
         as a window of the cutter (one link: a further link takes the first's chunks as they are)."""
         if st.st_size >= self._far_cutter.size and st.st_nlink == 1:
-            return [self._far(fd, rel, st.st_size)], _FAR
+            return [self._far(fd, rel, st, full)], _FAR
         chunks: list[_Chunk] = []
         size = 0
         try:
@@ -1024,13 +1040,20 @@ class TreeBackup:
             return None
         return chunks, size
 
-    def _far(self, fd: int, rel: bytes, size: int) -> _FarFile:
-        """Hand an open large file to the reading thread (``_cut_far``); the walk goes on."""
-        if self._reader is None:
+    def _far(self, fd: int, rel: bytes, st: Stat, full: bytes) -> _FarFile:
+        """Hand an open large file to the reading thread (``_cut_far``), or take it from the thread
+        that started on it ahead of the walk (``LargeFilesAhead``); the walk goes on."""
+        size = st.st_size
+        early = self._ahead.claim(full, st) if self._ahead is not None else None
+        if self._reader is None and early is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix="drkit-read")
         batch = self._batch
         # where a read error is reported: here in the walk, before the small files deferred after it
         where = (len(self._result.skipped), batch.seq, 2 * len(batch.paths))  # type: ignore[union-attr]
+        if early is not None:
+            os.close(fd)  # opened to check it can be (as for any file); read by the other thread
+            return _FarFile(early, rel, where)
+        assert self._reader is not None
         try:
             fut = self._reader.submit(self._cut_far, fd, size)
         except BaseException:
@@ -1039,15 +1062,19 @@ class TreeBackup:
         fut.add_done_callback(lambda f: _close_if_cancelled(f, fd))  # never started: still open
         return _FarFile(fut, rel, where)
 
-    def _cut_far(self, fd: int, size: int) -> tuple[list[Future[bytes]], int] | OSError:
-        """On the reading thread: cut a file, its chunks handed to the sealing threads one by one;
-        the chunks and the size read, or the error that stopped the read."""
+    def _cut_far(
+        self, fd: int, size: int, cutter: FileCutter | None = None
+    ) -> tuple[list[Future[bytes]], int] | OSError:
+        """On a reading thread: cut a file (with ``cutter``, one per thread; the reading thread's by
+        default), its chunks handed to the sealing threads one by one; the chunks and the size read,
+        or the error that stopped the read."""
+        cutter = cutter or self._far_cutter
         chunks: list[Future[bytes]] = []
         total = 0
         progress = self.progress
         try:
             with os.fdopen(fd, "rb", buffering=0) as f:
-                for p in self._far_cutter.cut(f, size):
+                for p in cutter.cut(f, size):
                     if self._stopping:
                         raise RuntimeError("the walk stopped")
                     n = len(p)
