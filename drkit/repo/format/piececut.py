@@ -3,11 +3,14 @@
 ``Chunker.chunks`` reads a stream through ``readinto`` into pyfastcdc's ``2 * max_size`` buffer and
 copies each chunk out: every byte is copied into that buffer, moved to its front again each time less
 than ``max_size`` is left in it, then copied into the chunk's own ``bytes``. :func:`cut_pieces`
-copies the pieces once, into a window of ``2 * max_size`` bytes (the size of pyfastcdc's buffer),
-cuts the window with ``cut_buf`` and yields the chunks as read-only ``memoryview`` slices of it (no
-copy). A window is not written again while a chunk of it is referenced; after that it is reused. A
-chunk that ends exactly at a window's end may end there only for want of the next bytes: it is
-copied to the front of the next window.
+copies the pieces once, into a window of ``max_size + avg_size`` bytes, cuts the window with
+``cut_buf`` and yields the chunks as read-only ``memoryview`` slices of it (no copy). A window is not
+written again while a chunk of it is referenced; after that it is reused. A chunk that ends exactly
+at a window's end may end there only for want of the next bytes: it is copied to the front of the
+next window. Any window longer than ``max_size`` makes progress (the first chunk of a window ends at
+``max_size`` at the latest); the ``avg_size`` beyond it is about what is carried each time. Two
+windows are usually alive (one filling, one whose last chunks are still being sealed): 2 x 9 MiB with
+the default chunker, not 2 x 16 MiB (a capture's ``capture/resources.json``, docs/performance.md).
 
 The cut points are those of ``Chunker.chunks`` on the same bytes (so an etcd snapshot still
 deduplicates against the one before it): FastCDC cuts at the first qualifying position after
@@ -29,7 +32,7 @@ Buffer = bytes | bytearray | memoryview
 _SPARE: Final = 4
 """Windows kept for reuse at most (a new window's pages cost more than copying into it)."""
 _FIXED_WINDOW: Final = 16 << 20
-"""The window of :func:`cut_fixed`: the size of FastCDC's with the default ``max_size``."""
+"""The window of :func:`cut_fixed` (the etcd snapshot's): 16 MiB, as measured there (docs/performance.md)."""
 
 
 def _reusable(spare: list[bytearray]) -> bytearray | None:
@@ -52,16 +55,16 @@ def cut_pieces(cdc: FastCDC, pieces: Iterable[Buffer], *, window: int = 0) -> It
     """Yield the FastCDC chunks of the concatenated ``pieces`` as read-only ``memoryview`` slices.
 
     ``cdc`` is a configured :class:`pyfastcdc.FastCDC`. ``window`` (bytes cut at a time) is at least
-    ``2 * max_size``, so that each window holds a whole chunk beyond the tail carried into it. The
-    pieces are copied as they come (the source may reuse them); one that is not bytes-like raises
-    ``TypeError``.
+    ``max_size + avg_size``, so that each window holds a whole chunk beyond the start (and about one
+    more beyond the tail carried into it). The pieces are copied as they come (the source may reuse
+    them); one that is not bytes-like raises ``TypeError``.
     """
 
     def cut(whole: memoryview) -> Iterator[tuple[int, int]]:
         for chunk in cdc.cut_buf(whole):
             yield chunk.offset, chunk.offset + chunk.length
 
-    return _cut(pieces, max(window, 2 * cdc.max_size), cut)
+    return _cut(pieces, max(window, cdc.max_size + cdc.avg_size), cut)
 
 
 def cut_fixed(size: int, pieces: Iterable[Buffer], *, window: int = 0) -> Iterator[memoryview]:

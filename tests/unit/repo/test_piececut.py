@@ -55,10 +55,25 @@ def test_the_cut_points_are_those_of_the_stream_chunker(seed: int, largest: int,
     assert [bytes(c) for c in chunks] == _reference(data)
 
 
-def test_a_window_smaller_than_two_chunks_is_raised_to_that() -> None:
+def test_a_window_smaller_than_a_largest_and_an_average_chunk_is_raised_to_that() -> None:
     data = _data(9, 500 * KIB)
-    chunks = cut_pieces(Chunker(PARAMS).cdc, _pieces(data, 9, 4 * KIB), window=1)
+    chunks = list(cut_pieces(Chunker(PARAMS).cdc, _pieces(data, 9, 4 * KIB), window=1))
     assert [bytes(c) for c in chunks] == _reference(data)
+    windows = {id(c.obj): len(c.obj) for c in chunks}  # the buffers the views are slices of
+    assert set(windows.values()) == {PARAMS.max_size + PARAMS.avg_size}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_default_window_cuts_where_the_stream_chunker_does_also_at_forced_cuts(seed: int) -> None:
+    """Windows of max_size + avg_size (40 KiB here, not 2 x 32 KiB): long runs of one byte force cuts
+    at max_size, so whole chunks of max_size are carried from one window to the next."""
+    rng = random.Random(seed)
+    data = _data(seed + 40, rng.randrange(200 * KIB, 900 * KIB))
+    cut = list(cut_pieces(Chunker(PARAMS).cdc, _pieces(data, seed, rng.choice([100, 8 * KIB, 50 * KIB]))))
+    reference = _reference(data)
+    assert sum(1 for c in reference if len(c) == PARAMS.max_size) >= 2
+    assert [bytes(c) for c in cut] == reference
+    assert {len(c.obj) for c in cut} == {PARAMS.max_size + PARAMS.avg_size}
 
 
 def test_a_stream_of_a_window_exactly_and_an_empty_one() -> None:
