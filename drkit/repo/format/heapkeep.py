@@ -9,8 +9,8 @@ each such minor fault costs microseconds of system time (docs/performance.md: 46
 the bare gRPC read of a 327 MiB snapshot, ~14-19k with the thresholds below).
 
 :func:`freed_memory_kept` raises both thresholds for the duration of the stream and, at the end, sets
-the trim threshold back to glibc's default and returns the free memory at once (``malloc_trim``), so
-that a long-lived process (the daemon) does not keep it. Peak memory is unchanged: what is kept is
+both back to glibc's defaults and returns the free memory at once (``malloc_trim``), so that a
+long-lived process (the daemon) does not keep it. Peak memory is unchanged: what is kept is
 only what was freed, and it is reused by the next allocations. Elsewhere than glibc (no ``mallopt``)
 it does nothing.
 """
@@ -30,6 +30,11 @@ MMAP_FROM: Final = 32 << 20
 """Allocations served by ``mmap`` during a stream: glibc's own upper bound for its dynamic threshold."""
 TRIM_DEFAULT: Final = 128 << 10
 """glibc's default ``M_TRIM_THRESHOLD``, set again when the last stream ends."""
+MMAP_DEFAULT: Final = 128 << 10
+"""glibc's initial ``M_MMAP_THRESHOLD``, set again when the last stream ends: without it the rest of
+the process (a backup run's objects phase after the etcd stream, the daemon's next runs) kept the
+stream's 32 MiB, every freed block left in the heaps. glibc's threshold then stays fixed at this
+value: once set (by ``mallopt``, as on entry) it no longer adapts to the freed blocks' sizes."""
 
 _lock = threading.Lock()
 _depth = 0
@@ -73,6 +78,7 @@ def freed_memory_kept() -> Iterator[None]:
         with _lock:
             _depth -= 1
             if _depth == 0:
+                libc.mallopt(M_MMAP_THRESHOLD, MMAP_DEFAULT)
                 libc.mallopt(M_TRIM_THRESHOLD, TRIM_DEFAULT)
                 libc.malloc_trim(0)
 

@@ -4,6 +4,8 @@ also when the stream fails (calls recorded through a fake C library; one call to
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +33,11 @@ ENTER = [
     ("mallopt", heapkeep.M_MMAP_THRESHOLD, heapkeep.MMAP_FROM),
     ("mallopt", heapkeep.M_TRIM_THRESHOLD, heapkeep.TRIM_KEPT),
 ]
-LEAVE = [("mallopt", heapkeep.M_TRIM_THRESHOLD, heapkeep.TRIM_DEFAULT), ("malloc_trim", 0)]
+LEAVE = [
+    ("mallopt", heapkeep.M_MMAP_THRESHOLD, heapkeep.MMAP_DEFAULT),
+    ("mallopt", heapkeep.M_TRIM_THRESHOLD, heapkeep.TRIM_DEFAULT),
+    ("malloc_trim", 0),
+]
 
 
 @pytest.fixture
@@ -77,6 +83,43 @@ def test_the_real_c_library_takes_the_settings(monkeypatch: pytest.MonkeyPatch) 
             pytest.fail("no mallopt/malloc_trim found in this process (drkit's images use glibc)")
         assert libc.mallopt(heapkeep.M_TRIM_THRESHOLD, heapkeep.TRIM_KEPT) == 1  # glibc: 1 = accepted
     assert heapkeep._depth == 0
+
+
+MAPPED = """
+import ctypes
+from drkit.repo.format.heapkeep import freed_memory_kept
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(k, ctypes.c_size_t) for k in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+
+def mapped(size):
+    # a block of this size gets its own mapping (counted in hblks) rather than a place in a heap
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(size)
+    after = libc.mallinfo2().hblks
+    libc.free(block)
+    return after > before
+
+with freed_memory_kept():
+    inside = mapped(1 << 20)
+print(inside, mapped(1 << 20), mapped(64 << 10))
+"""
+
+
+def test_after_a_stream_large_blocks_are_mapped_again_in_the_real_c_library() -> None:
+    """Inside a stream a 1 MiB block comes from a heap (kept when freed); after it, glibc's initial
+    128 KiB threshold holds again: a 1 MiB block is its own mapping (returned when freed), not kept in
+    a heap for the rest of the process as with the stream's 32 MiB (a fresh process: the settings are
+    process-wide)."""
+    out = subprocess.run([sys.executable, "-c", MAPPED], check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["False", "True", "False"]
 
 
 def test_add_stream_reads_its_stream_inside_and_sets_back_after_a_failure(
