@@ -31,7 +31,7 @@ from drkit.capture.resources import CapturedObject, CaptureSummary, capture_reso
 from drkit.capture.resourcesjson import RECORDS_PIECE, Record, RecordSpool, encode_sorted
 from drkit.errors import ConfigError
 from drkit.repo.engine.progress import NullProgress, Progress
-from drkit.repo.format.heapkeep import release_freed
+from drkit.repo.format.heapkeep import map_large_blocks, release_freed
 from drkit.storage.base import LockMode
 
 if TYPE_CHECKING:  # imported where used: an etcd-only backup needs neither (the Kubernetes client ~0.5 s)
@@ -245,7 +245,10 @@ def _store_objects(snap: SnapshotWriter, objects: Iterable[CapturedObject], spoo
     items in key order (namespace, then name): the directory of one resource type and namespace is
     sealed when the next object lands elsewhere (reopened, correctly if slower, should a list come
     back to it), and a resource type's directory for good when the next type starts (each type is
-    listed once), so that memory holds the directory being filled, not every object captured."""
+    listed once), so that memory holds the directory being filled, not every object captured. Blocks
+    above 128 KiB are their own mappings meanwhile (``heapkeep.map_large_blocks``: what the objects
+    phase frees does not pile up in the heaps, docs/performance.md)."""
+    map_large_blocks()
     current: str | None = None
     for obj in objects:
         path = object_path(obj)

@@ -94,3 +94,18 @@ def release_freed() -> None:
     with _lock:
         if _depth == 0:
             libc.malloc_trim(0)
+
+
+def map_large_blocks() -> None:
+    """From now on, outside a stream, every block above ``MMAP_DEFAULT`` is its own mapping, returned
+    to the kernel when freed (glibc's initial threshold, fixed: as after a stream); nothing inside a
+    stream (it keeps freed memory on purpose) or elsewhere than glibc. For a phase that makes and frees
+    many such blocks over a long time: a cluster capture's objects (packs' runs and headers, index
+    tables, list pages) otherwise left them in the heaps and their arenas, ~50-100 bytes an object
+    (docs/performance.md)."""
+    libc = _mallopt()
+    if libc is None:
+        return
+    with _lock:
+        if _depth == 0:
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_DEFAULT)

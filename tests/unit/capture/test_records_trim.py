@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from drkit.capture import cluster
+from drkit.capture.resources import CapturedObject
 from drkit.capture.resourcesjson import RecordSpool
 from drkit.repo.format import heapkeep
-from drkit.repo.format.heapkeep import freed_memory_kept, release_freed
+from drkit.repo.format.heapkeep import freed_memory_kept, map_large_blocks, release_freed
 from tests.unit.repo.test_heapkeep import ENTER, FakeLibc
 
 
@@ -55,3 +56,34 @@ def test_the_records_stream_starts_after_the_free_memory_is_returned(libc: FakeL
     assert path == cluster.OBJECTS_PATH
     assert data.startswith(b'[{"path":"r/a.json"')
     assert before == [("malloc_trim", 0)]
+
+
+class StoringSnapshot:
+    def __init__(self, libc: FakeLibc) -> None:
+        self.libc = libc
+        self.seen: list[list[Any]] = []
+
+    def add_bytes(self, path: str, data: bytes, **_kw: Any) -> None:
+        self.seen.append(list(self.libc.calls))  # what the C library was asked before this object
+
+    def seal(self, path: str, *, final: bool = False) -> bool:
+        return True
+
+
+def test_the_objects_are_stored_with_large_blocks_mapped(libc: FakeLibc) -> None:
+    objects = [
+        CapturedObject("", "v1", "configmaps", "ConfigMap", "ns", f"o{i}", "1", b"{}", "9") for i in range(3)
+    ]
+    snap = StoringSnapshot(libc)
+    cluster._store_objects(snap, objects, RecordSpool())  # type: ignore[arg-type]
+    mapped = [("mallopt", heapkeep.M_MMAP_THRESHOLD, heapkeep.MMAP_DEFAULT)]
+    assert snap.seen == [mapped] * 3
+
+
+def test_large_blocks_are_mapped_outside_a_stream_only(libc: FakeLibc) -> None:
+    with freed_memory_kept():
+        map_large_blocks()  # a stream keeps its 32 MiB threshold
+        assert libc.calls == ENTER
+    libc.calls.clear()
+    map_large_blocks()
+    assert libc.calls == [("mallopt", heapkeep.M_MMAP_THRESHOLD, heapkeep.MMAP_DEFAULT)]
