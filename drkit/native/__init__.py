@@ -9,11 +9,14 @@ return None (the tests compare both paths; a user can rule the compiled code out
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 from types import ModuleType
 
 _HERE = Path(__file__).parent
+_log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 def disabled() -> bool:
@@ -22,13 +25,32 @@ def disabled() -> bool:
 
 
 def load(name: str) -> ModuleType | None:
-    """The compiled module ``drkit.native.<name>``, or None when it was not built or is ruled out."""
+    """The compiled module ``drkit.native.<name>``, or None when it was not built, is ruled out, or is
+    older than its C source in this checkout (built before a ``git pull`` that changed the source: it
+    may lack what the Python code calls; the Python path is taken, with one warning)."""
     if disabled():
         return None
     try:
-        return importlib.import_module(f"{__name__}.{name}")
+        module = importlib.import_module(f"{__name__}.{name}")
     except ImportError:
         return None
+    built = Path(module.__file__ or "")
+    source = _HERE / f"{name}.c"
+    try:
+        stale = source.stat().st_mtime > built.stat().st_mtime
+    except OSError:  # an installed wheel has no sources
+        stale = False
+    if stale:
+        if name not in _warned:
+            _warned.add(name)
+            _log.warning(
+                "drkit's compiled module %s is older than %s; using the slower Python code instead "
+                "(rebuild it: make venv, or pip install -e .)",
+                built.name,
+                source.name,
+            )
+        return None
+    return module
 
 
 def sources() -> list[str]:

@@ -81,3 +81,36 @@ def test_an_export_without_c_sources_is_left_as_it_is(tmp_path: Path) -> None:
     shutil.copy(ROOT / "setup.py", tree / "setup.py")
     build_native(tree)
     assert sorted(p.name for p in (tree / "drkit" / "native").iterdir()) == ["__init__.py"]
+
+
+def test_a_module_older_than_its_source_is_not_loaded(tmp_path: Path) -> None:
+    """A checkout pulled without a rebuild: the compiled module may lack what the Python code calls (a
+    backup failed with "module 'drkit.native._index' has no attribute 'prefix_hits'"). It is passed
+    over for the Python path, with a warning that says how to rebuild; rebuilt, it loads again."""
+    tree = tmp_path / "export"
+    (tree / "drkit" / "native").mkdir(parents=True)
+    shutil.copy(ROOT / "setup.py", tree / "setup.py")
+    (tree / "drkit" / "__init__.py").write_text("")
+    shutil.copy(ROOT / "drkit" / "native" / "__init__.py", tree / "drkit" / "native" / "__init__.py")
+    source = tree / "drkit" / "native" / "_answer.c"
+    source.write_text(_MODULE)
+    build_native(tree)
+    (built,) = (tree / "drkit" / "native").glob("_answer*.so")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DRKIT_NO_NATIVE")}
+    probe = "from drkit import native; m = native.load('_answer'); print(m and m.answer())"
+
+    def load() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-c", probe]
+        return subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, check=True, timeout=60)
+
+    fresh = load()
+    assert (fresh.stdout.strip(), fresh.stderr) == ("42", "")
+    then = source.stat().st_mtime - 60
+    os.utime(built, (then, then))  # built before the source last changed
+    stale = load()
+    assert stale.stdout.strip() == "None"
+    assert "_answer" in stale.stderr
+    assert "older than _answer.c" in stale.stderr
+    assert "make venv" in stale.stderr
+    build_native(tree)
+    assert load().stdout.strip() == "42"
