@@ -9,8 +9,10 @@
  *
  *   find(table, records, key) -> int         the slot value minus one, -1 when not indexed (an id
  *                                            not 32 bytes long, a type that is not an int: -1)
- *   pack_ids(table, records, keys) -> set    the pack ids holding ``keys``; KeyError(key) for the
- *                                            first key not indexed
+ *   pack_ids(table, records, keys[, missing]) -> set
+ *                                            the pack ids holding ``keys``; KeyError(key) for the
+ *                                            first key not indexed, or, given a list ``missing``,
+ *                                            each such key appended to it
  *   insert(table, records, number) -> int    put the blobs of ``records[number]`` into the table
  *                                            (``MasterIndex._insert``): blobs already in it are
  *                                            left to the record that has them; how many were new
@@ -291,8 +293,13 @@ static int64_t find_cached(const Table *t, Records *r, long ty, const char *id) 
 }
 
 static PyObject *index_pack_ids(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "pack_ids(table, records, keys)");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "pack_ids(table, records, keys[, missing])");
+        return NULL;
+    }
+    PyObject *missing = nargs == 4 ? args[3] : NULL;
+    if (missing != NULL && !PyList_Check(missing)) {
+        PyErr_SetString(PyExc_TypeError, "missing must be a list");
         return NULL;
     }
     PyObject *records = args[1];
@@ -337,6 +344,12 @@ static PyObject *index_pack_ids(PyObject *self, PyObject *const *args, Py_ssize_
                 v = find_key(&t, records, type, id);
             }
             Py_XDECREF(owned);
+        }
+        if (v == -1 && missing != NULL) { /* left to the caller (a spilled index's keys) */
+            int appended = PyList_Append(missing, key);
+            Py_DECREF(key);
+            if (appended < 0) goto fail;
+            continue;
         }
         if (v == -1) {
             PyObject *error = PyObject_CallOneArg(PyExc_KeyError, key);

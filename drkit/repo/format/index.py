@@ -21,7 +21,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeAlias
 
 import zstandard
 
@@ -223,6 +223,10 @@ _LOW: Final = 0xFFFFFFFF
 _FIRST_SLOTS: Final = 1024
 
 
+_Live: TypeAlias = "tuple[tuple[array[int], int], list[tuple[str, PackEntries]]]"  # a table, its records
+_SPILL_GROUP: Final = 65_536  # blobs of spilled packs read back at a time to find a commit's packs
+
+
 class MasterIndex:
     """All known blobs -> location, all known packs, and which index object describes each pack.
 
@@ -244,7 +248,7 @@ class MasterIndex:
         self._lock = threading.Lock()
         # the table and every pack added (its id and entries), swapped together: a spill makes a new
         # list (its packs' entries read from the file) and a table that no longer names them
-        self._live: tuple[tuple[array[int], int], list[tuple[str, PackEntries]]] = (
+        self._live: _Live = (
             (array("Q", bytes(8 * _FIRST_SLOTS)), _FIRST_SLOTS - 1),
             [],
         )
@@ -274,7 +278,10 @@ class MasterIndex:
         return found
 
     def _find_live(self, key: BlobKey) -> int:
-        table, records = self._live
+        return self._find_in(self._live, key)
+
+    def _find_in(self, live: _Live, key: BlobKey) -> int:
+        table, records = live
         if self._native is not None:
             found: int = self._native.find(table, records, key)
             return found
@@ -332,17 +339,65 @@ class MasterIndex:
     def pack_ids(self, keys: Iterable[BlobKey]) -> set[str]:
         """The packs that hold ``keys`` (``KeyError`` with the first key that is not indexed): a new
         snapshot's packs from its ~one key per file, without a location object per key."""
+        live = self._live
         if self._native is not None and self._spilled is None:
-            table, records = self._live
-            packs: set[str] = self._native.pack_ids(table, records, keys)
+            packs: set[str] = self._native.pack_ids(*live, keys)
             return packs
+        missing: list[BlobKey] = []
+        found = self._pack_ids_in(live, keys, missing)
+        if missing:
+            found |= self._spilled_pack_ids(live[1], missing)
+        return found
+
+    def _pack_ids_in(
+        self,
+        live: _Live,
+        keys: Iterable[BlobKey],
+        missing: list[BlobKey],
+    ) -> set[str]:
+        """The packs of ``live`` (a table and its records) that hold ``keys``; the others appended to
+        ``missing``."""
+        if self._native is not None:
+            packs: set[str] = self._native.pack_ids(*live, keys, missing)
+            return packs
+        records = live[1]
         found: set[str] = set()
         for k in keys:
-            p = self.pack_of(k)
-            if p is None:
-                raise KeyError(k)
-            found.add(p)
+            v = self._find_in(live, k)
+            if v < 0:
+                missing.append(k)
+            else:
+                found.add(records[v >> 32][0])
         return found
+
+    def _spilled_pack_ids(self, records: list[tuple[str, PackEntries]], keys: list[BlobKey]) -> set[str]:
+        """The spilled packs of ``records`` that hold ``keys`` (``KeyError`` with a key none holds).
+
+        The spilled entries are read back a group of ~``_SPILL_GROUP`` blobs at a time into a table
+        of their own, and the keys looked up there: a commit's ~one key per file made a lookup each,
+        a ``pread`` of the spilled index per key (~2.5 us: 0.5 s for 200k files). Groups in record
+        order: the first pack that holds a blob is the one found, as in the spilled index."""
+        found: set[str] = set()
+        group: list[tuple[str, PackEntries]] = []
+        blobs = 0
+        spilled = [(p, e) for p, e in records if isinstance(e, SpilledEntries)]
+        for k, (pack_id, e) in enumerate(spilled):
+            group.append((pack_id, e.loaded()))
+            blobs += len(e)
+            if blobs < _SPILL_GROUP and k + 1 < len(spilled):
+                continue
+            size = _FIRST_SLOTS
+            while 2 * blobs > size:
+                size *= 2
+            table = (array("Q", bytes(8 * size)), size - 1)
+            for n, (_p, entries) in enumerate(group):
+                self._insert(table, group, n, entries)
+            rest: list[BlobKey] = []
+            found |= self._pack_ids_in((table, group), keys, rest)
+            if not rest:
+                return found
+            keys, group, blobs = rest, [], 0
+        raise KeyError(keys[0])
 
     def add_pack(
         self, record: PackRecord, index_id: str | None = None, index_version: str | None = None

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from drkit.repo.format import index as index_module
 from drkit.repo.format.blobs import BlobType
 from drkit.repo.format.blobwriter import WriterSettings
 from drkit.repo.format.index import BlobKey, MasterIndex, PackRecord
@@ -95,6 +96,21 @@ def test_an_index_with_spilled_packs_answers_as_one_without(
     missing = (BlobType.DATA, rng.randbytes(32))
     with pytest.raises(KeyError):
         spilling.pack_ids([*known[:5], missing])
+    some = rng.sample(known, 150)  # spilled and live keys, some packs not named at all
+    assert spilling.pack_ids(iter(some)) == whole.pack_ids(some)
+    monkeypatch.setattr(index_module, "_SPILL_GROUP", 37)  # the spilled packs read back in groups
+    assert spilling.pack_ids(iter(some)) == whole.pack_ids(some)
+    assert spilling.pack_ids(known) == whole.pack_ids(known)
+    assert len(whole.pack_ids(some)) < len(records)
+    spilled_key = (records[3].entries[0].type, records[3].entries[0].id)
+    for absent in (  # a spilled blob's id as the other type, or sharing its first 4 bytes
+        (BlobType(1 - spilled_key[0]), spilled_key[1]),
+        (spilled_key[0], spilled_key[1][:4] + rng.randbytes(28)),
+        (spilled_key[0], spilled_key[1][:31]),
+    ):
+        with pytest.raises(KeyError) as raised:
+            spilling.pack_ids([spilled_key, absent])
+        assert raised.value.args[0] == absent
     spilled = [spilling.packs[r.id] for r in records[:40]]
     assert all(isinstance(p.entries, SpilledEntries) for p in spilled)
     assert [p.entries for p in spilled] == [r.entries for r in records[:40]]  # read back from the file
