@@ -7,8 +7,13 @@
  * same results as the Python loop (``MasterIndex._find``), holding the GIL throughout: writers swap
  * the table whole and insert under the GIL, so a call sees one consistent table.
  *
- *   find(table, records, key) -> int         the slot value minus one, -1 when not indexed (an id
- *                                            not 32 bytes long, a type that is not an int: -1)
+ *   find(table, records, key[, spilled]) -> int
+ *                                            the slot value minus one, -1 when not indexed (an id
+ *                                            not 32 bytes long, a type that is not an int: -1);
+ *                                            given ``spilled`` (a spilled index's segments of
+ *                                            sorted id prefixes), -3 when not in the table but a
+ *                                            segment holds the id's first 4 bytes (the caller reads
+ *                                            the spilled rows)
  *   pack_ids(table, records, keys[, missing]) -> set
  *                                            the pack ids holding ``keys``; KeyError(key) for the
  *                                            first key not indexed, or, given a list ``missing``,
@@ -161,9 +166,41 @@ static int check_records(PyObject *records) {
     return 0;
 }
 
+/* Whether any of ``segments`` (sorted array('I') of a spilled index's id prefixes) holds ``prefix``:
+ * 1, 0, or -1 with an exception. */
+static int spilled_may_hold(PyObject *segments, uint32_t prefix) {
+    for (Py_ssize_t s = 0; s < PyList_GET_SIZE(segments); s++) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(PyList_GET_ITEM(segments, s), &view, PyBUF_SIMPLE) < 0) return -1;
+        const uint32_t *values = (const uint32_t *)view.buf;
+        Py_ssize_t n = view.len / (Py_ssize_t)sizeof(uint32_t), lo = 0, hi = n;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            uint32_t v;
+            memcpy(&v, values + mid, sizeof v);
+            if (v < prefix) lo = mid + 1;
+            else hi = mid;
+        }
+        int held = 0;
+        if (lo < n) {
+            uint32_t v;
+            memcpy(&v, values + lo, sizeof v);
+            held = v == prefix;
+        }
+        PyBuffer_Release(&view);
+        if (held) return 1;
+    }
+    return 0;
+}
+
 static PyObject *index_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "find(table, records, key)");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "find(table, records, key[, spilled])");
+        return NULL;
+    }
+    PyObject *spilled = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    if (spilled != NULL && !PyList_Check(spilled)) {
+        PyErr_SetString(PyExc_TypeError, "spilled must be a list of sorted array('I')");
         return NULL;
     }
     if (check_records(args[1]) < 0) return NULL;
@@ -176,6 +213,16 @@ static PyObject *index_find(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     int64_t v = find_key(&t, args[1], type, id);
     PyBuffer_Release(&t.view);
+    if (v == -1 && spilled != NULL && PyList_GET_SIZE(spilled) > 0) {
+        if (!PyBytes_Check(id)) {
+            v = -3; /* not the usual key: the caller looks */
+        } else if (PyBytes_GET_SIZE(id) == ID_SIZE) {
+            uint32_t prefix;
+            memcpy(&prefix, PyBytes_AS_STRING(id), sizeof prefix);
+            int held = spilled_may_hold(spilled, prefix);
+            v = held < 0 ? -2 : held ? -3 : -1;
+        }
+    }
     Py_XDECREF(owned);
     if (v == -2) return NULL;
     return PyLong_FromLongLong(v);
@@ -569,7 +616,8 @@ static PyMethodDef methods[] = {
     {"prefix_hits", (PyCFunction)(void (*)(void))index_prefix_hits, METH_FASTCALL,
      "prefix_hits(segments, prefix) -> [(segment, position), ...] of entries equal to prefix, or None"},
     {"find", (PyCFunction)(void (*)(void))index_find, METH_FASTCALL,
-     "find(table, records, key) -> the slot value minus one, or -1 when key is not indexed"},
+     "find(table, records, key[, spilled]) -> the slot value minus one, or -1 when key is not indexed "
+     "(-3: not in the table, and a segment of spilled prefixes holds the id's first 4 bytes)"},
     {"pack_ids", (PyCFunction)(void (*)(void))index_pack_ids, METH_FASTCALL,
      "pack_ids(table, records, keys) -> the set of pack ids holding keys (KeyError(key) for one not indexed)"},
     {"insert", (PyCFunction)(void (*)(void))index_insert, METH_FASTCALL,

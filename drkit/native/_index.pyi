@@ -1,7 +1,12 @@
 from collections.abc import Iterable
 from typing import Any
 
-def find(table: tuple[Any, int], records: list[tuple[str, Any]], key: tuple[int, bytes]) -> int: ...
+def find(
+    table: tuple[Any, int],
+    records: list[tuple[str, Any]],
+    key: tuple[int, bytes],
+    spilled: list[Any] | None = ...,
+) -> int: ...
 def pack_ids(
     table: tuple[Any, int],
     records: list[tuple[str, Any]],

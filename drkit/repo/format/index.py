@@ -224,6 +224,7 @@ _FIRST_SLOTS: Final = 1024
 
 
 _Live: TypeAlias = "tuple[tuple[array[int], int], list[tuple[str, PackEntries]]]"  # a table, its records
+_SPILLED_MAYBE: Final = -3  # native find: not in the table, a spilled segment holds the id's prefix
 _SPILL_GROUP: Final = 65_536  # blobs of spilled packs read back at a time to find a commit's packs
 
 
@@ -270,12 +271,20 @@ class MasterIndex:
 
     def _find(self, key: BlobKey) -> int:
         """The slot value (minus one) of ``key``; -1 when not indexed."""
-        found = self._find_live(key)
-        if found < 0 and self._spilled is not None:
-            where = self._spilled.find(key[0], key[1])
-            if where is not None:
-                return (where[0] << 32) | where[1]
-        return found
+        spilled = self._spilled
+        if spilled is None:
+            return self._find_live(key)
+        if self._native is not None:  # the table and the spilled prefixes in one call
+            table, records = self._live
+            found: int = self._native.find(table, records, key, spilled.segments)
+            if found != _SPILLED_MAYBE:
+                return found
+        else:
+            found = self._find_live(key)
+            if found >= 0:
+                return found
+        where = spilled.find(key[0], key[1])
+        return -1 if where is None else (where[0] << 32) | where[1]
 
     def _find_live(self, key: BlobKey) -> int:
         return self._find_in(self._live, key)
@@ -305,10 +314,13 @@ class MasterIndex:
         if self._native is None:
             return self._find(key) >= 0
         table, records = self._live  # no _find frame: dirscan asks per reused chunk, a writer per blob
-        if self._native.find(table, records, key) >= 0:
-            return True
         spilled = self._spilled
-        return spilled is not None and spilled.find(key[0], key[1]) is not None
+        if spilled is None:
+            return bool(self._native.find(table, records, key) >= 0)
+        found = self._native.find(table, records, key, spilled.segments)  # a new blob: one C call
+        if found != _SPILLED_MAYBE:
+            return bool(found >= 0)
+        return spilled.find(key[0], key[1]) is not None
 
     def __len__(self) -> int:
         return self._count

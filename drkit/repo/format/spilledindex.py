@@ -89,6 +89,11 @@ class SpilledBlobs:
     def __len__(self) -> int:
         return self.blobs
 
+    @property
+    def segments(self) -> list[array[int]]:
+        """Each published segment's sorted id prefixes (the C ``find`` looks there first)."""
+        return self._prefixes
+
     def read_at(self, offset: int, n: int) -> bytes:
         data = os.pread(self._fd, n, offset)
         while len(data) < n:  # a short read of a regular file: only at its end (a bug) or EINTR

@@ -153,3 +153,32 @@ def test_a_writer_that_spills_deduplicates_and_its_snapshot_reads_back_and_verif
     reader = fresh.snapshot_reader(snap.id)
     assert {p: reader.read_bytes(p) for p in data} == data
     assert fresh.verify(read_data_percent=100).ok
+
+
+def test_the_c_lookup_sends_only_a_spilled_prefix_hit_to_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new blob (the usual question of a capture's writer) is answered "not indexed" by one C call that
+    looks in the table and in the spilled prefixes; only an id whose first 4 bytes a segment holds is
+    looked up in the spilled rows (-3), and is then found or not as before."""
+    monkeypatch.delenv("DRKIT_NO_NATIVE", raising=False)
+    rng = random.Random(3)
+    records = _packs(rng, 30)
+    index = MasterIndex()
+    if index._native is None:
+        pytest.skip("drkit/native/_index.c not built")
+    for r in records:
+        index.add_pack(r)
+    index.spill(r.id for r in records[:20])
+    assert index._spilled is not None
+    table, recs = index._live
+    segments = index._spilled.segments
+    spilled_blob = records[2].entries[0]
+    live_blob = records[25].entries[0]
+    twin = (spilled_blob.type, spilled_blob.id[:4] + bytes(28))  # a spilled id's first 4 bytes
+    assert index._native.find(table, recs, (spilled_blob.type, spilled_blob.id), segments) == -3
+    assert index._native.find(table, recs, twin, segments) == -3
+    assert index._native.find(table, recs, (BlobType.DATA, rng.randbytes(32)), segments) == -1
+    assert index._native.find(table, recs, (live_blob.type, live_blob.id), segments) >= 0
+    assert (spilled_blob.type, spilled_blob.id) in index
+    assert twin not in index
+    assert index.pack_of((spilled_blob.type, spilled_blob.id)) == records[2].id
+    assert index.pack_of(twin) is None
