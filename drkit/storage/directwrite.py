@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from drkit.native import load as load_native
+
 ALIGN: Final = 4096
 """Offsets and lengths of direct writes: a multiple of every device's logical block size in use."""
 PIECE: Final = 1 << 20
@@ -33,6 +35,9 @@ DIRECT_ABOVE: Final = 256 * 1024
 
 _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 _local = threading.local()
+_native = load_native("_direct")
+""" None: pieces gathered in Python (a slice assignment holds the GIL for every byte copied); else in C
+with the GIL released, the writes too (``_direct.gather_pwrite``)."""
 
 
 def _buffer() -> mmap.mmap:
@@ -85,26 +90,10 @@ def write_parts(fd: int, parts: Sequence[bytes | bytearray | memoryview], *, dir
         buf = _buffer()
         total = sum(len(v) for v in views)
         whole = total - total % ALIGN
-        i = pos = 0  # the next byte to gather: views[i][pos]
-        while offset < whole:
-            n = min(PIECE, whole - offset)
-            got = 0
-            while got < n:
-                take = min(n - got, len(views[i]) - pos)
-                buf[got : got + take] = views[i][pos : pos + take]
-                got += take
-                pos += take
-                if pos == len(views[i]):
-                    i, pos = i + 1, 0
-            try:
-                written = os.pwrite(fd, memoryview(buf)[:n], offset)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                break  # the filesystem opened it but will not write it directly: buffered from here
-            offset += written
-            if written != n:
-                break  # a short direct write: the rest (perhaps unaligned now) buffered
+        if whole and _native is not None:
+            offset = _native.gather_pwrite(fd, views, buf, whole)
+        else:
+            offset = _gather_pwrite(fd, views, buf, whole)
         _stop_direct(fd)
     skip = offset  # what the direct writes wrote
     for view in views:
@@ -114,3 +103,31 @@ def write_parts(fd: int, parts: Sequence[bytes | bytearray | memoryview], *, dir
         _buffered(fd, view[skip:], offset)
         offset += len(view) - skip
         skip = 0
+
+
+def _gather_pwrite(fd: int, views: list[memoryview], buf: mmap.mmap, whole: int) -> int:
+    """``_direct.gather_pwrite`` in Python: the first ``whole`` bytes of ``views`` gathered into ``buf``
+    a piece at a time and written directly from offset 0; how many were written (fewer than ``whole``
+    after a short write or a refused one, ``EINVAL``)."""
+    offset = 0
+    i = pos = 0  # the next byte to gather: views[i][pos]
+    while offset < whole:
+        n = min(PIECE, whole - offset)
+        got = 0
+        while got < n:
+            take = min(n - got, len(views[i]) - pos)
+            buf[got : got + take] = views[i][pos : pos + take]
+            got += take
+            pos += take
+            if pos == len(views[i]):
+                i, pos = i + 1, 0
+        try:
+            written = os.pwrite(fd, memoryview(buf)[:n], offset)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            break  # the filesystem opened it but will not write it directly: buffered from here
+        offset += written
+        if written != n:
+            break  # a short direct write: the rest (perhaps unaligned now) buffered
+    return offset

@@ -10,10 +10,31 @@ from pathlib import Path
 
 import pytest
 
+from drkit.native import load as load_native
+from drkit.storage import directwrite
 from drkit.storage.directwrite import ALIGN, DIRECT_ABOVE, PIECE, open_new, write_all, write_parts
 from drkit.storage.local import LocalStore
 
 SIZES = [0, 1, ALIGN - 1, ALIGN, DIRECT_ABOVE - 1, DIRECT_ABOVE, PIECE, PIECE + 1, 3 * PIECE + ALIGN + 7]
+NATIVE = load_native("_direct")
+
+
+@pytest.fixture(params=["python", "native"])
+def gathering(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of gathering the direct pieces: in Python, and in C with the GIL released."""
+    if request.param == "native":
+        if NATIVE is None:
+            pytest.skip("drkit.native._direct was not built")
+        monkeypatch.setattr(directwrite, "_native", NATIVE)
+    else:
+        monkeypatch.setattr(directwrite, "_native", None)
+    return str(request.param)
+
+
+@pytest.fixture
+def python_gathering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python path: the tests that make ``os.pwrite`` fail reach only it."""
+    monkeypatch.setattr(directwrite, "_native", None)
 
 
 def _direct_supported(directory: Path) -> bool:
@@ -27,7 +48,7 @@ def _direct_supported(directory: Path) -> bool:
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_what_is_written_reads_back_exactly(tmp_path: Path, size: int) -> None:
+def test_what_is_written_reads_back_exactly(tmp_path: Path, size: int, gathering: str) -> None:
     data = random.Random(size).randbytes(size)
     fd, direct = open_new(tmp_path / "f", len(data), 0o600)
     try:
@@ -73,6 +94,7 @@ def test_a_filesystem_refusing_direct_open_is_written_buffered(
 
 
 @pytest.mark.parametrize("failure", ["einval", "short"])
+@pytest.mark.usefixtures("python_gathering")
 def test_a_direct_write_that_fails_or_falls_short_is_finished_buffered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
@@ -128,6 +150,7 @@ def _split(data: bytes, seed: int) -> list[bytes | bytearray | memoryview]:
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("failure", ["none", "einval", "short"])
+@pytest.mark.usefixtures("python_gathering")
 def test_parts_are_written_one_after_the_other_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, failure: str
 ) -> None:
@@ -154,8 +177,53 @@ def test_parts_are_written_one_after_the_other_exactly(
     assert (tmp_path / "f").read_bytes() == data
 
 
-def test_a_store_object_put_in_parts_is_their_concatenation(tmp_path: Path) -> None:
+@pytest.mark.parametrize("seed", range(4))
+def test_parts_gathered_either_way_are_written_exactly(tmp_path: Path, seed: int, gathering: str) -> None:
+    data = random.Random(seed).randbytes(3 * PIECE + seed * 1000 + 99)
+    fd, direct = open_new(tmp_path / "f", len(data), 0o600)
+    try:
+        write_parts(fd, _split(data, seed), direct=direct)
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data
+
+
+def test_a_store_object_put_in_parts_is_their_concatenation(tmp_path: Path, gathering: str) -> None:
     store = LocalStore(tmp_path / "store")
     data = random.Random(9).randbytes(2 * PIECE + 777)
     store.put_parts("data/cd/pack", _split(data, 9))
     assert store.get("data/cd/pack") == data
+
+
+@pytest.mark.skipif(NATIVE is None, reason="drkit.native._direct was not built")
+def test_the_compiled_gathering_writes_what_it_says_and_raises_what_it_cannot() -> None:
+    """Into a pipe: the first piece goes in whole at the pipe's position (a pipe ignores no offset:
+    pwrite fails with ESPIPE, an OSError naming it, nothing swallowed)."""
+    assert NATIVE is not None
+    r, w = os.pipe()
+    try:
+        with pytest.raises(OSError, match="Illegal seek") as err:
+            NATIVE.gather_pwrite(w, [b"a" * ALIGN], bytearray(ALIGN), ALIGN)
+        assert err.value.errno == errno.ESPIPE
+    finally:
+        os.close(r)
+        os.close(w)
+    with pytest.raises(ValueError, match="asked of parts holding"):
+        NATIVE.gather_pwrite(0, [b"ab"], bytearray(ALIGN), 3)
+    with pytest.raises(ValueError, match="an empty buffer"):
+        NATIVE.gather_pwrite(0, [b"ab"], bytearray(), 2)
+
+
+@pytest.mark.skipif(NATIVE is None, reason="drkit.native._direct was not built")
+def test_the_compiled_gathering_stops_where_the_filesystem_refuses(tmp_path: Path) -> None:
+    """A descriptor opened without O_DIRECT takes any write: all ``whole`` bytes in pieces of the
+    buffer's size, gathered across the parts' bounds; the bytes past ``whole`` are left to the caller."""
+    assert NATIVE is not None
+    data = random.Random(5).randbytes(3 * ALIGN + 10)
+    parts = [data[:5], data[5 : ALIGN + 1], data[ALIGN + 1 :]]
+    fd = os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        assert NATIVE.gather_pwrite(fd, parts, bytearray(ALIGN), 3 * ALIGN) == 3 * ALIGN
+    finally:
+        os.close(fd)
+    assert (tmp_path / "f").read_bytes() == data[: 3 * ALIGN]
