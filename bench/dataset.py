@@ -22,6 +22,7 @@ import random
 import shutil
 import stat
 import sysconfig
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -291,6 +292,19 @@ def warm(root: Path) -> None:
             with open(os.path.join(dirpath, name), "rb") as f:  # noqa: PTH118, PTH123
                 while f.read(MIB):
                     pass
+
+
+def settle() -> float:
+    """Write every dirty page back to the disk (``sync``); returns the seconds it took.
+
+    Before a timed step: a tool that leaves its repository's writes in the page cache (kopia's
+    filesystem storage calls no ``fsync``: strace of a first backup of the mixed tree) would otherwise
+    have them written back during the next tool's timed step, which then waits for that disk traffic
+    on its own flushes. After a timed step: how long the writes the tool left unwritten take to reach
+    the disk, reported beside its wall time (a tool that fsyncs its objects leaves next to nothing)."""
+    start = time.monotonic()
+    os.sync()
+    return time.monotonic() - start
 
 
 # --- the real source tree: the Python standard library and site-packages, copied from this machine ---

@@ -82,11 +82,15 @@ def _run(root: Path, args: argparse.Namespace) -> int:
                 print(f"{t.name}: init failed, see {logs / (t.name + '.log')}", file=sys.stderr)
                 return 1
             dataset.warm(source)
+            dataset.settle()  # the last round's writes (and the init's) not left to land in this step
             m: Measurement = run(t.backup(source, f"first-{i}"), logs / f"{t.name}.log")
-            samples.append(Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before))
+            synced = dataset.settle()
+            samples.append(
+                Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before, synced)
+            )
             print(
                 f"round {i + 1}: {t.name} {m.seconds:.2f} s (cpu {m.cpu_seconds:.2f} s, "
-                f"{m.max_rss_kib // 1024} MiB, load {m.load_before:.1f})"
+                f"{m.max_rss_kib // 1024} MiB, load {m.load_before:.1f}, then sync {synced:.2f} s)"
             )
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     loads = [s.load_before for s in samples]

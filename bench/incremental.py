@@ -39,6 +39,8 @@ class Sample:
     max_rss_kib: int
     ok: bool
     load_before: float
+    sync_seconds: float = 0.0
+    """``sync`` right after the step (``dataset.settle``): the tool's writes still in the page cache."""
 
 
 def make_tools(root: Path, names: list[str], refs: list[str]) -> list[Tool]:
@@ -78,6 +80,7 @@ def summarise(samples: list[Sample], tools: list[Tool]) -> list[dict[str, object
                 "wall_median": wall,
                 "ratio_to_kopia": wall / base_median if base_median else None,
                 "cpu_median": statistics.median(s.cpu_seconds for s in mine),
+                "sync_median": statistics.median(s.sync_seconds for s in mine),
                 "rss_max_mib": max(s.max_rss_kib for s in mine) / 1024,
                 "walls": [round(s.seconds, 2) for s in mine],
             }
@@ -90,17 +93,18 @@ def to_markdown(meta: dict[str, object], rows: list[dict[str, object]]) -> str:
     lines += [f"- {k}: {v}" for k, v in meta.items() if k != "started"]
     lines += [
         "",
-        "| tool | wall, median | ratio to kopia | CPU, median | peak RSS (largest) | every round's wall, s |",
-        "|---|---:|---:|---:|---:|---|",
+        "| tool | wall, median | ratio to kopia | CPU, median | then `sync`, median | peak RSS (largest) "
+        "| every round's wall, s |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         if not r.get("wall_median"):
-            lines.append(f"| {r['tool']} | FAILED | | | | |")
+            lines.append(f"| {r['tool']} | FAILED | | | | | |")
             continue
         ratio = r["ratio_to_kopia"]
         lines.append(
             f"| {r['tool']} | {r['wall_median']:.2f} s | {f'{ratio:.2f}x' if ratio else '-'} | "
-            f"{r['cpu_median']:.2f} s | {r['rss_max_mib']:.0f} MiB | "
+            f"{r['cpu_median']:.2f} s | {r['sync_median']:.2f} s | {r['rss_max_mib']:.0f} MiB | "
             + " / ".join(f"{w:.1f}" for w in r["walls"])  # type: ignore[attr-defined]
             + (" |" if r["ok"] else " (some rounds failed) |")
         )
@@ -161,9 +165,11 @@ def _run(root: Path, args: argparse.Namespace) -> int:
             changed = dataset.mutate_source(source)
             for t in order:
                 dataset.warm(source)
+                dataset.settle()  # no earlier step's writes left to land in this one
                 m: Measurement = run(t.backup(source, f"incremental-{i}"), logs / f"{t.name}.log")
+                synced = dataset.settle()
                 samples.append(
-                    Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before)
+                    Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before, synced)
                 )
                 print(
                     f"round {i + 1}: {t.name} {m.seconds:.2f} s (cpu {m.cpu_seconds:.2f} s, "

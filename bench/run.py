@@ -121,8 +121,9 @@ class Bench:
         meta["scale"] = self.opts.scale
         meta["datasets"] = {}
         meta["page_cache"] = (
-            "warm: each source tree is read once before every timed step (no drop_caches); repositories "
-            "and restores are on the same disk as the data"
+            "warm: each source tree is read once before every timed step (no drop_caches), then sync "
+            "(no earlier step's writes land in it); repositories and restores are on the same disk as the "
+            "data"
         )
         meta["peak_rss"] = "each tool's own (GNU time %M around the command), not the harness's"
         meta["versions"] = {}
@@ -197,6 +198,7 @@ class Bench:
 
     def step(self, phase: str, tool: Tool, cmd: Command, source: Path) -> Measurement:
         dataset.warm(source)
+        dataset.settle()  # an earlier step's writes left in the page cache not written during this one
         self.say(f"{phase}: {tool.name} ...")
         m = run(cmd, self.log(tool.name))
         note = "" if m.ok else f"exit {m.returncode}, see {self.log(tool.name)}"
