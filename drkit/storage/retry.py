@@ -34,7 +34,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -209,20 +209,55 @@ class RetryingStore:
             return self._put_landed(key, data, retention)
         return vid
 
-    def _put_landed(self, key: str, data: bytes, retention: Retention | None) -> str | None:
-        """After a failed attempt, ``ObjectExists``: return the version if it holds our bytes."""
+    def put_parts(
+        self, key: str, parts: Sequence[bytes | bytearray | memoryview], *, retention: Retention | None = None
+    ) -> str | None:
+        """:meth:`put` of the concatenation of ``parts``, through the inner store's ``put_parts`` when it
+        has one (never joined in memory: ``S3Store``), else joined."""
+        inner_parts = getattr(self.inner, "put_parts", None)
+        if inner_parts is None:
+            return self.put(key, b"".join(parts), retention=retention)
+        tried = False
+        exists = False
+
+        def attempt() -> str | None:
+            nonlocal tried, exists
+            first = not tried
+            tried = True
+            try:
+                return inner_parts(key, parts, retention=retention)  # type: ignore[no-any-return]
+            except ObjectExists:
+                if first:
+                    raise
+                exists = True
+                return None
+
+        vid = self._call("put", key, attempt)
+        if exists:
+            return self._put_landed(key, parts, retention)
+        return vid
+
+    def _put_landed(
+        self, key: str, data: bytes | Sequence[bytes | bytearray | memoryview], retention: Retention | None
+    ) -> str | None:
+        """After a failed attempt, ``ObjectExists``: return the version if it holds our bytes (``data``:
+        the object, or its parts)."""
         info = self.head(key)
-        if info.size != len(data) or not self._holds(key, info.version_id, data):
+        size = len(data) if isinstance(data, bytes) else sum(len(p) for p in data)
+        if info.size != size or not self._holds(key, info.version_id, data):
             raise ObjectExists(f"{key}: already exists with other content", key=key)
         if retention is not None:
             self.extend_retention(key, retention.until, version_id=info.version_id)
         log.info("store put %s: an earlier attempt had landed; keeping it", key)
         return info.version_id
 
-    def _holds(self, key: str, version_id: str | None, data: bytes) -> bool:
-        """Whether the stored version is ``data``; a mismatch is read again (``COMPARE_READS`` in all),
-        so that a byte flipped on the way back is not taken for someone else's object."""
-        return any(self.get(key, version_id=version_id) == data for _ in range(COMPARE_READS))
+    def _holds(
+        self, key: str, version_id: str | None, data: bytes | Sequence[bytes | bytearray | memoryview]
+    ) -> bool:
+        """Whether the stored version is ``data`` (or its parts, one after the other); a mismatch is
+        read again (``COMPARE_READS`` in all), so that a byte flipped on the way back is not taken for
+        someone else's object."""
+        return any(_same(self.get(key, version_id=version_id), data) for _ in range(COMPARE_READS))
 
     def get(self, key: str, *, version_id: str | None = None) -> bytes:
         return self._call("get", key, lambda: self.inner.get(key, version_id=version_id))
@@ -311,3 +346,17 @@ class RetryingStore:
 
 def _take(items: Iterator[ObjectInfo]) -> builtins.list[ObjectInfo]:
     return builtins.list(itertools.islice(items, LIST_BATCH))
+
+
+def _same(got: bytes, data: bytes | Sequence[bytes | bytearray | memoryview]) -> bool:
+    """Whether ``got`` is ``data``, or the concatenation of its parts (compared part by part)."""
+    if isinstance(data, bytes):
+        return got == data
+    view = memoryview(got)
+    at = 0
+    for part in data:
+        n = len(part)
+        if view[at : at + n] != memoryview(part).cast("B"):
+            return False
+        at += n
+    return at == len(got)

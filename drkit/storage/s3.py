@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -39,6 +39,7 @@ from drkit.storage.errors import (
     TransientStoreError,
 )
 from drkit.storage.options import S3Options, s3_url
+from drkit.storage.partsreader import PartsReader
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
 if TYPE_CHECKING:
@@ -167,14 +168,36 @@ class S3Store:
     # -- writing -----------------------------------------------------------------------------------
 
     def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
+        return self._put(key, data, len(data), hashlib.sha256(data), retention)
+
+    def put_parts(
+        self, key: str, parts: Sequence[bytes | bytearray | memoryview], *, retention: Retention | None = None
+    ) -> str | None:
+        """:meth:`put` of the concatenation of ``parts`` (a pack's sealed blobs), sent from the parts
+        (``PartsReader``): the object is never joined in memory, so an upload holds one copy of it."""
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        body = PartsReader(parts)
+        return self._put(key, body, len(body), digest, retention)
+
+    def _put(
+        self,
+        key: str,
+        body: bytes | PartsReader,
+        size: int,
+        digest: hashlib._Hash,
+        retention: Retention | None,
+    ) -> str | None:
         full = self._key(key)
         check_retention(key, retention, self._clock())
         kwargs: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": full,
-            "Body": data,
+            "Body": body,
+            "ContentLength": size,
             "IfNoneMatch": "*",
-            "ChecksumSHA256": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+            "ChecksumSHA256": base64.b64encode(digest.digest()).decode(),
         }
         if retention is not None:
             kwargs["ObjectLockMode"] = _s3_mode(retention.mode)

@@ -90,6 +90,31 @@ class Conformance:
         assert store.get("config") == b"original"
         assert [v.version_id for v in store.versions("config")] == [first]
 
+    def test_put_parts_stores_their_concatenation(self, backend: Backend) -> None:
+        """A pack is put from its sealed blobs, never joined (S3: streamed from the parts)."""
+        store = backend.store
+        put_parts = getattr(store, "put_parts", None)
+        assert put_parts is not None, f"{store!r} has no put_parts: packs would be joined before a put"
+        parts = [
+            b"head",
+            b"",
+            bytearray(b"x" * 70_000),
+            memoryview(bytes(range(256)) * 300)[5:],
+            bytes(range(256)) * 4096,  # 1 MiB: a body read in several blocks
+        ]
+        joined = b"".join(bytes(p) for p in parts)
+        until = later(60)
+        version = put_parts("packs/cd/02", parts, retention=Retention(LockMode.GOVERNANCE, until))
+        assert (version is not None) == backend.versioned
+        assert store.get("packs/cd/02") == joined
+        info = store.head("packs/cd/02")
+        assert (info.size, info.retention) == (len(joined), Retention(LockMode.GOVERNANCE, until))
+        with pytest.raises(ObjectExists):
+            put_parts("packs/cd/02", [b"other ", b"bytes"])
+        assert store.get("packs/cd/02") == joined
+        assert put_parts("packs/cd/03", []) == store.head("packs/cd/03").version_id
+        assert store.get("packs/cd/03") == b""
+
     def test_put_records_the_retention(self, backend: Backend) -> None:
         store = backend.store
         assert store.supports_object_lock

@@ -80,7 +80,8 @@ def put_once(
     """Put a content-addressed object; an existing one with the same name is the same bytes.
 
     ``data`` may be a list of parts (a pack: :meth:`PackBuilder.finish_parts`): a store with
-    ``put_parts`` (``LocalStore``) writes them one after the other, any other gets them joined."""
+    ``put_parts`` (``LocalStore``, ``S3Store`` through ``RetryingStore``) takes them as they are, any
+    other gets them joined."""
     retention = retention_at(lock.mode, lock.retention, lock.clock())
     try:
         if isinstance(data, bytes | bytearray | memoryview):  # one object, not a list of parts

@@ -83,7 +83,8 @@ class PackBuilder:
     def finish_parts(self, keys: WriteKeys) -> list[bytes | bytearray]:
         """The pack's bytes as the list of its parts in order (magic and sealer id, the sealed blobs,
         the sealed header, its length), not joined: a store that writes them one after the other
-        (``LocalStore.put_parts``) never holds the pack twice. Call once, like :meth:`finish`."""
+        (``LocalStore.put_parts``; ``S3Store.put_parts`` sends them as one body) never holds the pack
+        twice. Call once, like :meth:`finish`."""
         e = self._entries.freeze()
         ids, types = e.ids, e.types
         header = b"".join(

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,6 +142,57 @@ def test_a_first_put_meeting_the_same_bytes_still_raises_exists(tmp_path: Path) 
     inner.put("k", b"same")
     with pytest.raises(ObjectExists):
         retrying(inner, []).put("k", b"same")
+
+
+class FlakyParts(Flaky):
+    """``Flaky`` for ``put_parts`` (what a pack's put goes through)."""
+
+    def put_parts(
+        self, key: str, parts: Sequence[bytes | bytearray | memoryview], *, retention: Retention | None = None
+    ) -> str | None:
+        if self.land and self.fail.get("put", 0) > 0:
+            LocalStore.put_parts(self, key, parts, retention=retention)
+        self._maybe_fail("put")
+        return LocalStore.put_parts(self, key, parts, retention=retention)
+
+
+PARTS = [b"sealed ", bytearray(b"blob "), memoryview(b"-after-blob")[1:]]
+
+
+def test_a_put_of_parts_is_retried_and_recognised_when_it_had_landed(tmp_path: Path) -> None:
+    inner = FlakyParts(tmp_path, {"put": 1}, land=True)
+    sleeps: list[float] = []
+    retention = Retention(LockMode.GOVERNANCE, UNTIL)
+    assert retrying(inner, sleeps).put_parts("k", PARTS, retention=retention) is None
+    assert inner.calls == ["put", "put", "get"]  # the retry met the landed object, compared part by part
+    assert inner.get("k") == b"sealed blob after-blob"
+    assert inner.head("k").retention == retention
+    assert len(sleeps) == 1
+
+
+@pytest.mark.parametrize("theirs", [b"sealed blob AFTER-blob", b"sealed blob after-blob!", b"sealed"])
+def test_a_retried_put_of_parts_meeting_other_bytes_raises_exists(tmp_path: Path, theirs: bytes) -> None:
+    """Other bytes of the same length, a longer object, a shorter one: never taken for ours."""
+    LocalStore(tmp_path).put("k", theirs)
+    inner = FlakyParts(tmp_path, {"put": 1})
+    with pytest.raises(ObjectExists, match="other content"):
+        retrying(inner, []).put_parts("k", PARTS)
+    assert inner.get("k") == theirs
+
+
+def test_a_put_of_parts_into_a_store_without_put_parts_joins_them(tmp_path: Path) -> None:
+    class PutOnly:
+        def __init__(self) -> None:
+            self.puts: list[bytes] = []
+
+        def put(self, key: str, data: bytes, *, retention: Retention | None = None) -> str | None:
+            self.puts.append(data)
+            return "v1"
+
+    inner = PutOnly()
+    store = RetryingStore(inner, attempts=1)  # type: ignore[arg-type]
+    assert store.put_parts("k", PARTS) == "v1"
+    assert inner.puts == [b"sealed blob after-blob"]
 
 
 def test_a_delete_that_landed_is_not_repeated_on_another_version(tmp_path: Path) -> None:

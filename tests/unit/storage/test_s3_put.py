@@ -87,6 +87,7 @@ def test_put_parameters_with_stubber(store: S3Store) -> None:
                 "Bucket": "bucket",
                 "Key": "repo/snapshots/ff",
                 "Body": DATA,
+                "ContentLength": len(DATA),
                 "IfNoneMatch": "*",
                 "ChecksumSHA256": base64.b64encode(hashlib.sha256(DATA).digest()).decode(),
                 "ObjectLockMode": "COMPLIANCE",
