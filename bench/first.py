@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import dataset
-from bench.incremental import Sample, make_tools, summarise, to_markdown
+from bench.incremental import Sample, conditions, conditions_line, make_tools, sample, summarise, to_markdown
 from bench.measure import Measurement, NoGnuTime, gnu_time, run
 from bench.run import machine
 
@@ -85,16 +85,13 @@ def _run(root: Path, args: argparse.Namespace) -> int:
             dataset.settle()  # the last round's writes (and the init's) not left to land in this step
             m: Measurement = run(t.backup(source, f"first-{i}"), logs / f"{t.name}.log")
             synced = dataset.settle()
-            samples.append(
-                Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before, synced)
-            )
+            samples.append(sample(t.name, i, m, synced))
             print(
                 f"round {i + 1}: {t.name} {m.seconds:.2f} s (cpu {m.cpu_seconds:.2f} s, "
-                f"{m.max_rss_kib // 1024} MiB, load {m.load_before:.1f}, then sync {synced:.2f} s)"
+                f"{m.max_rss_kib // 1024} MiB, {conditions_line(m)}, then sync {synced:.2f} s)"
             )
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    loads = [s.load_before for s in samples]
-    meta["load_before"] = f"{min(loads):.1f}-{max(loads):.1f} (1-minute load average before each step)"
+    meta.update(conditions(samples))
     rows = summarise(samples, tools)
     out = root / ".bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,42 @@ class Sample:
     load_before: float
     sync_seconds: float = 0.0
     """``sync`` right after the step (``dataset.settle``): the tool's writes still in the page cache."""
+    probe_ms: float = 0.0
+    """``measure.cpu_probe`` just before the step: the machine's speed then (lower is faster)."""
+    steal_seconds: float = 0.0
+    """``measure.host_steal`` over the step: CPU time the host gave to other guests meanwhile."""
+
+
+def sample(tool: str, i: int, m: Measurement, synced: float) -> Sample:
+    return Sample(
+        tool,
+        i,
+        m.seconds,
+        m.cpu_seconds,
+        m.max_rss_kib,
+        m.ok,
+        m.load_before,
+        synced,
+        m.probe_ms,
+        m.steal_seconds,
+    )
+
+
+def conditions(samples: list[Sample]) -> dict[str, str]:
+    """The report's lines on what the machine was like: load, probe and steal over all the steps."""
+    loads = [s.load_before for s in samples]
+    probes = [s.probe_ms for s in samples]
+    return {
+        "load_before": f"{min(loads):.1f}-{max(loads):.1f} (1-minute load average before each step)",
+        "cpu_probe": f"{min(probes):.0f}-{max(probes):.0f} ms (bench.measure.cpu_probe before each step: "
+        "the same work each time, lower is faster)",
+        "steal": f"{sum(s.steal_seconds for s in samples):.1f} s over all the steps, at most "
+        f"{max(s.steal_seconds for s in samples):.1f} s in one (CPU time the host gave to other guests)",
+    }
+
+
+def conditions_line(m: Measurement) -> str:
+    return f"load {m.load_before:.1f}, probe {m.probe_ms:.0f} ms, steal {m.steal_seconds:.1f} s"
 
 
 def make_tools(root: Path, names: list[str], refs: list[str]) -> list[Tool]:
@@ -168,18 +204,15 @@ def _run(root: Path, args: argparse.Namespace) -> int:
                 dataset.settle()  # no earlier step's writes left to land in this one
                 m: Measurement = run(t.backup(source, f"incremental-{i}"), logs / f"{t.name}.log")
                 synced = dataset.settle()
-                samples.append(
-                    Sample(t.name, i, m.seconds, m.cpu_seconds, m.max_rss_kib, m.ok, m.load_before, synced)
-                )
+                samples.append(sample(t.name, i, m, synced))
                 print(
                     f"round {i + 1}: {t.name} {m.seconds:.2f} s (cpu {m.cpu_seconds:.2f} s, "
-                    f"{m.max_rss_kib // 1024} MiB, load {m.load_before:.1f}, {changed} files changed)"
+                    f"{m.max_rss_kib // 1024} MiB, {conditions_line(m)}, {changed} files changed)"
                 )
     finally:
         dataset.ensure_source(source, args.scale)
     meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    loads = [s.load_before for s in samples]
-    meta["load_before"] = f"{min(loads):.1f}-{max(loads):.1f} (1-minute load average before each step)"
+    meta.update(conditions(samples))
     rows = summarise(samples, tools)
     out = root / ".bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

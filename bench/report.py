@@ -25,6 +25,8 @@ class Result:
     load_before: float = 0.0
     note: str = ""
     samples: tuple[float, ...] = ()  # wall times of every repetition (seconds is their median)
+    probe_ms: float = 0.0  # measure.cpu_probe before the step (lower: a faster machine)
+    steal_seconds: float = 0.0  # measure.host_steal over the step (CPU time the host gave to others)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Report:
                         statistics.mean(x.load_before for x in runs),
                         "; ".join(dict.fromkeys(x.note for x in runs if x.note)),
                         walls,
+                        statistics.mean(x.probe_ms for x in runs),
+                        statistics.mean(x.steal_seconds for x in runs),
                     )
                 )
         return merged
@@ -116,6 +120,11 @@ class Report:
             "Repository size after the step, MiB:",
             "",
             *self._pivot(lambda r: f"{r.repo_bytes / MIB:.0f}" if r.repo_bytes else "-"),
+            "",
+            "The machine around each step: CPU probe before it, ms (the same work each time; lower is "
+            "faster) / steal during it, s (CPU time the host gave to other guests):",
+            "",
+            *self._pivot(lambda r: f"{r.probe_ms:.0f} / {r.steal_seconds:.1f}"),
         ]
         notes = [f"- {r.tool}, {r.phase}: {r.note}" for r in self.results if r.note and r.ok]
         if notes:

@@ -214,6 +214,8 @@ class Bench:
                 du(tool.repo),
                 m.load_before,
                 note,
+                probe_ms=m.probe_ms,
+                steal_seconds=m.steal_seconds,
             )
         )
         return m

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import capture_memory, dataset, measure
+from bench.incremental import Sample, conditions
 from bench.report import Report, Result
 from bench.tools import Command, Restic
 
@@ -197,3 +199,48 @@ def test_source_mutation_changes_one_percent_of_files_and_ensure_undoes_it(tmp_p
     assert dataset.tree_digest(root) != before
     assert dataset.ensure_source(root, 1.0, [origin]) == 300
     assert dataset.tree_digest(root) == before
+
+
+def test_cpu_probe_times_the_same_work_each_time() -> None:
+    """The probe is this thread's CPU time for fixed work: positive, and of the same order when
+    repeated (the machine's speed, which drifts on a shared host, not a constant)."""
+    first, second = measure.cpu_probe(), measure.cpu_probe()
+    assert first > 0
+    assert second > 0
+    assert 0.25 < first / second < 4, (first, second)
+
+
+def test_host_steal_reads_the_cpu_line_of_proc_stat(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 9000 10 0 5 250 0 0\ncpu0 50 0 25 4500 5 0 2 125 0 0\n")
+    real_open = open
+
+    def fake_open(path: str, *args: object, **kwargs: object) -> object:
+        return real_open(stat if path == "/proc/stat" else path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    assert measure.host_steal() == 250 / os.sysconf("SC_CLK_TCK")
+    stat.write_text("intr 1 2 3\n")  # no cpu line (another kernel): nothing counted
+    assert measure.host_steal() == 0.0
+
+
+def test_a_measurement_carries_the_probe_and_the_steal_of_its_step(tmp_path: Path) -> None:
+    m = measure.run(Command(["/bin/true"]), tmp_path / "true.log")
+    assert m.probe_ms > 0
+    assert m.steal_seconds >= 0
+
+
+def test_reports_say_what_the_machine_was_like() -> None:
+    samples = [
+        Sample("drkit", 0, 5.0, 8.0, 1024, True, 0.5, 0.0, probe_ms=80.0, steal_seconds=0.5),
+        Sample("kopia", 0, 6.0, 9.0, 1024, True, 1.5, 2.0, probe_ms=120.0, steal_seconds=1.0),
+    ]
+    lines = conditions(samples)
+    assert lines["load_before"].startswith("0.5-1.5 ")
+    assert lines["cpu_probe"].startswith("80-120 ms ")
+    assert lines["steal"].startswith("1.5 s over all the steps, at most 1.0 s in one")
+    r = Report(meta={"started": "x"})
+    r.results.append(
+        Result("mixed: first backup", "drkit", 5.0, 8.0, 1024, True, probe_ms=81.4, steal_seconds=0.25)
+    )
+    assert "| mixed: first backup | 81 / 0.2 |" in r.to_markdown()
