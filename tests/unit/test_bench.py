@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import capture_memory, dataset, measure
+from bench import capture_memory, dataset, measure, write_cost
 from bench.incremental import Sample, conditions
 from bench.report import Report, Result
 from bench.tools import Command, Restic
@@ -244,3 +244,29 @@ def test_reports_say_what_the_machine_was_like() -> None:
         Result("mixed: first backup", "drkit", 5.0, 8.0, 1024, True, probe_ms=81.4, steal_seconds=0.25)
     )
     assert "| mixed: first backup | 81 / 0.2 |" in r.to_markdown()
+
+
+def test_write_cost_writes_both_ways_idle_and_busy_and_leaves_nothing(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    args = ["--mib", "32", "--repeat", "1", "--dir", str(tmp_path / "w"), "--results", str(results)]
+    assert write_cost.main(args) == 0
+    assert not (tmp_path / "w").exists()  # the files written are gone
+    (report,) = results.glob("write-cost-*.json")
+    rows = json.loads(report.read_text())["rows"]
+    assert {(r["way"], r["cpus"]) for r in rows} == {
+        (w, c) for w in write_cost.WAYS for c in ("idle", "busy")
+    }
+    assert all(r["seconds"] > 0 and r["steal_seconds"] >= 0 for r in rows)
+    md = report.with_suffix(".md").read_text()
+    assert "| direct, fsync each | busy |" in md
+    assert "| page cache, then sync | idle |" in md
+
+
+def test_write_cost_spinners_are_stopped(tmp_path: Path) -> None:
+    row = write_cost.measure(tmp_path / "w", 16, write_cost.WAYS[0], busy=True)
+    assert row.cpus == "busy"
+    assert row.mib == 16
+    own = subprocess.run(
+        ["pgrep", "-f", "^.*-c while True: pass$"], capture_output=True, text=True, check=False
+    )
+    assert own.stdout.strip() == ""
