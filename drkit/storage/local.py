@@ -6,8 +6,8 @@ Layout under ``root``::
     .retention/<key>.json       its retention, {"mode": ..., "until": ...}, written atomically
     .lock                       flock(2) that serialises the publish/retention/delete steps
 
-An object is written to a temporary file in its own directory (from 256 KiB on with ``O_DIRECT``,
-:mod:`drkit.storage.directwrite`), fsynced, made read-only, then
+An object is written to a temporary file in its own directory (a pack from its parts, never joined,
+:mod:`drkit.storage.filewrite`), fsynced, dropped from the page cache, made read-only, then
 published with ``os.link`` (which fails if the key exists, so two writers in two processes cannot
 both win) and the directory fsynced. Retention is recorded and enforced by drkit only: anyone with
 write access to the directory can delete objects. Keys whose segments start with ``.`` are refused
@@ -35,8 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from drkit.storage.base import Leftover, LockMode, ObjectInfo, Retention
-from drkit.storage.directwrite import open_new, write_parts
 from drkit.storage.errors import AccessDenied, ObjectExists, ObjectLocked, ObjectNotFound, StoreError
+from drkit.storage.filewrite import drop_cached, write_parts
 from drkit.storage.validate import check_key, check_prefix, check_retention, whole_second
 
 RETENTION_DIR = ".retention"
@@ -291,11 +291,11 @@ def _write_temp(directory: Path, parts: Sequence[bytes | bytearray | memoryview]
     """Write ``parts`` one after the other to a new read-only temporary file in ``directory``,
     fsynced. Returns its path."""
     tmp = directory / f"{_TMP_PREFIX}{secrets.token_hex(8)}"
-    size = sum(len(p) for p in parts)
-    fd, direct = open_new(tmp, size, 0o600)  # a large object bypasses the page cache
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        write_parts(fd, parts, direct=direct)
+        write_parts(fd, parts)
         os.fsync(fd)
+        drop_cached(fd)  # durable now: the node's own files keep their place in the page cache
         os.fchmod(fd, _READ_ONLY)
     except BaseException:
         os.close(fd)
