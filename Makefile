@@ -21,13 +21,14 @@ help:
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "drkit needs Python >= 3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip "setuptools>=77"
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip "setuptools>=77" "setuptools-rust>=1.9"
 	$(BIN)/pip install --quiet --disable-pip-version-check --config-settings editable_mode=compat -e ".[dev]"
 	@touch $@
 
-# drkit's C extension modules (drkit/native/_*.c, setup.py), rebuilt in place when a source changes
-# (the editable install above builds them once; a changed .c would otherwise go unbuilt).
-NATIVE_SOURCES := $(wildcard drkit/native/*.c drkit/native/*.h)
+# drkit's extension modules (drkit/native/_*.c, the Rust crates drkit/native/*/; setup.py), rebuilt in
+# place when a source changes (the editable install above builds them once; a changed source would
+# otherwise go unbuilt). The crates need cargo (rustup's, or Debian's), and crates.io the first time.
+NATIVE_SOURCES := $(wildcard drkit/native/*.c drkit/native/*.h drkit/native/*/Cargo.toml drkit/native/*/Cargo.lock drkit/native/*/src/*.rs)
 $(BIN)/.native: $(BIN)/.installed setup.py $(NATIVE_SOURCES)
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	@touch $@

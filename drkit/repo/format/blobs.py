@@ -112,15 +112,24 @@ def seal_blobs(
     *,
     level: int = ZSTD_LEVEL,
 ) -> list[bytes | bytearray]:
-    """``seal_blob`` for many (id, raw) pairs, the same bytes each (up to the random nonces): the
-    compressor, the key's ``seal`` and the constant prefixes looked up once, not per blob (a backup
-    of small files seals one blob per file)."""
+    """``seal_blob`` for many (id, raw) pairs, the same bytes each (up to the random nonces).
+
+    Blobs too small for the incompressibility probe (a backup of small files seals one blob per
+    file) go to the key's compiled batch (``drkit/native/seal``) when it has one: hashing, zstd and
+    AES-GCM of the whole batch without the GIL. Else, one by one, with the compressor, the key's
+    ``seal`` and the constant prefixes looked up once, not per blob."""
+    items = blobs if type(blobs) is list else list(blobs)
+    if all(type(raw) is bytes and len(raw) < _PROBE_ABOVE for _, raw in items):
+        ids, raws = _columns(items)
+        batch = keys.seal_blobs(level, _MIN_COMPRESS, _AAD_PREFIX + bytes([blob_type]), ids, raws)
+        if batch is not None:
+            return list(batch)
     seal, seal_parts = keys.seal, keys.seal_parts
     compress = _compressor(level).compress if level > 0 else None
     raw_flag, zstd_flag = _FLAGS[_FLAG_RAW], _FLAGS[_FLAG_ZSTD]
     prefix = _AAD_PREFIX + bytes([blob_type])
     out: list[bytes | bytearray] = []
-    for blob_id, raw in blobs:
+    for blob_id, raw in items:
         flag, body = raw_flag, raw
         if compress is not None and len(raw) >= _MIN_COMPRESS and not looks_incompressible(raw):
             packed = compress(raw)
@@ -131,6 +140,10 @@ def seal_blobs(
         else:
             out.append(seal(flag + body, prefix + blob_id))
     return out
+
+
+def _columns(blobs: list[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes]]:
+    return [blob_id for blob_id, _ in blobs], [raw for _, raw in blobs]
 
 
 def open_blob(

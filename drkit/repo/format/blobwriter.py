@@ -203,8 +203,7 @@ class BlobWriter:
         (``seal_blobs``), then put into the pack under one hold of the lock, not one per blob (a
         sealing thread's batch of small files). Thread-safe."""
         self._raise_if_failed()
-        content_id = self.key.content_id
-        ids = [content_id(raw) for raw in raws]
+        ids = self.key.content_ids(raws)
         pending = self._pending[blob_type]
         index = self.index
         new: dict[bytes, bytes] = {}  # id -> raw, the first of equal blobs, not stored yet
@@ -213,7 +212,7 @@ class BlobWriter:
                 new[blob_id] = raw
         if not new:
             return ids
-        sealed = seal_blobs(self.key, blob_type, new.items(), level=self.compression_level)
+        sealed = seal_blobs(self.key, blob_type, list(new.items()), level=self.compression_level)
         with self._pack_lock:
             self._raise_if_failed()
             builder = self._builders[blob_type]

@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
+from drkit import native
 from drkit.errors import VerificationFailed
 
 KEY_SIZE: Final = 32
@@ -29,6 +30,8 @@ NONCE_SIZE: Final = 12
 TAG_SIZE: Final = 16
 OVERHEAD: Final = 1 + NONCE_SIZE + TAG_SIZE
 """Bytes a sealed blob adds to its plaintext."""
+
+_native = native.load("_seal")  # drkit/native/seal: a batch of blobs sealed without the GIL
 
 
 class Algorithm(IntEnum):
@@ -47,10 +50,11 @@ class Sealer:
     Holds key material: it prints nothing of it and refuses to be pickled.
     """
 
-    __slots__ = ("_aes", "_ciphers")
+    __slots__ = ("_aes", "_ciphers", "_key")
 
     def __init__(self, key: bytes) -> None:
         _check_key(key)
+        self._key = key  # for the compiled batch (``seal_blobs``); the cipher objects hold it too
         self._ciphers: dict[int, AESGCM | ChaCha20Poly1305] = {  # by the algorithm byte
             Algorithm.AES_256_GCM: AESGCM(key),
             Algorithm.CHACHA20_POLY1305: ChaCha20Poly1305(key),
@@ -79,6 +83,19 @@ class Sealer:
             raise AssertionError("AES-GCM wrote a different number of bytes than it was given")
         view[pos:] = encryptor.tag
         return out
+
+    def seal_blobs(
+        self, level: int, min_compress: int, aad_prefix: bytes, ids: list[bytes], raws: list[bytes]
+    ) -> list[bytes] | None:
+        """Each of ``raws`` as ``seal(flag || body, aad_prefix + ids[i])`` (AES-256-GCM): ``body`` a zstd
+        frame at ``level`` with flag 0x01 when the raw bytes have ``min_compress`` or more and the
+        frame is smaller, else the raw bytes with flag 0x00 (``drkit.repo.format.blobs``'s layout,
+        without its incompressibility probe of large blobs). The whole batch in one call of the
+        compiled module, without the GIL; None when it is not there (the caller seals one by one)."""
+        if _native is None:
+            return None
+        sealed: list[bytes] = _native.seal_blobs(self._key, level, min_compress, aad_prefix, ids, raws)
+        return sealed
 
     def seal(self, plaintext: bytes, aad: bytes, *, algorithm: Algorithm = DEFAULT_ALGORITHM) -> bytes:
         """Encrypt and authenticate ``plaintext``, binding ``aad`` (which is not stored in the blob)."""

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from drkit import native
 from drkit.errors import VerificationFailed
 from drkit.repo.format import crypto
 from drkit.repo.format.crypto import KEY_SIZE
@@ -71,6 +72,18 @@ def _check_lengths(obj: object, names: tuple[str, ...]) -> None:
         value = getattr(obj, name)
         if not isinstance(value, bytes) or len(value) != KEY_SIZE:
             raise ValueError(f"{type(obj).__name__}.{name} must be {KEY_SIZE} bytes")
+
+
+_native = native.load("_seal")  # drkit/native/seal: many content ids in one call, without the GIL
+
+
+def _content_ids(hasher: Any, id_key: bytes, datas: Sequence[bytes]) -> list[bytes]:
+    """The content ids of ``datas`` in order: one call of the compiled module when it is there (a
+    sealing thread's batch of small files), else one hash each."""
+    if _native is not None:
+        ids: list[bytes] = _native.content_ids(id_key, datas)
+        return ids
+    return [hasher.copy().update(d).digest() for d in datas]
 
 
 def _id_hasher(id_key: bytes) -> Any:
@@ -116,6 +129,10 @@ class MasterKey:
     def content_id(self, data: bytes | memoryview) -> bytes:
         """The 32-byte keyed BLAKE3 of ``data``: equal plaintexts deduplicate, ids reveal nothing."""
         return self._ids.copy().update(data).digest()  # type: ignore[no-any-return]
+
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        """:meth:`content_id` of each of ``datas``, in order."""
+        return _content_ids(self._ids, self.id_key, datas)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """AEAD-seal ``plaintext`` with the data key (``drkit.repo.format.crypto`` layout)."""
@@ -232,6 +249,9 @@ class WriterKey:
     def content_id(self, data: bytes | memoryview) -> bytes:
         return self._ids.copy().update(data).digest()  # type: ignore[no-any-return]
 
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        return _content_ids(self._ids, self.id_key, datas)
+
     def seal_index(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._index.seal(plaintext, aad)
 
@@ -308,8 +328,16 @@ class WriterSession:
     def content_id(self, data: bytes | memoryview) -> bytes:
         return self.writer.content_id(data)
 
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        return self.writer.content_ids(datas)
+
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._sealer.seal(plaintext, aad)
+
+    def seal_blobs(
+        self, level: int, min_compress: int, aad_prefix: bytes, ids: list[bytes], raws: list[bytes]
+    ) -> list[bytes] | None:
+        return self._sealer.seal_blobs(level, min_compress, aad_prefix, ids, raws)
 
     def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytearray:
         return self._sealer.seal_parts(parts, aad)

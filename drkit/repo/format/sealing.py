@@ -34,7 +34,13 @@ class WriteKeys(Protocol):
 
     def content_id(self, data: bytes | memoryview) -> bytes: ...
 
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]: ...
+
     def seal(self, plaintext: bytes, aad: bytes) -> bytes: ...
+
+    def seal_blobs(
+        self, level: int, min_compress: int, aad_prefix: bytes, ids: list[bytes], raws: list[bytes]
+    ) -> list[bytes] | None: ...
 
     def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytes | bytearray: ...
 
@@ -59,8 +65,16 @@ class MasterWriteKeys:
     def content_id(self, data: bytes | memoryview) -> bytes:
         return self._m.content_id(data)
 
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        return self._m.content_ids(datas)
+
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self._sealer.seal(plaintext, aad)
+
+    def seal_blobs(
+        self, level: int, min_compress: int, aad_prefix: bytes, ids: list[bytes], raws: list[bytes]
+    ) -> list[bytes] | None:
+        return self._sealer.seal_blobs(level, min_compress, aad_prefix, ids, raws)
 
     def seal_parts(self, parts: Sequence[bytes | memoryview], aad: bytes) -> bytearray:
         return self._sealer.seal_parts(parts, aad)
@@ -89,6 +103,14 @@ class SessionWriteKeys:
 
     def content_id(self, data: bytes | memoryview) -> bytes:
         return self.session.content_id(data)
+
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        return self.session.content_ids(datas)
+
+    def seal_blobs(
+        self, level: int, min_compress: int, aad_prefix: bytes, ids: list[bytes], raws: list[bytes]
+    ) -> list[bytes] | None:
+        return self.session.seal_blobs(level, min_compress, aad_prefix, ids, raws)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         return self.session.seal(plaintext, aad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -207,6 +208,9 @@ class _LyingContentIds:
         if data == self._victim:
             return self._keys.content_id(b"not the bytes that were stored")
         return self._keys.content_id(data)
+
+    def content_ids(self, datas: Sequence[bytes]) -> list[bytes]:
+        return [self.content_id(d) for d in datas]
 
 
 def test_blob_that_does_not_match_its_id_is_found_by_read_data_and_refused_by_restore(
