@@ -5,12 +5,15 @@
 #
 #   docker build -t drkit:dev .
 #   docker build --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest> \
-#                --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest> -t drkit:1.2.3 .
+#                --build-arg GO_IMAGE=golang:1.26-bookworm@sha256:<digest> \
+#                --build-arg RUST_IMAGE=rust:1.95-slim-bookworm@sha256:<digest> -t drkit:1.2.3 .
 #
 # Base images are pinned by version; for a release, pin them by digest with the build arguments above.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG GO_IMAGE=golang:1.26-bookworm
+# The Rust toolchain for drkit/native/seal (build stage only; Debian's cargo is too old for its lock file)
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
 # Keep in step with hack/testbin/versions.env (ETCD_VERSION), the etcd the tests run against.
 ARG ETCD_VERSION=v3.6.16
 
@@ -25,14 +28,22 @@ RUN printf 'module drkit.local/image/etcdutl\n\ngo 1.26.0\n' > go.mod \
  && go build -ldflags "-s -w" -o /out/etcdutl go.etcd.io/etcd/etcdutl/v3 \
  && /out/etcdutl version
 
+# --- the Rust toolchain, copied into the build stage ------------------------------------------------
+FROM ${RUST_IMAGE} AS rust
+
 # --- the wheel and its dependencies, in a virtual environment ----------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# A C compiler for drkit's extension modules (drkit/native/, setup.py): only in this stage.
+# A C compiler and Rust for drkit's extension modules (drkit/native/, setup.py): only in this stage.
+# cargo fetches the crates drkit/native/seal/Cargo.lock pins from crates.io.
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+ENV RUSTUP_HOME=/usr/local/rustup CARGO_HOME=/usr/local/cargo PATH=/usr/local/cargo/bin:$PATH
 RUN apt-get update \
  && apt-get install --yes --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && cargo --version
 COPY pyproject.toml setup.py README.md ./
 COPY drkit ./drkit
 RUN python -m pip wheel --no-deps --wheel-dir /wheels . \

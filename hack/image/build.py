@@ -419,7 +419,8 @@ def drkit_sources_key() -> str:
     files += sorted(
         p
         for p in (ROOT / "drkit").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".so"  # .so: an editable build
+        # .so: an editable build; target/: a Rust crate's cargo build (drkit/native/<crate>/target)
+        if p.is_file() and "__pycache__" not in p.parts and "target" not in p.parts and p.suffix != ".so"
     )
     for p in files:
         h.update(str(p.relative_to(ROOT)).encode() + b"\0")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
 
 from tests.imagebuild import ROOT, build
 
@@ -92,3 +93,50 @@ def test_every_path_the_dockerfile_removes_is_removed_by_make_image() -> None:
         sample = merged.replace("*", "x")
         assert D.base.removed(sample), f"Dockerfile removes {path}; make image keeps {sample}"
     assert "-perm /6000" in run  # setuid/setgid bits cleared: build.py clears them in every file
+
+
+def _dockerignore_patterns() -> list[tuple[bool, re.Pattern[str]]]:
+    """(excludes, pattern) of each .dockerignore line, as Docker reads them: `*` within one path
+    element, `**` across them, a pattern that names a directory also names what is in it, the last
+    line that matches decides, `!` lets through."""
+    out = []
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        glob = line.removeprefix("!").strip("/")
+        regex = re.escape(glob).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*").replace(r"\?", "[^/]")
+        out.append((not keep, re.compile(f"(?:{regex})(?:/.*)?")))
+    return out
+
+
+def _context_lets_through(path: str) -> bool:
+    excluded = False
+    for excludes, pattern in _dockerignore_patterns():
+        if pattern.fullmatch(path):
+            excluded = excludes
+    return not excluded
+
+
+def test_every_file_the_dockerfile_copies_from_the_context_is_let_through() -> None:
+    """`docker build` fails on a COPY of a file .dockerignore leaves out (setup.py once was), and a
+    wheel built without a crate's Cargo.lock or sources would not build at all."""
+    copies = [c.split() for c in _instructions("COPY") if not c.startswith("--from")]
+    sources = [s for c in copies for s in c[:-1]]
+    assert "setup.py" in sources
+    tracked = subprocess.run(
+        ["git", "ls-files", *sources], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert any(p.endswith("Cargo.lock") for p in tracked)
+    left_out = [p for p in tracked if not _context_lets_through(p)]
+    assert left_out == []
+    assert not _context_lets_through("drkit/native/seal/target/release/lib_seal.so")
+    assert not _context_lets_through("tests/unit/test_image_definition.py")
+
+
+def test_the_rust_toolchain_image_is_of_the_same_debian_release() -> None:
+    image = _args()["RUST_IMAGE"]
+    match = re.fullmatch(r"rust:(\d+\.\d+)-slim-(\w+)", image)
+    assert match, image
+    assert match.group(2) == D.base.suite
