@@ -12,11 +12,11 @@
 //!
 //! with `flag` 0x00 and the raw bytes, or 0x01 and a zstd frame (content size in its header) when
 //! zstd at `level` makes it smaller. Nonces are 12 bytes from the operating system's CSPRNG, as
-//! `os.urandom` draws them. Nothing here invents a primitive; the crates are RustCrypto's `aes-gcm`,
-//! the BLAKE3 team's `blake3`, and `zstd` (libzstd).
+//! `os.urandom` draws them. Nothing here invents a primitive; the crates are `ring` (AES-256-GCM,
+//! BoringSSL's assembly), the BLAKE3 team's `blake3`, and `zstd` (libzstd). A sealed batch is built
+//! in a buffer each thread keeps (no fresh pages per blob), then copied into the returned `bytes`.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -32,16 +32,26 @@ const FLAG_ZSTD: u8 = 0x01;
 thread_local! {
     /// One zstd context per thread and level (a context is not shared between threads).
     static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+    /// Each thread's sealed batch (the blobs end to end, and where each ends), kept for the next
+    /// batch: no fresh pages for every blob. Encrypted data only; it is overwritten by the next batch.
+    static ARENA: RefCell<(Vec<u8>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// zstd of `raw` at `level`, when the context could be made and the frame written.
-fn compress(level: i32, raw: &[u8]) -> Option<Vec<u8>> {
+/// zstd of `raw` at `level` into `frame` (kept from blob to blob), when it is smaller than `raw`
+/// (else, or when the context could not be made, false).
+fn compress_smaller(level: i32, raw: &[u8], frame: &mut Vec<u8>) -> bool {
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.as_ref().map(|(l, _)| *l) != Some(level) {
-            *slot = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+            match zstd::bulk::Compressor::new(level) {
+                Ok(c) => *slot = Some((level, c)),
+                Err(_) => return false,
+            }
         }
-        slot.as_mut()?.1.compress(raw).ok()
+        let Some((_, compressor)) = slot.as_mut() else { return false };
+        frame.clear();
+        frame.reserve(zstd::zstd_safe::compress_bound(raw.len()));
+        matches!(compressor.compress_to_buffer(raw, frame), Ok(n) if n < raw.len())
     })
 }
 
@@ -88,42 +98,76 @@ fn seal_blobs<'py>(
     }
     let ids: Vec<&[u8]> = ids.iter().map(|b| b.as_bytes()).collect();
     let raws: Vec<&[u8]> = datas.iter().map(|b| b.as_bytes()).collect();
-    let sealed: Result<Vec<Vec<u8>>, String> = py.allow_threads(|| {
-        let cipher = Aes256Gcm::new(&key.into());
-        let mut nonces = vec![0u8; NONCE_SIZE * raws.len()];
-        getrandom::getrandom(&mut nonces).map_err(|e| format!("no random nonces: {e}"))?;
-        let mut aad = Vec::with_capacity(1 + aad_prefix.len() + 32);
-        let mut out = Vec::with_capacity(raws.len());
-        for (i, raw) in raws.iter().enumerate() {
-            let packed = if level > 0 && raw.len() >= min_compress {
-                compress(level, raw).filter(|p| p.len() < raw.len())
-            } else {
-                None
-            };
-            let (flag, body): (u8, &[u8]) = match &packed {
-                Some(p) => (FLAG_ZSTD, p),
-                None => (FLAG_RAW, raw),
-            };
-            let nonce = &nonces[i * NONCE_SIZE..(i + 1) * NONCE_SIZE];
-            let mut blob = Vec::with_capacity(1 + NONCE_SIZE + 1 + body.len() + TAG_SIZE);
-            blob.push(ALG_AES_256_GCM);
-            blob.extend_from_slice(nonce);
-            blob.push(flag);
-            blob.extend_from_slice(body);
-            aad.clear();
-            aad.push(ALG_AES_256_GCM);
-            aad.extend_from_slice(aad_prefix);
-            aad.extend_from_slice(ids[i]);
-            let tag = cipher
-                .encrypt_in_place_detached(Nonce::from_slice(nonce), &aad, &mut blob[1 + NONCE_SIZE..])
-                .map_err(|_| "AES-GCM refused a blob (too large)".to_string())?;
-            blob.extend_from_slice(&tag);
-            out.push(blob);
-        }
-        Ok(out)
+    let sealed: Result<(), String> = py.allow_threads(|| {
+        ARENA.with(|cell| {
+            let mut arena = cell.borrow_mut();
+            let (out, ends) = &mut *arena;
+            out.clear();
+            ends.clear();
+            seal_into(&key, level, min_compress, aad_prefix, &ids, &raws, out, ends)
+        })
     });
-    let sealed = sealed.map_err(PyOSError::new_err)?;
-    Ok(sealed.iter().map(|b| PyBytes::new(py, b)).collect())
+    sealed.map_err(PyOSError::new_err)?;
+    ARENA.with(|cell| {
+        let arena = cell.borrow();
+        let (out, ends) = &*arena;
+        let mut start = 0;
+        Ok(ends
+            .iter()
+            .map(|&end| {
+                let blob = PyBytes::new(py, &out[start..end]);
+                start = end;
+                blob
+            })
+            .collect())
+    })
+}
+
+/// The sealed blobs of `raws`, one after the other in `out`; `ends` gets where each ends.
+#[allow(clippy::too_many_arguments)]
+fn seal_into(
+    key: &[u8; KEY_SIZE],
+    level: i32,
+    min_compress: usize,
+    aad_prefix: &[u8],
+    ids: &[&[u8]],
+    raws: &[&[u8]],
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+) -> Result<(), String> {
+    let cipher = LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, key).map_err(|_| "an AES-256-GCM key refused".to_string())?,
+    );
+    let mut nonces = vec![0u8; NONCE_SIZE * raws.len()];
+    getrandom::getrandom(&mut nonces).map_err(|e| format!("no random nonces: {e}"))?;
+    let mut aad = Vec::with_capacity(1 + aad_prefix.len() + 32);
+    let mut frame = Vec::new();
+    out.reserve(raws.iter().map(|r| r.len() + 1 + NONCE_SIZE + 1 + TAG_SIZE).sum());
+    for (i, raw) in raws.iter().enumerate() {
+        let (flag, body): (u8, &[u8]) =
+            if level > 0 && raw.len() >= min_compress && compress_smaller(level, raw, &mut frame) {
+                (FLAG_ZSTD, &frame)
+            } else {
+                (FLAG_RAW, raw)
+            };
+        let nonce = &nonces[i * NONCE_SIZE..(i + 1) * NONCE_SIZE];
+        out.push(ALG_AES_256_GCM);
+        out.extend_from_slice(nonce);
+        let start = out.len();
+        out.push(flag);
+        out.extend_from_slice(body);
+        aad.clear();
+        aad.push(ALG_AES_256_GCM);
+        aad.extend_from_slice(aad_prefix);
+        aad.extend_from_slice(ids[i]);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "a nonce is 12 bytes".to_string())?;
+        let tag = cipher
+            .seal_in_place_separate_tag(nonce, Aad::from(&aad[..]), &mut out[start..])
+            .map_err(|_| "AES-GCM refused a blob (too large)".to_string())?;
+        out.extend_from_slice(tag.as_ref());
+        ends.push(out.len());
+    }
+    Ok(())
 }
 
 #[pymodule]
