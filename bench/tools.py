@@ -277,17 +277,23 @@ def export_drkit(root: Path, ref: str) -> tuple[Path, str]:
 
 
 def build_native(tree: Path) -> None:
-    """Build an exported tree's C extension modules in place (``setup.py``, as ``pip install`` does), so
-    that ``python -m drkit`` from it runs what an installed drkit of that commit runs."""
-    if not (tree / "setup.py").is_file() or not list((tree / "drkit" / "native").glob("_*.c")):
+    """Build an exported tree's extension modules in place (``setup.py``, as ``pip install`` does: C
+    sources and Rust crates), so that ``python -m drkit`` from it runs what an installed drkit of that
+    commit runs. A crate's cargo build tree (``target/``, ~100 MiB) is removed once its module is in
+    place."""
+    native = tree / "drkit" / "native"
+    sources = [*native.glob("_*.c"), *native.glob("*/Cargo.toml")]
+    if not (tree / "setup.py").is_file() or not sources:
         return
     subprocess.run(
         [sys.executable, "setup.py", "--quiet", "build_ext", "--inplace"],
         cwd=tree,
         check=True,
-        timeout=600,
+        timeout=900,
         capture_output=True,
     )
+    for target in native.glob("*/target"):
+        shutil.rmtree(target)
 
 
 def find_binary(name: str, root: Path) -> Path | None:

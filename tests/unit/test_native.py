@@ -57,9 +57,11 @@ def test_a_benchmarked_export_gets_its_c_sources_built(tmp_path: Path) -> None:
     (tree / "drkit" / "__init__.py").write_text("")
     (tree / "drkit" / "native" / "__init__.py").write_text("")
     (tree / "drkit" / "native" / "_answer.c").write_text(_MODULE)
+    (tree / "drkit" / "native" / "crate" / "target" / "release").mkdir(parents=True)  # cargo's build tree
     build_native(tree)
     built = list((tree / "drkit" / "native").glob("_answer*.so"))
     assert len(built) == 1
+    assert not (tree / "drkit" / "native" / "crate" / "target").exists()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out = subprocess.run(
         [sys.executable, "-c", "import drkit.native._answer as m; print(m.answer())"],
