@@ -6,6 +6,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
+# cargo builds drkit/native/seal; rustup puts it in ~/.cargo/bin, which a non-login shell may not have
+ifeq ($(shell command -v cargo 2>/dev/null),)
+ifneq ($(wildcard $(HOME)/.cargo/bin/cargo),)
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+endif
+endif
+
 .PHONY: help venv sysdeps testbin image images-if-root lint test test-unit mutate demo demo-down clean-testbin bench
 
 help:
