@@ -13,6 +13,8 @@ open nothing.
 from __future__ import annotations
 
 import builtins
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -26,6 +28,10 @@ from drkit.storage.errors import ObjectNotFound
 
 PREFIX: Final = "keys/"
 MIN_PREFIX: Final = 4
+_OPEN_PASSES: Final = 2
+"""Times the slots are read and tried before no slot is said to open (see :meth:`KeyRing.open`)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,39 +107,46 @@ class KeyRing:
         With ``verify_key`` (the repository's Ed25519 public key, from its signed config or pinned
         by the user) a slot holding another master key -- one planted by someone with write access
         to the bucket -- is passed over as if it did not open.
+
+        When nothing opens, the slots are read and tried once more before any of that is said: two
+        reads of a slot can agree on bytes changed the same way in transit, and a fault on the way
+        must not be reported as a wrong passphrase.
         """
-        candidates = self._candidates(credential, roles=(ROLE_MASTER,))
-        tampered: builtins.list[SlotTampered] = []
-        for slot_id, document in candidates.documents:
-            try:
-                master = keyslots.unwrap(document, credential)
-            except WrongKey:
-                continue
-            except SlotTampered as exc:
-                tampered.append(exc)
-                continue
-            if verify_key is not None and master.verify_key() != verify_key:
-                continue
-            return master, slot_id
-        raise _no_slot(tampered, candidates.invalid)
+        key, slot_id = self._open(credential, (ROLE_MASTER,), keyslots.unwrap, verify_key)
+        assert isinstance(key, MasterKey)
+        return key, slot_id
 
     def open_writer(
         self, credential: Credential, *, verify_key: bytes | None = None
     ) -> tuple[WriterKey, str]:
         """A writer key from a writer slot, or from a master slot. Fails like :meth:`open`."""
-        candidates = self._candidates(credential, roles=(ROLE_WRITER, ROLE_MASTER))
-        tampered: builtins.list[SlotTampered] = []
-        for slot_id, document in candidates.documents:
-            try:
-                writer = keyslots.unwrap_writer(document, credential)
-            except WrongKey:
-                continue
-            except SlotTampered as exc:
-                tampered.append(exc)
-                continue
-            if verify_key is not None and writer.verify_key() != verify_key:
-                continue
-            return writer, slot_id
+        key, slot_id = self._open(credential, (ROLE_WRITER, ROLE_MASTER), keyslots.unwrap_writer, verify_key)
+        assert isinstance(key, WriterKey)
+        return key, slot_id
+
+    def _open(
+        self,
+        credential: Credential,
+        roles: tuple[str, ...],
+        unwrap: Callable[[bytes, Credential], MasterKey | WriterKey],
+        verify_key: bytes | None,
+    ) -> tuple[MasterKey | WriterKey, str]:
+        for attempt in range(_OPEN_PASSES):
+            candidates = self._candidates(credential, roles=roles)
+            tampered: builtins.list[SlotTampered] = []
+            for slot_id, document in candidates.documents:
+                try:
+                    key = unwrap(document, credential)
+                except WrongKey:
+                    continue
+                except SlotTampered as exc:
+                    tampered.append(exc)
+                    continue
+                if verify_key is not None and key.verify_key() != verify_key:
+                    continue
+                if attempt:
+                    log.warning("a key slot opened when read again: the first reads were changed in transit")
+                return key, slot_id
         raise _no_slot(tampered, candidates.invalid)
 
     def _candidates(self, credential: Credential, *, roles: tuple[str, ...]) -> _Candidates:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drkit.errors import VerificationFailed
+from drkit.errors import VerificationFailed, WrongKey
 from drkit.repo.format import audit, keyslots
 from drkit.repo.format.keyring import KeyRing
 from drkit.repo.format.keyslots import Credential
@@ -191,3 +191,46 @@ def test_a_key_slot_exported_is_the_stored_document_not_one_changed_in_transit()
     assert ring.document(slot.slot_id) == stored
     assert store.changed[key] != stored
     assert keyslots.slot_info(store.changed[key]) == slot  # the change was silent: only a re-read shows it
+
+
+class SameChangeTwice(SafeStore):
+    """Changes the middle byte of the first two reads of each key under ``prefix`` the same way: two
+    reads agree on bytes that are not the stored ones (the fault proxy's ``flip-bare`` flips the same
+    byte each time it is drawn)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.reads: dict[str, int] = {}
+
+    def get(self, key: str, *, version_id: str | None = None) -> bytes:
+        data = super().get(key, version_id=version_id)
+        if not key.startswith(self.prefix) or not data:
+            return data
+        self.reads[key] = self.reads.get(key, 0) + 1
+        if self.reads[key] > 2:
+            return data
+        damaged = bytearray(data)
+        damaged[len(data) // 2] ^= 0x01
+        return bytes(damaged)
+
+
+def test_a_slot_read_changed_the_same_way_twice_still_opens_and_is_no_wrong_passphrase(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # CI (2026-12-04, tests/integration/test_fault_proxy.py): `drkit prune` through the fault proxy
+    # said "the passphrase or key file opens no key slot" with the right passphrase.
+    store = SameChangeTwice("keys/")
+    master = MasterKey.generate()
+    ring = KeyRing(store, scrypt_n=SCRYPT_N)
+    slot = ring.add(master, CRED, "first")
+    with caplog.at_level(logging.WARNING, logger="drkit.repo.format.keyring"):
+        opened, slot_id = ring.open(CRED)
+    assert (opened, slot_id) == (master, slot.slot_id)
+    assert store.reads[f"keys/{slot.slot_id}"] >= 3  # the agreeing, changed reads, then a true one
+    assert "changed in transit" in caplog.text
+    store.reads.clear()
+    writer, _ = ring.open_writer(CRED)
+    assert writer.verify_key() == master.verify_key()
+    with pytest.raises(WrongKey):  # a wrong passphrase is still one, after the second pass
+        KeyRing(store, scrypt_n=SCRYPT_N).open(Credential(passphrase=Secret("not the passphrase")))
