@@ -25,6 +25,7 @@ from pathlib import Path
 from bench.measure import NoGnuTime, gnu_time
 from bench.report import Report
 from bench.run import DATASETS, MissingTools, Options, execute
+from bench.setaside import SetAside
 from bench.tools import KNOWN, ORDER
 
 
@@ -87,16 +88,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(opts: Options, repeat: int) -> int:
     reports: list[Report] = []
+    aside = SetAside(opts.bench_dir / "work" / "set-aside")
+    aside.empty()  # what an interrupted run left
     try:
         for i in range(repeat):
             print(f"== run {i + 1} of {repeat}")
-            reports.append(execute(replace(opts, rotation=i)))
+            reports.append(execute(replace(opts, rotation=i), aside=aside))
             report = Report.combine(reports)  # written after every run: an interrupted run keeps its results
             stem = "bench-" + str(report.meta["started"]).replace(":", "")
             md, js = report.write(opts.bench_dir / "results", stem)
     except MissingTools as e:
         print(f"missing tools (--require-all): {e}", file=sys.stderr)
         return 2
+    finally:
+        aside.empty()
     print()
     print(report.to_markdown())
     print(f"results: {md} and {js}")

@@ -22,6 +22,7 @@ from typing import Any
 from bench import dataset
 from bench.measure import Measurement, du, run
 from bench.report import Report, Result
+from bench.setaside import SetAside
 from bench.tools import COMPRESSION, TOOL_CLASSES, Command, Drkit, Tool, export_drkit, find_binary
 
 FIRST = "mixed: first backup"
@@ -86,9 +87,11 @@ def machine() -> str:
 class Bench:
     """One run: datasets, tools, and the report that the phases fill in."""
 
-    def __init__(self, opts: Options, say: Callable[[str], None]) -> None:
+    def __init__(self, opts: Options, say: Callable[[str], None], aside: SetAside | None = None) -> None:
         self.opts = opts
         self.say = say
+        # restored trees: kept until the bench ends, not deleted before the next tool's restore (setaside.py)
+        self.aside = aside or SetAside(opts.bench_dir / "work" / "set-aside")
         self.found, skipped = discover(opts, say)
         self.data = opts.bench_dir / "data"
         self.work = opts.bench_dir / "work"
@@ -113,6 +116,13 @@ class Bench:
         if "source" in self.opts.datasets:
             self.run_source()
         self.report.meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.report.meta["restored_trees"] = (
+            "kept until the bench ends (deleting one frees inodes that ext4 then skips while it allocates "
+            "the next tool's: bench/setaside.py)"
+            if not self.aside.deleted_at_once
+            else f"{self.aside.deleted_at_once} deleted between steps for want of disk room: a restore after "
+            "one may have paid for its deletion (bench/setaside.py)"
+        )
         return self.report
 
     def describe_run(self) -> None:
@@ -229,8 +239,8 @@ class Bench:
         if m.ok and dataset.tree_digest(tool.restored_root(source, target)) != expected:
             self.report.results[-1] = replace(self.report.results[-1], ok=False, note="restored tree differs")
             self.say(f"{phase}: {tool.name}: the restored tree differs from the source")
-        shutil.rmtree(target, ignore_errors=True)
+        self.aside.put(target)
 
 
-def execute(opts: Options, say: Callable[[str], None] = print) -> Report:
-    return Bench(opts, say).execute()
+def execute(opts: Options, say: Callable[[str], None] = print, aside: SetAside | None = None) -> Report:
+    return Bench(opts, say, aside).execute()

@@ -13,6 +13,7 @@ import pytest
 from bench import capture_memory, dataset, measure, write_cost
 from bench.incremental import Sample, conditions
 from bench.report import Report, Result
+from bench.setaside import SetAside
 from bench.tools import Command, Restic
 
 SCALE = 0.0005  # a few MiB: the smallest sizes the generator allows
@@ -270,3 +271,34 @@ def test_write_cost_spinners_are_stopped(tmp_path: Path) -> None:
         ["pgrep", "-f", "^.*-c while True: pass$"], capture_output=True, text=True, check=False
     )
     assert own.stdout.strip() == ""
+
+
+def test_restored_trees_are_set_aside_until_emptied(tmp_path: Path) -> None:
+    aside = SetAside(tmp_path / "set-aside", keep_free=0.0)
+    for name in ("drkit", "kopia"):
+        tree = tmp_path / "restore" / name
+        (tree / "sub").mkdir(parents=True)
+        (tree / "sub" / "f").write_bytes(b"restored")
+        assert aside.put(tree) is True
+        assert not tree.exists()
+    again = tmp_path / "restore" / "drkit"  # the same name a second run: set aside beside the first
+    again.mkdir()
+    assert aside.put(again) is True
+    kept = sorted(p.name for p in (tmp_path / "set-aside").iterdir())
+    assert kept == ["0-drkit", "1-kopia", "2-drkit"]
+    assert (tmp_path / "set-aside" / "1-kopia" / "sub" / "f").read_bytes() == b"restored"
+    assert aside.put(tmp_path / "restore" / "absent") is True
+    aside.empty()
+    assert not (tmp_path / "set-aside").exists()
+    assert aside.deleted_at_once == 0
+
+
+def test_a_tree_is_deleted_at_once_when_the_disk_is_short_of_room(tmp_path: Path) -> None:
+    aside = SetAside(tmp_path / "set-aside", keep_free=1.0)  # never enough room: every tree goes now
+    tree = tmp_path / "restore" / "drkit"
+    tree.mkdir(parents=True)
+    (tree / "f").write_bytes(b"x")
+    assert aside.put(tree) is False
+    assert not tree.exists()
+    assert not (tmp_path / "set-aside").exists()
+    assert aside.deleted_at_once == 1
