@@ -89,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
 def _run(opts: Options, repeat: int) -> int:
     reports: list[Report] = []
     aside = SetAside(opts.bench_dir / "work" / "set-aside")
-    aside.empty()  # what an interrupted run left
+    aside.empty(settle=True)  # what an interrupted run left
     try:
         for i in range(repeat):
             print(f"== run {i + 1} of {repeat}")
+            if i:
+                aside.empty(settle=True)  # the last run's trees, deleted and settled before this one
             reports.append(execute(replace(opts, rotation=i), aside=aside))
             report = Report.combine(reports)  # written after every run: an interrupted run keeps its results
             stem = "bench-" + str(report.meta["started"]).replace(":", "")
@@ -101,7 +103,7 @@ def _run(opts: Options, repeat: int) -> int:
         print(f"missing tools (--require-all): {e}", file=sys.stderr)
         return 2
     finally:
-        aside.empty()
+        aside.empty(settle=False)
     print()
     print(report.to_markdown())
     print(f"results: {md} and {js}")

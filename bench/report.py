@@ -41,8 +41,8 @@ class Report:
         first = reports[0]
         merged = cls(meta={**first.meta, "repetitions": len(reports)})
         merged.meta["finished"] = reports[-1].meta.get("finished")
-        if "restored_trees" in reports[-1].meta:  # counted over every run so far
-            merged.meta["restored_trees"] = reports[-1].meta["restored_trees"]
+        if "deletions" in reports[-1].meta:  # counted over every run so far
+            merged.meta["deletions"] = reports[-1].meta["deletions"]
         for r in reports:
             merged.skipped.update(r.skipped)
         for phase in first.phases():

@@ -90,7 +90,8 @@ class Bench:
     def __init__(self, opts: Options, say: Callable[[str], None], aside: SetAside | None = None) -> None:
         self.opts = opts
         self.say = say
-        # restored trees: kept until the bench ends, not deleted before the next tool's restore (setaside.py)
+        # restored trees and work directories: nothing is deleted between a run's steps (setaside.py)
+        self._own_aside = aside is None
         self.aside = aside or SetAside(opts.bench_dir / "work" / "set-aside")
         self.found, skipped = discover(opts, say)
         self.data = opts.bench_dir / "data"
@@ -116,13 +117,15 @@ class Bench:
         if "source" in self.opts.datasets:
             self.run_source()
         self.report.meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.report.meta["restored_trees"] = (
-            "kept until the bench ends (deleting one frees inodes that ext4 then skips while it allocates "
-            "the next tool's: bench/setaside.py)"
+        self.report.meta["deletions"] = (
+            "none between a run's steps: restored trees and repositories are set aside and deleted between "
+            "runs, then 61 s waited (ext4 passes over recently freed inodes: bench/setaside.py)"
             if not self.aside.deleted_at_once
-            else f"{self.aside.deleted_at_once} deleted between steps for want of disk room: a restore after "
-            "one may have paid for its deletion (bench/setaside.py)"
+            else f"{self.aside.deleted_at_once} trees deleted between steps for want of disk room: a restore "
+            "after one may have paid for it (bench/setaside.py)"
         )
+        if self._own_aside:
+            self.aside.empty(settle=False)
         return self.report
 
     def describe_run(self) -> None:
@@ -157,7 +160,7 @@ class Bench:
         expected = dataset.tree_digest(self.mixed)
         for tool in tools:
             self.restore(RESTORE, tool, self.mixed, expected)
-            shutil.rmtree(tool.work, ignore_errors=True)
+            self.aside.put(tool.work)
         dataset.ensure_mixed(self.mixed, self.opts.scale)  # undo the mutation for the next run
 
     def run_small(self) -> None:
@@ -165,7 +168,7 @@ class Bench:
         self._describe("small", self.small)
         for tool in self.start_tools("small"):
             self.step(SMALL, tool, tool.backup(self.small, "small"), self.small)
-            shutil.rmtree(tool.work, ignore_errors=True)
+            self.aside.put(tool.work)
 
     def run_source(self) -> None:
         dataset.ensure_source(self.source, self.opts.scale)
@@ -181,7 +184,7 @@ class Bench:
             expected = dataset.tree_digest(self.source)
             for tool in tools:
                 self.restore(SOURCE_RESTORE, tool, self.source, expected)
-                shutil.rmtree(tool.work, ignore_errors=True)
+                self.aside.put(tool.work)
         finally:
             dataset.ensure_source(self.source, self.opts.scale)  # undo the mutation for the next run
 

@@ -1,33 +1,46 @@
-"""Restored trees set aside until the bench ends, instead of deleted between steps.
+"""Trees set aside during a bench run (restored trees, the tools' work directories) and deleted between runs.
 
-Deleting a restored tree frees its inodes, and ext4 (at least without a journal, as on the bench
-machine's disk) then skips each freed inode for a while when it allocates new ones: for every
-candidate it looks up the inode table block and its deletion time (``recently_deleted`` in the
-kernel's ``ialloc.c``: 60 s after the block is written, 5 minutes while it is dirty). The next tool's
-restore of the 62,000-file source tree paid for the previous tool's deletion: 30.3 s against 8.1 s
-into the same disk without it (drkit, 2026-12-04, perf: 60% of the samples in ``recently_deleted``
-under ``ext4_create``), and the phase's every-run times went 8 / 50 / 35 s. A user restores into an
-empty volume, not into one where 62,000 files were just deleted: the trees are renamed into
-``.bench/work/set-aside/`` and deleted when the bench has finished, while the disk keeps room
-(``keep_free``); past that a tree is deleted at once, and the run's report says so.
+Deleting files frees their inodes, and ext4 without a journal (the bench machine's disk) then passes
+over each freed inode for a while when it allocates new ones: for every candidate it looks up the
+inode table block and the inode's deletion time, from the start of the group again for every new
+inode (``find_inode_bit`` and ``recently_deleted`` in the kernel's ``ialloc.c``: 60 s once the block
+is written, 6 minutes while it is dirty). A restore of the 62,000-file source tree right after the
+previous tool's restored tree was deleted took 30.3 s against 8.1 s without it (drkit, 2026-12-04;
+perf: 60% of the samples in ``recently_deleted`` under ``ext4_create``), and even the few hundred
+files of a deleted repository slowed the next restore 3-5x: the phase's runs went 8 / 50 / 35 s.
+A user restores into an empty volume, not into one where thousands of files were just deleted.
+
+So nothing is deleted between the steps of a run: trees are renamed into ``.bench/work/set-aside/``.
+Between runs they are deleted, written out (``sync``) and :data:`SETTLE` seconds waited, so that the
+next run allocates inodes as if none had been freed. When the disk has less than :data:`KEEP_FREE`
+left a tree is deleted at once instead, and the run's report says how many were.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-KEEP_FREE = 0.2
-"""The fraction of the disk left free: a tree that would leave less is deleted at once instead."""
+KEEP_FREE = 10 * 2**30
+"""Bytes the disk keeps free: below this a tree is deleted at once instead of set aside."""
+
+SETTLE = 61.0
+"""Seconds after the deletions are written out before ext4 reuses the freed inodes without a check."""
 
 
 class SetAside:
     """A directory of trees kept out of the way until :meth:`empty`."""
 
-    def __init__(self, root: Path, keep_free: float = KEEP_FREE) -> None:
+    def __init__(
+        self, root: Path, keep_free: int = KEEP_FREE, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.root = root
         self.keep_free = keep_free
+        self.sleep = sleep
         self.deleted_at_once = 0  # trees deleted between steps for want of room
         self._names = itertools.count()
 
@@ -35,8 +48,7 @@ class SetAside:
         """Move ``tree`` out of the way (True), or delete it now when the disk is short of room (False)."""
         if not tree.exists():
             return True
-        usage = shutil.disk_usage(tree)
-        if usage.free < usage.total * self.keep_free:
+        if shutil.disk_usage(tree).free < self.keep_free:
             shutil.rmtree(tree, ignore_errors=True)
             self.deleted_at_once += 1
             return False
@@ -48,6 +60,12 @@ class SetAside:
         tree.rename(dest)
         return True
 
-    def empty(self) -> None:
-        """Delete every tree set aside (also what an interrupted bench left)."""
+    def empty(self, *, settle: bool) -> None:
+        """Delete every tree set aside (also what an interrupted bench left); with ``settle``, when
+        anything was deleted, write the deletions out and wait :data:`SETTLE` seconds."""
+        if not self.root.exists():
+            return
         shutil.rmtree(self.root, ignore_errors=True)
+        if settle:
+            os.sync()
+            self.sleep(SETTLE)

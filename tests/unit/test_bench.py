@@ -13,7 +13,7 @@ import pytest
 from bench import capture_memory, dataset, measure, write_cost
 from bench.incremental import Sample, conditions
 from bench.report import Report, Result
-from bench.setaside import SetAside
+from bench.setaside import SETTLE, SetAside
 from bench.tools import Command, Restic
 
 SCALE = 0.0005  # a few MiB: the smallest sizes the generator allows
@@ -274,7 +274,8 @@ def test_write_cost_spinners_are_stopped(tmp_path: Path) -> None:
 
 
 def test_restored_trees_are_set_aside_until_emptied(tmp_path: Path) -> None:
-    aside = SetAside(tmp_path / "set-aside", keep_free=0.0)
+    waited: list[float] = []
+    aside = SetAside(tmp_path / "set-aside", keep_free=0, sleep=waited.append)
     for name in ("drkit", "kopia"):
         tree = tmp_path / "restore" / name
         (tree / "sub").mkdir(parents=True)
@@ -288,13 +289,16 @@ def test_restored_trees_are_set_aside_until_emptied(tmp_path: Path) -> None:
     assert kept == ["0-drkit", "1-kopia", "2-drkit"]
     assert (tmp_path / "set-aside" / "1-kopia" / "sub" / "f").read_bytes() == b"restored"
     assert aside.put(tmp_path / "restore" / "absent") is True
-    aside.empty()
+    aside.empty(settle=True)
     assert not (tmp_path / "set-aside").exists()
+    assert waited == [SETTLE]  # the deletions written out, then ext4's window for freed inodes waited
+    aside.empty(settle=True)  # nothing set aside: nothing deleted, no wait
+    assert waited == [SETTLE]
     assert aside.deleted_at_once == 0
 
 
 def test_a_tree_is_deleted_at_once_when_the_disk_is_short_of_room(tmp_path: Path) -> None:
-    aside = SetAside(tmp_path / "set-aside", keep_free=1.0)  # never enough room: every tree goes now
+    aside = SetAside(tmp_path / "set-aside", keep_free=2**62)  # never enough room: every tree goes now
     tree = tmp_path / "restore" / "drkit"
     tree.mkdir(parents=True)
     (tree / "f").write_bytes(b"x")
