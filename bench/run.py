@@ -119,7 +119,7 @@ class Bench:
         self.report.meta["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.report.meta["deletions"] = (
             "none between a run's steps: restored trees and repositories are set aside and deleted between "
-            "runs, then 61 s waited (ext4 passes over recently freed inodes: bench/setaside.py)"
+            "runs, then 6 minutes waited (ext4 passes over recently freed inodes: bench/setaside.py)"
             if not self.aside.deleted_at_once
             else f"{self.aside.deleted_at_once} trees deleted between steps for want of disk room: a restore "
             "after one may have paid for it (bench/setaside.py)"

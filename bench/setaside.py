@@ -3,17 +3,18 @@
 Deleting files frees their inodes, and ext4 without a journal (the bench machine's disk) then passes
 over each freed inode for a while when it allocates new ones: for every candidate it looks up the
 inode table block and the inode's deletion time, from the start of the group again for every new
-inode (``find_inode_bit`` and ``recently_deleted`` in the kernel's ``ialloc.c``: 60 s once the block
-is written, 6 minutes while it is dirty). A restore of the 62,000-file source tree right after the
-previous tool's restored tree was deleted took 30.3 s against 8.1 s without it (drkit, 2026-12-04;
-perf: 60% of the samples in ``recently_deleted`` under ``ext4_create``), and even the few hundred
-files of a deleted repository slowed the next restore 3-5x: the phase's runs went 8 / 50 / 35 s.
-A user restores into an empty volume, not into one where thousands of files were just deleted.
+inode (``find_inode_bit`` and ``recently_deleted`` in the kernel's ``ialloc.c``): for 60 s after the
+deletion, and for 6 minutes while the inode's table block is dirty, which the allocations of a
+restore keep it. A restore of the 62,000-file source tree right after the previous tool's restored
+tree was deleted took 30.3 s against 8.1 s without it (drkit, 2026-12-04; perf: 60% of the samples in
+``recently_deleted`` under ``ext4_create``); the phase's runs went 8 / 50 / 35 s, whichever tool it
+was. A user restores into an empty volume, not into one where thousands of files were just deleted.
 
 So nothing is deleted between the steps of a run: trees are renamed into ``.bench/work/set-aside/``.
-Between runs they are deleted, written out (``sync``) and :data:`SETTLE` seconds waited, so that the
-next run allocates inodes as if none had been freed. When the disk has less than :data:`KEEP_FREE`
-left a tree is deleted at once instead, and the run's report says how many were.
+Between runs they are deleted, written out (``sync``) and :data:`SETTLE` seconds waited (measured: a
+61 s wait still left each run's first restores of the source tree 2-3x slower, 18-30 s against 8-11 s),
+so that the next run allocates inodes as if none had been freed. When the disk has less than
+:data:`KEEP_FREE` left a tree is deleted at once instead, and the run's report says how many were.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from pathlib import Path
 KEEP_FREE = 10 * 2**30
 """Bytes the disk keeps free: below this a tree is deleted at once instead of set aside."""
 
-SETTLE = 61.0
-"""Seconds after the deletions are written out before ext4 reuses the freed inodes without a check."""
+SETTLE = 361.0
+"""Seconds after the deletions before ext4 allocates past the freed inodes without a check (6 minutes
+while an inode table block is dirty, and one more second)."""
 
 
 class SetAside:
