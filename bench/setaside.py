@@ -13,8 +13,10 @@ was. A user restores into an empty volume, not into one where thousands of files
 So nothing is deleted between the steps of a run: trees are renamed into ``.bench/work/set-aside/``.
 Between runs they are deleted, written out (``sync``) and :data:`SETTLE` seconds waited (measured: a
 61 s wait still left each run's first restores of the source tree 2-3x slower, 18-30 s against 8-11 s),
-so that the next run allocates inodes as if none had been freed. When the disk has less than
-:data:`KEEP_FREE` left a tree is deleted at once instead, and the run's report says how many were.
+so that the next run allocates inodes as if none had been freed; a bench started within that time
+of another's deletions (its last run's trees, deleted when it ended) waits for the rest first. When
+the disk has less than :data:`KEEP_FREE` left a tree is deleted at once instead, and the run's report
+says how many were.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class SetAside:
         if shutil.disk_usage(tree).free < self.keep_free:
             shutil.rmtree(tree, ignore_errors=True)
             self.deleted_at_once += 1
+            self._note_deletion()
             return False
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
@@ -62,12 +65,28 @@ class SetAside:
         tree.rename(dest)
         return True
 
+    @property
+    def stamp(self) -> Path:
+        """When trees were last deleted (a bench that just ended deleted its own: the next one waits)."""
+        return self.root.with_name(self.root.name + ".emptied")
+
+    def _note_deletion(self) -> None:
+        self.stamp.parent.mkdir(parents=True, exist_ok=True)
+        self.stamp.write_text(f"{time.time():.3f}\n")
+
     def empty(self, *, settle: bool) -> None:
-        """Delete every tree set aside (also what an interrupted bench left); with ``settle``, when
-        anything was deleted, write the deletions out and wait :data:`SETTLE` seconds."""
-        if not self.root.exists():
+        """Delete every tree set aside (also what an interrupted bench left) and note when; with
+        ``settle``, wait until :data:`SETTLE` seconds have passed since the last deletion (this one,
+        or the one a bench that ended shortly before made), the deletions written out."""
+        if self.root.exists():
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._note_deletion()
+        if not settle:
             return
-        shutil.rmtree(self.root, ignore_errors=True)
-        if settle:
+        try:
+            since = time.time() - float(self.stamp.read_text())
+        except (OSError, ValueError):
+            return  # nothing was ever deleted here
+        if since < SETTLE:  # (a stamp from the future, a clock set back: one full wait at most)
             os.sync()
-            self.sleep(SETTLE)
+            self.sleep(min(SETTLE, SETTLE - since))

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -291,10 +292,25 @@ def test_restored_trees_are_set_aside_until_emptied(tmp_path: Path) -> None:
     assert aside.put(tmp_path / "restore" / "absent") is True
     aside.empty(settle=True)
     assert not (tmp_path / "set-aside").exists()
-    assert waited == [SETTLE]  # the deletions written out, then ext4's window for freed inodes waited
-    aside.empty(settle=True)  # nothing set aside: nothing deleted, no wait
-    assert waited == [SETTLE]
+    assert len(waited) == 1  # the deletions written out, then ext4's window for freed inodes waited
+    assert SETTLE - 5 < waited[0] <= SETTLE
     assert aside.deleted_at_once == 0
+
+
+def test_a_bench_waits_for_the_deletions_of_one_that_just_ended(tmp_path: Path) -> None:
+    ended = SetAside(tmp_path / "set-aside", keep_free=0)
+    (tmp_path / "set-aside" / "0-drkit").mkdir(parents=True)
+    ended.empty(settle=False)  # the end of a bench: its trees deleted, no wait
+    waited: list[float] = []
+    SetAside(tmp_path / "set-aside", sleep=waited.append).empty(settle=True)  # the next bench's start
+    assert len(waited) == 1
+    assert SETTLE - 5 < waited[0] <= SETTLE
+    (tmp_path / "set-aside.emptied").write_text(f"{time.time() - SETTLE - 1:.3f}\n")  # long ago
+    SetAside(tmp_path / "set-aside", sleep=waited.append).empty(settle=True)
+    assert len(waited) == 1
+    fresh = tmp_path / "fresh"  # nothing ever deleted there: no wait
+    SetAside(fresh / "set-aside", sleep=waited.append).empty(settle=True)
+    assert len(waited) == 1
 
 
 def test_a_tree_is_deleted_at_once_when_the_disk_is_short_of_room(tmp_path: Path) -> None:
