@@ -208,9 +208,10 @@ def _wrap(exc: Any, endpoint: EtcdEndpoint, idle: bool, timeout: float) -> EtcdE
 
 
 def stream(endpoint: EtcdEndpoint, tls: EtcdTLS | None, timeout: float) -> Iterator[bytes]:
-    """Yield the serialized ``SnapshotResponse`` messages of one snapshot; a pause of more than
-    ``timeout`` seconds between two messages (or before the first) cancels the call. Every failure
-    is an :class:`EtcdError` naming the endpoint."""
+    """Yield the serialized ``SnapshotResponse`` messages of one snapshot; waiting more than
+    ``timeout`` seconds for etcd's next message (or its first) cancels the call. The time the
+    consumer holds a message is not counted. Every failure is an :class:`EtcdError` naming the
+    endpoint."""
     preload()  # grpc imported as preload imports it (a no-op once it is)
     import grpc
 
@@ -219,13 +220,16 @@ def stream(endpoint: EtcdEndpoint, tls: EtcdTLS | None, timeout: float) -> Itera
     except OSError as exc:
         raise EtcdTLSError(f"etcd {endpoint}: reading TLS files: {exc}") from exc
     call = channel.unary_stream(METHOD, request_serializer=None, response_deserializer=None)(b"")
-    last = [time.monotonic()]
+    # when the wait for etcd's next message began; None while the consumer holds a message (a
+    # consumer that pauses, e.g. a read-ahead held until the repository opens, is not etcd's silence)
+    waiting: list[float | None] = [time.monotonic()]
     idle = threading.Event()
     done = threading.Event()
 
     def watchdog() -> None:
         while not done.wait(min(1.0, timeout / 4)):
-            if time.monotonic() - last[0] > timeout:
+            since = waiting[0]
+            if since is not None and time.monotonic() - since > timeout:
                 idle.set()
                 call.cancel()
                 return
@@ -234,8 +238,9 @@ def stream(endpoint: EtcdEndpoint, tls: EtcdTLS | None, timeout: float) -> Itera
     dog.start()
     try:
         for message in call:
-            last[0] = time.monotonic()
+            waiting[0] = None
             yield message
+            waiting[0] = time.monotonic()
     except grpc.RpcError as exc:
         raise _wrap(exc, endpoint, idle.is_set(), timeout) from None
     finally:

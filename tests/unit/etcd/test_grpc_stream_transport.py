@@ -1,7 +1,7 @@
 """``grpcsnapshot.stream`` against a real gRPC server on loopback (grpcio's own server standing in
 for etcd's Maintenance service, whose messages are already checked in test_grpcsnapshot.py): the
 messages arrive in order and whole, and a server that stops sending is cut off by the watchdog with
-a clear ``EtcdUnavailable``, whichever thread reads the stream."""
+a clear ``EtcdUnavailable``, whichever thread reads the stream; a consumer that pauses is not."""
 
 from __future__ import annotations
 
@@ -70,3 +70,19 @@ def test_a_server_that_stops_sending_is_cut_off_by_the_watchdog() -> None:
         server.stop(None)
     assert got == [b"x" * 100, b"y" * 100]
     assert time.monotonic() - started < 8  # cut off after about the timeout, not left hanging
+
+
+def test_a_consumer_that_holds_a_message_longer_than_the_timeout_is_not_cut_off() -> None:
+    """The watchdog counts the wait for etcd, not the consumer's own pauses (a slow store, or a
+    stream started early and taken once the repository has opened)."""
+    messages = [bytes([i]) * (32 << 10) for i in range(20)]
+    server, endpoint = _serve(messages)
+    got: list[bytes] = []
+    try:
+        for i, message in enumerate(grpcsnapshot.stream(endpoint, None, timeout=1.0)):
+            got.append(message)
+            if i in (0, 10):
+                time.sleep(2.5)  # longer than the timeout, and than the watchdog's period
+    finally:
+        server.stop(None)
+    assert got == messages
