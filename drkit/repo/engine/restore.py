@@ -6,7 +6,10 @@ each chunk goes; (2) read each needed pack once (several in parallel), open its 
 at their offsets (all-zero chunks of sparse files are left as holes); (3) rename each file whose
 every chunk was written to its name (replacing a file or symlink there atomically) and make the hard
 links to it; (4) set owners (as root, or when asked), xattrs, modes and mtimes, directories deepest
-first so that writing into them does not change their mtime afterwards.
+first so that writing into them does not change their mtime afterwards. A file's own owner, xattrs,
+mode and mtime are set in pass 2 already, on the descriptor its last chunk was written through
+(before its rename: a file appears under its name whole); pass 4 sets them only for files pass 2
+had nothing to write (empty files).
 
 A restore that fails never leaves a file that looks restored: a file whose data could not be read
 (a corrupt or missing pack) is removed under its temporary name, the rest of the tree is still
@@ -41,6 +44,7 @@ import errno
 import functools
 import os
 import stat
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -81,13 +85,15 @@ _Ident = tuple[int, int]
 """(st_dev, st_ino) of an entry the restore created: later passes reopen it by path and check it."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _File:
     path: bytes  # where it belongs
     temp: bytes  # where it is written until every chunk is there
     node: Node
     ident: _Ident
     renamed: bool = False
+    pending: int = 0  # chunk placements pass 2 has not written (or left as a hole) yet
+    finished: bool = False  # owner, xattrs, mode and mtime set by pass 2
 
 
 @dataclass
@@ -97,8 +103,8 @@ class _Plan:
     links: list[tuple[bytes, Node]] = field(default_factory=list)
     hardlinks: list[tuple[bytes, tuple[int, int]]] = field(default_factory=list)  # (path, link group)
     first_link: dict[tuple[int, int], _File] = field(default_factory=dict)
-    # pack id -> blob id -> [(path, offset, sparse, identity of the file created)]
-    placements: dict[str, dict[bytes, list[tuple[bytes, int, bool, _Ident]]]] = field(
+    # pack id -> blob id -> [(file, offset)]
+    placements: dict[str, dict[bytes, list[tuple[_File, int]]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     bytes: int = 0
@@ -141,6 +147,7 @@ class TreeRestore:
         self.owners_by_name = owners_by_name
         self.warnings: list[str] = []
         self._xattrs_skipped = 0
+        self._lock = threading.Lock()  # pass 2's threads: files' pending counts, the skipped xattrs
 
     def _tree(self, tree_id: bytes) -> list[Node]:
         where = f"{tree_id.hex()} (snapshot {self.snapshot.short_id})"
@@ -228,21 +235,29 @@ class TreeRestore:
 
     # -- pass 1 ------------------------------------------------------------------------------------
 
-    def _place(self, plan: _Plan, dir_fd: int, parent: bytes, nodes: list[Node]) -> None:
+    def _place(
+        self, plan: _Plan, dir_fd: int, parent: bytes, nodes: list[Node], *, fresh: bool = False
+    ) -> None:
+        """Create ``nodes`` in the directory ``dir_fd``; ``fresh``: this restore has just made it (empty,
+        and writable only by this user), so nothing needs to be looked for in the way."""
         for n in nodes:
             path = os.path.join(parent, n.name)
             if n.type is NodeType.DIR:
                 self._place_dir(plan, dir_fd, path, n)
             elif n.type is NodeType.SYMLINK:
-                self._clear(dir_fd, n.name, path)
+                if not fresh:
+                    self._clear(dir_fd, n.name, path)
                 os.symlink(n.target or b"", n.name, dir_fd=dir_fd)
                 plan.links.append((path, n))
             else:
-                self._place_file(plan, dir_fd, path, n)
+                self._place_file(plan, dir_fd, path, n, fresh=fresh)
 
     def _place_dir(self, plan: _Plan, dir_fd: int, path: bytes, n: Node) -> None:
-        with contextlib.suppress(FileExistsError):
+        fresh = True
+        try:
             os.mkdir(n.name, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            fresh = False
         try:
             fd = os.open(n.name, _DIR_FLAGS, dir_fd=dir_fd)
         except OSError as e:
@@ -254,13 +269,14 @@ class TreeRestore:
         try:
             assert n.subtree is not None
             plan.dirs.append((path, n, _ident(fd)))
-            self._place(plan, fd, path, self._tree(n.subtree))
+            self._place(plan, fd, path, self._tree(n.subtree), fresh=fresh)
         finally:
             os.close(fd)
 
-    def _place_file(self, plan: _Plan, dir_fd: int, path: bytes, n: Node) -> None:
+    def _place_file(self, plan: _Plan, dir_fd: int, path: bytes, n: Node, *, fresh: bool) -> None:
         group = n.link_group
-        self._clear(dir_fd, n.name, path, keep=True)  # replaced by the rename in pass 3
+        if not fresh:
+            self._clear(dir_fd, n.name, path, keep=True)  # replaced by the rename in pass 3
         if group is not None and group in plan.first_link:
             plan.hardlinks.append((path, group))
             return
@@ -283,8 +299,9 @@ class TreeRestore:
                     f"data blob {chunk_id.hex()} of {os.fsdecode(path)} is in no index; "
                     f"affects snapshot {self.snapshot.id}"
                 )
-            plan.placements[loc.pack_id][chunk_id].append((entry.temp, offset, n.sparse, ident))
+            plan.placements[loc.pack_id][chunk_id].append((entry, offset))
             offset += loc.raw_length
+        entry.pending = len(n.content)
         if offset != n.size:
             raise VerificationFailed(
                 f"{os.fsdecode(path)}: chunks add up to {offset} bytes, the tree says {n.size}; "
@@ -310,7 +327,7 @@ class TreeRestore:
     # -- pass 2 ------------------------------------------------------------------------------------
 
     def _write_pack(
-        self, pack_id: str, blobs: dict[bytes, list[tuple[bytes, int, bool, _Ident]]]
+        self, pack_id: str, blobs: dict[bytes, list[tuple[_File, int]]]
     ) -> tuple[set[bytes], list[str]]:
         """Write the blobs of one pack; return the chunks that could not be read, and why."""
         try:
@@ -338,24 +355,37 @@ class TreeRestore:
                 errors.append(e.message)
                 continue
             zero: bool | None = None
-            for path, offset, sparse, ident in targets:
-                if sparse:
+            for entry, offset in targets:
+                if entry.node.sparse:
                     if zero is None:
                         zero = is_zero(raw)
-                    if zero:
-                        continue  # the file was created at its full size: this range stays a hole
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-                except (FileNotFoundError, NotADirectoryError):
-                    raise _replaced(path) from None
-                try:
-                    _check_ident(fd, ident, path)
-                    os.pwrite(fd, raw, offset)
-                finally:
-                    os.close(fd)
+                    if zero:  # the file was created at its full size: this range stays a hole
+                        self._place_chunk(entry, None, offset)
+                        continue
+                self._place_chunk(entry, raw, offset)
             if self.progress is not None:
                 self.progress.advance(len(raw) * len(targets))
         return failed, errors
+
+    def _place_chunk(self, entry: _File, raw: bytes | None, offset: int) -> None:
+        """Write ``raw`` (None: a hole, nothing to write) at ``offset`` of ``entry``'s temporary file;
+        after its last chunk, set the file's owner, xattrs, mode and mtime through the same descriptor."""
+        fd = -1
+        try:
+            if raw is not None:
+                fd = _open_temp(entry)
+                os.pwrite(fd, raw, offset)
+            with self._lock:
+                entry.pending -= 1
+                last = entry.pending == 0
+            if last:  # every chunk is in: the file's own metadata, before its rename
+                if fd < 0:
+                    fd = _open_temp(entry)
+                self._set_meta(fd, entry.path, entry.node)
+                entry.finished = True
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def _write_data(self, plan: _Plan) -> tuple[int, set[_Ident], list[str]]:
         """Pass 2. The packs read, the files (by identity) some chunk of which could not be read, and why."""
@@ -369,7 +399,7 @@ class TreeRestore:
                 chunks, why = future.result()
                 errors += why
                 for chunk_id in chunks:
-                    failed.update(ident for _path, _offset, _sparse, ident in blobs[chunk_id])
+                    failed.update(entry.ident for entry, _offset in blobs[chunk_id])
         return len(futures), failed, errors
 
     # -- pass 3 ------------------------------------------------------------------------------------
@@ -419,7 +449,8 @@ class TreeRestore:
             return
         if not self._as_root:
             allowed = tuple(a for a in attrs if a[0].startswith(_XATTRS_AS_USER))
-            self._xattrs_skipped += len(attrs) - len(allowed)
+            with self._lock:
+                self._xattrs_skipped += len(attrs) - len(allowed)
             attrs = allowed
         for problem in write_xattrs(target, attrs):
             self.warnings.append(f"{os.fsdecode(path)}: {problem}")
@@ -430,16 +461,20 @@ class TreeRestore:
         try:
             if ident is not None:
                 _check_ident(fd, ident, path)
-            if self.owners:
-                try:
-                    os.fchown(fd, *self._owner(n))
-                except OSError as e:
-                    self.warnings.append(f"{os.fsdecode(path)}: cannot set owner: {e.strerror}")
-            self._xattrs(fd, path, n)
-            os.fchmod(fd, n.mode)
-            os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
+            self._set_meta(fd, path, n)
         finally:
             os.close(fd)
+
+    def _set_meta(self, fd: int, path: bytes, n: Node) -> None:
+        """Owner, xattrs, mode and mtime through ``fd`` (``path`` names it in warnings)."""
+        if self.owners:
+            try:
+                os.fchown(fd, *self._owner(n))
+            except OSError as e:
+                self.warnings.append(f"{os.fsdecode(path)}: cannot set owner: {e.strerror}")
+        self._xattrs(fd, path, n)
+        os.fchmod(fd, n.mode)
+        os.utime(fd, ns=(n.mtime_ns, n.mtime_ns))
 
     def _set_link(self, path: bytes, n: Node) -> None:
         if self.owners:
@@ -453,7 +488,7 @@ class TreeRestore:
     def _apply_metadata(self, plan: _Plan, target: bytes, root: Node | None) -> None:
         file_flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         for entry in plan.files:
-            if entry.renamed:
+            if entry.renamed and not entry.finished:
                 self._set_fd(entry.path, entry.node, file_flags, entry.ident)
         for path, node in plan.links:
             self._set_link(path, node)
@@ -520,6 +555,20 @@ def _replaced(path: bytes) -> RestoreError:
         f"{os.fsdecode(path)} is no longer the entry this restore created (replaced during the "
         "restore?): refusing to write through it"
     )
+
+
+def _open_temp(entry: _File) -> int:
+    """``entry``'s temporary file opened for writing, if it is still the file pass 1 created there."""
+    try:
+        fd = os.open(entry.temp, os.O_WRONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise _replaced(entry.temp) from None
+    try:
+        _check_ident(fd, entry.ident, entry.temp)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _remove_temp(entry: _File) -> None:
