@@ -166,3 +166,21 @@ def test_compression_level_is_a_repository_setting(tmp_path: Path) -> None:
     assert open_repo(store).config.compression == "zstd-1"
     open_repo(store).restore_path(snap.id, tmp_path / "dst")
     assert describe(tmp_path / "dst") == describe(src)
+
+
+@pytest.mark.parametrize(
+    ("url", "workers", "expected"),
+    [
+        ("file:///backups/repo", 2, 2),  # a local repository: one writer per CPU
+        ("file:///backups/repo", 8, 8),
+        ("file:///backups/repo", 0, 1),
+        ("s3://bucket/prefix", 2, 4),  # S3: at least 4, fetches hide the latency
+        ("s3://bucket/prefix?endpoint=http://127.0.0.1:9000", 8, 8),
+    ],
+)
+def test_restore_threads_are_one_per_cpu_from_a_local_repository_and_at_least_four_from_s3(
+    url: str, workers: int, expected: int
+) -> None:
+    from drkit.repo.repository import restore_workers
+
+    assert restore_workers(url, workers) == expected
