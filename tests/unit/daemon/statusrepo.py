@@ -17,7 +17,9 @@ from drkit.secret import Secret
 from drkit.storage.url import open_store
 
 PASSWORD = "status page test passphrase"
-START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+# Five days back from today at the nightly's 02:00: the local store checks retain-until dates against the
+# real clock, so a fixed date would make every 14-day lock "in the past" two weeks later.
+START = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=5)
 PROD = {"server": "https://prod.example:6443", "context": "prod"}
 STAGING = {"server": "https://staging.example:6443", "context": "staging"}
 NIGHTLY = """apiVersion: drkit.io/v1
