@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the pinned competitors that `make bench` (python -m bench) measures drkit against.
 #
-#   hack/bench-tools.sh [restic] [kopia] [borg] [py-spy] [time]   (default: time and the three competitors)
+#   hack/bench-tools.sh [restic] [kopia] [borg] [py-spy] [time] [slowlink]
+#                                            (default: time and the three competitors)
 #
 # Each tool goes into the git-ignored .bench/tools/<name>-<version>/ and is linked as
 # .bench/tools/bin/<name>. A version already installed (a .complete stamp) is not rebuilt.
@@ -10,6 +11,8 @@
 #   borg    PyPI borgbackup==PIN in its own venv (built from source: needs a C compiler and the
 #           dev headers below, which are installed with apt-get when missing)
 #   py-spy  PyPI py-spy==PIN in its own venv: the sampling profiler docs/performance.md used on drkit
+#   slowlink  bench/slowlink (Go, no dependencies): the delaying, rate-limiting TCP proxy of
+#           `python -m bench.s3 --link`; its version is the hash of its source
 #   time    GNU time (/usr/bin/time, Debian package `time`, apt-get when missing): bench/measure.py
 #           reads each tool's own peak RSS from it (wait4 from the harness would include its own)
 set -euo pipefail
@@ -84,6 +87,12 @@ install_py-spy() {
   "$dest/venv/bin/pip" install -q "py-spy==$version"
 }
 
+install_slowlink() {
+  local dest="$1"
+  (cd "$root/bench/slowlink" && GOFLAGS="-buildvcs=false -trimpath" GOTOOLCHAIN="${GOTOOLCHAIN:-local}" \
+    go build -o "$dest/bin/slowlink" .)
+}
+
 ensure_time() {
   if [[ -x /usr/bin/time ]]; then
     log "time: $(/usr/bin/time --version 2>&1 | head -1)"
@@ -102,6 +111,8 @@ for tool in "${want[@]}"; do
     kopia) ensure kopia "$KOPIA_VERSION" bin/kopia --version ;;
     borg) ensure borg "$BORG_VERSION" venv/bin/borg --version ;;
     py-spy) ensure py-spy "$PYSPY_VERSION" venv/bin/py-spy --version ;;
-    *) log "unknown tool: $tool (restic, kopia, borg, py-spy, time)"; exit 2 ;;
+    slowlink) ensure slowlink "$(cat "$root"/bench/slowlink/*.go "$root"/bench/slowlink/go.mod | sha256sum | cut -c1-12)" \
+      bin/slowlink -h ;;
+    *) log "unknown tool: $tool (restic, kopia, borg, py-spy, time, slowlink)"; exit 2 ;;
   esac
 done

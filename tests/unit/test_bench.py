@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench import capture_memory, dataset, measure, write_cost
+from bench import capture_memory, dataset, measure, s3, write_cost
 from bench.incremental import Sample, conditions
 from bench.report import Report, Result
 from bench.setaside import SETTLE, SetAside
-from bench.tools import Command, Restic
+from bench.tools import Command, Restic, Tool
 
 SCALE = 0.0005  # a few MiB: the smallest sizes the generator allows
 
@@ -322,3 +322,56 @@ def test_a_tree_is_deleted_at_once_when_the_disk_is_short_of_room(tmp_path: Path
     assert not tree.exists()
     assert not (tmp_path / "set-aside").exists()
     assert aside.deleted_at_once == 1
+
+
+def _s3_tools(tmp_path: Path) -> list[Tool]:
+    bucket = s3.Bucket("http://127.0.0.1:9", "bench-drkit", "AKIDEXAMPLE", "not-a-real-secret")
+    tools: list[Tool] = []
+    for name, cls in s3.CLASSES.items():
+        tool = cls(name, Path("/bin/true"), tmp_path / name)
+        tool.bucket = bucket  # type: ignore[attr-defined]
+        tools.append(tool)
+    return tools
+
+
+def test_s3_tools_point_at_the_bucket_with_the_credentials_in_their_environment(tmp_path: Path) -> None:
+    drkit, kopia, restic = _s3_tools(tmp_path)
+    init = drkit.init()
+    assert "s3://bench-drkit/repo?endpoint=http://127.0.0.1:9" in init.argv
+    assert init.argv[-4:] == ["--lock-mode", "governance", "--retention", "1d"]
+    assert init.env["AWS_ACCESS_KEY_ID"] == "AKIDEXAMPLE"
+    assert drkit.restore(tmp_path, "x", tmp_path / "t").env["AWS_SECRET_ACCESS_KEY"] == "not-a-real-secret"
+    assert restic.env()["RESTIC_REPOSITORY"] == "s3:http://127.0.0.1:9/bench-drkit/repo"
+    assert restic.env()["AWS_ACCESS_KEY_ID"] == "AKIDEXAMPLE"
+    argv = kopia.init().argv
+    assert argv[1:4] == ["repository", "create", "s3"]
+    assert argv[argv.index("--endpoint") + 1] == "127.0.0.1:9"
+    assert "--disable-tls" in argv
+    assert s3.bucket_name("drkit@d23b717c7") == "bench-drkit-d23b717c7"
+
+
+def test_s3_report_has_each_step_with_the_servers_cpu_and_the_ratio_to_kopia(tmp_path: Path) -> None:
+    tools = _s3_tools(tmp_path)
+
+    def step(tool: str, kind: str, i: int, seconds: float) -> s3.Step:
+        return s3.Step(tool, kind, i, seconds, seconds / 2, 100 << 10, 0.25, True, 0.5, 44.0, 0.0)
+
+    steps = [step("kopia", "restore", i, 4.0 + i) for i in range(3)]
+    steps += [step("drkit", "restore", i, 2.0 + i) for i in range(3)]
+    steps += [step("drkit", "backup", 0, 9.0), step("kopia", "backup", 0, 3.0)]
+    rows = s3.summarise(steps, tools, "backup") + s3.summarise(steps, tools, "restore")
+    by = {(r["step"], r["tool"]): r for r in rows}
+    assert by["restore", "drkit"]["ratio_to_kopia"] == pytest.approx(3.0 / 5.0)
+    assert by["backup", "drkit"]["ratio_to_kopia"] == pytest.approx(3.0)
+    assert by["restore", "restic"] == {"tool": "restic", "step": "restore", "ok": False}
+    md = s3.to_markdown({"started": "now", "dataset": "mixed"}, rows)
+    assert "| restore | drkit | 3.00 s | 0.60x | 1.50 s | 0.25 s | 100 MiB | 2.0 / 3.0 / 4.0 |" in md
+    assert "| restore | restic | FAILED |" in md
+
+
+def test_s3_bench_reads_a_processes_cpu_time_from_proc() -> None:
+    start = s3.server_cpu(os.getpid())
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert s3.server_cpu(os.getpid()) >= start + 0.03

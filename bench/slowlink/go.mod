@@ -1,0 +1,3 @@
+module drkit.bench/slowlink
+
+go 1.22
