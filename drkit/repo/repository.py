@@ -465,8 +465,8 @@ class Repository:
         snap = self.find_snapshot(snapshot)
         state = self._load_index()
         packs = PackSource(self._read_keys(), state.index, self._reader, cache_packs=8)
-        workers = restore_workers(self.store.url, self.settings.workers)
-        restorer = TreeRestore(packs, snap, workers=workers, progress=progress)
+        fetchers, workers = restore_workers(self.store.url, self.settings.workers)
+        restorer = TreeRestore(packs, snap, workers=workers, fetchers=fetchers, progress=progress)
         try:
             stats = restorer.run(Path(target), subpath)
         except RestoreIncomplete as exc:
@@ -571,11 +571,20 @@ class Repository:
         return result
 
 
-def restore_workers(store_url: str, workers: int) -> int:
-    """Threads that fetch a restore's packs and write their blobs. From a local repository the work is
-    the CPU's (opening blobs, the kernel copying data into the page cache): ``workers`` (one per CPU);
-    more only wake each other for the GIL (2 against 4 on 2 CPUs: ~10% faster, docs/performance.md).
-    From S3, at least 4, so that fetches hide the network's latency."""
+S3_RESTORE_FETCHERS = 8
+"""Packs a restore from S3 keeps in flight (up to 16 MiB each). Over a link of 10 ms each way and
+100 MB/s per connection (``python -m bench.s3 --link 10ms,100``) 8 fetching threads beside 2 writing
+ones restored the mixed tree in 3.6 s against 5.0 s for 4 threads that both fetched and wrote, and
+4 fetching beside 2 writing were no faster than those 4 (docs/performance.md)."""
+
+
+def restore_workers(store_url: str, workers: int) -> tuple[int, int]:
+    """(threads that fetch a restore's packs, how many of them write blobs at once). The writing is the
+    CPU's (opening blobs, the kernel copying data into the page cache): ``workers`` (one per CPU); more
+    only wake each other for the GIL (2 against 4 on 2 CPUs: ~10% faster, docs/performance.md). From
+    a local repository a fetch is a read from the page cache, so every thread writes too; from S3 a
+    fetch waits for the network, so :data:`S3_RESTORE_FETCHERS` fetch while ``workers`` write."""
+    writers = max(1, workers)
     if store_url.startswith("file:"):
-        return max(1, workers)
-    return max(4, workers)
+        return writers, writers
+    return max(S3_RESTORE_FETCHERS, writers), writers

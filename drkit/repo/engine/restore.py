@@ -122,6 +122,9 @@ _XATTRS_AS_USER = ("user.", "system.posix_acl_")
 class TreeRestore:
     """One restore.
 
+    Pass 2 runs ``fetchers`` threads (default and at least ``workers``), each fetching one pack at a
+    time; at most ``workers`` of them open and write blobs at once, so that more packs can be in flight
+    from a slow store than there are CPUs to write them.
     ``owners``: set owners (``chown``) or not; ``None`` (default) sets them when running as root.
     Owners are the numeric ids recorded; ``owners_by_name=True`` maps the recorded user and group
     names to this system's ids where they exist. Problems that do not stop the restore (an xattr or
@@ -134,6 +137,7 @@ class TreeRestore:
         snapshot: Snapshot,
         *,
         workers: int = 4,
+        fetchers: int | None = None,
         progress: Progress | None = None,
         owners: bool | None = None,
         owners_by_name: bool = False,
@@ -141,6 +145,9 @@ class TreeRestore:
         self.packs = packs
         self.snapshot = snapshot
         self.workers = max(1, workers)
+        self.fetchers = max(self.workers, fetchers or 0)
+        # At most ``workers`` threads open and write blobs at once; the others are fetching.
+        self._writing = threading.BoundedSemaphore(self.workers)
         self.progress = progress
         self._as_root = hasattr(os, "geteuid") and os.geteuid() == 0
         self.owners = self._as_root if owners is None else owners
@@ -335,6 +342,12 @@ class TreeRestore:
             sealer = pack_sealer(data, where=pack_key(pack_id))
         except VerificationFailed as e:
             return set(blobs), [f"{e.message}; affects snapshot {self.snapshot.id}"]
+        with self._writing:
+            return self._write_blobs(pack_id, data, sealer, blobs)
+
+    def _write_blobs(
+        self, pack_id: str, data: bytes, sealer: bytes, blobs: dict[bytes, list[tuple[_File, int]]]
+    ) -> tuple[set[bytes], list[str]]:
         view = memoryview(data)
         failed: set[bytes] = set()
         errors: list[str] = []
@@ -393,7 +406,7 @@ class TreeRestore:
             return 0, set(), []
         failed: set[_Ident] = set()
         errors: list[str] = []
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="drkit-restore") as pool:
+        with ThreadPoolExecutor(self.fetchers, thread_name_prefix="drkit-restore") as pool:
             futures = {pool.submit(self._write_pack, p, b): b for p, b in plan.placements.items()}
             for future, blobs in futures.items():
                 chunks, why = future.result()

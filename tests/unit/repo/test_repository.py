@@ -171,15 +171,15 @@ def test_compression_level_is_a_repository_setting(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "workers", "expected"),
     [
-        ("file:///backups/repo", 2, 2),  # a local repository: one writer per CPU
-        ("file:///backups/repo", 8, 8),
-        ("file:///backups/repo", 0, 1),
-        ("s3://bucket/prefix", 2, 4),  # S3: at least 4, fetches hide the latency
-        ("s3://bucket/prefix?endpoint=http://127.0.0.1:9000", 8, 8),
+        ("file:///backups/repo", 2, (2, 2)),  # a local repository: one writer per CPU, each its own fetcher
+        ("file:///backups/repo", 8, (8, 8)),
+        ("file:///backups/repo", 0, (1, 1)),
+        ("s3://bucket/prefix", 2, (8, 2)),  # S3: 8 packs in flight, one writer per CPU
+        ("s3://bucket/prefix?endpoint=http://127.0.0.1:9000", 16, (16, 16)),
     ],
 )
-def test_restore_threads_are_one_per_cpu_from_a_local_repository_and_at_least_four_from_s3(
-    url: str, workers: int, expected: int
+def test_restore_threads_write_one_per_cpu_and_fetch_eight_packs_at_once_from_s3(
+    url: str, workers: int, expected: tuple[int, int]
 ) -> None:
     from drkit.repo.repository import restore_workers
 

@@ -464,3 +464,44 @@ def test_a_file_with_data_has_its_mode_and_mtime_before_it_appears_under_its_nam
         st = (dst / name).stat()
         assert (dst / name).read_bytes() == data
         assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == expected[name]
+
+
+def test_more_threads_fetch_packs_than_write_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From S3 a restore keeps several packs in flight but writes from one thread per CPU: fetching
+    waits for the network, writing needs the CPU (and the GIL)."""
+    import threading
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = random.Random(7)
+    for i in range(24):
+        (src / f"f{i}.bin").write_bytes(rng.randbytes(40_000))
+    repo = new_repo(SafeStore())
+    snap = repo.backup_path(src, host="h")
+    assert len(_data_packs(repo)) >= 8
+    lock = threading.Lock()
+    now = {"fetching": 0, "writing": 0}
+    most = {"fetching": 0, "writing": 0}
+
+    def counted(kind: str, call: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kw: object) -> object:
+            with lock:
+                now[kind] += 1
+                most[kind] = max(most[kind], now[kind])
+            try:
+                time.sleep(0.02)  # long enough for the others to start
+                return call(*args, **kw)
+            finally:
+                with lock:
+                    now[kind] -= 1
+
+        return wrapper
+
+    restorer = _restorer(repo, snap.id, workers=2, fetchers=6)
+    monkeypatch.setattr(restorer.packs, "fetch", counted("fetching", restorer.packs.fetch))
+    monkeypatch.setattr(restorer, "_write_blobs", counted("writing", restorer._write_blobs))
+    restorer.run(tmp_path / "dst")
+    assert most == {"fetching": 6, "writing": 2}
+    for i in range(24):
+        assert (tmp_path / "dst" / f"f{i}.bin").read_bytes() == (src / f"f{i}.bin").read_bytes()
